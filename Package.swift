@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// ApusDB: the package's targets are the layers of ../shared/DESIGN.md, bottom to top.
+// A module imports only the layers below it; this file is the dependency graph.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "ApusDB",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "apus", targets: ["apus"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+    ],
+    targets: [
+        // Debian's C libraries for block compression (installed by scripts/setup.sh).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+
+        .target(name: "ApusCore", swiftSettings: strict),
+        .target(name: "ApusStorage", dependencies: [
+            "ApusCore", "CZstd", "CLZ4",
+            .product(name: "Atomics", package: "swift-atomics"),
+        ], swiftSettings: strict),
+
+        .executableTarget(name: "apus", dependencies: [
+            "ApusCore", "ApusStorage",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
+        .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
+        .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
+    ]
+)

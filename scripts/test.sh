@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the build prerequisites, then builds and runs every test
+# (unit, model-based, crash and corruption tests) with invariant checks compiled in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+swift build -Xswiftc -DINVARIANTS
+swift test -Xswiftc -DINVARIANTS "$@"
