@@ -1,0 +1,22 @@
+/// An iterator over internal keys (user key + trailer) in internal-key order.
+///
+/// Implemented by memtables, table readers, level iterators and the merging iterator. One owner
+/// (not `Sendable`). An iterator starts unpositioned (`isValid == false`); `key` and `value` may
+/// be read only while `isValid`. Errors (I/O, corruption) are thrown by the positioning calls.
+package protocol InternalIterator: AnyObject {
+    var isValid: Bool { get }
+    /// The current internal key. - Precondition: `isValid`.
+    var key: [UInt8] { get }
+    /// The current value. - Precondition: `isValid`.
+    var value: [UInt8] { get }
+    func seekToFirst() throws(StorageError)
+    func seekToLast() throws(StorageError)
+    /// Positions at the first entry whose internal key is >= `target`.
+    func seek(_ target: [UInt8]) throws(StorageError)
+    /// Positions at the last entry whose internal key is <= `target`.
+    func seekForPrev(_ target: [UInt8]) throws(StorageError)
+    /// - Precondition: `isValid`.
+    func next() throws(StorageError)
+    /// - Precondition: `isValid`.
+    func prev() throws(StorageError)
+}
