@@ -6,12 +6,12 @@ struct Apus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "ApusDB: a distributed, multi-model database.",
-        subcommands: [Serve.self, Bench.self])
+        subcommands: [Serve.self, Bench.self, Debug.self])
 }
 
 /// `apus bench ...`: release-build benchmarks that speak their anchor system's contract.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark (build with -c release).",
-        subcommands: [])
+        subcommands: [BenchKV.self])
 }

@@ -77,7 +77,7 @@ public struct StorageOptions: Sendable {
         try check(level0CompactionTrigger >= 1, "level0CompactionTrigger must be at least 1")
         try check(level0CompactionTrigger < level0SlowdownTrigger, "level0CompactionTrigger < level0SlowdownTrigger")
         try check(level0SlowdownTrigger <= level0StopTrigger, "level0SlowdownTrigger <= level0StopTrigger")
-        try check(level1BytesMax >= 1 << 20, "level1BytesMax must be at least 1 MiB")
+        try check(level1BytesMax >= 64 << 10, "level1BytesMax must be at least 64 KiB")
         try check(levelSizeMultiplier >= 2 && levelSizeMultiplier <= 100, "levelSizeMultiplier must be in 2...100")
         try check(tableBytesTarget >= 64 << 10, "tableBytesTarget must be at least 64 KiB")
         try check(compactionBytesPerSecondMax.map { $0 >= 1 << 20 } ?? true, "compactionBytesPerSecondMax must be at least 1 MiB/s")

@@ -1,0 +1,569 @@
+import ApusCore
+import Synchronization
+
+/// The local, ordered, versioned key-value engine: an LSM tree with a write-ahead log.
+///
+/// Life of a write: `write` queues the batch; the writer at the head of the queue becomes the
+/// leader, takes the batches queued behind it (group commit), assigns their sequence numbers,
+/// appends them to the WAL as one record, syncs once if any batch asked for it, inserts them into
+/// the memtable and publishes the new visible sequence. A full memtable is frozen and flushed to a
+/// level-0 table by the background thread, which also runs leveled compactions. Reads look at
+/// the memtables, then level 0 newest first, then one table per deeper level.
+///
+/// Concurrency: the API is synchronous and thread-safe; calls block the calling thread (on I/O
+/// and, when the engine is behind, on stalls). `monitor` guards the fields marked "guarded";
+/// memtables are read lock-free while the one leader inserts; versions are immutable.
+public final class StorageEngine: @unchecked Sendable {
+    let fileSystem: any FileSystem
+    let directory: String
+    let options: StorageOptions
+    let versions: VersionSet
+    let blockCache: BlockCache?
+    let tableCache: TableCache
+    let snapshots = SnapshotRegistry()
+    let counters = EngineCounters()
+    let monitor = Monitor()
+    private let lock: any FileLock
+    /// The sequence of the last write visible to readers (published after memtable insertion).
+    let visibleSequence = Atomic<UInt64>(0)
+
+    // Guarded by monitor.
+    var mem: Memtable
+    var memWALNumber: UInt64
+    /// Frozen memtables awaiting flush, oldest first, with their WAL number and last sequence.
+    var immutables: [(table: Memtable, walNumber: UInt64, lastSequence: SequenceNumber)] = []
+    var current: Version
+    var wal: LogWriter
+    /// WAL bytes known to be good (whole records); a failed append truncates back to it.
+    var walGoodBytes = 0
+    /// Sequence numbers assigned so far (may be ahead of `visibleSequence` during a commit).
+    var lastSequence: SequenceNumber
+    var writers: [PendingWrite] = []
+    /// A failure that stops all writes until reopen (failed fsync, manifest failure, corruption).
+    var hardError: StorageError?
+    /// A background failure from a full disk; cleared when a retry succeeds.
+    var diskFullError: StorageError?
+    var isClosed = false
+    var isShuttingDown = false
+    var backgroundExited = false
+    var manualCompactionLevel: Int?
+    var manualCompactionDone = 0
+    var compactionCursors: [[UInt8]?] = Array(repeating: nil, count: StorageOptions.levelCount)
+    var mvccGCThreshold: Timestamp?
+
+    static let groupBytesMax = 1 << 20
+
+    /// Opens (or creates) the data directory at `directory` on the real file system.
+    public static func open(directory: String, options: StorageOptions = StorageOptions()) throws -> StorageEngine {
+        try open(directory: directory, options: options, fileSystem: RealFileSystem())
+    }
+
+    /// Opens a data directory on any file system (tests use the in-memory, fault-injecting one).
+    package static func open(directory: String, options: StorageOptions, fileSystem: any FileSystem) throws(StorageError) -> StorageEngine {
+        try options.validate()
+        // Refuse a foreign directory before touching it (not even a LOCK file).
+        if fileSystem.exists(directory) && !fileSystem.exists(joinPath(directory, FileName.identity.name)) {
+            let entries = try fileSystem.listDirectory(directory).filter { $0 != FileName.lock.name }
+            if !entries.isEmpty {
+                throw StorageError(.notADataDirectory, "\(directory) is not empty and has no IDENTITY file", path: directory)
+            }
+        }
+        if !fileSystem.exists(directory) {
+            guard options.createIfMissing else { throw StorageError(.notFound, "no data directory at \(directory)", path: directory) }
+            try fileSystem.createDirectory(directory)
+        }
+        let lock = try fileSystem.lockFile(joinPath(directory, FileName.lock.name))
+        do {
+            return try StorageEngine(directory: directory, options: options, fileSystem: fileSystem, lock: lock)
+        } catch {
+            lock.unlock()
+            throw error
+        }
+    }
+
+    private init(directory: String, options: StorageOptions, fileSystem: any FileSystem, lock: any FileLock) throws(StorageError) {
+        self.fileSystem = fileSystem
+        self.directory = directory
+        self.options = options
+        self.lock = lock
+        versions = try VersionSet.open(fileSystem: fileSystem, directory: directory, options: options)
+        blockCache = options.blockCacheBytes > 0 ? BlockCache(capacityBytes: options.blockCacheBytes) : nil
+        tableCache = TableCache(fileSystem: fileSystem, directory: directory, options: options, blockCache: blockCache)
+        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options))
+        current = versions.base
+        lastSequence = versions.lastSequence
+        // Replay the WAL segments the manifest still needs, flushing what they hold to level 0.
+        let recovered = try Recovery.replayWAL(engine: versions, options: options, tableCache: tableCache,
+                                               memtableCapacity: StorageEngine.memtableCapacity(options))
+        lastSequence = Swift.max(lastSequence, recovered.lastSequence)
+        versions.lastSequence = lastSequence
+        memWALNumber = versions.newFileNumber()
+        wal = LogWriter(file: try fileSystem.createFile(versions.path(.wal(memWALNumber))), logNumber: memWALNumber)
+        try fileSystem.syncDirectory(directory)
+        try versions.writeNewManifest(logNumber: memWALNumber)
+        current = versions.base
+        visibleSequence.store(lastSequence, ordering: .releasing)
+        deleteObsoleteFiles()
+        startBackgroundThread()
+    }
+
+    static func memtableCapacity(_ options: StorageOptions) -> Int {
+        // Room for one group beyond the switch point, and for node overhead.
+        options.memtableBytesMax * 2 + 4 * groupBytesMax
+    }
+
+    /// Closes the engine: stops background work, syncs the WAL and releases the directory.
+    /// Unflushed writes stay in the WAL and are replayed by the next open.
+    public func close() throws {
+        try close(syncWAL: true)
+    }
+
+    /// Closes without syncing the WAL: what a crash leaves, once the background thread has
+    /// finished its current job. Tests use it before simulating a crash of the file system.
+    package func closeForCrashTest() {
+        try? close(syncWAL: false)
+    }
+
+    private func close(syncWAL: Bool) throws {
+        monitor.lock()
+        if isClosed { monitor.unlock(); return }
+        isClosed = true
+        isShuttingDown = true
+        monitor.broadcast()
+        while !backgroundExited { monitor.wait() }
+        let failure = hardError
+        monitor.unlock()
+        if failure == nil && syncWAL { try? wal.sync() }
+        try? wal.close()
+        versions.close()
+        lock.unlock()
+    }
+
+    deinit {
+        if !isClosed { try? close() }
+    }
+
+    // MARK: - Writes
+
+    /// A batch waiting in the writer queue.
+    final class PendingWrite {
+        let batch: WriteBatch
+        let sync: Bool
+        let forceMemtableSwitch: Bool
+        var isDone = false
+        var error: StorageError?
+        init(batch: WriteBatch, sync: Bool, forceMemtableSwitch: Bool = false) {
+            self.batch = batch
+            self.sync = sync
+            self.forceMemtableSwitch = forceMemtableSwitch
+        }
+    }
+
+    /// Applies `batch` atomically.
+    ///
+    /// - Parameter sync: whether the batch is durable (fdatasync'ed in the WAL) when this returns;
+    ///   nil uses `options.syncByDefault`. An unsynced batch may be lost by a crash, but never
+    ///   partially: batches are atomic on recovery.
+    /// - Throws: `.invalidArgument` for oversized keys or values, `.diskFull` when the disk is
+    ///   full (the engine keeps serving reads and accepts writes again once space is freed),
+    ///   `.writesStopped` after a failed fsync or another unrecoverable failure, `.closed`.
+    public func write(_ batch: WriteBatch, sync: Bool? = nil) throws(StorageError) {
+        guard !batch.isEmpty else { return }
+        guard batch.keyBytesMax <= options.keyBytesMax else {
+            throw StorageError(.invalidArgument, "key of \(batch.keyBytesMax) bytes exceeds keyBytesMax \(options.keyBytesMax)")
+        }
+        guard batch.valueBytesMax <= options.valueBytesMax else {
+            throw StorageError(.invalidArgument, "value of \(batch.valueBytesMax) bytes exceeds valueBytesMax \(options.valueBytesMax)")
+        }
+        guard batch.data.count <= options.memtableBytesMax else {
+            throw StorageError(.invalidArgument, "batch of \(batch.data.count) bytes exceeds memtableBytesMax")
+        }
+        try commit(PendingWrite(batch: batch, sync: sync ?? options.syncByDefault))
+    }
+
+    public func put(_ key: some Collection<UInt8>, _ value: some Collection<UInt8>, sync: Bool? = nil) throws(StorageError) {
+        var b = WriteBatch()
+        b.put(key, value)
+        try write(b, sync: sync)
+    }
+
+    public func delete(_ key: some Collection<UInt8>, sync: Bool? = nil) throws(StorageError) {
+        var b = WriteBatch()
+        b.delete(key)
+        try write(b, sync: sync)
+    }
+
+    /// Deletes every key in `[start, end)`.
+    public func deleteRange(_ start: some Collection<UInt8>, _ end: some Collection<UInt8>, sync: Bool? = nil) throws(StorageError) {
+        var b = WriteBatch()
+        b.deleteRange(start, end)
+        try write(b, sync: sync)
+    }
+
+    private func commit(_ w: PendingWrite) throws(StorageError) {
+        monitor.lock()
+        writers.append(w)
+        while !w.isDone && writers.first !== w { monitor.wait() }
+        if w.isDone {
+            monitor.unlock()
+            if let e = w.error { throw e }
+            return
+        }
+        // This writer leads a group.
+        var group: [PendingWrite] = [w]
+        var failure: StorageError?
+        do throws(StorageError) {
+            try makeRoomForWrite(bytes: w.batch.data.count, force: w.forceMemtableSwitch)
+        } catch {
+            failure = error
+        }
+        var combined = w.batch
+        if failure == nil && !w.forceMemtableSwitch {
+            var bytes = combined.data.count
+            for other in writers.dropFirst() {
+                if other.forceMemtableSwitch || (other.sync && !w.sync) { break }
+                if bytes + other.batch.data.count > StorageEngine.groupBytesMax { break }
+                bytes += other.batch.data.count
+                group.append(other)
+                combined.append(contentsOf: other.batch)
+            }
+        }
+        let firstSequence = lastSequence + 1
+        if failure == nil { lastSequence += UInt64(combined.count) }
+        let table = mem
+        let needsSync = group.contains { $0.sync }
+        monitor.unlock()
+
+        if failure == nil && !combined.isEmpty {
+            combined.setHeader(sequence: firstSequence)
+            failure = appendToWAL(combined, sync: needsSync)
+            if failure == nil {
+                apply(combined, firstSequence: firstSequence, to: table)
+                counters.add(counters.userBytes, combined.payloadBytes)
+            }
+        }
+
+        monitor.lock()
+        if failure == nil && !combined.isEmpty {
+            visibleSequence.store(firstSequence + UInt64(combined.count) - 1, ordering: .releasing)
+        } else if failure != nil {
+            lastSequence = visibleSequence.load(ordering: .acquiring)
+        }
+        for g in group {
+            g.error = failure
+            g.isDone = true
+        }
+        writers.removeFirst(group.count)
+        monitor.broadcast()
+        monitor.unlock()
+        if let failure { throw failure }
+    }
+
+    /// Appends one record to the WAL (and syncs it). Called by the leader only, without the lock.
+    private func appendToWAL(_ batch: WriteBatch, sync: Bool) -> StorageError? {
+        do throws(StorageError) {
+            try wal.addRecord(batch.data)
+            if sync { try wal.sync() }
+            walGoodBytes = wal.size
+            counters.add(counters.walBytes, batch.data.count)
+            return nil
+        } catch {
+            return walFailed(error, during: sync ? "append or sync" : "append")
+        }
+    }
+
+    /// Handles a failed WAL write. A failed fsync stops writes for good: the kernel may have
+    /// dropped the dirty pages, so retrying could report durability that does not exist. A full
+    /// disk cuts the segment back to its last whole record and starts a new segment, so the log
+    /// stays well-formed and writes resume when space is freed.
+    private func walFailed(_ error: StorageError, during what: String) -> StorageError {
+        if error.code == .diskFull {
+            let oldPath = versions.path(.wal(memWALNumber))
+            do throws(StorageError) {
+                try? wal.close()
+                try fileSystem.truncate(oldPath, to: walGoodBytes)
+                let n = versions.newFileNumber()
+                let f = try fileSystem.createFile(versions.path(.wal(n)))
+                wal = LogWriter(file: f, logNumber: n)
+                try fileSystem.syncDirectory(directory)
+                monitor.withLock {
+                    // The memtable now spans two segments; both stay until it is flushed.
+                    memWALNumber = Swift.min(memWALNumber, n)
+                }
+                walGoodBytes = 0
+                return error
+            } catch {
+                return stopWrites(StorageError(.writesStopped, "WAL could not be repaired after a full disk: \(error)"))
+            }
+        }
+        return stopWrites(StorageError(.writesStopped, "WAL \(what) failed; writes stopped until reopen: \(error)",
+                                       path: versions.path(.wal(memWALNumber))))
+    }
+
+    private func stopWrites(_ e: StorageError) -> StorageError {
+        monitor.withLock {
+            if hardError == nil { hardError = e }
+        }
+        return e
+    }
+
+    private func apply(_ batch: WriteBatch, firstSequence: SequenceNumber, to table: Memtable) {
+        // The batch was encoded by this process, so decoding cannot fail.
+        guard let decoded = try? WriteBatch.decode(batch.data, path: nil) else {
+            preconditionFailure("a batch this process encoded decodes")
+        }
+        var seq = firstSequence
+        for r in decoded.records {
+            precondition(table.hasRoom(keyBytes: r.key.count, valueBytes: r.value.count), "memtable sized for the group")
+            r.key.withUnsafeBytes { k in
+                r.value.withUnsafeBytes { v in table.add(sequence: seq, kind: r.kind, key: k, value: v) }
+            }
+            seq += 1
+        }
+    }
+
+    /// Ensures the memtable has room for `bytes`, freezing it or stalling as needed.
+    /// - Precondition: the caller holds the monitor and leads the writer queue.
+    private func makeRoomForWrite(bytes: Int, force: Bool) throws(StorageError) {
+        var slowedDown = false
+        var force = force
+        let stallStart = monotonicNanos()
+        var stalled = false
+        defer {
+            if stalled {
+                counters.writeStalls.wrappingAdd(1, ordering: .relaxed)
+                counters.writeStallNanos.wrappingAdd(monotonicNanos() - stallStart, ordering: .relaxed)
+            }
+        }
+        while true {
+            if let e = hardError { throw e }
+            if isClosed { throw StorageError(.closed, "engine is closed") }
+            let l0 = current.levels[0].count
+            if !slowedDown && l0 >= options.level0SlowdownTrigger {
+                // Slow each write a little rather than stopping all writes later.
+                slowedDown = true
+                stalled = true
+                monitor.wait(nanoseconds: 1_000_000)
+                continue
+            }
+            if !force && mem.approximateBytes + bytes <= options.memtableBytesMax { return }
+            if force && mem.isEmpty { return }
+            if immutables.count >= options.immutableMemtablesMax || l0 >= options.level0StopTrigger {
+                if let e = diskFullError { throw e }
+                stalled = true
+                monitor.broadcast()
+                monitor.wait(nanoseconds: 100_000_000)
+                continue
+            }
+            try switchMemtable()
+            force = false
+        }
+    }
+
+    /// Freezes the memtable and starts a new WAL segment for its successor.
+    private func switchMemtable() throws(StorageError) {
+        let n = versions.newFileNumber()
+        let f = try fileSystem.createFile(versions.path(.wal(n)))
+        // The new segment's name must be durable before a synced write lands in it.
+        try fileSystem.syncDirectory(directory)
+        try? wal.sync()
+        try? wal.close()
+        wal = LogWriter(file: f, logNumber: n)
+        walGoodBytes = 0
+        immutables.append((mem, memWALNumber, lastSequence))
+        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options))
+        memWALNumber = n
+        monitor.broadcast()
+    }
+
+    // MARK: - Reads
+
+    /// Takes a snapshot of everything committed so far.
+    public func snapshot() -> Snapshot {
+        Snapshot(sequence: visibleSequence.load(ordering: .acquiring), registry: snapshots)
+    }
+
+    /// The state a read works on: memtables newest first and the current version.
+    struct ReadState {
+        let memtables: [Memtable]
+        let version: Version
+    }
+
+    func readState() -> ReadState {
+        monitor.withLock {
+            ReadState(memtables: [mem] + immutables.reversed().map(\.table), version: current)
+        }
+    }
+
+    /// Returns the value of `key`, or nil if it is absent, as of `snapshot` (or now).
+    public func get(_ key: some Collection<UInt8>, snapshot: Snapshot? = nil) throws(StorageError) -> [UInt8]? {
+        let seq = snapshot?.sequence ?? visibleSequence.load(ordering: .acquiring)
+        let state = readState()
+        let userKey = Array(key)
+        return try userKey.withUnsafeBytes { (raw) throws(StorageError) -> [UInt8]? in
+            try lookup(raw, userKey: userKey, sequence: seq, state: state)
+        }
+    }
+
+    private func lookup(_ raw: UnsafeRawBufferPointer, userKey: [UInt8], sequence seq: SequenceNumber,
+                        state: ReadState) throws(StorageError) -> [UInt8]? {
+        let cmp = options.comparator
+        var tombstoneSeq: SequenceNumber = 0
+        func noteTombstones(_ ts: [RangeTombstone]) {
+            for t in ts where t.sequence <= seq && t.sequence > tombstoneSeq && t.covers(raw, entrySequence: 0, readSequence: seq, comparator: cmp) {
+                tombstoneSeq = t.sequence
+            }
+        }
+        for m in state.memtables {
+            noteTombstones(m.rangeTombstones())
+            switch m.get(userKey: raw, sequence: seq) {
+            case .found(let v, let s): return s > tombstoneSeq ? v : nil
+            case .deleted: return nil
+            case .notFound: continue
+            }
+        }
+        let target = InternalKey.seekTarget(userKey, seq)
+        func probe(_ f: TableFile) throws(StorageError) -> (found: Bool, value: [UInt8]?) {
+            let reader = try tableCache.reader(fileNumber: f.number)
+            if f.rangeTombstoneCount > 0 { noteTombstones(reader.rangeTombstones) }
+            guard let (k, v) = try reader.get(target), let p = InternalKey.parse(k) else { return (false, nil) }
+            if p.sequence <= tombstoneSeq { return (true, nil) }
+            return (true, p.kind == .put ? v : nil)
+        }
+        let userSlice = userKey[...]
+        for f in state.version.levels[0]
+        where state.version.compareUser(f.smallestUserKey, userSlice) <= 0 && state.version.compareUser(f.largestUserKey, userSlice) >= 0 {
+            let r = try probe(f)
+            if r.found { return r.value }
+        }
+        for level in 1..<StorageOptions.levelCount where !state.version.levels[level].isEmpty {
+            let i = state.version.findFile(level: level, target: target)
+            guard i < state.version.levels[level].count else { continue }
+            let f = state.version.levels[level][i]
+            guard state.version.compareUser(f.smallestUserKey, userSlice) <= 0 else { continue }
+            let r = try probe(f)
+            if r.found { return r.value }
+        }
+        return nil
+    }
+
+    /// An iterator over the user keys and values visible at `snapshot` (or now), within the
+    /// bounds of `options`.
+    public func makeIterator(_ iteratorOptions: IteratorOptions = IteratorOptions(), snapshot: Snapshot? = nil) throws(StorageError) -> StorageIterator {
+        let snap = snapshot ?? self.snapshot()
+        let state = readState()
+        var children: [any InternalIterator] = state.memtables.map { $0.makeIterator() }
+        var tombstones: [RangeTombstone] = state.memtables.flatMap { $0.rangeTombstones() }
+        for f in state.version.levels[0] {
+            let reader = try tableCache.reader(fileNumber: f.number)
+            children.append(reader.makeIterator())
+            if f.rangeTombstoneCount > 0 { tombstones += reader.rangeTombstones }
+        }
+        for level in 1..<StorageOptions.levelCount where !state.version.levels[level].isEmpty {
+            children.append(LevelIterator(version: state.version, level: level, tableCache: tableCache))
+            for f in state.version.levels[level] where f.rangeTombstoneCount > 0 {
+                tombstones += try tableCache.reader(fileNumber: f.number).rangeTombstones
+            }
+        }
+        let merged = MergingIterator(children: children, comparator: options.comparator)
+        return StorageIterator(input: merged, snapshot: snap, tombstones: tombstones, options: iteratorOptions,
+                               comparator: options.comparator, pinned: state)
+    }
+
+    // MARK: - Maintenance
+
+    /// Flushes the memtable to a level-0 table and waits until every frozen memtable is flushed.
+    public func flush() throws(StorageError) {
+        try commit(PendingWrite(batch: WriteBatch(), sync: false, forceMemtableSwitch: true))
+        monitor.lock()
+        defer { monitor.unlock() }
+        while !immutables.isEmpty {
+            if let e = hardError { throw e }
+            if let e = diskFullError { throw e }
+            monitor.broadcast()
+            monitor.wait(nanoseconds: 50_000_000)
+        }
+    }
+
+    /// Flushes, then compacts every level into the next until all data is in one level.
+    public func compactAll() throws(StorageError) {
+        try flush()
+        for level in 0..<(StorageOptions.levelCount - 1) {
+            monitor.lock()
+            let empty = current.levels[level].isEmpty
+            let target = manualCompactionDone + 1
+            if !empty { manualCompactionLevel = level; monitor.broadcast() }
+            while !empty && manualCompactionDone < target {
+                if let e = hardError { monitor.unlock(); throw e }
+                monitor.wait(nanoseconds: 50_000_000)
+            }
+            monitor.unlock()
+        }
+    }
+
+    /// Sets the MVCC garbage-collection threshold: compactions drop versions with timestamps at
+    /// or below it, keeping the newest such version of each key. Only for the `.mvcc` comparator.
+    public func setMVCCGCThreshold(_ ts: Timestamp?) {
+        monitor.withLock { mvccGCThreshold = ts }
+    }
+
+    /// A reading of the engine's counters.
+    public func metrics() -> StorageMetrics {
+        let (v, memBytes, imm) = monitor.withLock { (current, mem.approximateBytes, immutables.count) }
+        return StorageMetrics(
+            levelBytes: (0..<StorageOptions.levelCount).map { v.levelBytes($0) },
+            levelFiles: v.levels.map(\.count),
+            memtableBytes: memBytes, immutableMemtables: imm,
+            flushCount: counters.flushCount.load(ordering: .relaxed),
+            flushBytesWritten: counters.flushBytes.load(ordering: .relaxed),
+            compactionCount: counters.compactionCount.load(ordering: .relaxed),
+            trivialMoveCount: counters.trivialMoves.load(ordering: .relaxed),
+            compactionBytesRead: counters.compactionBytesRead.load(ordering: .relaxed),
+            compactionBytesWritten: counters.compactionBytesWritten.load(ordering: .relaxed),
+            blockCacheHits: blockCache?.hits ?? 0, blockCacheMisses: blockCache?.misses ?? 0,
+            blockCacheBytes: blockCache?.usedBytes ?? 0, openTables: tableCache.openCount,
+            writeStalls: counters.writeStalls.load(ordering: .relaxed),
+            writeStallNanos: counters.writeStallNanos.load(ordering: .relaxed),
+            userBytesWritten: counters.userBytes.load(ordering: .relaxed),
+            walBytesWritten: counters.walBytes.load(ordering: .relaxed),
+            gcBytesReclaimed: counters.gcBytes.load(ordering: .relaxed),
+            liveSnapshots: snapshots.count)
+    }
+
+    /// Deletes files no version needs: old WAL segments, unreferenced tables, temp files, old manifests.
+    /// - Precondition: the background thread is not running (it creates tables not yet in a version).
+    func deleteObsoleteFiles() {
+        let (live, logNumber, manifest) = monitor.withLock {
+            (Set(current.allFiles.map(\.number)), versions.logNumber, versions.manifestNumber)
+        }
+        let walInUse = monitor.withLock { Set(immutables.map(\.walNumber) + [memWALNumber]) }
+        guard let names = try? fileSystem.listDirectory(directory) else { return }
+        for name in names {
+            let obsolete: Bool
+            switch FileName(parsing: name) {
+            case .wal(let n)?: obsolete = n < logNumber && !walInUse.contains(n)
+            case .table(let n)?: obsolete = !live.contains(n)
+            case .temp?: obsolete = true
+            case .manifest(let n)?: obsolete = n != manifest
+            default: obsolete = false
+            }
+            if obsolete { try? fileSystem.removeFile(joinPath(directory, name)) }
+        }
+    }
+}
+
+/// Bounds and direction hints for an iterator.
+public struct IteratorOptions: Sendable {
+    /// Smallest user key to return (inclusive).
+    public var lowerBound: [UInt8]?
+    /// User keys must be below this (exclusive).
+    public var upperBound: [UInt8]?
+    /// Only user keys starting with these bytes (for the MVCC comparator: of the key part).
+    public var prefix: [UInt8]?
+
+    public init(lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil, prefix: [UInt8]? = nil) {
+        self.lowerBound = lowerBound
+        self.upperBound = upperBound
+        self.prefix = prefix
+    }
+}
