@@ -193,7 +193,8 @@ final class RealWritableFile: WritableFile {
     }
 
     /// Writes the buffer to the kernel. On failure the bytes not yet written stay buffered.
-    private func flush() throws(StorageError) {
+    func flush() throws(StorageError) {
+        guard fd >= 0 else { throw StorageError(.ioError, "flush of a closed file", path: path) }
         guard !buffer.isEmpty else { return }
         var written = 0
         var failure: StorageError?

@@ -1,7 +1,8 @@
 /// Appends records to one WAL segment (format in `WALFormat`).
 ///
 /// Each `addRecord` is one `append` on the file; `addRecords` frames a whole group into one
-/// `append`, so a group commit costs one write and, with `sync()`, one fdatasync. Framing uses a
+/// `append`, so a group commit costs one write and, with `sync()`, one fdatasync. Both end with
+/// `flush()`, so an added record survives a crash of the process even before it is synced. Framing uses a
 /// reused scratch buffer: no allocation per record once the buffer has grown (payloads of at
 /// least `directAppendThreshold` bytes are appended from the caller's memory instead of copied).
 ///
@@ -53,6 +54,7 @@ package final class LogWriter {
             scratch.append(contentsOf: payload)
             try appendScratch()
         }
+        try guarded { () throws(StorageError) in try file.flush() }
     }
 
     /// Appends one record.
@@ -69,6 +71,7 @@ package final class LogWriter {
     package func addRecords(_ payloads: [[UInt8]]) throws(StorageError) {
         try checkUsable()
         for p in payloads { try checkSize(p.count) }
+        guard !payloads.isEmpty else { return }
         scratch.removeAll(keepingCapacity: true)
         for p in payloads {
             p.withUnsafeBytes { raw in
@@ -77,6 +80,7 @@ package final class LogWriter {
             }
         }
         try appendScratch()
+        try guarded { () throws(StorageError) in try file.flush() }
     }
 
     /// Makes every record added so far durable.

@@ -1,10 +1,11 @@
 // Tests of RealFileSystem against the machine's file system, each in a fresh directory under
 // the system temporary directory (removed afterwards): create/append/sync/read round trips
-// across the user-space write buffer, short reads reported as corruption with path and offset,
-// rename, hard link, durable truncate, sorted directory listing, errno mapping (missing files
-// are `.notFound`), and that a second lock on the same file is refused with `.locked` until the
-// first is released. Durability itself cannot be observed without a power cut; the in-memory
-// file system's crash tests cover the engine's use of the contract.
+// across the user-space write buffer, flush handing buffered bytes to the kernel, short reads
+// reported as corruption with path and offset, rename, hard link, durable truncate, sorted
+// directory listing, errno mapping (missing files are `.notFound`), and that a second lock on
+// the same file is refused with `.locked` until the first is released. Durability itself cannot
+// be observed without a power cut; the in-memory file system's crash tests cover the engine's
+// use of the contract.
 import Foundation
 import Testing
 @testable import ApusStorage
@@ -132,6 +133,19 @@ import Testing
             try g.sync()
             try g.close()
             #expect(try fs.fileSize(path) == 1)
+        }
+    }
+
+    @Test func flushHandsBufferedBytesToTheKernel() throws {
+        try withTempDir { fs, dir in
+            let path = joinPath(dir, "buffered")
+            let f = try fs.createFile(path)
+            try f.append([1, 2, 3])
+            #expect(try fs.fileSize(path) == 0)    // still in the user-space buffer
+            try f.flush()
+            #expect(try fs.fileSize(path) == 3)    // visible to other readers, not yet durable
+            try f.close()
+            #expect(throws: StorageError.self) { try f.append([4]) }
         }
     }
 }

@@ -250,6 +250,8 @@ enum WALTestSupport {
         }
         let end = w.size
         try w.addRecord([UInt8](repeating: 9, count: 100))
+        // Added records reach the kernel before any sync (they survive a process crash).
+        #expect(try fs.fileSize(path) == w.size)
         try w.sync()
         try w.close()
         try fs.truncate(path, to: end + 50)   // as if the last append was torn
