@@ -86,12 +86,17 @@ package final class MemoryFileSystem: FileSystem {
 
     /// One injected fault.
     package struct FaultRule: Sendable, Equatable {
+        /// The kind of call the rule watches (`.any` for all).
         package var operation: Operation
+        /// The paths it watches; other calls neither fire nor count toward the trigger.
         package var path: PathPattern
+        /// Which of the matching calls fail.
         package var trigger: Trigger
+        /// What a failing call does.
         package var effect: Effect
 
-        package init(_ operation: Operation, path: PathPattern = .any, when trigger: Trigger, effect: Effect = .ioError) {
+        package init(_ operation: Operation, path: PathPattern = .any, when trigger: Trigger, effect: Effect = .ioError)
+        {
             self.operation = operation
             self.path = path
             self.trigger = trigger
@@ -335,7 +340,9 @@ package final class MemoryFileSystem: FileSystem {
 
     // MARK: Handle operations
 
-    fileprivate func append(inode id: Int, path: String, generation: UInt64, bytes: UnsafeRawBufferPointer) throws(StorageError) -> Int {
+    fileprivate func append(inode id: Int, path: String, generation: UInt64, bytes: UnsafeRawBufferPointer)
+        throws(StorageError) -> Int
+    {
         try state.withLock { (s) throws(StorageError) in
             try s.checkHandle(generation, path)
             if let effect = s.fire(.append, path) {
@@ -379,7 +386,9 @@ package final class MemoryFileSystem: FileSystem {
         }
     }
 
-    fileprivate func read(inode id: Int, path: String, generation: UInt64, offset: Int, count: Int) throws(StorageError) -> [UInt8] {
+    fileprivate func read(inode id: Int, path: String, generation: UInt64, offset: Int, count: Int) throws(StorageError)
+        -> [UInt8]
+    {
         try state.withLock { (s) throws(StorageError) in
             try s.checkHandle(generation, path)
             try s.check(.read, path)
@@ -388,7 +397,8 @@ package final class MemoryFileSystem: FileSystem {
             }
             let data = s.inodes[id].volatile
             guard offset <= data.count, count <= data.count - offset else {
-                throw .corruption("short read: \(count) bytes wanted, file has \(data.count)", path: path, offset: offset)
+                throw .corruption(
+                    "short read: \(count) bytes wanted, file has \(data.count)", path: path, offset: offset)
             }
             return Array(data[offset..<offset + count])
         }
@@ -505,7 +515,9 @@ private struct State {
     }
 
     /// Counts the call and returns the effect of the first rule that fires, if any.
-    mutating func fire(_ op: MemoryFileSystem.Operation, _ path: String, _ other: String? = nil) -> MemoryFileSystem.Effect? {
+    mutating func fire(_ op: MemoryFileSystem.Operation, _ path: String, _ other: String? = nil) -> MemoryFileSystem
+        .Effect?
+    {
         counters[op, default: 0] += 1
         for i in rules.indices {
             let rule = rules[i].rule
@@ -516,7 +528,9 @@ private struct State {
         return nil
     }
 
-    mutating func error(for effect: MemoryFileSystem.Effect, _ op: MemoryFileSystem.Operation, _ path: String) -> StorageError {
+    mutating func error(for effect: MemoryFileSystem.Effect, _ op: MemoryFileSystem.Operation, _ path: String)
+        -> StorageError
+    {
         faultsFired += 1
         switch effect {
         case .diskFull: return StorageError(.diskFull, "injected disk full on \(op.rawValue)", path: path)

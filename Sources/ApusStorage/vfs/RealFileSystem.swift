@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// `FileSystem` over POSIX calls.
 ///
@@ -326,7 +327,9 @@ final class RealFileLock: FileLock {
 private func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 { open(path, flags, mode) }
 private func posixClose(_ fd: Int32) -> Int32 { close(fd) }
 private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
-private func posixPread(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, _ off: off_t) -> Int { pread(fd, p, n, off) }
+private func posixPread(_ fd: Int32, _ p: UnsafeMutableRawPointer, _ n: Int, _ off: off_t) -> Int {
+    pread(fd, p, n, off)
+}
 private func posixStat(_ path: String, _ st: inout stat) -> Int32 { stat(path, &st) }
 private func posixMkdir(_ path: String, _ mode: mode_t) -> Int32 { mkdir(path, mode) }
 private func posixUnlink(_ path: String) -> Int32 { unlink(path) }
@@ -336,9 +339,9 @@ private func posixFtruncate(_ fd: Int32, _ size: off_t) -> Int32 { ftruncate(fd,
 private func posixFsync(_ fd: Int32) -> Int32 { fsync(fd) }
 private func posixFdatasync(_ fd: Int32) -> Int32 {
     #if os(Linux)
-    fdatasync(fd)
+        fdatasync(fd)
     #else
-    fsync(fd)
+        fsync(fd)
     #endif
 }
 

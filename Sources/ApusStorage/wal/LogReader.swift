@@ -82,8 +82,9 @@ package struct LogReader {
         case .bad(let reason):
             let later = try findValidRecord(after: offset)
             if let later {
-                let s = WALStop(damage: .corruption, offset: offset,
-                                reason: "\(reason); a valid record follows at offset \(later)")
+                let s = WALStop(
+                    damage: .corruption, offset: offset,
+                    reason: "\(reason); a valid record follows at offset \(later)")
                 stop = s
                 if !salvage {
                     throw .corruption("WAL record: \(s.reason)", path: path, offset: offset)
@@ -116,8 +117,9 @@ package struct LogReader {
         try ensure(o, h + length)
         let w2 = o - windowStart
         let crc = window.withUnsafeBytes { raw in
-            WALFormat.checksum(fields: UnsafeRawBufferPointer(rebasing: raw[(w2 + 4)..<(w2 + h)]),
-                               payload: UnsafeRawBufferPointer(rebasing: raw[(w2 + h)..<(w2 + h + length)]))
+            WALFormat.checksum(
+                fields: UnsafeRawBufferPointer(rebasing: raw[(w2 + 4)..<(w2 + h)]),
+                payload: UnsafeRawBufferPointer(rebasing: raw[(w2 + h)..<(w2 + h + length)]))
         }
         guard crc == CRC32C.unmask(masked) else { return .bad("checksum mismatch") }
         guard stored == storedLogNumber else {
@@ -135,8 +137,9 @@ package struct LogReader {
             let w = p - windowStart
             // Cheap filters before the checksum: this segment's log number and a length that fits.
             if decodeFixed32(window, at: w + 8) == storedLogNumber,
-               Int(decodeFixed32(window, at: w + 4)) <= fileSize - p - h,
-               case .record = try parse(at: p) {
+                Int(decodeFixed32(window, at: w + 4)) <= fileSize - p - h,
+                case .record = try parse(at: p)
+            {
                 return p
             }
             p += 1
@@ -146,7 +149,8 @@ package struct LogReader {
 
     /// Makes bytes `o ..< o + count` (within the file) present in the window.
     private mutating func ensure(_ o: Int, _ count: Int) throws(StorageError) {
-        precondition(o >= 0 && count <= fileSize - o, "WAL read within the file")
+        precondition(o >= 0, "WAL read offset is not negative")
+        precondition(count <= fileSize - o, "WAL read ends within the file")
         if o >= windowStart && o + count <= windowStart + window.count { return }
         let n = min(max(count, Self.readChunkSize), fileSize - o)
         window = try file.read(at: o, count: n)
@@ -177,8 +181,9 @@ package struct LogReader {
             try apply(payload)
             records += 1
         }
-        var result = WALRecoveryResult(records: records, validLength: reader.offset, fileSize: file.size,
-                                       stop: reader.stop, truncated: false)
+        var result = WALRecoveryResult(
+            records: records, validLength: reader.offset, fileSize: file.size,
+            stop: reader.stop, truncated: false)
         guard let stop = reader.stop else { return result }
         precondition(stop.offset == reader.offset, "WAL damage starts where the valid records end")
         switch stop.damage {
@@ -186,8 +191,9 @@ package struct LogReader {
             break
         case .tornTail:
             guard salvage else {
-                throw .corruption("torn tail in a WAL segment that is not the last: \(stop.reason)",
-                                  path: path, offset: stop.offset)
+                throw .corruption(
+                    "torn tail in a WAL segment that is not the last: \(stop.reason)",
+                    path: path, offset: stop.offset)
             }
             return result
         case .corruption:

@@ -105,9 +105,10 @@ package final class LogWriter {
 
     private func checkSize(_ count: Int) throws(StorageError) {
         guard count <= WALFormat.maxPayloadSize else {
-            throw StorageError(.invalidArgument,
-                               "WAL record of \(count) bytes exceeds the limit of \(WALFormat.maxPayloadSize)",
-                               path: path)
+            throw StorageError(
+                .invalidArgument,
+                "WAL record of \(count) bytes exceeds the limit of \(WALFormat.maxPayloadSize)",
+                path: path)
         }
     }
 

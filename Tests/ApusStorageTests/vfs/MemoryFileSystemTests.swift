@@ -3,8 +3,10 @@
 // bytes, namespace changes need syncDirectory of the parent, handles die with the crash), fsync
 // failure losing the unsynced tail, fault rules by kind, path pattern and call number (one-shot,
 // persistent, seeded probability), partial writes, the capacity limit with space freed by
-// removal, byte flips and call counters. Randomized tests name their seed in failure messages.
+// removal, byte flips, call counters, concurrent readers, and that a bad fault trigger traps.
+// Randomized tests name their seed in failure messages.
 import Testing
+
 @testable import ApusStorage
 
 @Suite struct MemoryFileSystemTests {
@@ -14,7 +16,8 @@ import Testing
         return fs
     }
 
-    private func write(_ fs: MemoryFileSystem, _ path: String, _ bytes: [UInt8], sync: Bool) throws -> any WritableFile {
+    private func write(_ fs: MemoryFileSystem, _ path: String, _ bytes: [UInt8], sync: Bool) throws -> any WritableFile
+    {
         let f = try fs.createFile(path)
         try f.append(bytes)
         if sync { try f.sync() }
@@ -38,7 +41,7 @@ import Testing
         let fs = try makeFS()
         _ = try write(fs, "/db/kept", [1], sync: true)
         try fs.syncDirectory("/db")
-        _ = try write(fs, "/db/new", [2], sync: true)   // data synced, name not
+        _ = try write(fs, "/db/new", [2], sync: true)  // data synced, name not
         try fs.rename("/db/kept", to: "/db/renamed")
         #expect(try fs.listDirectory("/db") == ["new", "renamed"])
         fs.crash(mode: .dropUnsynced)
@@ -91,9 +94,9 @@ import Testing
         try f.append([2, 2])
         fs.injectFault(.init(.sync, path: .suffix("/x"), when: .nth(1)))
         #expect(throws: StorageError.self) { try f.sync() }
-        #expect(try fs.contents("/db/x") == [1, 1, 2, 2])   // still readable from the "cache"
+        #expect(try fs.contents("/db/x") == [1, 1, 2, 2])  // still readable from the "cache"
         try f.append([3])
-        try f.sync()                                        // succeeds, but the lost pages are zeros
+        try f.sync()  // succeeds, but the lost pages are zeros
         #expect(fs.durableContents("/db/x") == [1, 1, 0, 0, 3])
         fs.crash(mode: .torn(seed: 1))
         #expect(try fs.contents("/db/x") == [1, 1, 0, 0, 3])
@@ -106,12 +109,12 @@ import Testing
         let sst = try fs.createFile("/db/000002.sst")
         try log.append([1])
         try sst.append([1])
-        try sst.append([2])                                 // other path: not counted
+        try sst.append([2])  // other path: not counted
         if let e = expectStorageError("second append to .log did not fail", { try log.append([2]) }) {
             #expect(e.code == .ioError)
             #expect(e.path == "/db/000001.log")
         }
-        try log.append([3])                                 // one-shot: the third succeeds
+        try log.append([3])  // one-shot: the third succeeds
         #expect(try fs.contents("/db/000001.log") == [1, 3])
         #expect(fs.callCount(.append) == 5)
         #expect(fs.faultsFired == 1)
@@ -123,7 +126,9 @@ import Testing
         _ = try fs.createFile("/db/t3")
         try fs.rename("/db/t1", to: "/db/CURRENT")
         for source in ["/db/t2", "/db/t3"] {
-            if let e = expectStorageError("persistent rename fault did not fire", { try fs.rename(source, to: "/db/CURRENT") }) {
+            if let e = expectStorageError(
+                "persistent rename fault did not fire", { try fs.rename(source, to: "/db/CURRENT") })
+            {
                 #expect(e.code == .diskFull)
             }
         }
@@ -132,29 +137,32 @@ import Testing
     }
 
     @Test func everyOperationKindCanFail() throws {
-        let kinds: [MemoryFileSystem.Operation] = [.create, .open, .read, .append, .sync, .syncDirectory,
-                                                    .rename, .remove, .link, .truncate]
+        let kinds: [MemoryFileSystem.Operation] = [
+            .create, .open, .read, .append, .sync, .syncDirectory,
+            .rename, .remove, .link, .truncate,
+        ]
         for kind in kinds {
             let fs = try makeFS()
             let f = try write(fs, "/db/f", [1, 2, 3], sync: true)
             fs.injectFault(.init(kind, when: .nth(1)))
             let r = kind == .read ? try fs.openFile("/db/f") : nil
-            let op: () throws -> Void = switch kind {
-            case .create: { _ = try fs.createFile("/db/g") }
-            case .open: { _ = try fs.openFile("/db/f") }
-            case .read: { _ = try r?.read(at: 0, count: 1) }
-            case .append: { try f.append([4]) }
-            case .sync: { try f.sync() }
-            case .syncDirectory: { try fs.syncDirectory("/db") }
-            case .rename: { try fs.rename("/db/f", to: "/db/g") }
-            case .remove: { try fs.removeFile("/db/f") }
-            case .link: { try fs.link("/db/f", to: "/db/g") }
-            case .truncate: { try fs.truncate("/db/f", to: 1) }
-            case .any: { }
-            }
+            let op: () throws -> Void =
+                switch kind {
+                case .create: { _ = try fs.createFile("/db/g") }
+                case .open: { _ = try fs.openFile("/db/f") }
+                case .read: { _ = try r?.read(at: 0, count: 1) }
+                case .append: { try f.append([4]) }
+                case .sync: { try f.sync() }
+                case .syncDirectory: { try fs.syncDirectory("/db") }
+                case .rename: { try fs.rename("/db/f", to: "/db/g") }
+                case .remove: { try fs.removeFile("/db/f") }
+                case .link: { try fs.link("/db/f", to: "/db/g") }
+                case .truncate: { try fs.truncate("/db/f", to: 1) }
+                case .any: {}
+                }
             #expect(throws: StorageError.self, "\(kind)") { try op() }
             #expect(fs.faultsFired == 1, "\(kind)")
-            try op()   // one-shot: the retry succeeds
+            try op()  // one-shot: the retry succeeds
         }
     }
 
@@ -164,7 +172,10 @@ import Testing
             fs.injectFault(.init(.any, when: .probability(0.3, seed: seed)))
             var out: [Bool] = []
             for i in 0..<100 {
-                do { _ = try fs.createFile("/db/f\(i)"); out.append(true) } catch { out.append(false) }
+                do {
+                    _ = try fs.createFile("/db/f\(i)")
+                    out.append(true)
+                } catch { out.append(false) }
             }
             return out
         }
@@ -191,7 +202,7 @@ import Testing
         if let e = expectStorageError("append beyond capacity succeeded", { try b.append([3]) }) {
             #expect(e.code == .diskFull)
         }
-        #expect(try fs.contents("/db/a").count == 60)       // acknowledged data stays readable
+        #expect(try fs.contents("/db/a").count == 60)  // acknowledged data stays readable
         try a.close()
         try fs.removeFile("/db/a")
         try b.append([3])
@@ -234,4 +245,38 @@ import Testing
             #expect(e.offset == 2)
         }
     }
+
+    @Test func concurrentReadersSeeTheFile() async throws {
+        let fs = try makeFS()
+        let expected = (0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        _ = try write(fs, "/db/shared", expected, sync: true)
+        try await checkConcurrentReads(try fs.openFile("/db/shared"), expected)
+    }
+
+    @Test func faultTriggersCountFromOne() async {
+        await #expect(processExitsWith: .failure) {
+            MemoryFileSystem().injectFault(.init(.append, when: .nth(0)))
+        }
+    }
+}
+
+/// Reads `file` from 8 tasks at once at fixed, overlapping offsets and checks every byte.
+func checkConcurrentReads(_ file: any ReadableFile, _ expected: [UInt8]) async throws {
+    let results = await withTaskGroup(of: Int?.self) { group in
+        for task in 0..<8 {
+            group.addTask {
+                for i in 0..<200 {
+                    let offset = (task * 977 + i * 131) % (expected.count - 100)
+                    guard let bytes = try? file.read(at: offset, count: 100),
+                        bytes[...] == expected[offset..<offset + 100]
+                    else { return offset }
+                }
+                return nil
+            }
+        }
+        var bad: [Int] = []
+        for await r in group { if let r { bad.append(r) } }
+        return bad
+    }
+    #expect(results.isEmpty, "concurrent reads differ at offsets \(results)")
 }

@@ -3,11 +3,12 @@
 // across the user-space write buffer, flush handing buffered bytes to the kernel, short reads
 // reported as corruption with path and offset, rename, hard link, durable truncate, sorted
 // directory listing, errno mapping (missing files are `.notFound`), and that a second lock on
-// the same file is refused with `.locked` until the first is released. Durability itself cannot
+// the same file is refused with `.locked` until the first is released; pread from many tasks. Durability itself cannot
 // be observed without a power cut; the in-memory file system's crash tests cover the engine's
 // use of the contract.
 import Foundation
 import Testing
+
 @testable import ApusStorage
 
 @Suite struct RealFileSystemTests {
@@ -141,11 +142,25 @@ import Testing
             let path = joinPath(dir, "buffered")
             let f = try fs.createFile(path)
             try f.append([1, 2, 3])
-            #expect(try fs.fileSize(path) == 0)    // still in the user-space buffer
+            #expect(try fs.fileSize(path) == 0)  // still in the user-space buffer
             try f.flush()
-            #expect(try fs.fileSize(path) == 3)    // visible to other readers, not yet durable
+            #expect(try fs.fileSize(path) == 3)  // visible to other readers, not yet durable
             try f.close()
             #expect(throws: StorageError.self) { try f.append([4]) }
         }
+    }
+
+    @Test func concurrentReadersSeeTheFile() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apus-vfs-\(UUID().uuidString)").path
+        let fs = RealFileSystem()
+        try fs.createDirectory(dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let expected = (0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
+        let f = try fs.createFile(joinPath(dir, "shared"))
+        try f.append(expected)
+        try f.close()
+        let r = try fs.openFile(joinPath(dir, "shared"))
+        defer { r.close() }
+        try await checkConcurrentReads(r, expected)
     }
 }

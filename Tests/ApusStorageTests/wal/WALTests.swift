@@ -8,6 +8,7 @@
 import ApusCore
 import Foundation
 import Testing
+
 @testable import ApusStorage
 
 /// Helpers shared by the WAL tests.
@@ -22,10 +23,13 @@ enum WALTestSupport {
 
     /// Replays a segment and returns the payloads and the result.
     static func recover(_ fs: any FileSystem, _ n: UInt64, last: Bool = true, salvage: Bool = false)
-        throws -> ([[UInt8]], WALRecoveryResult) {
+        throws -> ([[UInt8]], WALRecoveryResult)
+    {
         var out: [[UInt8]] = []
-        let result = try LogReader.recover(fs: fs, path: path(n), logNumber: n, isLastSegment: last,
-                                           salvage: salvage) { payload throws(StorageError) in out.append(payload) }
+        let result = try LogReader.recover(
+            fs: fs, path: path(n), logNumber: n, isLastSegment: last,
+            salvage: salvage
+        ) { payload throws(StorageError) in out.append(payload) }
         return (out, result)
     }
 
@@ -144,7 +148,9 @@ enum WALTestSupport {
             // The same damage in a segment that is not the last is corruption.
             if cut > lastStart {
                 let other = try S.segment(bytes: Array(bytes[..<cut]))
-                if let e = expectStorageError("torn non-last segment accepted, cut at \(cut)", { _ = try S.recover(other, 7, last: false) }) {
+                if let e = expectStorageError(
+                    "torn non-last segment accepted, cut at \(cut)", { _ = try S.recover(other, 7, last: false) })
+                {
                     #expect(e.code == .corruption, "cut at \(cut)")
                     #expect(e.path == S.path(7), "cut at \(cut)")
                     #expect(e.offset == lastStart, "cut at \(cut)")
@@ -164,15 +170,22 @@ enum WALTestSupport {
                 let (fs, _) = try S.segment(payloads)
                 try fs.flipByte(path: S.path(7), offset: at)
                 var applied: [[UInt8]] = []
-                if let e = expectStorageError("corruption not detected, victim \(victim) byte \(at)", {
-                    _ = try LogReader.recover(fs: fs, path: S.path(7), logNumber: 7, isLastSegment: true,
-                                              salvage: false) { p throws(StorageError) in applied.append(p) }
-                }) {
+                if let e = expectStorageError(
+                    "corruption not detected, victim \(victim) byte \(at)",
+                    {
+                        _ = try LogReader.recover(
+                            fs: fs, path: S.path(7), logNumber: 7, isLastSegment: true,
+                            salvage: false
+                        ) { p throws(StorageError) in applied.append(p) }
+                    })
+                {
                     #expect(e.code == .corruption, "victim \(victim) byte \(at)")
                     #expect(e.path == S.path(7) && e.offset == offsets[victim], "victim \(victim) byte \(at): \(e)")
                 }
                 #expect(applied == Array(payloads[..<victim]), "victim \(victim) byte \(at)")
-                #expect(try fs.fileSize(S.path(7)) == (try probe.fileSize(S.path(7))), "corrupt segment must not be truncated")
+                #expect(
+                    try fs.fileSize(S.path(7)) == (try probe.fileSize(S.path(7))),
+                    "corrupt segment must not be truncated")
 
                 // Salvage stops at the same place and reports it.
                 let (read, result) = try S.recover(fs, 7, last: false, salvage: true)
@@ -254,10 +267,12 @@ enum WALTestSupport {
         #expect(try fs.fileSize(path) == w.size)
         try w.sync()
         try w.close()
-        try fs.truncate(path, to: end + 50)   // as if the last append was torn
+        try fs.truncate(path, to: end + 50)  // as if the last append was torn
         var out: [[UInt8]] = []
-        let result = try LogReader.recover(fs: fs, path: path, logNumber: 3, isLastSegment: true,
-                                           salvage: false) { p throws(StorageError) in out.append(p) }
+        let result = try LogReader.recover(
+            fs: fs, path: path, logNumber: 3, isLastSegment: true,
+            salvage: false
+        ) { p throws(StorageError) in out.append(p) }
         #expect(out.count == payloads.count)
         #expect(firstDifference(out, payloads) == nil)
         #expect(result.truncated && result.stop?.damage == .tornTail)
