@@ -567,7 +567,10 @@ private struct State {
     }
 }
 
-/// A small seeded generator (FaultRandom) for reproducible fault and crash choices.
+/// Shorthand for `MemoryFileSystem.FaultRule`.
+package typealias FaultRule = MemoryFileSystem.FaultRule
+
+/// A small seeded generator (the SplitMix64 algorithm) for reproducible fault and crash choices.
 package struct FaultRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
