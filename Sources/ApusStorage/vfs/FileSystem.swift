@@ -37,6 +37,9 @@ package protocol FileSystem: AnyObject, Sendable {
 package protocol WritableFile: AnyObject {
     /// Appends bytes at the end of the file.
     func append(_ bytes: UnsafeRawBufferPointer) throws(StorageError)
+    /// Hands buffered appends to the operating system, so that they survive a crash of the
+    /// process (not of the machine); does not make them durable. A no-op by default.
+    func flush() throws(StorageError)
     /// Makes everything appended so far durable (fdatasync).
     func sync() throws(StorageError)
     /// Closes the file; unsynced data is not made durable by closing.
@@ -46,6 +49,9 @@ package protocol WritableFile: AnyObject {
 }
 
 extension WritableFile {
+    /// Default for files that do not buffer in user space.
+    package func flush() throws(StorageError) {}
+
     package func append(_ bytes: [UInt8]) throws(StorageError) {
         // `withUnsafeBytes` rethrows untyped errors, so the typed error is carried out by hand.
         var failure: StorageError?
