@@ -60,6 +60,39 @@ package final class Block: @unchecked Sendable {
     func restart(_ i: Int) -> Int {
         Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: restartsOffset + 4 * i, as: UInt32.self)))
     }
+
+    /// The key and value of the entry at restart point `i` (whole, since a restart shares no
+    /// prefix); nil if that entry is malformed or its key is shorter than an internal key.
+    func restartEntry(_ i: Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)? {
+        let limit = restartsOffset
+        var p = restart(i)
+        let entries = UnsafeRawBufferPointer(rebasing: raw[0..<limit])
+        guard let s = decodeVarint(entries, &p), let u = decodeVarint(entries, &p), let v = decodeVarint(entries, &p),
+              s == 0, u >= UInt64(InternalKey.trailerLength), u <= UInt64(limit - p), v <= UInt64(limit - p) - u
+        else { return nil }
+        let keyEnd = p + Int(u)
+        return (UnsafeRawBufferPointer(rebasing: raw[p..<keyEnd]),
+                UnsafeRawBufferPointer(rebasing: raw[keyEnd..<(keyEnd + Int(v))]))
+    }
+
+    /// The first restart point whose key is >= `target`, or `restartCount` if none is.
+    ///
+    /// For an index block, where every entry is a restart point (checked when a table opens),
+    /// this is the index entry of the only data block that can hold `target`'s position.
+    /// - Throws: `.corruption` naming `path` and `offset` if a restart entry is malformed.
+    func firstRestart(notBelow target: UnsafeRawBufferPointer, comparator: KeyComparator, path: String,
+                      offset: Int) throws(StorageError) -> Int {
+        var low = 0
+        var high = restartCount
+        while low < high {
+            let mid = (low + high) / 2
+            guard let entry = restartEntry(mid) else {
+                throw .corruption("malformed restart entry in block", path: path, offset: offset)
+            }
+            if comparator.compareInternal(entry.key, target) < 0 { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
 }
 
 /// Builds the contents of one data or index block: prefix-compressed entries plus restarts.
@@ -153,7 +186,6 @@ struct BlockCursor {
         self.blockOffset = blockOffset
         current = block.restartsOffset
         nextOffset = block.restartsOffset
-        key.reserveCapacity(64)
     }
 
     /// Switches to another block, keeping the key buffer's capacity.
@@ -171,6 +203,9 @@ struct BlockCursor {
         key = other.key
         key.removeAll(keepingCapacity: true)
     }
+
+    /// Offset of the current entry in the block.
+    var currentOffset: Int { current }
 
     /// The current value's bytes, valid while this cursor holds its block.
     var valueRaw: UnsafeRawBufferPointer {
@@ -272,16 +307,10 @@ struct BlockCursor {
         while try parseNext() && nextOffset < original {}
     }
 
-    /// The key stored at restart point `i` (whole, since restarts share no prefix).
+    /// The key stored at restart point `i`.
     private func restartKey(_ i: Int) throws(StorageError) -> UnsafeRawBufferPointer {
-        let raw = block.raw
-        let limit = block.restartsOffset
-        var p = block.restart(i)
-        let entries = UnsafeRawBufferPointer(rebasing: raw[0..<limit])
-        guard let s = decodeVarint(entries, &p), let u = decodeVarint(entries, &p), decodeVarint(entries, &p) != nil,
-              s == 0, u >= UInt64(InternalKey.trailerLength), u <= UInt64(limit - p)
-        else { throw corrupt("malformed restart entry") }
-        return UnsafeRawBufferPointer(rebasing: raw[p..<(p + Int(u))])
+        guard let entry = block.restartEntry(i) else { throw corrupt("malformed restart entry") }
+        return entry.key
     }
 
     /// Positions at the first entry whose key is >= `target` (internal-key order).

@@ -15,7 +15,8 @@ final class TableIterator: InternalIterator {
 
     init(reader: TableReader) {
         self.reader = reader
-        index = BlockCursor(block: reader.indexBlock, comparator: reader.comparator, path: reader.path, blockOffset: 0)
+        index = BlockCursor(block: reader.indexBlock, comparator: reader.comparator, path: reader.path,
+                            blockOffset: reader.indexOffset)
         data = BlockCursor(block: Block.empty, comparator: reader.comparator, path: reader.path, blockOffset: 0)
     }
 

@@ -42,10 +42,12 @@ package final class TableReader: Sendable {
     private let filter: [UInt8]
     /// Offset of the footer; every block ends before it.
     private let footerOffset: Int
+    /// File offset of the index block, for error messages.
+    let indexOffset: Int
 
     private init(file: any ReadableFile, path: String, fileNumber: UInt64, comparator: KeyComparator,
                  blockCache: BlockCache?, indexBlock: Block, filter: [UInt8], properties: TableProperties,
-                 rangeTombstones: [RangeTombstone], footerOffset: Int) {
+                 rangeTombstones: [RangeTombstone], footerOffset: Int, indexOffset: Int) {
         self.file = file
         self.path = path
         self.fileNumber = fileNumber
@@ -56,6 +58,7 @@ package final class TableReader: Sendable {
         self.properties = properties
         self.rangeTombstones = rangeTombstones
         self.footerOffset = footerOffset
+        self.indexOffset = indexOffset
     }
 
     deinit {
@@ -105,9 +108,34 @@ package final class TableReader: Sendable {
         }
         let filter = try load(footer.filter)
         let index = try Block(bytes: try load(footer.index), path: path, offset: footer.index.offset)
+        try checkIndex(index, comparator: options.comparator, path: path, offset: footer.index.offset)
         return TableReader(file: file, path: path, fileNumber: fileNumber, comparator: options.comparator,
                            blockCache: blockCache, indexBlock: index, filter: filter, properties: properties,
-                           rangeTombstones: tombstones, footerOffset: footerOffset)
+                           rangeTombstones: tombstones, footerOffset: footerOffset, indexOffset: footer.index.offset)
+    }
+
+    /// Checks once, at open, what lookups then rely on: every index entry is a restart point
+    /// (so lookups binary-search the restart array alone), keys increase, and handles decode.
+    private static func checkIndex(_ index: Block, comparator: KeyComparator, path: String,
+                                   offset: Int) throws(StorageError) {
+        var cursor = BlockCursor(block: index, comparator: comparator, path: path, blockOffset: offset)
+        var count = 0
+        try cursor.seekToFirst()
+        while cursor.isValid {
+            guard count < index.restartCount, index.restart(count) == cursor.currentOffset,
+                  BlockHandle.decodeVarints(cursor.valueRaw) != nil
+            else { throw .corruption("malformed index block entry \(count)", path: path, offset: offset) }
+            if count > 0, let previous = index.restartEntry(count - 1) {
+                let order = cursor.key.withUnsafeBytes { comparator.compareInternal(previous.key, $0) }
+                guard order < 0 else { throw .corruption("index block keys out of order", path: path, offset: offset) }
+            }
+            count += 1
+            try cursor.next()
+        }
+        guard count == index.restartCount || (count == 0 && index.restartsOffset == 0) else {
+            throw .corruption("index block has \(count) entries and \(index.restartCount) restarts", path: path,
+                              offset: offset)
+        }
     }
 
     // MARK: - Lookups
@@ -146,26 +174,32 @@ package final class TableReader: Sendable {
 
     private func get(_ target: UnsafeRawBufferPointer, userCount: Int) throws(StorageError)
         -> (key: [UInt8], value: [UInt8])? {
-        var index = BlockCursor(block: indexBlock, comparator: comparator, path: path, blockOffset: 0)
-        try index.seek(target)
+        var i = try indexBlock.firstRestart(notBelow: target, comparator: comparator, path: path,
+                                            offset: indexOffset)
         // Normally the first block whose separator is >= target holds the answer; the loop only
         // continues when the target falls between a block's last key and its separator.
-        while index.isValid {
-            let handle = try dataHandle(index)
+        while i < indexBlock.restartCount {
+            let handle = try indexHandle(i)
             var data = BlockCursor(block: try dataBlock(handle), comparator: comparator, path: path,
                                    blockOffset: handle.offset)
             try data.seek(target)
             if data.isValid {
                 let same = data.key.withUnsafeBytes { k in
-                    k.count == target.count
-                        ? memcmpEqual(k, target, count: userCount)
-                        : false
+                    k.count == target.count && memcmpEqual(k, target, count: userCount)
                 }
                 return same ? (data.key, data.value) : nil
             }
-            try index.next()
+            i += 1
         }
         return nil
+    }
+
+    /// The data block handle of index entry `i` (every index entry is a restart point).
+    private func indexHandle(_ i: Int) throws(StorageError) -> BlockHandle {
+        guard let entry = indexBlock.restartEntry(i), let handle = BlockHandle.decodeVarints(entry.value) else {
+            throw .corruption("malformed index entry \(i)", path: path, offset: indexOffset)
+        }
+        return handle
     }
 
     /// An iterator over the table's point entries (two-level: index, then data blocks).
@@ -177,13 +211,15 @@ package final class TableReader: Sendable {
     /// of the data block that would hold it, or the end of the data blocks.
     package func approximateOffset(of key: [UInt8]) throws(StorageError) -> Int {
         precondition(key.count >= InternalKey.trailerLength, "approximateOffset takes an internal key")
-        var index = BlockCursor(block: indexBlock, comparator: comparator, path: path, blockOffset: 0)
         var failure: StorageError?
+        var i = 0
         key.withUnsafeBytes { k in
-            do throws(StorageError) { try index.seek(k) } catch { failure = error }
+            do throws(StorageError) {
+                i = try indexBlock.firstRestart(notBelow: k, comparator: comparator, path: path, offset: indexOffset)
+            } catch { failure = error }
         }
         if let failure { throw failure }
-        if index.isValid { return try dataHandle(index).offset }
+        if i < indexBlock.restartCount { return try indexHandle(i).offset }
         return properties.dataBytes
     }
 
