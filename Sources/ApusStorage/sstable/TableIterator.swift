@@ -5,14 +5,18 @@
 /// referenced by the cursor, so a cache eviction never invalidates a position. After a thrown
 /// error the iterator is invalid until repositioned.
 ///
+/// Use `TableReader.makeTableIterator()` where the concrete type avoids existential dispatch in
+/// hot loops (merging iterators, compaction).
+///
 /// Concurrency: one owner (not `Sendable`), as `InternalIterator` requires.
-final class TableIterator: InternalIterator {
+package final class TableIterator: InternalIterator {
     private let reader: TableReader
     private var index: BlockCursor
     private var data: BlockCursor
     /// File offset of the block `data` is on, or -1 for none.
     private var dataOffset = -1
 
+    /// Creates an unpositioned iterator over `reader`'s entries.
     init(reader: TableReader) {
         self.reader = reader
         index = BlockCursor(block: reader.indexBlock, comparator: reader.comparator, path: reader.path,
@@ -20,19 +24,23 @@ final class TableIterator: InternalIterator {
         data = BlockCursor(block: Block.empty, comparator: reader.comparator, path: reader.path, blockOffset: 0)
     }
 
-    var isValid: Bool { data.isValid }
+    /// Whether the iterator is on an entry.
+    package var isValid: Bool { data.isValid }
 
-    var key: [UInt8] {
+    /// The current internal key. - Precondition: `isValid`.
+    package var key: [UInt8] {
         precondition(data.isValid, "key of a valid iterator")
         return data.key
     }
 
-    var value: [UInt8] {
+    /// The current value (a fresh copy). - Precondition: `isValid`.
+    package var value: [UInt8] {
         precondition(data.isValid, "value of a valid iterator")
         return data.value
     }
 
-    func seekToFirst() throws(StorageError) {
+    /// Positions at the table's first entry (invalid if the table has none).
+    package func seekToFirst() throws(StorageError) {
         try guarded { () throws(StorageError) in
             try index.seekToFirst()
             try loadBlock()
@@ -41,7 +49,8 @@ final class TableIterator: InternalIterator {
         }
     }
 
-    func seekToLast() throws(StorageError) {
+    /// Positions at the table's last entry (invalid if the table has none).
+    package func seekToLast() throws(StorageError) {
         try guarded { () throws(StorageError) in
             try index.seekToLast()
             try loadBlock()
@@ -50,14 +59,16 @@ final class TableIterator: InternalIterator {
         }
     }
 
-    func seek(_ target: [UInt8]) throws(StorageError) {
+    /// Positions at the first entry whose internal key is >= `target`.
+    package func seek(_ target: [UInt8]) throws(StorageError) {
         precondition(target.count >= InternalKey.trailerLength, "seek target is an internal key")
         try guarded { () throws(StorageError) in
             try seekRaw(target)
         }
     }
 
-    func seekForPrev(_ target: [UInt8]) throws(StorageError) {
+    /// Positions at the last entry whose internal key is <= `target`.
+    package func seekForPrev(_ target: [UInt8]) throws(StorageError) {
         precondition(target.count >= InternalKey.trailerLength, "seek target is an internal key")
         try guarded { () throws(StorageError) in
             try seekRaw(target)
@@ -73,7 +84,8 @@ final class TableIterator: InternalIterator {
         }
     }
 
-    func next() throws(StorageError) {
+    /// Moves to the next entry. - Precondition: `isValid`.
+    package func next() throws(StorageError) {
         precondition(data.isValid, "next on a valid iterator")
         try guarded { () throws(StorageError) in
             try data.next()
@@ -81,7 +93,8 @@ final class TableIterator: InternalIterator {
         }
     }
 
-    func prev() throws(StorageError) {
+    /// Moves to the previous entry. - Precondition: `isValid`.
+    package func prev() throws(StorageError) {
         precondition(data.isValid, "prev on a valid iterator")
         try guarded { () throws(StorageError) in
             try data.prev()

@@ -207,6 +207,11 @@ package final class TableReader: Sendable {
         TableIterator(reader: self)
     }
 
+    /// The same iterator as `makeIterator()`, as its concrete type for hot loops.
+    package func makeTableIterator() -> TableIterator {
+        TableIterator(reader: self)
+    }
+
     /// The approximate file offset where entries >= `key` (an internal key) begin: the offset
     /// of the data block that would hold it, or the end of the data blocks.
     package func approximateOffset(of key: [UInt8]) throws(StorageError) -> Int {

@@ -444,7 +444,7 @@ func sstTestLowerBound(_ model: [SSTTestEntry], _ target: [UInt8], _ c: KeyCompa
     }
 
     @Test func realFileRoundTrip() throws {
-        let path = "/tmp/apus-sst-test-\(UInt64.random(in: 0...UInt64.max)).sst"
+        let path = "/tmp/apus-sst-test-\(getpid()).sst"
         defer { _ = path.withCString { unlink($0) } }
         var options = StorageOptions()
         options.compression = .zstd
@@ -485,5 +485,78 @@ func sstTestLowerBound(_ model: [SSTTestEntry], _ target: [UInt8], _ c: KeyCompa
         #expect(props.fileBytes >= builder.estimatedFileBytes)
         #expect(props.dataBlockCount > 10)
         #expect(props.dataBytes + props.indexBytes + props.filterBytes < props.fileBytes)
+    }
+
+    @Test func noFilterWhenBitsPerKeyIsZero() throws {
+        var options = StorageOptions()
+        options.bloomBitsPerKey = 0
+        let entries = (0..<300).map { i in
+            SSTTestEntry(key: InternalKey.make(Array("k\(1000 + i)".utf8), 1, .put), value: [UInt8(i % 256)])
+        }
+        let fs = SSTTestFileSystem()
+        let props = try sstTestBuild(fs, "/t/n.sst", options, entries)
+        #expect(props.filterBytes == TableFormat.blockTrailerLength)
+        let reader = try sstTestOpen(fs, "/t/n.sst", options)
+        #expect(reader.mayContain(userKey: Array("absent".utf8)))
+        #expect(try reader.get(InternalKey.seekTarget(Array("absent".utf8), 5)) == nil)
+        #expect(try reader.get(entries[123].key)?.value == entries[123].value)
+    }
+
+    /// Garbage inside blocks whose checksums were recomputed reaches the decoders themselves:
+    /// each must report corruption (or decode something), never trap.
+    @Test(arguments: [BlockCompression.none, .lz4, .zstd])
+    func garbageBehindValidChecksumsIsSafe(compression: BlockCompression) throws {
+        let seed: UInt64 = 61 + UInt64(compression.rawValue)
+        var rng = SSTTestRandom(seed: seed)
+        var options = StorageOptions()
+        options.blockBytes = 256
+        options.blockRestartInterval = 4
+        options.compression = compression
+        let entries = (0..<200).map { i in
+            SSTTestEntry(key: InternalKey.make(Array("key\(1000 + i)".utf8), UInt64(i + 1), .put),
+                         value: Array(repeating: UInt8(i % 3), count: 24))
+        }
+        let fs = SSTTestFileSystem()
+        try sstTestBuild(fs, "/t/z.sst", options, entries, tombstones: [RangeTombstone(start: [1], end: [2], sequence: 3)])
+        let good = fs.contents("/t/z.sst")
+        // Every block: the data blocks (from the index) and the four footer blocks.
+        let clean = try sstTestOpen(fs, "/t/z.sst", options)
+        var handles = [BlockHandle]()
+        for i in 0..<clean.indexBlock.restartCount {
+            if let e = clean.indexBlock.restartEntry(i), let h = BlockHandle.decodeVarints(e.value) { handles.append(h) }
+        }
+        let footer = try TableFooter.decode(Array(good.suffix(TableFormat.footerLength)), path: "", fileSize: good.count)
+        handles += [footer.index, footer.filter, footer.rangeDeletions, footer.properties]
+        var outcomes = (ok: 0, corrupt: 0)
+        for step in 0..<3000 {
+            let h = handles[Int.random(in: 0..<handles.count, using: &rng)]
+            guard h.size > 0 else { continue }
+            var bad = good
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                bad[h.offset + Int.random(in: 0..<h.size, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+            }
+            let crc = bad.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[h.offset...(h.offset + h.size)])) }
+            let masked = CRC32C.mask(crc)
+            for i in 0..<4 { bad[h.offset + h.size + 1 + i] = UInt8(truncatingIfNeeded: masked >> (8 * UInt32(i))) }
+            fs.setContents("/t/z.sst", bad)
+            do {
+                let reader = try sstTestOpen(fs, "/t/z.sst", options)
+                let it = reader.makeIterator()
+                try it.seekToFirst()
+                var n = 0
+                while it.isValid && n < 1000 { try it.next(); n += 1 }
+                try it.seekToLast()
+                n = 0
+                while it.isValid && n < 1000 { try it.prev(); n += 1 }
+                try it.seek(entries[Int.random(in: 0..<entries.count, using: &rng)].key)
+                try it.seekForPrev(entries[Int.random(in: 0..<entries.count, using: &rng)].key)
+                _ = try reader.get(entries[Int.random(in: 0..<entries.count, using: &rng)].key)
+                outcomes.ok += 1
+            } catch {
+                #expect(error.code == .corruption || error.code == .invalidArgument, "seed \(seed) step \(step): \(error)")
+                outcomes.corrupt += 1
+            }
+        }
+        #expect(outcomes.corrupt > 0, "seed \(seed): decoders reported corruption")
     }
 }
