@@ -75,15 +75,17 @@ package final class Block: @unchecked Sendable {
                 UnsafeRawBufferPointer(rebasing: raw[keyEnd..<(keyEnd + Int(v))]))
     }
 
-    /// The first restart point whose key is >= `target`, or `restartCount` if none is.
+    /// The first of restart points `0..<count` whose key is >= `target`, or `count` if none is.
     ///
     /// For an index block, where every entry is a restart point (checked when a table opens),
     /// this is the index entry of the only data block that can hold `target`'s position.
     /// - Throws: `.corruption` naming `path` and `offset` if a restart entry is malformed.
-    func firstRestart(notBelow target: UnsafeRawBufferPointer, comparator: KeyComparator, path: String,
-                      offset: Int) throws(StorageError) -> Int {
+    /// - Precondition: `count <= restartCount`.
+    func firstRestart(notBelow target: UnsafeRawBufferPointer, below count: Int, comparator: KeyComparator,
+                      path: String, offset: Int) throws(StorageError) -> Int {
+        precondition(count >= 0 && count <= restartCount, "restart search within the restart array")
         var low = 0
-        var high = restartCount
+        var high = count
         while low < high {
             let mid = (low + high) / 2
             guard let entry = restartEntry(mid) else {

@@ -44,10 +44,13 @@ package final class TableReader: Sendable {
     private let footerOffset: Int
     /// File offset of the index block, for error messages.
     let indexOffset: Int
+    /// Entries of the index block (one per data block), each a restart point.
+    let indexEntryCount: Int
 
     private init(file: any ReadableFile, path: String, fileNumber: UInt64, comparator: KeyComparator,
                  blockCache: BlockCache?, indexBlock: Block, filter: [UInt8], properties: TableProperties,
-                 rangeTombstones: [RangeTombstone], footerOffset: Int, indexOffset: Int) {
+                 rangeTombstones: [RangeTombstone], footerOffset: Int, indexOffset: Int,
+                 indexEntryCount: Int) {
         self.file = file
         self.path = path
         self.fileNumber = fileNumber
@@ -59,6 +62,7 @@ package final class TableReader: Sendable {
         self.rangeTombstones = rangeTombstones
         self.footerOffset = footerOffset
         self.indexOffset = indexOffset
+        self.indexEntryCount = indexEntryCount
     }
 
     deinit {
@@ -108,16 +112,20 @@ package final class TableReader: Sendable {
         }
         let filter = try load(footer.filter)
         let index = try Block(bytes: try load(footer.index), path: path, offset: footer.index.offset)
-        try checkIndex(index, comparator: options.comparator, path: path, offset: footer.index.offset)
+        let indexEntryCount = try checkIndex(index, comparator: options.comparator, path: path,
+                                             offset: footer.index.offset)
         return TableReader(file: file, path: path, fileNumber: fileNumber, comparator: options.comparator,
                            blockCache: blockCache, indexBlock: index, filter: filter, properties: properties,
-                           rangeTombstones: tombstones, footerOffset: footerOffset, indexOffset: footer.index.offset)
+                           rangeTombstones: tombstones, footerOffset: footerOffset, indexOffset: footer.index.offset,
+                           indexEntryCount: indexEntryCount)
     }
 
     /// Checks once, at open, what lookups then rely on: every index entry is a restart point
     /// (so lookups binary-search the restart array alone), keys increase, and handles decode.
+    /// - Returns: the number of index entries (0 for an empty table, whose index block still
+    ///   has its one restart point).
     private static func checkIndex(_ index: Block, comparator: KeyComparator, path: String,
-                                   offset: Int) throws(StorageError) {
+                                   offset: Int) throws(StorageError) -> Int {
         var cursor = BlockCursor(block: index, comparator: comparator, path: path, blockOffset: offset)
         var count = 0
         try cursor.seekToFirst()
@@ -136,6 +144,7 @@ package final class TableReader: Sendable {
             throw .corruption("index block has \(count) entries and \(index.restartCount) restarts", path: path,
                               offset: offset)
         }
+        return count
     }
 
     // MARK: - Lookups
@@ -174,11 +183,11 @@ package final class TableReader: Sendable {
 
     private func get(_ target: UnsafeRawBufferPointer, userCount: Int) throws(StorageError)
         -> (key: [UInt8], value: [UInt8])? {
-        var i = try indexBlock.firstRestart(notBelow: target, comparator: comparator, path: path,
-                                            offset: indexOffset)
+        var i = try indexBlock.firstRestart(notBelow: target, below: indexEntryCount, comparator: comparator,
+                                            path: path, offset: indexOffset)
         // Normally the first block whose separator is >= target holds the answer; the loop only
         // continues when the target falls between a block's last key and its separator.
-        while i < indexBlock.restartCount {
+        while i < indexEntryCount {
             let handle = try indexHandle(i)
             var data = BlockCursor(block: try dataBlock(handle), comparator: comparator, path: path,
                                    blockOffset: handle.offset)
@@ -220,11 +229,12 @@ package final class TableReader: Sendable {
         var i = 0
         key.withUnsafeBytes { k in
             do throws(StorageError) {
-                i = try indexBlock.firstRestart(notBelow: k, comparator: comparator, path: path, offset: indexOffset)
+                i = try indexBlock.firstRestart(notBelow: k, below: indexEntryCount, comparator: comparator,
+                                                path: path, offset: indexOffset)
             } catch { failure = error }
         }
         if let failure { throw failure }
-        if i < indexBlock.restartCount { return try indexHandle(i).offset }
+        if i < indexEntryCount { return try indexHandle(i).offset }
         return properties.dataBytes
     }
 

@@ -268,8 +268,10 @@ func sstTestLowerBound(_ model: [SSTTestEntry], _ target: [UInt8], _ c: KeyCompa
         #expect(!it.isValid)
     }
 
-    @Test func emptyTable() throws {
-        let options = StorageOptions()
+    @Test(arguments: [0, 10])
+    func emptyTable(bloomBitsPerKey: Int) throws {
+        var options = StorageOptions()
+        options.bloomBitsPerKey = bloomBitsPerKey
         let fs = SSTTestFileSystem()
         let props = try sstTestBuild(fs, "/t/e.sst", options, [])
         #expect(props.entryCount == 0 && props.smallestKey.isEmpty && props.dataBlockCount == 0)
@@ -280,6 +282,7 @@ func sstTestLowerBound(_ model: [SSTTestEntry], _ target: [UInt8], _ c: KeyCompa
         try it.seekToLast(); #expect(!it.isValid)
         try it.seek(InternalKey.seekTarget(Array("a".utf8), 5)); #expect(!it.isValid)
         try it.seekForPrev(InternalKey.seekTarget(Array("a".utf8), 5)); #expect(!it.isValid)
+        #expect(try reader.approximateOffset(of: InternalKey.seekTarget(Array("a".utf8), 5)) == 0)
     }
 
     @Test(arguments: [BlockCompression.none, .lz4, .zstd])
