@@ -66,10 +66,21 @@ package final class Block: @unchecked Sendable {
     func restartEntry(_ i: Int) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)? {
         let limit = restartsOffset
         var p = restart(i)
-        let entries = UnsafeRawBufferPointer(rebasing: raw[0..<limit])
-        guard let s = decodeVarint(entries, &p), let u = decodeVarint(entries, &p), let v = decodeVarint(entries, &p),
-              s == 0, u >= UInt64(InternalKey.trailerLength), u <= UInt64(limit - p), v <= UInt64(limit - p) - u
-        else { return nil }
+        var u: UInt64 = 0, v: UInt64 = 0
+        // Fast path: the three header varints are one byte each (keys and values under 128 B).
+        if p + 3 <= limit, raw[p] == 0, (raw[p + 1] | raw[p + 2]) < 0x80 {
+            u = UInt64(raw[p + 1])
+            v = UInt64(raw[p + 2])
+            p += 3
+        } else {
+            let entries = UnsafeRawBufferPointer(rebasing: raw[0..<limit])
+            guard let s = decodeVarint(entries, &p), let uu = decodeVarint(entries, &p),
+                  let vv = decodeVarint(entries, &p), s == 0
+            else { return nil }
+            u = uu
+            v = vv
+        }
+        guard u >= UInt64(InternalKey.trailerLength), u <= UInt64(limit - p), v <= UInt64(limit - p) - u else { return nil }
         let keyEnd = p + Int(u)
         return (UnsafeRawBufferPointer(rebasing: raw[p..<keyEnd]),
                 UnsafeRawBufferPointer(rebasing: raw[keyEnd..<(keyEnd + Int(v))]))
