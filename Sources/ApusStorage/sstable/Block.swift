@@ -180,7 +180,7 @@ struct BlockCursor {
     let comparator: KeyComparator
     let path: String
     /// File offset of the block, for error messages.
-    let blockOffset: Int
+    private(set) var blockOffset: Int
 
     /// Offset of the current entry (== restartsOffset when past the end).
     private var current: Int
@@ -201,20 +201,17 @@ struct BlockCursor {
         nextOffset = block.restartsOffset
     }
 
-    /// Switches to another block, keeping the key buffer's capacity.
+    /// Switches to another block (unpositioned), keeping the key buffer's capacity.
     mutating func reset(block: Block, blockOffset: Int) {
-        self = BlockCursor(reusing: self, block: block, blockOffset: blockOffset)
-    }
-
-    private init(reusing other: consuming BlockCursor, block: Block, blockOffset: Int) {
         self.block = block
-        comparator = other.comparator
-        path = other.path
         self.blockOffset = blockOffset
         current = block.restartsOffset
         nextOffset = block.restartsOffset
-        key = other.key
+        restartIndex = 0
         key.removeAll(keepingCapacity: true)
+        valueStart = 0
+        valueCount = 0
+        isValid = false
     }
 
     /// Offset of the current entry in the block.

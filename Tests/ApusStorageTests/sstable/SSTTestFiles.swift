@@ -175,7 +175,10 @@ final class SSTTestPOSIXReadableFile: ReadableFile {
         var out = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            let n = out.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return -1 }
+                return pread(fd, base + done, count - done, off_t(offset + done))
+            }
             if n < 0 { throw StorageError(.ioError, "pread failed", path: path, offset: offset) }
             if n == 0 { throw StorageError(.corruption, "read past end", path: path, offset: offset) }
             done += n
