@@ -66,6 +66,12 @@ package final class BlockCache: Sendable {
     /// Blocks held now (takes every shard lock in turn; for tests and metrics).
     package var entryCount: Int { shards.reduce(0) { sum, s in sum + s.state.withLock { $0.count } } }
 
+    /// Sums the charges held by every shard under its lock: equals `usedBytes` when no insert
+    /// or eviction is in flight (a check for tests and invariant runs).
+    package func recountUsedBytes() -> Int {
+        shards.reduce(0) { sum, s in sum + s.state.withLock { $0.totalCharge } }
+    }
+
     private func shard(_ key: Key) -> Shard {
         var h = key.fileNumber &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: key.offset)
         h ^= h >> 29

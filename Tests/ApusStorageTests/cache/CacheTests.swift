@@ -189,4 +189,32 @@ import Testing
         }
         #expect(failures == 0)
     }
+
+    @Test func blockCacheConcurrentAccounting() async throws {
+        let cache = BlockCache(capacityBytes: 512 << 10)
+        let blocks = try (0..<64).map { i in try block(bytes: 1000 + i * 300) }
+        let overBudget = await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var rng = SSTTestRandom(seed: 100 + UInt64(worker))
+                    var over = 0
+                    for _ in 0..<5000 {
+                        let file = UInt64.random(in: 1...8, using: &rng)
+                        let offset = Int.random(in: 0..<64, using: &rng)
+                        if cache.lookup(fileNumber: file, offset: offset) == nil {
+                            cache.insert(fileNumber: file, offset: offset, block: blocks[offset])
+                        }
+                        if Int.random(in: 0..<500, using: &rng) == 0 { cache.evictFile(file) }
+                        if cache.usedBytes > cache.capacityBytes { over += 1 }
+                    }
+                    return over
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(overBudget == 0)
+        #expect(cache.hits + cache.misses == 20_000)
+        #expect(cache.usedBytes == cache.recountUsedBytes())
+        #expect(cache.usedBytes <= cache.capacityBytes)
+    }
 }
