@@ -1,0 +1,170 @@
+/// The two-level iterator of one table: a cursor over the pinned index block selects data
+/// blocks, and a cursor over the current data block yields entries.
+///
+/// Data blocks come through the reader (and so the block cache); the current block stays
+/// referenced by the cursor, so a cache eviction never invalidates a position. After a thrown
+/// error the iterator is invalid until repositioned.
+///
+/// Use `TableReader.makeTableIterator()` where the concrete type avoids existential dispatch in
+/// hot loops (merging iterators, compaction).
+///
+/// Concurrency: one owner (not `Sendable`), as `InternalIterator` requires.
+package final class TableIterator: InternalIterator {
+    private let reader: TableReader
+    private var index: BlockCursor
+    private var data: BlockCursor
+    /// File offset of the block `data` is on, or -1 for none.
+    private var dataOffset = -1
+
+    /// Creates an unpositioned iterator over `reader`'s entries.
+    init(reader: TableReader) {
+        self.reader = reader
+        index = BlockCursor(block: reader.indexBlock, comparator: reader.comparator, path: reader.path,
+                            blockOffset: reader.indexOffset)
+        data = BlockCursor(block: Block.empty, comparator: reader.comparator, path: reader.path, blockOffset: 0)
+    }
+
+    /// Whether the iterator is on an entry.
+    package var isValid: Bool { data.isValid }
+
+    /// The current internal key. - Precondition: `isValid`.
+    package var key: [UInt8] {
+        precondition(data.isValid, "key of a valid iterator")
+        return data.key
+    }
+
+    /// The current value (a fresh copy). - Precondition: `isValid`.
+    package var value: [UInt8] {
+        precondition(data.isValid, "value of a valid iterator")
+        return data.value
+    }
+
+    /// Positions at the table's first entry (invalid if the table has none).
+    package func seekToFirst() throws(StorageError) {
+        try guarded { () throws(StorageError) in
+            try index.seekToFirst()
+            try loadBlock()
+            if dataOffset >= 0 { try data.seekToFirst() }
+            try skipEmptyForward()
+        }
+    }
+
+    /// Positions at the table's last entry (invalid if the table has none).
+    package func seekToLast() throws(StorageError) {
+        try guarded { () throws(StorageError) in
+            try index.seekToLast()
+            try loadBlock()
+            if dataOffset >= 0 { try data.seekToLast() }
+            try skipEmptyBackward()
+        }
+    }
+
+    /// Positions at the first entry whose internal key is >= `target`.
+    package func seek(_ target: [UInt8]) throws(StorageError) {
+        precondition(target.count >= InternalKey.trailerLength, "seek target is an internal key")
+        try guarded { () throws(StorageError) in
+            try seekRaw(target)
+        }
+    }
+
+    /// Positions at the last entry whose internal key is <= `target`.
+    package func seekForPrev(_ target: [UInt8]) throws(StorageError) {
+        precondition(target.count >= InternalKey.trailerLength, "seek target is an internal key")
+        try guarded { () throws(StorageError) in
+            try seekRaw(target)
+            if !data.isValid {
+                try index.seekToLast()
+                try loadBlock()
+                if dataOffset >= 0 { try data.seekToLast() }
+                try skipEmptyBackward()
+            } else if compare(data.key, target) > 0 {
+                try data.prev()
+                try skipEmptyBackward()
+            }
+        }
+    }
+
+    /// Moves to the next entry. - Precondition: `isValid`.
+    package func next() throws(StorageError) {
+        precondition(data.isValid, "next on a valid iterator")
+        try guarded { () throws(StorageError) in
+            try data.next()
+            try skipEmptyForward()
+        }
+    }
+
+    /// Moves to the previous entry. - Precondition: `isValid`.
+    package func prev() throws(StorageError) {
+        precondition(data.isValid, "prev on a valid iterator")
+        try guarded { () throws(StorageError) in
+            try data.prev()
+            try skipEmptyBackward()
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func compare(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        reader.comparator.compareInternal(a, b)
+    }
+
+    private func seekRaw(_ target: [UInt8]) throws(StorageError) {
+        var failure: StorageError?
+        target.withUnsafeBytes { t in
+            do throws(StorageError) { try index.seek(t) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        try loadBlock()
+        if dataOffset >= 0 {
+            target.withUnsafeBytes { t in
+                do throws(StorageError) { try data.seek(t) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+        try skipEmptyForward()
+    }
+
+    /// Runs `body`; on error leaves the iterator invalid and rethrows.
+    private func guarded(_ body: () throws(StorageError) -> Void) throws(StorageError) {
+        do { try body() } catch {
+            data.reset(block: Block.empty, blockOffset: 0)
+            dataOffset = -1
+            throw error
+        }
+    }
+
+    /// Points `data` at the block the index cursor names (unpositioned), or at no block.
+    private func loadBlock() throws(StorageError) {
+        guard index.isValid else {
+            data.reset(block: Block.empty, blockOffset: 0)
+            dataOffset = -1
+            return
+        }
+        let handle = try reader.dataHandle(index)
+        if handle.offset != dataOffset {
+            let block = try reader.dataBlock(handle)
+            data.reset(block: block, blockOffset: handle.offset)
+            dataOffset = handle.offset
+        }
+    }
+
+    private func skipEmptyForward() throws(StorageError) {
+        while !data.isValid {
+            guard index.isValid else { return }
+            try index.next()
+            try loadBlock()
+            guard dataOffset >= 0 else { return }
+            try data.seekToFirst()
+        }
+    }
+
+    private func skipEmptyBackward() throws(StorageError) {
+        while !data.isValid {
+            guard index.isValid else { return }
+            try index.prev()
+            try loadBlock()
+            guard dataOffset >= 0 else { return }
+            try data.seekToLast()
+        }
+    }
+}
