@@ -237,7 +237,7 @@ struct KVBenchRunner {
         }
         print(String(format: "%-12@ : p50 %.3f micros, p99 %.3f micros, peak RSS %.1f MiB", name as NSString, pct(0.5), pct(0.99),
                      peakRSSMiB()))
-        fflush(stdout)
+        fflush(nil)
     }
 }
 

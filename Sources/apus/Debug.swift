@@ -30,7 +30,6 @@ struct CrashWriter: ParsableCommand {
         o.syncByDefault = true
         let engine = try StorageEngine.open(directory: dir, options: o)
         var n = start
-        setvbuf(stdout, nil, _IOLBF, 0)
         while true {
             var b = WriteBatch()
             let v = Array(String(n).utf8) + [UInt8](repeating: UInt8(truncatingIfNeeded: n), count: valueBytes)
@@ -38,7 +37,8 @@ struct CrashWriter: ParsableCommand {
             b.put(Array("last".utf8), Array(String(n).utf8))
             if n % 7 == 0 { b.delete(Array("batch/\(n - 3)/0".utf8)) }
             try engine.write(b, sync: true)
-            print("ack \(n)")
+            // Unbuffered, so the parent sees each acknowledgement as soon as it is made.
+            FileHandle.standardOutput.write(Data("ack \(n)\n".utf8))
             n += 1
         }
     }

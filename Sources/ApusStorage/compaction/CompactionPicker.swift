@@ -9,8 +9,12 @@ struct CompactionPlan {
     /// No file deeper than `outputLevel` overlaps the inputs' key range: deletions and
     /// tombstones visible to every reader can be dropped.
     let isBottommost: Bool
+    /// Manual compactions rewrite every file (so that garbage collection and tombstones apply).
+    var allowsTrivialMove = true
     /// One input file, nothing to merge with: the file moves down by a manifest edit alone.
-    var isTrivialMove: Bool { inputs.count == 1 && nextInputs.isEmpty && inputs[0].rangeTombstoneCount == 0 }
+    var isTrivialMove: Bool {
+        allowsTrivialMove && inputs.count == 1 && nextInputs.isEmpty && inputs[0].rangeTombstoneCount == 0
+    }
     var inputBytes: Int { (inputs + nextInputs).reduce(0) { $0 + $1.fileBytes } }
 }
 
@@ -83,7 +87,8 @@ struct CompactionPicker {
         for deeper in (level + 2)..<StorageOptions.levelCount where !v.overlapping(level: deeper, lower: allLower, upper: allUpper).isEmpty {
             bottommost = false
         }
-        return CompactionPlan(level: level, inputs: inputs, nextInputs: next, isBottommost: bottommost)
+        return CompactionPlan(level: level, inputs: inputs, nextInputs: next, isBottommost: bottommost,
+                              allowsTrivialMove: false)
     }
 
     func userRange(_ v: Version, _ files: [TableFile]) -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {

@@ -40,10 +40,10 @@ extension StorageEngine {
         try writer.addRecord(edit.encode())
         try writer.sync()
         try writer.close()
-        let current = try fileSystem.createFile(joinPath(target, FileName.current.name))
-        try current.append(Array((FileName.manifest(manifestNumber).name + "\n").utf8))
-        try current.sync()
-        try current.close()
+        let currentFile = try fileSystem.createFile(joinPath(target, FileName.current.name))
+        try currentFile.append(Array((FileName.manifest(manifestNumber).name + "\n").utf8))
+        try currentFile.sync()
+        try currentFile.close()
         try fileSystem.syncDirectory(target)
     }
 }

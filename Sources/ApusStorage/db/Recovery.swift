@@ -43,7 +43,7 @@ enum Recovery {
                 result.lastSequence = Swift.max(result.lastSequence, seq - 1)
                 result.batches += 1
             }
-            if let torn = outcome.truncatedAt { result.tornTailOffsets.append(torn) }
+            if outcome.truncated { result.tornTailOffsets.append(outcome.validLength) }
         }
         if !mem.isEmpty { try flush(mem, versions: versions, options: options) }
         versions.lastSequence = Swift.max(versions.lastSequence, result.lastSequence)

@@ -400,9 +400,15 @@ public final class StorageEngine: @unchecked Sendable {
         let seq = snapshot?.sequence ?? visibleSequence.load(ordering: .acquiring)
         let state = readState()
         let userKey = Array(key)
-        return try userKey.withUnsafeBytes { (raw) throws(StorageError) -> [UInt8]? in
-            try lookup(raw, userKey: userKey, sequence: seq, state: state)
+        // `withUnsafeBytes` rethrows untyped errors; carry the typed one out in a Result.
+        let result: Result<[UInt8]?, StorageError> = userKey.withUnsafeBytes { raw in
+            do throws(StorageError) {
+                return .success(try lookup(raw, userKey: userKey, sequence: seq, state: state))
+            } catch {
+                return .failure(error)
+            }
         }
+        return try result.get()
     }
 
     private func lookup(_ raw: UnsafeRawBufferPointer, userKey: [UInt8], sequence seq: SequenceNumber,

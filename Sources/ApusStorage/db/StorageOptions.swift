@@ -48,7 +48,8 @@ public struct StorageOptions: Sendable {
     public var syncByDefault: Bool = true
     /// Largest key accepted by a write (default 64 KiB).
     public var keyBytesMax: Int = 64 << 10
-    /// Largest value accepted by a write (default 32 MiB).
+    /// Largest value accepted by a write (default 32 MiB). A whole batch must also fit in
+    /// `memtableBytesMax`; `write` rejects a larger one with `.invalidArgument`.
     public var valueBytesMax: Int = 32 << 20
     /// Whether to open a directory whose WAL has corruption before its tail, dropping what
     /// follows the first bad record (default false: refuse to open and report it).
@@ -83,7 +84,5 @@ public struct StorageOptions: Sendable {
         try check(compactionBytesPerSecondMax.map { $0 >= 1 << 20 } ?? true, "compactionBytesPerSecondMax must be at least 1 MiB/s")
         try check(keyBytesMax >= 1 && keyBytesMax <= 1 << 20, "keyBytesMax must be in 1 B...1 MiB")
         try check(valueBytesMax >= 0 && valueBytesMax <= 256 << 20, "valueBytesMax must be in 0...256 MiB")
-        // A single write must fit in a memtable.
-        try check(keyBytesMax + valueBytesMax < memtableBytesMax * 4, "keyBytesMax + valueBytesMax must be below 4 x memtableBytesMax")
     }
 }

@@ -70,7 +70,7 @@ func v(_ i: Int, _ n: Int = 100) -> [UInt8] { Array(String(format: "value%06d", 
             do {
                 try e.put(k(i), v(i))
                 acknowledged = i + 1
-            } catch let error as StorageError {
+            } catch {
                 #expect(error.code == .diskFull, "unexpected \(error)")
                 sawDiskFull = true
                 break
@@ -90,7 +90,7 @@ func v(_ i: Int, _ n: Int = 100) -> [UInt8] { Array(String(format: "value%06d", 
         let fs = MemoryFileSystem()
         let e = try StorageEngine.open(directory: "/db", options: smallOptions(), fileSystem: fs)
         for i in 0..<10 { try e.put(k(i), v(i)) }
-        fs.injectFault(FaultRule(operation: .sync, pathContains: ".log", trigger: .fromCall(1), effect: .ioError))
+        fs.injectFault(FaultRule(.sync, path: .suffix(".log"), when: .fromNth(1), effect: .ioError))
         #expect(throws: StorageError.self) { try e.put(k(10), v(10), sync: true) }
         fs.clearFaults()
         // Never retried-and-ignored: later writes fail too, reads still work.
@@ -112,11 +112,11 @@ func v(_ i: Int, _ n: Int = 100) -> [UInt8] { Array(String(format: "value%06d", 
         try e.flush()
         try e.close()
         let table = try #require(try fs.listDirectory("/db").first { $0.hasSuffix(".sst") })
-        fs.flipByte(path: "/db/" + table, offset: 100)
+        try fs.flipByte(path: "/db/" + table, offset: 100)
         let r = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
         var seen: StorageError?
         for i in 0..<500 {
-            do { _ = try r.get(k(i)) } catch let error as StorageError { seen = error; break }
+            do { _ = try r.get(k(i)) } catch { seen = error; break }
         }
         let error = try #require(seen)
         #expect(error.code == .corruption)
@@ -131,7 +131,7 @@ func v(_ i: Int, _ n: Int = 100) -> [UInt8] { Array(String(format: "value%06d", 
         for i in 0..<50 { try e.put(k(i), v(i), sync: true) }
         e.closeForCrashTest()
         let wal = try #require(try fs.listDirectory("/db").filter { $0.hasSuffix(".log") }.last)
-        fs.flipByte(path: "/db/" + wal, offset: 300)  // inside an early record, valid records follow
+        try fs.flipByte(path: "/db/" + wal, offset: 300)  // inside an early record, valid records follow
         #expect {
             _ = try StorageEngine.open(directory: "/db", options: smallOptions(), fileSystem: fs)
         } throws: { error in

@@ -58,7 +58,7 @@ struct ModelRun {
         options.compactionBytesPerSecondMax = nil
         options.compression = [BlockCompression.none, .lz4, .zstd][Int(seed % 3)]
         // A freshly created engine; `try!`-free: a failure here is a test failure below.
-        engine = (try? StorageEngine.open(directory: "/db", options: options, fileSystem: fs))!
+        do { engine = try StorageEngine.open(directory: "/db", options: options, fileSystem: fs) } catch { fatalError("open: \(error)") }
     }
 
     func key(_ i: Int) -> [UInt8] {
@@ -160,7 +160,7 @@ struct ModelRun {
     mutating func crashAndRecover(_ step: Int) throws {
         engine.closeForCrashTest()
         snapshots = []
-        fs.simulateCrash(seed: rng.next(), tearUnsyncedTails: rng.chance(0.5))
+        fs.crash(mode: rng.chance(0.5) ? .torn(seed: rng.next()) : .dropUnsynced)
         engine = try StorageEngine.open(directory: dir, options: options, fileSystem: fs)
         let state = try readAll(snapshot: nil)
         guard let match = history.lastIndex(where: { ordered($0).elementsEqual(state, by: { $0.0 == $1.0 && $0.1 == $1.1 }) }) else {
