@@ -9,6 +9,7 @@ import Foundation
 /// failure stops writes (`hardError`), since the tree's state can no longer be trusted to advance.
 extension StorageEngine {
     func startBackgroundThread() {
+        monitor.withLock { backgroundExited = false }
         let thread = Thread { [self] in backgroundLoop() }
         thread.name = "apus-storage-bg"
         thread.start()

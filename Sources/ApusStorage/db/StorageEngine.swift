@@ -13,6 +13,7 @@ import Synchronization
 /// Concurrency: the API is synchronous and thread-safe; calls block the calling thread (on I/O
 /// and, when the engine is behind, on stalls). `monitor` guards the fields marked "guarded";
 /// memtables are read lock-free while the one leader inserts; versions are immutable.
+/// Call `close()` when done: the background thread keeps the engine alive until then.
 public final class StorageEngine: @unchecked Sendable {
     let fileSystem: any FileSystem
     let directory: String
@@ -45,7 +46,8 @@ public final class StorageEngine: @unchecked Sendable {
     var diskFullError: StorageError?
     var isClosed = false
     var isShuttingDown = false
-    var backgroundExited = false
+    /// True until the background thread starts, and again once it has exited.
+    var backgroundExited = true
     var manualCompactionLevel: Int?
     var manualCompactionDone = 0
     var compactionCursors: [[UInt8]?] = Array(repeating: nil, count: StorageOptions.levelCount)
@@ -139,8 +141,10 @@ public final class StorageEngine: @unchecked Sendable {
         lock.unlock()
     }
 
+    // The background thread holds the engine, so `close()` is required to stop it; deinit only
+    // runs on its own when `init` failed part-way, before that thread started.
     deinit {
-        if !isClosed { try? close() }
+        if !isClosed { try? close(syncWAL: false) }
     }
 
     // MARK: - Writes
@@ -263,7 +267,10 @@ public final class StorageEngine: @unchecked Sendable {
     private func appendToWAL(_ batch: WriteBatch, sync: Bool) -> StorageError? {
         do throws(StorageError) {
             try wal.addRecord(batch.data)
-            if sync { try wal.sync() }
+            if sync {
+                try wal.sync()
+                counters.walSyncs.wrappingAdd(1, ordering: .relaxed)
+            }
             walGoodBytes = wal.size
             counters.add(counters.walBytes, batch.data.count)
             return nil
@@ -535,6 +542,9 @@ public final class StorageEngine: @unchecked Sendable {
             gcBytesReclaimed: counters.gcBytes.load(ordering: .relaxed),
             liveSnapshots: snapshots.count)
     }
+
+    /// WAL fsyncs made by commits (group commit makes this smaller than the synced writes).
+    package var walSyncCount: Int { counters.walSyncs.load(ordering: .relaxed) }
 
     /// Deletes files no version needs: old WAL segments, unreferenced tables, temp files, old manifests.
     /// - Precondition: the background thread is not running (it creates tables not yet in a version).

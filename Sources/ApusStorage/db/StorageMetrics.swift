@@ -66,6 +66,7 @@ final class EngineCounters: Sendable {
     let writeStallNanos = Atomic<UInt64>(0)
     let userBytes = Atomic<Int>(0)
     let walBytes = Atomic<Int>(0)
+    let walSyncs = Atomic<Int>(0)
     let gcBytes = Atomic<Int>(0)
 
     func add(_ a: borrowing Atomic<Int>, _ n: Int) { a.wrappingAdd(n, ordering: .relaxed) }

@@ -68,6 +68,12 @@ final class VersionSet: @unchecked Sendable {
             return vs
         }
         try vs.checkIdentity()
+        if !fileSystem.exists(vs.path(.current)) {
+            // Creation stopped between IDENTITY and the first CURRENT. No write was ever
+            // acknowledged (open had not returned), so finishing the creation loses nothing.
+            try vs.writeNewManifest(logNumber: 0)
+            return vs
+        }
         try vs.recover()
         return vs
     }
