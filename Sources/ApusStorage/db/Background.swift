@@ -25,7 +25,7 @@ extension StorageEngine {
         monitor.lock()
         while !isShuttingDown {
             guard hardError == nil, let work = nextWork() else {
-                monitor.wait(nanoseconds: diskFullError == nil ? 1_000_000_000 : 100_000_000)
+                monitor.waitForWork(nanoseconds: diskFullError == nil ? 1_000_000_000 : 100_000_000)
                 if diskFullError != nil { diskFullError = nil }  // retry
                 continue
             }
@@ -44,7 +44,7 @@ extension StorageEngine {
                 if failure.code == .diskFull {
                     diskFullError = failure
                     monitor.broadcast()
-                    monitor.wait(nanoseconds: 100_000_000)
+                    monitor.waitForWork(nanoseconds: 100_000_000)
                 } else if hardError == nil {
                     hardError = StorageError(.writesStopped, "background work failed; writes stopped until reopen: \(failure)")
                 }

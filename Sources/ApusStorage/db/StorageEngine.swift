@@ -132,6 +132,7 @@ public final class StorageEngine: @unchecked Sendable {
         isClosed = true
         isShuttingDown = true
         monitor.broadcast()
+        monitor.signalWork()
         while !backgroundExited { monitor.wait() }
         let failure = hardError
         monitor.unlock()
@@ -315,16 +316,10 @@ public final class StorageEngine: @unchecked Sendable {
     }
 
     private func apply(_ batch: WriteBatch, firstSequence: SequenceNumber, to table: Memtable) {
-        // The batch was encoded by this process, so decoding cannot fail.
-        guard let decoded = try? WriteBatch.decode(batch.data, path: nil) else {
-            preconditionFailure("a batch this process encoded decodes")
-        }
         var seq = firstSequence
-        for r in decoded.records {
-            precondition(table.hasRoom(keyBytes: r.key.count, valueBytes: r.value.count), "memtable sized for the group")
-            r.key.withUnsafeBytes { k in
-                r.value.withUnsafeBytes { v in table.add(sequence: seq, kind: r.kind, key: k, value: v) }
-            }
+        batch.forEachRecord { kind, key, value in
+            precondition(table.hasRoom(keyBytes: key.count, valueBytes: value.count), "memtable sized for the group")
+            table.add(sequence: seq, kind: kind, key: key, value: value)
             seq += 1
         }
     }
@@ -358,7 +353,7 @@ public final class StorageEngine: @unchecked Sendable {
             if immutables.count >= options.immutableMemtablesMax || l0 >= options.level0StopTrigger {
                 if let e = diskFullError { throw e }
                 stalled = true
-                monitor.broadcast()
+                monitor.signalWork()
                 monitor.wait(nanoseconds: 100_000_000)
                 continue
             }
@@ -380,7 +375,7 @@ public final class StorageEngine: @unchecked Sendable {
         immutables.append((mem, memWALNumber, lastSequence))
         mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options))
         memWALNumber = n
-        monitor.broadcast()
+        monitor.signalWork()
     }
 
     // MARK: - Reads
@@ -493,7 +488,7 @@ public final class StorageEngine: @unchecked Sendable {
         while !immutables.isEmpty {
             if let e = hardError { throw e }
             if let e = diskFullError { throw e }
-            monitor.broadcast()
+            monitor.signalWork()
             monitor.wait(nanoseconds: 50_000_000)
         }
     }
@@ -505,7 +500,7 @@ public final class StorageEngine: @unchecked Sendable {
             monitor.lock()
             let empty = current.levels[level].isEmpty
             let target = manualCompactionDone + 1
-            if !empty { manualCompactionLevel = level; monitor.broadcast() }
+            if !empty { manualCompactionLevel = level; monitor.signalWork() }
             while !empty && manualCompactionDone < target {
                 if let e = hardError { monitor.unlock(); throw e }
                 monitor.wait(nanoseconds: 50_000_000)

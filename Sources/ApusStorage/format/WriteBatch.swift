@@ -76,10 +76,46 @@ public struct WriteBatch: Sendable {
 
     /// Writes the sequence and count into the header.
     mutating func setHeader(sequence: SequenceNumber) {
-        var h = [UInt8]()
-        h.appendFixed64(sequence)
-        h.appendFixed32(UInt32(count))
-        data.replaceSubrange(0..<WriteBatch.headerBytes, with: h)
+        let n = UInt32(count)
+        data.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: sequence.littleEndian, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: n.littleEndian, toByteOffset: 8, as: UInt32.self)
+        }
+    }
+
+    /// Calls `body` with each record's kind, key and value, in order, without copying.
+    ///
+    /// - Precondition: the batch was built by this process's `WriteBatch` methods (records
+    ///   from files go through `decode`, which checks them).
+    func forEachRecord(_ body: (ValueKind, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        data.withUnsafeBytes { raw in
+            var i = WriteBatch.headerBytes
+            func varint() -> Int {
+                var v = 0, shift = 0
+                while true {
+                    let b = raw[i]
+                    i += 1
+                    v |= Int(b & 0x7F) << shift
+                    if b < 0x80 { return v }
+                    shift += 7
+                }
+            }
+            for _ in 0..<count {
+                guard let kind = ValueKind(rawValue: raw[i]) else { preconditionFailure("a batch built here has known kinds") }
+                i += 1
+                let kl = varint()
+                let key = UnsafeRawBufferPointer(rebasing: raw[i..<(i + kl)])
+                i += kl
+                var value = UnsafeRawBufferPointer(start: nil, count: 0)
+                if kind != .delete {
+                    let vl = varint()
+                    value = UnsafeRawBufferPointer(rebasing: raw[i..<(i + vl)])
+                    i += vl
+                }
+                body(kind, key, value)
+            }
+            precondition(i == raw.count, "a batch built here is consumed exactly")
+        }
     }
 
     /// One decoded record.
