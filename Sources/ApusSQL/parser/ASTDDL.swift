@@ -285,7 +285,8 @@ public struct CreateIndexStatement: Sendable, Hashable {
     }
 }
 
-/// `CREATE [OR REPLACE] [TEMP] VIEW name [(cols)] AS query`.
+/// `CREATE [OR REPLACE] [TEMP] VIEW name [(cols)] AS query` and
+/// `CREATE MATERIALIZED VIEW [IF NOT EXISTS] name [(cols)] AS query [WITH [NO] DATA]`.
 public struct CreateViewStatement: Sendable, Hashable {
     /// The view's name.
     public var name: QualifiedName
@@ -293,17 +294,26 @@ public struct CreateViewStatement: Sendable, Hashable {
     public var orReplace: Bool
     /// `TEMP`.
     public var temporary: Bool
+    /// `MATERIALIZED`: the result is stored and refreshed on demand.
+    public var materialized: Bool
+    /// `IF NOT EXISTS` (materialized views only).
+    public var ifNotExists: Bool
+    /// `WITH NO DATA` (materialized views only): created unpopulated.
+    public var withNoData: Bool
     /// Column names.
     public var columns: [String]
     /// The defining query.
     public var query: Query
 
     /// Makes the statement.
-    public init(name: QualifiedName, orReplace: Bool = false, temporary: Bool = false, columns: [String] = [],
-                query: Query) {
+    public init(name: QualifiedName, orReplace: Bool = false, temporary: Bool = false, materialized: Bool = false,
+                ifNotExists: Bool = false, withNoData: Bool = false, columns: [String] = [], query: Query) {
         self.name = name
         self.orReplace = orReplace
         self.temporary = temporary
+        self.materialized = materialized
+        self.ifNotExists = ifNotExists
+        self.withNoData = withNoData
         self.columns = columns
         self.query = query
     }

@@ -15,9 +15,10 @@ extension Deparser {
         case .createIndex(let create): return createIndex(create)
         case .createView(let create):
             var text = "CREATE " + (create.orReplace ? "OR REPLACE " : "") + (create.temporary ? "TEMPORARY " : "")
-            text += "VIEW " + name(create.name.parts)
+            text += (create.materialized ? "MATERIALIZED " : "") + "VIEW "
+            text += (create.ifNotExists ? "IF NOT EXISTS " : "") + name(create.name.parts)
             if !create.columns.isEmpty { text += " (" + list(create.columns, quoteIdentifier) + ")" }
-            return text + " AS " + query(create.query)
+            return text + " AS " + query(create.query) + (create.withNoData ? " WITH NO DATA" : "")
         case .createSchema(let create):
             var text = "CREATE SCHEMA " + (create.ifNotExists ? "IF NOT EXISTS " : "")
             if let schema = create.name { text += quoteIdentifier(schema) }
@@ -327,18 +328,20 @@ extension Deparser {
         switch value {
         case .number(let text): return text
         case .string(let text): return stringLiteral(text)
-        case .word(let word): return quoteIdentifier(word)
+        // A bare DEFAULT means "reset" in SET, so the word itself must be quoted.
+        case .word(let word): return word == "default" ? quoted(word) : quoteLabel(word)
         }
     }
 
     /// `name [value]` for EXPLAIN, COPY and VACUUM option lists.
     static func genericOption(_ option: GenericOption) -> String {
-        settingName(option.name) + (option.value.map { " " + optionValue($0) } ?? "")
+        quoteLabel(option.name) + (option.value.map { " " + optionValue($0) } ?? "")
     }
 
     /// `name = value` for WITH (storage parameters).
     private static func storageOption(_ option: GenericOption) -> String {
-        settingName(option.name) + (option.value.map { " = " + optionValue($0) } ?? "")
+        option.name.split(separator: ".", omittingEmptySubsequences: false).map { quoteLabel(String($0)) }
+            .joined(separator: ".") + (option.value.map { " = " + optionValue($0) } ?? "")
     }
 
     private static func extensionOption(_ option: GenericOption) -> String {

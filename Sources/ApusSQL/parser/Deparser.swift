@@ -19,6 +19,12 @@ public enum Deparser {
         return quoted(name)
     }
 
+    /// Quotes a name that stands where PostgreSQL accepts any word (ColLabel): option names and
+    /// values, aliases after AS; only names that are not plain lower-case words need quotes.
+    static func quoteLabel(_ name: String) -> String {
+        isPlainName(name) ? name : quoted(name)
+    }
+
     /// Quotes a name used as a function or type name, where type/function keywords may stand bare.
     static func quoteFunctionName(_ name: String) -> String {
         if isPlainName(name) {
@@ -30,7 +36,7 @@ public enum Deparser {
         return quoted(name)
     }
 
-    private static func quoted(_ name: String) -> String {
+    static func quoted(_ name: String) -> String {
         "\"" + name.replacing("\"", with: "\"\"") + "\""
     }
 

@@ -194,9 +194,10 @@ extension Parser {
                 kind = .similarTo
             }
             if let quantifier = quantifierAhead() {
-                guard !negated && kind != .similarTo else { throw syntaxError() }
-                return try parseQuantified(left, op: kind == .like ? "~~" : "~~*", quantifier: quantifier,
-                                           position: position)
+                // `x [NOT] LIKE ANY (...)` is the operator ~~ (or !~~, ~~*, !~~*) applied with ANY/ALL.
+                guard kind != .similarTo else { throw syntaxError() }
+                let op = (negated ? "!" : "") + (kind == .like ? "~~" : "~~*")
+                return try parseQuantified(left, op: op, quantifier: quantifier, position: position)
             }
             let pattern = try parseExpr(Precedence.otherOp)
             let escape = consumeKeyword("escape") ? try parseExpr(Precedence.otherOp) : nil

@@ -144,7 +144,10 @@ extension Parser {
             side = .trailing
         }
         if consumeKeyword("from") {
-            return .trim(side, characters: nil, from: try parseExpr())
+            // TRIM([side] FROM x [, chars]) is btrim(x, chars), as in PostgreSQL's trim_list.
+            let from = try parseExpr()
+            let characters = consume(.comma) ? try parseExpr() : nil
+            return .trim(side, characters: characters, from: from)
         }
         let first = try parseExpr()
         if consumeKeyword("from") {
