@@ -239,9 +239,22 @@ struct Lexer {
                         state: .featureNotSupported)
         }
         while index < bytes.count && Self.isIdentifierPart(bytes[index]) { index += 1 }
-        var folded = bytes[start..<index].map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
-        truncateIdentifier(&folded)
-        let word = String(decoding: folded, as: UTF8.self)
+        var end = index
+        if end - start > Self.identifierBytesMax {
+            end = start + Self.identifierBytesMax
+            while end > start && bytes[end] & 0xC0 == 0x80 { end -= 1 }
+        }
+        // Fold ASCII letters while copying, with no intermediate array: names up to 15 bytes
+        // become small strings without any allocation.
+        let word = bytes.withUnsafeBufferPointer { buffer in
+            String(unsafeUninitializedCapacity: end - start) { target in
+                for i in start..<end {
+                    let b = buffer[i]
+                    target[i - start] = b >= 65 && b <= 90 ? b | 0x20 : b
+                }
+                return end - start
+            }
+        }
         emit(.identifier, word, from: start, category: Keywords.categories[word])
     }
 

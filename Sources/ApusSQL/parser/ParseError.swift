@@ -40,7 +40,7 @@ enum ParserSQLState {
     static let characterNotInRepertoire = SQLState("22021")
     /// 22025: invalid_escape_sequence.
     static let invalidEscapeSequence = SQLState("22025")
-    /// 42622: name_too_long is only a NOTICE in PostgreSQL; names are truncated silently here.
+    /// 22023: invalid_parameter_value (a limit or a type modifier out of its range).
     static let invalidParameterValue = SQLState("22023")
 }
 

@@ -412,6 +412,10 @@ extension Parser {
     /// calls and column references.
     private mutating func parseWordExpr() throws -> Expr {
         let token = current
+        // Fast path: a word that is no keyword (most column and function names) can only be a
+        // name or a typed literal such as `date '...'`; `double precision` is the one
+        // uncategorized keyword that starts special syntax.
+        if token.category == nil && token.text != "double" { return try parseNameExpr() }
         let position = SourcePosition(token.position)
         let next = peek()
         switch token.text {

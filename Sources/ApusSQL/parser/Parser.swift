@@ -41,6 +41,7 @@ public struct Parser {
     ///   - limits: the bounds to enforce; must pass `validate()`.
     /// - Throws: `ParseError`; 54000 when `sql` is longer than `limits.sqlBytesMax`.
     public static func parse(sql: String, limits: ParserLimits = ParserLimits()) throws -> [Statement] {
+        try limits.validate()
         guard sql.utf8.count <= limits.sqlBytesMax else {
             throw ParseError(.programLimitExceeded,
                              "statement is too long: \(sql.utf8.count) bytes exceeds the limit of \(limits.sqlBytesMax)",
@@ -76,6 +77,7 @@ public struct Parser {
     /// Parses one expression (for DEFAULT and CHECK texts stored in the catalog, and for tests).
     /// - Throws: `ParseError` when the text is not exactly one expression.
     public static func parseExpression(sql: String, limits: ParserLimits = ParserLimits()) throws -> Expr {
+        try limits.validate()
         guard sql.utf8.count <= limits.sqlBytesMax else {
             throw ParseError(.programLimitExceeded, "expression is too long", position: 1)
         }
@@ -137,6 +139,37 @@ public struct Parser {
 
     /// Whether the current token is the unquoted keyword `word`.
     func isKeyword(_ word: String) -> Bool { current.isKeyword(word) }
+
+    /// Whether the current and next tokens are the unquoted keywords `first`, `second`.
+    /// (Fixed-arity forms avoid the array a variadic call allocates on every probe.)
+    func isKeywords(_ first: String, _ second: String) -> Bool {
+        current.isKeyword(first) && peek().isKeyword(second)
+    }
+
+    /// Whether the next three tokens are the given keywords.
+    func isKeywords(_ first: String, _ second: String, _ third: String) -> Bool {
+        current.isKeyword(first) && peek().isKeyword(second) && peek(2).isKeyword(third)
+    }
+
+    /// Whether the next four tokens are the given keywords.
+    func isKeywords(_ first: String, _ second: String, _ third: String, _ fourth: String) -> Bool {
+        current.isKeyword(first) && peek().isKeyword(second) && peek(2).isKeyword(third)
+            && peek(3).isKeyword(fourth)
+    }
+
+    /// Consumes the keywords `first`, `second` if both come next.
+    mutating func consumeKeywords(_ first: String, _ second: String) -> Bool {
+        guard isKeywords(first, second) else { return false }
+        index += 2
+        return true
+    }
+
+    /// Consumes three keywords if they all come next.
+    mutating func consumeKeywords(_ first: String, _ second: String, _ third: String) -> Bool {
+        guard isKeywords(first, second, third) else { return false }
+        index += 3
+        return true
+    }
 
     /// Whether the current and following tokens are the unquoted keywords `words`.
     func isKeywords(_ words: String...) -> Bool {

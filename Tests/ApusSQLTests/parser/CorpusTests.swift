@@ -18,6 +18,10 @@ import Testing
     /// The parse rate measured when this threshold was set; lower means a regression.
     static let parseRateMin = 0.999
 
+    /// Every n-th parsed record is also checked for parse(deparse(tree)) == tree; CORPUS_ROUND_TRIP=all
+    /// checks every record (about twice the run time).
+    static let roundTripEvery = ProcessInfo.processInfo.environment["CORPUS_ROUND_TRIP"] == "all" ? 1 : 7
+
     struct Record {
         var file: String
         var line: Int
@@ -103,7 +107,14 @@ import Testing
             for record in Self.records(in: text, file: relative) {
                 total += 1
                 do {
-                    _ = try Parser.parse(sql: record.sql)
+                    let statements = try Parser.parse(sql: record.sql)
+                    if total % Self.roundTripEvery == 0 {
+                        for statement in statements {
+                            let text = statement.description
+                            let again = try? Parser.parse(sql: text)
+                            #expect(again == [statement], "\(record.file):\(record.line): round trip: \(text)")
+                        }
+                    }
                 } catch let error as ParseError {
                     failures.append((record, error))
                 }
