@@ -27,9 +27,22 @@ struct Lexer {
     /// - Throws: `ParseError` for unterminated strings, identifiers or comments, malformed
     ///   numbers, bad escapes and characters that start no token.
     static func tokenize(_ sql: String) throws -> [Token] {
+        let (tokens, error) = tokenizePrefix(sql)
+        if let error { throw error }
+        return tokens
+    }
+
+    /// Lexes `sql` up to its first lexical error, if any.
+    ///
+    /// PostgreSQL's scanner runs one token ahead of the grammar, so a syntax error before an
+    /// unterminated string is reported first. To match, the tokens before the error are returned
+    /// followed by an eof token at the error's position; the parser reports the lexical error
+    /// only when it reaches that token.
+    /// - Returns: the tokens, ending with eof, and the lexical error that ended them early.
+    static func tokenizePrefix(_ sql: String) -> (tokens: [Token], error: ParseError?) {
         var lexer = Lexer(bytes: Array(sql.utf8))
-        try lexer.run()
-        return lexer.tokens
+        let error = lexer.run()
+        return (lexer.tokens, error)
     }
 
     private init(bytes: [UInt8]) {
@@ -72,15 +85,23 @@ struct Lexer {
 
     // MARK: - Driver
 
-    private mutating func run() throws {
+    private mutating func run() -> ParseError? {
         while true {
-            try skipSpaceAndComments()
-            guard index < bytes.count else {
+            do {
+                try skipSpaceAndComments()
+                guard index < bytes.count else {
+                    let end = bytes.count
+                    tokens.append(Token(kind: .eof, text: "", byteStart: end, byteEnd: end, position: position(of: end)))
+                    return nil
+                }
+                try lexToken()
+            } catch {
+                let failure = error as? ParseError
+                    ?? ParseError(.internalError, "lexer failed: \(error)", position: position(of: index))
                 let end = bytes.count
-                tokens.append(Token(kind: .eof, text: "", byteStart: end, byteEnd: end, position: position(of: end)))
-                return
+                tokens.append(Token(kind: .eof, text: "", byteStart: end, byteEnd: end, position: failure.position))
+                return failure
             }
-            try lexToken()
         }
     }
 

@@ -130,7 +130,14 @@ extension Parser {
             advance()
             guard current.kind == .integer || current.kind == .numeric else { throw syntaxError() }
             return .number((token.text == "-" ? "-" : "") + advance().text)
-        case .identifier, .quotedIdentifier:
+        case .quotedIdentifier:
+            advance()
+            return .word(token.text)
+        case .identifier:
+            // PostgreSQL's opt_boolean_or_string: reserved words other than TRUE, FALSE and ON are not values.
+            if token.category == .reserved && token.text != "true" && token.text != "false" && token.text != "on" {
+                throw syntaxError()
+            }
             advance()
             return .word(token.text)
         default:

@@ -88,7 +88,7 @@ extension Parser {
         if current.isOp("*") { advance() }
         if consumeKeyword("as") {
             relation.alias = Alias(try parseColId())
-        } else if isColId(current) && !isKeyword("set") && current.category != .colName {
+        } else if isColId(current) && !isKeyword("set") {
             relation.alias = Alias(advance().text)
         }
         return relation

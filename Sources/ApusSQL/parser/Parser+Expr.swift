@@ -44,11 +44,26 @@ extension Parser {
             default: return Precedence.otherOp
             }
         case .identifier:
+            // A keyword operator is an operator only when what follows can continue it; otherwise
+            // it is a bare column label (`SELECT count(*) or FROM t` names the column "or"), as
+            // PostgreSQL's grammar decides with the token after the keyword.
             switch token.text {
-            case "or": return Precedence.or
-            case "and": return Precedence.and
-            case "is", "isnull", "notnull": return Precedence.isTest
-            case "between", "in", "like", "ilike", "similar": return Precedence.pattern
+            case "or": return canStartExpression(peek()) ? Precedence.or : nil
+            case "and": return canStartExpression(peek()) ? Precedence.and : nil
+            case "is": return Self.isContinuations.contains(peek().text) && peek().kind == .identifier
+                ? Precedence.isTest : nil
+            case "isnull", "notnull": return Precedence.isTest
+            case "between":
+                let next = peek()
+                return canStartExpression(next) || next.isKeyword("symmetric") || next.isKeyword("asymmetric")
+                    ? Precedence.pattern : nil
+            case "in": return peek().kind == .leftParen ? Precedence.pattern : nil
+            case "like", "ilike":
+                let next = peek()
+                let quantified = (next.isKeyword("any") || next.isKeyword("some") || next.isKeyword("all"))
+                    && peek(2).kind == .leftParen
+                return canStartExpression(next) || quantified ? Precedence.pattern : nil
+            case "similar": return peek().isKeyword("to") ? Precedence.pattern : nil
             case "not":
                 let next = peek()
                 guard next.kind == .identifier else { return nil }
@@ -58,11 +73,38 @@ extension Parser {
                 }
             case "at":
                 return peek().isKeyword("time") && peek(2).isKeyword("zone") ? Precedence.atTimeZone : nil
-            case "collate": return Precedence.collate
+            case "collate": return isColId(peek()) ? Precedence.collate : nil
             default: return nil
             }
         default:
             return nil
+        }
+    }
+
+    /// The words that may follow IS.
+    static let isContinuations: Set<String> = [
+        "not", "null", "true", "false", "unknown", "distinct", "document", "normalized", "json", "of", "nfc", "nfd",
+        "nfkc", "nfkd",
+    ]
+
+    /// Reserved words that begin expressions.
+    static let expressionReservedWords: Set<String> = [
+        "case", "cast", "not", "null", "true", "false", "array", "default", "current_date", "current_time",
+        "current_timestamp", "localtime", "localtimestamp", "current_user", "current_role", "session_user", "user",
+        "current_catalog",
+    ]
+
+    /// Whether `token` can begin an operand.
+    func canStartExpression(_ token: Token) -> Bool {
+        switch token.kind {
+        case .integer, .numeric, .string, .bitString, .hexString, .parameter, .leftParen, .quotedIdentifier:
+            return true
+        case .op:
+            return !Self.nonPrefixOperators.contains(token.text)
+        case .identifier:
+            return token.category != .reserved || Self.expressionReservedWords.contains(token.text)
+        default:
+            return false
         }
     }
 
@@ -214,7 +256,12 @@ extension Parser {
             return Expr(.not(try parseExpr(Precedence.not)), position: position)
         }
         guard token.kind == .op, !Self.nonPrefixOperators.contains(token.text) else {
-            return try parsePostfix(try parsePrimary())
+            let primary = try parsePrimary()
+            // PostgreSQL allows subscripts and field selection only on column references,
+            // parameters and parenthesized expressions: `1.x`, `f(x)[1]`, `ARRAY[1][1]` are errors.
+            var allowsIndirection = token.kind == .leftParen || token.kind == .parameter
+            if case .column = primary.kind { allowsIndirection = true }
+            return try parsePostfix(primary, allowsIndirection: allowsIndirection)
         }
         advance()
         if token.text == "-" || token.text == "+" {
@@ -236,14 +283,18 @@ extension Parser {
     }
 
     /// `[ ]` subscripts and slices, `::type` casts and `.field` selection after a primary.
-    mutating func parsePostfix(_ primary: Expr) throws -> Expr {
+    mutating func parsePostfix(_ primary: Expr, allowsIndirection: Bool = false) throws -> Expr {
         var expr = primary
+        var allowsIndirection = allowsIndirection
         while true {
             let position = SourcePosition(current.position)
             switch current.kind {
             case .doubleColon:
                 advance()
                 expr = Expr(.cast(expr, try parseTypeName()), position: position)
+                allowsIndirection = false
+            case .leftBracket where !allowsIndirection, .dot where !allowsIndirection:
+                return expr
             case .leftBracket:
                 var subscripts: [Subscript] = []
                 while current.kind == .leftBracket {
@@ -336,9 +387,6 @@ extension Parser {
             return try parseWordExpr()
         case .quotedIdentifier:
             return try parseNameExpr()
-        case .op where token.text == "*":
-            advance()
-            return Expr(.star(qualifier: []), position: position)
         default:
             throw syntaxError()
         }
@@ -449,7 +497,7 @@ extension Parser {
             try expect(.rightParen)
             return Expr(.row(items, explicit: true), position: position)
         case "current_date", "current_time", "current_timestamp", "localtime", "localtimestamp", "current_user",
-             "current_role", "session_user", "user", "current_catalog", "current_schema", "system_user":
+             "current_role", "session_user", "user", "current_catalog", "current_schema":
             if token.text == "current_schema" && next.kind == .leftParen { break }
             return try parseValueFunction()
         case "coalesce", "greatest", "least", "nullif", "extract", "position", "substring", "trim", "overlay",
@@ -464,7 +512,9 @@ extension Parser {
         case .reserved?:
             throw syntaxError()
         case .typeFunc?:
-            guard next.kind == .leftParen else { throw syntaxError() }
+            // `left(...)` is a call and `like 'x'` a typed literal; anything else fails at the
+            // next token, where PostgreSQL's grammar notices.
+            guard next.kind == .leftParen || next.kind == .string else { throw syntaxError(next) }
             return try parseNameExpr()
         default:
             return try parseNameExpr()
@@ -498,6 +548,11 @@ extension Parser {
             return Expr(.function(call), position: position)
         }
         if current.kind == .string {
+            // `type 'literal'` needs a type or function name: a column-name keyword such as
+            // `between` is neither unless qualified.
+            if parts.count == 1 && peek(-1).kind == .identifier && peek(-1).category == .colName {
+                throw syntaxError()
+            }
             let value = advance().text
             return Expr(.typedLiteral(type: TypeName(QualifiedName(parts, position: position)), value: value),
                         position: position)

@@ -20,7 +20,7 @@ extension Parser {
             repeat {
                 call.arguments.append(try parseFunctionArgument())
             } while consume(.comma)
-            if consumeKeywords("order", "by") {
+            if try consumeKeywordPair("order", "by") {
                 call.orderBy = try parseSortList()
             }
             try expect(.rightParen)
@@ -186,10 +186,10 @@ extension Parser {
             && !isKeyword("range") && !isKeyword("groups") {
             spec.name = advance().text
         }
-        if consumeKeywords("partition", "by") {
+        if try consumeKeywordPair("partition", "by") {
             spec.partitionBy = try parseExprList()
         }
-        if consumeKeywords("order", "by") {
+        if try consumeKeywordPair("order", "by") {
             spec.orderBy = try parseSortList()
         }
         if isKeyword("rows") || isKeyword("range") || isKeyword("groups") {

@@ -29,7 +29,7 @@ extension Parser {
 
     /// ORDER BY, LIMIT, OFFSET, FETCH, locking and AS OF SYSTEM TIME, in PostgreSQL's accepted orders.
     private mutating func parseQueryTail(_ query: inout Query) throws {
-        if consumeKeywords("order", "by") {
+        if try consumeKeywordPair("order", "by") {
             query.orderBy = try parseSortList()
         }
         var sawLimit = false
@@ -243,7 +243,7 @@ extension Parser {
             if isKeywords("current", "of") { throw unsupported("WHERE CURRENT OF") }
             select.whereClause = try parseExpr()
         }
-        if consumeKeywords("group", "by") {
+        if try consumeKeywordPair("group", "by") {
             if consumeKeyword("distinct") {
                 select.groupByDistinct = true
             } else {
@@ -268,13 +268,18 @@ extension Parser {
     mutating func parseSelectItems() throws -> [SelectItem] {
         var items: [SelectItem] = []
         repeat {
+            if current.isOp("*") {
+                // A bare `*` is a target-list item, not an expression, and takes no alias.
+                items.append(SelectItem(Expr(.star(qualifier: []), position: SourcePosition(advance().position))))
+                continue
+            }
             let expr = try parseExpr()
             var item = SelectItem(expr)
             if consumeKeyword("as") {
                 item.alias = try parseColLabel()
             } else if current.kind == .quotedIdentifier
-                        || (current.kind == .identifier && current.category == nil
-                            && !Keywords.requiresAS.contains(current.text)) {
+                        || (current.kind == .identifier && !Keywords.requiresAS.contains(current.text)) {
+                // PostgreSQL's BareColLabel: any word but the AS_LABEL keywords.
                 item.alias = advance().text
             }
             items.append(item)
@@ -410,6 +415,7 @@ extension Parser {
             return .nested(inner, alias: try parseAlias())
         }
         if isKeywords("rows", "from") { throw unsupported("ROWS FROM") }
+        if current.category == .typeFunc && peek().kind != .leftParen { throw syntaxError(peek()) }
         let only = consumeKeyword("only")
         let isFunction = !only && (isTypeFunctionName(current) || isColId(current))
             && (peek().kind == .leftParen || (peek().kind == .dot && peek(2).kind != .leftParen
@@ -450,7 +456,7 @@ extension Parser {
         let name: String
         if consumeKeyword("as") {
             name = try parseColId()
-        } else if isColId(current) && !(current.kind == .identifier && current.category == .colName) {
+        } else if isColId(current) {
             name = advance().text
         } else {
             return nil

@@ -387,9 +387,7 @@ extension Parser {
             throw unsupported("ALTER ROLE ... \(current.text.uppercased())")
         }
         _ = consumeKeyword("with")
-        let options = try parseRoleOptions()
-        guard !options.isEmpty else { throw syntaxError() }
-        return AlterRoleStatement(name: name, options: options)
+        return AlterRoleStatement(name: name, options: try parseRoleOptions())
     }
 
     private static let roleFlags: Set<String> = [

@@ -32,6 +32,8 @@ public struct Parser {
     var tokens: [Token]
     var index = 0
     var depth = 0
+    /// The lexical error that cut the token stream short; reported when the parser reaches it.
+    var lexError: ParseError?
     let limits: ParserLimits
     let sql: String
 
@@ -47,7 +49,9 @@ public struct Parser {
                              "statement is too long: \(sql.utf8.count) bytes exceeds the limit of \(limits.sqlBytesMax)",
                              position: 1)
         }
-        var parser = Parser(tokens: try Lexer.tokenize(sql), limits: limits, sql: sql)
+        let (tokens, lexError) = Lexer.tokenizePrefix(sql)
+        var parser = Parser(tokens: tokens, limits: limits, sql: sql)
+        parser.lexError = lexError
         guard parser.tokens.count > tokensOnCallerStackMax else { return try parser.parseScript() }
         var result: Result<[Statement], any Error> = .failure(
             ParseError(.outOfMemory, "could not start a parser thread", position: 1))
@@ -81,13 +85,16 @@ public struct Parser {
         guard sql.utf8.count <= limits.sqlBytesMax else {
             throw ParseError(.programLimitExceeded, "expression is too long", position: 1)
         }
-        var parser = Parser(tokens: try Lexer.tokenize(sql), limits: limits, sql: sql)
+        let (tokens, lexError) = Lexer.tokenizePrefix(sql)
+        var parser = Parser(tokens: tokens, limits: limits, sql: sql)
+        parser.lexError = lexError
         var result: Result<Expr, any Error> = .failure(
             ParseError(.outOfMemory, "could not start a parser thread", position: 1))
         let body = {
             result = Result {
                 let expr = try parser.parseExpr()
                 guard parser.current.kind == .eof else { throw parser.syntaxError() }
+                if let lexError = parser.lexError { throw lexError }
                 return expr
             }
         }
@@ -115,6 +122,7 @@ public struct Parser {
             statements.append(try parseStatement())
             guard current.kind == .semicolon || current.kind == .eof else { throw syntaxError() }
         }
+        if let lexError { throw lexError }
         return statements
     }
 
@@ -191,6 +199,14 @@ public struct Parser {
         return true
     }
 
+    /// Consumes `first` and then requires `second` (ORDER BY, GROUP BY): when `first` can only
+    /// start that pair, the error belongs at the token after it, as PostgreSQL reports it.
+    mutating func consumeKeywordPair(_ first: String, _ second: String) throws -> Bool {
+        guard consumeKeyword(first) else { return false }
+        try expectKeyword(second)
+        return true
+    }
+
     /// Consumes the keyword `word` or fails with a syntax error at the current token.
     mutating func expectKeyword(_ word: String) throws {
         guard consumeKeyword(word) else { throw syntaxError() }
@@ -231,14 +247,16 @@ public struct Parser {
     func syntaxError(_ token: Token? = nil) -> ParseError {
         let token = token ?? current
         if token.kind == .eof {
-            return ParseError(.syntaxError, "syntax error at end of input", position: token.position)
+            return lexError ?? ParseError(.syntaxError, "syntax error at end of input", position: token.position)
         }
         return ParseError(.syntaxError, "syntax error at or near \"\(rawText(token))\"", position: token.position)
     }
 
     /// A 42601 error with a specific message at `token` (default current).
     func syntaxError(_ message: String, at token: Token? = nil) -> ParseError {
-        ParseError(.syntaxError, message, position: (token ?? current).position)
+        let token = token ?? current
+        if token.kind == .eof, let lexError { return lexError }
+        return ParseError(.syntaxError, message, position: token.position)
     }
 
     /// The 0A000 error for recognized syntax ApusDB does not support.

@@ -115,7 +115,7 @@ package enum Keywords {
         "else", "end", "except", "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in",
         "initially", "intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp", "not",
         "null", "offset", "on", "only", "or", "order", "placing", "primary", "references", "returning", "select",
-        "session_user", "some", "symmetric", "system_user", "table", "then", "to", "trailing", "true", "union",
+        "session_user", "some", "symmetric", "table", "then", "to", "trailing", "true", "union",
         "unique", "user", "using", "variadic", "when", "where", "window", "with",
     ]
 
@@ -134,9 +134,14 @@ package enum Keywords {
         "xmlpi", "xmlroot", "xmlserialize", "xmltable",
     ]
 
-    /// Unreserved keywords that PostgreSQL does not accept as a column alias without `AS`
-    /// (its `AS_LABEL` keywords): `SELECT 1 day` is an error there, `SELECT 1 AS day` is not.
+    /// Keywords that PostgreSQL 15 does not accept as a column alias without `AS` (its `AS_LABEL`
+    /// keywords, `pg_get_keywords()` with `barelabel = false`): `SELECT 1 day` is an error there,
+    /// `SELECT 1 AS day` and `SELECT 1 select` are not. Every other word may follow an
+    /// expression as a bare alias.
     package static let requiresAS: Set<String> = [
-        "day", "filter", "hour", "minute", "month", "over", "second", "varying", "within", "without", "year",
+        "array", "as", "char", "character", "create", "day", "except", "fetch", "filter", "for", "from", "grant",
+        "group", "having", "hour", "intersect", "into", "isnull", "limit", "minute", "month", "notnull", "offset",
+        "on", "order", "over", "overlaps", "precision", "returning", "second", "to", "union", "varying", "where",
+        "window", "with", "within", "without", "year",
     ]
 }
