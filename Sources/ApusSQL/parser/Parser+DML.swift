@@ -13,7 +13,8 @@ extension Parser {
         }
         if isKeyword("overriding") { throw unsupported("OVERRIDING ... VALUE") }
         let source: InsertSource
-        if consumeKeywords("default", "values") {
+        if isKeyword("default") && !columns.isEmpty { throw syntaxError() }
+        if try consumeKeywordPair("default", "values") {
             source = .defaultValues
         } else {
             source = .query(try parseQuery())
@@ -158,7 +159,8 @@ extension Parser {
         } else if consumeKeyword("desc") {
             element.direction = .descending
         }
-        if consumeKeyword("nulls") {
+        if isKeyword("nulls") && (peek().isKeyword("first") || peek().isKeyword("last")) {
+            advance()
             if consumeKeyword("first") {
                 element.nulls = .first
             } else {

@@ -47,23 +47,25 @@ extension Parser {
             // A keyword operator is an operator only when what follows can continue it; otherwise
             // it is a bare column label (`SELECT count(*) or FROM t` names the column "or"), as
             // PostgreSQL's grammar decides with the token after the keyword.
+            // Elsewhere the keyword is an operator, and a bad continuation fails at the next token.
+            let gated = depth == bareLabelDepth
             switch token.text {
-            case "or": return canStartExpression(peek()) ? Precedence.or : nil
-            case "and": return canStartExpression(peek()) ? Precedence.and : nil
-            case "is": return Self.isContinuations.contains(peek().text) && peek().kind == .identifier
+            case "or": return !gated || canStartExpression(peek()) ? Precedence.or : nil
+            case "and": return !gated || canStartExpression(peek()) ? Precedence.and : nil
+            case "is": return !gated || (Self.isContinuations.contains(peek().text) && peek().kind == .identifier)
                 ? Precedence.isTest : nil
             case "isnull", "notnull": return Precedence.isTest
             case "between":
                 let next = peek()
-                return canStartExpression(next) || next.isKeyword("symmetric") || next.isKeyword("asymmetric")
-                    ? Precedence.pattern : nil
-            case "in": return peek().kind == .leftParen ? Precedence.pattern : nil
+                return !gated || canStartExpression(next) || next.isKeyword("symmetric")
+                    || next.isKeyword("asymmetric") ? Precedence.pattern : nil
+            case "in": return !gated || peek().kind == .leftParen ? Precedence.pattern : nil
             case "like", "ilike":
                 let next = peek()
                 let quantified = (next.isKeyword("any") || next.isKeyword("some") || next.isKeyword("all"))
                     && peek(2).kind == .leftParen
-                return canStartExpression(next) || quantified ? Precedence.pattern : nil
-            case "similar": return peek().isKeyword("to") ? Precedence.pattern : nil
+                return !gated || canStartExpression(next) || quantified ? Precedence.pattern : nil
+            case "similar": return !gated || peek().isKeyword("to") ? Precedence.pattern : nil
             case "not":
                 let next = peek()
                 guard next.kind == .identifier else { return nil }
@@ -73,7 +75,7 @@ extension Parser {
                 }
             case "at":
                 return peek().isKeyword("time") && peek(2).isKeyword("zone") ? Precedence.atTimeZone : nil
-            case "collate": return isColId(peek()) ? Precedence.collate : nil
+            case "collate": return !gated || isColId(peek()) ? Precedence.collate : nil
             default: return nil
             }
         default:
@@ -158,9 +160,9 @@ extension Parser {
         }
     }
 
-    /// `ANY (`, `SOME (` or `ALL (` at the current token.
+    /// `ANY`, `SOME` or `ALL` at the current token (reserved words, so after an operator they can
+    /// only be quantifiers; a missing `(` fails at the next token).
     private func quantifierAhead() -> Quantifier? {
-        guard peek().kind == .leftParen else { return nil }
         if isKeyword("any") || isKeyword("some") { return .any }
         if isKeyword("all") { return .all }
         return nil

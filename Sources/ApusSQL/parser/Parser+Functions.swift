@@ -8,8 +8,9 @@ extension Parser {
         defer { ascend() }
         try expect(.leftParen)
         var call = FunctionCall(name: name)
-        if current.isOp("*") && peek().kind == .rightParen {
-            index += 2
+        if current.isOp("*") {
+            advance()
+            try expect(.rightParen)
             call.isStar = true
         } else if !consume(.rightParen) {
             if consumeKeyword("distinct") {
@@ -33,8 +34,8 @@ extension Parser {
             call.withinGroup = try parseSortList()
             try expect(.rightParen)
         }
-        if isKeyword("filter") && peek().kind == .leftParen {
-            index += 2
+        if consumeKeyword("filter") {
+            try expect(.leftParen)
             try expectKeyword("where")
             call.filter = try parseExpr()
             try expect(.rightParen)
@@ -249,7 +250,9 @@ extension Parser {
                 guard current.kind == .op else { throw syntaxError() }
                 item.direction = .using(advance().text)
             }
-            if consumeKeyword("nulls") {
+            // NULLS is NULLS_LA only before FIRST/LAST, as in PostgreSQL's lexer lookahead.
+            if isKeyword("nulls") && (peek().isKeyword("first") || peek().isKeyword("last")) {
+                advance()
                 if consumeKeyword("first") {
                     item.nulls = .first
                 } else if consumeKeyword("last") {

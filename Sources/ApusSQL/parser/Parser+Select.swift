@@ -104,7 +104,7 @@ extension Parser {
             }
             if consumeKeyword("nowait") {
                 clause.waitPolicy = .noWait
-            } else if consumeKeywords("skip", "locked") {
+            } else if try consumeKeywordPair("skip", "locked") {
                 clause.waitPolicy = .skipLocked
             }
             query.locking.append(clause)
@@ -273,7 +273,10 @@ extension Parser {
                 items.append(SelectItem(Expr(.star(qualifier: []), position: SourcePosition(advance().position))))
                 continue
             }
+            let savedBareLabelDepth = bareLabelDepth
+            bareLabelDepth = depth + 1
             let expr = try parseExpr()
+            bareLabelDepth = savedBareLabelDepth
             var item = SelectItem(expr)
             if consumeKeyword("as") {
                 item.alias = try parseColLabel()

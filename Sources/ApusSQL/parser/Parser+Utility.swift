@@ -46,7 +46,7 @@ extension Parser {
     mutating func parseTransactionModes() throws -> [TransactionMode] {
         var modes: [TransactionMode] = []
         while true {
-            if consumeKeywords("isolation", "level") {
+            if try consumeKeywordPair("isolation", "level") {
                 if consumeKeyword("serializable") {
                     modes.append(.isolation(.serializable))
                 } else if consumeKeywords("repeatable", "read") {
@@ -448,7 +448,12 @@ extension Parser {
     /// REVOKE.
     mutating func parseRevoke() throws -> RevokeStatement {
         try expectKeyword("revoke")
-        let optionOnly = consumeKeywords("grant", "option", "for") || consumeKeywords("admin", "option", "for")
+        var optionOnly = false
+        if isKeywords("grant", "option") || isKeywords("admin", "option") {
+            index += 2
+            try expectKeyword("for")
+            optionOnly = true
+        }
         let target = try parseGrantTarget()
         try expectKeyword("from")
         let grantees = try parseGrantees()
@@ -474,7 +479,9 @@ extension Parser {
             if current.kind == .leftParen { throw unsupported("column privileges on ALL") }
         } else {
             repeat {
-                guard current.kind == .identifier || current.kind == .quotedIdentifier else { throw syntaxError() }
+                // PostgreSQL's privilege: SELECT, REFERENCES, CREATE or a ColId.
+                guard isColId(current) || isKeyword("select") || isKeyword("references") || isKeyword("create")
+                else { throw syntaxError() }
                 var privilege = Privilege(advance().text)
                 if current.kind == .leftParen { privilege.columns = try parseParenthesizedNames() }
                 privileges.append(privilege)

@@ -32,6 +32,9 @@ public struct Parser {
     var tokens: [Token]
     var index = 0
     var depth = 0
+    /// The depth of a select item's top-level expression, where a keyword operator not followed
+    /// by its continuation is a bare column label instead; -1 outside target lists.
+    var bareLabelDepth = -1
     /// The lexical error that cut the token stream short; reported when the parser reaches it.
     var lexError: ParseError?
     let limits: ParserLimits
