@@ -1,10 +1,13 @@
 // Robustness tests: the parser must return or throw on any input, never crash or hang. Random
 // byte strings, random token soups and mutations (deletion, duplication, insertion, truncation)
-// of a seed corpus of valid SQL are fed to it from a seeded generator; the test only checks that
-// each call ends. It also checks the limits: nesting past ParserLimits.depthMax fails with 54001
-// and text past sqlBytesMax with 54000. A crash here is a parser bug; rerun with the printed seed.
+// of a seed corpus (a fixed list plus every golden-file input in testdata/) are fed to it from a
+// seeded generator; each call must end, errors must point inside the input, and whatever parses
+// must round-trip through the deparser. It also checks the limits: nesting past
+// ParserLimits.depthMax fails with 54001 and text past sqlBytesMax with 54000. A crash here is a
+// parser bug; each failure message names its seed and input index, which replay exactly.
 
 import ApusCore
+import Foundation
 import Testing
 @testable import ApusSQL
 
@@ -38,6 +41,17 @@ struct SplitMix64: RandomNumberGenerator {
         "BEGIN ISOLATION LEVEL SERIALIZABLE; COMMIT; SET search_path TO a, b; SHOW ALL",
         "COPY t (a, b) FROM STDIN WITH (FORMAT csv, HEADER, DELIMITER ',')",
     ]
+
+    /// The seeds: the fixed list above plus every input of the golden files in testdata/.
+    static let seeds: [String] = {
+        var seeds = seedCorpus
+        for file in GoldenTests.files {
+            let url = TestData.directory.appendingPathComponent(file)
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { continue }
+            seeds.append(contentsOf: GoldenFile(text: text).stanzas.map(\.input))
+        }
+        return seeds
+    }()
 
     static let fragments: [String] = [
         "SELECT", "FROM", "WHERE", "(", ")", "[", "]", ",", ";", "'", "\"", "$$", "$1", "::", ":", ".", "*",
@@ -96,7 +110,7 @@ struct SplitMix64: RandomNumberGenerator {
         for i in 0..<2_000 {
             let input: String
             switch i % 3 {
-            case 0: input = Self.mutate(Self.seedCorpus[Int.random(in: 0..<Self.seedCorpus.count, using: &rng)], &rng)
+            case 0: input = Self.mutate(Self.seeds[Int.random(in: 0..<Self.seeds.count, using: &rng)], &rng)
             case 1: input = Self.randomSoup(&rng)
             default: input = Self.randomBytes(&rng)
             }
