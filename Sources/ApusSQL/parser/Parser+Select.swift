@@ -278,7 +278,9 @@ extension Parser {
             let expr = try parseExpr()
             bareLabelDepth = savedBareLabelDepth
             var item = SelectItem(expr)
-            if consumeKeyword("as") {
+            if isKeywords("as", "of", "system", "time") {
+                // CockroachDB's AS OF SYSTEM TIME ends the query; it is no alias.
+            } else if consumeKeyword("as") {
                 item.alias = try parseColLabel()
             } else if current.kind == .quotedIdentifier
                         || (current.kind == .identifier && !Keywords.requiresAS.contains(current.text)) {
