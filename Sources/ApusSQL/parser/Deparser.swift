@@ -150,9 +150,9 @@ public enum Deparser {
             let escapeText = escape.map { " ESCAPE " + expr($0) } ?? ""
             return "(\(expr(operand)) \(negated ? "NOT " : "")\(word) \(expr(pattern))\(escapeText))"
         case .quantifiedSubquery(let op, let operand, let quantifier, let query):
-            return "(\(expr(operand)) \(quantifiedOp(op)) \(quantifier == .any ? "ANY" : "ALL") (\(self.query(query))))"
+            return "(\(expr(operand)) \(op) \(quantifier == .any ? "ANY" : "ALL") (\(self.query(query))))"
         case .quantifiedArray(let op, let operand, let quantifier, let array):
-            return "(\(expr(operand)) \(quantifiedOp(op)) \(quantifier == .any ? "ANY" : "ALL") (\(expr(array))))"
+            return "(\(expr(operand)) \(op) \(quantifier == .any ? "ANY" : "ALL") (\(expr(array))))"
         case .cast(let operand, let type): return "CAST(\(expr(operand)) AS \(typeName(type)))"
         case .collate(let operand, let collation):
             return "(\(expr(operand)) COLLATE \(name(collation.parts)))"
@@ -207,9 +207,6 @@ public enum Deparser {
         case .defaultValue: return "DEFAULT"
         }
     }
-
-    /// `LIKE ANY` arrives as the operators `~~` / `~~*`; print them as operators.
-    private static func quantifiedOp(_ op: String) -> String { op }
 
     private static func literal(_ literal: Literal) -> String {
         switch literal {

@@ -121,14 +121,9 @@ extension Parser {
         let name = try parseSettingName()
         guard consumeKeyword("to") || consumeOp("=") else { throw syntaxError() }
         if consumeKeyword("default") { return .set(SetStatement(isLocal: isLocal, name: name, values: [])) }
-        var values = [try parseSettingValue()]
-        while consume(.comma) { values.append(try parseSettingValue()) }
+        var values = [try parseOptionValue()]
+        while consume(.comma) { values.append(try parseOptionValue()) }
         return .set(SetStatement(isLocal: isLocal, name: name, values: values))
-    }
-
-    /// A SET value: a string, a signed number, or any word (keywords such as `on` included).
-    private mutating func parseSettingValue() throws -> OptionValue {
-        try parseOptionValue()
     }
 
     /// `SHOW name | ALL | TIME ZONE | TRANSACTION ISOLATION LEVEL`.
