@@ -62,6 +62,8 @@ struct GoldenFile {
                 expected.append(lines[i])
                 i += 1
             }
+            // An empty output is written as one blank line; consume it so rewriting is idempotent.
+            if expected.isEmpty && i < lines.count { i += 1 }
             pieces.append(.stanza(GoldenStanza(command: command, input: input.joined(separator: "\n"),
                                                expected: expected.joined(separator: "\n"), line: commandLine)))
         }
