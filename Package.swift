@@ -28,6 +28,8 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: strict),
 
+        .target(name: "ApusSQL", dependencies: ["ApusCore"], swiftSettings: strict),
+
         .executableTarget(name: "apus", dependencies: [
             "ApusCore", "ApusStorage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -35,5 +37,7 @@ let package = Package(
 
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
+        .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusSQL"], exclude: ["parser/testdata"],
+                    swiftSettings: strict),
     ]
 )
