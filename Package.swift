@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "ApusStorage", dependencies: [
             "ApusCore", "CZstd", "CLZ4",
             .product(name: "Atomics", package: "swift-atomics"),
-        ], swiftSettings: strict),
+        ], exclude: ["README.md"], swiftSettings: strict),
 
         .target(name: "ApusSQL", dependencies: ["ApusCore"], swiftSettings: strict),
 
