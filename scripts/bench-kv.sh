@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs `apus bench kv` and RocksDB's db_bench (Debian's rocksdb-tools) side by side with the same
 # parameters, interleaved, REPS times, and prints the median ops/sec of each and the ratio.
-# Usage: scripts/bench-kv.sh [REPS] [NUM]     (defaults: 3 repetitions, 1,000,000 keys)
+# Usage: scripts/bench-kv.sh [REPS] [NUM] [SYNCNUM]  (defaults: 3 repetitions, 1,000,000 keys, 2,000 synced keys)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-3}
 NUM=${2:-1000000}
+SYNCNUM=${3:-2000}   # fillsync keys: each put waits for an fdatasync
 command -v db_bench >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; $sudo apt-get install -y -qq rocksdb-tools >/dev/null; }
 swift build -c release --product apus >/dev/null
 APUS=.build/release/apus
@@ -35,9 +36,9 @@ for rep in $(seq 1 "$REPS"); do
         run $engine overwrite --use_existing_db=1 --sync=0
         run $engine readrandom --use_existing_db=1 --reads=$((NUM / 2))
         run $engine seekrandom --use_existing_db=1 --reads=$((NUM / 10))
-        run $engine fillsync --use_existing_db=0 --sync=1
+        run $engine fillsync --use_existing_db=0 --sync=1 --num=$SYNCNUM
     done
-    line=$($APUS bench kv --db="$WORK/floor" --benchmarks=fsyncfloor --num=$NUM 2>/dev/null | grep ops/sec)
+    line=$($APUS bench kv --db="$WORK/floor" --benchmarks=fsyncfloor --num=$SYNCNUM 2>/dev/null | grep ops/sec)
     echo "floor fsync $(echo "$line" | sed -E 's/.* ([0-9]+) ops\/sec.*/\1/')" >> "$OUT"
 done
 echo
