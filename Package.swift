@@ -22,7 +22,9 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
 
-        .target(name: "ApusCore", swiftSettings: strict),
+        // CRC-32C with the SSE4.2 instruction (Swift cannot call the intrinsic).
+        .target(name: "CCRC32C"),
+        .target(name: "ApusCore", dependencies: ["CCRC32C"], swiftSettings: strict),
         .target(name: "ApusStorage", dependencies: [
             "ApusCore", "CZstd", "CLZ4",
             .product(name: "Atomics", package: "swift-atomics"),

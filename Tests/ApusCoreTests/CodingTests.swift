@@ -54,6 +54,19 @@ import Testing
         }
     }
 
+    @Test func hardwareCRCMatchesTable() {
+        var state: UInt64 = 42
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4096] {
+            let data = (0..<n).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1
+                return UInt8(truncatingIfNeeded: state >> 33)
+            }
+            let table = data.withUnsafeBytes { CRC32C.updateTable(0x1234_5678, $0) }
+            let fast = data.withUnsafeBytes { CRC32C.update(0x1234_5678, $0) }
+            #expect(table == fast, "length \(n)")
+        }
+    }
+
     @Test func crcMaskRoundTrip() {
         for v: UInt32 in [0, 1, 0xFFFF_FFFF, 0xE306_9283] {
             #expect(CRC32C.unmask(CRC32C.mask(v)) == v)
