@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fixed-capacity bump allocator over one preallocated raw buffer, addressed by `UInt32` offsets.
 ///
 /// The memtable's skiplist lives entirely inside one arena: nodes refer to each other by offset,
@@ -24,6 +28,9 @@ final class Arena: @unchecked Sendable {
     /// The largest arena an `UInt32` offset can address.
     static let capacityBytesMax = Int(UInt32.max)
 
+    /// The transparent huge page size on x86-64 and arm64 Linux.
+    static let hugePageBytes = 2 << 20
+
     /// The size of the buffer in bytes.
     let capacityBytes: Int
     private let base: UnsafeMutableRawPointer
@@ -36,7 +43,18 @@ final class Arena: @unchecked Sendable {
         precondition(capacityBytes >= Arena.alignment, "arena holds at least the null slot")
         precondition(capacityBytes <= Arena.capacityBytesMax, "arena offsets fit in UInt32")
         self.capacityBytes = capacityBytes
-        self.base = UnsafeMutableRawPointer.allocate(byteCount: capacityBytes, alignment: 16)
+        // Large arenas are aligned to 2 MiB and offered to the kernel for transparent huge
+        // pages: a skiplist search touches ~20 random nodes, and with 4 KiB pages each is also a
+        // TLB miss. Measured at 1M random 16-byte keys / 100-byte values, release, on a loaded
+        // 2-core VM: about 3.3 vs 3.9 us CPU per insert and 4.2 vs 6.1 us per get (noisy).
+        let alignment = capacityBytes >= Arena.hugePageBytes ? Arena.hugePageBytes : 16
+        self.base = UnsafeMutableRawPointer.allocate(byteCount: capacityBytes, alignment: alignment)
+        #if os(Linux)
+        if capacityBytes >= Arena.hugePageBytes {
+            // Advice only: failure (no THP support) leaves ordinary pages, which are correct.
+            _ = madvise(base, capacityBytes & ~(Arena.hugePageBytes - 1), MADV_HUGEPAGE)
+        }
+        #endif
         // The first `alignment` bytes are the null reference's slot and are never handed out.
         self.used = Atomic(Arena.alignment)
     }
