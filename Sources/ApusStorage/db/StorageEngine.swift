@@ -328,6 +328,7 @@ public final class StorageEngine: @unchecked Sendable {
     /// - Precondition: the caller holds the monitor and leads the writer queue.
     private func makeRoomForWrite(bytes: Int, force: Bool) throws(StorageError) {
         var slowedDown = false
+        var retriedAfterDiskFull = false
         var force = force
         let stallStart = monotonicNanos()
         var stalled = false
@@ -351,7 +352,16 @@ public final class StorageEngine: @unchecked Sendable {
             if !force && mem.approximateBytes + bytes <= options.memtableBytesMax { return }
             if force && mem.isEmpty { return }
             if immutables.count >= options.immutableMemtablesMax || l0 >= options.level0StopTrigger {
-                if let e = diskFullError { throw e }
+                if let e = diskFullError {
+                    // Give the background one prompt retry (space may have been freed), then
+                    // fail this write rather than hang while the disk stays full.
+                    if retriedAfterDiskFull { throw e }
+                    retriedAfterDiskFull = true
+                    diskFullError = nil
+                    monitor.signalWork()
+                    monitor.wait(nanoseconds: 200_000_000)
+                    continue
+                }
                 stalled = true
                 monitor.signalWork()
                 monitor.wait(nanoseconds: 100_000_000)

@@ -118,11 +118,16 @@ import Testing
         let fs = MemoryFileSystem()
         let e = try StorageEngine.open(directory: "/db", options: smallOptions(), fileSystem: fs)
         let threads = 8, perThread = 300
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for i in 0..<perThread {
-                do { try e.put(k(t * 10_000 + i), v(i), sync: i % 2 == 0) } catch { Issue.record("write failed: \(error)") }
-            }
+        let done = DispatchSemaphore(value: 0)
+        for t in 0..<threads {
+            Thread {
+                for i in 0..<perThread {
+                    do { try e.put(k(t * 10_000 + i), v(i), sync: i % 2 == 0) } catch { Issue.record("write failed: \(error)") }
+                }
+                done.signal()
+            }.start()
         }
+        for _ in 0..<threads { done.wait() }
         for t in 0..<threads { for i in 0..<perThread { #expect(try e.get(k(t * 10_000 + i)) == v(i)) } }
         try e.close()
         let r = try StorageEngine.open(directory: "/db", options: smallOptions(), fileSystem: fs)

@@ -70,11 +70,18 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let e = try StorageEngine.open(directory: dir, options: smallOptions())
         let threads = 8, perThread = 100
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for i in 0..<perThread {
-                do { try e.put(k(t * 1000 + i), v(i), sync: true) } catch { Issue.record("write failed: \(error)") }
-            }
+        // Dedicated threads: a busy dispatch pool may run concurrentPerform's iterations one
+        // after another, and then no two writers would ever meet in the queue.
+        let done = DispatchSemaphore(value: 0)
+        for t in 0..<threads {
+            Thread {
+                for i in 0..<perThread {
+                    do { try e.put(k(t * 1000 + i), v(i), sync: true) } catch { Issue.record("write failed: \(error)") }
+                }
+                done.signal()
+            }.start()
         }
+        for _ in 0..<threads { done.wait() }
         let walBytes = e.metrics().walBytesWritten
         #expect(walBytes > 0)
         for t in 0..<threads { #expect(try e.get(k(t * 1000 + perThread - 1)) == v(perThread - 1)) }

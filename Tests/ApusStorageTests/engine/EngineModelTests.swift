@@ -1,4 +1,4 @@
-// Model-based randomized test of the whole engine: thousands of seeded operations (puts,
+// EngineModel-based randomized test of the whole engine: thousands of seeded operations (puts,
 // deletes, range deletes, multi-op batches, gets, snapshots and reads through them, bounded
 // forward and backward iteration, flushes, full compactions, clean reopen, and simulated
 // crashes of the in-memory file system that lose unsynced writes) run against the engine and
@@ -28,7 +28,7 @@ import Testing
     }
 }
 
-typealias Model = [[UInt8]: [UInt8]]
+typealias EngineModel = [[UInt8]: [UInt8]]
 
 struct ModelRun {
     let seed: UInt64
@@ -38,10 +38,10 @@ struct ModelRun {
     let dir = "/db"
     var options = StorageOptions()
     var engine: StorageEngine
-    var model: Model = [:]
+    var model: EngineModel = [:]
     /// States after each write since the last synced write (the first is the synced state).
-    var history: [Model] = [[:]]
-    var snapshots: [(Snapshot, Model)] = []
+    var history: [EngineModel] = [[:]]
+    var snapshots: [(Snapshot, EngineModel)] = []
 
     init(seed: UInt64, comparator: KeyComparator) {
         self.seed = seed
@@ -69,7 +69,7 @@ struct ModelRun {
         }
     }
 
-    func ordered(_ m: Model) -> [([UInt8], [UInt8])] {
+    func ordered(_ m: EngineModel) -> [([UInt8], [UInt8])] {
         m.sorted { comparator.compare($0.key, $1.key) < 0 }.map { ($0.key, $0.value) }
     }
 
@@ -195,7 +195,7 @@ struct ModelRun {
         #expect(back == want.map(\.0).reversed(), context(step, "\(what): backward keys"))
     }
 
-    mutating func checkIteration(_ step: Int, snapshot: Snapshot?, model m: Model) throws {
+    mutating func checkIteration(_ step: Int, snapshot: Snapshot?, model m: EngineModel) throws {
         let all = ordered(m)
         var a = key(rng.uniform(400)), b = key(rng.uniform(400))
         if comparator.compare(a, b) > 0 { swap(&a, &b) }
