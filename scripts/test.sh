@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/tidy.sh
 swift build -Xswiftc -DINVARIANTS
 swift test -Xswiftc -DINVARIANTS "$@"

@@ -57,7 +57,7 @@ struct ModelRun {
         options.blockCacheBytes = 64 << 10
         options.compactionBytesPerSecondMax = nil
         options.compression = [BlockCompression.none, .lz4, .zstd][Int(seed % 3)]
-        // A freshly created engine; `try!`-free: a failure here is a test failure below.
+        // A freshly created engine; a failure to open stops the test with the reason.
         do { engine = try StorageEngine.open(directory: "/db", options: options, fileSystem: fs) } catch { fatalError("open: \(error)") }
     }
 
