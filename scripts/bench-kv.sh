@@ -11,6 +11,7 @@ command -v db_bench >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; 
 swift build -c release --product apus >/dev/null
 APUS=.build/release/apus
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/apus-bench-kv.XXXX)}
+mkdir -p "$WORK"
 COMMON="--num=$NUM --key_size=16 --value_size=100 --threads=1 --seed=301 --seek_nexts=10"
 ROCKS="--compression_type=none --bloom_bits=10 --cache_size=8388608 --write_buffer_size=67108864 --disable_wal=0"
 OUT=$WORK/results.txt

@@ -29,11 +29,16 @@ public final class StorageEngine: @unchecked Sendable {
     let visibleSequence = Atomic<UInt64>(0)
 
     // Guarded by monitor.
-    var mem: Memtable
+    var mem: Memtable { didSet { cachedReadState = nil } }
     var memWALNumber: UInt64
     /// Frozen memtables awaiting flush, oldest first, with their WAL number and last sequence.
-    var immutables: [(table: Memtable, walNumber: UInt64, lastSequence: SequenceNumber)] = []
-    var current: Version
+    var immutables: [(table: Memtable, walNumber: UInt64, lastSequence: SequenceNumber)] = [] {
+        didSet { cachedReadState = nil }
+    }
+    var current: Version { didSet { cachedReadState = nil } }
+    /// What `readState()` returns until the memtables or the version change (saves an
+    /// allocation per read).
+    private var cachedReadState: ReadState?
     var wal: LogWriter
     /// WAL bytes known to be good (whole records); a failed append truncates back to it.
     var walGoodBytes = 0
@@ -403,7 +408,10 @@ public final class StorageEngine: @unchecked Sendable {
 
     func readState() -> ReadState {
         monitor.withLock {
-            ReadState(memtables: [mem] + immutables.reversed().map(\.table), version: current)
+            if let s = cachedReadState { return s }
+            let s = ReadState(memtables: [mem] + immutables.reversed().map(\.table), version: current)
+            cachedReadState = s
+            return s
         }
     }
 
