@@ -28,12 +28,15 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: strict),
 
+        .target(name: "ApusRaft", dependencies: ["ApusCore"], swiftSettings: strict),
+
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage",
+            "ApusCore", "ApusStorage", "ApusRaft",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
+        .testTarget(name: "ApusRaftTests", dependencies: ["ApusCore", "ApusRaft"], swiftSettings: strict),
     ]
 )
