@@ -154,6 +154,7 @@ public final class RaftNode<Storage: RaftStorage> {
         // Conservative: no membership change until everything before this term is applied.
         pendingConfIndex = log.lastIndex
         appendEntries([Entry(term: term, index: 0)])
+        broadcastAppend()
     }
 
     // MARK: - Inputs
@@ -772,6 +773,7 @@ public final class RaftNode<Storage: RaftStorage> {
             applyConfChange(e)
         }
         if let last = ready.committedEntries.last { log.markApplied(through: last.index) }
+        maybeLeaveJoint()
     }
 
     private func applyConfChange(_ e: Entry) {
@@ -793,12 +795,18 @@ public final class RaftNode<Storage: RaftStorage> {
         }
         if let t = leadTransferee, !next.isVoter(t) { leadTransferee = nil }
         if maybeCommit() { broadcastAppend() }
-        if next.isJoint && config.autoLeaveJoint && pendingConfIndex <= e.index {
-            log.markApplied(through: e.index)
-            appendEntries([Entry(term: term, index: 0, kind: .confChange, data: ConfChange.leaveJoint.encoded())])
-            pendingConfIndex = log.lastIndex
-        }
         broadcastAppend()
+    }
+
+    /// A leader in a joint configuration proposes leaving it once every membership change it
+    /// knows of is applied; a new leader elected mid-change finishes the change the same way.
+    private func maybeLeaveJoint() {
+        guard role == .leader, config.autoLeaveJoint, membership.isJoint, leadTransferee == nil,
+            pendingConfIndex <= log.applied
+        else { return }
+        appendEntries([Entry(term: term, index: 0, kind: .confChange, data: ConfChange.leaveJoint.encoded())])
+        pendingConfIndex = log.lastIndex
+        broadcastNewEntries()
     }
 }
 
