@@ -37,6 +37,8 @@ let package = Package(
 
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
-        .testTarget(name: "ApusRaftTests", dependencies: ["ApusCore", "ApusRaft"], swiftSettings: strict),
+        .testTarget(
+            name: "ApusRaftTests", dependencies: ["ApusCore", "ApusRaft"], exclude: ["testdata"],
+            swiftSettings: strict),
     ]
 )
