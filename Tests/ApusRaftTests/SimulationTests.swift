@@ -42,6 +42,25 @@ import Testing
         #expect(f == nil, "\(f?.description ?? "")")
     }
 
+    /// The simulation must be able to fail: a shell that sends messages before the entries and
+    /// votes they promise are durable breaks safety under crashes and slow disks (a forgotten vote
+    /// elects two leaders in one term, a forgotten acknowledged entry leaves a new leader without
+    /// a committed entry), and a seed among the first few hundred must expose it as a safety
+    /// violation, not only as a liveness failure.
+    @Test func detectsShellThatSendsBeforePersisting() {
+        var found: SimulationFailure?
+        for seed in UInt64(1)...600 {
+            let plan = SimulationPlan(seed: seed)
+            guard plan.crashes && plan.slowDisk && plan.nodeCount >= 3 else { continue }
+            if let f = Simulator(seed: seed, sendsBeforePersisting: true).run(), !f.message.hasPrefix("liveness") {
+                found = f
+                break
+            }
+        }
+        #expect(found != nil, "no seed detected a safety violation from messages sent before persisting")
+        if let f = found { print("broken shell detected: \(f.message.prefix(160))") }
+    }
+
     /// The same seed produces the same run: the simulator and the core are deterministic.
     @Test func runsAreDeterministic() {
         for seed: UInt64 in [7, 42, 1234] {

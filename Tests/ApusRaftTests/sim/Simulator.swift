@@ -35,6 +35,8 @@ struct SimulationPlan: CustomStringConvertible {
     var tickJitterPercent: Int
     var faultTicks: Int
     var clients: Int
+    var messageBytesMax: Int
+    var inflightMessagesMax: Int
 
     init(seed: UInt64) {
         var r = SplitMix64(seed: seed ^ 0xA5A5_5A5A_0F0F_F0F0)
@@ -54,6 +56,10 @@ struct SimulationPlan: CustomStringConvertible {
         tickJitterPercent = leaseReads ? 10 : Int(r.next() % 30)
         faultTicks = 120 + Int(r.next() % 120)
         clients = 1 + Int(r.next() % 4)
+        // One entry per message (1 byte) splits old-term entries from a new leader's entry, the
+        // situation of the paper's Figure 8.
+        messageBytesMax = [1, 64, 512, 4096][Int(r.next() % 4)]
+        inflightMessagesMax = [1, 4, 64][Int(r.next() % 3)]
     }
 
     var description: String {
@@ -61,6 +67,7 @@ struct SimulationPlan: CustomStringConvertible {
             + " oneWay=\(oneWayPartitions) crashes=\(crashes) slowDisk=\(slowDisk)"
             + " snapshotEvery=\(snapshotInterval.map(String.init) ?? "-") lease=\(leaseReads)"
             + " reconfig=\(membershipChanges) jitter=\(tickJitterPercent)% ticks=\(faultTicks) clients=\(clients)"
+            + " msgBytes=\(messageBytesMax) inflight=\(inflightMessagesMax)"
     }
 }
 
@@ -173,6 +180,7 @@ final class Simulator {
     var blocked: Set<Int> = []
     var partitionID = 0
     var faultsActive = true
+    var clientsStopped = false
     var failure: SimulationFailure?
 
     // Checker state.
@@ -183,15 +191,20 @@ final class Simulator {
     var acknowledgedWrites: [(index: LogIndex, term: Term, command: KVCommand)] = []
     var stats = (events: 0, messages: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0)
 
-    init(seed: UInt64) {
+    /// A deliberately broken shell that sends a Ready's messages before persisting it, to show
+    /// that the simulation detects a violation of the Ready order rule.
+    let sendsBeforePersisting: Bool
+
+    init(seed: UInt64, sendsBeforePersisting: Bool = false) {
         self.seed = seed
+        self.sendsBeforePersisting = sendsBeforePersisting
         plan = SimulationPlan(seed: seed)
         rng = SplitMix64(seed: seed)
         var c = RaftConfig()
         c.electionTimeoutTicks = 10
         c.heartbeatTicks = 2
-        c.messageBytesMax = 512
-        c.inflightMessagesMax = 4
+        c.messageBytesMax = plan.messageBytesMax
+        c.inflightMessagesMax = plan.inflightMessagesMax
         c.snapshotChunkBytesMax = 64
         if plan.leaseReads { c.readMode = .lease(clockDriftMax: 0.25) }
         config = c
@@ -201,7 +214,7 @@ final class Simulator {
             let jitter = UInt64(plan.tickJitterPercent)
             let interval = Self.tickUnits * (100 - jitter + rng.next() % (2 * jitter + 1)) / 100
             let n = Node(id: id, storage: MemoryStorage(membership: membership), tickInterval: max(1, interval))
-            if plan.slowDisk && rng.next() % 2 == 0 { n.diskDelayMax = 3 * Self.tickUnits }
+            if plan.slowDisk && (sendsBeforePersisting || rng.next() % 2 == 0) { n.diskDelayMax = 3 * Self.tickUnits }
             nodes.append(n)
         }
         for k in nodes.indices { start(k) }
@@ -349,7 +362,11 @@ final class Simulator {
         guard let raft = n.raft else { return }
         checkNode(k)
         guard n.pendingReady == nil, raft.hasReady else { return }
-        let r = raft.ready()
+        var r = raft.ready()
+        if sendsBeforePersisting {
+            for m in r.messages { send(m) }
+            r.messages = []
+        }
         n.pendingReady = r
         if r.needsSync && n.diskDelayMax > 0 {
             schedule(after: 1 + random(n.diskDelayMax), .persisted(k, incarnation: n.incarnation))
@@ -457,9 +474,10 @@ final class Simulator {
 
     func injectFault() {
         guard faultsActive else { return }
-        schedule(after: Self.tickUnits * (5 + random(25)), .fault)
+        // The broken-shell runs crash and partition often, to open the windows it leaves.
+        schedule(after: Self.tickUnits * (sendsBeforePersisting ? 1 + random(5) : 5 + random(25)), .fault)
         let count = nodes.count
-        switch random(4) {
+        switch sendsBeforePersisting ? random(2) : random(4) {
         case 0 where plan.partitions && count > 1:
             partitionID += 1
             blocked = []
@@ -471,7 +489,8 @@ final class Simulator {
             }
             schedule(after: Self.tickUnits * (10 + random(60)), .healPartition(partitionID))
         case 1 where plan.crashes:
-            let k = Int(random(UInt64(count)))
+            // Half of the crashes hit the leader, where most interesting histories start.
+            let k = random(2) == 0 ? currentLeader() ?? Int(random(UInt64(count))) : Int(random(UInt64(count)))
             if nodes[k].raft != nil {
                 crash(k)
                 schedule(after: Self.tickUnits * (1 + random(40)), .restart(k))
@@ -533,7 +552,7 @@ final class Simulator {
     // MARK: - Clients
 
     func issue(_ c: Int) {
-        guard clients[c].current == nil else { return }
+        guard clients[c].current == nil, !clientsStopped else { return }
         let k = clients[c].preferredNode
         let key = random(5)
         var op = ClientOp(id: nextOpID, key: key, kind: random(2) == 0 ? .read : .write(nextOpID), call: now, node: k)
@@ -639,27 +658,38 @@ final class Simulator {
         n.checkedCommit = max(n.checkedCommit, raft.commitIndex)
     }
 
-    /// After healing, a write must be acknowledged and every node must catch up within a bound.
+    /// After healing, a write must be acknowledged within a bound; then, with clients stopped,
+    /// every node must catch up with the leader within a second bound.
     func checkLiveness() {
-        let deadline = now + Self.tickUnits * 400
+        let ackDeadline = now + Self.tickUnits * 200
         let acksBefore = stats.acks
+        runUntil(ackDeadline) { [unowned self] in self.stats.acks > acksBefore }
+        if failure != nil { return }
+        guard stats.acks > acksBefore else {
+            fail("liveness: no write acknowledged within 200 ticks after healing: \(clusterState())")
+            return
+        }
+        clientsStopped = true
+        let deadline = now + Self.tickUnits * 300
         runUntil(deadline) { [unowned self] in
-            guard self.stats.acks > acksBefore, let l = self.currentLeader(), let lr = self.nodes[l].raft else {
-                return false
-            }
+            guard let l = self.currentLeader(), let lr = self.nodes[l].raft else { return false }
             let target = lr.commitIndex
-            return self.nodes.allSatisfy { n in
-                guard let r = n.raft else { return false }
-                return n.applied >= target && r.commitIndex >= target && n.pendingReady == nil
-            }
+            return lr.lastIndex == target
+                && self.nodes.allSatisfy { n in
+                    guard let r = n.raft else { return false }
+                    return n.applied >= target && r.commitIndex >= target && n.pendingReady == nil
+                }
         }
         if failure != nil { return }
         if now >= deadline {
-            let state = nodes.map { n in
-                "\(n.id):\(n.raft.map { "\($0.role) t\($0.term) c\($0.commitIndex) a\(n.applied) last\($0.lastIndex)" } ?? "down")"
-            }
-            fail("liveness: no progress within 400 ticks after healing (acks \(stats.acks - acksBefore)): \(state)")
+            fail("liveness: nodes did not converge within 300 ticks of quiet: \(clusterState())")
         }
+    }
+
+    func clusterState() -> String {
+        nodes.map { n in
+            "\(n.id):" + (n.raft.map { "\($0.role) t\($0.term) c\($0.commitIndex) a\(n.applied) last\($0.lastIndex)" } ?? "down")
+        }.joined(separator: " ")
     }
 
     func checkFinal() {
