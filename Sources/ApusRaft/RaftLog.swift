@@ -108,6 +108,19 @@ struct RaftLog<Storage: RaftStorage> {
         }
     }
 
+    /// Expensive structural check (INVARIANTS builds): unstable entries are contiguous from
+    /// `unstableOffset`, terms never decrease, and the commit and apply indexes are ordered.
+    func checkInvariants() {
+        #if INVARIANTS
+            for (k, e) in unstableEntries.enumerated() {
+                precondition(e.index == unstableOffset + k, "unstable entries not contiguous at \(e.index)")
+                if k > 0 { precondition(e.term >= unstableEntries[k - 1].term, "term decreases at \(e.index)") }
+            }
+            precondition(applied <= committed, "applied \(applied) beyond committed \(committed)")
+            precondition(committed <= lastIndex, "committed \(committed) beyond last index \(lastIndex)")
+        #endif
+    }
+
     /// Entries in `lower ..< upper` up to `bytesMax` (at least one).
     /// - Returns: nil when `lower` was compacted.
     func slice(from lower: LogIndex, to upper: LogIndex, bytesMax: Int) -> [Entry]? {

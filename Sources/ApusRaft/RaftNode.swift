@@ -774,6 +774,7 @@ public final class RaftNode<Storage: RaftStorage> {
         }
         if let last = ready.committedEntries.last { log.markApplied(through: last.index) }
         maybeLeaveJoint()
+        log.checkInvariants()
     }
 
     private func applyConfChange(_ e: Entry) {

@@ -118,10 +118,12 @@ final class Simulator {
         case healPartition(Int)
     }
 
+    /// A heap entry stays small (the payload, often a message, sits in `payloads`), so that
+    /// sifting moves three words instead of a whole message.
     struct Event {
         var time: UInt64
         var sequence: UInt64
-        var kind: EventKind
+        var slot: Int
     }
 
     final class Node {
@@ -169,6 +171,8 @@ final class Simulator {
     var now: UInt64 = 0
     var sequence: UInt64 = 0
     var heap: [Event] = []
+    var payloads: [EventKind?] = []
+    var freeSlots: [Int] = []
     var nodes: [Node] = []
     var clients: [Client] = []
     var history: [HistoryOp] = []
@@ -229,7 +233,15 @@ final class Simulator {
 
     func schedule(after delay: UInt64, _ kind: EventKind) {
         sequence += 1
-        heap.append(Event(time: now + delay, sequence: sequence, kind: kind))
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+            payloads[slot] = kind
+        } else {
+            slot = payloads.count
+            payloads.append(kind)
+        }
+        heap.append(Event(time: now + delay, sequence: sequence, slot: slot))
         var i = heap.count - 1
         while i > 0 {
             let p = (i - 1) / 2
@@ -283,10 +295,12 @@ final class Simulator {
 
     func runUntil(_ end: UInt64, stopWhen: (() -> Bool)? = nil) {
         while failure == nil, let e = heap.first, e.time <= end {
-            guard let ev = popEvent() else { break }
+            guard let ev = popEvent(), let kind = payloads[ev.slot] else { break }
+            payloads[ev.slot] = nil
+            freeSlots.append(ev.slot)
             now = ev.time
             stats.events += 1
-            handle(ev.kind)
+            handle(kind)
             if let stop = stopWhen, stop() { return }
         }
         if failure == nil { now = max(now, end) }
@@ -531,12 +545,12 @@ final class Simulator {
     }
 
     func currentLeader() -> Int? {
-        var best: (Int, Term)?
+        var best: (node: Int, term: Term)?
         for (k, n) in nodes.enumerated() {
             guard let r = n.raft, r.role == .leader else { continue }
-            if best == nil || r.term > best!.1 { best = (k, r.term) }
+            if r.term > best?.term ?? 0 { best = (k, r.term) }
         }
-        return best?.0
+        return best?.node
     }
 
     func healAll() {
