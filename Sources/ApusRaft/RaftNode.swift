@@ -358,7 +358,7 @@ public final class RaftNode<Storage: RaftStorage> {
             return
         }
         // Validate at the gateway: entries must be contiguous after `index`.
-        for (k, e) in m.entries.enumerated() where e.index != m.index + (k + 1) { return }
+        for (k, e) in m.entries.enumerated() where e.index.rawValue &- m.index.rawValue != UInt64(k + 1) { return }
         if let last = log.maybeAppend(prevIndex: m.index, prevTerm: m.logTerm, commit: m.commit, entries: m.entries) {
             r.index = last
         } else {
@@ -434,8 +434,8 @@ public final class RaftNode<Storage: RaftStorage> {
         case .appendResponse:
             pr.isRecentlyActive = true
             if m.reject {
-                var hint = m.rejectHint
-                if m.logTerm > 0 { hint = log.findConflictByTerm(m.rejectHint, m.logTerm).0 }
+                var hint = min(m.rejectHint, log.lastIndex)
+                if m.logTerm > 0 { hint = log.findConflictByTerm(hint, m.logTerm).0 }
                 if pr.maybeDecrease(rejected: m.index, hint: hint) {
                     if pr.state == .replicate { pr.becomeProbe() }
                     progress[m.from] = pr
@@ -469,8 +469,9 @@ public final class RaftNode<Storage: RaftStorage> {
             if m.from == leadTransferee, progress[m.from]?.match == log.lastIndex { sendTimeoutNow(to: m.from) }
         case .heartbeatResponse:
             pr.isRecentlyActive = true
-            pr.readAckSequence = max(pr.readAckSequence, m.context)
-            pr.leaseAckTick = max(pr.leaseAckTick, m.leaseTick)
+            // Clamped: an echo can never be ahead of what this leader sent.
+            pr.readAckSequence = max(pr.readAckSequence, min(m.context, readSequence))
+            pr.leaseAckTick = max(pr.leaseAckTick, min(m.leaseTick, leaderTick))
             if pr.state != .snapshot { pr.isWaiting = false }
             if pr.state == .replicate && pr.inflights.isFull { pr.inflights.freeFirst() }
             progress[m.from] = pr
