@@ -14,12 +14,12 @@ import ApusCore
 /// Kind tags and field order are frozen. Decoding validates everything a peer controls (tags,
 /// counts against `MessageCodec.entriesMax` and `membersMax`, chunk bounds) and throws
 /// `RaftError(.corrupt)`; it never traps.
-public enum MessageCodec {
-    public static let version: UInt8 = 1
+package enum MessageCodec {
+    package static let version: UInt8 = 1
     /// Entries accepted in one decoded message.
-    public static let entriesMax = 1 << 16
+    package static let entriesMax = 1 << 16
     /// Members accepted in one decoded membership list.
-    public static let membersMax = 1 << 10
+    package static let membersMax = 1 << 10
 
     private static let tags: [(MessageKind, UInt8)] = [
         (.preVote, 1), (.preVoteResponse, 2), (.vote, 3), (.voteResponse, 4), (.append, 5),
@@ -33,7 +33,7 @@ public enum MessageCodec {
     }
 
     /// Appends the encoding of `m` to `buffer`.
-    public static func encode(_ m: Message, into buffer: inout [UInt8]) {
+    package static func encode(_ m: Message, into buffer: inout [UInt8]) {
         buffer.append(version)
         buffer.append(tag(of: m.kind))
         for v in [m.from.rawValue, m.to.rawValue, m.term.rawValue, m.logTerm.rawValue, m.index.rawValue,
@@ -67,7 +67,7 @@ public enum MessageCodec {
     }
 
     /// Decodes one message from `reader`.
-    public static func decode(from reader: inout ByteReader) throws(RaftError) -> Message {
+    package static func decode(from reader: inout ByteReader) throws(RaftError) -> Message {
         do {
             guard try reader.readByte() == version else { throw RaftError(.corrupt, "message version") }
             let t = try reader.readByte()

@@ -16,7 +16,7 @@ extension ConfChange {
     private static let tagRemove: UInt8 = 3
 
     /// The bytes stored in a `.confChange` entry.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var b: [UInt8] = []
         b.appendVarint(UInt64(items.count))
         for item in items {
@@ -36,7 +36,7 @@ extension ConfChange {
     }
 
     /// Decodes a change; nil for malformed bytes (which every node then treats as a no-op).
-    public init?(decoding bytes: [UInt8]) {
+    package init?(decoding bytes: [UInt8]) {
         var r = ByteReader(bytes)
         guard let count = try? r.readLength(limit: 1024) else { return nil }
         var items: [Item] = []
@@ -56,7 +56,7 @@ extension ConfChange {
 
 extension Entry {
     /// Appends the entry's bytes to `buffer`.
-    public func encode(into buffer: inout [UInt8]) {
+    package func encode(into buffer: inout [UInt8]) {
         buffer.appendVarint(term.rawValue)
         buffer.appendVarint(index.rawValue)
         buffer.append(kind.rawValue)
@@ -64,7 +64,7 @@ extension Entry {
     }
 
     /// Decodes one entry from `reader`.
-    public static func decode(from reader: inout ByteReader) throws(RaftError) -> Entry {
+    package static func decode(from reader: inout ByteReader) throws(RaftError) -> Entry {
         let t: UInt64
         let i: UInt64
         let k: UInt8
@@ -83,7 +83,7 @@ extension Entry {
 }
 
 extension HardState {
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var b: [UInt8] = []
         b.appendVarint(term.rawValue)
         b.appendVarint(vote?.rawValue ?? 0)
@@ -91,7 +91,7 @@ extension HardState {
         return b
     }
 
-    public static func decode(from reader: inout ByteReader) throws(RaftError) -> HardState {
+    package static func decode(from reader: inout ByteReader) throws(RaftError) -> HardState {
         do {
             let t = try reader.readVarint()
             let v = try reader.readVarint()

@@ -2,9 +2,9 @@
 ///
 /// Every limit names its unit and says what happens at the bound (STYLE §5). `validate()` checks
 /// the relations between them and throws rather than clamping.
-public struct RaftConfig: Sendable, Hashable {
+package struct RaftConfig: Sendable, Hashable {
     /// How linearizable reads are served by the leader.
-    public enum ReadMode: Sendable, Hashable {
+    package enum ReadMode: Sendable, Hashable {
         /// ReadIndex: every read confirms leadership with a heartbeat round to a quorum.
         case readIndex
         /// Leader lease: a leader answers from its commit index without a round trip while a
@@ -17,38 +17,38 @@ public struct RaftConfig: Sendable, Hashable {
 
     /// Ticks without hearing from a leader before a follower campaigns; the actual timeout is
     /// drawn uniformly from `electionTimeoutTicks ..< 2 * electionTimeoutTicks`.
-    public var electionTimeoutTicks: Int = 10
+    package var electionTimeoutTicks: Int = 10
     /// Ticks between leader heartbeats. Must be below `electionTimeoutTicks`.
-    public var heartbeatTicks: Int = 1
+    package var heartbeatTicks: Int = 1
     /// Pre-vote: a node first asks whether it could win before raising its term, so a partitioned
     /// node rejoining cannot depose a healthy leader.
-    public var preVote: Bool = true
+    package var preVote: Bool = true
     /// Check-quorum: a leader that has not heard from a quorum within an election timeout steps
     /// down, and followers that recently heard from a leader ignore vote requests.
-    public var checkQuorum: Bool = true
+    package var checkQuorum: Bool = true
     /// Append messages in flight per follower; at the bound the leader stops sending until
     /// acknowledgements free a slot (back-pressure, nothing dropped).
-    public var inflightMessagesMax: Int = 64
+    package var inflightMessagesMax: Int = 64
     /// Entry bytes in flight per follower; at the bound, like `inflightMessagesMax`.
-    public var inflightBytesMax: Int = 8 << 20
+    package var inflightBytesMax: Int = 8 << 20
     /// Entry bytes in one append message; a single larger entry still goes alone.
-    public var messageBytesMax: Int = 256 << 10
+    package var messageBytesMax: Int = 256 << 10
     /// Committed entry bytes handed out in one `Ready`; the rest follow in later batches.
-    public var committedBytesPerReadyMax: Int = 4 << 20
+    package var committedBytesPerReadyMax: Int = 4 << 20
     /// Bytes of snapshot data in one InstallSnapshot chunk.
-    public var snapshotChunkBytesMax: Int = 64 << 10
+    package var snapshotChunkBytesMax: Int = 64 << 10
     /// Proposals in one `propose` call (batching bound).
-    public var proposalBatchEntriesMax: Int = 1024
+    package var proposalBatchEntriesMax: Int = 1024
     /// Unanswered read requests a leader holds; beyond it `readIndex` throws `.busy`.
-    public var pendingReadsMax: Int = 4096
-    public var readMode: ReadMode = .readIndex
+    package var pendingReadsMax: Int = 4096
+    package var readMode: ReadMode = .readIndex
     /// Leaving joint consensus is proposed by the leader as soon as it applies the joint entry.
-    public var autoLeaveJoint: Bool = true
+    package var autoLeaveJoint: Bool = true
 
-    public init() {}
+    package init() {}
 
     /// Checks the relations between the limits.
-    public func validate() throws(RaftError) {
+    package func validate() throws(RaftError) {
         guard electionTimeoutTicks >= 2 else { throw RaftError(.invalidConfig, "electionTimeoutTicks < 2") }
         guard heartbeatTicks >= 1, heartbeatTicks < electionTimeoutTicks else {
             throw RaftError(.invalidConfig, "heartbeatTicks must be in 1 ..< electionTimeoutTicks")
@@ -68,57 +68,57 @@ public struct RaftConfig: Sendable, Hashable {
 
     /// How long, in the leader's ticks, a quorum-acknowledged heartbeat keeps the lease: an
     /// election timeout shrunk by the drift bound, minus one tick for tick granularity.
-    public var leaseTicks: Int {
+    package var leaseTicks: Int {
         guard case .lease(let drift) = readMode else { return 0 }
         return Int((Double(electionTimeoutTicks) / (1 + drift)).rounded(.down)) - 1
     }
 }
 
 /// The error type of `ApusRaft`: an open set of codes plus a message.
-public struct RaftError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Sendable, Hashable {
-        public var rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
+package struct RaftError: Error, Sendable, Hashable, CustomStringConvertible {
+    package struct Code: RawRepresentable, Sendable, Hashable {
+        package var rawValue: String
+        package init(rawValue: String) { self.rawValue = rawValue }
         /// This node is not the leader; `leaderHint` may name it.
-        public static let notLeader = Code(rawValue: "not-leader")
+        package static let notLeader = Code(rawValue: "not-leader")
         /// A leadership transfer is in progress; retry after it ends.
-        public static let transferInProgress = Code(rawValue: "transfer-in-progress")
+        package static let transferInProgress = Code(rawValue: "transfer-in-progress")
         /// A membership change is proposed but not yet applied.
-        public static let confChangePending = Code(rawValue: "conf-change-pending")
+        package static let confChangePending = Code(rawValue: "conf-change-pending")
         /// The membership change is not allowed from the current configuration.
-        public static let invalidConfChange = Code(rawValue: "invalid-conf-change")
+        package static let invalidConfChange = Code(rawValue: "invalid-conf-change")
         /// A bound was reached (proposal batch, pending reads).
-        public static let busy = Code(rawValue: "busy")
+        package static let busy = Code(rawValue: "busy")
         /// The requested entries were compacted into a snapshot.
-        public static let compacted = Code(rawValue: "compacted")
+        package static let compacted = Code(rawValue: "compacted")
         /// The requested entries are beyond the end of the log.
-        public static let unavailable = Code(rawValue: "unavailable")
+        package static let unavailable = Code(rawValue: "unavailable")
         /// A configuration value is out of range.
-        public static let invalidConfig = Code(rawValue: "invalid-config")
+        package static let invalidConfig = Code(rawValue: "invalid-config")
         /// Stored bytes could not be decoded.
-        public static let corrupt = Code(rawValue: "corrupt")
+        package static let corrupt = Code(rawValue: "corrupt")
         /// The storage failed an operation (I/O).
-        public static let io = Code(rawValue: "io")
+        package static let io = Code(rawValue: "io")
     }
 
-    public var code: Code
-    public var message: String
-    public var leaderHint: NodeID?
+    package var code: Code
+    package var message: String
+    package var leaderHint: NodeID?
 
-    public init(_ code: Code, _ message: String, leaderHint: NodeID? = nil) {
+    package init(_ code: Code, _ message: String, leaderHint: NodeID? = nil) {
         self.code = code
         self.message = message
         self.leaderHint = leaderHint
     }
 
-    public var description: String { "raft \(code.rawValue): \(message)" }
+    package var description: String { "raft \(code.rawValue): \(message)" }
 }
 
 /// SplitMix64: a tiny seeded generator, so every random choice of a core replays from its seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
+package struct SplitMix64: RandomNumberGenerator, Sendable {
+    package private(set) var state: UInt64
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -8,19 +8,19 @@
 /// seeded by the caller, and every iteration that reaches the output walks a sorted array.
 ///
 /// Concurrency: not `Sendable`; one owner drives it.
-public final class RaftNode<Storage: RaftStorage> {
-    public let id: NodeID
-    public let config: RaftConfig
+package final class RaftNode<Storage: RaftStorage> {
+    package let id: NodeID
+    package let config: RaftConfig
     var log: RaftLog<Storage>
     var random: SplitMix64
 
-    public private(set) var term: Term
-    public private(set) var vote: NodeID?
-    public private(set) var role: Role = .follower
-    public private(set) var leaderID: NodeID?
+    package private(set) var term: Term
+    package private(set) var vote: NodeID?
+    package private(set) var role: Role = .follower
+    package private(set) var leaderID: NodeID?
     /// The membership as of the applied index.
-    public private(set) var membership: Membership
-    public private(set) var leadTransferee: NodeID?
+    package private(set) var membership: Membership
+    package private(set) var leadTransferee: NodeID?
 
     var progress: [NodeID: Progress] = [:]
     var votes: [NodeID: Bool] = [:]
@@ -54,7 +54,7 @@ public final class RaftNode<Storage: RaftStorage> {
 
     /// Creates a node from what `storage` holds (a fresh group or a restart).
     /// - Throws: `RaftError.invalidConfig` when `config.validate()` fails.
-    public init(id: NodeID, storage: Storage, config: RaftConfig, randomSeed: UInt64) throws(RaftError) {
+    package init(id: NodeID, storage: Storage, config: RaftConfig, randomSeed: UInt64) throws(RaftError) {
         try config.validate()
         precondition(id.rawValue != 0, "node ID 0 is reserved")
         let (hs, mem) = storage.initialState()
@@ -72,21 +72,21 @@ public final class RaftNode<Storage: RaftStorage> {
 
     // MARK: - Status
 
-    public var commitIndex: LogIndex { log.committed }
-    public var appliedIndex: LogIndex { log.applied }
-    public var lastIndex: LogIndex { log.lastIndex }
-    public var firstIndex: LogIndex { log.firstIndex }
-    public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
+    package var commitIndex: LogIndex { log.committed }
+    package var appliedIndex: LogIndex { log.applied }
+    package var lastIndex: LogIndex { log.lastIndex }
+    package var firstIndex: LogIndex { log.firstIndex }
+    package var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     /// The term of the entry at `index` as this node sees it (unstable entries included).
-    public func term(at index: LogIndex) -> Term? { log.term(at: index) }
+    package func term(at index: LogIndex) -> Term? { log.term(at: index) }
     /// Entries in `lower ..< upper` as this node sees them; nil if compacted.
-    public func entries(from lower: LogIndex, to upper: LogIndex) -> [Entry]? {
+    package func entries(from lower: LogIndex, to upper: LogIndex) -> [Entry]? {
         log.slice(from: lower, to: min(upper, log.lastIndex + 1), bytesMax: Int.max)
     }
     /// The leader's view of a follower's match index (nil when not leader or unknown).
-    public func matchIndex(of node: NodeID) -> LogIndex? { role == .leader ? progress[node]?.match : nil }
+    package func matchIndex(of node: NodeID) -> LogIndex? { role == .leader ? progress[node]?.match : nil }
     /// The leader's view of a follower's replication state, for tests and status pages.
-    public func progressState(of node: NodeID) -> String? { role == .leader ? progress[node]?.state.rawValue : nil }
+    package func progressState(of node: NodeID) -> String? { role == .leader ? progress[node]?.state.rawValue : nil }
 
     var isPromotable: Bool { membership.isVoter(id) }
 
@@ -160,7 +160,7 @@ public final class RaftNode<Storage: RaftStorage> {
     // MARK: - Inputs
 
     /// Advances logical time by one tick.
-    public func tick() {
+    package func tick() {
         if role == .leader {
             tickLeader()
         } else {
@@ -201,7 +201,7 @@ public final class RaftNode<Storage: RaftStorage> {
     }
 
     /// Starts an election now (pre-vote first when configured), as an election timeout would.
-    public func campaign() { campaign(preVote: config.preVote, transfer: false) }
+    package func campaign() { campaign(preVote: config.preVote, transfer: false) }
 
     private func campaign(preVote: Bool, transfer: Bool) {
         guard isPromotable, role != .leader, !hasUnappliedConfChanges() else { return }
@@ -243,7 +243,7 @@ public final class RaftNode<Storage: RaftStorage> {
     }
 
     /// Handles one message from a peer. Malformed or stale messages are ignored.
-    public func step(_ m: Message) {
+    package func step(_ m: Message) {
         guard m.to == id, m.from != id, m.from.rawValue != 0 else { return }
         if m.term > term {
             if m.kind == .vote || m.kind == .preVote {
@@ -432,41 +432,7 @@ public final class RaftNode<Storage: RaftStorage> {
         guard var pr = progress[m.from] else { return }
         switch m.kind {
         case .appendResponse:
-            pr.isRecentlyActive = true
-            if m.reject {
-                var hint = min(m.rejectHint, log.lastIndex)
-                if m.logTerm > 0 { hint = log.findConflictByTerm(hint, m.logTerm).0 }
-                if pr.maybeDecrease(rejected: m.index, hint: hint) {
-                    if pr.state == .replicate { pr.becomeProbe() }
-                    progress[m.from] = pr
-                    _ = sendAppend(to: m.from)
-                } else {
-                    progress[m.from] = pr
-                }
-                return
-            }
-            guard m.index <= log.lastIndex else { return }
-            let wasPaused = pr.isPaused
-            guard pr.maybeUpdate(m.index) || (pr.match == m.index && pr.state == .probe) else {
-                progress[m.from] = pr
-                return
-            }
-            switch pr.state {
-            case .probe:
-                pr.becomeReplicate()
-            case .snapshot:
-                if let s = pr.pendingSnapshot, pr.match >= s.metadata.index { pr.becomeProbe() }
-            case .replicate:
-                pr.inflights.free(through: m.index)
-            }
-            progress[m.from] = pr
-            if maybeCommit() {
-                broadcastAppend()
-            } else if wasPaused {
-                _ = sendAppend(to: m.from)
-            }
-            while sendAppend(to: m.from, sendIfEmpty: false) {}
-            if m.from == leadTransferee, progress[m.from]?.match == log.lastIndex { sendTimeoutNow(to: m.from) }
+            handleAppendResponse(m, pr)
         case .heartbeatResponse:
             pr.isRecentlyActive = true
             // Clamped: an echo can never be ahead of what this leader sent.
@@ -503,6 +469,47 @@ public final class RaftNode<Storage: RaftStorage> {
         default:
             break
         }
+    }
+
+    /// A follower's answer to an append: back off on rejection (using its hint), otherwise
+    /// advance its match, commit what a quorum now holds and keep the pipeline full.
+    private func handleAppendResponse(_ m: Message, _ progressBefore: Progress) {
+        var pr = progressBefore
+        pr.isRecentlyActive = true
+        if m.reject {
+            var hint = min(m.rejectHint, log.lastIndex)
+            if m.logTerm > 0 { hint = log.findConflictByTerm(hint, m.logTerm).0 }
+            if pr.maybeDecrease(rejected: m.index, hint: hint) {
+                if pr.state == .replicate { pr.becomeProbe() }
+                progress[m.from] = pr
+                _ = sendAppend(to: m.from)
+            } else {
+                progress[m.from] = pr
+            }
+            return
+        }
+        guard m.index <= log.lastIndex else { return }
+        let wasPaused = pr.isPaused
+        guard pr.maybeUpdate(m.index) || (pr.match == m.index && pr.state == .probe) else {
+            progress[m.from] = pr
+            return
+        }
+        switch pr.state {
+        case .probe:
+            pr.becomeReplicate()
+        case .snapshot:
+            if let s = pr.pendingSnapshot, pr.match >= s.metadata.index { pr.becomeProbe() }
+        case .replicate:
+            pr.inflights.free(through: m.index)
+        }
+        progress[m.from] = pr
+        if maybeCommit() {
+            broadcastAppend()
+        } else if wasPaused {
+            _ = sendAppend(to: m.from)
+        }
+        while sendAppend(to: m.from, sendIfEmpty: false) {}
+        if m.from == leadTransferee, progress[m.from]?.match == log.lastIndex { sendTimeoutNow(to: m.from) }
     }
 
     private func appendEntries(_ entries: [Entry]) {
@@ -599,7 +606,7 @@ public final class RaftNode<Storage: RaftStorage> {
     /// Requests a linearizable read; a `ReadState` with `requestID` appears in a later `Ready`
     /// once it is safe to read at its index (after the state machine has applied it).
     /// - Throws: `.notLeader` when no leader is known, `.busy` at `pendingReadsMax`.
-    public func readIndex(requestID: UInt64) throws(RaftError) {
+    package func readIndex(requestID: UInt64) throws(RaftError) {
         if role == .leader {
             guard pendingReads.count + readsBeforeCommit.count < config.pendingReadsMax else {
                 throw RaftError(.busy, "too many pending reads")
@@ -673,7 +680,7 @@ public final class RaftNode<Storage: RaftStorage> {
     /// - Throws: `.notLeader` (with `leaderHint`), `.transferInProgress`, `.busy` for a batch
     ///   larger than `proposalBatchEntriesMax`.
     @discardableResult
-    public func propose(_ batch: [[UInt8]]) throws(RaftError) -> LogIndex {
+    package func propose(_ batch: [[UInt8]]) throws(RaftError) -> LogIndex {
         try checkCanPropose()
         guard !batch.isEmpty, batch.count <= config.proposalBatchEntriesMax else {
             throw RaftError(.busy, "proposal batch of \(batch.count) entries")
@@ -685,7 +692,7 @@ public final class RaftNode<Storage: RaftStorage> {
 
     /// Proposes a membership change (joint consensus). Only one may be pending at a time.
     @discardableResult
-    public func proposeConfChange(_ change: ConfChange) throws(RaftError) -> LogIndex {
+    package func proposeConfChange(_ change: ConfChange) throws(RaftError) -> LogIndex {
         try checkCanPropose()
         guard pendingConfIndex <= log.applied else {
             throw RaftError(.confChangePending, "membership change at \(pendingConfIndex) not yet applied")
@@ -714,7 +721,7 @@ public final class RaftNode<Storage: RaftStorage> {
 
     /// Hands leadership to `target`: the leader stops taking proposals, brings the target up to
     /// date and tells it to campaign at once. Aborted after an election timeout.
-    public func transferLeadership(to target: NodeID) throws(RaftError) {
+    package func transferLeadership(to target: NodeID) throws(RaftError) {
         guard role == .leader else { throw RaftError(.notLeader, "not the leader", leaderHint: leaderID) }
         guard target != id, membership.isVoter(target), let pr = progress[target] else {
             throw RaftError(.invalidConfChange, "\(target) is not a voter that can take over")
@@ -731,14 +738,14 @@ public final class RaftNode<Storage: RaftStorage> {
     // MARK: - Ready / advance
 
     /// Whether `ready()` would return any work.
-    public var hasReady: Bool {
+    package var hasReady: Bool {
         !log.unstableEntries.isEmpty || log.unstableSnapshot != nil || !outbox.isEmpty || !readStates.isEmpty
             || hardState != lastHardState || log.hasNextCommittedEntries
     }
 
     /// The work accumulated since the last `advance`, in the order it must be done.
     /// - Precondition: the previous `Ready` was acknowledged with `advance(_:)`.
-    public func ready() -> Ready {
+    package func ready() -> Ready {
         precondition(!isReadyOutstanding, "ready() called before advance() of the previous Ready")
         isReadyOutstanding = true
         let hs = hardState
@@ -754,7 +761,7 @@ public final class RaftNode<Storage: RaftStorage> {
 
     /// Acknowledges that the shell persisted, sent and applied everything in `ready`.
     /// Membership changes among its committed entries take effect here.
-    public func advance(_ ready: Ready) {
+    package func advance(_ ready: Ready) {
         precondition(isReadyOutstanding, "advance() without ready()")
         isReadyOutstanding = false
         if let hs = ready.hardState { lastHardState = hs }
@@ -820,20 +827,20 @@ public final class RaftNode<Storage: RaftStorage> {
 /// 3. Install `snapshot` into the state machine, then apply `committedEntries` in order.
 /// 4. Serve `readStates` once the state machine has applied their index.
 /// 5. Call `advance` with this value, before the next `ready()`.
-public struct Ready: Sendable {
+package struct Ready: Sendable {
     /// Term, vote and commit index to persist; nil when unchanged.
-    public var hardState: HardState?
+    package var hardState: HardState?
     /// A snapshot received from the leader: persist it (it replaces the log) and install it.
-    public var snapshot: Snapshot?
+    package var snapshot: Snapshot?
     /// Entries to append to stable storage (they may overwrite a conflicting suffix).
-    public var entries: [Entry]
+    package var entries: [Entry]
     /// Messages to send after persisting. Loss, delay, duplication and reordering are tolerated.
-    public var messages: [Message]
+    package var messages: [Message]
     /// Committed entries to apply, in index order; at most `committedBytesPerReadyMax` bytes.
-    public var committedEntries: [Entry]
+    package var committedEntries: [Entry]
     /// Reads that became safe.
-    public var readStates: [ReadState]
+    package var readStates: [ReadState]
 
     /// Whether the batch needs any persistence (a sync) before its messages go out.
-    public var needsSync: Bool { hardState != nil || snapshot != nil || !entries.isEmpty }
+    package var needsSync: Bool { hardState != nil || snapshot != nil || !entries.isEmpty }
 }

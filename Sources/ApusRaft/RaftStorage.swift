@@ -8,7 +8,7 @@
 /// log tail, terms) readable without failure, or stop the process, because the core cannot make
 /// progress on a log it cannot read. Writes throw `RaftError` (`.io`), and the shell must not
 /// send the `Ready`'s messages when one fails.
-public protocol RaftStorage: AnyObject {
+package protocol RaftStorage: AnyObject {
     /// The hard state and membership to restart from.
     func initialState() -> (HardState, Membership)
     /// Index of the first entry still held; at most `snapshot().metadata.index + 1` (compaction
@@ -41,34 +41,34 @@ public protocol RaftStorage: AnyObject {
 ///
 /// Concurrency: one owner (not `Sendable`). Every write is immediately "durable": a simulator
 /// models lost unsynced writes by not calling the writes of a `Ready` that a crash interrupted.
-public final class MemoryStorage: RaftStorage {
-    public private(set) var hardState: HardState
+package final class MemoryStorage: RaftStorage {
+    package private(set) var hardState: HardState
     private var snap: Snapshot
     /// `entries[0]` is a dummy at the snapshot index carrying the snapshot term.
     private var log: [Entry]
 
-    public init(membership: Membership) {
+    package init(membership: Membership) {
         hardState = HardState()
         snap = Snapshot(metadata: SnapshotMetadata(index: 0, term: 0, membership: membership), data: [])
         log = [Entry(term: 0, index: 0)]
     }
 
-    public func initialState() -> (HardState, Membership) { (hardState, currentMembership) }
+    package func initialState() -> (HardState, Membership) { (hardState, currentMembership) }
 
     /// The membership of the snapshot; membership changes in the log after it are replayed by
     /// the core as they are applied again.
-    public var currentMembership: Membership { snap.metadata.membership }
+    package var currentMembership: Membership { snap.metadata.membership }
 
     private var offset: LogIndex { log[0].index }
-    public var firstIndex: LogIndex { offset + 1 }
-    public var lastIndex: LogIndex { offset + (log.count - 1) }
+    package var firstIndex: LogIndex { offset + 1 }
+    package var lastIndex: LogIndex { offset + (log.count - 1) }
 
-    public func term(at index: LogIndex) -> Term? {
+    package func term(at index: LogIndex) -> Term? {
         guard index >= offset, index <= lastIndex else { return nil }
         return log[LogIndex.distance(from: offset, to: index)].term
     }
 
-    public func entries(from lower: LogIndex, to upper: LogIndex, bytesMax: Int) -> [Entry] {
+    package func entries(from lower: LogIndex, to upper: LogIndex, bytesMax: Int) -> [Entry] {
         precondition(lower >= firstIndex, "entries below firstIndex")
         precondition(upper <= lastIndex + 1, "entries beyond lastIndex")
         var out: [Entry] = []
@@ -84,9 +84,9 @@ public final class MemoryStorage: RaftStorage {
         return out
     }
 
-    public func snapshot() -> Snapshot { snap }
+    package func snapshot() -> Snapshot { snap }
 
-    public func append(_ entries: [Entry]) throws(RaftError) {
+    package func append(_ entries: [Entry]) throws(RaftError) {
         guard var first = entries.first?.index else { return }
         var ents = entries[...]
         // Entries already covered by the snapshot are skipped.
@@ -102,17 +102,17 @@ public final class MemoryStorage: RaftStorage {
         log.append(contentsOf: ents)
     }
 
-    public func setHardState(_ state: HardState) throws(RaftError) { hardState = state }
+    package func setHardState(_ state: HardState) throws(RaftError) { hardState = state }
 
-    public func applySnapshot(_ snapshot: Snapshot) throws(RaftError) {
+    package func applySnapshot(_ snapshot: Snapshot) throws(RaftError) {
         guard snapshot.metadata.index > snap.metadata.index else { return }
         snap = snapshot
         log = [Entry(term: snapshot.metadata.term, index: snapshot.metadata.index)]
     }
 
-    public func sync() throws(RaftError) {}
+    package func sync() throws(RaftError) {}
 
-    public func createSnapshot(at index: LogIndex, membership: Membership, data: [UInt8]) throws(RaftError) {
+    package func createSnapshot(at index: LogIndex, membership: Membership, data: [UInt8]) throws(RaftError) {
         guard index > snap.metadata.index else { return }
         guard index <= lastIndex, let t = term(at: index) else {
             throw RaftError(.unavailable, "snapshot at \(index) beyond last index \(lastIndex)")
@@ -120,7 +120,7 @@ public final class MemoryStorage: RaftStorage {
         snap = Snapshot(metadata: SnapshotMetadata(index: index, term: t, membership: membership), data: data)
     }
 
-    public func compact(through index: LogIndex) throws(RaftError) {
+    package func compact(through index: LogIndex) throws(RaftError) {
         guard index > offset else { return }
         guard index <= snap.metadata.index else {
             throw RaftError(.unavailable, "compact through \(index) beyond snapshot \(snap.metadata.index)")

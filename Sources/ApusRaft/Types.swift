@@ -5,55 +5,55 @@
 /// without an explicit conversion. All are plain `Sendable` values.
 
 /// A Raft term (election epoch). Zero means "no term yet".
-public struct Term: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
+package struct Term: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
     CustomStringConvertible
 {
-    public var rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
-    public init(integerLiteral value: UInt64) { self.rawValue = value }
-    public static func < (lhs: Term, rhs: Term) -> Bool { lhs.rawValue < rhs.rawValue }
-    public var description: String { String(rawValue) }
+    package var rawValue: UInt64
+    package init(rawValue: UInt64) { self.rawValue = rawValue }
+    package init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    package init(integerLiteral value: UInt64) { self.rawValue = value }
+    package static func < (lhs: Term, rhs: Term) -> Bool { lhs.rawValue < rhs.rawValue }
+    package var description: String { String(rawValue) }
     /// The following term.
-    public var next: Term { Term(rawValue + 1) }
+    package var next: Term { Term(rawValue + 1) }
 }
 
 /// A position in the Raft log. Index 0 is before the first entry and has term 0.
-public struct LogIndex: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
+package struct LogIndex: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
     CustomStringConvertible
 {
-    public var rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
-    public init(integerLiteral value: UInt64) { self.rawValue = value }
-    public static func < (lhs: LogIndex, rhs: LogIndex) -> Bool { lhs.rawValue < rhs.rawValue }
-    public var description: String { String(rawValue) }
+    package var rawValue: UInt64
+    package init(rawValue: UInt64) { self.rawValue = rawValue }
+    package init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    package init(integerLiteral value: UInt64) { self.rawValue = value }
+    package static func < (lhs: LogIndex, rhs: LogIndex) -> Bool { lhs.rawValue < rhs.rawValue }
+    package var description: String { String(rawValue) }
     /// `self + count`; a count of entries moves an index.
-    public static func + (lhs: LogIndex, rhs: Int) -> LogIndex {
+    package static func + (lhs: LogIndex, rhs: Int) -> LogIndex {
         precondition(rhs >= 0 || UInt64(-rhs) <= lhs.rawValue, "LogIndex underflow")
         return rhs >= 0 ? LogIndex(lhs.rawValue + UInt64(rhs)) : LogIndex(lhs.rawValue - UInt64(-rhs))
     }
-    public static func - (lhs: LogIndex, rhs: Int) -> LogIndex { lhs + (-rhs) }
+    package static func - (lhs: LogIndex, rhs: Int) -> LogIndex { lhs + (-rhs) }
     /// The number of entries in `lower ..< upper` (zero when `upper <= lower`).
-    public static func distance(from lower: LogIndex, to upper: LogIndex) -> Int {
+    package static func distance(from lower: LogIndex, to upper: LogIndex) -> Int {
         upper > lower ? Int(upper.rawValue - lower.rawValue) : 0
     }
 }
 
 /// The ID of one member of a Raft group. Zero is reserved for "none".
-public struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
+package struct NodeID: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
     CustomStringConvertible
 {
-    public var rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
-    public init(integerLiteral value: UInt64) { self.rawValue = value }
-    public static func < (lhs: NodeID, rhs: NodeID) -> Bool { lhs.rawValue < rhs.rawValue }
-    public var description: String { "n\(rawValue)" }
+    package var rawValue: UInt64
+    package init(rawValue: UInt64) { self.rawValue = rawValue }
+    package init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    package init(integerLiteral value: UInt64) { self.rawValue = value }
+    package static func < (lhs: NodeID, rhs: NodeID) -> Bool { lhs.rawValue < rhs.rawValue }
+    package var description: String { "n\(rawValue)" }
 }
 
 /// What a log entry carries.
-public enum EntryKind: UInt8, Sendable, Hashable {
+package enum EntryKind: UInt8, Sendable, Hashable {
     /// An application command (empty data: the no-op a new leader appends).
     case normal = 0
     /// An encoded `ConfChange`; it takes effect when applied (see `RaftNode.advance`).
@@ -61,13 +61,13 @@ public enum EntryKind: UInt8, Sendable, Hashable {
 }
 
 /// One entry of the replicated log.
-public struct Entry: Sendable, Hashable, CustomStringConvertible {
-    public var term: Term
-    public var index: LogIndex
-    public var kind: EntryKind
-    public var data: [UInt8]
+package struct Entry: Sendable, Hashable, CustomStringConvertible {
+    package var term: Term
+    package var index: LogIndex
+    package var kind: EntryKind
+    package var data: [UInt8]
 
-    public init(term: Term, index: LogIndex, kind: EntryKind = .normal, data: [UInt8] = []) {
+    package init(term: Term, index: LogIndex, kind: EntryKind = .normal, data: [UInt8] = []) {
         self.term = term
         self.index = index
         self.kind = kind
@@ -75,41 +75,41 @@ public struct Entry: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Bytes counted against flow-control and batching limits: payload plus a fixed overhead.
-    public var sizeBytes: Int { data.count + 24 }
+    package var sizeBytes: Int { data.count + 24 }
 
-    public var description: String { "\(term)/\(index)\(kind == .confChange ? "cc" : "")" }
+    package var description: String { "\(term)/\(index)\(kind == .confChange ? "cc" : "")" }
 }
 
 /// The state that must be durable before any message that depends on it is sent.
-public struct HardState: Sendable, Hashable, CustomStringConvertible {
-    public var term: Term
+package struct HardState: Sendable, Hashable, CustomStringConvertible {
+    package var term: Term
     /// The candidate voted for in `term`, if any.
-    public var vote: NodeID?
+    package var vote: NodeID?
     /// Highest index known committed. Persisting it is an optimization (restart applies sooner).
-    public var commit: LogIndex
+    package var commit: LogIndex
 
-    public init(term: Term = 0, vote: NodeID? = nil, commit: LogIndex = 0) {
+    package init(term: Term = 0, vote: NodeID? = nil, commit: LogIndex = 0) {
         self.term = term
         self.vote = vote
         self.commit = commit
     }
 
-    public var description: String { "term=\(term) vote=\(vote.map { "\($0)" } ?? "-") commit=\(commit)" }
+    package var description: String { "term=\(term) vote=\(vote.map { "\($0)" } ?? "-") commit=\(commit)" }
 }
 
 /// The members of a group: voters, and during joint consensus the outgoing voters; learners
 /// receive the log but never vote and never count toward a quorum.
 ///
 /// Invariant: every array is sorted and free of duplicates, so iteration order is deterministic.
-public struct Membership: Sendable, Hashable, CustomStringConvertible {
+package struct Membership: Sendable, Hashable, CustomStringConvertible {
     /// Voters of the (incoming) configuration.
-    public private(set) var voters: [NodeID]
+    package private(set) var voters: [NodeID]
     /// Voters of the outgoing configuration; non-empty exactly while in a joint configuration.
-    public private(set) var outgoingVoters: [NodeID]
+    package private(set) var outgoingVoters: [NodeID]
     /// Non-voting members.
-    public private(set) var learners: [NodeID]
+    package private(set) var learners: [NodeID]
 
-    public init(voters: [NodeID], outgoingVoters: [NodeID] = [], learners: [NodeID] = []) {
+    package init(voters: [NodeID], outgoingVoters: [NodeID] = [], learners: [NodeID] = []) {
         self.voters = Membership.normalized(voters)
         self.outgoingVoters = Membership.normalized(outgoingVoters)
         self.learners = Membership.normalized(learners.filter { !voters.contains($0) })
@@ -122,21 +122,21 @@ public struct Membership: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// True while the group runs under C_old,new.
-    public var isJoint: Bool { !outgoingVoters.isEmpty }
+    package var isJoint: Bool { !outgoingVoters.isEmpty }
 
     /// True when `id` votes in either configuration.
-    public func isVoter(_ id: NodeID) -> Bool {
+    package func isVoter(_ id: NodeID) -> Bool {
         voters.contains(id) || outgoingVoters.contains(id)
     }
 
     /// Every member that receives the log, sorted.
-    public var allMembers: [NodeID] { Membership.normalized(voters + outgoingVoters + learners) }
+    package var allMembers: [NodeID] { Membership.normalized(voters + outgoingVoters + learners) }
 
     /// The configuration after `change`: entering joint consensus or leaving it.
     ///
     /// - Returns: nil when the change is not allowed from this state (enter while joint,
     ///   leave while simple, a change that leaves no voters).
-    public func applying(_ change: ConfChange) -> Membership? {
+    package func applying(_ change: ConfChange) -> Membership? {
         if change.items.isEmpty {
             guard isJoint else { return nil }
             return Membership(voters: voters, learners: learners)
@@ -163,7 +163,7 @@ public struct Membership: Sendable, Hashable, CustomStringConvertible {
         return result
     }
 
-    public var description: String {
+    package var description: String {
         var s = "voters=" + voters.map(\.description).joined(separator: ",")
         if isJoint { s += " outgoing=" + outgoingVoters.map(\.description).joined(separator: ",") }
         if !learners.isEmpty { s += " learners=" + learners.map(\.description).joined(separator: ",") }
@@ -173,25 +173,25 @@ public struct Membership: Sendable, Hashable, CustomStringConvertible {
 
 /// A membership change. Non-empty `items` enter a joint configuration (C_old,new) in one step, so
 /// several voters can be added, removed or replaced at once; empty `items` leave it (C_new).
-public struct ConfChange: Sendable, Hashable {
-    public enum Item: Sendable, Hashable {
+package struct ConfChange: Sendable, Hashable {
+    package enum Item: Sendable, Hashable {
         case addVoter(NodeID)
         case addLearner(NodeID)
         case remove(NodeID)
     }
 
-    public var items: [Item]
-    public init(_ items: [Item]) { self.items = items }
+    package var items: [Item]
+    package init(_ items: [Item]) { self.items = items }
     /// The change that leaves joint consensus.
-    public static let leaveJoint = ConfChange([])
+    package static let leaveJoint = ConfChange([])
 }
 
 /// Metadata of a snapshot: the last index and term it covers and the membership at that index.
-public struct SnapshotMetadata: Sendable, Hashable {
-    public var index: LogIndex
-    public var term: Term
-    public var membership: Membership
-    public init(index: LogIndex, term: Term, membership: Membership) {
+package struct SnapshotMetadata: Sendable, Hashable {
+    package var index: LogIndex
+    package var term: Term
+    package var membership: Membership
+    package init(index: LogIndex, term: Term, membership: Membership) {
         self.index = index
         self.term = term
         self.membership = membership
@@ -199,43 +199,43 @@ public struct SnapshotMetadata: Sendable, Hashable {
 }
 
 /// A snapshot of the application state machine at `metadata.index`.
-public struct Snapshot: Sendable, Hashable {
-    public var metadata: SnapshotMetadata
-    public var data: [UInt8]
-    public init(metadata: SnapshotMetadata, data: [UInt8]) {
+package struct Snapshot: Sendable, Hashable {
+    package var metadata: SnapshotMetadata
+    package var data: [UInt8]
+    package init(metadata: SnapshotMetadata, data: [UInt8]) {
         self.metadata = metadata
         self.data = data
     }
 }
 
 /// A slice of a snapshot in flight from a leader to a follower (InstallSnapshot in chunks).
-public struct SnapshotChunk: Sendable, Hashable {
-    public var metadata: SnapshotMetadata
+package struct SnapshotChunk: Sendable, Hashable {
+    package var metadata: SnapshotMetadata
     /// Byte offset of `data` within the whole snapshot.
-    public var offset: Int
+    package var offset: Int
     /// Size of the whole snapshot data.
-    public var totalBytes: Int
-    public var data: [UInt8]
+    package var totalBytes: Int
+    package var data: [UInt8]
 }
 
 /// A linearizable read that became safe: once the state machine has applied `index`, reading it
 /// returns a result that reflects every write completed before the read was requested.
-public struct ReadState: Sendable, Hashable {
-    public var index: LogIndex
-    public var requestID: UInt64
-    public init(index: LogIndex, requestID: UInt64) {
+package struct ReadState: Sendable, Hashable {
+    package var index: LogIndex
+    package var requestID: UInt64
+    package init(index: LogIndex, requestID: UInt64) {
         self.index = index
         self.requestID = requestID
     }
 }
 
 /// The role a node plays in its current term.
-public enum Role: String, Sendable, Hashable {
+package enum Role: String, Sendable, Hashable {
     case follower, preCandidate, candidate, leader
 }
 
 /// The kinds of message exchanged between members.
-public enum MessageKind: String, Sendable, Hashable {
+package enum MessageKind: String, Sendable, Hashable {
     case preVote, preVoteResponse, vote, voteResponse
     case append, appendResponse, heartbeat, heartbeatResponse
     case snapshot, snapshotResponse
@@ -244,31 +244,31 @@ public enum MessageKind: String, Sendable, Hashable {
 }
 
 /// One message between members. Fields unused by a kind stay at their defaults.
-public struct Message: Sendable, Hashable, CustomStringConvertible {
-    public var kind: MessageKind
-    public var from: NodeID
-    public var to: NodeID
-    public var term: Term
+package struct Message: Sendable, Hashable, CustomStringConvertible {
+    package var kind: MessageKind
+    package var from: NodeID
+    package var to: NodeID
+    package var term: Term
     /// append: term of `index` (the previous entry); vote: last log term; reject: hint term.
-    public var logTerm: Term = 0
+    package var logTerm: Term = 0
     /// append: previous index; appendResponse: last matching index or rejected index;
     /// vote: last log index; readIndexResponse: the read index.
-    public var index: LogIndex = 0
-    public var entries: [Entry] = []
-    public var commit: LogIndex = 0
-    public var reject: Bool = false
+    package var index: LogIndex = 0
+    package var entries: [Entry] = []
+    package var commit: LogIndex = 0
+    package var reject: Bool = false
     /// appendResponse with `reject`: the follower's guess of the last index that may match.
-    public var rejectHint: LogIndex = 0
+    package var rejectHint: LogIndex = 0
     /// readIndex/readIndexResponse: request ID; heartbeat(Response): read round sequence number.
-    public var context: UInt64 = 0
+    package var context: UInt64 = 0
     /// heartbeat(Response): the leader's tick count when it sent the heartbeat (lease reads).
-    public var leaseTick: UInt64 = 0
+    package var leaseTick: UInt64 = 0
     /// vote: a leadership transfer, which bypasses the leader-lease vote check.
-    public var isTransfer: Bool = false
+    package var isTransfer: Bool = false
     /// snapshot: one chunk; snapshotResponse: `index` carries the bytes received so far.
-    public var chunk: SnapshotChunk? = nil
+    package var chunk: SnapshotChunk? = nil
 
-    public init(kind: MessageKind, from: NodeID, to: NodeID, term: Term) {
+    package init(kind: MessageKind, from: NodeID, to: NodeID, term: Term) {
         self.kind = kind
         self.from = from
         self.to = to
@@ -276,11 +276,11 @@ public struct Message: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Bytes counted against flow-control limits.
-    public var sizeBytes: Int {
+    package var sizeBytes: Int {
         64 + entries.reduce(0) { $0 + $1.sizeBytes } + (chunk?.data.count ?? 0)
     }
 
-    public var description: String {
+    package var description: String {
         var s = "\(from)->\(to) \(kind) t\(term)"
         switch kind {
         case .append:
