@@ -193,7 +193,14 @@ final class Simulator {
     var leaders: [Term: NodeID] = [:]
     var committedTerms: [LogIndex: Term] = [:]
     var appliedCommands: [LogIndex: [UInt8]] = [:]
-    var entryData: [Int: [UInt8]] = [:]  // keyed by index*2^20+term, see `entryKey`
+    /// Every entry ever persisted, by (index, term): its data and the term of the entry before
+    /// it in the log that held it.
+    var entryFacts: [EntryID: (data: [UInt8], previousTerm: Term?)] = [:]
+
+    struct EntryID: Hashable {
+        var index: LogIndex
+        var term: Term
+    }
     var acknowledgedWrites: [(index: LogIndex, term: Term, command: KVCommand)] = []
     var stats = (events: 0, messages: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0)
 
@@ -406,7 +413,7 @@ final class Simulator {
             fail("storage write failed on \(n.id): \(error)")
             return
         }
-        for e in r.entries { checkEntryUnique(e) }
+        checkLogMatching(r.entries, storage: n.storage)
         for m in r.messages { send(m) }
         if let s = r.snapshot {
             n.kv = Self.decodeKV(s.data)
@@ -629,17 +636,22 @@ final class Simulator {
 
     // MARK: - Checks
 
-    private func entryKey(_ index: LogIndex, _ term: Term) -> Int {
-        Int(truncatingIfNeeded: index.rawValue << 20 | term.rawValue)
-    }
-
-    /// Log matching, part one: at most one entry per (index, term), across all nodes and time.
-    func checkEntryUnique(_ e: Entry) {
-        let key = entryKey(e.index, e.term)
-        if let d = entryData[key] {
-            if d != e.data { fail("log matching: two different entries at \(e.term)/\(e.index)") }
-        } else {
-            entryData[key] = e.data
+    /// Log matching, checked on every persisted batch: at most one entry per (index, term) across
+    /// all nodes and time, and the entry before a given (index, term) always has the same term.
+    /// By induction over indexes, two logs that share an (index, term) agree on everything before.
+    func checkLogMatching(_ entries: [Entry], storage: MemoryStorage) {
+        var previous: Term? = entries.first.flatMap { storage.term(at: $0.index - 1) }
+        for e in entries {
+            let id = EntryID(index: e.index, term: e.term)
+            if let known = entryFacts[id] {
+                if known.data != e.data { fail("log matching: two different entries at \(e.term)/\(e.index)") }
+                if let p = previous, let q = known.previousTerm, p != q {
+                    fail("log matching: \(e.term)/\(e.index) follows term \(p) here and term \(q) elsewhere")
+                }
+            } else {
+                entryFacts[id] = (e.data, previous)
+            }
+            previous = e.term
         }
     }
 
