@@ -36,9 +36,10 @@ package enum MessageCodec {
     package static func encode(_ m: Message, into buffer: inout [UInt8]) {
         buffer.append(version)
         buffer.append(tag(of: m.kind))
-        for v in [m.from.rawValue, m.to.rawValue, m.term.rawValue, m.logTerm.rawValue, m.index.rawValue,
-            m.commit.rawValue]
-        {
+        for v in [
+            m.from.rawValue, m.to.rawValue, m.term.rawValue, m.logTerm.rawValue, m.index.rawValue,
+            m.commit.rawValue,
+        ] {
             buffer.appendVarint(v)
         }
         var flags: UInt8 = 0
@@ -54,9 +55,10 @@ package enum MessageCodec {
         if let c = m.chunk {
             buffer.appendVarint(c.metadata.index.rawValue)
             buffer.appendVarint(c.metadata.term.rawValue)
-            for list in [c.metadata.membership.voters, c.metadata.membership.outgoingVoters,
-                c.metadata.membership.learners]
-            {
+            for list in [
+                c.metadata.membership.voters, c.metadata.membership.outgoingVoters,
+                c.metadata.membership.learners,
+            ] {
                 buffer.appendVarint(UInt64(list.count))
                 for n in list { buffer.appendVarint(n.rawValue) }
             }

@@ -395,7 +395,8 @@ package final class RaftNode<Storage: RaftStorage> {
             // Out of order or from another snapshot: tell the leader where we stand.
             var nack = Message(kind: .snapshotResponse, from: id, to: m.from, term: term)
             nack.reject = true
-            nack.index = LogIndex(UInt64(incomingSnapshot?.metadata == c.metadata ? incomingSnapshot?.data.count ?? 0 : 0))
+            nack.index = LogIndex(
+                UInt64(incomingSnapshot?.metadata == c.metadata ? incomingSnapshot?.data.count ?? 0 : 0))
             send(nack)
             return
         }

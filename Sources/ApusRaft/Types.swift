@@ -284,7 +284,8 @@ package struct Message: Sendable, Hashable, CustomStringConvertible {
         var s = "\(from)->\(to) \(kind) t\(term)"
         switch kind {
         case .append:
-            s += " prev=\(logTerm)/\(index) commit=\(commit) entries=["
+            s +=
+                " prev=\(logTerm)/\(index) commit=\(commit) entries=["
                 + entries.map(\.description).joined(separator: " ") + "]"
         case .appendResponse:
             s += reject ? " reject index=\(index) hint=\(logTerm)/\(rejectHint)" : " index=\(index)"

@@ -21,6 +21,7 @@
 //   status | log <id> | queue         (queue prints the undelivered messages)
 import Foundation
 import Testing
+
 @testable import ApusRaft
 
 final class ScenarioCluster {
@@ -177,7 +178,8 @@ final class ScenarioCluster {
             guard let node = nodes[n], let raft = node.raft else { break }
             let keep = args.count > 1 ? Int(args[1]) ?? 0 : 0
             try node.storage.createSnapshot(
-                at: raft.appliedIndex, membership: raft.membership, data: Array(node.applied.joined(separator: ",").utf8))
+                at: raft.appliedIndex, membership: raft.membership,
+                data: Array(node.applied.joined(separator: ",").utf8))
             try node.storage.compact(through: raft.appliedIndex - min(keep, Int(raft.appliedIndex.rawValue)))
             output.append("snapshot at \(raft.appliedIndex), first index \(node.storage.firstIndex)")
         case "queue":
@@ -202,7 +204,8 @@ final class ScenarioCluster {
         guard let node = nodes[n] else { return }
         node.raft = try RaftNode(id: n, storage: node.storage, config: config, randomSeed: 1)
         let snap = node.storage.snapshot()
-        node.applied = snap.data.isEmpty ? [] : String(decoding: snap.data, as: UTF8.self).split(separator: ",").map(String.init)
+        node.applied =
+            snap.data.isEmpty ? [] : String(decoding: snap.data, as: UTF8.self).split(separator: ",").map(String.init)
         process(n)
     }
 
@@ -218,7 +221,8 @@ final class ScenarioCluster {
     func reachable(_ m: Message) -> Bool {
         if let a = group[m.from], let b = group[m.to], a != b { return false }
         if (group[m.from] == nil) != (group[m.to] == nil) && !group.isEmpty { return false }
-        for b in blocks where (b.from == nil || b.from == m.from) && (b.to == nil || b.to == m.to)
+        for b in blocks
+        where (b.from == nil || b.from == m.from) && (b.to == nil || b.to == m.to)
             && (b.kind == nil || b.kind == m.kind)
         {
             return false
@@ -259,7 +263,8 @@ final class ScenarioCluster {
             }
             queue.append(contentsOf: r.messages)
             if let s = r.snapshot {
-                node.applied = s.data.isEmpty ? [] : String(decoding: s.data, as: UTF8.self).split(separator: ",").map(String.init)
+                node.applied =
+                    s.data.isEmpty ? [] : String(decoding: s.data, as: UTF8.self).split(separator: ",").map(String.init)
                 output.append("\(n) installed snapshot \(s.metadata.term)/\(s.metadata.index)")
             }
             for e in r.committedEntries where e.kind == .normal && !e.data.isEmpty {
@@ -294,7 +299,9 @@ func runScenario(_ name: String, sourceFile: String = #filePath) throws {
         }
         let command = line
         i += 1
-        guard i < lines.count, lines[i] == "----" else { throw ScenarioError("\(name):\(i): expected ---- after \(command)") }
+        guard i < lines.count, lines[i] == "----" else {
+            throw ScenarioError("\(name):\(i): expected ---- after \(command)")
+        }
         i += 1
         var expected: [String] = []
         while i < lines.count, !lines[i].isEmpty {

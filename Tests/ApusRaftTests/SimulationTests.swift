@@ -9,6 +9,7 @@
 // per shard (8 shards) instead of 250 for a soak.
 import Foundation
 import Testing
+
 @testable import ApusRaft
 
 @Suite struct SimulationTests {

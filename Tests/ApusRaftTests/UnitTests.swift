@@ -4,6 +4,7 @@
 // validation. Table-driven and property tests; each failure names its input or seed.
 import ApusCore
 import Testing
+
 @testable import ApusRaft
 
 @Suite struct LinearizabilityCheckerTests {
@@ -101,7 +102,8 @@ import Testing
             var match: [NodeID: UInt64] = [:]
             for v in voters { match[v] = rng.next() % 20 }
             let fast = Quorum.majorityValue(voters) { match[$0] ?? 0 }
-            let naive: UInt64 = (UInt64(0)...20).reversed().first { c in voters.filter { (match[$0] ?? 0) >= c }.count > n / 2 } ?? 0
+            let naive: UInt64 =
+                (UInt64(0)...20).reversed().first { c in voters.filter { (match[$0] ?? 0) >= c }.count > n / 2 } ?? 0
             #expect(fast == naive, "seed \(seed) matches \(voters.map { match[$0] ?? 0 })")
         }
     }
@@ -255,7 +257,8 @@ import Testing
         ack.index = 1
         node.step(ack)
         _ = node.ready().messages
-        node.advance(Ready(hardState: nil, snapshot: nil, entries: [], messages: [], committedEntries: [], readStates: []))
+        node.advance(
+            Ready(hardState: nil, snapshot: nil, entries: [], messages: [], committedEntries: [], readStates: []))
         try node.propose((0..<20).map { _ in [UInt8](repeating: 7, count: 40) })
         rd = node.ready()
         let appends = rd.messages.filter { $0.kind == .append }
@@ -289,7 +292,8 @@ import Testing
         var s = Message(kind: .snapshot, from: 1, to: 4, term: 9)
         s.chunk = SnapshotChunk(
             metadata: SnapshotMetadata(
-                index: 100, term: 8, membership: Membership(voters: [1, 2, 4], outgoingVoters: [1, 2, 3], learners: [5])),
+                index: 100, term: 8,
+                membership: Membership(voters: [1, 2, 4], outgoingVoters: [1, 2, 3], learners: [5])),
             offset: 4, totalBytes: 10, data: [9, 9, 9])
         return [a, r, v, h, s, Message(kind: .timeoutNow, from: 1, to: 2, term: 1)]
     }()

@@ -6,7 +6,10 @@
 
 /// One completed or abandoned client operation on a key.
 struct HistoryOp: Sendable, CustomStringConvertible {
-    enum Kind: Sendable { case write(UInt64), read(UInt64) }
+    enum Kind: Sendable {
+        case write(UInt64)
+        case read(UInt64)
+    }
     var key: UInt64
     var kind: Kind
     /// Invocation time.
@@ -25,7 +28,11 @@ struct HistoryOp: Sendable, CustomStringConvertible {
     }
 }
 
-enum LinearizabilityResult: Equatable { case ok, violation(key: UInt64), unknown }
+enum LinearizabilityResult: Equatable {
+    case ok
+    case violation(key: UInt64)
+    case unknown
+}
 
 enum Linearizability {
     /// Checks every key's sub-history; the register starts at 0 ("absent").

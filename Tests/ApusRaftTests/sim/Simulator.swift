@@ -6,6 +6,7 @@
 // Safety invariants are checked after every event; linearizability, log matching and liveness
 // at the end of the run.
 import ApusCore
+
 @testable import ApusRaft
 
 /// A safety or liveness violation, with the seed that reproduces it.
@@ -146,7 +147,10 @@ final class Simulator {
         }
     }
 
-    enum OpKind { case write(UInt64), read }
+    enum OpKind {
+        case write(UInt64)
+        case read
+    }
 
     struct ClientOp {
         var id: UInt64
@@ -716,7 +720,9 @@ final class Simulator {
 
     func clusterState() -> String {
         nodes.map { n in
-            "\(n.id):" + (n.raft.map { "\($0.role) t\($0.term) c\($0.commitIndex) a\(n.applied) last\($0.lastIndex)" } ?? "down")
+            "\(n.id):"
+                + (n.raft.map { "\($0.role) t\($0.term) c\($0.commitIndex) a\(n.applied) last\($0.lastIndex)" }
+                    ?? "down")
         }.joined(separator: " ")
     }
 
@@ -748,7 +754,8 @@ final class Simulator {
                 }
                 if let top = agreeFrom {
                     for j in 0...top where ea[j] != eb[j] {
-                        fail("log matching: \(ra.id) and \(rb.id) differ at \(ea[j].index) below agreeing \(ea[top].index)")
+                        let at = ea[j].index
+                        fail("log matching: \(ra.id) and \(rb.id) differ at \(at) below agreeing \(ea[top].index)")
                         break
                     }
                 }
