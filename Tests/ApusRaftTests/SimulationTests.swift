@@ -24,7 +24,7 @@ import Testing
     func seededRuns(shard: Int) {
         let per = Self.seedsPerShard
         var failures: [String] = []
-        var total = (events: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, unknown: 0)
+        var total = (events: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, unknown: 0, batches: 0)
         for i in 0..<per {
             let seed = UInt64(shard * per + i + 1)
             let sim = Simulator(seed: seed)
@@ -38,12 +38,14 @@ import Testing
             total.elections += sim.stats.elections
             total.snapshots += sim.stats.snapshots
             total.confChanges += sim.stats.confChanges
+            total.batches += sim.stats.batches
             if sim.linearizabilityUnknown { total.unknown += 1 }
         }
         // Coverage summary, so that a change that silently stops exercising a feature shows.
         print(
             "raft simulation shard \(shard): seeds \(shard * per + 1)...\((shard + 1) * per) events=\(total.events)"
-                + " acked writes=\(total.acks) reads=\(total.reads) leaders=\(total.elections)"
+                + " acked writes=\(total.acks) proposal batches=\(total.batches) reads=\(total.reads)"
+                + " leaders=\(total.elections)"
                 + " snapshots installed=\(total.snapshots) membership changes=\(total.confChanges)"
                 + " histories beyond search budget=\(total.unknown)")
         #expect(per < 50 || (total.snapshots > 0 && total.confChanges > 0), "a fault class was never exercised")

@@ -117,6 +117,7 @@ final class Simulator {
         case fault
         case restart(Int)
         case healPartition(Int)
+        case flushProposals(Int, incarnation: Int)
     }
 
     /// A heap entry stays small (the payload, often a message, sits in `payloads`), so that
@@ -140,6 +141,8 @@ final class Simulator {
         /// Reads whose ReadState arrived, waiting for the state machine to reach their index.
         var waitingReads: [(requestID: UInt64, index: LogIndex)] = []
         var checkedCommit: LogIndex = 0
+        /// Client writes waiting to be proposed together as one batch.
+        var proposalQueue: [(client: Int, command: KVCommand)] = []
         init(id: NodeID, storage: MemoryStorage, tickInterval: UInt64) {
             self.id = id
             self.storage = storage
@@ -158,9 +161,6 @@ final class Simulator {
         var kind: OpKind
         var call: UInt64
         var node: Int
-        /// For a proposed write: where it must appear to take effect.
-        var index: LogIndex = 0
-        var term: Term = 0
     }
 
     struct Client {
@@ -206,7 +206,9 @@ final class Simulator {
         var term: Term
     }
     var acknowledgedWrites: [(index: LogIndex, term: Term, command: KVCommand)] = []
-    var stats = (events: 0, messages: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0)
+    var stats = (
+        events: 0, messages: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, batches: 0
+    )
 
     /// A deliberately broken shell that sends a Ready's messages before persisting it, to show
     /// that the simulation detects a violation of the Ready order rule.
@@ -350,6 +352,9 @@ final class Simulator {
             if nodes[k].raft == nil { start(k) }
         case .healPartition(let id):
             if id == partitionID { blocked = [] }
+        case .flushProposals(let k, let inc):
+            guard nodes[k].incarnation == inc else { return }
+            flushProposals(k)
         }
     }
 
@@ -374,8 +379,26 @@ final class Simulator {
         pump(k)
     }
 
+    func flushProposals(_ k: Int) {
+        let n = nodes[k]
+        let batch = n.proposalQueue
+        n.proposalQueue = []
+        guard let raft = n.raft, !batch.isEmpty else { return }
+        do {
+            try raft.propose(batch.map { $0.command.encoded() })
+            stats.batches += 1
+        } catch {
+            for item in batch where clients[item.client].current?.id == item.command.op {
+                clients[item.client].current = nil
+                retryLater(item.client, hint: error.leaderHint)
+            }
+        }
+        pump(k)
+    }
+
     func crash(_ k: Int) {
         let n = nodes[k]
+        n.proposalQueue = []
         n.raft = nil
         n.pendingReady = nil
         n.waitingReads = []
@@ -582,7 +605,7 @@ final class Simulator {
         guard clients[c].current == nil, !clientsStopped else { return }
         let k = clients[c].preferredNode
         let key = random(5)
-        var op = ClientOp(id: nextOpID, key: key, kind: random(2) == 0 ? .read : .write(nextOpID), call: now, node: k)
+        let op = ClientOp(id: nextOpID, key: key, kind: random(2) == 0 ? .read : .write(nextOpID), call: now, node: k)
         nextOpID += 1
         guard let raft = nodes[k].raft else {
             retryLater(c)
@@ -590,14 +613,16 @@ final class Simulator {
         }
         switch op.kind {
         case .write(let v):
-            let cmd = KVCommand(client: UInt64(c), op: op.id, key: key, value: v)
-            do {
-                op.index = try raft.propose([cmd.encoded()])
-                op.term = raft.term
-            } catch {
-                retryLater(c, hint: error.leaderHint)
+            guard raft.role == .leader else {
+                retryLater(c, hint: raft.leaderID)
                 return
             }
+            // Writes arriving within a short window are proposed as one batch.
+            let n = nodes[k]
+            if n.proposalQueue.isEmpty {
+                schedule(after: 1 + random(3), .flushProposals(k, incarnation: n.incarnation))
+            }
+            n.proposalQueue.append((c, KVCommand(client: UInt64(c), op: op.id, key: key, value: v)))
         case .read:
             let rid = nextReadID
             nextReadID += 1
