@@ -6,7 +6,7 @@
 //
 // A failure prints its seed; `APUS_RAFT_SEED=<seed> swift test --filter
 // ApusRaftTests.SimulationTests/replaySeed` replays it alone. `APUS_RAFT_SEEDS=<n>` runs n seeds
-// per shard (8 shards) instead of 250 for a soak.
+// per shard (8 shards) instead of 250 for a soak, and `APUS_RAFT_SEED_BASE=<b>` shifts the range.
 import Foundation
 import Testing
 
@@ -20,13 +20,19 @@ import Testing
         return 250
     }
 
+    /// `APUS_RAFT_SEED_BASE=<b>` shifts the seed range of a soak (seeds b+1 ... b+8n).
+    static var seedBase: Int {
+        if let s = ProcessInfo.processInfo.environment["APUS_RAFT_SEED_BASE"], let n = Int(s), n >= 0 { return n }
+        return 0
+    }
+
     @Test(arguments: 0..<SimulationTests.shards)
     func seededRuns(shard: Int) {
         let per = Self.seedsPerShard
         var failures: [String] = []
         var total = (events: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, unknown: 0, batches: 0)
         for i in 0..<per {
-            let seed = UInt64(shard * per + i + 1)
+            let seed = UInt64(Self.seedBase + shard * per + i + 1)
             let sim = Simulator(seed: seed)
             if let f = sim.run() {
                 failures.append(f.description)
@@ -43,7 +49,8 @@ import Testing
         }
         // Coverage summary, so that a change that silently stops exercising a feature shows.
         print(
-            "raft simulation shard \(shard): seeds \(shard * per + 1)...\((shard + 1) * per) events=\(total.events)"
+            "raft simulation shard \(shard): seeds \(Self.seedBase + shard * per + 1)...\(Self.seedBase + (shard + 1) * per)"
+                + " events=\(total.events)"
                 + " acked writes=\(total.acks) proposal batches=\(total.batches) reads=\(total.reads)"
                 + " leaders=\(total.elections)"
                 + " snapshots installed=\(total.snapshots) membership changes=\(total.confChanges)"
