@@ -21,6 +21,8 @@ package final class RaftNode<Storage: RaftStorage> {
     /// The membership as of the applied index.
     package private(set) var membership: Membership
     package private(set) var leadTransferee: NodeID?
+    /// Reads this node answered from its lease, without a heartbeat round (status counter).
+    package private(set) var leaseReadCount = 0
 
     var progress: [NodeID: Progress] = [:]
     var votes: [NodeID: Bool] = [:]
@@ -633,6 +635,7 @@ package final class RaftNode<Storage: RaftStorage> {
             return
         }
         if isLeaseValid {
+            leaseReadCount += 1
             answerRead(r, index: log.committed)
             return
         }

@@ -30,7 +30,10 @@ import Testing
     func seededRuns(shard: Int) {
         let per = Self.seedsPerShard
         var failures: [String] = []
-        var total = (events: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, unknown: 0, batches: 0)
+        var total = (
+            events: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, unknown: 0, batches: 0,
+            leaseReads: 0
+        )
         for i in 0..<per {
             let seed = UInt64(Self.seedBase + shard * per + i + 1)
             let sim = Simulator(seed: seed)
@@ -45,6 +48,7 @@ import Testing
             total.snapshots += sim.stats.snapshots
             total.confChanges += sim.stats.confChanges
             total.batches += sim.stats.batches
+            total.leaseReads += sim.stats.leaseReads
             if sim.linearizabilityUnknown { total.unknown += 1 }
         }
         // Coverage summary, so that a change that silently stops exercising a feature shows.
@@ -52,10 +56,13 @@ import Testing
             "raft simulation shard \(shard): seeds \(Self.seedBase + shard * per + 1)...\(Self.seedBase + (shard + 1) * per)"
                 + " events=\(total.events)"
                 + " acked writes=\(total.acks) proposal batches=\(total.batches) reads=\(total.reads)"
+                + " (from leases: \(total.leaseReads))"
                 + " leaders=\(total.elections)"
                 + " snapshots installed=\(total.snapshots) membership changes=\(total.confChanges)"
                 + " histories beyond search budget=\(total.unknown)")
-        #expect(per < 50 || (total.snapshots > 0 && total.confChanges > 0), "a fault class was never exercised")
+        #expect(
+            per < 50 || (total.snapshots > 0 && total.confChanges > 0 && total.leaseReads > 0),
+            "a feature was never exercised")
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
     }
 

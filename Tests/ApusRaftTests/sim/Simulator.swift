@@ -207,7 +207,7 @@ final class Simulator {
     }
     var acknowledgedWrites: [(index: LogIndex, term: Term, command: KVCommand)] = []
     var stats = (
-        events: 0, messages: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, batches: 0
+        events: 0, messages: 0, acks: 0, reads: 0, elections: 0, snapshots: 0, confChanges: 0, batches: 0, leaseReads: 0
     )
 
     /// A deliberately broken shell that sends a Ready's messages before persisting it, to show
@@ -398,6 +398,7 @@ final class Simulator {
 
     func crash(_ k: Int) {
         let n = nodes[k]
+        stats.leaseReads += n.raft?.leaseReadCount ?? 0
         n.proposalQueue = []
         n.raft = nil
         n.pendingReady = nil
@@ -752,6 +753,7 @@ final class Simulator {
     }
 
     func checkFinal() {
+        for n in nodes { stats.leaseReads += n.raft?.leaseReadCount ?? 0 }
         // Every node converged to the same state machine.
         let reference = nodes[0]
         for n in nodes.dropFirst() where n.applied == reference.applied && n.kv != reference.kv {
