@@ -139,6 +139,16 @@ struct BenchRaft: ParsableCommand {
             readies = []
         }
         let elapsed = (measureStart.map { clock.now - $0 } ?? .seconds(1))
+        // Check the durable logs: what each file recovers matches what its replica holds.
+        for (k, id) in ids.enumerated() {
+            let recovered = try FileLog.recover(path: "\(runDir)/n\(id.rawValue).log")
+            guard recovered.entries.last?.index == logs[k].lastIndex,
+                recovered.hardState == logs[k].initialState().0
+            else {
+                throw ValidationError(
+                    "log of \(id) recovers to \(recovered.entries.last?.index ?? 0), holds \(logs[k].lastIndex)")
+            }
+        }
         let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         latencies.sort()
         func pct(_ q: Double) -> Double {
@@ -181,7 +191,8 @@ struct BenchRaft: ParsableCommand {
 
 /// A durable Raft log in one append-only file, for the benchmark: the log is also kept in memory
 /// for reads, and every `persist(_:)` writes the Ready's records with one `write` and makes them
-/// durable with one `fdatasync`.
+/// durable with one `fdatasync`. `recover(path:)` reads a file back (the benchmark checks every
+/// replica's file after each configuration); snapshots are not supported.
 ///
 /// ```
 /// record: u32 length (of kind + payload) | u8 kind | payload | u32 masked CRC-32C (kind + payload)
@@ -204,6 +215,48 @@ final class FileLog: RaftStorage, @unchecked Sendable {
     func close() {
         if fd >= 0 { _ = Glibc.close(fd) }
         fd = -1
+    }
+
+    /// Reads a log file back: the entries (after truncations) and the last hard state. Stops at
+    /// the first torn or corrupt record, as after a crash in the middle of a write.
+    static func recover(path: String) throws -> (entries: [Entry], hardState: HardState) {
+        let rfd = open(path, O_RDONLY)
+        guard rfd >= 0 else { throw RaftError(.io, "open \(path): errno \(errno)") }
+        defer { _ = Glibc.close(rfd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(rfd, $0.baseAddress, $0.count) }
+            guard n >= 0 else { throw RaftError(.io, "read \(path): errno \(errno)") }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        var entries: [Entry] = []
+        var hardState = HardState()
+        var r = ByteReader(bytes)
+        while r.remaining >= 4 {
+            guard let length = try? r.readFixed32(), Int(length) + 4 <= r.remaining, length >= 1,
+                let body = try? r.readBytes(Int(length)), let crc = try? r.readFixed32(),
+                CRC32C.mask(CRC32C.checksum(body)) == crc
+            else { break }
+            var payload = ByteReader(Array(body.dropFirst()))
+            switch body.first {
+            case 1:
+                let e = try Entry.decode(from: &payload)
+                if let last = entries.last, e.index != last.index + 1 {
+                    throw RaftError(.corrupt, "entry \(e.index) after \(last.index)")
+                }
+                entries.append(e)
+            case 2:
+                hardState = try HardState.decode(from: &payload)
+            case 3:
+                let first = LogIndex((try? payload.readVarint()) ?? 0)
+                entries.removeAll { $0.index >= first }
+            default:
+                throw RaftError(.corrupt, "record kind \(body.first ?? 0)")
+            }
+        }
+        return (entries, hardState)
     }
 
     /// Writes the Ready's snapshot, entries and hard state, then syncs: the order rule of `Ready`.
