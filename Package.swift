@@ -32,8 +32,10 @@ let package = Package(
 
         .target(name: "ApusSQL", dependencies: ["ApusCore"], swiftSettings: strict),
 
+        .target(name: "ApusRaft", dependencies: ["ApusCore"], swiftSettings: strict),
+
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage",
+            "ApusCore", "ApusStorage", "ApusRaft",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -41,5 +43,8 @@ let package = Package(
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusSQL"], exclude: ["parser/testdata"],
                     swiftSettings: strict),
+        .testTarget(
+            name: "ApusRaftTests", dependencies: ["ApusCore", "ApusRaft"], exclude: ["testdata"],
+            swiftSettings: strict),
     ]
 )
