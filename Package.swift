@@ -32,7 +32,7 @@ let package = Package(
 
         .target(name: "ApusSQL", dependencies: ["ApusCore"], swiftSettings: strict),
 
-        .target(name: "ApusRaft", dependencies: ["ApusCore"], swiftSettings: strict),
+        .target(name: "ApusRaft", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
             "ApusCore", "ApusStorage", "ApusRaft",
@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusSQL"], exclude: ["parser/testdata"],
                     swiftSettings: strict),
         .testTarget(
-            name: "ApusRaftTests", dependencies: ["ApusCore", "ApusRaft"], exclude: ["testdata"],
+            name: "ApusRaftTests", dependencies: ["ApusCore", "ApusStorage", "ApusRaft"], exclude: ["testdata"],
             swiftSettings: strict),
     ]
 )

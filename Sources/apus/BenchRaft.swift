@@ -1,7 +1,9 @@
 import ApusCore
 import ApusRaft
+import ApusStorage
 import ArgumentParser
 import Dispatch
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -9,9 +11,9 @@ import Synchronization
 #endif
 
 /// `apus bench raft`: committed proposals per second and commit latency of an in-process Raft
-/// group over an in-memory transport, with every `Ready` made durable by a real `fdatasync` of a
-/// file-backed log (one sync per replica per batch; the replicas' syncs run in parallel, as on
-/// separate machines).
+/// group over an in-memory transport, with every `Ready` made durable in each replica's own
+/// `ApusStorage` engine (`EngineRaftStorage`: one synced WAL commit per replica per batch; the
+/// replicas' syncs run in parallel, as on separate machines).
 ///
 /// The loop is round-based: deliver the messages of the previous round, take each replica's
 /// `Ready`, persist all of them in parallel, then send, apply and advance. Closed-loop proposers
@@ -35,11 +37,11 @@ struct BenchRaft: ParsableCommand {
     @Option(name: .long, help: "Proposal payload bytes.")
     var valueBytes: Int = 1024
 
-    @Option(name: .long, help: "Directory for the replicas' log files (removed afterwards).")
+    @Option(name: .long, help: "Directory for the replicas' storage engines (removed afterwards).")
     var dir: String = "/tmp/apus-bench-raft"
 
     func run() throws {
-        print("apus bench raft: payload \(valueBytes) B, \(seconds) s per configuration, fdatasync per Ready")
+        print("apus bench raft: payload \(valueBytes) B, \(seconds) s per configuration, one ApusStorage engine per replica, a synced commit per Ready")
         print("replicas  proposers  commits/s   p50 ms   p99 ms   fsyncs/replica/s  entries/batch")
         for n in replicas {
             for p in proposers {
@@ -68,11 +70,16 @@ struct BenchRaft: ParsableCommand {
         let membership = Membership(voters: ids)
         var config = RaftConfig()
         config.proposalBatchEntriesMax = max(1024, proposerCount)
-        let logs = try ids.map { try FileLog(path: "\(runDir)/n\($0.rawValue).log", membership: membership) }
+        // Each replica keeps its Raft state in its own storage engine (one fsync per Ready).
+        let engines = try ids.map { id in
+            try StorageEngine.open(directory: "\(runDir)/n\(id.rawValue)", options: StorageOptions())
+        }
+        let logs = try ids.enumerated().map { k, _ in
+            try EngineRaftStorage(engine: engines[k], group: 1, membership: membership)
+        }
         defer {
-            for l in logs { l.close() }
-            for id in ids { _ = unlink("\(runDir)/n\(id.rawValue).log") }
-            _ = rmdir(runDir)
+            for e in engines { try? e.close() }
+            try? FileManager.default.removeItem(atPath: runDir)
         }
         let nodes = try ids.enumerated().map { k, id in
             try RaftNode(id: id, storage: logs[k], config: config, randomSeed: UInt64(k + 1))
@@ -139,14 +146,11 @@ struct BenchRaft: ParsableCommand {
             readies = []
         }
         let elapsed = (measureStart.map { clock.now - $0 } ?? .seconds(1))
-        // Check the durable logs: what each file recovers matches what its replica holds.
+        // Check the durable logs: what each engine recovers matches what its replica holds.
         for (k, id) in ids.enumerated() {
-            let recovered = try FileLog.recover(path: "\(runDir)/n\(id.rawValue).log")
-            guard recovered.entries.last?.index == logs[k].lastIndex,
-                recovered.hardState == logs[k].initialState().0
-            else {
-                throw ValidationError(
-                    "log of \(id) recovers to \(recovered.entries.last?.index ?? 0), holds \(logs[k].lastIndex)")
+            let recovered = try EngineRaftStorage(engine: engines[k], group: 1, membership: membership)
+            guard recovered.lastIndex == logs[k].lastIndex, recovered.initialState().0 == logs[k].initialState().0 else {
+                throw ValidationError("log of \(id) recovers to \(recovered.lastIndex), holds \(logs[k].lastIndex)")
             }
         }
         let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -162,10 +166,12 @@ struct BenchRaft: ParsableCommand {
             entriesPerBatch: batches == 0 ? 0 : Double(batchedEntries) / Double(batches))
     }
 
-    /// Makes every replica's Ready durable at once, one write and one fdatasync per replica.
-    func persistInParallel(logs: [FileLog], readies: [Ready?]) throws {
+    /// Makes every replica's Ready durable at once, one synced engine commit per replica.
+    func persistInParallel(logs: [EngineRaftStorage], readies: [Ready?]) throws {
         let errors = Mutex<[String]>([])
+        let box = UncheckedLogs(logs)
         DispatchQueue.concurrentPerform(iterations: logs.count) { k in
+            let logs = box.logs
             guard let rd = readies[k] else { return }
             do {
                 try logs[k].persist(rd)
@@ -189,141 +195,11 @@ struct BenchRaft: ParsableCommand {
     }
 }
 
-/// A durable Raft log in one append-only file, for the benchmark: the log is also kept in memory
-/// for reads, and every `persist(_:)` writes the Ready's records with one `write` and makes them
-/// durable with one `fdatasync`. `recover(path:)` reads a file back (the benchmark checks every
-/// replica's file after each configuration); snapshots are not supported.
+/// Hands each replica's storage to one worker of `concurrentPerform`.
 ///
-/// ```
-/// record: u32 length (of kind + payload) | u8 kind | payload | u32 masked CRC-32C (kind + payload)
-/// kind 1 entry (Entry format), 2 hard state (HardState format), 3 truncate (varint first index)
-/// ```
-///
-/// Concurrency: `@unchecked Sendable` because `persistInParallel` hands each instance to exactly
-/// one worker at a time and the owning loop waits for all of them before touching it again.
-final class FileLog: RaftStorage, @unchecked Sendable {
-    private let memory: MemoryStorage
-    private var fd: Int32
-    private var buffer: [UInt8] = []
-
-    init(path: String, membership: Membership) throws {
-        memory = MemoryStorage(membership: membership)
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
-        guard fd >= 0 else { throw RaftError(.io, "open \(path): errno \(errno)") }
-    }
-
-    func close() {
-        if fd >= 0 { _ = Glibc.close(fd) }
-        fd = -1
-    }
-
-    /// Reads a log file back: the entries (after truncations) and the last hard state. Stops at
-    /// the first torn or corrupt record, as after a crash in the middle of a write.
-    static func recover(path: String) throws -> (entries: [Entry], hardState: HardState) {
-        let rfd = open(path, O_RDONLY)
-        guard rfd >= 0 else { throw RaftError(.io, "open \(path): errno \(errno)") }
-        defer { _ = Glibc.close(rfd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(rfd, $0.baseAddress, $0.count) }
-            guard n >= 0 else { throw RaftError(.io, "read \(path): errno \(errno)") }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        var entries: [Entry] = []
-        var hardState = HardState()
-        var r = ByteReader(bytes)
-        while r.remaining >= 4 {
-            guard let length = try? r.readFixed32(), Int(length) + 4 <= r.remaining, length >= 1,
-                let body = try? r.readBytes(Int(length)), let crc = try? r.readFixed32(),
-                CRC32C.mask(CRC32C.checksum(body)) == crc
-            else { break }
-            var payload = ByteReader(Array(body.dropFirst()))
-            switch body.first {
-            case 1:
-                let e = try Entry.decode(from: &payload)
-                if let last = entries.last, e.index != last.index + 1 {
-                    throw RaftError(.corrupt, "entry \(e.index) after \(last.index)")
-                }
-                entries.append(e)
-            case 2:
-                hardState = try HardState.decode(from: &payload)
-            case 3:
-                let first = LogIndex((try? payload.readVarint()) ?? 0)
-                entries.removeAll { $0.index >= first }
-            default:
-                throw RaftError(.corrupt, "record kind \(body.first ?? 0)")
-            }
-        }
-        return (entries, hardState)
-    }
-
-    /// Writes the Ready's snapshot, entries and hard state, then syncs: the order rule of `Ready`.
-    func persist(_ ready: Ready) throws(RaftError) {
-        if let s = ready.snapshot { try applySnapshot(s) }
-        try append(ready.entries)
-        if let hs = ready.hardState { try setHardState(hs) }
-        try sync()
-    }
-
-    private func record(_ kind: UInt8, _ payload: [UInt8]) {
-        var body: [UInt8] = [kind]
-        body.append(contentsOf: payload)
-        buffer.appendFixed32(UInt32(body.count))
-        buffer.append(contentsOf: body)
-        buffer.appendFixed32(CRC32C.mask(CRC32C.checksum(body)))
-    }
-
-    func initialState() -> (HardState, Membership) { memory.initialState() }
-    var firstIndex: LogIndex { memory.firstIndex }
-    var lastIndex: LogIndex { memory.lastIndex }
-    func term(at index: LogIndex) -> Term? { memory.term(at: index) }
-    func entries(from lower: LogIndex, to upper: LogIndex, bytesMax: Int) -> [Entry] {
-        memory.entries(from: lower, to: upper, bytesMax: bytesMax)
-    }
-    func snapshot() -> Snapshot { memory.snapshot() }
-
-    func append(_ entries: [Entry]) throws(RaftError) {
-        guard let first = entries.first else { return }
-        if first.index <= memory.lastIndex {
-            var b: [UInt8] = []
-            b.appendVarint(first.index.rawValue)
-            record(3, b)
-        }
-        for e in entries {
-            var b: [UInt8] = []
-            e.encode(into: &b)
-            record(1, b)
-        }
-        try memory.append(entries)
-    }
-
-    func setHardState(_ state: HardState) throws(RaftError) {
-        record(2, state.encoded())
-        try memory.setHardState(state)
-    }
-
-    func applySnapshot(_ snapshot: Snapshot) throws(RaftError) {
-        throw RaftError(.unavailable, "the benchmark log does not install snapshots")
-    }
-
-    func sync() throws(RaftError) {
-        var offset = 0
-        while offset < buffer.count {
-            let n = buffer.withUnsafeBytes { raw in
-                write(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-            }
-            guard n > 0 else { throw RaftError(.io, "write: errno \(errno)") }
-            offset += n
-        }
-        buffer.removeAll(keepingCapacity: true)
-        guard fdatasync(fd) == 0 else { throw RaftError(.io, "fdatasync: errno \(errno)") }
-    }
-
-    func createSnapshot(at index: LogIndex, membership: Membership, data: [UInt8]) throws(RaftError) {
-        try memory.createSnapshot(at: index, membership: membership, data: data)
-    }
-
-    func compact(through index: LogIndex) throws(RaftError) { try memory.compact(through: index) }
+/// `@unchecked Sendable`: each log is touched by exactly one worker, and the owning loop waits for
+/// all of them before touching any again.
+final class UncheckedLogs: @unchecked Sendable {
+    let logs: [EngineRaftStorage]
+    init(_ logs: [EngineRaftStorage]) { self.logs = logs }
 }
