@@ -27,13 +27,15 @@ let package = Package(
             "ApusCore", "CZstd", "CLZ4",
             .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: strict),
+        .target(name: "ApusVector", dependencies: ["ApusCore"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage",
+            "ApusCore", "ApusStorage", "ApusVector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
+        .testTarget(name: "ApusVectorTests", dependencies: ["ApusCore", "ApusVector"], swiftSettings: strict),
     ]
 )
