@@ -13,5 +13,5 @@ struct Apus: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark (build with -c release).",
-        subcommands: [])
+        subcommands: [BenchVector.self])
 }
