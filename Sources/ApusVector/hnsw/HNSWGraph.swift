@@ -227,16 +227,40 @@ struct HNSWGraph {
             links0.withUnsafeBufferPointer { links0Buffer in
                 let links0Base = links0Buffer.baseAddress.unsafelyUnwrapped
                 scratch.visited.withUnsafeMutableBufferPointer { visited in
+                    // Two passes per expanded node: first the unvisited neighbors, then their
+                    // distances in a tight loop. Without the heap work in between, the CPU
+                    // overlaps the cache misses of several neighbors' vectors (the search is
+                    // bound by memory latency; Swift has no prefetch intrinsic).
+                    let fresh = UnsafeMutablePointer<Int32>.allocate(capacity: maxM0 + 1)
+                    let freshDistances = UnsafeMutablePointer<Float>.allocate(capacity: maxM0 + 1)
+                    defer {
+                        fresh.deallocate()
+                        freshDistances.deallocate()
+                    }
                     @inline(__always)
                     func expand(_ links: UnsafePointer<Int32>) {
                         let count = Int(links[0])
+                        var freshCount = 0
                         var i = 1
                         while i <= count {
                             let n = links[i]
                             i &+= 1
                             if visited[Int(n)] == generation { continue }
                             visited[Int(n)] = generation
-                            let d = rankDistance(metric, query, vectorBase + Int(n) &* dimension, dimension)
+                            fresh[freshCount] = n
+                            freshCount &+= 1
+                        }
+                        var j = 0
+                        while j < freshCount {
+                            freshDistances[j] = rankDistance(
+                                metric, query, vectorBase + Int(fresh[j]) &* dimension, dimension)
+                            j &+= 1
+                        }
+                        j = 0
+                        while j < freshCount {
+                            let n = fresh[j]
+                            let d = freshDistances[j]
+                            j &+= 1
                             if results.count < ef || d < lowerBound {
                                 candidates.push(d, n)
                                 if admission.admits(n) {
