@@ -458,18 +458,28 @@ struct HNSWGraph {
     /// Every live row admitted by `filter`, ranked exactly: the answer a search must match.
     func exactScan<F: RowFilter>(_ q: UnsafePointer<Float>, k: Int, filter: F, scratch: SearchScratch) -> [VectorHit] {
         scratch.begin(nodeCount: 0)
+        var heap = FarthestFirstHeap()
+        swap(&heap, &scratch.results)
+        defer { swap(&heap, &scratch.results) }
+        let dimension = self.dimension
+        let metric = self.metric
+        let nodeCount = self.nodeCount
         let results = vectors.withUnsafeBufferPointer { vectorBuffer -> [HeapEntry] in
-            guard let base = vectorBuffer.baseAddress else { return [] }
-            for node in 0..<nodeCount where !isDeleted[node] && filter.contains(rowIDs[node]) {
-                let d = rankDistance(metric, q, base + node * dimension, dimension)
-                if scratch.results.count < k {
-                    scratch.results.push(d, Int32(node))
-                } else if d < scratch.results.top.distance {
-                    scratch.results.pop()
-                    scratch.results.push(d, Int32(node))
+            isDeleted.withUnsafeBufferPointer { deleted in
+                rowIDs.withUnsafeBufferPointer { rows in
+                    guard let base = vectorBuffer.baseAddress else { return [] }
+                    for node in 0..<nodeCount where !deleted[node] && filter.contains(rows[node]) {
+                        let d = rankDistance(metric, q, base + node &* dimension, dimension)
+                        if heap.count < k {
+                            heap.push(d, Int32(node))
+                        } else if d < heap.top.distance {
+                            heap.pop()
+                            heap.push(d, Int32(node))
+                        }
+                    }
+                    return heap.drainSortedAscending()
                 }
             }
-            return scratch.results.drainSortedAscending()
         }
         return results.map { VectorHit(rowID: rowIDs[Int($0.node)], distance: reportedDistance(metric, $0.distance)) }
     }

@@ -166,16 +166,24 @@ public final class IVFFlatIndex: Sendable {
             }
             return q.withUnsafeBufferPointer { qBuffer in
                 let qb = qBuffer.baseAddress.unsafelyUnwrapped
-                var order = s.centroids.withUnsafeBufferPointer { c in
-                    (0..<lists).map { (rankDistance(metric, qb, c.baseAddress.unsafelyUnwrapped + $0 * dimension, dimension), $0) }
+                // Lists come off a heap nearest first: a search usually needs only `probes`
+                // of them, so a full sort of all centroids would be wasted work.
+                var order = NearestFirstHeap()
+                s.centroids.withUnsafeBufferPointer { c in
+                    let cb = c.baseAddress.unsafelyUnwrapped
+                    for list in 0..<lists {
+                        order.push(rankDistance(metric, qb, cb + list * dimension, dimension), Int32(list))
+                    }
                 }
-                order.sort { ($0.0, $0.1) < ($1.0, $1.1) }
                 var results = FarthestFirstHeap()
                 // Heap entries name a slot in `slotRows` (each row is pushed at most once per
                 // search, and rows number fewer than Int32.max, so slots fit an Int32).
                 var slotRows: [Int64] = []
-                for (scanned, (_, list)) in order.enumerated() {
+                var scanned = 0
+                while !order.isEmpty {
                     if scanned >= probes && results.count >= k { break }
+                    let list = Int(order.pop().node)
+                    scanned += 1
                     let rows = s.listRows[list]
                     s.listVectors[list].withUnsafeBufferPointer { v in
                         guard let base = v.baseAddress else { return }
