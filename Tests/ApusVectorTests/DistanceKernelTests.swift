@@ -34,3 +34,20 @@ import Testing
         #expect(Distance.l2Squared(ones, [Float](repeating: 0, count: 33)) == 33)
     }
 }
+
+@Suite struct BoundedKernelTests {
+    // The early-abandoning L2 kernel is internal; it is checked through search results in
+    // HNSWRecallTests. Here: exact whenever the true distance is within the bound.
+    @Test func boundedDistanceIsExactWithinBound() {
+        let seed: UInt64 = 0xB0
+        var rng = SeededGenerator(seed: seed)
+        for dimension in [1, 8, 31, 32, 33, 64, 100, 128, 129] {
+            let a = (0..<dimension).map { _ in rng.nextGaussian() }
+            let b = (0..<dimension).map { _ in rng.nextGaussian() }
+            let exact = Distance.l2Squared(a, b)
+            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: exact * 1.01) == exact, "dim \(dimension)")
+            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: .infinity) == exact, "dim \(dimension)")
+            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: exact * 0.2) > exact * 0.2, "dim \(dimension)")
+        }
+    }
+}

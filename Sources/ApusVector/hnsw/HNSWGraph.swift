@@ -149,6 +149,18 @@ struct HNSWGraph {
         }
     }
 
+    /// The distance between two nodes when it is below `bound`; otherwise some value at least
+    /// `bound` (L2 stops early, other metrics compute it exactly).
+    func distance(between a: Int32, _ b: Int32, below bound: Float) -> Float {
+        vectors.withUnsafeBufferPointer { v in
+            let base = v.baseAddress.unsafelyUnwrapped
+            let pa = base + Int(a) * dimension
+            let pb = base + Int(b) * dimension
+            if metric == .l2 { return Distance.l2SquaredBounded(pa, pb, dimension, bound: bound) }
+            return rankDistance(metric, pa, pb, dimension)
+        }
+    }
+
     // MARK: search primitives
 
     /// Greedy descent on one upper level (the paper's search with `ef = 1`).
@@ -251,10 +263,21 @@ struct HNSWGraph {
                             freshCount &+= 1
                         }
                         var j = 0
-                        while j < freshCount {
-                            freshDistances[j] = rankDistance(
-                                metric, query, vectorBase + Int(fresh[j]) &* dimension, dimension)
-                            j &+= 1
+                        if metric == .l2 && results.count >= ef {
+                            // Only candidates nearer than the worst result can enter; others
+                            // may stop computing early (see `l2SquaredBounded`).
+                            let bound = lowerBound
+                            while j < freshCount {
+                                freshDistances[j] = Distance.l2SquaredBounded(
+                                    query, vectorBase + Int(fresh[j]) &* dimension, dimension, bound: bound)
+                                j &+= 1
+                            }
+                        } else {
+                            while j < freshCount {
+                                freshDistances[j] = rankDistance(
+                                    metric, query, vectorBase + Int(fresh[j]) &* dimension, dimension)
+                                j &+= 1
+                            }
                         }
                         j = 0
                         while j < freshCount {
@@ -303,7 +326,7 @@ struct HNSWGraph {
         for c in candidates {
             if selected.count >= m { break }
             var good = true
-            for s in selected where distance(between: c.node, s.node) < c.distance {
+            for s in selected where distance(between: c.node, s.node, below: c.distance) < c.distance {
                 good = false
                 break
             }
