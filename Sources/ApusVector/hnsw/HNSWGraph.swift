@@ -492,7 +492,13 @@ struct HNSWGraph {
                 rowIDs.withUnsafeBufferPointer { rows in
                     guard let base = vectorBuffer.baseAddress else { return [] }
                     for node in 0..<nodeCount where !deleted[node] && filter.contains(rows[node]) {
-                        let d = rankDistance(metric, q, base + node &* dimension, dimension)
+                        let vector = base + node &* dimension
+                        let d: Float
+                        if metric == .l2 && heap.count >= k {
+                            d = Distance.l2SquaredBounded(q, vector, dimension, bound: heap.top.distance)
+                        } else {
+                            d = rankDistance(metric, q, vector, dimension)
+                        }
                         if heap.count < k {
                             heap.push(d, Int32(node))
                         } else if d < heap.top.distance {

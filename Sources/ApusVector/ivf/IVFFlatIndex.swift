@@ -188,7 +188,14 @@ public final class IVFFlatIndex: Sendable {
                     s.listVectors[list].withUnsafeBufferPointer { v in
                         guard let base = v.baseAddress else { return }
                         for (p, row) in rows.enumerated() where filter.contains(row) {
-                            let d = rankDistance(metric, qb, base + p * dimension, dimension)
+                            let vector = base + p &* dimension
+                            let d: Float
+                            if metric == .l2 && results.count >= k {
+                                // Rows farther than the worst result stop early.
+                                d = Distance.l2SquaredBounded(qb, vector, dimension, bound: results.top.distance)
+                            } else {
+                                d = rankDistance(metric, qb, vector, dimension)
+                            }
                             if results.count < k {
                                 results.push(d, Int32(slotRows.count))
                                 slotRows.append(row)
