@@ -531,17 +531,21 @@ struct HNSWGraph {
         return sampled == 0 ? 0 : Double(matched) / Double(sampled)
     }
 
-    /// The cost model of the adaptive choice, in distance computations.
+    /// The cost model of the adaptive choice, in units of one (early-abandoning) distance.
     ///
-    /// An exact scan computes one distance per matching row and runs the filter on every row
-    /// (a filter check costs roughly 1/20 of a 128-dimension distance). A traversal must collect
-    /// `ef` admitted results, so it visits about `ef / selectivity` nodes, each costing up to
-    /// `m` new distances. With m = 16, ef = 64 and 100,000 rows this picks the scan below about
-    /// 7% selectivity.
+    /// An exact scan runs the filter on every live row (measured at about 1/6 of a distance at
+    /// dimension 128, since the row ID and bitset lookups are cache misses too) and computes one
+    /// distance per matching row. A traversal must collect `ef` admitted results, so it visits
+    /// about `ef / selectivity` nodes; an unfiltered search with m = 16 and ef = 64 costs about
+    /// 16,000 distance-equivalents at 100,000 x 128 (heap work and misses included), hence
+    /// `16 * ef * m / selectivity`. With 100,000 rows this picks the scan below about 33%
+    /// selectivity; on small indexes the scan wins almost always, which is also right.
+    /// Calibrated with `apus bench vector` (docs/bench-vector.md): at 10% the scan answers at
+    /// about 2.5x the traversal's rate, at 50% the traversal at about 2x the scan's.
     func prefersExactScan(selectivity: Double, k: Int, ef: Int) -> Bool {
         let live = Double(liveCount)
-        let exactCost = selectivity * live + live * 0.05
-        let traversalCost = Double(max(ef, k)) / max(selectivity, 1e-9) * Double(maxM)
+        let exactCost = selectivity * live + live / 6
+        let traversalCost = 16 * Double(max(ef, k)) * Double(maxM) / max(selectivity, 1e-9)
         return exactCost <= traversalCost
     }
 
