@@ -112,7 +112,6 @@ struct FilterFixture: Sendable {
         let q = fixture.data.queries[0]
         let narrow = try fixture.index.search(q, k: 10, efSearch: 40, filter: fixture.randomFilter(0.005, seed: 1))
         #expect(narrow.report.strategy == .exactScan)
-        // On 4,000 rows a scan is cheap: only a narrow traversal (k = 1, ef = 4) beats it.
         let wide = try fixture.index.search(q, k: 1, efSearch: 4, filter: fixture.randomFilter(0.9, seed: 2))
         #expect(wide.report.strategy == .traversal)
         #expect(wide.report.selectivityEstimate > 0.8 && wide.report.selectivityEstimate < 1)

@@ -531,21 +531,19 @@ struct HNSWGraph {
         return sampled == 0 ? 0 : Double(matched) / Double(sampled)
     }
 
-    /// The cost model of the adaptive choice, in units of one (early-abandoning) distance.
+    /// The cost model of the adaptive choice, in units of one matching row of an exact scan.
     ///
-    /// An exact scan runs the filter on every live row (measured at about 1/6 of a distance at
-    /// dimension 128, since the row ID and bitset lookups are cache misses too) and computes one
-    /// distance per matching row. A traversal must collect `ef` admitted results, so it visits
-    /// about `ef / selectivity` nodes; an unfiltered search with m = 16 and ef = 64 costs about
-    /// 16,000 distance-equivalents at 100,000 x 128 (heap work and misses included), hence
-    /// `16 * ef * m / selectivity`. With 100,000 rows this picks the scan below about 33%
-    /// selectivity; on small indexes the scan wins almost always, which is also right.
-    /// Calibrated with `apus bench vector` (docs/bench-vector.md): at 10% the scan answers at
-    /// about 2.5x the traversal's rate, at 50% the traversal at about 2x the scan's.
+    /// Fitted to `apus bench vector` at 100,000 x 128, m = 16, ef = 64 (docs/bench-vector.md):
+    /// an exact scan costs about 2.5 ns per row for the filter check and 150 ns per matching
+    /// row (its vector streams from memory), so `s * n + n / 60`; a traversal costs about
+    /// 250 us unfiltered and grows like `1 / sqrt(s)` (360 us at 50%, 900 us at 10%), so
+    /// `1.6 * ef * m / sqrt(s)`. The scan wins below about 6% selectivity there; on small
+    /// indexes it wins more often, which is also right. An earlier `1 / s` model chose the
+    /// scan at 10%, measured 2x slower than the traversal.
     func prefersExactScan(selectivity: Double, k: Int, ef: Int) -> Bool {
         let live = Double(liveCount)
-        let exactCost = selectivity * live + live / 6
-        let traversalCost = 16 * Double(max(ef, k)) * Double(maxM) / max(selectivity, 1e-9)
+        let exactCost = selectivity * live + live / 60
+        let traversalCost = 1.6 * Double(max(ef, k)) * Double(maxM) / max(selectivity, 1e-9).squareRoot()
         return exactCost <= traversalCost
     }
 
