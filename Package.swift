@@ -34,8 +34,10 @@ let package = Package(
 
         .target(name: "ApusRaft", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
 
+        .target(name: "ApusVector", dependencies: ["ApusCore"], swiftSettings: strict),
+
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage", "ApusRaft",
+            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -46,5 +48,6 @@ let package = Package(
         .testTarget(
             name: "ApusRaftTests", dependencies: ["ApusCore", "ApusStorage", "ApusRaft"], exclude: ["testdata"],
             swiftSettings: strict),
+        .testTarget(name: "ApusVectorTests", dependencies: ["ApusCore", "ApusVector"], swiftSettings: strict),
     ]
 )
