@@ -114,15 +114,3 @@ package struct RaftError: Error, Sendable, Hashable, CustomStringConvertible {
     package var description: String { "raft \(code.rawValue): \(message)" }
 }
 
-/// SplitMix64: a tiny seeded generator, so every random choice of a core replays from its seed.
-package struct SplitMix64: RandomNumberGenerator, Sendable {
-    package private(set) var state: UInt64
-    package init(seed: UInt64) { state = seed }
-    package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,3 +1,4 @@
+import ApusCore
 /// One member of a Raft group as a pure, deterministic state machine.
 ///
 /// Inputs: `tick()`, `step(_:)` (a message from a peer), `propose(_:)`, `proposeConfChange(_:)`,

@@ -1,3 +1,4 @@
+import ApusCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,28 +44,11 @@ public struct VectorLimits: Sendable, Equatable {
     }
 }
 
-/// A small seeded generator (SplitMix64) so that level assignment and k-means replay exactly.
-///
-/// The index's structure is a function of its seed and its insert order, which is what makes a
-/// recall failure reproducible from the seed a test prints.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
+/// The seeded generator of level assignment and k-means (ApusCore's SplitMix64), so that an
+/// index's structure is a function of its seed and insert order and a recall failure replays.
+public typealias SeededGenerator = SplitMix64
 
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform `Double` in `[0, 1)`.
-    public mutating func nextUnit() -> Double {
-        Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
-    }
-
+extension SplitMix64 {
     /// A standard normal sample (Box-Muller).
     public mutating func nextGaussian() -> Float {
         let u1 = max(nextUnit(), 1e-300)

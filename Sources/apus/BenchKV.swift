@@ -70,19 +70,6 @@ struct KVBenchConfig {
     }
 }
 
-/// A small seeded generator (SplitMix64) so that runs are repeatable.
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
 struct KVBenchRunner {
     let config: KVBenchConfig
 
@@ -139,7 +126,7 @@ struct KVBenchRunner {
         let cfg = config
         let runner = self
         let (lat, nanos) = try timed { t, lat in
-            var rng = SplitMix64(state: cfg.seed &+ UInt64(t) &* 1000)
+            var rng = SplitMix64(seed: cfg.seed &+ UInt64(t) &* 1000)
             lat.reserveCapacity(count)
             for i in 0..<count {
                 let k = runner.key(random ? rng.uniform(cfg.num) : i)
@@ -162,7 +149,7 @@ struct KVBenchRunner {
         let (lat, nanos) = try timed { t, lat in
             // Same stream as the fill, as db_bench does with the same --seed: reads follow the
             // written keys, so all are found (a fillrandom run writes ~63% distinct keys).
-            var rng = SplitMix64(state: cfg.seed &+ UInt64(t) &* 1000)
+            var rng = SplitMix64(seed: cfg.seed &+ UInt64(t) &* 1000)
             var hits = 0
             lat.reserveCapacity(reads)
             for _ in 0..<reads {
@@ -186,7 +173,7 @@ struct KVBenchRunner {
         let reads = config.reads < 0 ? config.num : config.reads
         let found = LockedBox(0)
         let (lat, nanos) = try timed { t, lat in
-            var rng = SplitMix64(state: cfg.seed &+ UInt64(t) &* 1000)
+            var rng = SplitMix64(seed: cfg.seed &+ UInt64(t) &* 1000)
             var hits = 0
             lat.reserveCapacity(reads)
             for _ in 0..<reads {

@@ -1,3 +1,4 @@
+import ApusCore
 import Synchronization
 
 /// An in-memory `FileSystem` that simulates crashes, injects faults, fills up and flips bits.
@@ -570,20 +571,8 @@ private struct State {
 /// Shorthand for `MemoryFileSystem.FaultRule`.
 package typealias FaultRule = MemoryFileSystem.FaultRule
 
-/// A small seeded generator (the SplitMix64 algorithm) for reproducible fault and crash choices.
-package struct FaultRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    package init(seed: UInt64) { state = seed }
-
-    package mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of fault and crash choices (ApusCore's SplitMix64).
+package typealias FaultRandom = SplitMix64
 
 // MARK: - Paths
 

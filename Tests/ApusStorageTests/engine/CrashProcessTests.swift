@@ -4,6 +4,7 @@
 // acknowledged batch is present and whole, and that no batch is partly present. Several rounds
 // continue in the same directory, so recovery also runs over recovered state. A failure prints
 // the seed and the round; it means an acknowledged write was lost or a batch was torn.
+import ApusCore
 import Foundation
 import Testing
 @testable import ApusStorage
@@ -95,18 +96,10 @@ import Testing
     }
 }
 
-/// A seeded generator for tests (SplitMix64); every randomized test prints its seed.
-struct TestRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-    mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
+/// The tests' seeded generator; every randomized test prints its seed.
+typealias TestRNG = SplitMix64
+
+extension SplitMix64 {
+    mutating func chance(_ p: Double) -> Bool { nextUnit() < p }
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
 }
