@@ -28,10 +28,11 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ], exclude: ["README.md"], swiftSettings: strict),
 
-        .target(name: "ApusSQL", dependencies: ["ApusCore"], swiftSettings: strict),
+        .target(name: "ApusSQL", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
+        .target(name: "ApusDB", dependencies: ["ApusCore", "ApusStorage", "ApusSQL"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage",
+            "ApusCore", "ApusStorage", "ApusSQL", "ApusDB",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -39,5 +40,6 @@ let package = Package(
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusSQL"], exclude: ["parser/testdata"],
                     swiftSettings: strict),
+        .testTarget(name: "ApusDBTests", dependencies: ["ApusDB", "ApusSQL", "ApusStorage", "ApusCore"], swiftSettings: strict),
     ]
 )
