@@ -30,14 +30,15 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ], exclude: ["README.md"], swiftSettings: strict),
 
-        .target(name: "ApusSQL", dependencies: ["ApusCore"], swiftSettings: strict),
+        .target(name: "ApusSQL", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
+        .target(name: "ApusDB", dependencies: ["ApusCore", "ApusStorage", "ApusSQL"], swiftSettings: strict),
 
         .target(name: "ApusRaft", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
 
         .target(name: "ApusVector", dependencies: ["ApusCore"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector",
+            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -49,5 +50,6 @@ let package = Package(
             name: "ApusRaftTests", dependencies: ["ApusCore", "ApusStorage", "ApusRaft"], exclude: ["testdata"],
             swiftSettings: strict),
         .testTarget(name: "ApusVectorTests", dependencies: ["ApusCore", "ApusVector"], swiftSettings: strict),
+        .testTarget(name: "ApusDBTests", dependencies: ["ApusDB", "ApusSQL", "ApusStorage", "ApusCore"], swiftSettings: strict),
     ]
 )

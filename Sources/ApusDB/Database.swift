@@ -1,0 +1,193 @@
+import ApusCore
+import ApusSQL
+import ApusStorage
+import Foundation
+import Synchronization
+
+/// The result of a statement: column names and types, typed rows, and the affected-row count.
+public struct ResultSet: Sendable {
+    /// The columns, in order.
+    public let columns: [ResultColumn]
+    /// The rows.
+    public let rows: [Row]
+    /// Rows inserted, updated, deleted or returned.
+    public let rowsAffected: Int
+    /// PostgreSQL's command tag.
+    public let tag: String
+
+    init(_ r: StatementResult) {
+        columns = r.columns
+        let names = r.columns.map(\.name)
+        let types = r.columns.map(\.type)
+        rows = r.rows.map { Row(values: $0, names: names, types: types) }
+        rowsAffected = r.rowsAffected
+        tag = r.tag
+    }
+
+    /// Decodes every row into `T` by column name.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> [T] {
+        try rows.map { try $0.decode(type) }
+    }
+}
+
+/// One result row.
+public struct Row: Sendable {
+    /// The values, in column order.
+    public let values: [Value]
+    /// The column names.
+    public let names: [String]
+    let types: [SQLType]
+
+    /// The value at a position (NULL when out of range).
+    public subscript(_ index: Int) -> Value { index >= 0 && index < values.count ? values[index] : .null }
+
+    /// The value of the first column with this name (NULL when absent).
+    public subscript(_ name: String) -> Value {
+        names.firstIndex(of: name).map { values[$0] } ?? .null
+    }
+
+    /// The value at `index` as PostgreSQL's text output (nil for NULL).
+    public func text(_ index: Int) -> String? {
+        guard index >= 0 && index < values.count else { return nil }
+        return values[index].text(as: types[index])
+    }
+
+    /// Decodes the row into `T`, matching coding keys to column names; a single-value
+    /// type (`Int`, `String`, ...) decodes from the first column.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try T(from: RowDecoder(row: self))
+    }
+}
+
+/// Errors of the embedded API outside SQL processing.
+public enum DatabaseError: Error, Sendable {
+    /// The storage engine failed to open.
+    case storage(String)
+    /// A row value could not be decoded into the requested Swift type.
+    case decoding(String)
+}
+
+/// An embedded ApusDB database: SQL over the storage engine, in-process.
+///
+/// Thread-safe: statements from different threads run one at a time (one session per
+/// `Database`; a transaction opened with `BEGIN` or `transaction(_:)` belongs to it).
+public final class Database: Sendable {
+    private let state: Mutex<SQLSession>
+    private let engine: StorageEngine
+
+    private init(engine: StorageEngine) throws {
+        self.engine = engine
+        let session: SQLSession
+        do { session = try SQLSession(engine: engine) } catch { throw error }
+        state = Mutex(session)
+    }
+
+    /// Opens (or creates) a database stored in the directory `path`.
+    public static func open(path: String) throws -> Database {
+        do {
+            return try Database(engine: try StorageEngine.open(directory: path))
+        } catch let e as SQLError { throw e } catch { throw DatabaseError.storage("\(error)") }
+    }
+
+    /// A fresh database held in memory.
+    public static func inMemory() throws -> Database {
+        do {
+            return try Database(engine: try StorageEngine.open(directory: "/apus-mem", options: StorageOptions(), fileSystem: MemoryFileSystem()))
+        } catch let e as SQLError { throw e } catch { throw DatabaseError.storage("\(error)") }
+    }
+
+    /// Closes the storage engine; later calls fail.
+    public func close() throws {
+        do { try engine.close() } catch { throw DatabaseError.storage("\(error)") }
+    }
+
+    /// Runs SQL (one or more statements, `$n` parameters bound from `parameters`) and returns
+    /// the last statement's result.
+    @discardableResult
+    public func execute(_ sql: String, parameters: [Value] = []) throws(SQLError) -> ResultSet {
+        let results = try executeAll(sql, parameters: parameters)
+        return results.last ?? ResultSet(StatementResult(columns: [], rows: [], rowsAffected: 0, tag: "", hasRows: false))
+    }
+
+    /// Runs SQL and returns every statement's result.
+    public func executeAll(_ sql: String, parameters: [Value] = []) throws(SQLError) -> [ResultSet] {
+        try state.withLock { (s: inout SQLSession) throws(SQLError) -> [ResultSet] in
+            try s.execute(sql: sql, parameters: parameters).map { ResultSet($0) }
+        }
+    }
+
+    /// Parses `sql` once for repeated execution with different `$n` parameters.
+    public func prepare(_ sql: String) throws(SQLError) -> PreparedStatement {
+        do {
+            let stmts = try Parser.parse(sql: sql)
+            guard stmts.count == 1, let s = stmts.first else {
+                throw SQLError(.syntaxError, "a prepared statement holds exactly one statement")
+            }
+            return PreparedStatement(database: self, statement: s)
+        } catch let e as SQLError { throw e } catch let e as ParseError {
+            throw SQLError(e.sqlState, e.message, position: e.position)
+        } catch { throw SQLError(.internalError, "\(error)") }
+    }
+
+    func run(_ statement: Statement, _ parameters: [Value]) throws(SQLError) -> ResultSet {
+        try state.withLock { (s: inout SQLSession) throws(SQLError) -> ResultSet in
+            ResultSet(try s.execute(statement: statement, parameters: parameters))
+        }
+    }
+
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
+    /// Other threads' statements wait until it finishes.
+    public func transaction<T: Sendable>(_ body: (Transaction) throws -> T) throws -> T {
+        try state.withLock { (s: inout SQLSession) throws -> T in
+            _ = try s.execute(sql: "BEGIN")
+            let tx = Transaction(session: s)
+            do {
+                let r = try body(tx)
+                _ = try s.execute(sql: "COMMIT")
+                return r
+            } catch {
+                _ = try? s.execute(sql: "ROLLBACK")
+                throw error
+            }
+        }
+    }
+}
+
+/// A transaction handed to `Database.transaction(_:)`'s closure.
+public struct Transaction {
+    let session: SQLSession
+
+    /// Runs SQL inside the transaction; returns the last statement's result.
+    @discardableResult
+    public func execute(_ sql: String, parameters: [Value] = []) throws(SQLError) -> ResultSet {
+        let r = try session.execute(sql: sql, parameters: parameters)
+        return r.last.map { ResultSet($0) } ?? ResultSet(StatementResult(columns: [], rows: [], rowsAffected: 0, tag: "", hasRows: false))
+    }
+}
+
+/// A parsed statement with `$n` parameters.
+public struct PreparedStatement: Sendable {
+    let database: Database
+    let statement: Statement
+
+    /// Runs the statement with these parameter values.
+    @discardableResult
+    public func execute(_ parameters: [Value] = []) throws(SQLError) -> ResultSet {
+        try database.run(statement, parameters)
+    }
+}
+
+/// Swift values usable as statement parameters.
+extension Value: ExpressibleByIntegerLiteral, ExpressibleByStringLiteral, ExpressibleByFloatLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByNilLiteral {
+    /// An integer parameter.
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    /// A text parameter.
+    public init(stringLiteral value: String) { self = .text(value) }
+    /// A double parameter.
+    public init(floatLiteral value: Double) { self = .float(value) }
+    /// A boolean parameter.
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// NULL.
+    public init(nilLiteral: ()) { self = .null }
+}

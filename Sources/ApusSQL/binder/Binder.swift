@@ -1,0 +1,671 @@
+import ApusCore
+
+/// A column visible to name resolution.
+struct ScopeColumn {
+    var table: String?
+    var name: String
+    var type: SQLType
+    /// Hidden from `*` and from unqualified names (the right side of JOIN USING).
+    var hidden: Bool = false
+}
+
+/// The columns of one query level, linked to the enclosing level for correlated references.
+final class Frame {
+    var columns: [ScopeColumn]
+    let outer: Frame?
+    /// How many enclosing rows are on the executor's outer-row stack for expressions here.
+    let depth: Int
+
+    init(columns: [ScopeColumn], outer: Frame?) {
+        self.columns = columns
+        self.outer = outer
+        self.depth = (outer?.depth ?? -1) + 1
+    }
+}
+
+/// State for binding expressions of an aggregating SELECT.
+final class AggContext {
+    let groupExprs: [Expr]
+    let inputFrame: Frame
+    let groupFrame: Frame
+    var aggs: [AggCall] = []
+    init(groupExprs: [Expr], inputFrame: Frame, groupFrame: Frame) {
+        self.groupExprs = groupExprs
+        self.inputFrame = inputFrame
+        self.groupFrame = groupFrame
+    }
+}
+
+enum OrderPart {
+    case output(Int, SortItem)
+    case expr(BExpr, SortItem)
+}
+
+/// The output of a bound query: its plan and its columns.
+struct BoundQuery {
+    var plan: Plan
+    var columns: [ScopeColumn]
+}
+
+let aggregateNames: Set<String> = ["count", "sum", "avg", "min", "max", "string_agg", "bool_and", "bool_or", "every",
+                                   "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "array_agg"]
+
+/// Turns AST into typed plans: resolves names against the catalog, types expressions,
+/// picks access paths.
+final class Binder {
+    let catalog: Catalog
+    var paramTypes: [SQLType]
+    var ctes: [String: (CTEBox, [ScopeColumn])] = [:]
+    var depth = 0
+    var marks: [SubqueryMark] = []
+    static let depthMax = 200
+
+    init(catalog: Catalog, paramTypes: [SQLType]) {
+        self.catalog = catalog
+        self.paramTypes = paramTypes
+    }
+
+    func enter() throws {
+        depth += 1
+        if depth > Binder.depthMax { throw SQLError(.stackDepth, "stack depth limit exceeded") }
+    }
+
+    func table(_ name: QualifiedName) throws -> TableDesc {
+        if name.parts.count > 1, name.qualifier.last != "public" && name.qualifier.last != "pg_catalog" {
+            throw SQLError(.undefinedTable, "relation \"\(name.parts.joined(separator: "."))\" does not exist", position: name.position.offset)
+        }
+        guard let t = catalog.tables[name.name] else {
+            throw SQLError(.undefinedTable, "relation \"\(name.name)\" does not exist", position: name.position.offset)
+        }
+        return t
+    }
+
+    // MARK: queries
+
+    func bindQuery(_ q: Query, outer: Frame?) throws -> BoundQuery {
+        try enter(); defer { depth -= 1 }
+        let savedCTEs = ctes
+        defer { ctes = savedCTEs }
+        if let with = q.with {
+            if with.recursive { throw SQLError.unsupported("WITH RECURSIVE") }
+            for cte in with.ctes {
+                guard case let .query(cq) = cte.statement else { throw SQLError.unsupported("data-modifying statements in WITH") }
+                let b = try bindQuery(cq, outer: outer)
+                var cols = b.columns
+                for (i, n) in cte.columns.enumerated() where i < cols.count { cols[i].name = n }
+                for i in cols.indices { cols[i].table = cte.name }
+                ctes[cte.name] = (CTEBox(plan: b.plan), cols)
+            }
+        }
+        if case let .select(sel) = q.body {
+            return try bindSelect(sel, orderBy: q.orderBy, limit: q.limit, offset: q.offset, outer: outer)
+        }
+        var b = try bindBody(q.body, outer: outer)
+        if !q.orderBy.isEmpty {
+            var keys: [SortKey] = []
+            for item in q.orderBy {
+                guard let idx = outputIndex(item.expr, b.columns) else {
+                    throw SQLError.unsupported("ORDER BY expressions on a set operation result")
+                }
+                keys.append(sortKey(item, idx))
+            }
+            b.plan = .sort(b.plan, keys)
+        }
+        if q.limit != nil || q.offset != nil {
+            b.plan = .limit(b.plan, limit: try q.limit.map { try bindLimit($0) }, offset: try q.offset.map { try bindLimit($0) })
+        }
+        return b
+    }
+
+    func bindLimit(_ e: Expr) throws -> BExpr {
+        let (b, t) = try bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
+        return t.isInteger || t == .null ? b : .cast(b, .int8)
+    }
+
+    func sortKey(_ item: SortItem, _ idx: Int) -> SortKey {
+        var desc = false
+        if case .descending = item.direction { desc = true }
+        let nullsFirst = item.nulls.map { $0 == .first } ?? desc
+        return SortKey(index: idx, descending: desc, nullsFirst: nullsFirst)
+    }
+
+    /// An ORDER BY item naming an output column by position or name.
+    func outputIndex(_ e: Expr, _ cols: [ScopeColumn]) -> Int? {
+        if case let .literal(.integer(s)) = e.kind, let n = Int(s), n >= 1, n <= cols.count { return n - 1 }
+        if case let .column(parts) = e.kind, parts.count == 1 {
+            return cols.firstIndex { $0.name == parts[0] }
+        }
+        return nil
+    }
+
+    func bindBody(_ body: QueryBody, outer: Frame?) throws -> BoundQuery {
+        switch body {
+        case let .select(s): return try bindSelect(s, orderBy: [], limit: nil, offset: nil, outer: outer)
+        case let .query(q): return try bindQuery(q, outer: outer)
+        case let .table(name): return try bindSelect(Select(targets: [SelectItem(Expr(.star(qualifier: [])))],
+                                                            from: [.relation(RelationRef(name: name))]),
+                                                     orderBy: [], limit: nil, offset: nil, outer: outer)
+        case let .values(rows):
+            guard let width = rows.first?.count else { throw SQLError(.syntaxError, "VALUES must not be empty") }
+            let frame = Frame(columns: [], outer: outer)
+            var bound: [[BExpr]] = []
+            var types = [SQLType](repeating: .null, count: width)
+            var typed: [[(BExpr, SQLType)]] = []
+            for row in rows {
+                guard row.count == width else { throw SQLError(.syntaxError, "VALUES lists must all be the same length") }
+                var r: [(BExpr, SQLType)] = []
+                for (i, e) in row.enumerated() {
+                    let (b, t) = try bindExpr(e, frame, agg: nil)
+                    r.append((b, t))
+                    types[i] = try unify(types[i], t, "VALUES")
+                }
+                typed.append(r)
+            }
+            for i in types.indices where types[i] == .unknown || types[i] == .null { types[i] = .text }
+            for r in typed {
+                bound.append(r.enumerated().map { i, bt in bt.1 == types[i] ? bt.0 : .cast(bt.0, types[i]) })
+            }
+            let cols = types.enumerated().map { ScopeColumn(table: nil, name: "column\($0.offset + 1)", type: $0.element) }
+            return BoundQuery(plan: .values(bound), columns: cols)
+        case let .setOperation(op, all, left, right):
+            let l = try bindBody(left, outer: outer)
+            let r = try bindBody(right, outer: outer)
+            guard l.columns.count == r.columns.count else {
+                throw SQLError(.syntaxError, "each \(op) query must have the same number of columns")
+            }
+            var cols = l.columns
+            var lp = l.plan, rp = r.plan
+            var lc: [BExpr] = [], rc: [BExpr] = []
+            var needCast = false
+            for i in cols.indices {
+                var t = try unify(l.columns[i].type, r.columns[i].type, "\(op)")
+                if t == .unknown || t == .null { t = .text }
+                cols[i].type = t
+                cols[i].table = nil
+                lc.append(l.columns[i].type == t ? .column(i) : .cast(.column(i), t))
+                rc.append(r.columns[i].type == t ? .column(i) : .cast(.column(i), t))
+                if l.columns[i].type != t || r.columns[i].type != t { needCast = true }
+            }
+            if needCast { lp = .project(lp, lc); rp = .project(rp, rc) }
+            return BoundQuery(plan: .setOp(op, all: all, lp, rp), columns: cols)
+        }
+    }
+
+    /// The common type of two branches (UNION, CASE, VALUES, COALESCE).
+    func unify(_ a: SQLType, _ b: SQLType, _ what: String) throws -> SQLType {
+        if a == b { return a }
+        if a == .null || a == .unknown { return b == .null ? a : b }
+        if b == .null || b == .unknown { return a }
+        if a.isNumber && b.isNumber { return promoteNumeric(a, b) }
+        if a.isString && b.isString { return .text }
+        if a.category == 4 && b.category == 4 { return a == .timestamptz || b == .timestamptz ? .timestamptz : .timestamp }
+        throw SQLError(.datatypeMismatch, "\(what) types \(a) and \(b) cannot be matched")
+    }
+
+    // MARK: FROM
+
+    func bindFrom(_ refs: [TableRef], outer: Frame?, conjuncts: inout [Expr]) throws -> (Plan, [ScopeColumn]) {
+        if refs.isEmpty { return (.one, []) }
+        // Each comma item is bound alone; WHERE conjuncts are pushed to the items they touch.
+        var items: [(Plan, [ScopeColumn])] = []
+        for r in refs { items.append(try bindTableRef(r, outer: outer)) }
+        var plan = items[0].0
+        var cols = items[0].1
+        // Single-table filters and index access for the first item.
+        (plan, conjuncts) = try pushDown(plan, cols, conjuncts, outer: outer)
+        for k in 1..<max(1, items.count) where items.count > 1 {
+            var (rplan, rcols) = items[k]
+            (rplan, conjuncts) = try pushDown(rplan, rcols, conjuncts, outer: outer)
+            // Equi-join keys between what we have and the new item.
+            let all = cols + rcols
+            var lk: [BExpr] = [], rk: [BExpr] = []
+            var rest: [Expr] = []
+            var onParts: [BExpr] = []
+            for c in conjuncts {
+                if case let .binary("=", a, b) = c.kind, !containsSubquery(c),
+                   let (la, ta) = try? bindExpr(a, Frame(columns: cols, outer: outer), agg: nil),
+                   let (rb, tb) = try? bindExpr(b, Frame(columns: rcols, outer: outer), agg: nil),
+                   ta.category == tb.category, ta.category != 5, !refsOuter(a, cols, outer), !refsOuter(b, rcols, outer) {
+                    lk.append(ta == tb || !(ta.isNumber) ? la : .cast(la, promoteNumeric(ta, tb)))
+                    rk.append(ta == tb || !(ta.isNumber) ? rb : .cast(rb, promoteNumeric(ta, tb)))
+                } else if case let .binary("=", b, a) = c.kind, !containsSubquery(c),
+                          let (la, ta) = try? bindExpr(a, Frame(columns: cols, outer: outer), agg: nil),
+                          let (rb, tb) = try? bindExpr(b, Frame(columns: rcols, outer: outer), agg: nil),
+                          ta.category == tb.category, ta.category != 5, !refsOuter(a, cols, outer), !refsOuter(b, rcols, outer) {
+                    lk.append(ta == tb || !(ta.isNumber) ? la : .cast(la, promoteNumeric(ta, tb)))
+                    rk.append(ta == tb || !(ta.isNumber) ? rb : .cast(rb, promoteNumeric(ta, tb)))
+                } else if !containsSubquery(c), let (b, _) = try? bindExpr(c, Frame(columns: all, outer: outer), agg: nil),
+                          !refsOuterAny(c, all, outer) {
+                    onParts.append(b)
+                } else {
+                    rest.append(c)
+                }
+            }
+            conjuncts = rest
+            let on = onParts.isEmpty ? nil : onParts.dropFirst().reduce(onParts[0]) { BExpr.and($0, $1) }
+            plan = .join(.inner, plan, rplan, on: on, leftKeys: lk, rightKeys: rk, leftWidth: cols.count, rightWidth: rcols.count)
+            cols = all
+        }
+        return (plan, cols)
+    }
+
+    /// Whether binding `e` against `cols` needs a name from outside them.
+    func refsOuter(_ e: Expr, _ cols: [ScopeColumn], _ outer: Frame?) -> Bool {
+        (try? bindExpr(e, Frame(columns: cols, outer: nil), agg: nil)) == nil
+    }
+
+    func refsOuterAny(_ e: Expr, _ cols: [ScopeColumn], _ outer: Frame?) -> Bool {
+        refsOuter(e, cols, outer)
+    }
+
+    func containsSubquery(_ e: Expr) -> Bool {
+        var found = false
+        walk(e) { x in
+            switch x.kind {
+            case .exists, .subquery, .inSubquery, .quantifiedSubquery, .arraySubquery: found = true
+            default: break
+            }
+        }
+        return found
+    }
+
+    /// Applies the conjuncts that need only `cols`, choosing a primary-key or index lookup
+    /// when one is an equality with a constant.
+    func pushDown(_ plan: Plan, _ cols: [ScopeColumn], _ conjuncts: [Expr], outer: Frame?) throws -> (Plan, [Expr]) {
+        var mine: [BExpr] = []
+        var rest: [Expr] = []
+        var eqConst: [Int: BExpr] = [:]
+        for c in conjuncts {
+            if !containsSubquery(c), !refsOuter(c, cols, outer),
+               let (b, _) = try? bindExpr(c, Frame(columns: cols, outer: outer), agg: nil) {
+                mine.append(b)
+                if case let .compare("=", x, y) = b {
+                    if case let .column(i) = x, isConstant(y) { eqConst[i] = y } else if case let .column(i) = y, isConstant(x) { eqConst[i] = x }
+                }
+            } else {
+                rest.append(c)
+            }
+        }
+        var p = plan
+        if case let .scan(t, _) = plan, t.viewSQL == nil {
+            var prefix: [BExpr] = []
+            for k in t.primaryKey { if let v = eqConst[k] { prefix.append(.cast(v, try colType(t, k))) } else { break } }
+            if !prefix.isEmpty {
+                p = .scan(t, keyPrefix: prefix)
+            } else {
+                for idx in t.indexes {
+                    var ip: [BExpr] = []
+                    for k in idx.columns { if let v = eqConst[k] { ip.append(.cast(v, try colType(t, k))) } else { break } }
+                    if !ip.isEmpty { p = .indexScan(t, idx, prefix: ip); break }
+                }
+            }
+        }
+        if !mine.isEmpty { p = .filter(p, mine.dropFirst().reduce(mine[0]) { BExpr.and($0, $1) }) }
+        return (p, rest)
+    }
+
+    func colType(_ t: TableDesc, _ k: Int) throws -> SQLType {
+        try SQLType.from(try parseTypeSQL(t.columns[k].typeSQL))
+    }
+
+    func isConstant(_ b: BExpr) -> Bool {
+        switch b {
+        case .const, .param: return true
+        case let .cast(x, _): return isConstant(x)
+        case let .negate(x, _): return isConstant(x)
+        default: return false
+        }
+    }
+
+    func bindTableRef(_ ref: TableRef, outer: Frame?) throws -> (Plan, [ScopeColumn]) {
+        switch ref {
+        case let .relation(r):
+            let alias = r.alias?.name ?? r.name.name
+            if r.name.parts.count == 1, let (box, cols) = ctes[r.name.name] {
+                var c = cols
+                for i in c.indices { c[i].table = alias }
+                if let names = r.alias?.columns { for (i, n) in names.enumerated() where i < c.count { c[i].name = n } }
+                return (.cte(box), c)
+            }
+            let t = try table(r.name)
+            if let v = t.viewSQL {
+                let stmt = try Parser.parseStatement(sql: v)
+                guard case let .query(q) = stmt else { throw SQLError(.dataCorrupted, "bad view definition") }
+                let saved = ctes
+                ctes = [:]
+                defer { ctes = saved }
+                let b = try bindQuery(q, outer: nil)
+                var c = b.columns
+                for i in c.indices {
+                    c[i].table = alias
+                    if i < t.columns.count { c[i].name = t.columns[i].name }
+                }
+                return (b.plan, c)
+            }
+            var cols: [ScopeColumn] = []
+            for (i, col) in t.columns.enumerated() {
+                cols.append(ScopeColumn(table: alias, name: r.alias.flatMap { i < $0.columns.count ? $0.columns[i] : nil } ?? col.name,
+                                        type: try SQLType.from(try parseTypeSQL(col.typeSQL))))
+            }
+            return (.scan(t, keyPrefix: []), cols)
+        case let .subquery(q, lateral, alias):
+            if lateral { throw SQLError.unsupported("LATERAL") }
+            let b = try bindQuery(q, outer: outer)
+            var c = b.columns
+            for i in c.indices {
+                c[i].table = alias?.name
+                if let a = alias, i < a.columns.count { c[i].name = a.columns[i] }
+            }
+            return (b.plan, c)
+        case let .function(e, _, ordinality, alias):
+            guard !ordinality, case let .function(call) = e.kind, call.name.name == "generate_series",
+                  call.arguments.count == 2 || call.arguments.count == 3 else {
+                throw SQLError.unsupported("table functions other than generate_series")
+            }
+            let f = Frame(columns: [], outer: outer)
+            var args: [BExpr] = []
+            var ty: SQLType = .int4
+            for a in call.arguments {
+                let (b, t) = try bindExpr(a.value, f, agg: nil)
+                guard t.isInteger || t == .unknown else { throw SQLError.unsupported("generate_series over \(t)") }
+                if t == .int8 { ty = .int8 }
+                args.append(.cast(b, .int8))
+            }
+            let name = alias?.name ?? "generate_series"
+            let colName = alias?.columns.first ?? name
+            return (.series(args[0], args[1], args.count > 2 ? args[2] : nil), [ScopeColumn(table: name, name: colName, type: ty)])
+        case let .nested(inner, alias):
+            var (p, c) = try bindTableRef(inner, outer: outer)
+            if let a = alias {
+                for i in c.indices { c[i].table = a.name; if i < a.columns.count { c[i].name = a.columns[i] } }
+            }
+            return (p, c)
+        case let .join(left, kind, right, condition):
+            let (lp, lc) = try bindTableRef(left, outer: outer)
+            let (rp, rc0) = try bindTableRef(right, outer: outer)
+            var rc = rc0
+            var all = lc + rc
+            var onExpr: Expr?
+            var usingCols: [String] = []
+            switch condition {
+            case let .on(e): onExpr = e
+            case let .using(names, _): usingCols = names
+            case .natural: usingCols = lc.filter { !$0.hidden }.map(\.name).filter { n in rc.contains { $0.name == n && !$0.hidden } }
+            case .none: break
+            }
+            var on: BExpr?
+            var lk: [BExpr] = [], rk: [BExpr] = []
+            for n in usingCols {
+                guard let li = lc.lastIndex(where: { $0.name == n && !$0.hidden }),
+                      let ri = rc.firstIndex(where: { $0.name == n && !$0.hidden }) else {
+                    throw SQLError(.undefinedColumn, "column \"\(n)\" specified in USING clause does not exist in left table")
+                }
+                rc[ri].hidden = true
+                let t = try unify(lc[li].type, rc[ri].type, "JOIN/USING")
+                lk.append(lc[li].type == t ? .column(li) : .cast(.column(li), t))
+                rk.append(rc[ri].type == t ? .column(ri) : .cast(.column(ri), t))
+                if kind == .right { rc[ri].hidden = false }
+            }
+            if kind == .right { // right join USING: show the right side's column
+                for n in usingCols { if let li = lc.lastIndex(where: { $0.name == n && !$0.hidden }) { var l = lc; l[li].hidden = true; all = l + rc } }
+            }
+            if !usingCols.isEmpty && kind != .right { all = lc + rc }
+            if let e = onExpr {
+                // Split ON into equi-keys and a residual predicate.
+                var residual: [BExpr] = []
+                for c in conjunctsOf(e) {
+                    if case let .binary("=", a, b) = c.kind, !containsSubquery(c),
+                       let (la, ta) = try? bindExpr(a, Frame(columns: lc, outer: nil), agg: nil),
+                       let (rb, tb) = try? bindExpr(b, Frame(columns: rc, outer: nil), agg: nil), ta.category == tb.category, ta.category != 5 {
+                        let t = ta.isNumber ? promoteNumeric(ta, tb) : ta
+                        lk.append(ta == t ? la : .cast(la, t)); rk.append(tb == t ? rb : .cast(rb, t))
+                    } else if case let .binary("=", b, a) = c.kind, !containsSubquery(c),
+                              let (la, ta) = try? bindExpr(a, Frame(columns: lc, outer: nil), agg: nil),
+                              let (rb, tb) = try? bindExpr(b, Frame(columns: rc, outer: nil), agg: nil), ta.category == tb.category, ta.category != 5 {
+                        let t = ta.isNumber ? promoteNumeric(ta, tb) : ta
+                        lk.append(ta == t ? la : .cast(la, t)); rk.append(tb == t ? rb : .cast(rb, t))
+                    } else {
+                        let (b, t) = try bindExpr(c, Frame(columns: lc + rc, outer: outer), agg: nil)
+                        guard t == .bool || t == .null || t == .unknown else {
+                            throw SQLError(.datatypeMismatch, "argument of JOIN/ON must be type boolean, not type \(t)")
+                        }
+                        residual.append(b)
+                    }
+                }
+                if !residual.isEmpty { on = residual.dropFirst().reduce(residual[0]) { BExpr.and($0, $1) } }
+            }
+            let k: JoinKind = kind == .cross ? .inner : kind
+            return (.join(k, lp, rp, on: on, leftKeys: lk, rightKeys: rk, leftWidth: lc.count, rightWidth: rc.count), all)
+        }
+    }
+
+    func conjunctsOf(_ e: Expr) -> [Expr] {
+        if case let .and(a, b) = e.kind { return conjunctsOf(a) + conjunctsOf(b) }
+        return [e]
+    }
+
+    // MARK: SELECT
+
+    func bindSelect(_ s: Select, orderBy: [SortItem], limit: Expr?, offset: Expr?, outer: Frame?) throws -> BoundQuery {
+        if !s.windows.isEmpty { throw SQLError.unsupported("window functions") }
+        var conjuncts = s.whereClause.map { conjunctsOf($0) } ?? []
+        let hasOuterRefsInWhere = false
+        _ = hasOuterRefsInWhere
+        var (plan, cols) = try bindFrom(s.from, outer: outer, conjuncts: &conjuncts)
+        let frame = Frame(columns: cols, outer: outer)
+        if !conjuncts.isEmpty {
+            var parts: [BExpr] = []
+            for c in conjuncts {
+                let (b, t) = try bindExpr(c, frame, agg: nil)
+                guard t == .bool || t == .null || t == .unknown else {
+                    throw SQLError(.datatypeMismatch, "argument of WHERE must be type boolean, not type \(t)", position: c.position.offset)
+                }
+                parts.append(b)
+            }
+            plan = .filter(plan, parts.dropFirst().reduce(parts[0]) { BExpr.and($0, $1) })
+        }
+        // Expand the target list.
+        var targets: [(Expr, String)] = []
+        for item in s.targets {
+            if case let .star(q) = item.expr.kind {
+                var any = false
+                for c in cols where !c.hidden && (q.isEmpty || c.table == q.last) {
+                    var parts: [String] = [c.name]
+                    if let t = c.table { parts.insert(t, at: 0) }
+                    targets.append((Expr(.column(parts)), c.name))
+                    any = true
+                }
+                if !any && !q.isEmpty { throw SQLError(.undefinedTable, "missing FROM-clause entry for table \"\(q.last ?? "")\"") }
+                continue
+            }
+            targets.append((item.expr, item.alias ?? outputName(item.expr)))
+        }
+        // Aggregation?
+        var groupExprs: [Expr] = []
+        for g in s.groupBy {
+            guard case let .expr(e) = g else { throw SQLError.unsupported("GROUPING SETS, ROLLUP and CUBE") }
+            if case let .literal(.integer(str)) = e.kind, let n = Int(str) {
+                guard n >= 1, n <= targets.count else { throw SQLError(.invalidColumnReference, "GROUP BY position \(n) is not in select list") }
+                groupExprs.append(targets[n - 1].0)
+            } else if case let .column(parts) = e.kind, parts.count == 1, !cols.contains(where: { $0.name == parts[0] }),
+                      let t = targets.first(where: { $0.1 == parts[0] }) {
+                groupExprs.append(t.0)
+            } else {
+                groupExprs.append(e)
+            }
+        }
+        let usesAgg = !groupExprs.isEmpty || s.having != nil || targets.contains { hasAggregate($0.0) }
+            || orderBy.contains { hasAggregate($0.expr) }
+        var agg: AggContext?
+        var exprFrame = frame
+        if usesAgg {
+            var gb: [BExpr] = []
+            var gcols: [ScopeColumn] = []
+            for g in groupExprs {
+                let (b, t) = try bindExpr(g, frame, agg: nil)
+                gb.append(b)
+                var sc = ScopeColumn(table: nil, name: "?group?", type: t)
+                if case let .column(parts) = g.kind, case let .column(i) = b {
+                    sc = cols[i]
+                    _ = parts
+                }
+                gcols.append(sc)
+            }
+            let gframe = Frame(columns: gcols, outer: outer)
+            let ctx = AggContext(groupExprs: groupExprs, inputFrame: frame, groupFrame: gframe)
+            agg = ctx
+            exprFrame = gframe
+            _ = gb
+            var outExprs: [BExpr] = []
+            var outCols: [ScopeColumn] = []
+            for (e, name) in targets {
+                let (b, t) = try bindExpr(e, gframe, agg: ctx)
+                outExprs.append(b)
+                outCols.append(ScopeColumn(table: nil, name: name, type: t))
+            }
+            var having: BExpr?
+            if let h = s.having {
+                let (b, t) = try bindExpr(h, gframe, agg: ctx)
+                guard t == .bool || t == .null else { throw SQLError(.datatypeMismatch, "argument of HAVING must be type boolean, not type \(t)") }
+                having = b
+            }
+            var order: [OrderPart] = []
+            for item in orderBy {
+                if let idx = outputIndex(item.expr, outCols) { order.append(.output(idx, item)); continue }
+                let (b, _) = try bindExpr(item.expr, gframe, agg: ctx)
+                order.append(.expr(b, item))
+            }
+            plan = .aggregate(plan, groups: gb, aggs: ctx.aggs)
+            if let having { plan = .filter(plan, having) }
+            return try finishSelect(plan: plan, outExprs: outExprs, outCols: outCols, order: order,
+                                    distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset)
+        }
+        _ = agg
+        var outExprs: [BExpr] = []
+        var outCols: [ScopeColumn] = []
+        for (e, name) in targets {
+            let (b, t) = try bindExpr(e, exprFrame, agg: nil)
+            outExprs.append(b)
+            var c = ScopeColumn(table: nil, name: name, type: t)
+            if case let .column(i) = b { c.table = cols[i].table }
+            outCols.append(c)
+        }
+        var order: [OrderPart] = []
+        for item in orderBy {
+            if let idx = outputIndex(item.expr, outCols) { order.append(.output(idx, item)); continue }
+            let (b, _) = try bindExpr(item.expr, exprFrame, agg: nil)
+            order.append(.expr(b, item))
+        }
+        return try finishSelect(plan: plan, outExprs: outExprs, outCols: outCols, order: order,
+                                distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset)
+    }
+
+    func finishSelect(plan p0: Plan, outExprs: [BExpr], outCols: [ScopeColumn], order: [OrderPart],
+                      distinct: Distinct?, orderBy: [SortItem], limit: Expr?, offset: Expr?) throws -> BoundQuery {
+        var plan = p0
+        if case .on = distinct { throw SQLError.unsupported("DISTINCT ON") }
+        let hasExpr = order.contains { if case .expr = $0 { return true }; return false }
+        if distinct != nil && hasExpr {
+            throw SQLError(.invalidColumnReference, "for SELECT DISTINCT, ORDER BY expressions must appear in select list")
+        }
+        if hasExpr {
+            var all = outExprs
+            var keys: [SortKey] = []
+            for part in order {
+                switch part {
+                case let .output(i, item): keys.append(sortKey(item, i))
+                case let .expr(b, item): keys.append(sortKey(item, all.count)); all.append(b)
+                }
+            }
+            plan = .trim(.sort(.project(plan, all), keys), outExprs.count)
+        } else {
+            plan = .project(plan, outExprs)
+            if distinct != nil { plan = .distinct(plan) }
+            if !order.isEmpty {
+                plan = .sort(plan, order.map { part in
+                    if case let .output(i, item) = part { return sortKey(item, i) }
+                    return SortKey(index: 0, descending: false, nullsFirst: false)
+                })
+            }
+        }
+        if limit != nil || offset != nil {
+            plan = .limit(plan, limit: try limit.map { try bindLimit($0) }, offset: try offset.map { try bindLimit($0) })
+        }
+        return BoundQuery(plan: plan, columns: outCols)
+    }
+
+    func outputName(_ e: Expr) -> String {
+        switch e.kind {
+        case let .column(parts): return parts.last ?? "?column?"
+        case let .function(f): return f.name.name
+        case let .cast(x, t):
+            if case .literal = x.kind { return t.name.name == "bpchar" ? "bpchar" : t.name.name }
+            return outputName(x)
+        case .caseWhen: return "case"
+        case .coalesce: return "coalesce"
+        case .nullIf: return "nullif"
+        case .greatest: return "greatest"
+        case .least: return "least"
+        case .exists: return "exists"
+        case let .subquery(q):
+            if case let .select(s) = q.body, s.targets.count == 1 { return s.targets[0].alias ?? outputName(s.targets[0].expr) }
+            return "?column?"
+        case .substring: return "substring"
+        case .position: return "position"
+        case .trim: return "btrim"
+        case .extract: return "extract"
+        case .array, .arraySubquery: return "array"
+        case .row: return "row"
+        case let .valueFunction(f):
+            switch f {
+            case .currentDate: return "current_date"
+            case .currentTimestamp: return "current_timestamp"
+            default: return "?column?"
+            }
+        default: return "?column?"
+        }
+    }
+
+    func walk(_ e: Expr, _ visit: (Expr) -> Void) {
+        visit(e)
+        func w(_ x: Expr) { walk(x, visit) }
+        switch e.kind {
+        case let .unary(_, a): w(a)
+        case let .binary(_, a, b), let .and(a, b), let .or(a, b), let .nullIf(a, b): w(a); w(b)
+        case let .not(a), let .isTest(a, _, _), let .cast(a, _), let .collate(a, _), let .field(a, _): w(a)
+        case let .isDistinctFrom(a, b, _): w(a); w(b)
+        case let .between(a, l, h, _, _): w(a); w(l); w(h)
+        case let .inList(a, l, _): w(a); l.forEach(w)
+        case let .inSubquery(a, _, _), let .quantifiedSubquery(_, a, _, _): w(a)
+        case let .pattern(_, a, p, esc, _): w(a); w(p); if let esc { w(esc) }
+        case let .quantifiedArray(_, a, _, b): w(a); w(b)
+        case let .function(f):
+            f.arguments.forEach { w($0.value) }
+        case let .caseWhen(op, whens, other):
+            if let op { w(op) }
+            for x in whens { w(x.condition); w(x.result) }
+            if let other { w(other) }
+        case let .coalesce(l), let .greatest(l), let .least(l), let .array(l): l.forEach(w)
+        case let .row(l, _): l.forEach(w)
+        case let .extract(_, a): w(a)
+        case let .position(a, b): w(a); w(b)
+        case let .substring(a, b, c): w(a); if let b { w(b) }; if let c { w(c) }
+        case let .trim(_, c, a): if let c { w(c) }; w(a)
+        default: break
+        }
+    }
+
+    func hasAggregate(_ e: Expr) -> Bool {
+        var found = false
+        walk(e) { x in
+            if case let .function(f) = x.kind, f.over == nil, aggregateNames.contains(f.name.name) { found = true }
+        }
+        return found
+    }
+}
+
+func parseTypeSQL(_ s: String) throws -> TypeName {
+    let e = try Parser.parseExpression(sql: "NULL::" + s)
+    guard case let .cast(_, t) = e.kind else { throw SQLError(.dataCorrupted, "bad type \(s)") }
+    return t
+}

@@ -1,0 +1,69 @@
+import ApusCore
+import Foundation
+
+/// A column of a table.
+public struct ColumnDesc: Sendable, Codable, Hashable {
+    /// Stable ID used in row encodings.
+    public var id: UInt32
+    public var name: String
+    /// The type, as SQL text (`integer`, `numeric(10,2)`).
+    public var typeSQL: String
+    public var notNull: Bool
+    /// The DEFAULT expression as SQL text.
+    public var defaultSQL: String?
+    /// SERIAL/IDENTITY: the default comes from the table's counter.
+    public var serial: Bool?
+}
+
+/// An index of a table (the primary index has ID 1 and holds the rows).
+public struct IndexDesc: Sendable, Codable, Hashable {
+    public var id: UInt32
+    public var name: String
+    public var unique: Bool
+    /// Positions of the key columns in the table's column list.
+    public var columns: [Int]
+}
+
+/// A table or view.
+public struct TableDesc: Sendable, Codable, Hashable {
+    public var id: UInt32
+    public var name: String
+    public var columns: [ColumnDesc]
+    /// Positions of the primary key columns; empty when the table uses a hidden row ID.
+    public var primaryKey: [Int]
+    public var indexes: [IndexDesc]
+    /// For views: the defining query's SQL.
+    public var viewSQL: String?
+    /// CHECK constraints as SQL text.
+    public var checks: [String]?
+    public var nextColumnID: UInt32
+    public var nextIndexID: UInt32
+}
+
+/// The schema: every table, view and index, persisted under the system key prefix `0x01`.
+public struct Catalog: Sendable, Codable, Hashable {
+    public var tables: [String: TableDesc] = [:]
+    public var nextTableID: UInt32 = 100
+
+    /// The key holding the whole catalog (v1 stores one descriptor document).
+    static let key: [UInt8] = [0x01] + Array("catalog".utf8)
+
+    static func sequenceKey(table: UInt32) -> [UInt8] {
+        [0x01] + Array("seq/".utf8) + KeyEncoding.encode([.int(Int64(table))])
+    }
+
+    static func load(_ tx: any KVTransaction) throws(SQLError) -> Catalog {
+        guard let bytes = try tx.get(key) else { return Catalog() }
+        do { return try JSONDecoder().decode(Catalog.self, from: Data(bytes)) } catch {
+            throw SQLError(.dataCorrupted, "corrupt catalog: \(error)")
+        }
+    }
+
+    func save(_ tx: any KVTransaction) throws(SQLError) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        do { tx.put(Catalog.key, Array(try enc.encode(self))) } catch {
+            throw SQLError(.internalError, "cannot encode catalog: \(error)")
+        }
+    }
+}

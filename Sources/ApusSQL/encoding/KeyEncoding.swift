@@ -1,0 +1,195 @@
+import ApusCore
+
+/// Order-preserving tuple encoding for keys: comparing encodings byte-wise gives the same
+/// order as comparing the values (NULL first), for values of one type per position.
+///
+/// Tags: NULL 0x05, false 0x10, true 0x11, integers 0x20 + 8 bytes big-endian with the sign
+/// bit flipped, floats 0x30 + 8 bytes (IEEE bits, sign-flipped so negatives invert), numerics
+/// 0x38 + the float encoding of their value + their normalised digits (order exact to double
+/// precision; equality exact), text 0x40 and bytes 0x50 + bytes with 0x00 escaped as 0x00 0xFF,
+/// terminated by 0x00 0x01; dates 0x60, timestamps 0x61/0x62 + the integer encoding.
+public enum KeyEncoding {
+    /// Appends one value.
+    public static func append(_ v: Value, to out: inout [UInt8]) {
+        switch v {
+        case .null: out.append(0x05)
+        case let .bool(b): out.append(b ? 0x11 : 0x10)
+        case let .int(i): out.append(0x20); appendInt(i, &out)
+        case let .float(d): out.append(0x30); appendDouble(d, &out)
+        case let .numeric(n):
+            out.append(0x38)
+            appendDouble(n.doubleValue, &out)
+            var u = n.unscaled, s = n.scale
+            while s > 0 && u % 10 == 0 { u /= 10; s -= 1 }
+            appendEscaped(Array(SQLDecimal(unscaled: u, scale: s).description.utf8), &out)
+        case let .text(s): out.append(0x40); appendEscaped(Array(s.utf8), &out)
+        case let .bytes(b): out.append(0x50); appendEscaped(b, &out)
+        case let .date(d): out.append(0x60); appendInt(d, &out)
+        case let .timestamp(t): out.append(0x61); appendInt(t, &out)
+        case let .timestamptz(t): out.append(0x62); appendInt(t, &out)
+        case let .interval(m, d, u):
+            out.append(0x70)
+            appendInt((m * 30 + d) &* DateTime.usPerDay &+ u, &out)
+            appendInt(m, &out); appendInt(d, &out); appendInt(u, &out)
+        }
+    }
+
+    /// Encodes a tuple.
+    public static func encode(_ values: [Value]) -> [UInt8] {
+        var out: [UInt8] = []
+        for v in values { append(v, to: &out) }
+        return out
+    }
+
+    static func appendInt(_ i: Int64, _ out: inout [UInt8]) {
+        let u = UInt64(bitPattern: i) ^ (1 << 63)
+        for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: u >> UInt64(s))) }
+    }
+
+    static func appendDouble(_ d: Double, _ out: inout [UInt8]) {
+        var x = d
+        if x == 0 { x = 0 } // -0 == 0
+        if x.isNaN { x = .nan }
+        var u = x.bitPattern
+        u = (u & (1 << 63)) != 0 ? ~u : u | (1 << 63)
+        for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: u >> UInt64(s))) }
+    }
+
+    static func appendEscaped(_ b: [UInt8], _ out: inout [UInt8]) {
+        for x in b {
+            out.append(x)
+            if x == 0 { out.append(0xFF) }
+        }
+        out.append(0x00)
+        out.append(0x01)
+    }
+
+    /// The key prefix of a table's index (the primary index has ID 1).
+    public static func indexPrefix(table: UInt32, index: UInt32) -> [UInt8] {
+        var out: [UInt8] = [0x02]
+        for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: table >> UInt32(s))) }
+        for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: index >> UInt32(s))) }
+        return out
+    }
+
+    /// The smallest key greater than every key starting with `prefix`.
+    public static func prefixEnd(_ prefix: [UInt8]) -> [UInt8] {
+        var p = prefix
+        while let last = p.last {
+            if last < 0xFF { p[p.count - 1] = last + 1; return p }
+            p.removeLast()
+        }
+        return [0xFF, 0xFF, 0xFF, 0xFF]
+    }
+}
+
+/// Row values: a column count, then per column its ID and a tagged value.
+public enum RowEncoding {
+    /// Encodes a row's values with their column IDs.
+    public static func encode(columnIDs: [UInt32], values: [Value]) -> [UInt8] {
+        var out: [UInt8] = []
+        appendU32(UInt32(values.count), &out)
+        for (i, v) in values.enumerated() {
+            appendU32(columnIDs[i], &out)
+            appendValue(v, &out)
+        }
+        return out
+    }
+
+    /// Decodes a row into a map from column ID to value.
+    public static func decode(_ bytes: [UInt8]) throws(SQLError) -> [UInt32: Value] {
+        var r = Reader(bytes: bytes)
+        let n = try r.u32()
+        var out: [UInt32: Value] = [:]
+        for _ in 0..<n {
+            let id = try r.u32()
+            out[id] = try r.value()
+        }
+        return out
+    }
+
+    static func appendU32(_ v: UInt32, _ out: inout [UInt8]) {
+        for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) }
+    }
+
+    static func appendU64(_ v: UInt64, _ out: inout [UInt8]) {
+        for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) }
+    }
+
+    static func appendValue(_ v: Value, _ out: inout [UInt8]) {
+        switch v {
+        case .null: out.append(0)
+        case let .bool(b): out.append(1); out.append(b ? 1 : 0)
+        case let .int(i): out.append(2); appendU64(UInt64(bitPattern: i), &out)
+        case let .float(d): out.append(3); appendU64(d.bitPattern, &out)
+        case let .numeric(n):
+            out.append(4)
+            appendU64(UInt64(truncatingIfNeeded: n.unscaled >> 64), &out)
+            appendU64(UInt64(truncatingIfNeeded: n.unscaled), &out)
+            appendU32(UInt32(n.scale), &out)
+        case let .text(s): out.append(5); let b = Array(s.utf8); appendU32(UInt32(b.count), &out); out += b
+        case let .bytes(b): out.append(6); appendU32(UInt32(b.count), &out); out += b
+        case let .date(d): out.append(7); appendU64(UInt64(bitPattern: d), &out)
+        case let .timestamp(t): out.append(8); appendU64(UInt64(bitPattern: t), &out)
+        case let .timestamptz(t): out.append(9); appendU64(UInt64(bitPattern: t), &out)
+        case let .interval(m, d, u):
+            out.append(10)
+            appendU64(UInt64(bitPattern: m), &out); appendU64(UInt64(bitPattern: d), &out); appendU64(UInt64(bitPattern: u), &out)
+        }
+    }
+
+    struct Reader {
+        let bytes: [UInt8]
+        var pos = 0
+
+        static func corrupt() -> SQLError { SQLError(.dataCorrupted, "corrupt row encoding") }
+
+        mutating func byte() throws(SQLError) -> UInt8 {
+            guard pos < bytes.count else { throw Reader.corrupt() }
+            pos += 1
+            return bytes[pos - 1]
+        }
+
+        mutating func u32() throws(SQLError) -> UInt32 {
+            var v: UInt32 = 0
+            for _ in 0..<4 { v = v << 8 | UInt32(try byte()) }
+            return v
+        }
+
+        mutating func u64() throws(SQLError) -> UInt64 {
+            var v: UInt64 = 0
+            for _ in 0..<8 { v = v << 8 | UInt64(try byte()) }
+            return v
+        }
+
+        mutating func take(_ n: Int) throws(SQLError) -> [UInt8] {
+            guard n >= 0, pos + n <= bytes.count else { throw Reader.corrupt() }
+            defer { pos += n }
+            return Array(bytes[pos..<pos + n])
+        }
+
+        mutating func value() throws(SQLError) -> Value {
+            switch try byte() {
+            case 0: return .null
+            case 1: return .bool(try byte() != 0)
+            case 2: return .int(Int64(bitPattern: try u64()))
+            case 3: return .float(Double(bitPattern: try u64()))
+            case 4:
+                let hi = try u64(), lo = try u64()
+                let u = Int128(Int64(bitPattern: hi)) << 64 | Int128(lo)
+                return .numeric(SQLDecimal(unscaled: u, scale: Int(try u32())))
+            case 5:
+                let n = Int(try u32())
+                return .text(String(decoding: try take(n), as: UTF8.self))
+            case 6: let n = Int(try u32()); return .bytes(try take(n))
+            case 7: return .date(Int64(bitPattern: try u64()))
+            case 8: return .timestamp(Int64(bitPattern: try u64()))
+            case 9: return .timestamptz(Int64(bitPattern: try u64()))
+            case 10:
+                let m = Int64(bitPattern: try u64()), d = Int64(bitPattern: try u64()), u = Int64(bitPattern: try u64())
+                return .interval(months: m, days: d, micros: u)
+            default: throw Reader.corrupt()
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+import ApusCore
+
+/// INSERT, UPDATE and DELETE: row and index maintenance and constraint checks.
+struct DML {
+    let session: SQLSession
+    let tx: any KVTransaction
+    let params: [Value]
+
+    func types(_ t: TableDesc) throws -> [SQLType] {
+        try t.columns.map { try SQLType.from(try parseTypeSQL($0.typeSQL)) }
+    }
+
+    func frame(_ t: TableDesc, alias: String?) throws -> Frame {
+        let ty = try types(t)
+        return Frame(columns: t.columns.enumerated().map { ScopeColumn(table: alias ?? t.name, name: $0.element.name, type: ty[$0.offset]) }, outer: nil)
+    }
+
+    func target(_ name: QualifiedName) throws -> TableDesc {
+        let t = try Binder(catalog: session.txCatalog, paramTypes: []).table(name)
+        if t.viewSQL != nil { throw SQLError(SQLState("55000"), "cannot change view \"\(t.name)\"") }
+        return t
+    }
+
+    func rowKey(_ t: TableDesc, _ pk: [UInt8]) -> [UInt8] { KeyEncoding.indexPrefix(table: t.id, index: 1) + pk }
+
+    func indexKey(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value]) -> [UInt8] {
+        KeyEncoding.indexPrefix(table: t.id, index: idx.id) + KeyEncoding.encode(idx.columns.map { row[$0].groupKeyForIndex })
+    }
+
+    func putIndexEntry(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value], _ pk: [UInt8]) throws {
+        let prefix = indexKey(t, idx, row)
+        if idx.unique && !idx.columns.contains(where: { row[$0].isNull }) {
+            for (_, other) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) where other != pk {
+                let cols = idx.columns.map { t.columns[$0].name }.joined(separator: ", ")
+                let vals = idx.columns.map { row[$0].description }.joined(separator: ", ")
+                throw SQLError(.uniqueViolation, "duplicate key value violates unique constraint \"\(idx.name)\": Key (\(cols))=(\(vals)) already exists.")
+            }
+        }
+        tx.put(prefix + pk, pk)
+    }
+
+    func deleteIndexEntries(_ t: TableDesc, _ row: [Value], _ pk: [UInt8]) {
+        for idx in t.indexes { tx.delete(indexKey(t, idx, row) + pk) }
+    }
+
+    func nextSerial(_ t: TableDesc) throws -> Int64 {
+        let key = Catalog.sequenceKey(table: t.id)
+        var n: Int64 = 0
+        if let b = try tx.get(key), case let .int(v)? = try RowEncoding.decode(b)[0] { n = v }
+        n += 1
+        tx.put(key, RowEncoding.encode(columnIDs: [0], values: [.int(n)]))
+        return n
+    }
+
+    func checkRow(_ t: TableDesc, _ row: [Value]) throws {
+        for (i, c) in t.columns.enumerated() where c.notNull && row[i].isNull {
+            throw SQLError(.notNullViolation, "null value in column \"\(c.name)\" of relation \"\(t.name)\" violates not-null constraint")
+        }
+        if let checks = t.checks {
+            let b = Binder(catalog: session.txCatalog, paramTypes: [])
+            let f = try frame(t, alias: nil)
+            let ex = Executor(tx: tx, params: params)
+            for ch in checks {
+                let (e, _) = try b.bindExpr(try Parser.parseExpression(sql: ch), f, agg: nil)
+                if try ex.eval(e, row) == .bool(false) {
+                    throw SQLError(SQLState("23514"), "new row for relation \"\(t.name)\" violates check constraint")
+                }
+            }
+        }
+    }
+
+    /// Writes a full, typed row; returns false when skipped by ON CONFLICT DO NOTHING.
+    func insertRow(_ t: TableDesc, _ values: [Value], onConflictNothing: Bool) throws -> Bool {
+        let ty = try types(t)
+        var row: [Value] = []
+        for (i, v) in values.enumerated() { row.append(try castValue(v, to: ty[i])) }
+        try checkRow(t, row)
+        let pk: [UInt8]
+        if t.primaryKey.isEmpty {
+            pk = KeyEncoding.encode([.int(try nextSerial(t) + (1 << 40))])
+        } else {
+            pk = KeyEncoding.encode(t.primaryKey.map { row[$0].groupKeyForIndex })
+        }
+        let key = rowKey(t, pk)
+        if !t.primaryKey.isEmpty, try tx.get(key) != nil {
+            if onConflictNothing { return false }
+            let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
+            let vals = t.primaryKey.map { row[$0].description }.joined(separator: ", ")
+            throw SQLError(.uniqueViolation, "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists.")
+        }
+        if onConflictNothing {
+            for idx in t.indexes where idx.unique && !idx.columns.contains(where: { row[$0].isNull }) {
+                let prefix = indexKey(t, idx, row)
+                if !(try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix))).isEmpty { return false }
+            }
+        }
+        for idx in t.indexes { try putIndexEntry(t, idx, row, pk) }
+        tx.put(key, RowEncoding.encode(columnIDs: t.columns.map(\.id), values: row))
+        lastRow.value = row
+        return true
+    }
+
+    let lastRow = Box()
+
+    final class Box { var value: [Value] = [] }
+
+    func defaultValue(_ t: TableDesc, _ i: Int, _ ex: Executor, _ b: Binder) throws -> Value {
+        let c = t.columns[i]
+        if c.serial == true { return .int(try nextSerial(t)) }
+        guard let d = c.defaultSQL else { return .null }
+        let (e, _) = try b.bindExpr(try Parser.parseExpression(sql: d), Frame(columns: [], outer: nil), agg: nil)
+        return try ex.eval(e, [])
+    }
+
+    func returning(_ items: [SelectItem], _ t: TableDesc, alias: String?, _ rows: [[Value]]) throws -> StatementResult {
+        let f = try frame(t, alias: alias)
+        let b = Binder(catalog: session.txCatalog, paramTypes: [])
+        var exprs: [BExpr] = []
+        var cols: [ResultColumn] = []
+        for item in items {
+            if case .star = item.expr.kind {
+                for (i, c) in f.columns.enumerated() { exprs.append(.column(i)); cols.append(ResultColumn(name: c.name, type: c.type)) }
+                continue
+            }
+            let (e, ty) = try b.bindExpr(item.expr, f, agg: nil)
+            exprs.append(e)
+            cols.append(ResultColumn(name: item.alias ?? b.outputName(item.expr), type: ty))
+        }
+        let ex = Executor(tx: tx, params: params)
+        let out = try rows.map { r in try exprs.map { try ex.eval($0, r) } }
+        return StatementResult(columns: cols, rows: out, rowsAffected: out.count, tag: "", hasRows: true)
+    }
+
+    func insert(_ s: InsertStatement) throws -> StatementResult {
+        if s.with != nil { throw SQLError.unsupported("WITH in INSERT") }
+        let t = try target(s.table)
+        var doNothing = false
+        if let oc = s.onConflict {
+            guard case .nothing = oc.action else { throw SQLError.unsupported("ON CONFLICT DO UPDATE") }
+            doNothing = true
+        }
+        var targetCols: [Int] = []
+        if s.columns.isEmpty { targetCols = Array(t.columns.indices) } else {
+            for n in s.columns {
+                guard let i = t.columns.firstIndex(where: { $0.name == n }) else {
+                    throw SQLError(.undefinedColumn, "column \"\(n)\" of relation \"\(t.name)\" does not exist")
+                }
+                if targetCols.contains(i) { throw SQLError(.duplicateColumn, "column \"\(n)\" specified more than once") }
+                targetCols.append(i)
+            }
+        }
+        let ty = try types(t)
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let ex = Executor(tx: tx, params: params)
+        var sourceRows: [[Value?]] = [] // nil = DEFAULT
+        switch s.source {
+        case .defaultValues:
+            sourceRows = [[Value?](repeating: nil, count: targetCols.count)]
+        case let .query(q):
+            if case let .values(rows) = q.body, q.isBare {
+                for r in rows {
+                    guard r.count <= targetCols.count else { throw SQLError(.syntaxError, "INSERT has more expressions than target columns") }
+                    var out: [Value?] = []
+                    for (k, e) in r.enumerated() {
+                        if case .defaultValue = e.kind { out.append(nil); continue }
+                        let (b, et) = try binder.bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
+                        try assignable(et, ty[targetCols[k]], t.columns[targetCols[k]].name)
+                        out.append(try ex.eval(b, []))
+                    }
+                    while out.count < targetCols.count { out.append(nil) }
+                    sourceRows.append(out)
+                }
+            } else {
+                let b = try binder.bindQuery(q, outer: nil)
+                guard b.columns.count <= targetCols.count else { throw SQLError(.syntaxError, "INSERT has more expressions than target columns") }
+                for (k, c) in b.columns.enumerated() { try assignable(c.type, ty[targetCols[k]], t.columns[targetCols[k]].name) }
+                for r in try ex.run(b.plan) {
+                    var out: [Value?] = r.map { $0 }
+                    while out.count < targetCols.count { out.append(nil) }
+                    sourceRows.append(out)
+                }
+            }
+        }
+        var inserted: [[Value]] = []
+        for src in sourceRows {
+            var row = [Value](repeating: .null, count: t.columns.count)
+            var given = [Bool](repeating: false, count: t.columns.count)
+            for (k, i) in targetCols.enumerated() {
+                if let v = src[k] { row[i] = v; given[i] = true }
+            }
+            for i in t.columns.indices where !given[i] { row[i] = try defaultValue(t, i, ex, binder) }
+            if try insertRow(t, row, onConflictNothing: doNothing) { inserted.append(lastRow.value) }
+        }
+        if !s.returning.isEmpty {
+            var r = try returning(s.returning, t, alias: s.alias, inserted)
+            r.tag = "INSERT 0 \(inserted.count)"
+            return r
+        }
+        return .command("INSERT 0 \(inserted.count)", inserted.count)
+    }
+
+    /// PostgreSQL's assignment-cast rule, coarsely: numbers to numbers, strings to anything
+    /// with a text input, booleans to booleans.
+    func assignable(_ from: SQLType, _ to: SQLType, _ col: String) throws {
+        if from == .unknown || from == .null || from == to { return }
+        if from.isNumber && to.isNumber { return }
+        if to.isString { return }
+        if from.isString && !from.isString { return }
+        if from.category == to.category { return }
+        if from.isInteger && to == .bool { return }
+        throw SQLError(.datatypeMismatch, "column \"\(col)\" is of type \(to) but expression is of type \(from)")
+    }
+
+    /// Rows of `t` (with their primary-key encodings) matching WHERE.
+    func matching(_ t: TableDesc, alias: String?, _ whereClause: Expr?) throws -> [([UInt8], [Value])] {
+        let f = try frame(t, alias: alias)
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let pred = try whereClause.map { try binder.bindBool($0, f, nil, "WHERE") }
+        let ex = Executor(tx: tx, params: params)
+        var out: [([UInt8], [Value])] = []
+        let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
+        for (k, v) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) {
+            let row = try ex.decodeRow(t, v)
+            if let pred, try ex.eval(pred, row) != .bool(true) { continue }
+            out.append((Array(k.dropFirst(9)), row))
+        }
+        return out
+    }
+
+    func update(_ s: UpdateStatement) throws -> StatementResult {
+        if s.with != nil || !s.from.isEmpty { throw SQLError.unsupported("UPDATE with WITH or FROM") }
+        let t = try target(s.table.name)
+        let alias = s.table.alias?.name
+        let f = try frame(t, alias: alias)
+        let ty = try types(t)
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        var sets: [(Int, BExpr?)] = []
+        for a in s.assignments {
+            guard case let .single(col, value, _) = a else { throw SQLError.unsupported("multi-column SET") }
+            guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
+                throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
+            }
+            if case .defaultValue = value.kind { sets.append((i, nil)); continue }
+            let (b, et) = try binder.bindExpr(value, f, agg: nil)
+            try assignable(et, ty[i], col)
+            sets.append((i, b))
+        }
+        let ex = Executor(tx: tx, params: params)
+        let rows = try matching(t, alias: alias, s.whereClause)
+        var updated: [[Value]] = []
+        for (pk, old) in rows {
+            var new = old
+            for (i, b) in sets {
+                new[i] = try castValue(b.map { try ex.eval($0, old) } ?? defaultValue(t, i, ex, binder), to: ty[i])
+            }
+            try checkRow(t, new)
+            var newPK = pk
+            if !t.primaryKey.isEmpty {
+                newPK = KeyEncoding.encode(t.primaryKey.map { new[$0].groupKeyForIndex })
+            }
+            deleteIndexEntries(t, old, pk)
+            if newPK != pk {
+                if try tx.get(rowKey(t, newPK)) != nil {
+                    let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
+                    let vals = t.primaryKey.map { new[$0].description }.joined(separator: ", ")
+                    throw SQLError(.uniqueViolation, "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists.")
+                }
+                tx.delete(rowKey(t, pk))
+            }
+            for idx in t.indexes { try putIndexEntry(t, idx, new, newPK) }
+            tx.put(rowKey(t, newPK), RowEncoding.encode(columnIDs: t.columns.map(\.id), values: new))
+            updated.append(new)
+        }
+        if !s.returning.isEmpty {
+            var r = try returning(s.returning, t, alias: alias, updated)
+            r.tag = "UPDATE \(updated.count)"
+            return r
+        }
+        return .command("UPDATE \(updated.count)", updated.count)
+    }
+
+    func delete(_ s: DeleteStatement) throws -> StatementResult {
+        if s.with != nil || !s.using.isEmpty { throw SQLError.unsupported("DELETE with WITH or USING") }
+        let t = try target(s.table.name)
+        let alias = s.table.alias?.name
+        let rows = try matching(t, alias: alias, s.whereClause)
+        for (pk, old) in rows {
+            deleteIndexEntries(t, old, pk)
+            tx.delete(rowKey(t, pk))
+        }
+        if !s.returning.isEmpty {
+            var r = try returning(s.returning, t, alias: alias, rows.map(\.1))
+            r.tag = "DELETE \(rows.count)"
+            return r
+        }
+        return .command("DELETE \(rows.count)", rows.count)
+    }
+}
+
+extension Value {
+    /// The value as stored in keys: numerics normalised so equal values encode equally.
+    var groupKeyForIndex: Value {
+        if case let .numeric(n) = self {
+            var u = n.unscaled, s = n.scale
+            while s > 0 && u % 10 == 0 { u /= 10; s -= 1 }
+            return .numeric(SQLDecimal(unscaled: u, scale: s))
+        }
+        return self
+    }
+}

@@ -1,0 +1,465 @@
+import ApusCore
+import Foundation
+
+extension Executor {
+    func truth(_ v: Value) -> Bool? {
+        if case let .bool(b) = v { return b }
+        return nil
+    }
+
+    func evalSub(_ sp: SubPlan, _ row: [Value]) throws -> [[Value]] {
+        if !sp.correlated, let c = sp.cache { return c }
+        outer.append(row)
+        defer { outer.removeLast() }
+        let rows = try run(sp.plan)
+        if !sp.correlated { sp.cache = rows }
+        return rows
+    }
+
+    func compareOp(_ op: String, _ a: Value, _ b: Value) -> Value {
+        if a.isNull || b.isNull { return .null }
+        let c = Value.compare(a, b)
+        switch op {
+        case "=": return .bool(c == 0)
+        case "<>": return .bool(c != 0)
+        case "<": return .bool(c < 0)
+        case "<=": return .bool(c <= 0)
+        case ">": return .bool(c > 0)
+        default: return .bool(c >= 0)
+        }
+    }
+
+    func eval(_ e: BExpr, _ row: [Value]) throws -> Value {
+        switch e {
+        case let .const(v): return v
+        case let .column(i): return i < row.count ? row[i] : .null
+        case let .outer(level, i):
+            let idx = outer.count - level
+            guard idx >= 0, idx < outer.count, i < outer[idx].count else { throw SQLError(.internalError, "bad outer reference") }
+            return outer[idx][i]
+        case let .param(i, t):
+            guard i < params.count else { throw SQLError(SQLState("08P01"), "there is no parameter $\(i + 1)") }
+            return t == .unknown ? params[i] : try castValue(params[i], to: t)
+        case let .cast(x, t): return try castValue(try eval(x, row), to: t)
+        case let .arith(op, a, b, t):
+            let x = try eval(a, row)
+            if x.isNull { return .null }
+            return try arithmetic(op, x, try eval(b, row), t)
+        case let .negate(x, t):
+            let v = try eval(x, row)
+            switch v {
+            case let .int(i):
+                if i == Int64.min { throw overflow(t) }
+                return try checkIntRange(-i, t)
+            case let .float(d): return .float(-d)
+            case let .numeric(n): return .numeric(SQLDecimal.negate(n))
+            case let .interval(m, d, u): return .interval(months: -m, days: -d, micros: -u)
+            default: return v
+            }
+        case let .compare(op, a, b):
+            let x = try eval(a, row)
+            if x.isNull { return .null }
+            return compareOp(op, x, try eval(b, row))
+        case let .and(a, b):
+            let x = truth(try eval(a, row))
+            if x == false { return .bool(false) }
+            let y = truth(try eval(b, row))
+            if y == false { return .bool(false) }
+            if x == nil || y == nil { return .null }
+            return .bool(true)
+        case let .or(a, b):
+            let x = truth(try eval(a, row))
+            if x == true { return .bool(true) }
+            let y = truth(try eval(b, row))
+            if y == true { return .bool(true) }
+            if x == nil || y == nil { return .null }
+            return .bool(false)
+        case let .not(a):
+            guard let x = truth(try eval(a, row)) else { return .null }
+            return .bool(!x)
+        case let .isNull(a, negated):
+            return .bool(try eval(a, row).isNull != negated)
+        case let .isBool(a, want, negated):
+            let x = truth(try eval(a, row))
+            return .bool((x == want) != negated)
+        case let .isDistinct(a, b, negated):
+            let x = try eval(a, row), y = try eval(b, row)
+            let distinct: Bool
+            if x.isNull || y.isNull { distinct = x.isNull != y.isNull } else { distinct = Value.compare(x, y) != 0 }
+            return .bool(distinct != negated)
+        case let .inList(a, list, negated):
+            let x = try eval(a, row)
+            if x.isNull { return .null }
+            var sawNull = false
+            for item in list {
+                let y = try eval(item, row)
+                if y.isNull { sawNull = true; continue }
+                if Value.compare(x, y) == 0 { return .bool(!negated) }
+            }
+            return sawNull ? .null : .bool(negated)
+        case let .inSubquery(a, sp, negated):
+            let x = try eval(a, row)
+            let rows = try evalSub(sp, row)
+            if rows.isEmpty { return .bool(negated) }
+            if x.isNull { return .null }
+            var sawNull = false
+            for r in rows {
+                let y = r[0]
+                if y.isNull { sawNull = true; continue }
+                if Value.compare(x, y) == 0 { return .bool(!negated) }
+            }
+            return sawNull ? .null : .bool(negated)
+        case let .quantified(op, a, all, sp):
+            let x = try eval(a, row)
+            let rows = try evalSub(sp, row)
+            if rows.isEmpty { return .bool(all) }
+            var sawNull = false
+            for r in rows {
+                let c = compareOp(op, x, r[0])
+                guard let b = truth(c) else { sawNull = true; continue }
+                if all && !b { return .bool(false) }
+                if !all && b { return .bool(true) }
+            }
+            return sawNull ? .null : .bool(all)
+        case let .exists(sp):
+            return .bool(!(try evalSub(sp, row)).isEmpty)
+        case let .scalarSubquery(sp):
+            let rows = try evalSub(sp, row)
+            if rows.count > 1 { throw SQLError(.cardinalityViolation, "more than one row returned by a subquery used as an expression") }
+            return rows.first?.first ?? .null
+        case let .like(a, p, esc, ci, negated):
+            let x = try eval(a, row), y = try eval(p, row)
+            guard case let .text(s) = x, case let .text(pat) = y else { return .null }
+            var escape: Character? = "\\"
+            if let esc {
+                guard case let .text(es) = try eval(esc, row) else { return .null }
+                if es.count > 1 { throw SQLError(SQLState("22025"), "invalid escape string") }
+                escape = es.first
+            }
+            return .bool(likeMatch(Array(s), Array(pat), escape: escape, caseInsensitive: ci) != negated)
+        case let .caseWhen(operand, whens, otherwise):
+            if let operand {
+                let v = try eval(operand, row)
+                for (c, r) in whens where !v.isNull {
+                    let w = try eval(c, row)
+                    if !w.isNull && Value.compare(v, w) == 0 { return try eval(r, row) }
+                }
+            } else {
+                for (c, r) in whens where truth(try eval(c, row)) == true { return try eval(r, row) }
+            }
+            return try otherwise.map { try eval($0, row) } ?? .null
+        case let .coalesce(items):
+            for i in items {
+                let v = try eval(i, row)
+                if !v.isNull { return v }
+            }
+            return .null
+        case let .nullIf(a, b):
+            let x = try eval(a, row), y = try eval(b, row)
+            if !x.isNull && !y.isNull && Value.compare(x, y) == 0 { return .null }
+            return x
+        case let .extreme(items, greatest):
+            var best: Value = .null
+            for i in items {
+                let v = try eval(i, row)
+                if v.isNull { continue }
+                if best.isNull { best = v; continue }
+                let c = Value.compare(v, best)
+                if greatest ? c > 0 : c < 0 { best = v }
+            }
+            return best
+        case let .concat(a, b):
+            let x = try eval(a, row), y = try eval(b, row)
+            if x.isNull || y.isNull { return .null }
+            return .text((x.text(as: nil) ?? "") + (y.text(as: nil) ?? ""))
+        case let .function(name, args, t):
+            return try callFunction(name, try args.map { try eval($0, row) }, t)
+        case let .dateArith(op, a, b, t):
+            let x = try eval(a, row), y = try eval(b, row)
+            return try dateArith(op, x, y, t)
+        }
+    }
+
+    func dateArith(_ op: String, _ x: Value, _ y: Value, _ t: SQLType) throws -> Value {
+        if x.isNull || y.isNull { return .null }
+        switch (x, y) {
+        case let (.date(d), .int(n)): return .date(op == "+" ? d + n : d - n)
+        case let (.date(a), .date(b)): return .int(a - b)
+        case let (.interval(m1, d1, u1), .interval(m2, d2, u2)):
+            let s: Int64 = op == "+" ? 1 : -1
+            return .interval(months: m1 + s * m2, days: d1 + s * d2, micros: u1 + s * u2)
+        case let (.timestamp(a), .timestamp(b)), let (.timestamptz(a), .timestamptz(b)):
+            let diff = a - b
+            return .interval(months: 0, days: diff / DateTime.usPerDay, micros: diff % DateTime.usPerDay)
+        case let (_, .interval(m, d, u)):
+            var us: Int64
+            switch x {
+            case let .date(dd): us = dd * DateTime.usPerDay
+            case let .timestamp(v), let .timestamptz(v): us = v
+            default: throw SQLError(.undefinedFunction, "operator does not exist")
+            }
+            let s: Int64 = op == "+" ? 1 : -1
+            if m != 0 {
+                let days = DateTime.floorDiv(us, DateTime.usPerDay)
+                let rest = us - days * DateTime.usPerDay
+                var (yy, mm, dd) = DateTime.civilFromDays(days)
+                let total = yy * 12 + (mm - 1) + s * m
+                yy = DateTime.floorDiv(total, 12); mm = total - yy * 12 + 1
+                let dim = DateTime.daysFromCivil(mm == 12 ? yy + 1 : yy, mm == 12 ? 1 : mm + 1, 1) - DateTime.daysFromCivil(yy, mm, 1)
+                dd = min(dd, dim)
+                us = DateTime.daysFromCivil(yy, mm, dd) * DateTime.usPerDay + rest
+            }
+            us += s * (d * DateTime.usPerDay + u)
+            return t == .timestamptz ? .timestamptz(us) : .timestamp(us)
+        default:
+            throw SQLError(.undefinedFunction, "operator does not exist: \(op)")
+        }
+    }
+
+    func callFunction(_ name: String, _ a: [Value], _ t: SQLType) throws -> Value {
+        // Functions are strict (NULL in, NULL out) except these.
+        switch name {
+        case "concat":
+            return .text(a.map { $0.text(as: nil) ?? "" }.joined())
+        case "concat_ws":
+            guard let sep = a.first?.text(as: nil) else { return .null }
+            return .text(a.dropFirst().compactMap { $0.text(as: nil) }.joined(separator: sep))
+        case "now": return .timestamptz(now)
+        case "current_date": return .date(DateTime.floorDiv(now, DateTime.usPerDay))
+        case "random": return .float(Double.random(in: 0..<1))
+        case "gen_random_uuid": return .text(UUID().uuidString.lowercased())
+        default: break
+        }
+        if a.contains(where: \.isNull) { return .null }
+        func s(_ i: Int) -> String { a[i].text(as: nil) ?? "" }
+        func i(_ k: Int) -> Int64 { if case let .int(v) = a[k] { return v }; return Int64(toDouble(a[k])) }
+        func d(_ k: Int) -> Double { toDouble(a[k]) }
+        switch name {
+        case "abs":
+            switch a[0] {
+            case let .int(v):
+                if v == Int64.min { throw overflow(t) }
+                return try checkIntRange(abs(v), t)
+            case let .float(v): return .float(abs(v))
+            case let .numeric(n): return .numeric(n.unscaled < 0 ? SQLDecimal.negate(n) : n)
+            default: return a[0]
+            }
+        case "sign":
+            switch a[0] {
+            case let .numeric(n): return .numeric(SQLDecimal(n.unscaled > 0 ? 1 : n.unscaled < 0 ? -1 : 0))
+            default: let v = d(0); return .float(v > 0 ? 1 : v < 0 ? -1 : 0)
+            }
+        case "round", "trunc":
+            let places = a.count > 1 ? Int(i(1)) : 0
+            switch a[0] {
+            case let .float(v):
+                if name == "trunc" { return .float(v < 0 ? (-v).rounded(.down) * -1 : v.rounded(.down)) }
+                return .float(v.rounded(.toNearestOrAwayFromZero))
+            case let .numeric(n):
+                if name == "round" {
+                    if places >= n.scale { return .numeric(try n.rescaled(max(places, 0))) }
+                    let r = try n.rescaled(max(places, 0))
+                    if places < 0 {
+                        let p = try SQLDecimal.pow10(-places)
+                        let q = try SQLDecimal.divide(r, SQLDecimal(unscaled: p, scale: 0), scale: 0)
+                        return .numeric(SQLDecimal(unscaled: q.unscaled * p, scale: 0))
+                    }
+                    return .numeric(r)
+                }
+                if places >= n.scale { return .numeric(try n.rescaled(max(places, 0))) }
+                let p = try SQLDecimal.pow10(n.scale - max(places, 0))
+                return .numeric(SQLDecimal(unscaled: n.unscaled / p, scale: max(places, 0)))
+            default: return a[0]
+            }
+        case "ceil", "floor":
+            switch a[0] {
+            case let .float(v): return .float(name == "ceil" ? v.rounded(.up) : v.rounded(.down))
+            case let .numeric(n):
+                let p = try SQLDecimal.pow10(n.scale)
+                var q = n.unscaled / p
+                let r = n.unscaled % p
+                if name == "ceil" && r > 0 { q += 1 }
+                if name == "floor" && r < 0 { q -= 1 }
+                return .numeric(SQLDecimal(unscaled: q, scale: 0))
+            default: return a[0]
+            }
+        case "sqrt":
+            if d(0) < 0 { throw SQLError(SQLState("2201F"), "cannot take square root of a negative number") }
+            return .float(d(0).squareRoot())
+        case "exp": return .float(Foundation.exp(d(0)))
+        case "ln", "log", "log10":
+            if a.count == 2 { return .float(Foundation.log(d(1)) / Foundation.log(d(0))) }
+            if d(0) <= 0 { throw SQLError(SQLState("2201E"), "cannot take logarithm of \(d(0) == 0 ? "zero" : "a negative number")") }
+            return .float(name == "ln" ? Foundation.log(d(0)) : Foundation.log10(d(0)))
+        case "cbrt": return .float(Foundation.cbrt(d(0)))
+        case "sin": return .float(Foundation.sin(d(0)))
+        case "cos": return .float(Foundation.cos(d(0)))
+        case "tan": return .float(Foundation.tan(d(0)))
+        case "asin": return .float(Foundation.asin(d(0)))
+        case "acos": return .float(Foundation.acos(d(0)))
+        case "atan": return .float(Foundation.atan(d(0)))
+        case "atan2": return .float(Foundation.atan2(d(0), d(1)))
+        case "degrees": return .float(d(0) * 180 / Double.pi)
+        case "radians": return .float(d(0) * Double.pi / 180)
+        case "power": return .float(Foundation.pow(d(0), d(1)))
+        case "length": return .int(Int64(s(0).count))
+        case "octet_length":
+            if case let .bytes(b) = a[0] { return .int(Int64(b.count)) }
+            return .int(Int64(s(0).utf8.count))
+        case "bit_length": return .int(Int64(s(0).utf8.count * 8))
+        case "lower": return .text(s(0).lowercased())
+        case "upper": return .text(s(0).uppercased())
+        case "initcap":
+            var out = ""
+            var startWord = true
+            for c in s(0) {
+                out += startWord ? c.uppercased() : c.lowercased()
+                startWord = !(c.isLetter || c.isNumber)
+            }
+            return .text(out)
+        case "reverse": return .text(String(s(0).reversed()))
+        case "md5":
+            return .text(MD5.hex(Array(s(0).utf8)))
+        case "quote_literal": return .text("'" + s(0).replacingOccurrences(of: "'", with: "''") + "'")
+        case "quote_ident": return .text("\"" + s(0) + "\"")
+        case "btrim", "ltrim", "rtrim":
+            let chars = Set(a.count > 1 ? s(1) : " ")
+            var str = Substring(s(0))
+            if name != "rtrim" { while let f = str.first, chars.contains(f) { str = str.dropFirst() } }
+            if name != "ltrim" { while let l = str.last, chars.contains(l) { str = str.dropLast() } }
+            return .text(String(str))
+        case "substr":
+            let str = Array(s(0))
+            let start = i(1)
+            var end = Int64(str.count) + 1
+            if a.count > 2 {
+                if i(2) < 0 { throw SQLError(SQLState("22011"), "negative substring length not allowed") }
+                end = start &+ i(2)
+            }
+            let lo = max(start, 1), hi = min(end, Int64(str.count) + 1)
+            if hi <= lo { return .text("") }
+            return .text(String(str[Int(lo - 1)..<Int(hi - 1)]))
+        case "left", "right":
+            let str = Array(s(0))
+            let n = Int(i(1))
+            let k = n >= 0 ? min(n, str.count) : max(str.count + n, 0)
+            return .text(String(name == "left" ? str.prefix(k) : str.suffix(k)))
+        case "repeat":
+            let n = Int(i(1))
+            if n <= 0 { return .text("") }
+            if n * s(0).utf8.count > 100_000_000 { throw SQLError(.programLimitExceeded, "requested length too large") }
+            return .text(String(repeating: s(0), count: n))
+        case "lpad", "rpad":
+            let str = Array(s(0))
+            let n = Int(i(1))
+            let fill = Array(a.count > 2 ? s(2) : " ")
+            if n <= str.count { return .text(String(str.prefix(max(n, 0)))) }
+            if fill.isEmpty { return .text(String(str)) }
+            var pad: [Character] = []
+            while pad.count < n - str.count { pad.append(fill[pad.count % fill.count]) }
+            return .text(name == "lpad" ? String(pad + str) : String(str + pad))
+        case "replace":
+            if s(1).isEmpty { return .text(s(0)) }
+            return .text(s(0).replacingOccurrences(of: s(1), with: s(2)))
+        case "translate":
+            let from = Array(s(1)), to = Array(s(2))
+            var out = ""
+            for c in s(0) {
+                if let k = from.firstIndex(of: c) { if k < to.count { out.append(to[k]) } } else { out.append(c) }
+            }
+            return .text(out)
+        case "split_part":
+            let n = Int(i(2))
+            let parts = s(1).isEmpty ? [s(0)] : s(0).components(separatedBy: s(1))
+            if n == 0 { throw SQLError(.invalidParameterValue, "field position must not be zero") }
+            let k = n > 0 ? n - 1 : parts.count + n
+            return .text(k >= 0 && k < parts.count ? parts[k] : "")
+        case "strpos":
+            let hay = Array(s(0)), needle = Array(s(1))
+            if needle.isEmpty { return .int(1) }
+            if needle.count > hay.count { return .int(0) }
+            for k in 0...(hay.count - needle.count) where Array(hay[k..<k + needle.count]) == needle { return .int(Int64(k + 1)) }
+            return .int(0)
+        case "starts_with": return .bool(s(0).hasPrefix(s(1)))
+        case "chr":
+            guard let u = Unicode.Scalar(UInt32(clamping: i(0))), i(0) > 0 else { throw SQLError(.invalidParameterValue, "requested character not valid") }
+            return .text(String(Character(u)))
+        case "ascii": return .int(Int64(s(0).unicodeScalars.first?.value ?? 0))
+        case "to_hex": return .text(String(UInt64(bitPattern: i(0)), radix: 16))
+        case "byteacat":
+            guard case let .bytes(x) = a[0], case let .bytes(y) = a[1] else { return .null }
+            return .bytes(x + y)
+        case "bit&": return .int(i(0) & i(1))
+        case "bit|": return .int(i(0) | i(1))
+        case "bit#": return .int(i(0) ^ i(1))
+        case "bit<<": return .int(i(1) >= 64 ? 0 : i(0) << i(1))
+        case "bit>>": return .int(i(1) >= 64 ? 0 : i(0) >> i(1))
+        case "extract":
+            return try extract(s(0).lowercased(), a[1], t)
+        case "date_trunc":
+            var us: Int64
+            switch a[1] {
+            case let .timestamp(v), let .timestamptz(v): us = v
+            case let .date(dd): us = dd * DateTime.usPerDay
+            default: return .null
+            }
+            let days = DateTime.floorDiv(us, DateTime.usPerDay)
+            let (yy, mm, _) = DateTime.civilFromDays(days)
+            switch s(0).lowercased() {
+            case "year": us = DateTime.daysFromCivil(yy, 1, 1) * DateTime.usPerDay
+            case "month": us = DateTime.daysFromCivil(yy, mm, 1) * DateTime.usPerDay
+            case "day": us = days * DateTime.usPerDay
+            case "hour": us = DateTime.floorDiv(us, 3_600_000_000) * 3_600_000_000
+            case "minute": us = DateTime.floorDiv(us, 60_000_000) * 60_000_000
+            case "second": us = DateTime.floorDiv(us, 1_000_000) * 1_000_000
+            default: throw SQLError.unsupported("date_trunc unit \(s(0))")
+            }
+            return t == .timestamptz ? .timestamptz(us) : .timestamp(us)
+        default:
+            throw SQLError(.undefinedFunction, "function \(name) does not exist")
+        }
+    }
+
+    func extract(_ field: String, _ v: Value, _ t: SQLType) throws -> Value {
+        var us: Int64
+        switch v {
+        case let .date(d): us = d * DateTime.usPerDay
+        case let .timestamp(x), let .timestamptz(x): us = x
+        case let .interval(m, d, u):
+            switch field {
+            case "year": return res(Double(m / 12), t)
+            case "month": return res(Double(m % 12), t)
+            case "day": return res(Double(d), t)
+            case "hour": return res(Double(u / 3_600_000_000), t)
+            case "minute": return res(Double((u / 60_000_000) % 60), t)
+            case "epoch": return res(Double(m) * 30 * 86400 + Double(d) * 86400 + Double(u) / 1e6, t)
+            default: throw SQLError.unsupported("EXTRACT \(field) from interval")
+            }
+        default: throw SQLError(.undefinedFunction, "function extract does not exist")
+        }
+        let days = DateTime.floorDiv(us, DateTime.usPerDay)
+        let rest = us - days * DateTime.usPerDay
+        let (yy, mm, dd) = DateTime.civilFromDays(days)
+        switch field {
+        case "year": return res(Double(yy), t)
+        case "month": return res(Double(mm), t)
+        case "day": return res(Double(dd), t)
+        case "hour": return res(Double(rest / 3_600_000_000), t)
+        case "minute": return res(Double((rest / 60_000_000) % 60), t)
+        case "second": return res(Double(rest % 60_000_000) / 1e6, t, scale: 6)
+        case "dow": return res(Double(((days + 6) % 7 + 7) % 7), t)
+        case "doy": return res(Double(days - DateTime.daysFromCivil(yy, 1, 1) + 1), t)
+        case "quarter": return res(Double((mm - 1) / 3 + 1), t)
+        case "epoch": return res(Double(us) / 1e6 + 946_684_800, t, scale: 6)
+        case "century": return res(Double((yy + 99) / 100), t)
+        case "decade": return res(Double(yy / 10), t)
+        default: throw SQLError.unsupported("EXTRACT \(field)")
+        }
+    }
+
+    func res(_ d: Double, _ t: SQLType, scale: Int = 0) -> Value {
+        if t.isFloat { return .float(d) }
+        let dec = SQLDecimal.parse(formatFloat(d, single: false)) ?? SQLDecimal(0)
+        return .numeric((try? dec.rescaled(scale)) ?? dec)
+    }
+}

@@ -1,0 +1,317 @@
+import ApusCore
+import Foundation
+
+/// Runs plans against one transaction. Single-threaded; one per statement.
+final class Executor {
+    let tx: any KVTransaction
+    let params: [Value]
+    var outer: [[Value]] = []
+    var depth = 0
+    let now: Int64
+
+    init(tx: any KVTransaction, params: [Value]) {
+        self.tx = tx
+        self.params = params
+        let secs = Date().timeIntervalSince1970 - 946_684_800
+        self.now = Int64(secs * 1_000_000)
+    }
+
+    // MARK: plans
+
+    func run(_ plan: Plan) throws -> [[Value]] {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > 400 { throw SQLError(.stackDepth, "stack depth limit exceeded") }
+        switch plan {
+        case .one: return [[]]
+        case let .values(rows):
+            return try rows.map { r in try r.map { try eval($0, []) } }
+        case let .scan(t, prefixExprs):
+            let prefix = try prefixExprs.map { try eval($0, []) }
+            if prefix.contains(where: \.isNull) { return [] }
+            var p = KeyEncoding.indexPrefix(table: t.id, index: 1)
+            p += KeyEncoding.encode(prefix)
+            return try scanRows(t, lower: p, upper: KeyEncoding.prefixEnd(p))
+        case let .indexScan(t, idx, prefixExprs):
+            let prefix = try prefixExprs.map { try eval($0, []) }
+            if prefix.contains(where: \.isNull) { return [] }
+            var p = KeyEncoding.indexPrefix(table: t.id, index: idx.id)
+            p += KeyEncoding.encode(prefix)
+            var out: [[Value]] = []
+            for (_, pk) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) {
+                let rowKey = KeyEncoding.indexPrefix(table: t.id, index: 1) + pk
+                if let bytes = try tx.get(rowKey) { out.append(try decodeRow(t, bytes)) }
+            }
+            return out
+        case let .filter(input, pred):
+            let rows = try run(input)
+            var out: [[Value]] = []
+            for r in rows where try eval(pred, r) == .bool(true) { out.append(r) }
+            return out
+        case let .project(input, exprs):
+            let rows = try run(input)
+            var out: [[Value]] = []
+            out.reserveCapacity(rows.count)
+            for r in rows { out.append(try exprs.map { try eval($0, r) }) }
+            return out
+        case let .trim(input, n):
+            return try run(input).map { Array($0.prefix(n)) }
+        case let .join(kind, l, r, on, lk, rk, lw, rw):
+            return try join(kind, try run(l), try run(r), on: on, lk: lk, rk: rk, lw: lw, rw: rw)
+        case let .aggregate(input, groups, aggs):
+            return try aggregate(try run(input), groups, aggs)
+        case let .sort(input, keys):
+            var rows = try run(input)
+            try sortRows(&rows, keys)
+            return rows
+        case let .limit(input, limit, offset):
+            let rows = try run(input)
+            var off = 0
+            if let offset {
+                let v = try eval(offset, [])
+                if case let .int(i) = v {
+                    if i < 0 { throw SQLError(SQLState("2201X"), "OFFSET must not be negative") }
+                    off = Int(clamping: i)
+                }
+            }
+            var lim = Int.max
+            if let limit {
+                let v = try eval(limit, [])
+                if case let .int(i) = v {
+                    if i < 0 { throw SQLError(SQLState("2201W"), "LIMIT must not be negative") }
+                    lim = Int(clamping: i)
+                }
+            }
+            if off >= rows.count { return [] }
+            let end = lim >= rows.count - off ? rows.count : off + lim
+            return Array(rows[off..<end])
+        case let .distinct(input):
+            var seen = Set<[Value]>()
+            var out: [[Value]] = []
+            for r in try run(input) where seen.insert(r.map(\.groupKey)).inserted { out.append(r) }
+            return out
+        case let .setOp(op, all, l, r):
+            return try setOp(op, all, try run(l), try run(r))
+        case let .cte(box):
+            if let rows = box.rows { return rows }
+            let rows = try run(box.plan)
+            box.rows = rows
+            return rows
+        case let .series(a, b, c):
+            guard case let .int(start) = try eval(a, []), case let .int(stop) = try eval(b, []) else { return [] }
+            var step: Int64 = 1
+            if let c { guard case let .int(s) = try eval(c, []) else { return [] }; step = s }
+            if step == 0 { throw SQLError(.invalidParameterValue, "step size cannot equal zero") }
+            var out: [[Value]] = []
+            var i = start
+            while step > 0 ? i <= stop : i >= stop {
+                out.append([.int(i)])
+                if out.count > 10_000_000 { throw SQLError(.programLimitExceeded, "generate_series produced too many rows") }
+                let (n, o) = i.addingReportingOverflow(step)
+                if o { break }
+                i = n
+            }
+            return out
+        }
+    }
+
+    func decodeRow(_ t: TableDesc, _ bytes: [UInt8]) throws -> [Value] {
+        let m = try RowEncoding.decode(bytes)
+        return t.columns.map { m[$0.id] ?? .null }
+    }
+
+    func scanRows(_ t: TableDesc, lower: [UInt8], upper: [UInt8]) throws -> [[Value]] {
+        try tx.scan(lower: lower, upper: upper).map { try decodeRow(t, $0.value) }
+    }
+
+    func join(_ kind: JoinKind, _ left: [[Value]], _ right: [[Value]], on: BExpr?, lk: [BExpr], rk: [BExpr], lw: Int, rw: Int) throws -> [[Value]] {
+        var out: [[Value]] = []
+        let nullsL = [Value](repeating: .null, count: lw)
+        let nullsR = [Value](repeating: .null, count: rw)
+        var rightMatched = [Bool](repeating: false, count: right.count)
+        func matches(_ row: [Value]) throws -> Bool {
+            guard let on else { return true }
+            return try eval(on, row) == .bool(true)
+        }
+        if !lk.isEmpty {
+            var table: [[Value]: [Int]] = [:]
+            for (j, r) in right.enumerated() {
+                let key = try rk.map { try eval($0, r).groupKey }
+                if key.contains(where: \.isNull) { continue }
+                table[key, default: []].append(j)
+            }
+            for l in left {
+                let key = try lk.map { try eval($0, l).groupKey }
+                var any = false
+                if !key.contains(where: \.isNull), let js = table[key] {
+                    for j in js {
+                        let row = l + right[j]
+                        if try matches(row) { out.append(row); any = true; rightMatched[j] = true }
+                    }
+                }
+                if !any && (kind == .left || kind == .full) { out.append(l + nullsR) }
+            }
+        } else {
+            for l in left {
+                var any = false
+                for (j, r) in right.enumerated() {
+                    let row = l + r
+                    if try matches(row) { out.append(row); any = true; rightMatched[j] = true }
+                }
+                if !any && (kind == .left || kind == .full) { out.append(l + nullsR) }
+            }
+        }
+        if kind == .right || kind == .full {
+            for (j, r) in right.enumerated() where !rightMatched[j] { out.append(nullsL + r) }
+        }
+        return out
+    }
+
+    func setOp(_ op: SetOperator, _ all: Bool, _ l: [[Value]], _ r: [[Value]]) throws -> [[Value]] {
+        switch op {
+        case .union:
+            if all { return l + r }
+            var seen = Set<[Value]>()
+            var out: [[Value]] = []
+            for row in l + r where seen.insert(row.map(\.groupKey)).inserted { out.append(row) }
+            return out
+        case .intersect, .except:
+            var counts: [[Value]: Int] = [:]
+            for row in r { counts[row.map(\.groupKey), default: 0] += 1 }
+            var out: [[Value]] = []
+            var emitted = Set<[Value]>()
+            for row in l {
+                let k = row.map(\.groupKey)
+                let c = counts[k] ?? 0
+                if op == .intersect {
+                    if c > 0 {
+                        if all { counts[k] = c - 1; out.append(row) } else if emitted.insert(k).inserted { out.append(row) }
+                    }
+                } else {
+                    if all {
+                        if c > 0 { counts[k] = c - 1 } else { out.append(row) }
+                    } else if c == 0 && emitted.insert(k).inserted { out.append(row) }
+                }
+            }
+            return out
+        }
+    }
+
+    func sortRows(_ rows: inout [[Value]], _ keys: [SortKey]) throws {
+        rows = rows.enumerated().sorted { a, b in
+            for k in keys {
+                let x = a.element[k.index], y = b.element[k.index]
+                if x.isNull || y.isNull {
+                    if x.isNull && y.isNull { continue }
+                    return x.isNull == k.nullsFirst
+                }
+                let c = Value.compare(x, y)
+                if c != 0 { return k.descending ? c > 0 : c < 0 }
+            }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+
+    // MARK: aggregates
+
+    struct AggState {
+        var count: Int64 = 0
+        var sum: Value = .null
+        var sumSq: Double = 0
+        var sumD: Double = 0
+        var ext: Value = .null
+        var text: String?
+        var bool: Bool?
+        var seen = Set<Value>()
+    }
+
+    func aggregate(_ rows: [[Value]], _ groups: [BExpr], _ aggs: [AggCall]) throws -> [[Value]] {
+        var order: [[Value]] = []
+        var states: [[Value]: (key: [Value], states: [AggState])] = [:]
+        for r in rows {
+            let key = try groups.map { try eval($0, r) }
+            let hk = key.map(\.groupKey)
+            var entry = states[hk] ?? (key, [AggState](repeating: AggState(), count: aggs.count))
+            if states[hk] == nil { order.append(hk) }
+            for (i, a) in aggs.enumerated() {
+                if let f = a.filter, try eval(f, r) != .bool(true) { continue }
+                if a.star { entry.states[i].count += 1; continue }
+                let v = try eval(a.args[0], r)
+                if v.isNull { continue }
+                if a.distinct && !entry.states[i].seen.insert(v.groupKey).inserted { continue }
+                try step(&entry.states[i], a, v, r)
+            }
+            states[hk] = entry
+        }
+        if groups.isEmpty && rows.isEmpty {
+            return [try aggs.map { try finish(AggState(), $0) }]
+        }
+        var out: [[Value]] = []
+        for hk in order {
+            guard let e = states[hk] else { continue }
+            out.append(e.key + (try zip(aggs, e.states).map { try finish($1, $0) }))
+        }
+        return out
+    }
+
+    func step(_ s: inout AggState, _ a: AggCall, _ v: Value, _ row: [Value]) throws {
+        s.count += 1
+        switch a.name {
+        case "count": break
+        case "sum", "avg":
+            if case .interval = v { s.sum = s.sum.isNull ? v : try dateArith("+", s.sum, v, .interval); return }
+            if a.argType.isFloat || a.type.isFloat { s.sumD += toDouble(v); return }
+            if s.sum.isNull { s.sum = a.argType.isInteger && a.name == "sum" && a.type == .int8 ? .int(0) : .numeric(SQLDecimal(0)) }
+            if case let .int(acc) = s.sum, case let .int(x) = v {
+                let (r, o) = acc.addingReportingOverflow(x)
+                if o { throw overflow(.int8) }
+                s.sum = .int(r)
+            } else {
+                s.sum = .numeric(try SQLDecimal.add(toDecimal(s.sum), toDecimal(v)))
+            }
+        case "min", "max":
+            if s.ext.isNull { s.ext = v; return }
+            let c = Value.compare(v, s.ext)
+            if (a.name == "min" && c < 0) || (a.name == "max" && c > 0) { s.ext = v }
+        case "string_agg":
+            let sep = try a.separator.map { try eval($0, row) } ?? .null
+            if let t = s.text { s.text = t + (sep.text(as: nil) ?? "") + (v.text(as: nil) ?? "") } else { s.text = v.text(as: nil) ?? "" }
+        case "bool_and": if case let .bool(b) = v { s.bool = (s.bool ?? true) && b }
+        case "bool_or": if case let .bool(b) = v { s.bool = (s.bool ?? false) || b }
+        default:
+            let d = toDouble(v)
+            s.sumD += d
+            s.sumSq += d * d
+            s.sum = .numeric(try SQLDecimal.add(toDecimal(s.sum.isNull ? .int(0) : s.sum), toDecimal(v)))
+        }
+    }
+
+    func finish(_ s: AggState, _ a: AggCall) throws -> Value {
+        switch a.name {
+        case "count": return .int(s.count)
+        case "sum":
+            if s.count == 0 { return .null }
+            if a.type.isFloat { return .float(s.sumD) }
+            if case .numeric = a.type { return .numeric(toDecimal(s.sum)) }
+            return s.sum
+        case "avg":
+            if s.count == 0 { return .null }
+            if a.type.isFloat { return .float(s.sumD / Double(s.count)) }
+            if case let .interval(m, d, u) = s.sum { return .interval(months: m / s.count, days: d / s.count, micros: u / s.count) }
+            return .numeric(try SQLDecimal.divide(toDecimal(s.sum), SQLDecimal(s.count)))
+        case "min", "max": return s.ext
+        case "string_agg": return s.text.map { .text($0) } ?? .null
+        case "bool_and", "bool_or": return s.bool.map { .bool($0) } ?? .null
+        default:
+            let n = Double(s.count)
+            let pop = a.name.hasSuffix("_pop")
+            if s.count == 0 || (!pop && s.count == 1) { return .null }
+            let mean = s.sumD / n
+            var variance = (s.sumSq - n * mean * mean) / (pop ? n : n - 1)
+            if variance < 0 { variance = 0 }
+            let r = a.name.hasPrefix("stddev") ? variance.squareRoot() : variance
+            if a.type.isFloat { return .float(r) }
+            return try castValue(.float(r), to: .numeric(precision: nil, scale: nil))
+        }
+    }
+}

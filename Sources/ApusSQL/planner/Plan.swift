@@ -1,0 +1,96 @@
+import ApusCore
+
+/// A bound, typed expression: column references resolved to row positions.
+indirect enum BExpr {
+    case const(Value)
+    /// A column of the current row.
+    case column(Int)
+    /// A column of an enclosing query's current row, `level` frames up.
+    case outer(level: Int, index: Int)
+    case param(Int, SQLType)
+    case cast(BExpr, SQLType)
+    case arith(String, BExpr, BExpr, SQLType)
+    case negate(BExpr, SQLType)
+    case compare(String, BExpr, BExpr)
+    case and(BExpr, BExpr)
+    case or(BExpr, BExpr)
+    case not(BExpr)
+    case isNull(BExpr, negated: Bool)
+    case isBool(BExpr, Bool, negated: Bool)
+    case isDistinct(BExpr, BExpr, negated: Bool)
+    case inList(BExpr, [BExpr], negated: Bool)
+    case like(BExpr, BExpr, escape: BExpr?, caseInsensitive: Bool, negated: Bool)
+    case caseWhen(operand: BExpr?, whens: [(BExpr, BExpr)], otherwise: BExpr?)
+    case coalesce([BExpr])
+    case nullIf(BExpr, BExpr)
+    case extreme([BExpr], greatest: Bool)
+    case concat(BExpr, BExpr)
+    case function(String, [BExpr], SQLType)
+    case scalarSubquery(SubPlan)
+    case exists(SubPlan)
+    case inSubquery(BExpr, SubPlan, negated: Bool)
+    case quantified(String, BExpr, all: Bool, SubPlan)
+    case dateArith(String, BExpr, BExpr, SQLType)
+}
+
+/// A subquery inside an expression; uncorrelated ones are evaluated once per statement.
+final class SubPlan {
+    let plan: Plan
+    let correlated: Bool
+    var cache: [[Value]]?
+
+    init(plan: Plan, correlated: Bool) {
+        self.plan = plan
+        self.correlated = correlated
+    }
+}
+
+/// A common table expression, materialized on first use.
+final class CTEBox {
+    let plan: Plan
+    var rows: [[Value]]?
+    init(plan: Plan) { self.plan = plan }
+}
+
+/// An aggregate call.
+struct AggCall {
+    var name: String
+    var args: [BExpr]
+    var distinct: Bool
+    var star: Bool
+    var filter: BExpr?
+    var type: SQLType
+    var argType: SQLType
+    var separator: BExpr?
+}
+
+/// One ORDER BY key over a plan's output columns.
+struct SortKey {
+    var index: Int
+    var descending: Bool
+    var nullsFirst: Bool
+}
+
+/// A relational operator tree; every operator yields rows of values.
+indirect enum Plan {
+    /// One row with no columns (SELECT without FROM).
+    case one
+    case values([[BExpr]])
+    /// A table scan, optionally restricted to a primary-key prefix (point or prefix lookup).
+    case scan(TableDesc, keyPrefix: [BExpr])
+    /// Rows of a secondary index whose key starts with `prefix`.
+    case indexScan(TableDesc, IndexDesc, prefix: [BExpr])
+    case filter(Plan, BExpr)
+    case project(Plan, [BExpr])
+    case join(JoinKind, Plan, Plan, on: BExpr?, leftKeys: [BExpr], rightKeys: [BExpr], leftWidth: Int, rightWidth: Int)
+    case aggregate(Plan, groups: [BExpr], aggs: [AggCall])
+    case sort(Plan, [SortKey])
+    case limit(Plan, limit: BExpr?, offset: BExpr?)
+    case distinct(Plan)
+    case setOp(SetOperator, all: Bool, Plan, Plan)
+    /// Keeps the first `n` columns.
+    case trim(Plan, Int)
+    case cte(CTEBox)
+    /// generate_series(start, stop[, step]).
+    case series(BExpr, BExpr, BExpr?)
+}

@@ -1,0 +1,209 @@
+import ApusCore
+import ApusStorage
+
+/// A result column: its name and type.
+public struct ResultColumn: Sendable, Hashable {
+    /// The column's output name.
+    public var name: String
+    /// Its type.
+    public var type: SQLType
+}
+
+/// The result of one statement.
+public struct StatementResult: Sendable {
+    /// The columns (empty for statements without results).
+    public var columns: [ResultColumn]
+    /// The rows.
+    public var rows: [[Value]]
+    /// Rows inserted, updated, deleted or returned.
+    public var rowsAffected: Int
+    /// PostgreSQL's command tag (`SELECT 3`, `INSERT 0 1`, `CREATE TABLE`).
+    public var tag: String
+    /// Whether the statement produces a row set (a query or RETURNING).
+    public var hasRows: Bool
+
+    /// Makes a result.
+    public init(columns: [ResultColumn], rows: [[Value]], rowsAffected: Int, tag: String, hasRows: Bool) {
+        self.columns = columns
+        self.rows = rows
+        self.rowsAffected = rowsAffected
+        self.tag = tag
+        self.hasRows = hasRows
+    }
+
+    static func command(_ tag: String, _ n: Int = 0) -> StatementResult {
+        StatementResult(columns: [], rows: [], rowsAffected: n, tag: tag, hasRows: false)
+    }
+}
+
+/// One SQL session over a storage engine: the catalog, the open transaction, prepared statements.
+///
+/// Not thread-safe; `ApusDB.Database` serializes access with a mutex.
+public final class SQLSession {
+    let engine: StorageEngine
+    var catalog: Catalog
+    var tx: (any KVTransaction)?
+    var txCatalog: Catalog
+    var explicit = false
+    var failed = false
+    var prepared: [String: PrepareStatement] = [:]
+
+    /// Opens a session, loading the catalog from the engine.
+    public init(engine: StorageEngine) throws(SQLError) {
+        self.engine = engine
+        let t = StorageTransaction(engine: engine)
+        let c = try Catalog.load(t)
+        t.rollback()
+        catalog = c
+        txCatalog = c
+    }
+
+    /// Whether an explicit transaction block is open.
+    public var inTransaction: Bool { explicit }
+
+    /// Parses and runs every statement of `sql`; returns one result per statement.
+    public func execute(sql: String, parameters: [Value] = []) throws(SQLError) -> [StatementResult] {
+        let statements: [Statement]
+        do { statements = try Parser.parse(sql: sql) } catch {
+            if explicit { failed = true }
+            throw SQLSession.convert(error)
+        }
+        var out: [StatementResult] = []
+        for s in statements { out.append(try execute(statement: s, parameters: parameters)) }
+        return out
+    }
+
+    static func convert(_ error: any Error) -> SQLError {
+        if let e = error as? SQLError { return e }
+        if let e = error as? ParseError { return SQLError(e.sqlState, e.message, position: e.position) }
+        if let e = error as? StorageError { return SQLError(.ioError, "storage error: \(e)") }
+        return SQLError(.internalError, "\(error)")
+    }
+
+    /// Runs one parsed statement.
+    public func execute(statement: Statement, parameters: [Value] = []) throws(SQLError) -> StatementResult {
+        if case let .transaction(t) = statement { return try transactionStatement(t) }
+        if failed {
+            throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+        }
+        let t: any KVTransaction
+        if let open = tx { t = open } else {
+            t = StorageTransaction(engine: engine)
+            tx = t
+            txCatalog = catalog
+        }
+        do {
+            let r = try run(statement, parameters, t)
+            if !explicit {
+                try t.commit()
+                catalog = txCatalog
+                tx = nil
+            }
+            return r
+        } catch {
+            if explicit {
+                failed = true
+            } else {
+                t.rollback()
+                tx = nil
+                txCatalog = catalog
+            }
+            throw SQLSession.convert(error)
+        }
+    }
+
+    func transactionStatement(_ s: TransactionStatement) throws(SQLError) -> StatementResult {
+        switch s {
+        case .begin:
+            if explicit { return .command("BEGIN") } // PostgreSQL warns and continues
+            explicit = true
+            failed = false
+            tx = StorageTransaction(engine: engine)
+            txCatalog = catalog
+            return .command("BEGIN")
+        case .commit:
+            defer { explicit = false; failed = false; tx = nil; txCatalog = catalog }
+            guard explicit, let t = tx else { return .command("COMMIT") }
+            if failed { t.rollback(); return .command("ROLLBACK") }
+            try t.commit()
+            catalog = txCatalog
+            return .command("COMMIT")
+        case .rollback:
+            tx?.rollback()
+            explicit = false; failed = false; tx = nil; txCatalog = catalog
+            return .command("ROLLBACK")
+        case .setTransaction:
+            return .command("SET")
+        case .savepoint, .release, .rollbackTo:
+            throw SQLError.unsupported("savepoints")
+        }
+    }
+
+    func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
+        switch s {
+        case let .query(q):
+            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let b = try binder.bindQuery(q, outer: nil)
+            let ex = Executor(tx: t, params: params)
+            let rows = try ex.run(b.plan)
+            return StatementResult(columns: b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, rows: rows,
+                                   rowsAffected: rows.count, tag: "SELECT \(rows.count)", hasRows: true)
+        case let .insert(i): return try DML(session: self, tx: t, params: params).insert(i)
+        case let .update(u): return try DML(session: self, tx: t, params: params).update(u)
+        case let .delete(d): return try DML(session: self, tx: t, params: params).delete(d)
+        case let .createTable(c): return try DDL(session: self, tx: t).createTable(c)
+        case let .createTableAs(c): return try DDL(session: self, tx: t).createTableAs(c, params)
+        case let .createIndex(c): return try DDL(session: self, tx: t).createIndex(c)
+        case let .createView(v): return try DDL(session: self, tx: t).createView(v)
+        case let .drop(d): return try DDL(session: self, tx: t).drop(d)
+        case let .truncate(tr):
+            for n in tr.tables {
+                let desc = try Binder(catalog: txCatalog, paramTypes: []).table(n)
+                try DDL(session: self, tx: t).deleteData(desc)
+            }
+            return .command("TRUNCATE TABLE")
+        case .set, .reset: return .command("SET")
+        case let .show(sh):
+            let v: String = switch sh.name ?? "" {
+            case "transaction_isolation", "transaction isolation level": "serializable"
+            case "server_version": "15.0"
+            case "timezone", "time zone": "UTC"
+            case "datestyle": "ISO, MDY"
+            default: ""
+            }
+            return StatementResult(columns: [ResultColumn(name: sh.name ?? "name", type: .text)], rows: [[.text(v)]],
+                                   rowsAffected: 1, tag: "SHOW", hasRows: true)
+        case .analyze: return .command("ANALYZE")
+        case .vacuum: return .command("VACUUM")
+        case .comment: return .command("COMMENT")
+        case let .prepare(p):
+            prepared[p.name] = p
+            return .command("PREPARE")
+        case let .execute(e):
+            guard let p = prepared[e.name] else { throw SQLError(SQLState("26000"), "prepared statement \"\(e.name)\" does not exist") }
+            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let ex = Executor(tx: t, params: params)
+            var args: [Value] = []
+            for (i, a) in e.arguments.enumerated() {
+                let (b, _) = try binder.bindExpr(a, Frame(columns: [], outer: nil), agg: nil)
+                var v = try ex.eval(b, [])
+                if i < p.parameterTypes.count { v = try castValue(v, to: try SQLType.from(p.parameterTypes[i])) }
+                args.append(v)
+            }
+            return try run(p.statement, args, t)
+        case let .deallocate(d):
+            if let n = d.name { prepared[n] = nil } else { prepared = [:] }
+            return .command("DEALLOCATE")
+        case let .createSchema(cs):
+            if cs.name == "public" && cs.ifNotExists { return .command("CREATE SCHEMA") }
+            throw SQLError.unsupported("CREATE SCHEMA")
+        case .transaction: throw SQLError(.internalError, "unreachable")
+        case .explain: throw SQLError.unsupported("EXPLAIN")
+        case .alterTable: throw SQLError.unsupported("ALTER TABLE")
+        case .createSequence, .alterSequence: throw SQLError.unsupported("sequences")
+        case .createExtension: throw SQLError.unsupported("extensions")
+        case .copy: throw SQLError.unsupported("COPY")
+        case .createRole, .alterRole, .dropRole, .grant, .revoke: throw SQLError.unsupported("roles and privileges")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ApusCore
+import ApusStorage
+
+/// The transactional key-value interface the executor reads and writes through.
+///
+/// Contract: reads see a consistent snapshot taken when the transaction began, overlaid with
+/// the transaction's own writes (read-your-writes); `scan` returns keys in ascending byte
+/// order within `[lower, upper)`; nothing is visible to others until `commit`, which applies
+/// every write atomically or none; after `commit` or `rollback` the transaction is finished.
+/// A later implementation (MVCC intents, serializable isolation) replaces the conforming type
+/// without changing the executor.
+public protocol KVTransaction: AnyObject {
+    /// The value under `key`, or nil.
+    func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]?
+    /// Every key-value pair with `lower <= key < upper`, in key order.
+    func scan(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])]
+    /// Writes `value` under `key`.
+    func put(_ key: [UInt8], _ value: [UInt8])
+    /// Deletes `key`.
+    func delete(_ key: [UInt8])
+    /// Applies the writes atomically and durably.
+    func commit() throws(SQLError)
+    /// Discards the writes.
+    func rollback()
+}
+
+/// v1 transaction: a storage snapshot for reads plus a buffered write set committed with one
+/// synced `WriteBatch`. Writers are serialized by the caller (one global lock), so there are no
+/// write-write conflicts to detect.
+public final class StorageTransaction: KVTransaction {
+    private let engine: StorageEngine
+    private let snapshot: Snapshot
+    private var writes: [[UInt8]: [UInt8]?] = [:]
+    private var finished = false
+
+    /// Begins a transaction on `engine`.
+    public init(engine: StorageEngine) {
+        self.engine = engine
+        self.snapshot = engine.snapshot()
+    }
+
+    static func storageError(_ e: StorageError) -> SQLError {
+        SQLError(.ioError, "storage error: \(e)")
+    }
+
+    public func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
+        if let w = writes[key] { return w }
+        do { return try engine.get(key, snapshot: snapshot) } catch { throw StorageTransaction.storageError(error) }
+    }
+
+    public func scan(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
+        var base: [(key: [UInt8], value: [UInt8])] = []
+        do {
+            let it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
+            try it.seek(lower)
+            while it.isValid {
+                base.append((it.key, it.value))
+                try it.next()
+            }
+        } catch {
+            throw StorageTransaction.storageError(error)
+        }
+        let local = writes.filter { Value.cmpBytes($0.key, lower) >= 0 && Value.cmpBytes($0.key, upper) < 0 }
+        if local.isEmpty { return base }
+        let localKeys = local.keys.sorted { Value.cmpBytes($0, $1) < 0 }
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        out.reserveCapacity(base.count + localKeys.count)
+        var i = 0, j = 0
+        while i < base.count || j < localKeys.count {
+            if j >= localKeys.count || (i < base.count && Value.cmpBytes(base[i].key, localKeys[j]) < 0) {
+                out.append(base[i]); i += 1
+            } else {
+                let k = localKeys[j]
+                if i < base.count && base[i].key == k { i += 1 }
+                if let v = local[k], let v { out.append((k, v)) }
+                j += 1
+            }
+        }
+        return out
+    }
+
+    public func put(_ key: [UInt8], _ value: [UInt8]) { writes[key] = .some(value) }
+
+    public func delete(_ key: [UInt8]) { writes[key] = .some(nil) }
+
+    public func commit() throws(SQLError) {
+        guard !finished else { return }
+        finished = true
+        if writes.isEmpty { return }
+        var batch = WriteBatch()
+        for (k, v) in writes {
+            if let v { batch.put(k, v) } else { batch.delete(k) }
+        }
+        writes = [:]
+        do { try engine.write(batch, sync: true) } catch { throw StorageTransaction.storageError(error) }
+    }
+
+    public func rollback() {
+        finished = true
+        writes = [:]
+    }
+}

@@ -1,0 +1,305 @@
+import ApusCore
+
+/// A SQL type, with the modifiers that change behaviour (lengths, numeric scale).
+public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
+    case bool, int2, int4, int8, float4, float8
+    case numeric(precision: Int?, scale: Int?)
+    case text
+    case varchar(Int?)
+    case bpchar(Int?)
+    case bytea, date, timestamp, timestamptz, interval, uuid, jsonb
+    /// An untyped string literal, resolved by context.
+    case unknown
+    /// The type of a bare NULL.
+    case null
+
+    /// The PostgreSQL name, as `format_type` prints it.
+    public var description: String {
+        switch self {
+        case .bool: "boolean"
+        case .int2: "smallint"
+        case .int4: "integer"
+        case .int8: "bigint"
+        case .float4: "real"
+        case .float8: "double precision"
+        case let .numeric(p, s): p.map { "numeric(\($0),\(s ?? 0))" } ?? "numeric"
+        case .text: "text"
+        case let .varchar(n): n.map { "character varying(\($0))" } ?? "character varying"
+        case let .bpchar(n): "character(\(n ?? 1))"
+        case .bytea: "bytea"
+        case .date: "date"
+        case .timestamp: "timestamp without time zone"
+        case .timestamptz: "timestamp with time zone"
+        case .interval: "interval"
+        case .uuid: "uuid"
+        case .jsonb: "jsonb"
+        case .unknown: "unknown"
+        case .null: "unknown"
+        }
+    }
+
+    var isInteger: Bool { self == .int2 || self == .int4 || self == .int8 }
+    var isFloat: Bool { self == .float4 || self == .float8 }
+    var isNumeric: Bool { if case .numeric = self { return true }; return false }
+    var isNumber: Bool { isInteger || isFloat || isNumeric }
+    var isString: Bool {
+        switch self {
+        case .text, .varchar, .bpchar, .unknown: true
+        default: false
+        }
+    }
+
+    /// Coarse category for operator resolution.
+    var category: Int {
+        if isNumber { return 1 }
+        if isString { return 2 }
+        switch self {
+        case .bool: return 3
+        case .date, .timestamp, .timestamptz: return 4
+        case .null: return 0
+        default: return 5
+        }
+    }
+
+    /// Resolves a parsed type name.
+    static func from(_ t: TypeName) throws(SQLError) -> SQLType {
+        if !t.arrayBounds.isEmpty { throw SQLError.unsupported("array types") }
+        var mods: [Int] = []
+        for m in t.modifiers {
+            if case let .literal(.integer(s)) = m.kind, let v = Int(s) { mods.append(v) } else {
+                throw SQLError(.syntaxError, "type modifiers must be simple constants")
+            }
+        }
+        let name = t.name.name
+        switch name {
+        case "bool", "boolean": return .bool
+        case "int2", "smallint": return .int2
+        case "int4", "int", "integer", "serial", "serial4": return .int4
+        case "int8", "bigint", "bigserial", "serial8": return .int8
+        case "float4", "real": return .float4
+        case "float8", "double", "float": return .float8
+        case "numeric", "decimal":
+            return .numeric(precision: mods.first, scale: mods.count > 1 ? mods[1] : (mods.isEmpty ? nil : 0))
+        case "text", "string": return .text
+        case "varchar": return .varchar(mods.first)
+        case "bpchar", "char": return .bpchar(mods.first ?? 1)
+        case "bytea", "blob": return .bytea
+        case "date": return .date
+        case "timestamp": return .timestamp
+        case "timestamptz": return .timestamptz
+        case "interval": return .interval
+        case "uuid": return .uuid
+        case "jsonb", "json": return .jsonb
+        default: throw SQLError(.undefinedObject, "type \"\(name)\" does not exist")
+        }
+    }
+}
+
+/// A SQL value. Integers of every width share `.int`; the expression's static type holds the width.
+public enum Value: Sendable, Hashable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case float(Double)
+    case numeric(SQLDecimal)
+    case text(String)
+    case bytes([UInt8])
+    /// Days since 2000-01-01.
+    case date(Int64)
+    /// Microseconds since 2000-01-01 00:00:00.
+    case timestamp(Int64)
+    /// Microseconds since 2000-01-01 00:00:00 UTC.
+    case timestamptz(Int64)
+    /// Months, days, microseconds.
+    case interval(months: Int64, days: Int64, micros: Int64)
+
+    /// Whether this is NULL.
+    public var isNull: Bool { if case .null = self { return true }; return false }
+
+    /// PostgreSQL's text output for a value of unknown static type.
+    public var description: String { text(as: nil) ?? "NULL" }
+
+    /// PostgreSQL's text output, or nil for NULL.
+    public func text(as type: SQLType?) -> String? {
+        switch self {
+        case .null: return nil
+        case let .bool(b): return b ? "t" : "f"
+        case let .int(i): return String(i)
+        case let .float(d): return formatFloat(d, single: type == .float4)
+        case let .numeric(n): return n.description
+        case let .text(s): return s
+        case let .bytes(b):
+            let hex: [Character] = Array("0123456789abcdef")
+            var s = "\\x"
+            for x in b { s.append(hex[Int(x >> 4)]); s.append(hex[Int(x & 15)]) }
+            return s
+        case let .date(d): return DateTime.formatDate(d)
+        case let .timestamp(t): return DateTime.formatTimestamp(t)
+        case let .timestamptz(t): return DateTime.formatTimestamp(t) + "+00"
+        case let .interval(m, d, us): return DateTime.formatInterval(months: m, days: d, micros: us)
+        }
+    }
+}
+
+/// PostgreSQL's float output (extra_float_digits = 1: shortest exact digits).
+func formatFloat(_ d: Double, single: Bool) -> String {
+    if d.isNaN { return "NaN" }
+    if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
+    if d == 0 { return d.sign == .minus ? "-0" : "0" }
+    let raw = single ? "\(Float(d))" : "\(d)"
+    // Split Swift's shortest representation into digits and a decimal exponent.
+    var s = Substring(raw)
+    var neg = false
+    if s.hasPrefix("-") { neg = true; s = s.dropFirst() }
+    var exp = 0
+    if let e = s.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+        exp = Int(s[s.index(after: e)...]) ?? 0
+        s = s[..<e]
+    }
+    var digits = ""
+    var pointPos = 0
+    if let dot = s.firstIndex(of: ".") {
+        digits = String(s[..<dot]) + String(s[s.index(after: dot)...])
+        pointPos = s.distance(from: s.startIndex, to: dot)
+    } else {
+        digits = String(s)
+        pointPos = digits.count
+    }
+    // normalise: strip leading zeros
+    while digits.hasPrefix("0") && digits.count > 1 { digits.removeFirst(); pointPos -= 1 }
+    while digits.hasSuffix("0") && digits.count > 1 { digits.removeLast() }
+    let decExp = pointPos - 1 + exp // exponent of the first digit
+    let limit = single ? 6 : 15
+    var out = neg ? "-" : ""
+    if decExp < -4 || decExp >= limit {
+        out += String(digits.first ?? "0")
+        if digits.count > 1 { out += "." + digits.dropFirst() }
+        out += decExp < 0 ? "e-" : "e+"
+        let a = abs(decExp)
+        out += a < 10 ? "0\(a)" : "\(a)"
+    } else if decExp < 0 {
+        out += "0." + String(repeating: "0", count: -decExp - 1) + digits
+    } else {
+        if digits.count <= decExp + 1 {
+            out += digits + String(repeating: "0", count: decExp + 1 - digits.count)
+        } else {
+            let i = digits.index(digits.startIndex, offsetBy: decExp + 1)
+            out += digits[..<i] + "." + digits[i...]
+        }
+    }
+    return out
+}
+
+/// Calendar arithmetic for dates and timestamps (proleptic Gregorian, UTC).
+enum DateTime {
+    static let usPerDay: Int64 = 86_400_000_000
+
+    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (m + 9) % 12
+        let doy = (153 * mp + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468 - 10_957
+    }
+
+    static func civilFromDays(_ z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468 + 10_957
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+
+    static func pad(_ v: Int64, _ n: Int) -> String {
+        let s = String(v)
+        return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
+    }
+
+    static func formatDate(_ days: Int64) -> String {
+        let (y, m, d) = civilFromDays(days)
+        if y <= 0 { return "\(pad(1 - y, 4))-\(pad(m, 2))-\(pad(d, 2)) BC" }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+
+    static func formatTimestamp(_ us: Int64) -> String {
+        let days = floorDiv(us, usPerDay)
+        var rest = us - days * usPerDay
+        let h = rest / 3_600_000_000; rest %= 3_600_000_000
+        let mi = rest / 60_000_000; rest %= 60_000_000
+        let sec = rest / 1_000_000
+        let frac = rest % 1_000_000
+        var s = formatDate(days)
+        let bc = s.hasSuffix(" BC")
+        if bc { s.removeLast(3) }
+        s += " \(pad(h, 2)):\(pad(mi, 2)):\(pad(sec, 2))"
+        if frac != 0 {
+            var f = pad(frac, 6)
+            while f.hasSuffix("0") { f.removeLast() }
+            s += "." + f
+        }
+        return bc ? s + " BC" : s
+    }
+
+    static func formatInterval(months: Int64, days: Int64, micros: Int64) -> String {
+        var parts: [String] = []
+        let y = months / 12, mo = months % 12
+        if y != 0 { parts.append("\(y) year\(abs(y) == 1 ? "" : "s")") }
+        if mo != 0 { parts.append("\(mo) mon\(abs(mo) == 1 ? "" : "s")") }
+        if days != 0 { parts.append("\(days) day\(abs(days) == 1 ? "" : "s")") }
+        if micros != 0 || parts.isEmpty {
+            let neg = micros < 0
+            var r = abs(micros)
+            let h = r / 3_600_000_000; r %= 3_600_000_000
+            let mi = r / 60_000_000; r %= 60_000_000
+            let sec = r / 1_000_000
+            let frac = r % 1_000_000
+            var t = (neg ? "-" : "") + "\(pad(h, 2)):\(pad(mi, 2)):\(pad(sec, 2))"
+            if frac != 0 {
+                var f = pad(frac, 6)
+                while f.hasSuffix("0") { f.removeLast() }
+                t += "." + f
+            }
+            if micros != 0 || parts.isEmpty { parts.append(t) }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    static func parseDate(_ text: String) -> Int64? {
+        let s = text.trimmingSpaces()
+        let comps = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard comps.count == 3, let y = Int64(comps[0]), let m = Int64(comps[1]), let d = Int64(comps[2]),
+              (1...12).contains(m), (1...31).contains(d) else { return nil }
+        let days = daysFromCivil(y, m, d)
+        let (y2, m2, d2) = civilFromDays(days)
+        guard y2 == y, m2 == m, d2 == d else { return nil }
+        return days
+    }
+
+    static func parseTimestamp(_ text: String) -> Int64? {
+        var s = text.trimmingSpaces()
+        if s.hasSuffix("+00") { s.removeLast(3) } else if s.hasSuffix("Z") { s.removeLast() }
+        let sep = s.firstIndex(where: { $0 == " " || $0 == "T" })
+        let datePart = sep.map { String(s[..<$0]) } ?? s
+        guard let days = parseDate(datePart) else { return nil }
+        var us = days * usPerDay
+        if let sep {
+            let tp = s[s.index(after: sep)...].split(separator: ":")
+            guard tp.count >= 2, let h = Int64(tp[0]), let mi = Int64(tp[1]) else { return nil }
+            us += h * 3_600_000_000 + mi * 60_000_000
+            if tp.count > 2 {
+                guard let secs = Double(tp[2]) else { return nil }
+                us += Int64((secs * 1_000_000).rounded())
+            }
+        }
+        return us
+    }
+}
