@@ -27,7 +27,8 @@ struct SLT: ParsableCommand {
         let runner = SLTRunner(maxRecords: maxRecords, showFailures: showFailures)
         let files = SLTRunner.collectFiles(paths)
         if files.isEmpty { FileHandle.standardError.write(Data("no .test/.slt files found\n".utf8)) }
-        var passed = 0, failed = 0
+        var passed = 0
+        var failed = 0
         var perFile: [[String: Any]] = []
         for f in files {
             let r = runner.run(file: f)
@@ -36,7 +37,9 @@ struct SLT: ParsableCommand {
             let ok = r.failed == 0 && r.error == nil
             if !quiet || !ok {
                 let extra = r.error.map { "  [\($0)]" } ?? ""
-                print("\(ok ? "ok  " : "FAIL") \(f): \(r.passed) passed, \(r.failed) failed, \(r.skipped) skipped (\(String(format: "%.1f", r.seconds))s)\(extra)")
+                print(
+                    "\(ok ? "ok  " : "FAIL") \(f): \(r.passed) passed, \(r.failed) failed, \(r.skipped) skipped (\(String(format: "%.1f", r.seconds))s)\(extra)"
+                )
             }
             for x in r.failures { print("  " + x.replacingOccurrences(of: "\n", with: "\n  ")) }
             fflush(nil)

@@ -20,7 +20,9 @@ extension Binder {
                 }
             }
             if found.count > 1 {
-                throw SQLError(.ambiguousColumn, "column reference \"\(parts.joined(separator: "."))\" is ambiguous", position: position)
+                throw SQLError(
+                    .ambiguousColumn, "column reference \"\(parts.joined(separator: "."))\" is ambiguous",
+                    position: position)
             }
             if let i = found.first {
                 let level = frame.depth - cur.depth
@@ -32,27 +34,45 @@ extension Binder {
         if parts.count > 1 {
             var g: Frame? = frame
             var tableKnown = false
-            while let cur = g { if cur.columns.contains(where: { $0.table == parts[parts.count - 2] }) { tableKnown = true }; g = cur.outer }
+            while let cur = g {
+                if cur.columns.contains(where: { $0.table == parts[parts.count - 2] }) { tableKnown = true }
+                g = cur.outer
+            }
             if !tableKnown {
-                throw SQLError(.undefinedTable, "missing FROM-clause entry for table \"\(parts[parts.count - 2])\"", position: position)
+                throw SQLError(
+                    .undefinedTable, "missing FROM-clause entry for table \"\(parts[parts.count - 2])\"",
+                    position: position)
             }
         }
-        throw SQLError(.undefinedColumn, "column \"\(parts.joined(separator: "."))\" does not exist", position: position)
+        throw SQLError(
+            .undefinedColumn, "column \"\(parts.joined(separator: "."))\" does not exist", position: position)
     }
 
     func literalType(_ l: Literal) -> (Value, SQLType) {
         switch l {
-        case let .integer(s):
+        case .integer(let s):
             if let i = Int64(s) { return (.int(i), Int32(exactly: i) != nil ? .int4 : .int8) }
             return (SQLDecimal.parse(s).map { .numeric($0) } ?? .null, .numeric(precision: nil, scale: nil))
-        case let .numeric(s): return (SQLDecimal.parse(s).map { .numeric($0) } ?? .float(Double(s) ?? 0), .numeric(precision: nil, scale: nil))
-        case let .string(s): return (.text(s), .unknown)
-        case let .boolean(b): return (.bool(b), .bool)
+        case .numeric(let s):
+            return (
+                SQLDecimal.parse(s).map { .numeric($0) } ?? .float(Double(s) ?? 0), .numeric(precision: nil, scale: nil)
+            )
+        case .string(let s): return (.text(s), .unknown)
+        case .boolean(let b): return (.bool(b), .bool)
         case .null: return (.null, .null)
-        case let .hexString(h):
+        case .hexString(let h):
             var out: [UInt8] = []
             var hi: UInt8?
-            for c in h.utf8 { if let v = hexValue(c) { if let x = hi { out.append(x << 4 | v); hi = nil } else { hi = v } } }
+            for c in h.utf8 {
+                if let v = hexValue(c) {
+                    if let x = hi {
+                        out.append(x << 4 | v)
+                        hi = nil
+                    } else {
+                        hi = v
+                    }
+                }
+            }
             return (.bytes(out), .bytea)
         case .bitString: return (.null, .null)
         }
@@ -61,7 +81,7 @@ extension Binder {
     /// Coerces an untyped operand to `t` (an unknown literal takes the other side's type).
     func coerce(_ b: BExpr, _ from: SQLType, to t: SQLType) -> BExpr {
         if from == t { return b }
-        if case let .const(v) = b, let c = try? castValue(v, to: t) { return .const(c) }
+        if case .const(let v) = b, let c = try? castValue(v, to: t) { return .const(c) }
         return .cast(b, t)
     }
 
@@ -70,7 +90,9 @@ extension Binder {
     }
 
     /// Types a comparison's operands to a common type.
-    func comparable(_ la: BExpr, _ ta: SQLType, _ rb: BExpr, _ tb: SQLType, op: String, pos: Int) throws -> (BExpr, BExpr) {
+    func comparable(_ la: BExpr, _ ta: SQLType, _ rb: BExpr, _ tb: SQLType, op: String, pos: Int) throws -> (
+        BExpr, BExpr
+    ) {
         if ta == tb || ta == .null || tb == .null { return (la, rb) }
         if ta == .unknown { return (coerce(la, ta, to: tb.isString ? .text : tb), rb) }
         if tb == .unknown { return (la, coerce(rb, tb, to: ta.isString ? .text : ta)) }
@@ -83,7 +105,8 @@ extension Binder {
         let (b, t) = try bindExpr(e, frame, agg: agg)
         if t == .bool || t == .null { return b }
         if t == .unknown { return coerce(b, t, to: .bool) }
-        throw SQLError(.datatypeMismatch, "argument of \(what) must be type boolean, not type \(t)", position: e.position.offset)
+        throw SQLError(
+            .datatypeMismatch, "argument of \(what) must be type boolean, not type \(t)", position: e.position.offset)
     }
 
     func bindSubquery(_ q: Query, _ frame: Frame) throws -> (SubPlan, [ScopeColumn]) {
@@ -95,17 +118,23 @@ extension Binder {
     }
 
     func bindExpr(_ e: Expr, _ frame: Frame, agg: AggContext?) throws -> (BExpr, SQLType) {
-        try enter(); defer { depth -= 1 }
+        try enter()
+        defer { depth -= 1 }
         let pos = e.position.offset
         if let agg, let gi = agg.groupExprs.firstIndex(of: e) {
             return (.column(gi), agg.groupFrame.columns[gi].type)
         }
         switch e.kind {
-        case let .column(parts):
+        case .column(let parts):
             if let agg {
-                do { return try resolve(parts, frame, position: pos) } catch let err as SQLError where err.sqlState == .undefinedColumn {
+                do { return try resolve(parts, frame, position: pos) } catch let err as SQLError
+                    where err.sqlState == .undefinedColumn
+                {
                     if (try? resolve(parts, agg.inputFrame, position: pos)) != nil {
-                        throw SQLError(.groupingError, "column \"\(parts.joined(separator: "."))\" must appear in the GROUP BY clause or be used in an aggregate function", position: pos)
+                        throw SQLError(
+                            .groupingError,
+                            "column \"\(parts.joined(separator: "."))\" must appear in the GROUP BY clause or be used in an aggregate function",
+                            position: pos)
                     }
                     throw err
                 }
@@ -113,51 +142,55 @@ extension Binder {
             return try resolve(parts, frame, position: pos)
         case .star:
             throw SQLError(.syntaxError, "* is not allowed here", position: pos)
-        case let .literal(l):
+        case .literal(let l):
             let (v, t) = literalType(l)
             if case .bitString = l { throw SQLError.unsupported("bit strings") }
             return (.const(v), t)
-        case let .parameter(n):
+        case .parameter(let n):
             guard n >= 1 else { throw SQLError(.syntaxError, "bad parameter $\(n)") }
             if n > paramTypes.count { paramTypes += [SQLType](repeating: .unknown, count: n - paramTypes.count) }
             return (.param(n - 1, paramTypes[n - 1]), paramTypes[n - 1])
-        case let .typedLiteral(tn, value):
+        case .typedLiteral(let tn, let value):
             let t = try SQLType.from(tn)
             return (.const(try castValue(.text(value), to: t)), t)
-        case let .cast(x, tn):
+        case .cast(let x, let tn):
             let t = try SQLType.from(tn)
             let (b, from) = try bindExpr(x, frame, agg: agg)
-            if case let .const(v) = b { return (.const(try castValue(v, to: t)), t) }
+            if case .const(let v) = b { return (.const(try castValue(v, to: t)), t) }
             if from.category == 4 && t.isNumber || from.isNumber && t.category == 4 {
                 throw SQLError(.cannotCoerce, "cannot cast type \(from) to \(t)", position: pos)
             }
             return (.cast(b, t), t)
-        case let .unary(op, x):
+        case .unary(let op, let x):
             let (b, t) = try bindExpr(x, frame, agg: agg)
             let tt = t == .unknown ? SQLType.float8 : t
             switch op {
             case "-":
-                guard tt.isNumber || tt == .null || tt == .interval else { throw SQLError(.undefinedFunction, "operator does not exist: - \(t)", position: pos) }
-                if case let .const(.int(i)) = b, i != Int64.min {
+                guard tt.isNumber || tt == .null || tt == .interval else {
+                    throw SQLError(.undefinedFunction, "operator does not exist: - \(t)", position: pos)
+                }
+                if case .const(.int(let i)) = b, i != Int64.min {
                     return (.const(.int(-i)), tt)
                 }
-                if case let .const(.numeric(n)) = b { return (.const(.numeric(SQLDecimal.negate(n))), tt) }
+                if case .const(.numeric(let n)) = b { return (.const(.numeric(SQLDecimal.negate(n))), tt) }
                 return (.negate(coerce(b, t, to: tt), tt), tt)
             case "+":
-                guard tt.isNumber || tt == .null else { throw SQLError(.undefinedFunction, "operator does not exist: + \(t)", position: pos) }
+                guard tt.isNumber || tt == .null else {
+                    throw SQLError(.undefinedFunction, "operator does not exist: + \(t)", position: pos)
+                }
                 return (coerce(b, t, to: tt), tt)
             case "@": return (.function("abs", [b], tt), tt)
             default: throw SQLError.unsupported("prefix operator \(op)")
             }
-        case let .binary(op, l, r):
+        case .binary(let op, let l, let r):
             return try bindBinary(op, l, r, frame, agg, pos)
-        case let .and(a, b):
+        case .and(let a, let b):
             return (.and(try bindBool(a, frame, agg, "AND"), try bindBool(b, frame, agg, "AND")), .bool)
-        case let .or(a, b):
+        case .or(let a, let b):
             return (.or(try bindBool(a, frame, agg, "OR"), try bindBool(b, frame, agg, "OR")), .bool)
-        case let .not(a):
+        case .not(let a):
             return (.not(try bindBool(a, frame, agg, "NOT")), .bool)
-        case let .isTest(x, test, negated):
+        case .isTest(let x, let test, let negated):
             switch test {
             case .null:
                 let (b, _) = try bindExpr(x, frame, agg: agg)
@@ -166,12 +199,12 @@ extension Binder {
             case .false: return (.isBool(try bindBool(x, frame, agg, "IS FALSE"), false, negated: negated), .bool)
             case .unknown: return (.isNull(try bindBool(x, frame, agg, "IS UNKNOWN"), negated: negated), .bool)
             }
-        case let .isDistinctFrom(a, b, negated):
+        case .isDistinctFrom(let a, let b, let negated):
             let (la, ta) = try bindExpr(a, frame, agg: agg)
             let (rb, tb) = try bindExpr(b, frame, agg: agg)
             let (x, y) = try comparable(la, ta, rb, tb, op: "=", pos: pos)
             return (.isDistinct(x, y, negated: negated), .bool)
-        case let .between(x, low, high, negated, symmetric):
+        case .between(let x, let low, let high, let negated, let symmetric):
             let ge = Expr(.binary(op: ">=", left: x, right: low), position: e.position)
             let le = Expr(.binary(op: "<=", left: x, right: high), position: e.position)
             var cond = Expr(.and(ge, le), position: e.position)
@@ -181,7 +214,7 @@ extension Binder {
                 cond = Expr(.or(cond, Expr(.and(ge2, le2))), position: e.position)
             }
             return try bindExpr(negated ? Expr(.not(cond), position: e.position) : cond, frame, agg: agg)
-        case let .inList(x, list, negated):
+        case .inList(let x, let list, let negated):
             let (bx, tx) = try bindExpr(x, frame, agg: agg)
             var items: [(BExpr, SQLType)] = []
             var common = tx
@@ -198,32 +231,38 @@ extension Binder {
             }
             let (lhs, _) = try comparable(bx, tx, .const(.null), common, op: "=", pos: pos)
             return (.inList(lhs, out, negated: negated), .bool)
-        case let .inSubquery(x, q, negated):
+        case .inSubquery(let x, let q, let negated):
             let (bx, tx) = try bindExpr(x, frame, agg: agg)
             let (sp, cols) = try bindSubquery(q, frame)
             guard cols.count == 1 else { throw SQLError(.syntaxError, "subquery has too many columns", position: pos) }
             let (lhs, _) = try comparable(bx, tx, .const(.null), cols[0].type, op: "=", pos: pos)
             return (.inSubquery(lhs, sp, negated: negated), .bool)
-        case let .quantifiedSubquery(op, x, quant, q):
+        case .quantifiedSubquery(let op, let x, let quant, let q):
             let (bx, tx) = try bindExpr(x, frame, agg: agg)
             let (sp, cols) = try bindSubquery(q, frame)
             guard cols.count == 1 else { throw SQLError(.syntaxError, "subquery has too many columns", position: pos) }
             let (lhs, _) = try comparable(bx, tx, .const(.null), cols[0].type, op: op, pos: pos)
-            guard ["=", "<>", "<", "<=", ">", ">="].contains(op) else { throw SQLError.unsupported("operator \(op) with ANY/ALL") }
+            guard ["=", "<>", "<", "<=", ">", ">="].contains(op) else {
+                throw SQLError.unsupported("operator \(op) with ANY/ALL")
+            }
             return (.quantified(op, lhs, all: quant == .all, sp), .bool)
-        case let .quantifiedArray(op, x, quant, arr):
-            guard case let .array(items) = arr.kind, ["=", "<>"].contains(op) || quant == .any else {
+        case .quantifiedArray(let op, let x, let quant, let arr):
+            guard case .array(let items) = arr.kind, ["=", "<>"].contains(op) || quant == .any else {
                 throw SQLError.unsupported("ANY/ALL over arrays")
             }
-            if op == "=" && quant == .any { return try bindExpr(Expr(.inList(x, items, negated: false), position: e.position), frame, agg: agg) }
-            if op == "<>" && quant == .all { return try bindExpr(Expr(.inList(x, items, negated: true), position: e.position), frame, agg: agg) }
+            if op == "=" && quant == .any {
+                return try bindExpr(Expr(.inList(x, items, negated: false), position: e.position), frame, agg: agg)
+            }
+            if op == "<>" && quant == .all {
+                return try bindExpr(Expr(.inList(x, items, negated: true), position: e.position), frame, agg: agg)
+            }
             var acc: Expr?
             for i in items {
                 let c = Expr(.binary(op: op, left: x, right: i), position: e.position)
                 acc = acc.map { quant == .any ? Expr(.or($0, c)) : Expr(.and($0, c)) } ?? c
             }
             return try bindExpr(acc ?? Expr(.literal(.boolean(quant == .all))), frame, agg: agg)
-        case let .pattern(kind, x, pattern, escape, negated):
+        case .pattern(let kind, let x, let pattern, let escape, let negated):
             guard kind != .similarTo else { throw SQLError.unsupported("SIMILAR TO") }
             let (bx, tx) = try bindExpr(x, frame, agg: agg)
             let (bp, tp) = try bindExpr(pattern, frame, agg: agg)
@@ -233,7 +272,7 @@ extension Binder {
             var be: BExpr?
             if let escape { be = try bindExpr(escape, frame, agg: agg).0 }
             return (.like(bx, bp, escape: be, caseInsensitive: kind == .ilike, negated: negated), .bool)
-        case let .caseWhen(operand, whens, otherwise):
+        case .caseWhen(let operand, let whens, let otherwise):
             var bo: BExpr?
             var to: SQLType = .null
             if let operand { (bo, to) = try bindExpr(operand, frame, agg: agg) }
@@ -247,8 +286,12 @@ extension Binder {
                     c = y
                     tc = .bool
                 } else if tc != .bool && tc != .null {
-                    if tc == .unknown { c = coerce(c, tc, to: .bool) } else {
-                        throw SQLError(.datatypeMismatch, "argument of CASE/WHEN must be type boolean, not type \(tc)", position: w.condition.position.offset)
+                    if tc == .unknown {
+                        c = coerce(c, tc, to: .bool)
+                    } else {
+                        throw SQLError(
+                            .datatypeMismatch, "argument of CASE/WHEN must be type boolean, not type \(tc)",
+                            position: w.condition.position.offset)
                     }
                 }
                 let (r, tr) = try bindExpr(w.result, frame, agg: agg)
@@ -267,7 +310,7 @@ extension Binder {
             let ws = arms.map { ($0.0, coerce($0.2, $0.3, to: rt)) }
             if let otherwise, bel == nil { _ = otherwise }
             return (.caseWhen(operand: bo, whens: ws, otherwise: bel), rt)
-        case let .coalesce(list), let .greatest(list), let .least(list):
+        case .coalesce(let list), .greatest(let list), .least(let list):
             var bs: [(BExpr, SQLType)] = []
             var rt: SQLType = .null
             for x in list {
@@ -280,37 +323,47 @@ extension Binder {
             if case .coalesce = e.kind { return (.coalesce(items), rt) }
             if case .greatest = e.kind { return (.extreme(items, greatest: true), rt) }
             return (.extreme(items, greatest: false), rt)
-        case let .nullIf(a, b):
+        case .nullIf(let a, let b):
             let (ba, ta) = try bindExpr(a, frame, agg: agg)
             let (bb, tb) = try bindExpr(b, frame, agg: agg)
             let (x, y) = try comparable(ba, ta, bb, tb, op: "=", pos: pos)
             return (.nullIf(x, y), ta == .unknown ? (tb == .unknown || tb == .null ? .text : tb) : ta)
-        case let .exists(q):
+        case .exists(let q):
             let (sp, _) = try bindSubquery(q, frame)
             return (.exists(sp), .bool)
-        case let .subquery(q):
+        case .subquery(let q):
             let (sp, cols) = try bindSubquery(q, frame)
-            guard cols.count == 1 else { throw SQLError(.syntaxError, "subquery must return only one column", position: pos) }
+            guard cols.count == 1 else {
+                throw SQLError(.syntaxError, "subquery must return only one column", position: pos)
+            }
             return (.scalarSubquery(sp), cols[0].type)
-        case let .function(call):
+        case .function(let call):
             return try bindFunction(call, frame, agg, pos)
-        case let .substring(x, from, forLen):
+        case .substring(let x, let from, let forLen):
             var args = [x]
             args.append(from ?? Expr(.literal(.integer("1"))))
             if let forLen { args.append(forLen) }
-            return try bindFunction(FunctionCall(name: QualifiedName(["substr"]), arguments: args.map { FunctionArgument(value: $0) }), frame, agg, pos)
-        case let .position(sub, str):
-            return try bindFunction(FunctionCall(name: QualifiedName(["strpos"]), arguments: [FunctionArgument(value: str), FunctionArgument(value: sub)]), frame, agg, pos)
-        case let .trim(side, chars, from):
+            return try bindFunction(
+                FunctionCall(name: QualifiedName(["substr"]), arguments: args.map { FunctionArgument(value: $0) }),
+                frame, agg, pos)
+        case .position(let sub, let str):
+            return try bindFunction(
+                FunctionCall(
+                    name: QualifiedName(["strpos"]),
+                    arguments: [FunctionArgument(value: str), FunctionArgument(value: sub)]), frame, agg, pos)
+        case .trim(let side, let chars, let from):
             let name = side == .both ? "btrim" : side == .leading ? "ltrim" : "rtrim"
             var args = [FunctionArgument(value: from)]
             if let chars { args.append(FunctionArgument(value: chars)) }
             return try bindFunction(FunctionCall(name: QualifiedName([name]), arguments: args), frame, agg, pos)
-        case let .extract(field, from):
+        case .extract(let field, let from):
             let (b, t) = try bindExpr(from, frame, agg: agg)
             let src = t == .unknown ? coerce(b, t, to: .timestamp) : b
-            return (.function("extract", [.const(.text(field)), src], .numeric(precision: nil, scale: nil)), .numeric(precision: nil, scale: nil))
-        case let .valueFunction(f):
+            return (
+                .function("extract", [.const(.text(field)), src], .numeric(precision: nil, scale: nil)),
+                .numeric(precision: nil, scale: nil)
+            )
+        case .valueFunction(let f):
             switch f {
             case .currentDate: return (.function("current_date", [], .date), .date)
             case .currentTimestamp, .localTimestamp: return (.function("now", [], .timestamptz), .timestamptz)
@@ -319,7 +372,7 @@ extension Binder {
             case .currentCatalog: return (.const(.text("apus")), .text)
             default: throw SQLError.unsupported("\(f)")
             }
-        case let .collate(x, _):
+        case .collate(let x, _):
             return try bindExpr(x, frame, agg: agg)
         case .defaultValue:
             throw SQLError(.syntaxError, "DEFAULT is not allowed in this context", position: pos)
@@ -331,7 +384,9 @@ extension Binder {
         }
     }
 
-    func bindBinary(_ op: String, _ l: Expr, _ r: Expr, _ frame: Frame, _ agg: AggContext?, _ pos: Int) throws -> (BExpr, SQLType) {
+    func bindBinary(_ op: String, _ l: Expr, _ r: Expr, _ frame: Frame, _ agg: AggContext?, _ pos: Int) throws -> (
+        BExpr, SQLType
+    ) {
         let (la, ta) = try bindExpr(l, frame, agg: agg)
         let (rb, tb) = try bindExpr(r, frame, agg: agg)
         switch op {
@@ -342,10 +397,15 @@ extension Binder {
             if ta == .bytea && tb == .bytea { return (.function("byteacat", [la, rb], .bytea), .bytea) }
             return (.concat(la, rb), .text)
         case "+", "-", "*", "/", "%":
-            var a = ta, b = tb
-            if a == .unknown { a = b.isNumber ? b : (b == .date || b == .timestamp ? .interval : .numeric(precision: nil, scale: nil)) }
+            var a = ta
+            var b = tb
+            if a == .unknown {
+                a = b.isNumber ? b : (b == .date || b == .timestamp ? .interval : .numeric(precision: nil, scale: nil))
+            }
             if b == .unknown {
-                if op == "-" && (a == .date || a == .timestamp || a == .timestamptz) { b = .interval } else {
+                if op == "-" && (a == .date || a == .timestamp || a == .timestamptz) {
+                    b = .interval
+                } else {
                     b = a.isNumber ? a : (a.category == 4 ? .interval : .numeric(precision: nil, scale: nil))
                 }
             }
@@ -363,7 +423,9 @@ extension Binder {
                 let rt: SQLType = a == .date ? .timestamp : a
                 return (.dateArith(op, coerce(la, ta, to: a), coerce(rb, tb, to: .interval), rt), rt)
             }
-            if (a == .timestamp || a == .timestamptz) && b == a && op == "-" { return (.dateArith(op, la, rb, .interval), .interval) }
+            if (a == .timestamp || a == .timestamptz) && b == a && op == "-" {
+                return (.dateArith(op, la, rb, .interval), .interval)
+            }
             if a == .interval && b == .interval && (op == "+" || op == "-") {
                 return (.dateArith(op, coerce(la, ta, to: a), coerce(rb, tb, to: b), .interval), .interval)
             }
@@ -373,7 +435,9 @@ extension Binder {
         case "^":
             return (.function("power", [coerce(la, ta, to: .float8), coerce(rb, tb, to: .float8)], .float8), .float8)
         case "&", "|", "#", "<<", ">>":
-            guard (ta.isInteger || ta == .unknown) && (tb.isInteger || tb == .unknown) else { throw mismatch(op, ta, tb, pos) }
+            guard (ta.isInteger || ta == .unknown) && (tb.isInteger || tb == .unknown) else {
+                throw mismatch(op, ta, tb, pos)
+            }
             let t = promoteNumeric(ta.isInteger ? ta : .int4, tb.isInteger ? tb : .int4)
             return (.function("bit" + op, [la, rb], t), t)
         default:
@@ -388,7 +452,9 @@ extension Binder {
             guard let agg else {
                 throw SQLError(.groupingError, "aggregate functions are not allowed here", position: pos)
             }
-            if !call.orderBy.isEmpty && name != "string_agg" && name != "array_agg" { throw SQLError.unsupported("ORDER BY in aggregates") }
+            if !call.orderBy.isEmpty && name != "string_agg" && name != "array_agg" {
+                throw SQLError.unsupported("ORDER BY in aggregates")
+            }
             if !call.withinGroup.isEmpty { throw SQLError.unsupported("WITHIN GROUP") }
             if name == "array_agg" { throw SQLError.unsupported("array_agg") }
             if !call.orderBy.isEmpty { throw SQLError.unsupported("ORDER BY in aggregates") }
@@ -406,71 +472,117 @@ extension Binder {
             case "count":
                 rt = .int8
             case "sum":
-                guard args.count == 1 else { throw SQLError(.undefinedFunction, "function sum does not exist", position: pos) }
-                if argType == .unknown { throw SQLError(.undefinedFunction, "function sum(unknown) is not unique", position: pos) }
-                guard argType.isNumber || argType == .null || argType == .interval else { throw SQLError(.undefinedFunction, "function sum(\(argType)) does not exist", position: pos) }
-                rt = argType == .int8 ? .numeric(precision: nil, scale: nil) : argType.isInteger || argType == .null ? .int8 : argType.isFloat ? .float8 : argType
+                guard args.count == 1 else {
+                    throw SQLError(.undefinedFunction, "function sum does not exist", position: pos)
+                }
+                if argType == .unknown {
+                    throw SQLError(.undefinedFunction, "function sum(unknown) is not unique", position: pos)
+                }
+                guard argType.isNumber || argType == .null || argType == .interval else {
+                    throw SQLError(.undefinedFunction, "function sum(\(argType)) does not exist", position: pos)
+                }
+                rt =
+                    argType == .int8
+                    ? .numeric(precision: nil, scale: nil)
+                    : argType.isInteger || argType == .null ? .int8 : argType.isFloat ? .float8 : argType
                 if argType == .float4 { argType = .float4 }
             case "avg":
-                guard args.count == 1 else { throw SQLError(.undefinedFunction, "function avg does not exist", position: pos) }
-                guard argType.isNumber || argType == .null || argType == .interval else { throw SQLError(.undefinedFunction, "function avg(\(argType)) does not exist", position: pos) }
+                guard args.count == 1 else {
+                    throw SQLError(.undefinedFunction, "function avg does not exist", position: pos)
+                }
+                guard argType.isNumber || argType == .null || argType == .interval else {
+                    throw SQLError(.undefinedFunction, "function avg(\(argType)) does not exist", position: pos)
+                }
                 rt = argType.isFloat ? .float8 : argType == .interval ? .interval : .numeric(precision: nil, scale: nil)
             case "min", "max":
-                guard args.count == 1 else { throw SQLError(.undefinedFunction, "function \(name) does not exist", position: pos) }
-                if argType == .unknown { throw SQLError(.undefinedFunction, "function \(name)(unknown) is not unique", position: pos) }
+                guard args.count == 1 else {
+                    throw SQLError(.undefinedFunction, "function \(name) does not exist", position: pos)
+                }
+                if argType == .unknown {
+                    throw SQLError(.undefinedFunction, "function \(name)(unknown) is not unique", position: pos)
+                }
                 rt = argType == .null ? .text : argType
             case "string_agg":
-                guard args.count == 2 else { throw SQLError(.undefinedFunction, "function string_agg does not exist", position: pos) }
+                guard args.count == 2 else {
+                    throw SQLError(.undefinedFunction, "function string_agg does not exist", position: pos)
+                }
                 rt = argType == .bytea ? .bytea : .text
             case "bool_and", "bool_or", "every":
-                guard argType == .bool || argType == .null || argType == .unknown else { throw SQLError(.undefinedFunction, "function \(name)(\(argType)) does not exist", position: pos) }
+                guard argType == .bool || argType == .null || argType == .unknown else {
+                    throw SQLError(.undefinedFunction, "function \(name)(\(argType)) does not exist", position: pos)
+                }
                 rt = .bool
             default:
-                guard argType.isNumber || argType == .null else { throw SQLError(.undefinedFunction, "function \(name)(\(argType)) does not exist", position: pos) }
+                guard argType.isNumber || argType == .null else {
+                    throw SQLError(.undefinedFunction, "function \(name)(\(argType)) does not exist", position: pos)
+                }
                 rt = argType.isFloat ? .float8 : .numeric(precision: nil, scale: nil)
             }
-            if name == "count" && !call.isStar && args.count != 1 { throw SQLError(.undefinedFunction, "function count does not exist", position: pos) }
+            if name == "count" && !call.isStar && args.count != 1 {
+                throw SQLError(.undefinedFunction, "function count does not exist", position: pos)
+            }
             let sep: BExpr? = name == "string_agg" ? args[1] : nil
-            agg.aggs.append(AggCall(name: name == "every" ? "bool_and" : name, args: name == "string_agg" ? [args[0]] : args,
-                                    distinct: call.isDistinct, star: call.isStar, filter: filter, type: rt, argType: argType, separator: sep))
+            agg.aggs.append(
+                AggCall(
+                    name: name == "every" ? "bool_and" : name, args: name == "string_agg" ? [args[0]] : args,
+                    distinct: call.isDistinct, star: call.isStar, filter: filter, type: rt, argType: argType,
+                    separator: sep))
             return (.column(agg.groupExprs.count + agg.aggs.count - 1), rt)
         }
-        if call.isStar || call.isDistinct || call.filter != nil { throw SQLError(.syntaxError, "\(name) is not an aggregate function", position: pos) }
+        if call.isStar || call.isDistinct || call.filter != nil {
+            throw SQLError(.syntaxError, "\(name) is not an aggregate function", position: pos)
+        }
         var args: [(BExpr, SQLType)] = []
         for a in call.arguments { args.append(try bindExpr(a.value, frame, agg: agg)) }
         let types = args.map(\.1)
         func arg(_ i: Int, _ t: SQLType) -> BExpr { coerce(args[i].0, args[i].1, to: t) }
         func need(_ n: ClosedRange<Int>) throws {
             guard n.contains(args.count) else {
-                throw SQLError(.undefinedFunction, "function \(name)(\(types.map(\.description).joined(separator: ", "))) does not exist", position: pos)
+                throw SQLError(
+                    .undefinedFunction,
+                    "function \(name)(\(types.map(\.description).joined(separator: ", "))) does not exist",
+                    position: pos)
             }
         }
         func num(_ i: Int) throws -> SQLType {
             let t = types[i]
             if t == .unknown || t == .null { return .float8 }
-            guard t.isNumber else { throw SQLError(.undefinedFunction, "function \(name)(\(t)) does not exist", position: pos) }
+            guard t.isNumber else {
+                throw SQLError(.undefinedFunction, "function \(name)(\(t)) does not exist", position: pos)
+            }
             return t
         }
         func str(_ i: Int) -> BExpr { types[i].isString || types[i] == .null ? args[i].0 : .cast(args[i].0, .text) }
         switch name {
         case "abs":
-            try need(1...1); let t = try num(0); return (.function("abs", [arg(0, t)], t), t)
+            try need(1...1)
+            let t = try num(0)
+            return (.function("abs", [arg(0, t)], t), t)
         case "sign":
-            try need(1...1); let t = try num(0); return (.function("sign", [arg(0, t)], t.isInteger ? .float8 : t), t.isInteger ? .float8 : t)
+            try need(1...1)
+            let t = try num(0)
+            return (.function("sign", [arg(0, t)], t.isInteger ? .float8 : t), t.isInteger ? .float8 : t)
         case "round", "trunc":
             try need(1...2)
             var t = try num(0)
             if t.isInteger || args.count == 2 { t = .numeric(precision: nil, scale: nil) }
             return (.function(name, [arg(0, t)] + (args.count == 2 ? [arg(1, .int4)] : []), t), t)
         case "ceil", "ceiling", "floor":
-            try need(1...1); var t = try num(0); if t.isInteger { t = .float8 }
+            try need(1...1)
+            var t = try num(0)
+            if t.isInteger { t = .float8 }
             return (.function(name == "ceiling" ? "ceil" : name, [arg(0, t)], t), t)
         case "sqrt", "exp", "ln", "cbrt", "sin", "cos", "tan", "asin", "acos", "atan", "degrees", "radians":
-            try need(1...1); _ = try num(0); return (.function(name, [arg(0, .float8)], .float8), .float8)
+            try need(1...1)
+            _ = try num(0)
+            return (.function(name, [arg(0, .float8)], .float8), .float8)
         case "log", "log10":
-            try need(1...2); _ = try num(0); return (.function(name, args.indices.map { arg($0, .float8) }, .float8), .float8)
+            try need(1...2)
+            _ = try num(0)
+            return (.function(name, args.indices.map { arg($0, .float8) }, .float8), .float8)
         case "power", "pow", "atan2":
-            try need(2...2); return (.function(name == "pow" ? "power" : name, [arg(0, .float8), arg(1, .float8)], .float8), .float8)
+            try need(2...2)
+            return (.function(name == "pow" ? "power" : name, [arg(0, .float8), arg(1, .float8)], .float8), .float8)
         case "mod":
             try need(2...2)
             let t = promoteNumeric(try num(0), try num(1))
@@ -482,46 +594,68 @@ extension Binder {
             if types[0] == .bytea { return (.function("octet_length", [args[0].0], .int4), .int4) }
             return (.function(name == "octet_length" || name == "bit_length" ? name : "length", [str(0)], .int4), .int4)
         case "lower", "upper", "initcap", "reverse", "md5", "quote_literal", "quote_ident":
-            try need(1...1); return (.function(name, [str(0)], .text), .text)
+            try need(1...1)
+            return (.function(name, [str(0)], .text), .text)
         case "btrim", "ltrim", "rtrim", "trim":
-            try need(1...2); return (.function(name == "trim" ? "btrim" : name, args.indices.map { str($0) }, .text), .text)
+            try need(1...2)
+            return (.function(name == "trim" ? "btrim" : name, args.indices.map { str($0) }, .text), .text)
         case "substr", "substring":
             try need(2...3)
             return (.function("substr", [str(0)] + (1..<args.count).map { arg($0, .int8) }, .text), .text)
         case "left", "right", "repeat":
-            try need(2...2); return (.function(name, [str(0), arg(1, .int8)], .text), .text)
+            try need(2...2)
+            return (.function(name, [str(0), arg(1, .int8)], .text), .text)
         case "lpad", "rpad":
-            try need(2...3); return (.function(name, [str(0), arg(1, .int8)] + (args.count > 2 ? [str(2)] : []), .text), .text)
+            try need(2...3)
+            return (.function(name, [str(0), arg(1, .int8)] + (args.count > 2 ? [str(2)] : []), .text), .text)
         case "replace", "split_part", "translate":
             try need(3...3)
             return (.function(name, [str(0), str(1), name == "split_part" ? arg(2, .int8) : str(2)], .text), .text)
         case "strpos", "starts_with":
-            try need(2...2); return (.function(name, [str(0), str(1)], name == "strpos" ? .int4 : .bool), name == "strpos" ? .int4 : .bool)
+            try need(2...2)
+            return (
+                .function(name, [str(0), str(1)], name == "strpos" ? .int4 : .bool), name == "strpos" ? .int4 : .bool
+            )
         case "concat":
             return (.function("concat", args.indices.map { args[$0].0 }, .text), .text)
         case "concat_ws":
-            try need(1...100); return (.function("concat_ws", args.indices.map { args[$0].0 }, .text), .text)
-        case "chr": try need(1...1); return (.function("chr", [arg(0, .int4)], .text), .text)
-        case "ascii": try need(1...1); return (.function("ascii", [str(0)], .int4), .int4)
-        case "to_hex": try need(1...1); return (.function("to_hex", [arg(0, .int8)], .text), .text)
+            try need(1...100)
+            return (.function("concat_ws", args.indices.map { args[$0].0 }, .text), .text)
+        case "chr":
+            try need(1...1)
+            return (.function("chr", [arg(0, .int4)], .text), .text)
+        case "ascii":
+            try need(1...1)
+            return (.function("ascii", [str(0)], .int4), .int4)
+        case "to_hex":
+            try need(1...1)
+            return (.function("to_hex", [arg(0, .int8)], .text), .text)
         case "now", "transaction_timestamp", "statement_timestamp", "clock_timestamp":
             return (.function("now", [], .timestamptz), .timestamptz)
         case "pg_typeof":
-            try need(1...1); return (.const(.text(types[0] == .unknown ? "unknown" : types[0].description)), .text)
+            try need(1...1)
+            return (.const(.text(types[0] == .unknown ? "unknown" : types[0].description)), .text)
         case "nullif":
-            try need(2...2); return (.nullIf(args[0].0, args[1].0), types[0])
+            try need(2...2)
+            return (.nullIf(args[0].0, args[1].0), types[0])
         case "coalesce":
             return (.coalesce(args.map(\.0)), types.first ?? .null)
         case "version": return (.const(.text("PostgreSQL 15.0 (ApusDB)")), .text)
         case "gen_random_uuid": return (.function("gen_random_uuid", [], .uuid), .uuid)
         case "date_trunc":
-            try need(2...2); let t: SQLType = types[1] == .unknown ? .timestamp : types[1]
-            return (.function("date_trunc", [str(0), arg(1, t)], t == .date ? .timestamp : t), t == .date ? .timestamp : t)
+            try need(2...2)
+            let t: SQLType = types[1] == .unknown ? .timestamp : types[1]
+            return (
+                .function("date_trunc", [str(0), arg(1, t)], t == .date ? .timestamp : t), t == .date ? .timestamp : t
+            )
         case "date_part":
-            try need(2...2); let t: SQLType = types[1] == .unknown ? .timestamp : types[1]
+            try need(2...2)
+            let t: SQLType = types[1] == .unknown ? .timestamp : types[1]
             return (.function("extract", [str(0), arg(1, t)], .float8), .float8)
         default:
-            throw SQLError(.undefinedFunction, "function \(name)(\(types.map(\.description).joined(separator: ", "))) does not exist", position: pos)
+            throw SQLError(
+                .undefinedFunction,
+                "function \(name)(\(types.map(\.description).joined(separator: ", "))) does not exist", position: pos)
         }
     }
 }

@@ -17,53 +17,67 @@ struct DDL {
     func createTable(_ c: CreateTableStatement) throws -> StatementResult {
         try checkSchema(c.name)
         let name = c.name.name
-        if exists(name) || session.txCatalog.tables.values.contains(where: { $0.indexes.contains { $0.name == name } }) {
+        if exists(name) || session.txCatalog.tables.values.contains(where: { $0.indexes.contains { $0.name == name } })
+        {
             if c.ifNotExists { return .command("CREATE TABLE") }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists", position: c.name.position.offset)
         }
         var cat = session.txCatalog
-        var t = TableDesc(id: cat.nextTableID, name: name, columns: [], primaryKey: [], indexes: [], viewSQL: nil,
-                          checks: nil, nextColumnID: 1, nextIndexID: 2)
+        var t = TableDesc(
+            id: cat.nextTableID, name: name, columns: [], primaryKey: [], indexes: [], viewSQL: nil,
+            checks: nil, nextColumnID: 1, nextIndexID: 2)
         cat.nextTableID += 1
         var uniques: [[String]] = []
         var pk: [String]?
         var checks: [String] = []
         for el in c.elements {
             switch el {
-            case let .column(cd):
+            case .column(let cd):
                 if t.columns.contains(where: { $0.name == cd.name }) {
-                    throw SQLError(.duplicateColumn, "column \"\(cd.name)\" specified more than once", position: cd.position.offset)
+                    throw SQLError(
+                        .duplicateColumn, "column \"\(cd.name)\" specified more than once", position: cd.position.offset
+                    )
                 }
                 let typeName = cd.type.name.name
                 let serial = ["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"].contains(typeName)
                 let ty = try SQLType.from(cd.type)
-                var col = ColumnDesc(id: t.nextColumnID, name: cd.name, typeSQL: serial ? (typeName.hasPrefix("big") || typeName == "serial8" ? "int8" : "int4") : cd.type.description,
-                                     notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
+                var col = ColumnDesc(
+                    id: t.nextColumnID, name: cd.name,
+                    typeSQL: serial
+                        ? (typeName.hasPrefix("big") || typeName == "serial8" ? "int8" : "int4") : cd.type.description,
+                    notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
                 _ = ty
                 t.nextColumnID += 1
                 for con in cd.constraints {
                     switch con.kind {
                     case .notNull: col.notNull = true
                     case .null: break
-                    case let .defaultValue(e): col.defaultSQL = e.description
+                    case .defaultValue(let e): col.defaultSQL = e.description
                     case .primaryKey:
-                        if pk != nil { throw SQLError(SQLState("42P16"), "multiple primary keys for table \"\(name)\" are not allowed") }
+                        if pk != nil {
+                            throw SQLError(
+                                SQLState("42P16"), "multiple primary keys for table \"\(name)\" are not allowed")
+                        }
                         pk = [cd.name]
                     case .unique: uniques.append([cd.name])
-                    case let .check(e): checks.append(e.description)
+                    case .check(let e): checks.append(e.description)
                     case .references: throw SQLError.unsupported("FOREIGN KEY constraints")
-                    case .identity: col.serial = true; col.notNull = true
+                    case .identity:
+                        col.serial = true
+                        col.notNull = true
                     case .generated: throw SQLError.unsupported("generated columns")
                     }
                 }
                 t.columns.append(col)
-            case let .constraint(tc):
+            case .constraint(let tc):
                 switch tc.kind {
-                case let .primaryKey(cols, _):
-                    if pk != nil { throw SQLError(SQLState("42P16"), "multiple primary keys for table \"\(name)\" are not allowed") }
+                case .primaryKey(let cols, _):
+                    if pk != nil {
+                        throw SQLError(SQLState("42P16"), "multiple primary keys for table \"\(name)\" are not allowed")
+                    }
                     pk = cols
-                case let .unique(cols, _): uniques.append(cols)
-                case let .check(e): checks.append(e.description)
+                case .unique(let cols, _): uniques.append(cols)
+                case .check(let e): checks.append(e.description)
                 case .foreignKey: throw SQLError.unsupported("FOREIGN KEY constraints")
                 }
             }
@@ -86,15 +100,22 @@ struct DDL {
                 cols.append(i)
             }
             if cols == t.primaryKey { continue }
-            t.indexes.append(IndexDesc(id: t.nextIndexID, name: "\(name)_\(u.joined(separator: "_"))_key", unique: true, columns: cols))
+            t.indexes.append(
+                IndexDesc(
+                    id: t.nextIndexID, name: "\(name)_\(u.joined(separator: "_"))_key", unique: true, columns: cols))
             t.nextIndexID += 1
         }
         if !checks.isEmpty { t.checks = checks }
         // Validate defaults and checks now, as PostgreSQL does.
         let binder = Binder(catalog: cat, paramTypes: [])
-        let frame = Frame(columns: try t.columns.map { ScopeColumn(table: name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL))) }, outer: nil)
+        let frame = Frame(
+            columns: try t.columns.map {
+                ScopeColumn(table: name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+            }, outer: nil)
         for col in t.columns {
-            if let d = col.defaultSQL { _ = try binder.bindExpr(try Parser.parseExpression(sql: d), Frame(columns: [], outer: nil), agg: nil) }
+            if let d = col.defaultSQL {
+                _ = try binder.bindExpr(try Parser.parseExpression(sql: d), Frame(columns: [], outer: nil), agg: nil)
+            }
         }
         for ch in checks { _ = try binder.bindExpr(try Parser.parseExpression(sql: ch), frame, agg: nil) }
         cat.tables[name] = t
@@ -133,9 +154,9 @@ struct DDL {
         case .int8: "int8"
         case .float4: "float4"
         case .float8: "float8"
-        case let .numeric(p, s): p.map { "numeric(\($0),\(s ?? 0))" } ?? "numeric"
-        case let .varchar(n): n.map { "varchar(\($0))" } ?? "varchar"
-        case let .bpchar(n): "bpchar(\(n ?? 1))"
+        case .numeric(let p, let s): p.map { "numeric(\($0),\(s ?? 0))" } ?? "numeric"
+        case .varchar(let n): n.map { "varchar(\($0))" } ?? "varchar"
+        case .bpchar(let n): "bpchar(\(n ?? 1))"
         case .bytea: "bytea"
         case .date: "date"
         case .timestamp: "timestamp"
@@ -155,7 +176,7 @@ struct DDL {
         }
         var cols: [Int] = []
         for el in c.elements {
-            guard case let .column(n) = el.key else { throw SQLError.unsupported("expression indexes") }
+            guard case .column(let n) = el.key else { throw SQLError.unsupported("expression indexes") }
             guard let i = t.columns.firstIndex(where: { $0.name == n }) else {
                 throw SQLError(.undefinedColumn, "column \"\(n)\" does not exist")
             }
@@ -172,8 +193,10 @@ struct DDL {
         t.indexes.append(idx)
         // Build the index from the existing rows.
         let dml = DML(session: session, tx: tx, params: [])
-        for (key, value) in try tx.scan(lower: KeyEncoding.indexPrefix(table: t.id, index: 1),
-                                        upper: KeyEncoding.prefixEnd(KeyEncoding.indexPrefix(table: t.id, index: 1))) {
+        for (key, value) in try tx.scan(
+            lower: KeyEncoding.indexPrefix(table: t.id, index: 1),
+            upper: KeyEncoding.prefixEnd(KeyEncoding.indexPrefix(table: t.id, index: 1)))
+        {
             let row = try Executor(tx: tx, params: []).decodeRow(t, value)
             let pk = Array(key.dropFirst(9))
             try dml.putIndexEntry(t, idx, row, pk)
@@ -198,13 +221,16 @@ struct DDL {
         var cat = session.txCatalog
         var cols: [ColumnDesc] = []
         for (i, c) in b.columns.enumerated() {
-            cols.append(ColumnDesc(id: UInt32(i + 1), name: i < v.columns.count ? v.columns[i] : c.name,
-                                   typeSQL: typeSQL(c.type), notNull: false, defaultSQL: nil, serial: nil))
+            cols.append(
+                ColumnDesc(
+                    id: UInt32(i + 1), name: i < v.columns.count ? v.columns[i] : c.name,
+                    typeSQL: typeSQL(c.type), notNull: false, defaultSQL: nil, serial: nil))
         }
         let id = session.txCatalog.tables[v.name.name]?.id ?? cat.nextTableID
         if session.txCatalog.tables[v.name.name] == nil { cat.nextTableID += 1 }
-        cat.tables[v.name.name] = TableDesc(id: id, name: v.name.name, columns: cols, primaryKey: [], indexes: [],
-                                            viewSQL: v.query.description, checks: nil, nextColumnID: UInt32(cols.count + 1), nextIndexID: 2)
+        cat.tables[v.name.name] = TableDesc(
+            id: id, name: v.name.name, columns: cols, primaryKey: [], indexes: [],
+            viewSQL: v.query.description, checks: nil, nextColumnID: UInt32(cols.count + 1), nextIndexID: 2)
         session.txCatalog = cat
         try cat.save(tx)
         return .command("CREATE VIEW")
@@ -212,7 +238,8 @@ struct DDL {
 
     func deleteData(_ t: TableDesc) throws {
         let p = KeyEncoding.indexPrefix(table: t.id, index: 0)
-        let lo = p, hi = KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0)
+        let lo = p
+        let hi = KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0)
         for (k, _) in try tx.scan(lower: lo, upper: hi) { tx.delete(k) }
     }
 
@@ -224,23 +251,35 @@ struct DDL {
             case .table, .view:
                 guard let t = cat.tables[n.name], n.parts.count == 1 || n.qualifier.last == "public" else {
                     if d.ifExists { continue }
-                    throw SQLError(.undefinedTable, "\(d.kind == .table ? "table" : "view") \"\(n.name)\" does not exist")
+                    throw SQLError(
+                        .undefinedTable, "\(d.kind == .table ? "table" : "view") \"\(n.name)\" does not exist")
                 }
                 if (t.viewSQL != nil) != (d.kind == .view) {
                     throw SQLError(.wrongObjectType, "\"\(n.name)\" is not a \(d.kind == .table ? "table" : "view")")
                 }
                 // Refuse when a view depends on it (RESTRICT semantics), by name.
                 for (vn, v) in cat.tables where vn != t.name {
-                    if let sql = v.viewSQL, (try? Parser.parseStatement(sql: sql)).map({ viewUses($0, t.name) }) == true {
-                        if d.behavior == .cascade { cat.tables[vn] = nil; continue }
-                        throw SQLError(SQLState("2BP01"), "cannot drop \(d.kind == .table ? "table" : "view") \(t.name) because other objects depend on it")
+                    if let sql = v.viewSQL, (try? Parser.parseStatement(sql: sql)).map({ viewUses($0, t.name) }) == true
+                    {
+                        if d.behavior == .cascade {
+                            cat.tables[vn] = nil
+                            continue
+                        }
+                        throw SQLError(
+                            SQLState("2BP01"),
+                            "cannot drop \(d.kind == .table ? "table" : "view") \(t.name) because other objects depend on it"
+                        )
                     }
                 }
                 try deleteData(t)
                 cat.tables[n.name] = nil
             case .index:
-                guard let (tn, i) = cat.tables.lazy.compactMap({ kv in kv.value.indexes.firstIndex { $0.name == n.name }.map { (kv.key, $0) } }).first,
-                      var t = cat.tables[tn] else {
+                guard
+                    let (tn, i) = cat.tables.lazy.compactMap({ kv in
+                        kv.value.indexes.firstIndex { $0.name == n.name }.map { (kv.key, $0) }
+                    }).first,
+                    var t = cat.tables[tn]
+                else {
                     if d.ifExists { continue }
                     throw SQLError(.undefinedObject, "index \"\(n.name)\" does not exist")
                 }
@@ -262,6 +301,8 @@ struct DDL {
 
     func viewUses(_ s: Statement, _ table: String) -> Bool {
         s.description.lowercased().contains(table.lowercased())
-            && s.description.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).contains { $0.lowercased() == table }
+            && s.description.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).contains {
+                $0.lowercased() == table
+            }
     }
 }

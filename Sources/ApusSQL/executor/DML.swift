@@ -12,7 +12,10 @@ struct DML {
 
     func frame(_ t: TableDesc, alias: String?) throws -> Frame {
         let ty = try types(t)
-        return Frame(columns: t.columns.enumerated().map { ScopeColumn(table: alias ?? t.name, name: $0.element.name, type: ty[$0.offset]) }, outer: nil)
+        return Frame(
+            columns: t.columns.enumerated().map {
+                ScopeColumn(table: alias ?? t.name, name: $0.element.name, type: ty[$0.offset])
+            }, outer: nil)
     }
 
     func target(_ name: QualifiedName) throws -> TableDesc {
@@ -24,7 +27,8 @@ struct DML {
     func rowKey(_ t: TableDesc, _ pk: [UInt8]) -> [UInt8] { KeyEncoding.indexPrefix(table: t.id, index: 1) + pk }
 
     func indexKey(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value]) -> [UInt8] {
-        KeyEncoding.indexPrefix(table: t.id, index: idx.id) + KeyEncoding.encode(idx.columns.map { row[$0].groupKeyForIndex })
+        KeyEncoding.indexPrefix(table: t.id, index: idx.id)
+            + KeyEncoding.encode(idx.columns.map { row[$0].groupKeyForIndex })
     }
 
     func putIndexEntry(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value], _ pk: [UInt8]) throws {
@@ -33,7 +37,10 @@ struct DML {
             for (_, other) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) where other != pk {
                 let cols = idx.columns.map { t.columns[$0].name }.joined(separator: ", ")
                 let vals = idx.columns.map { row[$0].description }.joined(separator: ", ")
-                throw SQLError(.uniqueViolation, "duplicate key value violates unique constraint \"\(idx.name)\": Key (\(cols))=(\(vals)) already exists.")
+                throw SQLError(
+                    .uniqueViolation,
+                    "duplicate key value violates unique constraint \"\(idx.name)\": Key (\(cols))=(\(vals)) already exists."
+                )
             }
         }
         tx.put(prefix + pk, pk)
@@ -46,7 +53,7 @@ struct DML {
     func nextSerial(_ t: TableDesc) throws -> Int64 {
         let key = Catalog.sequenceKey(table: t.id)
         var n: Int64 = 0
-        if let b = try tx.get(key), case let .int(v)? = try RowEncoding.decode(b)[0] { n = v }
+        if let b = try tx.get(key), case .int(let v)? = try RowEncoding.decode(b)[0] { n = v }
         n += 1
         tx.put(key, RowEncoding.encode(columnIDs: [0], values: [.int(n)]))
         return n
@@ -54,7 +61,9 @@ struct DML {
 
     func checkRow(_ t: TableDesc, _ row: [Value]) throws {
         for (i, c) in t.columns.enumerated() where c.notNull && row[i].isNull {
-            throw SQLError(.notNullViolation, "null value in column \"\(c.name)\" of relation \"\(t.name)\" violates not-null constraint")
+            throw SQLError(
+                .notNullViolation,
+                "null value in column \"\(c.name)\" of relation \"\(t.name)\" violates not-null constraint")
         }
         if let checks = t.checks {
             let b = Binder(catalog: session.txCatalog, paramTypes: [])
@@ -86,7 +95,10 @@ struct DML {
             if onConflictNothing { return false }
             let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
             let vals = t.primaryKey.map { row[$0].description }.joined(separator: ", ")
-            throw SQLError(.uniqueViolation, "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists.")
+            throw SQLError(
+                .uniqueViolation,
+                "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists."
+            )
         }
         if onConflictNothing {
             for idx in t.indexes where idx.unique && !idx.columns.contains(where: { row[$0].isNull }) {
@@ -119,7 +131,10 @@ struct DML {
         var cols: [ResultColumn] = []
         for item in items {
             if case .star = item.expr.kind {
-                for (i, c) in f.columns.enumerated() { exprs.append(.column(i)); cols.append(ResultColumn(name: c.name, type: c.type)) }
+                for (i, c) in f.columns.enumerated() {
+                    exprs.append(.column(i))
+                    cols.append(ResultColumn(name: c.name, type: c.type))
+                }
                 continue
             }
             let (e, ty) = try b.bindExpr(item.expr, f, agg: nil)
@@ -140,29 +155,38 @@ struct DML {
             doNothing = true
         }
         var targetCols: [Int] = []
-        if s.columns.isEmpty { targetCols = Array(t.columns.indices) } else {
+        if s.columns.isEmpty {
+            targetCols = Array(t.columns.indices)
+        } else {
             for n in s.columns {
                 guard let i = t.columns.firstIndex(where: { $0.name == n }) else {
                     throw SQLError(.undefinedColumn, "column \"\(n)\" of relation \"\(t.name)\" does not exist")
                 }
-                if targetCols.contains(i) { throw SQLError(.duplicateColumn, "column \"\(n)\" specified more than once") }
+                if targetCols.contains(i) {
+                    throw SQLError(.duplicateColumn, "column \"\(n)\" specified more than once")
+                }
                 targetCols.append(i)
             }
         }
         let ty = try types(t)
         let binder = Binder(catalog: session.txCatalog, paramTypes: [])
         let ex = Executor(tx: tx, params: params)
-        var sourceRows: [[Value?]] = [] // nil = DEFAULT
+        var sourceRows: [[Value?]] = []  // nil = DEFAULT
         switch s.source {
         case .defaultValues:
             sourceRows = [[Value?](repeating: nil, count: targetCols.count)]
-        case let .query(q):
-            if case let .values(rows) = q.body, q.isBare {
+        case .query(let q):
+            if case .values(let rows) = q.body, q.isBare {
                 for r in rows {
-                    guard r.count <= targetCols.count else { throw SQLError(.syntaxError, "INSERT has more expressions than target columns") }
+                    guard r.count <= targetCols.count else {
+                        throw SQLError(.syntaxError, "INSERT has more expressions than target columns")
+                    }
                     var out: [Value?] = []
                     for (k, e) in r.enumerated() {
-                        if case .defaultValue = e.kind { out.append(nil); continue }
+                        if case .defaultValue = e.kind {
+                            out.append(nil)
+                            continue
+                        }
                         let (b, et) = try binder.bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
                         try assignable(et, ty[targetCols[k]], t.columns[targetCols[k]].name)
                         out.append(try ex.eval(b, []))
@@ -172,8 +196,12 @@ struct DML {
                 }
             } else {
                 let b = try binder.bindQuery(q, outer: nil)
-                guard b.columns.count <= targetCols.count else { throw SQLError(.syntaxError, "INSERT has more expressions than target columns") }
-                for (k, c) in b.columns.enumerated() { try assignable(c.type, ty[targetCols[k]], t.columns[targetCols[k]].name) }
+                guard b.columns.count <= targetCols.count else {
+                    throw SQLError(.syntaxError, "INSERT has more expressions than target columns")
+                }
+                for (k, c) in b.columns.enumerated() {
+                    try assignable(c.type, ty[targetCols[k]], t.columns[targetCols[k]].name)
+                }
                 for r in try ex.run(b.plan) {
                     var out: [Value?] = r.map { $0 }
                     while out.count < targetCols.count { out.append(nil) }
@@ -186,7 +214,10 @@ struct DML {
             var row = [Value](repeating: .null, count: t.columns.count)
             var given = [Bool](repeating: false, count: t.columns.count)
             for (k, i) in targetCols.enumerated() {
-                if let v = src[k] { row[i] = v; given[i] = true }
+                if let v = src[k] {
+                    row[i] = v
+                    given[i] = true
+                }
             }
             for i in t.columns.indices where !given[i] { row[i] = try defaultValue(t, i, ex, binder) }
             if try insertRow(t, row, onConflictNothing: doNothing) { inserted.append(lastRow.value) }
@@ -236,11 +267,14 @@ struct DML {
         let binder = Binder(catalog: session.txCatalog, paramTypes: [])
         var sets: [(Int, BExpr?)] = []
         for a in s.assignments {
-            guard case let .single(col, value, _) = a else { throw SQLError.unsupported("multi-column SET") }
+            guard case .single(let col, let value, _) = a else { throw SQLError.unsupported("multi-column SET") }
             guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
                 throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
             }
-            if case .defaultValue = value.kind { sets.append((i, nil)); continue }
+            if case .defaultValue = value.kind {
+                sets.append((i, nil))
+                continue
+            }
             let (b, et) = try binder.bindExpr(value, f, agg: nil)
             try assignable(et, ty[i], col)
             sets.append((i, b))
@@ -263,7 +297,10 @@ struct DML {
                 if try tx.get(rowKey(t, newPK)) != nil {
                     let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
                     let vals = t.primaryKey.map { new[$0].description }.joined(separator: ", ")
-                    throw SQLError(.uniqueViolation, "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists.")
+                    throw SQLError(
+                        .uniqueViolation,
+                        "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists."
+                    )
                 }
                 tx.delete(rowKey(t, pk))
             }
@@ -300,9 +337,13 @@ struct DML {
 extension Value {
     /// The value as stored in keys: numerics normalised so equal values encode equally.
     var groupKeyForIndex: Value {
-        if case let .numeric(n) = self {
-            var u = n.unscaled, s = n.scale
-            while s > 0 && u % 10 == 0 { u /= 10; s -= 1 }
+        if case .numeric(let n) = self {
+            var u = n.unscaled
+            var s = n.scale
+            while s > 0 && u % 10 == 0 {
+                u /= 10
+                s -= 1
+            }
             return .numeric(SQLDecimal(unscaled: u, scale: s))
         }
         return self
