@@ -45,12 +45,14 @@ public struct SLTRunner {
     }
 
     static func lines(_ text: String) -> [String] {
-        var out = text.components(separatedBy: "\n").map { l -> String in
-            var x = l
-            if x.hasSuffix("\r") { x.removeLast() }
-            return x.trimmingCharacters(in: .whitespaces).isEmpty ? "" : x
+        // Split on bytes: Swift treats "\r\n" as one Character.
+        var out = text.utf8.split(separator: 10, omittingEmptySubsequences: false).map { raw -> String in
+            var bytes = Array(raw)
+            if bytes.last == 13 { bytes.removeLast() }
+            let x = String(decoding: bytes, as: UTF8.self)
+            return x.unicodeScalars.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\u{0B}" || $0 == "\u{0C}" }) ? "" : x
         }
-        if out.last == "" && text.hasSuffix("\n") { out.removeLast() }
+        if out.last == "" && text.utf8.last == 10 { out.removeLast() }
         return out
     }
 

@@ -18,6 +18,13 @@ import Testing
         #expect(r.passed > 0)
     }
 
+    @Test func crlfFilesAreRead() {
+        let text = "statement ok\r\nCREATE TABLE t (a int)\r\n\r\nquery I\r\nSELECT count(*) FROM t\r\n----\r\n0\r\n"
+        let r = SLTRunner().run(text: text, name: "x.test")
+        #expect(r.passed == 2)
+        #expect(r.failed == 0)
+    }
+
     @Test func runnerDetectsFailures() {
         let text = "query I\nSELECT 1\n----\n2\n"
         let r = SLTRunner().run(text: text, name: "x.slt")

@@ -121,8 +121,15 @@ extension Binder {
         try enter()
         defer { depth -= 1 }
         let pos = e.position.offset
-        if let agg, let gi = agg.groupExprs.firstIndex(of: e) {
-            return (.column(gi), agg.groupFrame.columns[gi].type)
+        if let agg {
+            if let gi = agg.groupExprs.firstIndex(of: e) { return (.column(gi), agg.groupFrame.columns[gi].type) }
+            // Match GROUP BY expressions by meaning (`t.a * 2` matches `a * 2`).
+            var literal = false
+            if case .literal = e.kind { literal = true }
+            if !literal, !agg.groupSigs.isEmpty, !hasAggregate(e), !containsSubquery(e),
+               let (b, t) = try? bindExpr(e, agg.inputFrame, agg: nil), let gi = agg.groupSigs.firstIndex(of: "\(b)") {
+                return (.column(gi), t)
+            }
         }
         switch e.kind {
         case .column(let parts):
@@ -395,6 +402,7 @@ extension Binder {
             return (.compare(op, x, y), .bool)
         case "||":
             if ta == .bytea && tb == .bytea { return (.function("byteacat", [la, rb], .bytea), .bytea) }
+            if !(ta.isString || tb.isString) || ta == .bytea || tb == .bytea { throw mismatch(op, ta, tb, pos) }
             return (.concat(la, rb), .text)
         case "+", "-", "*", "/", "%":
             var a = ta
@@ -452,12 +460,13 @@ extension Binder {
             guard let agg else {
                 throw SQLError(.groupingError, "aggregate functions are not allowed here", position: pos)
             }
-            if !call.orderBy.isEmpty && name != "string_agg" && name != "array_agg" {
-                throw SQLError.unsupported("ORDER BY in aggregates")
-            }
             if !call.withinGroup.isEmpty { throw SQLError.unsupported("WITHIN GROUP") }
             if name == "array_agg" { throw SQLError.unsupported("array_agg") }
-            if !call.orderBy.isEmpty { throw SQLError.unsupported("ORDER BY in aggregates") }
+            var order: [(BExpr, SortKey)] = []
+            for item in call.orderBy {
+                let (b, _) = try bindExpr(item.expr, agg.inputFrame, agg: nil)
+                order.append((b, sortKey(item, 0)))
+            }
             var args: [BExpr] = []
             var argType: SQLType = .null
             for (i, a) in call.arguments.enumerated() {
@@ -526,7 +535,7 @@ extension Binder {
                 AggCall(
                     name: name == "every" ? "bool_and" : name, args: name == "string_agg" ? [args[0]] : args,
                     distinct: call.isDistinct, star: call.isStar, filter: filter, type: rt, argType: argType,
-                    separator: sep))
+                    separator: sep, order: order))
             return (.column(agg.groupExprs.count + agg.aggs.count - 1), rt)
         }
         if call.isStar || call.isDistinct || call.filter != nil {
@@ -535,6 +544,9 @@ extension Binder {
         var args: [(BExpr, SQLType)] = []
         for a in call.arguments { args.append(try bindExpr(a.value, frame, agg: agg)) }
         let types = args.map(\.1)
+        if types.contains(.bytea) && !["length", "octet_length", "md5", "concat", "coalesce", "nullif"].contains(name) {
+            throw SQLError.unsupported("\(name) on bytea")
+        }
         func arg(_ i: Int, _ t: SQLType) -> BExpr { coerce(args[i].0, args[i].1, to: t) }
         func need(_ n: ClosedRange<Int>) throws {
             guard n.contains(args.count) else {

@@ -29,6 +29,7 @@ final class AggContext {
     let inputFrame: Frame
     let groupFrame: Frame
     var aggs: [AggCall] = []
+    var groupSigs: [String] = []
     init(groupExprs: [Expr], inputFrame: Frame, groupFrame: Frame) {
         self.groupExprs = groupExprs
         self.inputFrame = inputFrame
@@ -92,6 +93,9 @@ final class Binder {
                 guard case let .query(cq) = cte.statement else { throw SQLError.unsupported("data-modifying statements in WITH") }
                 let b = try bindQuery(cq, outer: outer)
                 var cols = b.columns
+                if cte.columns.count > cols.count {
+                    throw SQLError(.syntaxError, "WITH query \"\(cte.name)\" has \(cols.count) columns available but \(cte.columns.count) columns specified")
+                }
                 for (i, n) in cte.columns.enumerated() where i < cols.count { cols[i].name = n }
                 for i in cols.indices { cols[i].table = cte.name }
                 ctes[cte.name] = (CTEBox(plan: b.plan), cols)
@@ -513,6 +517,7 @@ final class Binder {
             }
             let gframe = Frame(columns: gcols, outer: outer)
             let ctx = AggContext(groupExprs: groupExprs, inputFrame: frame, groupFrame: gframe)
+            ctx.groupSigs = gb.map { "\($0)" }.map { $0.contains("SubPlan") ? "" : $0 }
             agg = ctx
             exprFrame = gframe
             _ = gb

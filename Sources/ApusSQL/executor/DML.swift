@@ -266,8 +266,18 @@ struct DML {
         let ty = try types(t)
         let binder = Binder(catalog: session.txCatalog, paramTypes: [])
         var sets: [(Int, BExpr?)] = []
+        var singles: [(String, Expr)] = []
         for a in s.assignments {
-            guard case .single(let col, let value, _) = a else { throw SQLError.unsupported("multi-column SET") }
+            switch a {
+            case let .single(col, value, _): singles.append((col, value))
+            case let .multiple(cols, value, _):
+                guard case let .row(items, _) = value.kind, items.count == cols.count else {
+                    throw SQLError.unsupported("multi-column SET from a subquery")
+                }
+                for (c, v) in zip(cols, items) { singles.append((c, v)) }
+            }
+        }
+        for (col, value) in singles {
             guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
                 throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
             }

@@ -171,7 +171,11 @@ extension Executor {
         case let .concat(a, b):
             let x = try eval(a, row), y = try eval(b, row)
             if x.isNull || y.isNull { return .null }
-            return .text((x.text(as: nil) ?? "") + (y.text(as: nil) ?? ""))
+            func str(_ v: Value) -> String {
+                if case let .bool(b) = v { return b ? "true" : "false" }
+                return v.text(as: nil) ?? ""
+            }
+            return .text(str(x) + str(y))
         case let .function(name, args, t):
             return try callFunction(name, try args.map { try eval($0, row) }, t)
         case let .dateArith(op, a, b, t):
@@ -254,7 +258,7 @@ extension Executor {
             switch a[0] {
             case let .float(v):
                 if name == "trunc" { return .float(v < 0 ? (-v).rounded(.down) * -1 : v.rounded(.down)) }
-                return .float(v.rounded(.toNearestOrAwayFromZero))
+                return .float(v.rounded(.toNearestOrEven))
             case let .numeric(n):
                 if name == "round" {
                     if places >= n.scale { return .numeric(try n.rescaled(max(places, 0))) }

@@ -223,6 +223,8 @@ final class Executor {
         var text: String?
         var bool: Bool?
         var seen = Set<Value>()
+        /// Inputs of an ordered aggregate: sort keys, value, row.
+        var pending: [([Value], Value, [Value])] = []
     }
 
     func aggregate(_ rows: [[Value]], _ groups: [BExpr], _ aggs: [AggCall]) throws -> [[Value]] {
@@ -239,6 +241,10 @@ final class Executor {
                 let v = try eval(a.args[0], r)
                 if v.isNull { continue }
                 if a.distinct && !entry.states[i].seen.insert(v.groupKey).inserted { continue }
+                if !a.order.isEmpty {
+                    entry.states[i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
+                    continue
+                }
                 try step(&entry.states[i], a, v, r)
             }
             states[hk] = entry
@@ -286,7 +292,26 @@ final class Executor {
         }
     }
 
-    func finish(_ s: AggState, _ a: AggCall) throws -> Value {
+    func finish(_ s0: AggState, _ a: AggCall) throws -> Value {
+        var s = s0
+        if !s.pending.isEmpty {
+            var idx = Array(s.pending.indices)
+            idx.sort { x, y in
+                for (k, o) in a.order.enumerated() {
+                    let p = s.pending[x].0[k], q = s.pending[y].0[k]
+                    if p.isNull || q.isNull {
+                        if p.isNull && q.isNull { continue }
+                        return p.isNull == o.1.nullsFirst
+                    }
+                    let c = Value.compare(p, q)
+                    if c != 0 { return o.1.descending ? c > 0 : c < 0 }
+                }
+                return x < y
+            }
+            var fresh = AggState()
+            for i in idx { try step(&fresh, a, s.pending[i].1, s.pending[i].2) }
+            s = fresh
+        }
         switch a.name {
         case "count": return .int(s.count)
         case "sum":

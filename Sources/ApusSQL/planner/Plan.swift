@@ -62,6 +62,8 @@ struct AggCall {
     var type: SQLType
     var argType: SQLType
     var separator: BExpr?
+    /// `agg(x ORDER BY ...)`: keys and their sort order.
+    var order: [(BExpr, SortKey)] = []
 }
 
 /// One ORDER BY key over a plan's output columns.

@@ -185,7 +185,7 @@ func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
         return .numeric(n)
     case .text, .varchar, .bpchar:
         var s = v.text(as: nil) ?? ""
-        if case let .float(d) = v { s = formatFloat(d, single: false) }
+        if case let .bool(b) = v { s = b ? "true" : "false" }
         if case let .varchar(n?) = t, s.count > n {
             if s.prefix(n).count == n && s.dropFirst(n).allSatisfy({ $0 == " " }) { s = String(s.prefix(n)) } else {
                 throw SQLError(.stringDataRightTruncation, "value too long for type character varying(\(n))")
