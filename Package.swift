@@ -35,7 +35,9 @@ let package = Package(
 
         .target(name: "ApusRaft", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
 
-        .target(name: "ApusVector", dependencies: ["ApusCore"], swiftSettings: strict),
+        // AVX2/FMA distance kernels and a prefetch hint for the vector indexes (runtime-dispatched).
+        .target(name: "CVectorKernels"),
+        .target(name: "ApusVector", dependencies: ["ApusCore", "CVectorKernels"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
             "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB",

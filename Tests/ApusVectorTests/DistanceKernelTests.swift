@@ -6,7 +6,10 @@ import ApusVector
 import Testing
 
 @Suite struct DistanceKernelTests {
-    @Test func simdMatchesPlainForEveryTailLength() {
+    /// The kernel families this CPU can run.
+    static var kernels: [Distance.Kernel] { Distance.cpuHasAVX2 ? Distance.Kernel.allCases : [.dispatched, .swiftSIMD] }
+
+    @Test(arguments: kernels) func simdMatchesPlainForEveryTailLength(kernel: Distance.Kernel) {
         let seed: UInt64 = 0xD15
         var rng = SeededGenerator(seed: seed)
         for dimension in 1...70 {
@@ -15,12 +18,12 @@ import Testing
                 let b = (0..<dimension).map { _ in rng.nextGaussian() }
                 let tolerance = Float(dimension) * 4 * Float.ulpOfOne
                 let l2Plain = Distance.l2SquaredPlain(a, b)
-                let l2 = Distance.l2Squared(a, b)
-                #expect(abs(l2 - l2Plain) <= tolerance * max(1, abs(l2Plain)), "l2 dim \(dimension) seed \(seed)")
+                let l2 = Distance.l2Squared(a, b, kernel: kernel)
+                #expect(abs(l2 - l2Plain) <= tolerance * max(1, abs(l2Plain)), "l2 \(kernel) dim \(dimension) seed \(seed)")
                 let dotPlain = Distance.dotPlain(a, b)
-                let dot = Distance.dot(a, b)
+                let dot = Distance.dot(a, b, kernel: kernel)
                 let scale = Distance.dotPlain(a.map(abs), b.map(abs))
-                #expect(abs(dot - dotPlain) <= tolerance * max(1, scale), "dot dim \(dimension) seed \(seed)")
+                #expect(abs(dot - dotPlain) <= tolerance * max(1, scale), "dot \(kernel) dim \(dimension) seed \(seed)")
             }
         }
     }
@@ -38,16 +41,18 @@ import Testing
 @Suite struct BoundedKernelTests {
     // The early-abandoning L2 kernel is internal; it is checked through search results in
     // HNSWRecallTests. Here: exact whenever the true distance is within the bound.
-    @Test func boundedDistanceIsExactWithinBound() {
+    @Test(arguments: DistanceKernelTests.kernels) func boundedDistanceIsExactWithinBound(kernel: Distance.Kernel) {
         let seed: UInt64 = 0xB0
         var rng = SeededGenerator(seed: seed)
         for dimension in [1, 8, 31, 32, 33, 64, 100, 128, 129] {
             let a = (0..<dimension).map { _ in rng.nextGaussian() }
             let b = (0..<dimension).map { _ in rng.nextGaussian() }
-            let exact = Distance.l2Squared(a, b)
-            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: exact * 1.01) == exact, "dim \(dimension)")
-            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: .infinity) == exact, "dim \(dimension)")
-            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: exact * 0.2) > exact * 0.2, "dim \(dimension)")
+            let exact = Distance.l2Squared(a, b, kernel: kernel)
+            let plain = Distance.l2SquaredPlain(a, b)
+            #expect(abs(exact - plain) <= Float(dimension) * 4 * Float.ulpOfOne * max(1, plain), "\(kernel) dim \(dimension)")
+            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: exact * 1.01, kernel: kernel) == exact, "\(kernel) dim \(dimension)")
+            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: .infinity, kernel: kernel) == exact, "\(kernel) dim \(dimension)")
+            #expect(Distance.l2SquaredBoundedForTesting(a, b, bound: exact * 0.2, kernel: kernel) > exact * 0.2, "\(kernel) dim \(dimension)")
         }
     }
 }

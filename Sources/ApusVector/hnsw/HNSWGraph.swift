@@ -1,3 +1,5 @@
+import CVectorKernels
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -261,6 +263,8 @@ struct HNSWGraph {
                             visited[Int(n)] = generation
                             fresh[freshCount] = n
                             freshCount &+= 1
+                            // Start loading the vector now; the distance loop below reads it.
+                            apus_vec_prefetch(vectorBase + Int(n) &* dimension)
                         }
                         var j = 0
                         if metric == .l2 && results.count >= ef {

@@ -1,3 +1,11 @@
+import CVectorKernels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Distance kernels over `Float` buffers: SIMD versions for the hot loops and plain versions
 /// that the tests use as the reference.
 ///
@@ -8,11 +16,44 @@
 /// dimension works. Summation order differs from the plain loop, so results agree to a
 /// relative error of about `dimension * Float.ulpOfOne`, which the kernel tests check.
 public enum Distance {
-    /// Squared Euclidean distance of two `dimension`-long buffers.
+    /// Whether the AVX2/FMA kernels of the `CVectorKernels` C target run: true on x86-64 CPUs with
+    /// AVX2 and FMA unless `APUS_VECTOR_KERNEL=portable` asks for the Swift SIMD kernels (which
+    /// compile for the baseline x86-64 target, SSE2, and are the reference for the C ones).
+    public static let usesAVX2: Bool = {
+        if let v = getenv("APUS_VECTOR_KERNEL"), String(cString: v) == "portable" { return false }
+        return apus_vec_has_avx2_fma() != 0
+    }()
+
+    /// Squared Euclidean distance of two `dimension`-long buffers (AVX2 when available).
     ///
     /// - Precondition: both buffers hold at least `dimension` floats.
     @inline(__always)
     public static func l2Squared(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
+        usesAVX2 ? apus_vec_l2sq_avx2(a, b, dimension) : l2SquaredSIMD(a, b, dimension)
+    }
+
+    /// Squared Euclidean distance abandoned early past `bound` (AVX2 when available); see
+    /// `l2SquaredBoundedSIMD` for the contract.
+    @inline(__always)
+    static func l2SquaredBounded(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int, bound: Float
+    ) -> Float {
+        usesAVX2 ? apus_vec_l2sq_bounded_avx2(a, b, dimension, bound) : l2SquaredBoundedSIMD(a, b, dimension, bound: bound)
+    }
+
+    /// Inner product of two `dimension`-long buffers (AVX2 when available).
+    ///
+    /// - Precondition: both buffers hold at least `dimension` floats.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
+        usesAVX2 ? apus_vec_dot_avx2(a, b, dimension) : dotSIMD(a, b, dimension)
+    }
+
+    /// Squared Euclidean distance of two `dimension`-long buffers.
+    ///
+    /// - Precondition: both buffers hold at least `dimension` floats.
+    @inline(__always)
+    public static func l2SquaredSIMD(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
         var acc0 = SIMD8<Float>()
         var acc1 = SIMD8<Float>()
         var i = 0
@@ -55,7 +96,7 @@ public enum Distance {
     ///
     /// - Precondition: both buffers hold at least `dimension` floats.
     @inline(__always)
-    static func l2SquaredBounded(
+    static func l2SquaredBoundedSIMD(
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int, bound: Float
     ) -> Float {
         var acc0 = SIMD8<Float>()
@@ -80,7 +121,7 @@ public enum Distance {
             }
         }
         var sum = (acc0 + acc1).sum()
-        if i < dimension { sum += l2Squared(a + i, b + i, dimension &- i) }
+        if i < dimension { sum += l2SquaredSIMD(a + i, b + i, dimension &- i) }
         return sum
     }
 
@@ -88,7 +129,7 @@ public enum Distance {
     ///
     /// - Precondition: both buffers hold at least `dimension` floats.
     @inline(__always)
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
+    public static func dotSIMD(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dimension: Int) -> Float {
         var acc0 = SIMD8<Float>()
         var acc1 = SIMD8<Float>()
         var i = 0
@@ -140,15 +181,38 @@ public enum Distance {
         return sum
     }
 
-    /// Squared L2 of two arrays through the SIMD kernel.
-    ///
-    /// - Precondition: `a.count == b.count`.
-    public static func l2Squared(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count, "l2Squared: arrays of equal length")
+    /// Which kernel family an array helper runs (for tests that check each against the plain loop).
+    public enum Kernel: Sendable, CaseIterable {
+        /// What the indexes use on this CPU (AVX2 when available).
+        case dispatched
+        /// The Swift SIMD kernels.
+        case swiftSIMD
+        /// The C AVX2/FMA kernels; only valid when `usesAVX2` or the CPU has AVX2 and FMA.
+        case avx2
+    }
+
+    /// Whether this CPU can run `Kernel.avx2`.
+    public static var cpuHasAVX2: Bool { apus_vec_has_avx2_fma() != 0 }
+
+    static func withPointers(_ a: [Float], _ b: [Float], _ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> Float) -> Float {
+        precondition(a.count == b.count, "distance: arrays of equal length")
         return a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 guard let ba = pa.baseAddress, let bb = pb.baseAddress else { return 0 }
-                return l2Squared(ba, bb, a.count)
+                return body(ba, bb)
+            }
+        }
+    }
+
+    /// Squared L2 of two arrays through a SIMD kernel.
+    ///
+    /// - Precondition: `a.count == b.count`.
+    public static func l2Squared(_ a: [Float], _ b: [Float], kernel: Kernel = .dispatched) -> Float {
+        withPointers(a, b) { pa, pb in
+            switch kernel {
+            case .dispatched: l2Squared(pa, pb, a.count)
+            case .swiftSIMD: l2SquaredSIMD(pa, pb, a.count)
+            case .avx2: apus_vec_l2sq_avx2(pa, pb, a.count)
             }
         }
     }
@@ -156,25 +220,25 @@ public enum Distance {
     /// `l2SquaredBounded` on arrays, for its tests.
     ///
     /// - Precondition: `a.count == b.count`.
-    public static func l2SquaredBoundedForTesting(_ a: [Float], _ b: [Float], bound: Float) -> Float {
-        precondition(a.count == b.count, "l2SquaredBounded: arrays of equal length")
-        return a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                guard let ba = pa.baseAddress, let bb = pb.baseAddress else { return 0 }
-                return l2SquaredBounded(ba, bb, a.count, bound: bound)
+    public static func l2SquaredBoundedForTesting(_ a: [Float], _ b: [Float], bound: Float, kernel: Kernel = .dispatched) -> Float {
+        withPointers(a, b) { pa, pb in
+            switch kernel {
+            case .dispatched: l2SquaredBounded(pa, pb, a.count, bound: bound)
+            case .swiftSIMD: l2SquaredBoundedSIMD(pa, pb, a.count, bound: bound)
+            case .avx2: apus_vec_l2sq_bounded_avx2(pa, pb, a.count, bound)
             }
         }
     }
 
-    /// Inner product of two arrays through the SIMD kernel.
+    /// Inner product of two arrays through a SIMD kernel.
     ///
     /// - Precondition: `a.count == b.count`.
-    public static func dot(_ a: [Float], _ b: [Float]) -> Float {
-        precondition(a.count == b.count, "dot: arrays of equal length")
-        return a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                guard let ba = pa.baseAddress, let bb = pb.baseAddress else { return 0 }
-                return dot(ba, bb, a.count)
+    public static func dot(_ a: [Float], _ b: [Float], kernel: Kernel = .dispatched) -> Float {
+        withPointers(a, b) { pa, pb in
+            switch kernel {
+            case .dispatched: dot(pa, pb, a.count)
+            case .swiftSIMD: dotSIMD(pa, pb, a.count)
+            case .avx2: apus_vec_dot_avx2(pa, pb, a.count)
             }
         }
     }
