@@ -7,3 +7,5 @@ bash scripts/setup.sh
 bash scripts/tidy.sh
 swift build -Xswiftc -DINVARIANTS
 swift test -Xswiftc -DINVARIANTS "$@"
+# SQL conformance: the sqllogictest corpus (release build), with a floor just under today's rate.
+bash scripts/conformance.sh --no-write --min-percent 99

@@ -2,9 +2,21 @@ import ApusCore
 
 /// Tracks an expression subquery being bound, to learn whether it is correlated.
 final class SubqueryMark {
-    let depth: Int
+    /// The frame the subquery is nested in: a column resolved there or further out makes it correlated.
+    let outerFrame: Frame
     var correlated = false
-    init(depth: Int) { self.depth = depth }
+    init(outerFrame: Frame) { self.outerFrame = outerFrame }
+
+    /// Whether `frame` lies outside the subquery. Identity, not depth: the binder also binds
+    /// trial expressions in detached frames (push-down checks), whose depths say nothing.
+    func isOutside(_ frame: Frame) -> Bool {
+        var f: Frame? = outerFrame
+        while let cur = f {
+            if cur === frame { return true }
+            f = cur.outer
+        }
+        return false
+    }
 }
 
 extension Binder {
@@ -26,7 +38,7 @@ extension Binder {
             }
             if let i = found.first {
                 let level = frame.depth - cur.depth
-                for m in marks where m.depth > cur.depth { m.correlated = true }
+                for m in marks where !m.correlated && m.isOutside(cur) { m.correlated = true }
                 return (level == 0 ? .column(i) : .outer(level: level, index: i), cur.columns[i].type)
             }
             f = cur.outer
@@ -110,7 +122,7 @@ extension Binder {
     }
 
     func bindSubquery(_ q: Query, _ frame: Frame) throws -> (SubPlan, [ScopeColumn]) {
-        let mark = SubqueryMark(depth: frame.depth + 1)
+        let mark = SubqueryMark(outerFrame: frame)
         marks.append(mark)
         defer { marks.removeLast() }
         let b = try bindQuery(q, outer: frame)
