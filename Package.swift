@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
     targets: [
         // Debian's C libraries for block compression (installed by scripts/setup.sh).
@@ -33,6 +34,13 @@ let package = Package(
         .target(name: "ApusSQL", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .target(name: "ApusDB", dependencies: ["ApusCore", "ApusStorage", "ApusSQL"], swiftSettings: strict),
 
+        // The PostgreSQL wire protocol on SwiftNIO.
+        .target(name: "ApusPGWire", dependencies: [
+            "ApusCore", "ApusStorage", "ApusSQL",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: strict),
+
         .target(name: "ApusRaft", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
 
         // AVX2/FMA distance kernels and a prefetch hint for the vector indexes (runtime-dispatched).
@@ -40,7 +48,7 @@ let package = Package(
         .target(name: "ApusVector", dependencies: ["ApusCore", "CVectorKernels"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB",
+            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -52,6 +60,10 @@ let package = Package(
             name: "ApusRaftTests", dependencies: ["ApusCore", "ApusStorage", "ApusRaft"], exclude: ["testdata"],
             swiftSettings: strict),
         .testTarget(name: "ApusVectorTests", dependencies: ["ApusCore", "ApusVector"], swiftSettings: strict),
+        .testTarget(name: "ApusPGWireTests", dependencies: [
+            "ApusPGWire", "ApusSQL", "ApusStorage", "ApusCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: strict),
         .testTarget(name: "ApusDBTests", dependencies: ["ApusDB", "ApusSQL", "ApusStorage", "ApusCore"], swiftSettings: strict),
     ]
 )

@@ -1,27 +1,48 @@
 import ApusCore
+import ApusPGWire
 import ApusStorage
 import ArgumentParser
 import Foundation
 
-/// `apus serve`: runs a node with embedded defaults (data in ./apus-data, loopback only).
+/// `apus serve`: runs a node with embedded defaults (data in ./apus-data, the PostgreSQL
+/// protocol on 127.0.0.1:5433, trust authentication).
 ///
-/// Today a node opens (or creates) its data directory with the storage engine, recovers it, and
-/// runs until SIGINT or SIGTERM, then closes cleanly (a second signal exits at once, which is
-/// still crash-safe). The PostgreSQL protocol listener on 127.0.0.1:5433 arrives with the
-/// wire-protocol issue; until then `--listen` is accepted and reported but nothing listens.
+/// Opens (or creates) the data directory, recovers it, serves the PostgreSQL protocol until
+/// SIGINT or SIGTERM, then stops accepting, closes the connections and the engine (a second
+/// signal exits at once, which is still crash-safe).
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start an ApusDB node.")
 
     @Option(name: .long, help: "Data directory.")
     var dataDir: String = "./apus-data"
 
-    @Option(name: .long, help: "PostgreSQL protocol address (not served yet).")
+    @Option(name: .long, help: "PostgreSQL protocol address, HOST:PORT (port 0 picks a free one).")
     var listen: String = "127.0.0.1:5433"
 
+    @Option(name: .long, help: "Maximum client connections (more get SQLSTATE 53300).")
+    var maxConnections: Int = 100
+
+    @Option(name: .long, help: "Write the listening port to this file once the server accepts connections.")
+    var portFile: String?
+
     func run() throws {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+            throw ValidationError("--listen must be HOST:PORT")
+        }
+        let host = String(listen[..<colon])
         let engine = try StorageEngine.open(directory: dataDir)
         log("opened data directory \(dataDir)")
-        log("the PostgreSQL protocol (\(listen)) is not served yet; the storage engine is running")
+        let server: PGServer
+        do {
+            server = try PGServer.start(
+                engine: engine, configuration: PGServer.Configuration(host: host, port: port, maxConnections: maxConnections))
+        } catch {
+            try? engine.close()
+            throw error
+        }
+        log("PostgreSQL protocol on \(host):\(server.port) (psql -h \(host) -p \(server.port) -U apus apus)")
+        log("WARNING: trust authentication: any client that can reach \(host):\(server.port) connects without a password")
+        if let portFile { try String(server.port).write(toFile: portFile, atomically: true, encoding: .utf8) }
         let signals = DispatchQueue(label: "apus.signals")
         let stop = DispatchSemaphore(value: 0)
         var sources: [any DispatchSourceSignal] = []
@@ -41,7 +62,8 @@ struct Serve: ParsableCommand {
             sources.append(s)
         }
         stop.wait()
-        log("shutting down: flushing and closing the storage engine")
+        log("shutting down: closing connections, then flushing and closing the storage engine")
+        try server.shutdown()
         try engine.close()
         log("stopped")
         _ = sources

@@ -61,6 +61,42 @@ public final class SQLSession {
     /// Whether an explicit transaction block is open.
     public var inTransaction: Bool { explicit }
 
+    /// Whether the open transaction block failed (commands are refused until it ends).
+    public var transactionFailed: Bool { explicit && failed }
+
+    /// Bumped whenever a commit of this session changed the catalog, so that a host running
+    /// several sessions on one engine can tell the others to `reloadCatalog()`.
+    public private(set) var catalogGeneration = 0
+
+    /// Reloads the catalog from storage (another session committed DDL). Outside a
+    /// transaction block only; inside one it does nothing.
+    public func reloadCatalog() throws(SQLError) {
+        guard tx == nil else { return }
+        let t = StorageTransaction(engine: engine)
+        defer { t.rollback() }
+        catalog = try Catalog.load(t)
+        txCatalog = catalog
+    }
+
+    func publishCatalog() {
+        if catalog != txCatalog { catalogGeneration += 1 }
+        catalog = txCatalog
+    }
+
+    /// The result columns and parameter types of a statement, without running it: columns for
+    /// queries (nil for statements that return no rows or whose shape is known only by running
+    /// them), parameter types as far as the binder infers them (`.unknown` otherwise).
+    public func describe(statement: Statement) throws(SQLError) -> (columns: [ResultColumn]?, parameterTypes: [SQLType]) {
+        guard case let .query(q) = statement else { return (nil, []) }
+        do {
+            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let b = try binder.bindQuery(q, outer: nil)
+            return (b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, binder.paramTypes)
+        } catch {
+            throw SQLSession.convert(error)
+        }
+    }
+
     /// Parses and runs every statement of `sql`; returns one result per statement.
     public func execute(sql: String, parameters: [Value] = []) throws(SQLError) -> [StatementResult] {
         let statements: [Statement]
@@ -96,7 +132,7 @@ public final class SQLSession {
             let r = try run(statement, parameters, t)
             if !explicit {
                 try t.commit()
-                catalog = txCatalog
+                publishCatalog()
                 tx = nil
             }
             return r
@@ -126,7 +162,7 @@ public final class SQLSession {
             guard explicit, let t = tx else { return .command("COMMIT") }
             if failed { t.rollback(); return .command("ROLLBACK") }
             try t.commit()
-            catalog = txCatalog
+            publishCatalog()
             return .command("COMMIT")
         case .rollback:
             tx?.rollback()

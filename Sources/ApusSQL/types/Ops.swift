@@ -99,7 +99,7 @@ func invalidInput(_ type: String, _ s: String) -> SQLError {
 }
 
 /// Casts a value to a type, with PostgreSQL's rules and errors.
-func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
+public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
     if case .null = v { return .null }
     switch t {
     case .null, .unknown: return v

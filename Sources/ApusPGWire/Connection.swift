@@ -1,0 +1,386 @@
+import ApusCore
+import ApusSQL
+import Foundation
+import NIOCore
+
+/// Splits the byte stream into frontend messages (see `FrontendDecoder` for the framing).
+final class FrontendFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = FrontendMessage
+    let maxMessageSize: Int
+    var startupPhase = true
+
+    init(maxMessageSize: Int) { self.maxMessageSize = maxMessageSize }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let headerSize = startupPhase ? 4 : 5
+        guard buffer.readableBytes >= headerSize else { return .needMoreData }
+        let start = buffer.readerIndex
+        let type: UInt8 = startupPhase ? 0 : (buffer.getInteger(at: start, as: UInt8.self) ?? 0)
+        guard let length = buffer.getInteger(at: start + headerSize - 4, as: Int32.self) else { return .needMoreData }
+        guard length >= 4 else { throw ProtocolError("invalid message length \(length)") }
+        guard Int(length) <= maxMessageSize else {
+            throw ProtocolError("message of \(length) bytes exceeds the limit of \(maxMessageSize) bytes")
+        }
+        let total = headerSize - 4 + Int(length)
+        guard buffer.readableBytes >= total else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: headerSize)
+        let body = buffer.readBytes(length: Int(length) - 4) ?? []
+        let message: FrontendMessage
+        if startupPhase {
+            message = try FrontendDecoder.decodeStartup(body)
+            if case .startup = message { startupPhase = false }
+        } else {
+            message = try FrontendDecoder.decode(type: type, body: body)
+        }
+        context.fireChannelRead(wrapInboundOut(message))
+        return .continue
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        .needMoreData
+    }
+}
+
+/// A prepared statement of the extended protocol.
+struct PreparedEntry {
+    var statement: Statement?
+    var parameterOIDs: [UInt32]
+    var sql: String
+}
+
+/// A bound portal: the statement, its parameters, and (once run) its result.
+struct Portal {
+    var statement: Statement?
+    var parameters: [Value]
+    var resultFormats: [Int16]
+    var result: StatementResult?
+    var sent = 0
+}
+
+/// One client connection: the protocol state machine over an `SQLSession`.
+///
+/// Messages run one at a time on the connection's serial queue (statements block, so they stay
+/// off the event loop); replies go out through the channel, which is thread-safe.
+final class PGConnection: @unchecked Sendable {
+    let channel: any Channel
+    let host: SessionHost
+    let configuration: PGServer.Configuration
+    let queue: DispatchQueue
+    var id: Int32 = 0
+    var secretKey: Int32 = 0
+    var session: SQLSession?
+    var seenGeneration = -1
+    var statements: [String: PreparedEntry] = [:]
+    var portals: [String: Portal] = [:]
+    /// After an error in the extended protocol, messages are ignored until Sync.
+    var skipUntilSync = false
+    var admitted = false
+    var closed = false
+    var user = "apus"
+    var database = "apus"
+
+    init(channel: any Channel, host: SessionHost, configuration: PGServer.Configuration) {
+        self.channel = channel
+        self.host = host
+        self.configuration = configuration
+        queue = DispatchQueue(label: "apus.pgwire.connection")
+    }
+
+    func send(_ w: BackendWriter) {
+        guard !w.bytes.isEmpty else { return }
+        var buf = channel.allocator.buffer(capacity: w.bytes.count)
+        buf.writeBytes(w.bytes)
+        channel.writeAndFlush(buf, promise: nil)
+    }
+
+    func fatal(_ code: String, _ message: String) {
+        var w = BackendWriter()
+        w.errorResponse(severity: "FATAL", code: code, message: message)
+        send(w)
+        closed = true
+        channel.close(promise: nil)
+    }
+
+    func receive(_ m: FrontendMessage) {
+        queue.async { self.handle(m) }
+    }
+
+    func protocolViolation(_ e: any Error) {
+        queue.async {
+            if self.closed { return }
+            self.fatal("08P01", "invalid message: \(e)")
+        }
+    }
+
+    func disconnected() {
+        queue.async {
+            self.closed = true
+            if let s = self.session, s.inTransaction { _ = try? s.execute(sql: "ROLLBACK") }
+            self.host.release(self.id)
+            if self.admitted { self.host.leave() }
+            self.admitted = false
+            self.session = nil
+        }
+    }
+
+    var status: Character {
+        guard let s = session else { return "I" }
+        return s.transactionFailed ? "E" : s.inTransaction ? "T" : "I"
+    }
+
+    func handle(_ m: FrontendMessage) {
+        if closed { return }
+        switch m {
+        case .sslRequest, .gssEncRequest:
+            var w = BackendWriter()
+            w.rawByte(UInt8(ascii: "N"))
+            send(w)
+        case .cancel:
+            // Statements are not cancellable yet; PostgreSQL also just closes the cancel connection.
+            closed = true
+            channel.close(promise: nil)
+        case let .startup(_, params):
+            startup(params)
+        case .terminate:
+            closed = true
+            channel.close(promise: nil)
+        default:
+            guard session != nil else {
+                fatal("08P01", "expected a startup message")
+                return
+            }
+            if skipUntilSync {
+                if case .sync = m {
+                    skipUntilSync = false
+                    var w = BackendWriter()
+                    w.readyForQuery(status)
+                    send(w)
+                }
+                return
+            }
+            var w = BackendWriter()
+            do {
+                try extended(m, &w)
+            } catch {
+                error.write(to: &w)
+                if case .query = m { w.readyForQuery(status) } else { skipUntilSync = true }
+            }
+            send(w)
+        }
+    }
+
+    func startup(_ params: [String: String]) {
+        guard let id = host.admit(maxConnections: configuration.maxConnections) else {
+            fatal("53300", "sorry, too many clients already")
+            return
+        }
+        admitted = true
+        self.id = id
+        secretKey = Int32.random(in: 1...Int32.max)
+        user = params["user"] ?? "apus"
+        database = params["database"] ?? user
+        do {
+            session = try SQLSession(engine: host.engine)
+        } catch {
+            fatal(error.sqlState.code, error.message)
+            return
+        }
+        var w = BackendWriter()
+        w.authenticationOk()
+        let status: [(String, String)] = [
+            ("server_version", PGServer.serverVersion), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
+            ("DateStyle", "ISO, MDY"), ("IntervalStyle", "postgres"), ("TimeZone", "UTC"), ("integer_datetimes", "on"),
+            ("standard_conforming_strings", "on"), ("is_superuser", "on"), ("session_authorization", user),
+            ("application_name", params["application_name"] ?? ""), ("default_transaction_read_only", "off"),
+            ("in_hot_standby", "off"),
+        ]
+        for (k, v) in status { w.parameterStatus(k, v) }
+        w.backendKeyData(processID: id, secretKey: secretKey)
+        w.readyForQuery("I")
+        send(w)
+    }
+
+    func run(_ statement: Statement, _ params: [Value]) throws(SQLError) -> StatementResult {
+        guard let s = session else { throw SQLError(SQLState("08003"), "no session") }
+        return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> StatementResult in
+            try s.execute(statement: statement, parameters: params)
+        }
+    }
+
+    func fields(_ columns: [ResultColumn], _ formats: [Int16]) -> [FieldDescription] {
+        columns.enumerated().map { i, c in
+            let f = formats.isEmpty ? 0 : formats.count == 1 ? formats[0] : (i < formats.count ? formats[i] : 0)
+            return FieldDescription(
+                name: c.name, typeOID: PGTypes.oid(c.type), typeSize: PGTypes.size(c.type), format: f == 1 && PGTypes.hasBinary(c.type) ? 1 : 0)
+        }
+    }
+
+    func rows(_ r: StatementResult, _ fs: [FieldDescription], from: Int, to: Int, _ w: inout BackendWriter) {
+        for row in r.rows[from..<to] {
+            var vals: [[UInt8]?] = []
+            vals.reserveCapacity(row.count)
+            for (i, v) in row.enumerated() {
+                let t = i < r.columns.count ? r.columns[i].type : .text
+                vals.append(i < fs.count && fs[i].format == 1 ? PGTypes.binary(v, t) : PGTypes.text(v, t))
+            }
+            w.dataRow(vals)
+        }
+    }
+
+    func parse(_ sql: String) throws(SQLError) -> [Statement] {
+        do { return try Parser.parse(sql: sql) } catch let e as ParseError {
+            throw SQLError(e.sqlState, e.message, position: e.position)
+        } catch let e as SQLError { throw e } catch { throw SQLError(.internalError, "\(error)") }
+    }
+
+    func extended(_ m: FrontendMessage, _ w: inout BackendWriter) throws(SQLError) {
+        switch m {
+        case let .query(sql):
+            try simpleQuery(sql, &w)
+        case let .parse(name, sql, types):
+            let stmts = try parse(sql)
+            guard stmts.count <= 1 else {
+                throw SQLError(.syntaxError, "cannot insert multiple commands into a prepared statement")
+            }
+            // As PostgreSQL, a query's names and types are checked at Parse, not at Execute.
+            if let st = stmts.first, case .query = st { _ = try session?.describe(statement: st) }
+            statements[name] = PreparedEntry(statement: stmts.first, parameterOIDs: types, sql: sql)
+            w.parseComplete()
+        case let .bind(portal, name, formats, params, resultFormats):
+            guard let p = statements[name] else {
+                throw SQLError(SQLState("26000"), "prepared statement \"\(name)\" does not exist")
+            }
+            var oids = p.parameterOIDs
+            if oids.count < params.count, let st = p.statement, let d = try? session?.describe(statement: st) {
+                for i in oids.count..<params.count { oids.append(i < d.parameterTypes.count ? PGTypes.oid(d.parameterTypes[i]) : 0) }
+            }
+            var values: [Value] = []
+            for (i, bytes) in params.enumerated() {
+                let f = formats.isEmpty ? 0 : formats.count == 1 ? formats[0] : (i < formats.count ? formats[i] : 0)
+                let oid = i < oids.count ? oids[i] : 0
+                values.append(try PGTypes.parameter(bytes, format: f, oid: f == 0 && oid == 705 ? 0 : oid))
+            }
+            portals[portal] = Portal(statement: p.statement, parameters: values, resultFormats: resultFormats)
+            w.bindComplete()
+        case let .describe(kind, name):
+            if kind == UInt8(ascii: "S") {
+                guard let p = statements[name] else {
+                    throw SQLError(SQLState("26000"), "prepared statement \"\(name)\" does not exist")
+                }
+                var cols: [ResultColumn]?
+                var oids = p.parameterOIDs
+                if let st = p.statement {
+                    let d = try session?.describe(statement: st)
+                    cols = d?.columns
+                    let inferred = d?.parameterTypes ?? []
+                    if oids.count < inferred.count { oids += inferred[oids.count...].map { PGTypes.oid($0) } }
+                    let declared = maxParameter(p.sql)
+                    if oids.count < declared { oids += [UInt32](repeating: 25, count: declared - oids.count) }
+                    oids = oids.map { $0 == 0 || $0 == 705 ? 25 : $0 }
+                }
+                w.parameterDescription(oids)
+                if let cols { w.rowDescription(fields(cols, [])) } else { w.noData() }
+            } else {
+                guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
+                guard let st = portal.statement else { w.noData(); return }
+                if portal.result == nil { portal.result = try run(st, portal.parameters) }
+                portals[name] = portal
+                if let r = portal.result, r.hasRows { w.rowDescription(fields(r.columns, portal.resultFormats)) } else { w.noData() }
+            }
+        case let .execute(name, maxRows):
+            guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
+            guard let st = portal.statement else { w.emptyQueryResponse(); return }
+            if portal.result == nil { portal.result = try run(st, portal.parameters) }
+            guard let r = portal.result else { return }
+            if r.hasRows {
+                let fs = fields(r.columns, portal.resultFormats)
+                let end = maxRows > 0 ? min(r.rows.count, portal.sent + Int(maxRows)) : r.rows.count
+                rows(r, fs, from: portal.sent, to: end, &w)
+                portal.sent = end
+                portals[name] = portal
+                if end < r.rows.count { w.portalSuspended(); return }
+            }
+            w.commandComplete(r.tag)
+        case let .close(kind, name):
+            if kind == UInt8(ascii: "S") { statements[name] = nil } else { portals[name] = nil }
+            w.closeComplete()
+        case .sync:
+            portals[""] = nil
+            w.readyForQuery(status)
+        case .flush:
+            break
+        case .copyData, .copyDone, .copyFail:
+            break
+        case .password:
+            throw SQLError(SQLState("08P01"), "unexpected password message")
+        case .startup, .sslRequest, .gssEncRequest, .cancel, .terminate:
+            throw SQLError(SQLState("08P01"), "unexpected startup message")
+        }
+    }
+
+    /// The highest `$n` in a statement's SQL (for Describe of non-query statements).
+    func maxParameter(_ text: String) -> Int {
+        var best = 0
+        var i = text.startIndex
+        while let d = text[i...].firstIndex(of: "$") {
+            var j = text.index(after: d)
+            var n = 0
+            while j < text.endIndex, let v = text[j].wholeNumberValue { n = n * 10 + v; j = text.index(after: j) }
+            best = max(best, n)
+            i = j
+        }
+        return best
+    }
+
+    func simpleQuery(_ sql: String, _ w: inout BackendWriter) throws(SQLError) {
+        let stmts = try parse(sql)
+        if stmts.isEmpty {
+            w.emptyQueryResponse()
+            w.readyForQuery(status)
+            return
+        }
+        for st in stmts {
+            let r = try run(st, [])
+            if r.hasRows {
+                let fs = fields(r.columns, [])
+                w.rowDescription(fs)
+                rows(r, fs, from: 0, to: r.rows.count, &w)
+            }
+            w.commandComplete(r.tag)
+        }
+        w.readyForQuery(status)
+    }
+}
+
+extension SQLError {
+    func write(to w: inout BackendWriter) {
+        w.errorResponse(code: sqlState.code, message: message, position: position)
+    }
+}
+
+extension Error {
+    func write(to w: inout BackendWriter) {
+        if let e = self as? SQLError { e.write(to: &w) } else { w.errorResponse(code: "XX000", message: "\(self)") }
+    }
+}
+
+/// Hands decoded messages to the connection.
+final class PGChannelHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = FrontendMessage
+    let connection: PGConnection
+
+    init(connection: PGConnection) { self.connection = connection }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        connection.receive(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.disconnected()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection.protocolViolation(error)
+    }
+}

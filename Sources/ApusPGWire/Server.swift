@@ -1,0 +1,74 @@
+import ApusStorage
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// The PostgreSQL wire-protocol server: one `PGConnection` per client over a shared
+/// `SessionHost`.
+public final class PGServer: Sendable {
+    /// What `server_version` reports: a PostgreSQL version clients accept, then ApusDB's.
+    public static let serverVersion = "16.0 (ApusDB 0.1)"
+
+    /// Server settings.
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var maxConnections: Int
+        public var maxMessageSize: Int
+        public var threads: Int
+
+        public init(host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2) {
+            self.host = host
+            self.port = port
+            self.maxConnections = maxConnections
+            self.maxMessageSize = maxMessageSize
+            self.threads = threads
+        }
+    }
+
+    public let host: SessionHost
+    let group: MultiThreadedEventLoopGroup
+    let channel: any Channel
+
+    /// The address the server listens on (the real port when 0 was asked for).
+    public var port: Int { channel.localAddress?.port ?? 0 }
+
+    init(host: SessionHost, group: MultiThreadedEventLoopGroup, channel: any Channel) {
+        self.host = host
+        self.group = group
+        self.channel = channel
+    }
+
+    /// Starts listening.
+    public static func start(engine: StorageEngine, configuration: Configuration) throws -> PGServer {
+        let host = SessionHost(engine: engine)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let connection = PGConnection(channel: channel, host: host, configuration: configuration)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(FrontendFrameDecoder(maxMessageSize: configuration.maxMessageSize)))
+                    try channel.pipeline.syncOperations.addHandler(PGChannelHandler(connection: connection))
+                }
+            }
+        do {
+            let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()
+            return PGServer(host: host, group: group, channel: channel)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Stops accepting connections, closes the open ones and stops the event loops. The caller
+    /// closes the engine afterwards.
+    public func shutdown() throws {
+        try? channel.close().wait()
+        try group.syncShutdownGracefully()
+    }
+}

@@ -1,0 +1,175 @@
+import ApusCore
+import ApusSQL
+
+/// PostgreSQL type OIDs and the text and binary wire forms of values.
+public enum PGTypes {
+    public static func oid(_ t: SQLType) -> UInt32 {
+        switch t {
+        case .bool: 16
+        case .int2: 21
+        case .int4: 23
+        case .int8: 20
+        case .float4: 700
+        case .float8: 701
+        case .numeric: 1700
+        case .text: 25
+        case .varchar: 1043
+        case .bpchar: 1042
+        case .bytea: 17
+        case .date: 1082
+        case .timestamp: 1114
+        case .timestamptz: 1184
+        case .interval: 1186
+        case .uuid: 2950
+        case .jsonb: 3802
+        default: 25
+        }
+    }
+
+    /// `pg_type.typlen`: the fixed size, or -1 for variable-length types.
+    public static func size(_ t: SQLType) -> Int16 {
+        switch t {
+        case .bool: 1
+        case .int2: 2
+        case .int4, .float4, .date: 4
+        case .int8, .float8, .timestamp, .timestamptz: 8
+        case .interval, .uuid: 16
+        default: -1
+        }
+    }
+
+    /// The SQL type a parameter OID names, or nil for 0 / unknown OIDs.
+    public static func type(oid: UInt32) -> SQLType? {
+        switch oid {
+        case 16: .bool
+        case 21: .int2
+        case 23: .int4
+        case 20: .int8
+        case 700: .float4
+        case 701: .float8
+        case 1700: .numeric(precision: nil, scale: nil)
+        case 25: .text
+        case 1043: .varchar(nil)
+        case 1042: .bpchar(nil)
+        case 17: .bytea
+        case 1082: .date
+        case 1114: .timestamp
+        case 1184: .timestamptz
+        case 1186: .interval
+        case 2950: .uuid
+        case 3802, 114: .jsonb
+        default: nil
+        }
+    }
+
+    /// Whether the binary form of `t` is implemented (otherwise text is sent).
+    public static func hasBinary(_ t: SQLType) -> Bool {
+        switch t {
+        case .bool, .int2, .int4, .int8, .float4, .float8, .text, .varchar, .bpchar, .bytea, .date, .timestamp,
+            .timestamptz, .uuid, .jsonb, .interval, .numeric, .unknown, .null:
+            true
+        }
+    }
+
+    /// A value's text form.
+    public static func text(_ v: Value, _ t: SQLType) -> [UInt8]? {
+        guard let s = v.text(as: t) else { return nil }
+        return Array(s.utf8)
+    }
+
+    static func be<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
+        withUnsafeBytes(of: v.bigEndian) { Array($0) }
+    }
+
+    /// A value's binary form (PostgreSQL's `*send` functions).
+    public static func binary(_ v: Value, _ t: SQLType) -> [UInt8]? {
+        if v.isNull { return nil }
+        switch (t, v) {
+        case (.bool, .bool(let b)): return [b ? 1 : 0]
+        case (.int2, .int(let i)): return be(Int16(truncatingIfNeeded: i))
+        case (.int4, .int(let i)): return be(Int32(truncatingIfNeeded: i))
+        case (.int8, .int(let i)): return be(i)
+        case (.float4, .float(let d)): return be(Float(d).bitPattern)
+        case (.float8, .float(let d)): return be(d.bitPattern)
+        case (.bytea, .bytes(let b)): return b
+        case (.date, .date(let d)): return be(Int32(truncatingIfNeeded: d))
+        case (.timestamp, .timestamp(let x)), (.timestamptz, .timestamptz(let x)): return be(x)
+        case (.interval, .interval(let m, let d, let us)): return be(us) + be(Int32(truncatingIfNeeded: d)) + be(Int32(truncatingIfNeeded: m))
+        case (.uuid, _):
+            let hex = (v.text(as: t) ?? "").filter { $0 != "-" }
+            var out: [UInt8] = []
+            var it = hex.makeIterator()
+            while let a = it.next(), let b = it.next() { out.append(UInt8(String([a, b]), radix: 16) ?? 0) }
+            return out.count == 16 ? out : nil
+        case (.jsonb, _): return [1] + Array((v.text(as: t) ?? "").utf8)
+        case (.numeric, _): return numericBinary(v.text(as: t) ?? "0")
+        default: return text(v, t)
+        }
+    }
+
+    /// `numeric_send`: ndigits, weight, sign, dscale, then base-10000 digits.
+    static func numericBinary(_ s: String) -> [UInt8] {
+        if s == "NaN" { return be(Int16(0)) + be(Int16(0)) + be(UInt16(0xC000)) + be(Int16(0)) }
+        var str = Substring(s)
+        var negative = false
+        if str.hasPrefix("-") { negative = true; str = str.dropFirst() }
+        let parts = str.split(separator: ".", omittingEmptySubsequences: false)
+        let intPart = String(parts.first ?? "0")
+        let fracPart = parts.count > 1 ? String(parts[1]) : ""
+        let dscale = fracPart.count
+        // Pad the integer part on the left and the fraction on the right to multiples of 4.
+        let intPadded = String(repeating: "0", count: (4 - intPart.count % 4) % 4) + intPart
+        let fracPadded = fracPart + String(repeating: "0", count: (4 - fracPart.count % 4) % 4)
+        var digits: [Int16] = []
+        var chars = Array(intPadded)
+        var i = 0
+        while i < chars.count { digits.append(Int16(String(chars[i..<(i + 4)])) ?? 0); i += 4 }
+        var weight = digits.count - 1
+        chars = Array(fracPadded)
+        i = 0
+        while i < chars.count { digits.append(Int16(String(chars[i..<(i + 4)])) ?? 0); i += 4 }
+        while let f = digits.first, f == 0, !digits.isEmpty { digits.removeFirst(); weight -= 1 }
+        while let l = digits.last, l == 0 { digits.removeLast() }
+        if digits.isEmpty { weight = 0 }
+        var out = be(Int16(digits.count)) + be(Int16(weight)) + be(UInt16(negative && !digits.isEmpty ? 0x4000 : 0))
+        out += be(Int16(dscale))
+        for d in digits { out += be(d) }
+        return out
+    }
+
+    /// Decodes a Bind parameter. Text parameters of unspecified type stay text: the binder
+    /// casts them to the type the statement needs, as PostgreSQL does with `unknown` literals.
+    public static func parameter(_ bytes: [UInt8]?, format: Int16, oid: UInt32) throws(SQLError) -> Value {
+        guard let bytes else { return .null }
+        let t = type(oid: oid)
+        if format == 0 {
+            let s = String(decoding: bytes, as: UTF8.self)
+            guard let t, t != .text, t != .varchar(nil), t != .bpchar(nil) else { return .text(s) }
+            return try castValue(.text(s), to: t)
+        }
+        func int<T: FixedWidthInteger>(_: T.Type) throws(SQLError) -> T {
+            guard bytes.count == MemoryLayout<T>.size else {
+                throw SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter")
+            }
+            var v: T = 0
+            for b in bytes { v = v << 8 | T(b) }
+            return v
+        }
+        switch t {
+        case .bool: return .bool(bytes.first == 1)
+        case .int2: return .int(Int64(Int16(bitPattern: try int(UInt16.self))))
+        case .int4: return .int(Int64(Int32(bitPattern: try int(UInt32.self))))
+        case .int8: return .int(Int64(bitPattern: try int(UInt64.self)))
+        case .float4: return .float(Double(Float(bitPattern: try int(UInt32.self))))
+        case .float8: return .float(Double(bitPattern: try int(UInt64.self)))
+        case .bytea: return .bytes(bytes)
+        case .date: return .date(Int64(Int32(bitPattern: try int(UInt32.self))))
+        case .timestamp: return .timestamp(Int64(bitPattern: try int(UInt64.self)))
+        case .timestamptz: return .timestamptz(Int64(bitPattern: try int(UInt64.self)))
+        case .jsonb: return .text(String(decoding: bytes.dropFirst(), as: UTF8.self))
+        case .text, .varchar, .bpchar, nil: return .text(String(decoding: bytes, as: UTF8.self))
+        default:
+            throw SQLError(.featureNotSupported, "binary parameters of type \(t.map { "\($0)" } ?? "unknown") are not supported yet")
+        }
+    }
+}

@@ -1,0 +1,79 @@
+// The protocol decoder as a pure function: known messages decode to the right values, and
+// random or truncated bytes give a ProtocolError, never a crash (seeded; the seed is printed).
+
+import ApusCore
+@testable import ApusPGWire
+import Testing
+
+func be32(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+func be16(_ v: Int16) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+func cstr(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
+
+@Suite struct MessageTests {
+    @Test func startupAndSpecialRequests() throws {
+        let body = be32(196_608) + cstr("user") + cstr("alice") + cstr("database") + cstr("db") + [0]
+        #expect(try FrontendDecoder.decodeStartup(body) == .startup(protocolVersion: 196_608, parameters: ["user": "alice", "database": "db"]))
+        #expect(try FrontendDecoder.decodeStartup(be32(80_877_103)) == .sslRequest)
+        #expect(try FrontendDecoder.decodeStartup(be32(80_877_104)) == .gssEncRequest)
+        #expect(try FrontendDecoder.decodeStartup(be32(80_877_102) + be32(7) + be32(9)) == .cancel(processID: 7, secretKey: 9))
+        #expect(throws: ProtocolError.self) { try FrontendDecoder.decodeStartup(be32(2 << 16)) }
+        #expect(throws: ProtocolError.self) { try FrontendDecoder.decodeStartup(be32(196_608) + cstr("user")) }
+    }
+
+    @Test func extendedProtocolMessages() throws {
+        let parse = cstr("s1") + cstr("SELECT $1") + be16(1) + be32(23)
+        #expect(try FrontendDecoder.decode(type: UInt8(ascii: "P"), body: parse) == .parse(name: "s1", query: "SELECT $1", parameterTypes: [23]))
+        let bind = cstr("") + cstr("s1") + be16(1) + be16(1) + be16(2) + be32(4) + be32(42) + be32(-1) + be16(0)
+        #expect(
+            try FrontendDecoder.decode(type: UInt8(ascii: "B"), body: bind)
+                == .bind(portal: "", statement: "s1", parameterFormats: [1], parameters: [be32(42), nil], resultFormats: []))
+        #expect(try FrontendDecoder.decode(type: UInt8(ascii: "D"), body: [UInt8(ascii: "S")] + cstr("s1")) == .describe(kind: UInt8(ascii: "S"), name: "s1"))
+        #expect(try FrontendDecoder.decode(type: UInt8(ascii: "E"), body: cstr("") + be32(10)) == .execute(portal: "", maxRows: 10))
+        #expect(try FrontendDecoder.decode(type: UInt8(ascii: "S"), body: []) == .sync)
+        #expect(throws: ProtocolError.self) { try FrontendDecoder.decode(type: UInt8(ascii: "D"), body: [UInt8(ascii: "x")] + cstr("s")) }
+        #expect(throws: ProtocolError.self) { try FrontendDecoder.decode(type: UInt8(ascii: "Z"), body: []) }
+        // A bind whose parameter length runs past the end.
+        let bad = cstr("") + cstr("") + be16(0) + be16(1) + be32(100) + [1, 2]
+        #expect(throws: ProtocolError.self) { try FrontendDecoder.decode(type: UInt8(ascii: "B"), body: bad) }
+        // Trailing garbage after a complete message.
+        #expect(throws: ProtocolError.self) { try FrontendDecoder.decode(type: UInt8(ascii: "S"), body: [1]) }
+    }
+
+    @Test func randomBytesNeverCrashTheDecoder() {
+        let seed: UInt64 = 0x5EED_F022
+        var rng = SplitMix64(seed: seed)
+        let types: [UInt8] = Array("QPBDECSHXpdcf".utf8) + [0, 255, UInt8(ascii: "Z")]
+        var accepted = 0
+        for _ in 0..<20_000 {
+            let n = Int(rng.next() % 40)
+            var body = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            if rng.next() % 3 == 0 { body.append(0) }
+            let type = types[Int(rng.next() % UInt64(types.count))]
+            if (try? FrontendDecoder.decode(type: type, body: body)) != nil { accepted += 1 }
+            _ = try? FrontendDecoder.decodeStartup(body)
+        }
+        // Some random bodies are valid (Sync with an empty body, strings), most are not.
+        #expect(accepted > 0, "seed \(seed)")
+        #expect(accepted < 20_000, "seed \(seed)")
+    }
+
+    @Test func backendMessagesHaveCorrectLengths() {
+        var w = BackendWriter()
+        w.commandComplete("SELECT 1")
+        #expect(w.bytes == [UInt8(ascii: "C")] + be32(4 + 9) + cstr("SELECT 1"))
+        var e = BackendWriter()
+        e.errorResponse(code: "22012", message: "division by zero", position: 8)
+        #expect(e.bytes.first == UInt8(ascii: "E"))
+        let len = Int(e.bytes[1]) << 24 | Int(e.bytes[2]) << 16 | Int(e.bytes[3]) << 8 | Int(e.bytes[4])
+        #expect(len == e.bytes.count - 1)
+        #expect(e.bytes.last == 0)
+    }
+
+    @Test func numericBinaryForm() {
+        // 12345.678 = digits [1, 2345, 6780], weight 1, dscale 3.
+        let b = PGTypes.numericBinary("12345.678")
+        #expect(b == be16(3) + be16(1) + be16(0) + be16(3) + be16(1) + be16(2345) + be16(6780))
+        #expect(PGTypes.numericBinary("-0.5") == be16(1) + be16(-1) + be16(0x4000) + be16(1) + be16(5000))
+        #expect(PGTypes.numericBinary("0") == be16(0) + be16(0) + be16(0) + be16(0))
+    }
+}

@@ -1,0 +1,250 @@
+// The server over real sockets: a minimal blocking protocol client drives an in-process
+// `PGServer` on a free loopback port (startup, simple and extended query, transaction status,
+// errors, DDL seen by other connections, malformed input, the connection limit).
+
+import ApusCore
+@testable import ApusPGWire
+import ApusStorage
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking PostgreSQL protocol client for tests (5 s receive timeout: a hang fails the test).
+final class RawClient {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if r != 0 { throw ProtocolError("connect failed") }
+    }
+
+    deinit { close(fd) }
+
+    func sendRaw(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    func send(_ type: Character, _ body: [UInt8]) {
+        sendRaw([UInt8(ascii: type.unicodeScalars.first ?? "?")] + be32(Int32(body.count + 4)) + body)
+    }
+
+    func startup(user: String = "apus") {
+        let body = be32(196_608) + cstr("user") + cstr(user) + cstr("database") + cstr("apus") + [0]
+        sendRaw(be32(Int32(body.count + 4)) + body)
+    }
+
+    func readExactly(_ n: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: n)
+        var got = 0
+        while got < n {
+            let r = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, n - got, 0) }
+            if r <= 0 { return nil }
+            got += r
+        }
+        return out
+    }
+
+    /// The next message (type, body), or nil when the server closed the connection.
+    func read() -> (Character, [UInt8])? {
+        guard let head = readExactly(5) else { return nil }
+        let len = Int(head[1]) << 24 | Int(head[2]) << 16 | Int(head[3]) << 8 | Int(head[4])
+        guard let body = readExactly(len - 4) else { return nil }
+        return (Character(UnicodeScalar(head[0])), body)
+    }
+
+    /// Messages up to and including ReadyForQuery.
+    func untilReady() -> [(Character, [UInt8])] {
+        var out: [(Character, [UInt8])] = []
+        while let m = read() {
+            out.append(m)
+            if m.0 == "Z" { break }
+        }
+        return out
+    }
+
+    func query(_ sql: String) -> [(Character, [UInt8])] {
+        send("Q", cstr(sql))
+        return untilReady()
+    }
+}
+
+/// The SQLSTATE of an ErrorResponse body.
+func sqlState(_ body: [UInt8]) -> String? {
+    var i = 0
+    while i < body.count, body[i] != 0 {
+        let code = body[i]
+        guard let end = body[(i + 1)...].firstIndex(of: 0) else { return nil }
+        if code == UInt8(ascii: "C") { return String(decoding: body[(i + 1)..<end], as: UTF8.self) }
+        i = end + 1
+    }
+    return nil
+}
+
+/// The text values of a DataRow body.
+func dataRow(_ body: [UInt8]) -> [String?] {
+    var r = BodyReaderForTests(body)
+    let n = Int(r.int16())
+    return (0..<n).map { _ in
+        let len = Int(r.int32())
+        return len < 0 ? nil : String(decoding: r.take(len), as: UTF8.self)
+    }
+}
+
+struct BodyReaderForTests {
+    let b: [UInt8]
+    var o = 0
+    init(_ b: [UInt8]) { self.b = b }
+    mutating func int32() -> Int32 {
+        defer { o += 4 }
+        return Int32(bitPattern: UInt32(b[o]) << 24 | UInt32(b[o + 1]) << 16 | UInt32(b[o + 2]) << 8 | UInt32(b[o + 3]))
+    }
+    mutating func int16() -> Int16 {
+        defer { o += 2 }
+        return Int16(bitPattern: UInt16(b[o]) << 8 | UInt16(b[o + 1]))
+    }
+    mutating func take(_ n: Int) -> [UInt8] {
+        defer { o += n }
+        return Array(b[o..<(o + n)])
+    }
+}
+
+/// A server on a fresh data directory, shut down and removed by `stop()`.
+final class TestServer {
+    let dir: String
+    let engine: StorageEngine
+    let server: PGServer
+
+    init(maxConnections: Int = 20) throws {
+        dir = NSTemporaryDirectory() + "apus-pgwire-\(UUID().uuidString)"
+        engine = try StorageEngine.open(directory: dir)
+        server = try PGServer.start(
+            engine: engine, configuration: PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20))
+    }
+
+    func client() throws -> RawClient {
+        let c = try RawClient(port: server.port)
+        c.startup()
+        let hello = c.untilReady()
+        #expect(hello.first?.0 == "R")
+        #expect(hello.contains { $0.0 == "K" })
+        #expect(hello.last.map { $0.0 == "Z" && $0.1 == [UInt8(ascii: "I")] } == true)
+        return c
+    }
+
+    func stop() {
+        try? server.shutdown()
+        try? engine.close()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+@Suite(.serialized) struct ServerTests {
+    @Test func simpleQueryResultsAndTransactionStatus() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try s.client()
+        let r = c.query("CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t VALUES (1, 'a'), (2, NULL); SELECT * FROM t ORDER BY id")
+        #expect(r.map(\.0) == ["C", "C", "T", "D", "D", "C", "Z"])
+        #expect(dataRow(r[3].1) == ["1", "a"])
+        #expect(dataRow(r[4].1) == ["2", nil])
+        #expect(r[5].1 == cstr("SELECT 2"))
+        #expect(c.query("BEGIN").last?.1 == [UInt8(ascii: "T")])
+        let err = c.query("SELECT 1/0")
+        #expect(err.first?.0 == "E")
+        #expect(sqlState(err[0].1) == "22012")
+        #expect(err.last?.1 == [UInt8(ascii: "E")])
+        let refused = c.query("SELECT 1")
+        #expect(sqlState(refused[0].1) == "25P02")
+        #expect(c.query("ROLLBACK").last?.1 == [UInt8(ascii: "I")])
+        #expect(c.query("").map(\.0) == ["I", "Z"])
+        let syntax = c.query("SELEC 1")
+        #expect(sqlState(syntax[0].1) == "42601")
+    }
+
+    @Test func extendedProtocolWithRowLimits() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try s.client()
+        _ = c.query("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'x'), (2, 'y'), (3, 'z')")
+        c.send("P", cstr("q") + cstr("SELECT id, v FROM t WHERE id >= $1 ORDER BY id") + be16(0))
+        c.send("D", [UInt8(ascii: "S")] + cstr("q"))
+        c.send("B", cstr("p") + cstr("q") + be16(0) + be16(1) + be32(1) + Array("2".utf8) + be16(0))
+        c.send("E", cstr("p") + be32(1))
+        c.send("E", cstr("p") + be32(0))
+        c.send("S", [])
+        let r = c.untilReady()
+        #expect(r.map(\.0) == ["1", "t", "T", "2", "D", "s", "D", "C", "Z"])
+        #expect(dataRow(r[4].1) == ["2", "y"])
+        #expect(dataRow(r[6].1) == ["3", "z"])
+        // An error skips to Sync; the next Sync answers ReadyForQuery and the session works.
+        c.send("P", cstr("") + cstr("SELECT nosuch FROM t") + be16(0))
+        c.send("B", cstr("") + cstr("") + be16(0) + be16(0) + be16(0))
+        c.send("E", cstr("") + be32(0))
+        c.send("S", [])
+        let e = c.untilReady()
+        #expect(e.map(\.0) == ["E", "Z"])
+        #expect(sqlState(e[0].1) == "42703")
+        #expect(c.query("SELECT count(*) FROM t").contains { $0.0 == "D" && dataRow($0.1) == ["3"] })
+    }
+
+    @Test func ddlIsSeenByOtherConnections() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let a = try s.client()
+        let b = try s.client()
+        #expect(sqlState(b.query("SELECT * FROM shared")[0].1) == "42P01")
+        _ = a.query("CREATE TABLE shared (k int)")
+        _ = b.query("INSERT INTO shared VALUES (7)")
+        #expect(a.query("SELECT k FROM shared").contains { $0.0 == "D" && dataRow($0.1) == ["7"] })
+    }
+
+    @Test func malformedInputEndsOnlyThatConnection() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        // Garbage instead of a startup packet.
+        let g = try RawClient(port: s.server.port)
+        g.sendRaw(be32(8) + [0xDE, 0xAD, 0xBE, 0xEF])
+        let first = g.read()
+        #expect(first?.0 == "E")
+        #expect(first.flatMap { sqlState($0.1) } == "08P01")
+        #expect(g.read() == nil)
+        // An oversized message after a good startup.
+        let o = try s.client()
+        o.sendRaw([UInt8(ascii: "Q")] + be32(Int32(64 << 20)))
+        let big = o.read()
+        #expect(big.flatMap { sqlState($0.1) } == "08P01")
+        // An unknown message type.
+        let u = try s.client()
+        u.send("@", [1, 2, 3])
+        #expect(u.read().flatMap { sqlState($0.1) } == "08P01")
+        // A bad length word.
+        let l = try s.client()
+        l.sendRaw([UInt8(ascii: "Q")] + be32(2))
+        #expect(l.read().flatMap { sqlState($0.1) } == "08P01")
+        // Other sessions still work.
+        let ok = try s.client()
+        #expect(ok.query("SELECT 41 + 1").contains { $0.0 == "D" && dataRow($0.1) == ["42"] })
+    }
+
+    @Test func connectionLimit() throws {
+        let s = try TestServer(maxConnections: 1)
+        defer { s.stop() }
+        let first = try s.client()
+        let second = try RawClient(port: s.server.port)
+        second.startup()
+        #expect(second.read().flatMap { sqlState($0.1) } == "53300")
+        #expect(first.query("SELECT 1").last?.0 == "Z")
+    }
+}
