@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing ApusDB: Debian's zstd and lz4
-# development packages (block compression). Idempotent; needs root or sudo for apt-get.
+# development packages (block compression), PostgreSQL's client tools (psql, pgbench) and the
+# psycopg driver for the real-client tests. Idempotent; needs root or sudo for apt-get.
 set -euo pipefail
 need=()
-for p in libzstd-dev liblz4-dev pkg-config; do
+for p in libzstd-dev liblz4-dev pkg-config postgresql-client python3-pip; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+# psycopg 3 for scripts/client-tests.sh (Debian's pip refuses system installs without the flag).
+if ! python3 -c "import psycopg" >/dev/null 2>&1; then
+    python3 -m pip install -q "psycopg[binary]" 2>/dev/null \
+        || python3 -m pip install -q --break-system-packages "psycopg[binary]"
 fi

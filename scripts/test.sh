@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the build prerequisites, then builds and runs every test
-# (unit, model-based, crash and corruption tests) with invariant checks compiled in.
+# (unit, model-based, crash and corruption tests) with invariant checks compiled in, then the
+# real-client tests against `apus serve` and the SQL conformance corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/tidy.sh
 swift build -Xswiftc -DINVARIANTS
 swift test -Xswiftc -DINVARIANTS "$@"
+# Real PostgreSQL clients (psql, psycopg) against a running `apus serve`.
+bash scripts/client-tests.sh
 # SQL conformance: the sqllogictest corpus (release build), with a floor just under today's rate.
 bash scripts/conformance.sh --no-write --min-percent 99

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Real PostgreSQL clients against a running `apus serve`: psql (scripts with -f, errors,
+# transactions) and psycopg 3 (text and binary, parameters, types, errors, transactions).
+# Starts the server on a free loopback port with a temporary data directory; stops it after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${APUS_BIN:-.build/debug/apus}
+[ -x "$BIN" ] || swift build --product apus
+WORK=$(mktemp -d)
+cleanup() {
+    if [ -n "${PID:-}" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+"$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --port-file "$WORK/port" > "$WORK/server.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+if [ ! -s "$WORK/port" ]; then cat "$WORK/server.log"; echo "client-tests: the server did not start" >&2; exit 1; fi
+PORT=$(cat "$WORK/port")
+export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=apus PGDATABASE=apus
+echo "client-tests: server on port $PORT"
+
+# psql: a script with -f and ON_ERROR_STOP, unaligned output compared with what PostgreSQL prints.
+psql -X -q -A -t -v ON_ERROR_STOP=1 -f tests/clients/psql_script.sql > "$WORK/psql.out"
+diff -u tests/clients/psql_script.expected "$WORK/psql.out"
+# psql: an error gives exit status 3 with ON_ERROR_STOP and the SQLSTATE in verbose mode.
+set +e
+psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "SELECT 1/0" > "$WORK/err.out" 2>&1
+status=$?
+set -e
+[ "$status" -eq 1 ] || [ "$status" -eq 3 ] || { echo "psql: expected a failure status, got $status"; exit 1; }
+grep -q "22012" "$WORK/err.out" || { cat "$WORK/err.out"; echo "psql: SQLSTATE 22012 missing"; exit 1; }
+echo "client-tests: psql ok"
+
+python3 tests/clients/psycopg_test.py
+echo "client-tests: psycopg ok"
+
+# Graceful shutdown on SIGTERM: the server exits 0 and the data survives a restart.
+kill -TERM "$PID"
+wait "$PID"
+PID=""
+"$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --port-file "$WORK/port2" > "$WORK/server2.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do [ -s "$WORK/port2" ] && break; sleep 0.1; done
+PGPORT=$(cat "$WORK/port2") psql -X -A -t -c "SELECT count(*) FROM items" > "$WORK/count.out"
+[ "$(cat "$WORK/count.out")" = "3" ] || { cat "$WORK/count.out"; echo "client-tests: data lost across restart"; exit 1; }
+echo "client-tests: restart ok"

@@ -1,0 +1,10 @@
+CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2), tags text);
+INSERT INTO items VALUES (1, 'apple', 1.25, 'fruit'), (2, 'bread', 3.50, NULL), (3, 'café', 10, 'drink');
+SELECT id, name, price, tags FROM items ORDER BY id;
+SELECT count(*) AS n, sum(price) AS total FROM items;
+BEGIN;
+UPDATE items SET price = price * 2 WHERE id = 1;
+SELECT price FROM items WHERE id = 1;
+ROLLBACK;
+SELECT price FROM items WHERE id = 1;
+SELECT name FROM items WHERE name LIKE 'c%' ORDER BY name;

@@ -1,0 +1,66 @@
+"""psycopg 3 against `apus serve`: parameters, text and binary results, types, errors with
+SQLSTATE, transactions. Expected values are PostgreSQL's. Run by scripts/client-tests.sh."""
+import datetime
+import decimal
+import sys
+
+import psycopg
+
+failures = []
+
+
+def check(what, got, want):
+    if got != want:
+        failures.append(f"{what}: got {got!r}, want {want!r}")
+
+
+with psycopg.connect(autocommit=True) as conn:
+    cur = conn.cursor()
+    check("server_version", conn.info.server_version >= 150000, True)
+    cur.execute("SELECT id, name, price FROM items WHERE id = %s", (3,))
+    check("param select", cur.fetchall(), [(3, "café", decimal.Decimal("10.00"))])
+    cur.execute(
+        "CREATE TABLE kinds (id int PRIMARY KEY, b boolean, i2 smallint, i8 bigint, f float8, n numeric(20,6), "
+        "t text, d date, ts timestamp, by bytea)")
+    row = (1, True, -32768, 9223372036854775807, 1.5e-7, decimal.Decimal("-12345678901234.123456"), "ünï\"code'",
+           datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 2, 3, 4, 5, 678901), b"\x00\xffab")
+    cur.execute("INSERT INTO kinds VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", row)
+    cur.execute("INSERT INTO kinds (id) VALUES (2)")
+    for binary in (False, True):
+        cur.execute("SELECT * FROM kinds ORDER BY id", binary=binary)
+        got = cur.fetchall()
+        check(f"round trip binary={binary}", got[0], row)
+        check(f"nulls binary={binary}", got[1], (2,) + (None,) * 9)
+    cur.execute("SELECT %s::int + 1, %s::text || 'b', %s::bool", (41, "a", False), binary=True)
+    check("binary params", cur.fetchone(), (42, "ab", False))
+    for sql, state in [("SELECT * FROM nosuch", "42P01"), ("SELECT 1/0", "22012"), ("SELEC 1", "42601"),
+                       ("INSERT INTO items VALUES (1, 'dup', 1, NULL)", "23505"),
+                       ("INSERT INTO items (id) VALUES (9)", "23502")]:
+        try:
+            cur.execute(sql)
+            failures.append(f"{sql}: no error")
+        except psycopg.Error as e:
+            check(sql, e.sqlstate, state)
+    # Transactions: rollback discards, commit keeps, an error aborts the block.
+    with conn.transaction():
+        cur.execute("INSERT INTO kinds (id) VALUES (10)")
+    try:
+        with conn.transaction():
+            cur.execute("INSERT INTO kinds (id) VALUES (11)")
+            cur.execute("SELECT 1/0")
+    except psycopg.errors.DivisionByZero:
+        pass
+    cur.execute("SELECT id FROM kinds WHERE id >= 10 ORDER BY id")
+    check("transactions", cur.fetchall(), [(10,)])
+    # executemany through the extended protocol.
+    cur.executemany("INSERT INTO kinds (id, t) VALUES (%s, %s)", [(100 + i, f"row{i}") for i in range(50)])
+    cur.execute("SELECT count(*), min(t), max(t) FROM kinds WHERE id >= 100")
+    check("executemany", cur.fetchone(), (50, "row0", "row9"))
+
+# A second connection sees committed data and DDL.
+with psycopg.connect() as other:
+    check("other connection", other.execute("SELECT count(*) FROM kinds").fetchone(), (53,))
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
