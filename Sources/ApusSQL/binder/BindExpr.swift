@@ -556,7 +556,8 @@ extension Binder {
         var args: [(BExpr, SQLType)] = []
         for a in call.arguments { args.append(try bindExpr(a.value, frame, agg: agg)) }
         let types = args.map(\.1)
-        if types.contains(.bytea) && !["length", "octet_length", "md5", "concat", "coalesce", "nullif"].contains(name) {
+        let byteaFunctions = ["length", "octet_length", "md5", "concat", "coalesce", "nullif", "btrim", "ltrim", "rtrim", "trim"]
+        if types.contains(.bytea) && !byteaFunctions.contains(name) {
             throw SQLError.unsupported("\(name) on bytea")
         }
         func arg(_ i: Int, _ t: SQLType) -> BExpr { coerce(args[i].0, args[i].1, to: t) }
@@ -622,6 +623,12 @@ extension Binder {
             return (.function(name, [str(0)], .text), .text)
         case "btrim", "ltrim", "rtrim", "trim":
             try need(1...2)
+            if types.contains(.bytea) {
+                // bytea trimming removes the bytes of the second argument (which is required).
+                try need(2...2)
+                let side = name == "trim" ? "btrim" : name
+                return (.function("bytea_" + side, args.indices.map { coerce(args[$0].0, args[$0].1, to: .bytea) }, .bytea), .bytea)
+            }
             return (.function(name == "trim" ? "btrim" : name, args.indices.map { str($0) }, .text), .text)
         case "substr", "substring":
             try need(2...3)

@@ -326,6 +326,13 @@ extension Executor {
             return .text(MD5.hex(Array(s(0).utf8)))
         case "quote_literal": return .text("'" + s(0).replacingOccurrences(of: "'", with: "''") + "'")
         case "quote_ident": return .text("\"" + s(0) + "\"")
+        case "bytea_btrim", "bytea_ltrim", "bytea_rtrim":
+            guard case let .bytes(data) = a[0], case let .bytes(set) = a[1] else { return .null }
+            let strip = Set(set)
+            var lo = 0, hi = data.count
+            if name != "bytea_rtrim" { while lo < hi, strip.contains(data[lo]) { lo += 1 } }
+            if name != "bytea_ltrim" { while hi > lo, strip.contains(data[hi - 1]) { hi -= 1 } }
+            return .bytes(Array(data[lo..<hi]))
         case "btrim", "ltrim", "rtrim":
             let chars = Set(a.count > 1 ? s(1) : " ")
             var str = Substring(s(0))
