@@ -7,7 +7,7 @@ import NIOPosix
 /// `SessionHost`.
 public final class PGServer: Sendable {
     /// What `server_version` reports: a PostgreSQL version clients accept, then ApusDB's.
-    public static let serverVersion = "16.0 (ApusDB 0.1)"
+    public static let serverVersion = "15.0 (ApusDB 0.1)"
 
     /// Server settings.
     public struct Configuration: Sendable {

@@ -17,6 +17,10 @@ def check(what, got, want):
 with psycopg.connect(autocommit=True) as conn:
     cur = conn.cursor()
     check("server_version", conn.info.server_version >= 150000, True)
+    cur.execute("SHOW server_version")
+    check("SHOW server_version", cur.fetchone()[0], conn.info.parameter_status("server_version"))
+    cur.execute("SELECT version()")
+    check("version()", cur.fetchone()[0].startswith("PostgreSQL 15"), True)
     cur.execute("SELECT id, name, price FROM items WHERE id = %s", (3,))
     check("param select", cur.fetchall(), [(3, "café", decimal.Decimal("10.00"))])
     cur.execute(

@@ -202,7 +202,7 @@ public final class SQLSession {
         case let .show(sh):
             let v: String = switch sh.name ?? "" {
             case "transaction_isolation", "transaction isolation level": "serializable"
-            case "server_version": "15.0"
+            case "server_version": "15.0 (ApusDB 0.1)"
             case "timezone", "time zone": "UTC"
             case "datestyle": "ISO, MDY"
             default: ""
