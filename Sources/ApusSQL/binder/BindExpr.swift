@@ -138,7 +138,7 @@ extension Binder {
             // Match GROUP BY expressions by meaning (`t.a * 2` matches `a * 2`).
             var literal = false
             if case .literal = e.kind { literal = true }
-            if !literal, !agg.groupSigs.isEmpty, !hasAggregate(e), !containsSubquery(e),
+            if !literal, !agg.groupSigs.isEmpty, !hasAggregate(e), !containsSubquery(e), !containsWindow(e),
                let (b, t) = try? bindExpr(e, agg.inputFrame, agg: nil), let gi = agg.groupSigs.firstIndex(of: "\(b)") {
                 return (.column(gi), t)
             }
@@ -467,7 +467,7 @@ extension Binder {
 
     func bindFunction(_ call: FunctionCall, _ frame: Frame, _ agg: AggContext?, _ pos: Int) throws -> (BExpr, SQLType) {
         let name = call.name.name
-        if call.over != nil { throw SQLError.unsupported("window functions") }
+        if let over = call.over { return try bindWindowCall(call, over, frame, agg, pos) }
         if aggregateNames.contains(name) {
             guard let agg else {
                 throw SQLError(.groupingError, "aggregate functions are not allowed here", position: pos)
@@ -476,18 +476,18 @@ extension Binder {
             if name == "array_agg" { throw SQLError.unsupported("array_agg") }
             var order: [(BExpr, SortKey)] = []
             for item in call.orderBy {
-                let (b, _) = try bindExpr(item.expr, agg.inputFrame, agg: nil)
+                let (b, _) = try bindExpr(item.expr, agg.inputFrame, agg: agg.argAgg)
                 order.append((b, sortKey(item, 0)))
             }
             var args: [BExpr] = []
             var argType: SQLType = .null
             for (i, a) in call.arguments.enumerated() {
-                let (b, t) = try bindExpr(a.value, agg.inputFrame, agg: nil)
+                let (b, t) = try bindExpr(a.value, agg.inputFrame, agg: agg.argAgg)
                 if i == 0 { argType = t }
                 args.append(b)
             }
             var filter: BExpr?
-            if let f = call.filter { filter = try bindBool(f, agg.inputFrame, nil, "FILTER") }
+            if let f = call.filter { filter = try bindBool(f, agg.inputFrame, agg.argAgg, "FILTER") }
             let rt: SQLType
             switch name {
             case "count":

@@ -30,6 +30,9 @@ final class AggContext {
     let groupFrame: Frame
     var aggs: [AggCall] = []
     var groupSigs: [String] = []
+    /// The context the aggregate's arguments bind in (a window aggregate over an aggregating
+    /// SELECT: `sum(sum(x)) OVER ()`); nil for plain aggregates.
+    var argAgg: AggContext?
     init(groupExprs: [Expr], inputFrame: Frame, groupFrame: Frame) {
         self.groupExprs = groupExprs
         self.inputFrame = inputFrame
@@ -59,6 +62,8 @@ final class Binder {
     var ctes: [String: (CTEBox, [ScopeColumn])] = [:]
     var depth = 0
     var marks: [SubqueryMark] = []
+    /// Window calls of the SELECT whose target list or ORDER BY is being bound, else nil.
+    var windowContext: WindowContext?
     static let depthMax = 200
 
     init(catalog: Catalog, paramTypes: [SQLType]) {
@@ -451,7 +456,15 @@ final class Binder {
     // MARK: SELECT
 
     func bindSelect(_ s: Select, orderBy: [SortItem], limit: Expr?, offset: Expr?, outer: Frame?) throws -> BoundQuery {
-        if !s.windows.isEmpty { throw SQLError.unsupported("window functions") }
+        let savedWindow = windowContext
+        windowContext = nil
+        defer { windowContext = savedWindow }
+        var named: [String: WindowSpec] = [:]
+        for w in s.windows {
+            if named[w.name] != nil { throw SQLError(SQLState("42P20"), "window \"\(w.name)\" is already defined") }
+            named[w.name] = w.spec
+        }
+        let wctx = WindowContext(named: named)
         var conjuncts = s.whereClause.map { conjunctsOf($0) } ?? []
         let hasOuterRefsInWhere = false
         _ = hasOuterRefsInWhere
@@ -523,11 +536,13 @@ final class Binder {
             _ = gb
             var outExprs: [BExpr] = []
             var outCols: [ScopeColumn] = []
+            windowContext = wctx
             for (e, name) in targets {
                 let (b, t) = try bindExpr(e, gframe, agg: ctx)
                 outExprs.append(b)
                 outCols.append(ScopeColumn(table: nil, name: name, type: t))
             }
+            windowContext = nil
             var having: BExpr?
             if let h = s.having {
                 let (b, t) = try bindExpr(h, gframe, agg: ctx)
@@ -535,19 +550,23 @@ final class Binder {
                 having = b
             }
             var order: [OrderPart] = []
+            windowContext = wctx
             for item in orderBy {
                 if let idx = outputIndex(item.expr, outCols) { order.append(.output(idx, item)); continue }
                 let (b, _) = try bindExpr(item.expr, gframe, agg: ctx)
                 order.append(.expr(b, item))
             }
+            windowContext = nil
             plan = .aggregate(plan, groups: gb, aggs: ctx.aggs)
             if let having { plan = .filter(plan, having) }
+            if !wctx.calls.isEmpty { plan = .window(plan, wctx.calls) }
             return try finishSelect(plan: plan, outExprs: outExprs, outCols: outCols, order: order,
                                     distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset)
         }
         _ = agg
         var outExprs: [BExpr] = []
         var outCols: [ScopeColumn] = []
+        windowContext = wctx
         for (e, name) in targets {
             let (b, t) = try bindExpr(e, exprFrame, agg: nil)
             outExprs.append(b)
@@ -561,6 +580,8 @@ final class Binder {
             let (b, _) = try bindExpr(item.expr, exprFrame, agg: nil)
             order.append(.expr(b, item))
         }
+        windowContext = nil
+        if !wctx.calls.isEmpty { plan = .window(plan, wctx.calls) }
         return try finishSelect(plan: plan, outExprs: outExprs, outCols: outCols, order: order,
                                 distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset)
     }

@@ -178,6 +178,9 @@ extension Executor {
             return .text(str(x) + str(y))
         case let .function(name, args, t):
             return try callFunction(name, try args.map { try eval($0, row) }, t)
+        case let .windowColumn(i):
+            let at = row.count - 1 - i
+            return at >= 0 && at < row.count ? row[at] : .null
         case let .dateArith(op, a, b, t):
             let x = try eval(a, row), y = try eval(b, row)
             return try dateArith(op, x, y, t)

@@ -97,6 +97,8 @@ final class Executor {
             let rows = try run(box.plan)
             box.rows = rows
             return rows
+        case let .window(input, calls):
+            return try window(try run(input), calls)
         case let .series(a, b, c):
             guard case let .int(start) = try eval(a, []), case let .int(stop) = try eval(b, []) else { return [] }
             var step: Int64 = 1

@@ -31,6 +31,38 @@ indirect enum BExpr {
     case inSubquery(BExpr, SubPlan, negated: Bool)
     case quantified(String, BExpr, all: Bool, SubPlan)
     case dateArith(String, BExpr, BExpr, SQLType)
+    /// The value of window call `i` of the enclosing SELECT (see `WindowContext`).
+    case windowColumn(Int)
+}
+
+/// One end of a window frame, offsets bound to constant expressions.
+enum WindowBound {
+    case unboundedPreceding
+    case preceding(BExpr)
+    case currentRow
+    case following(BExpr)
+    case unboundedFollowing
+}
+
+/// A window frame: ROWS (physical offsets) or RANGE (peers of the current row).
+struct WindowFrameSpec {
+    var rows: Bool
+    var start: WindowBound
+    var end: WindowBound
+    /// RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW: PostgreSQL's default (the whole
+    /// partition when there is no ORDER BY, since every row is then a peer).
+    static var defaultFrame: WindowFrameSpec { WindowFrameSpec(rows: false, start: .unboundedPreceding, end: .currentRow) }
+}
+
+/// A window function call: ranking/navigation functions by name, or an aggregate.
+struct WindowCall {
+    var name: String
+    var args: [BExpr]
+    var agg: AggCall?
+    var partition: [BExpr]
+    var order: [(BExpr, SortKey)]
+    var frame: WindowFrameSpec
+    var type: SQLType
 }
 
 /// A subquery inside an expression; uncorrelated ones are evaluated once per statement.
@@ -93,6 +125,8 @@ indirect enum Plan {
     /// Keeps the first `n` columns.
     case trim(Plan, Int)
     case cte(CTEBox)
+    /// Appends the window calls' values to each row, in reverse call order.
+    case window(Plan, [WindowCall])
     /// generate_series(start, stop[, step]).
     case series(BExpr, BExpr, BExpr?)
 }
