@@ -109,6 +109,11 @@ public final class Database: Sendable {
         return results.last ?? ResultSet(StatementResult(columns: [], rows: [], rowsAffected: 0, tag: "", hasRows: false))
     }
 
+    /// The tables, views and indexes (for tools such as the shell's `\d`).
+    public func schema() -> Catalog {
+        state.withLock { (s: inout SQLSession) -> Catalog in s.schema }
+    }
+
     /// Runs SQL and returns every statement's result.
     public func executeAll(_ sql: String, parameters: [Value] = []) throws(SQLError) -> [ResultSet] {
         try state.withLock { (s: inout SQLSession) throws(SQLError) -> [ResultSet] in

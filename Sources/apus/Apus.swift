@@ -6,7 +6,7 @@ struct Apus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apus",
         abstract: "ApusDB: a distributed, multi-model database.",
-        subcommands: [Serve.self, Bench.self, Debug.self, SLT.self])
+        subcommands: [Serve.self, SQLShell.self, Bench.self, Debug.self, SLT.self])
 }
 
 /// `apus bench ...`: release-build benchmarks that speak their anchor system's contract.

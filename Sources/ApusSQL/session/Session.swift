@@ -61,6 +61,9 @@ public final class SQLSession {
     /// Whether an explicit transaction block is open.
     public var inTransaction: Bool { explicit }
 
+    /// The catalog as this session sees it (with its open transaction's DDL).
+    public var schema: Catalog { txCatalog }
+
     /// Whether the open transaction block failed (commands are refused until it ends).
     public var transactionFailed: Bool { explicit && failed }
 

@@ -1,0 +1,187 @@
+import ApusDB
+import ApusSQL
+import ArgumentParser
+import CEditLine
+import Foundation
+
+/// `apus sql --data-dir DIR`: an interactive SQL shell on an embedded database.
+///
+/// Statements end at `;` (outside quotes, dollar quotes and comments) and may span lines.
+/// Meta-commands: `\d` / `\dt` (relations), `\d NAME` (a table's columns and indexes),
+/// `\timing` (toggle), `\i FILE` (run a file), `\q`. On a terminal it edits lines and keeps a
+/// history (libedit; `~/.apus_history`); otherwise it reads SQL from standard input and exits
+/// with status 1 at the first error (like `psql -v ON_ERROR_STOP=1`).
+struct SQLShell: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "sql", abstract: "Interactive SQL shell (embedded).")
+
+    @Option(name: .long, help: "Data directory of the embedded database.")
+    var dataDir: String = "./apus-data"
+
+    @Option(name: [.customShort("c"), .long], help: "Run this SQL and exit.")
+    var command: String?
+
+    @Option(name: [.customShort("f"), .long], help: "Run this file and exit.")
+    var file: String?
+
+    func run() throws {
+        let db: Database
+        do { db = try Database.open(path: dataDir) } catch {
+            FileHandle.standardError.write(Data("apus sql: cannot open \(dataDir): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { try? db.close() }
+        var shell = ShellSession(db: db)
+        if let command {
+            if !shell.runText(command, stopOnError: true) { throw ExitCode(1) }
+            return
+        }
+        if let file {
+            if !shell.runFile(file, stopOnError: true) { throw ExitCode(1) }
+            return
+        }
+        if isatty(0) == 1 {
+            shell.interactive()
+        } else {
+            var ok = true
+            while let line = readLine(strippingNewline: true) {
+                if !shell.handleLine(line, stopOnError: true) { ok = false; break }
+            }
+            if ok, shell.splitter.isPending { ok = shell.runStatement(shell.pendingText(), stopOnError: true) }
+            if !ok { throw ExitCode(1) }
+        }
+    }
+}
+
+/// The shell's state: the database, the statement being typed, `\timing`.
+struct ShellSession {
+    let db: Database
+    var splitter = StatementSplitter()
+    var timing = false
+    var quit = false
+    var pending = ""
+
+    init(db: Database) { self.db = db }
+
+    func out(_ s: String) { FileHandle.standardOutput.write(Data(s.utf8)) }
+    func err(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+
+    mutating func pendingText() -> String {
+        let t = pending
+        pending = ""
+        splitter.reset()
+        return t
+    }
+
+    /// Runs one statement and prints its result; false on error.
+    func runStatement(_ sql: String, stopOnError: Bool) -> Bool {
+        if sql.allSatisfy(\.isWhitespace) { return true }
+        let start = DispatchTime.now()
+        do {
+            let results = try db.executeAll(sql)
+            for r in results {
+                if !r.columns.isEmpty || r.tag.hasPrefix("SELECT") {
+                    out(TableFormatter.aligned(r) + "\n")
+                } else {
+                    out(r.tag + "\n")
+                }
+            }
+        } catch {
+            let e = error as? SQLError
+            err("ERROR:  \(e?.message ?? "\(error)")\(e.map { " (SQLSTATE \($0.sqlState))" } ?? "")\n")
+            return false
+        }
+        if timing {
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+            out(String(format: "Time: %.3f ms\n", ms))
+        }
+        return true
+    }
+
+    /// One input line: a meta-command or SQL; false when it failed.
+    mutating func handleLine(_ line: String, stopOnError: Bool) -> Bool {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        if !splitter.isPending && trimmed.hasPrefix("\\") { return meta(trimmed, stopOnError: stopOnError) }
+        pending += (pending.isEmpty ? "" : "\n") + line
+        let done = splitter.feed(line)
+        if done.isEmpty { return true }
+        pending = splitter.isPending ? pending : ""
+        var ok = true
+        for s in done where !runStatement(s, stopOnError: stopOnError) {
+            ok = false
+            if stopOnError { break }
+        }
+        return ok
+    }
+
+    mutating func meta(_ cmd: String, stopOnError: Bool) -> Bool {
+        let parts = cmd.split(separator: " ", maxSplits: 1).map(String.init)
+        let arg = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+        switch parts[0] {
+        case "\\q": quit = true
+        case "\\timing":
+            timing.toggle()
+            out("Timing is \(timing ? "on" : "off").\n")
+        case "\\d", "\\dt":
+            let c = db.schema()
+            if arg.isEmpty || parts[0] == "\\dt" {
+                out(SchemaFormatter.relations(c))
+            } else if let s = SchemaFormatter.table(c, arg) {
+                out(s)
+            } else {
+                err("Did not find any relation named \"\(arg)\".\n")
+                return false
+            }
+        case "\\i":
+            return runFile(arg, stopOnError: stopOnError)
+        case "\\?", "\\h":
+            out("\\d [NAME]  list relations or describe one\n\\dt        list tables\n\\timing    toggle timing\n\\i FILE    run a file\n\\q         quit\n")
+        default:
+            err("invalid command \(parts[0]); try \\?\n")
+            return false
+        }
+        return true
+    }
+
+    mutating func runText(_ text: String, stopOnError: Bool) -> Bool {
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !handleLine(String(line), stopOnError: stopOnError) && stopOnError { return false }
+            if quit { return true }
+        }
+        if splitter.isPending { return runStatement(pendingText(), stopOnError: stopOnError) }
+        return true
+    }
+
+    mutating func runFile(_ path: String, stopOnError: Bool) -> Bool {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            err("\(path): cannot read the file\n")
+            return false
+        }
+        var inner = ShellSession(db: db)
+        inner.timing = timing
+        return inner.runText(text, stopOnError: stopOnError)
+    }
+
+    mutating func interactive() {
+        let historyPath = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.apus_history"
+        using_history()
+        _ = read_history(historyPath)
+        out("apus sql (ApusDB \(PGVersion.apus)). Type \\? for help, \\q to quit.\n")
+        while !quit {
+            let prompt = splitter.isPending ? "apus-> " : "apus=> "
+            guard let raw = readline(prompt) else { break }
+            let line = String(cString: raw)
+            free(raw)
+            if !line.allSatisfy(\.isWhitespace) {
+                add_history(line)
+                _ = append_history(1, historyPath)
+            }
+            _ = handleLine(line, stopOnError: false)
+        }
+        _ = write_history(historyPath)
+        out("\n")
+    }
+}
+
+enum PGVersion {
+    static let apus = "0.1"
+}
