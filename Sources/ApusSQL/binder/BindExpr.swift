@@ -468,6 +468,25 @@ extension Binder {
     func bindFunction(_ call: FunctionCall, _ frame: Frame, _ agg: AggContext?, _ pos: Int) throws -> (BExpr, SQLType) {
         let name = call.name.name
         if let over = call.over { return try bindWindowCall(call, over, frame, agg, pos) }
+        if name == "grouping" {
+            // GROUPING(a, b): a bit per argument, set when the argument is not grouped in the
+            // current grouping set. Each argument must be a GROUP BY expression.
+            guard let agg, agg.argAgg == nil else {
+                throw SQLError(.groupingError, "grouping operations are not allowed here", position: pos)
+            }
+            var idx: [BExpr] = []
+            for a in call.arguments {
+                guard let gi = agg.groupExprs.firstIndex(of: a.value) else {
+                    throw SQLError(.groupingError, "arguments to GROUPING must be grouping expressions of the associated query level",
+                                   position: a.value.position.offset)
+                }
+                idx.append(.const(.int(Int64(gi))))
+            }
+            guard !idx.isEmpty, idx.count <= 31 else { throw SQLError(.syntaxError, "GROUPING takes 1 to 31 arguments", position: pos) }
+            agg.aggs.append(AggCall(name: "grouping", args: idx, distinct: false, star: true, filter: nil, type: .int4,
+                                    argType: .int4, separator: nil))
+            return (.column(agg.groupExprs.count + agg.aggs.count - 1), .int4)
+        }
         if aggregateNames.contains(name) {
             guard let agg else {
                 throw SQLError(.groupingError, "aggregate functions are not allowed here", position: pos)

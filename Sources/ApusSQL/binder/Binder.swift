@@ -93,9 +93,13 @@ final class Binder {
         let savedCTEs = ctes
         defer { ctes = savedCTEs }
         if let with = q.with {
-            if with.recursive { throw SQLError.unsupported("WITH RECURSIVE") }
             for cte in with.ctes {
                 guard case let .query(cq) = cte.statement else { throw SQLError.unsupported("data-modifying statements in WITH") }
+                if with.recursive, cq.with == nil, cq.orderBy.isEmpty, cq.limit == nil, cq.offset == nil,
+                   case let .setOperation(.union, all, left, right) = cq.body {
+                    try bindRecursiveCTE(cte, all: all, left: left, right: right, outer: outer)
+                    continue
+                }
                 let b = try bindQuery(cq, outer: outer)
                 var cols = b.columns
                 if cte.columns.count > cols.count {
@@ -145,6 +149,35 @@ final class Binder {
             return cols.firstIndex { $0.name == parts[0] }
         }
         return nil
+    }
+
+    /// `name AS (base UNION [ALL] step)` where `step` may read `name`: the step runs on the rows
+    /// the previous round produced (the working table) until it produces none.
+    func bindRecursiveCTE(_ cte: CommonTableExpr, all: Bool, left: QueryBody, right: QueryBody, outer: Frame?) throws {
+        let l = try bindBody(left, outer: outer)
+        var cols = l.columns
+        if cte.columns.count > cols.count {
+            throw SQLError(.syntaxError, "WITH query \"\(cte.name)\" has \(cols.count) columns available but \(cte.columns.count) columns specified")
+        }
+        for (i, n) in cte.columns.enumerated() { cols[i].name = n }
+        for i in cols.indices {
+            cols[i].table = cte.name
+            if cols[i].type == .unknown || cols[i].type == .null { cols[i].type = .text }
+        }
+        let work = CTEBox(plan: .values([]))
+        ctes[cte.name] = (work, cols)
+        let r = try bindBody(right, outer: outer)
+        guard r.columns.count == cols.count else {
+            throw SQLError(.syntaxError, "each UNION query must have the same number of columns")
+        }
+        for (i, c) in r.columns.enumerated() where c.type != cols[i].type && c.type != .null && c.type != .unknown {
+            if c.type.category != cols[i].type.category {
+                throw SQLError(.datatypeMismatch,
+                    "recursive query \"\(cte.name)\" column \(i + 1) has type \(cols[i].type) in non-recursive term but type \(c.type) overall")
+            }
+        }
+        let plan = Plan.recursive(base: l.plan, step: r.plan, work: work, all: all, types: cols.map(\.type))
+        ctes[cte.name] = (CTEBox(plan: plan), cols)
     }
 
     func bindBody(_ body: QueryBody, outer: Frame?) throws -> BoundQuery {
@@ -498,20 +531,23 @@ final class Binder {
             targets.append((item.expr, item.alias ?? outputName(item.expr)))
         }
         // Aggregation?
-        var groupExprs: [Expr] = []
-        for g in s.groupBy {
-            guard case let .expr(e) = g else { throw SQLError.unsupported("GROUPING SETS, ROLLUP and CUBE") }
+        func resolveGroupExpr(_ e: Expr) throws -> Expr {
             if case let .literal(.integer(str)) = e.kind, let n = Int(str) {
                 guard n >= 1, n <= targets.count else { throw SQLError(.invalidColumnReference, "GROUP BY position \(n) is not in select list") }
-                groupExprs.append(targets[n - 1].0)
+                return targets[n - 1].0
             } else if case let .column(parts) = e.kind, parts.count == 1, !cols.contains(where: { $0.name == parts[0] }),
                       let t = targets.first(where: { $0.1 == parts[0] }) {
-                groupExprs.append(t.0)
-            } else {
-                groupExprs.append(e)
+                return t.0
             }
+            return e
         }
-        let usesAgg = !groupExprs.isEmpty || s.having != nil || targets.contains { hasAggregate($0.0) }
+        // GROUP BY: one list of grouping sets (plain GROUP BY is a single set of every expression).
+        let expandedSets = try expandGroupingSets(s.groupBy, resolveGroupExpr)
+        var groupExprs: [Expr] = []
+        for set in expandedSets { for e in set where !groupExprs.contains(e) { groupExprs.append(e) } }
+        let groupingSets: [[Int]]? = expandedSets.count == 1 && expandedSets[0].count == groupExprs.count
+            ? nil : expandedSets.map { set in set.compactMap { groupExprs.firstIndex(of: $0) } }
+        let usesAgg = !s.groupBy.isEmpty || s.having != nil || targets.contains { hasAggregate($0.0) }
             || orderBy.contains { hasAggregate($0.expr) }
         var agg: AggContext?
         var exprFrame = frame
@@ -556,12 +592,17 @@ final class Binder {
                 let (b, _) = try bindExpr(item.expr, gframe, agg: ctx)
                 order.append(.expr(b, item))
             }
+            let onExprs = try bindDistinctOn(s.distinct, outExprs, outCols, gframe, ctx)
             windowContext = nil
-            plan = .aggregate(plan, groups: gb, aggs: ctx.aggs)
+            if let groupingSets {
+                plan = .groupingSets(plan, groups: gb, sets: groupingSets, aggs: ctx.aggs)
+            } else {
+                plan = .aggregate(plan, groups: gb, aggs: ctx.aggs)
+            }
             if let having { plan = .filter(plan, having) }
             if !wctx.calls.isEmpty { plan = .window(plan, wctx.calls) }
             return try finishSelect(plan: plan, outExprs: outExprs, outCols: outCols, order: order,
-                                    distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset)
+                                    distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset, on: onExprs)
         }
         _ = agg
         var outExprs: [BExpr] = []
@@ -580,16 +621,104 @@ final class Binder {
             let (b, _) = try bindExpr(item.expr, exprFrame, agg: nil)
             order.append(.expr(b, item))
         }
+        let onExprs = try bindDistinctOn(s.distinct, outExprs, outCols, exprFrame, nil)
         windowContext = nil
         if !wctx.calls.isEmpty { plan = .window(plan, wctx.calls) }
         return try finishSelect(plan: plan, outExprs: outExprs, outCols: outCols, order: order,
-                                distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset)
+                                distinct: s.distinct, orderBy: orderBy, limit: limit, offset: offset, on: onExprs)
+    }
+
+    /// The expressions of `DISTINCT ON (...)` (output names and positions allowed, as in ORDER BY).
+    func bindDistinctOn(_ d: Distinct?, _ outExprs: [BExpr], _ outCols: [ScopeColumn], _ frame: Frame, _ agg: AggContext?)
+        throws -> [BExpr]
+    {
+        guard case let .on(exprs) = d else { return [] }
+        return try exprs.map { e in
+            if let i = outputIndex(e, outCols) { return outExprs[i] }
+            return try bindExpr(e, frame, agg: agg).0
+        }
+    }
+
+    /// Expands GROUP BY elements into grouping sets: ROLLUP (a, b) is (a, b), (a), (); CUBE is
+    /// every subset; GROUPING SETS concatenates; top-level elements combine by cross product.
+    func expandGroupingSets(_ elems: [GroupingElement], _ resolve: (Expr) throws -> Expr) throws -> [[Expr]] {
+        func items(_ l: [Expr]) throws -> [[Expr]] {
+            try l.map { e in
+                if case let .row(parts, _) = e.kind { return try parts.map(resolve) }
+                return [try resolve(e)]
+            }
+        }
+        func expand(_ g: GroupingElement) throws -> [[Expr]] {
+            switch g {
+            case let .expr(e): return [[try resolve(e)]]
+            case .empty: return [[]]
+            case let .rollup(l):
+                let it = try items(l)
+                return (0...it.count).reversed().map { n in Array(it.prefix(n).joined()) }
+            case let .cube(l):
+                let it = try items(l)
+                guard it.count <= 12 else { throw SQLError(SQLState("54001"), "CUBE is limited to 12 elements") }
+                var out: [[Expr]] = []
+                for mask in (0..<(1 << it.count)).reversed() {
+                    var set: [Expr] = []
+                    for (i, x) in it.enumerated() where mask & (1 << (it.count - 1 - i)) != 0 { set += x }
+                    out.append(set)
+                }
+                return out
+            case let .groupingSets(l):
+                return try l.flatMap(expand)
+            }
+        }
+        var sets: [[Expr]] = [[]]
+        for g in elems {
+            let e = try expand(g)
+            var next: [[Expr]] = []
+            for a in sets { for b in e { next.append(a + b) } }
+            sets = next
+            if sets.count > 4096 { throw SQLError(SQLState("54001"), "too many grouping sets (more than 4096)") }
+        }
+        return sets
     }
 
     func finishSelect(plan p0: Plan, outExprs: [BExpr], outCols: [ScopeColumn], order: [OrderPart],
-                      distinct: Distinct?, orderBy: [SortItem], limit: Expr?, offset: Expr?) throws -> BoundQuery {
+                      distinct: Distinct?, orderBy: [SortItem], limit: Expr?, offset: Expr?, on: [BExpr] = []) throws -> BoundQuery {
         var plan = p0
-        if case .on = distinct { throw SQLError.unsupported("DISTINCT ON") }
+        if !on.isEmpty {
+            // Sort by ORDER BY, keep the first row of each DISTINCT ON key. As PostgreSQL, the
+            // keys must be the leftmost ORDER BY expressions.
+            var all = outExprs
+            var keys: [SortKey] = []
+            var orderSigs: [String] = []
+            for part in order {
+                switch part {
+                case let .output(i, item):
+                    keys.append(sortKey(item, i))
+                    orderSigs.append("\(outExprs[i])")
+                case let .expr(b, item):
+                    keys.append(sortKey(item, all.count))
+                    all.append(b)
+                    orderSigs.append("\(b)")
+                }
+            }
+            if !order.isEmpty {
+                let leading = Set(orderSigs.prefix(on.count))
+                if order.count < on.count || !on.allSatisfy({ leading.contains("\($0)") }) {
+                    throw SQLError(SQLState("42P10"), "SELECT DISTINCT ON expressions must match initial ORDER BY expressions")
+                }
+            }
+            var onIdx: [Int] = []
+            for b in on {
+                onIdx.append(all.count)
+                all.append(b)
+            }
+            plan = .project(plan, all)
+            if !keys.isEmpty { plan = .sort(plan, keys) }
+            plan = .trim(.distinctOn(plan, onIdx), outExprs.count)
+            if limit != nil || offset != nil {
+                plan = .limit(plan, limit: try limit.map { try bindLimit($0) }, offset: try offset.map { try bindLimit($0) })
+            }
+            return BoundQuery(plan: plan, columns: outCols)
+        }
         let hasExpr = order.contains { if case .expr = $0 { return true }; return false }
         if distinct != nil && hasExpr {
             throw SQLError(.invalidColumnReference, "for SELECT DISTINCT, ORDER BY expressions must appear in select list")

@@ -3,6 +3,9 @@ import Foundation
 
 /// Runs plans against one transaction. Single-threaded; one per statement.
 final class Executor {
+    /// A recursive query that produces more rows than this stops with 54001 instead of
+    /// running until memory runs out.
+    static let recursionRowLimit = 10_000_000
     let tx: any KVTransaction
     let params: [Value]
     var outer: [[Value]] = []
@@ -58,6 +61,26 @@ final class Executor {
             return try run(input).map { Array($0.prefix(n)) }
         case let .join(kind, l, r, on, lk, rk, lw, rw):
             return try join(kind, try run(l), try run(r), on: on, lk: lk, rk: rk, lw: lw, rw: rw)
+        case let .groupingSets(input, groups, sets, aggs):
+            let rows = try run(input)
+            var out: [[Value]] = []
+            for set in sets {
+                for r in try aggregate(rows, set.map { groups[$0] }, aggs) {
+                    var full = [Value](repeating: .null, count: groups.count)
+                    for (k, gi) in set.enumerated() { full[gi] = r[k] }
+                    var values = Array(r[set.count...])
+                    for (i, a) in aggs.enumerated() where a.name == "grouping" {
+                        var mask: Int64 = 0
+                        for arg in a.args {
+                            mask <<= 1
+                            if case let .const(.int(gi)) = arg, !set.contains(Int(gi)) { mask |= 1 }
+                        }
+                        values[i] = .int(mask)
+                    }
+                    out.append(full + values)
+                }
+            }
+            return out
         case let .aggregate(input, groups, aggs):
             return try aggregate(try run(input), groups, aggs)
         case let .sort(input, keys):
@@ -90,6 +113,11 @@ final class Executor {
             var out: [[Value]] = []
             for r in try run(input) where seen.insert(r.map(\.groupKey)).inserted { out.append(r) }
             return out
+        case let .distinctOn(input, cols):
+            var seen = Set<[Value]>()
+            var out: [[Value]] = []
+            for r in try run(input) where seen.insert(cols.map { r[$0].groupKey }).inserted { out.append(r) }
+            return out
         case let .setOp(op, all, l, r):
             return try setOp(op, all, try run(l), try run(r))
         case let .cte(box):
@@ -97,6 +125,29 @@ final class Executor {
             let rows = try run(box.plan)
             box.rows = rows
             return rows
+        case let .recursive(base, step, work, all, types):
+            var seen = Set<[Value]>()
+            func normalize(_ rows: [[Value]]) throws -> [[Value]] {
+                var out: [[Value]] = []
+                for r in rows {
+                    var x = r
+                    for i in x.indices where i < types.count { x[i] = try castValue(x[i], to: types[i]) }
+                    if all || seen.insert(x.map(\.groupKey)).inserted { out.append(x) }
+                }
+                return out
+            }
+            var current = try normalize(try run(base))
+            var result = current
+            while !current.isEmpty {
+                work.rows = current
+                current = try normalize(try run(step))
+                result += current
+                if result.count > Executor.recursionRowLimit {
+                    throw SQLError(SQLState("54001"), "recursive query produced more than \(Executor.recursionRowLimit) rows")
+                }
+            }
+            work.rows = nil
+            return result
         case let .window(input, calls):
             return try window(try run(input), calls)
         case let .series(a, b, c):
@@ -316,6 +367,7 @@ final class Executor {
         }
         switch a.name {
         case "count": return .int(s.count)
+        case "grouping": return .int(0)
         case "sum":
             if s.count == 0 { return .null }
             if a.type.isFloat { return .float(s.sumD) }

@@ -118,13 +118,21 @@ indirect enum Plan {
     case project(Plan, [BExpr])
     case join(JoinKind, Plan, Plan, on: BExpr?, leftKeys: [BExpr], rightKeys: [BExpr], leftWidth: Int, rightWidth: Int)
     case aggregate(Plan, groups: [BExpr], aggs: [AggCall])
+    /// GROUPING SETS / ROLLUP / CUBE: one aggregation per set (indices into `groups`); rows
+    /// have every group column, NULL where the set does not group it.
+    case groupingSets(Plan, groups: [BExpr], sets: [[Int]], aggs: [AggCall])
     case sort(Plan, [SortKey])
     case limit(Plan, limit: BExpr?, offset: BExpr?)
     case distinct(Plan)
+    /// Keeps the first row of each distinct value of the given columns (DISTINCT ON).
+    case distinctOn(Plan, [Int])
     case setOp(SetOperator, all: Bool, Plan, Plan)
     /// Keeps the first `n` columns.
     case trim(Plan, Int)
     case cte(CTEBox)
+    /// WITH RECURSIVE: `base`, then `step` over the working table `work` until no new rows;
+    /// UNION (not ALL) drops rows seen before. Rows are cast to the base's column types.
+    case recursive(base: Plan, step: Plan, work: CTEBox, all: Bool, types: [SQLType])
     /// Appends the window calls' values to each row, in reverse call order.
     case window(Plan, [WindowCall])
     /// generate_series(start, stop[, step]).
