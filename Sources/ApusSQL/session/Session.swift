@@ -238,7 +238,7 @@ public final class SQLSession {
             throw SQLError.unsupported("CREATE SCHEMA")
         case .transaction: throw SQLError(.internalError, "unreachable")
         case .explain: throw SQLError.unsupported("EXPLAIN")
-        case .alterTable: throw SQLError.unsupported("ALTER TABLE")
+        case let .alterTable(a): return try DDL(session: self, tx: t).alterTable(a)
         case .createSequence, .alterSequence: throw SQLError.unsupported("sequences")
         case .createExtension: throw SQLError.unsupported("extensions")
         case .copy: throw SQLError.unsupported("COPY")

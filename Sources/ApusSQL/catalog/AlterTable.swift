@@ -1,0 +1,206 @@
+import ApusCore
+
+/// ALTER TABLE. Changes that touch rows (new or dropped columns, type changes, new keys and
+/// constraints) rewrite the table inside the statement's transaction: read every row with the
+/// old descriptor, transform it, delete the table's keys, save the new descriptor and insert
+/// the rows again (which rebuilds the primary key and the indexes and checks every
+/// constraint). Renames and defaults change only the catalog (rows name columns by ID).
+extension DDL {
+    func alterTable(_ a: AlterTableStatement) throws -> StatementResult {
+        try checkSchema(a.name)
+        guard var t = session.txCatalog.tables[a.name.name], t.viewSQL == nil else {
+            if a.ifExists { return .command("ALTER TABLE") }
+            throw SQLError(.undefinedTable, "relation \"\(a.name.name)\" does not exist", position: a.name.position.offset)
+        }
+        let original = t
+        let ex = Executor(tx: tx, params: [])
+        let dml = DML(session: session, tx: tx, params: [])
+        let prefix = KeyEncoding.indexPrefix(table: t.id, index: 1)
+        var rows = try ex.scanRows(t, lower: prefix, upper: KeyEncoding.prefixEnd(prefix))
+        var rewrite = false
+        var renamedTo: String?
+
+        func column(_ name: String) throws -> Int {
+            guard let i = t.columns.firstIndex(where: { $0.name == name }) else {
+                throw SQLError(.undefinedColumn, "column \"\(name)\" of relation \"\(t.name)\" does not exist")
+            }
+            return i
+        }
+        func positions(_ names: [String]) throws -> [Int] { try names.map(column) }
+        func checksMention(_ name: String) throws -> Bool {
+            for ch in t.checks ?? [] {
+                var found = false
+                Binder(catalog: session.txCatalog, paramTypes: []).walk(try Parser.parseExpression(sql: ch)) { x in
+                    if case let .column(parts) = x.kind, parts.last == name { found = true }
+                }
+                if found { return true }
+            }
+            return false
+        }
+
+        for action in a.actions {
+            switch action {
+            case let .addColumn(cd, ifNotExists):
+                if t.columns.contains(where: { $0.name == cd.name }) {
+                    if ifNotExists { continue }
+                    throw SQLError(.duplicateColumn, "column \"\(cd.name)\" of relation \"\(t.name)\" already exists")
+                }
+                let typeName = cd.type.name.name
+                let serial = ["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"].contains(typeName)
+                _ = try SQLType.from(cd.type)
+                var col = ColumnDesc(
+                    id: t.nextColumnID, name: cd.name,
+                    typeSQL: serial ? (typeName.hasPrefix("big") || typeName == "serial8" ? "int8" : "int4") : cd.type.description,
+                    notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
+                t.nextColumnID += 1
+                var unique = false
+                var primary = false
+                for con in cd.constraints {
+                    switch con.kind {
+                    case .notNull: col.notNull = true
+                    case .null: break
+                    case let .defaultValue(e): col.defaultSQL = e.description
+                    case .primaryKey: primary = true
+                    case .unique: unique = true
+                    case let .check(e): t.checks = (t.checks ?? []) + [e.description]
+                    case .references: throw SQLError.unsupported("FOREIGN KEY constraints")
+                    case .identity:
+                        col.serial = true
+                        col.notNull = true
+                    case .generated: throw SQLError.unsupported("generated columns")
+                    }
+                }
+                t.columns.append(col)
+                let i = t.columns.count - 1
+                // Existing rows get the default (evaluated per row, as PostgreSQL does for volatile ones).
+                let b = Binder(catalog: session.txCatalog, paramTypes: [])
+                for r in rows.indices { rows[r].append(try dml.defaultValue(t, i, ex, b)) }
+                if primary {
+                    guard t.primaryKey.isEmpty else {
+                        throw SQLError(SQLState("42P16"), "multiple primary keys for table \"\(t.name)\" are not allowed")
+                    }
+                    t.primaryKey = [i]
+                    t.columns[i].notNull = true
+                }
+                if unique {
+                    t.indexes.append(IndexDesc(id: t.nextIndexID, name: "\(t.name)_\(cd.name)_key", unique: true, columns: [i]))
+                    t.nextIndexID += 1
+                }
+                rewrite = true
+            case let .dropColumn(name, ifExists, _):
+                guard let i = t.columns.firstIndex(where: { $0.name == name }) else {
+                    if ifExists { continue }
+                    throw SQLError(.undefinedColumn, "column \"\(name)\" of relation \"\(t.name)\" does not exist")
+                }
+                if t.primaryKey.contains(i) { throw SQLError.unsupported("dropping a primary key column") }
+                // As PostgreSQL: indexes and CHECK constraints that use the column go with it.
+                t.indexes.removeAll { $0.columns.contains(i) }
+                t.columns.remove(at: i)
+                t.primaryKey = t.primaryKey.map { $0 > i ? $0 - 1 : $0 }
+                for k in t.indexes.indices { t.indexes[k].columns = t.indexes[k].columns.map { $0 > i ? $0 - 1 : $0 } }
+                if let checks = t.checks {
+                    let f = Frame(columns: try t.columns.map {
+                        ScopeColumn(table: t.name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+                    }, outer: nil)
+                    let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+                    let kept = checks.filter { ch in
+                        guard let e = try? Parser.parseExpression(sql: ch) else { return false }
+                        return (try? binder.bindExpr(e, f, agg: nil)) != nil
+                    }
+                    t.checks = kept.isEmpty ? nil : kept
+                }
+                for r in rows.indices { rows[r].remove(at: i) }
+                rewrite = true
+            case let .renameColumn(old, new):
+                let i = try column(old)
+                if t.columns.contains(where: { $0.name == new }) {
+                    throw SQLError(.duplicateColumn, "column \"\(new)\" of relation \"\(t.name)\" already exists")
+                }
+                if try checksMention(old) { throw SQLError.unsupported("renaming a column that a CHECK constraint uses") }
+                t.columns[i].name = new
+            case let .renameTable(new):
+                if exists(new) || session.txCatalog.tables.values.contains(where: { $0.indexes.contains { $0.name == new } }) {
+                    throw SQLError(.duplicateTable, "relation \"\(new)\" already exists")
+                }
+                renamedTo = new
+            case let .setDefault(name, e):
+                let i = try column(name)
+                _ = try Binder(catalog: session.txCatalog, paramTypes: []).bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
+                t.columns[i].defaultSQL = e.description
+            case let .dropDefault(name):
+                t.columns[try column(name)].defaultSQL = nil
+            case let .setNotNull(name):
+                let i = try column(name)
+                if rows.contains(where: { $0[i].isNull }) {
+                    throw SQLError(.notNullViolation, "column \"\(name)\" of relation \"\(t.name)\" contains null values")
+                }
+                t.columns[i].notNull = true
+            case let .dropNotNull(name):
+                let i = try column(name)
+                if t.primaryKey.contains(i) { throw SQLError(SQLState("42P16"), "column \"\(name)\" is in a primary key") }
+                t.columns[i].notNull = false
+            case let .alterType(name, type, using):
+                let i = try column(name)
+                let newType = try SQLType.from(type)
+                let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
+                let conv = try using.map { try Binder(catalog: session.txCatalog, paramTypes: []).bindExpr($0, f, agg: nil).0 }
+                for r in rows.indices {
+                    let v = try conv.map { try ex.eval($0, rows[r]) } ?? rows[r][i]
+                    rows[r][i] = try castValue(v, to: newType)
+                }
+                t.columns[i].typeSQL = type.description
+                t.columns[i].id = t.nextColumnID
+                t.nextColumnID += 1
+                rewrite = true
+            case let .addConstraint(tc):
+                switch tc.kind {
+                case let .primaryKey(names, _):
+                    guard t.primaryKey.isEmpty else {
+                        throw SQLError(SQLState("42P16"), "multiple primary keys for table \"\(t.name)\" are not allowed")
+                    }
+                    t.primaryKey = try positions(names)
+                    for p in t.primaryKey { t.columns[p].notNull = true }
+                case let .unique(names, _):
+                    let cols = try positions(names)
+                    let name = tc.name ?? "\(t.name)_\(names.joined(separator: "_"))_key"
+                    t.indexes.append(IndexDesc(id: t.nextIndexID, name: name, unique: true, columns: cols))
+                    t.nextIndexID += 1
+                case let .check(e):
+                    let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
+                    _ = try Binder(catalog: session.txCatalog, paramTypes: []).bindBool(e, f, nil, "CHECK")
+                    t.checks = (t.checks ?? []) + [e.description]
+                case .foreignKey:
+                    throw SQLError.unsupported("FOREIGN KEY constraints")
+                }
+                rewrite = true
+            case let .dropConstraint(name, ifExists, _):
+                if let k = t.indexes.firstIndex(where: { $0.name == name && $0.unique }) {
+                    t.indexes.remove(at: k)
+                    rewrite = true
+                } else if name == "\(t.name)_pkey" && !t.primaryKey.isEmpty {
+                    throw SQLError.unsupported("dropping a primary key")
+                } else if !ifExists {
+                    throw SQLError(SQLState("42704"), "constraint \"\(name)\" of relation \"\(t.name)\" does not exist")
+                }
+            case .renameConstraint:
+                throw SQLError.unsupported("ALTER TABLE RENAME CONSTRAINT")
+            case .setSchema:
+                throw SQLError.unsupported("ALTER TABLE SET SCHEMA")
+            }
+        }
+        var cat = session.txCatalog
+        if let renamedTo {
+            cat.tables[t.name] = nil
+            t.name = renamedTo
+        }
+        cat.tables[t.name] = t
+        session.txCatalog = cat
+        try cat.save(tx)
+        if rewrite {
+            try deleteData(original)
+            let fresh = DML(session: session, tx: tx, params: [])
+            for r in rows { _ = try fresh.insertRow(t, r, onConflictNothing: false) }
+        }
+        return .command("ALTER TABLE")
+    }
+}
