@@ -10,7 +10,13 @@ extension Executor {
     func evalSub(_ sp: SubPlan, _ row: [Value]) throws -> [[Value]] {
         if !sp.correlated, let c = sp.cache { return c }
         outer.append(row)
-        defer { outer.removeLast() }
+        // Subqueries in expressions are not plan-tree children: EXPLAIN ANALYZE does not time them.
+        let savedProfile = profile
+        profile = nil
+        defer {
+            outer.removeLast()
+            profile = savedProfile
+        }
         let rows = try run(sp.plan)
         if !sp.correlated { sp.cache = rows }
         return rows

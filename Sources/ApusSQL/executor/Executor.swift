@@ -10,6 +10,8 @@ final class Executor {
     let params: [Value]
     var outer: [[Value]] = []
     var depth = 0
+    /// EXPLAIN ANALYZE: the profile of the node being run (nil when not profiling).
+    var profile: ProfileNode?
     let now: Int64
 
     init(tx: any KVTransaction, params: [Value]) {
@@ -25,6 +27,11 @@ final class Executor {
         depth += 1
         defer { depth -= 1 }
         if depth > 400 { throw SQLError(.stackDepth, "stack depth limit exceeded") }
+        if profile != nil { return try runProfiled(plan) }
+        return try runNode(plan)
+    }
+
+    func runNode(_ plan: Plan) throws -> [[Value]] {
         switch plan {
         case .one: return [[]]
         case let .values(rows):

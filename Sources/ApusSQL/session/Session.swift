@@ -237,7 +237,7 @@ public final class SQLSession {
             if cs.name == "public" && cs.ifNotExists { return .command("CREATE SCHEMA") }
             throw SQLError.unsupported("CREATE SCHEMA")
         case .transaction: throw SQLError(.internalError, "unreachable")
-        case .explain: throw SQLError.unsupported("EXPLAIN")
+        case let .explain(e): return try explain(e, params, t)
         case let .alterTable(a): return try DDL(session: self, tx: t).alterTable(a)
         case .createSequence, .alterSequence: throw SQLError.unsupported("sequences")
         case .createExtension: throw SQLError.unsupported("extensions")
