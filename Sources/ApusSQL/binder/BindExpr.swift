@@ -632,6 +632,25 @@ extension Binder {
             let t = promoteNumeric(try num(0), try num(1))
             return (.arith("%", arg(0, t), arg(1, t), t), t)
         case "pi": return (.const(.float(Double.pi)), .float8)
+        case "nextval", "setval", "currval", "lastval":
+            if name == "currval" || name == "lastval" { throw SQLError.unsupported("\(name)") }
+            try need(name == "nextval" ? 1...1 : 2...3)
+            guard case let .const(.text(seqName)) = args[0].0 else {
+                throw SQLError.unsupported("\(name) with a sequence name that is not a constant")
+            }
+            let bare = seqName.split(separator: ".").last.map(String.init) ?? seqName
+            guard let d = catalog.sequences?[bare] ?? catalog.sequences?[bare.lowercased()] else {
+                throw SQLError(.undefinedTable, "relation \"\(seqName)\" does not exist", position: pos)
+            }
+            var a: [BExpr] = [
+                .const(.int(Int64(d.id))), .const(.int(d.start)), .const(.int(d.increment)), .const(.int(d.minValue)),
+                .const(.int(d.maxValue)), .const(.bool(d.cycle)), .const(.text(d.name)),
+            ]
+            if name == "setval" {
+                a.append(coerce(args[1].0, args[1].1, to: .int8))
+                if args.count > 2 { a.append(coerce(args[2].0, args[2].1, to: .bool)) }
+            }
+            return (.function(name, a, .int8), .int8)
         case "random": return (.function("random", [], .float8), .float8)
         case "length", "char_length", "character_length", "octet_length", "bit_length":
             try need(1...1)

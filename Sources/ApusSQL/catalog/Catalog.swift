@@ -40,10 +40,27 @@ public struct TableDesc: Sendable, Codable, Hashable {
     public var nextIndexID: UInt32
 }
 
-/// The schema: every table, view and index, persisted under the system key prefix `0x01`.
+/// A sequence (CREATE SEQUENCE); its current value lives at `Catalog.sequenceValueKey(id)`.
+public struct SequenceDesc: Sendable, Codable, Hashable {
+    public var id: UInt32
+    public var name: String
+    public var start: Int64
+    public var increment: Int64
+    public var minValue: Int64
+    public var maxValue: Int64
+    public var cycle: Bool
+}
+
+/// The schema: every table, view, index and sequence, persisted under the system key prefix `0x01`.
 public struct Catalog: Sendable, Codable, Hashable {
     public var tables: [String: TableDesc] = [:]
     public var nextTableID: UInt32 = 100
+    /// Sequences by name (absent in catalogs written before sequences existed).
+    public var sequences: [String: SequenceDesc]?
+
+    static func sequenceValueKey(_ id: UInt32) -> [UInt8] {
+        [0x01] + Array("seqv/".utf8) + KeyEncoding.encode([.int(Int64(id))])
+    }
 
     /// The key holding the whole catalog (v1 stores one descriptor document).
     static let key: [UInt8] = [0x01] + Array("catalog".utf8)

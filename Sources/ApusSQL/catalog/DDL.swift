@@ -287,6 +287,13 @@ struct DDL {
                 let p = KeyEncoding.indexPrefix(table: t.id, index: idx.id)
                 for (k, _) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) { tx.delete(k) }
                 cat.tables[tn] = t
+            case .sequence:
+                guard let seq = cat.sequences?[n.name] else {
+                    if d.ifExists { continue }
+                    throw SQLError(.undefinedTable, "sequence \"\(n.name)\" does not exist")
+                }
+                cat.sequences?[n.name] = nil
+                tx.delete(Catalog.sequenceValueKey(seq.id))
             case .schema:
                 if d.ifExists { continue }
                 throw SQLError(SQLState("3F000"), "schema \"\(n.name)\" does not exist")

@@ -240,6 +240,8 @@ extension Executor {
         case "now": return .timestamptz(now)
         case "current_date": return .date(DateTime.floorDiv(now, DateTime.usPerDay))
         case "random": return .float(Double.random(in: 0..<1))
+        case "nextval": return try sequenceFunction(name, a)
+        case "setval": return a.count > 7 && a[7].isNull ? .null : try sequenceFunction(name, a)
         case "gen_random_uuid": return .text(UUID().uuidString.lowercased())
         default: break
         }
