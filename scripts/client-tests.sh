@@ -30,6 +30,13 @@ status=$?
 set -e
 [ "$status" -eq 1 ] || [ "$status" -eq 3 ] || { echo "psql: expected a failure status, got $status"; exit 1; }
 grep -q "22012" "$WORK/err.out" || { cat "$WORK/err.out"; echo "psql: SQLSTATE 22012 missing"; exit 1; }
+# psql \copy in and out (COPY FROM STDIN / TO STDOUT, CSV with a header and quoting).
+printf 'id,name\n1,"comma, inside"\n2,\n' > "$WORK/in.csv"
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE copied (id int PRIMARY KEY, name text)" \
+    -c "\\copy copied FROM '$WORK/in.csv' WITH (FORMAT csv, HEADER)" \
+    -c "\\copy (SELECT * FROM copied ORDER BY id) TO '$WORK/out.csv' WITH (FORMAT csv, HEADER)"
+diff -u "$WORK/in.csv" "$WORK/out.csv"
+[ "$(psql -X -A -t -c "SELECT count(*) FROM copied WHERE name IS NULL")" = "1" ] || { echo "psql: \\copy NULL lost"; exit 1; }
 echo "client-tests: psql ok"
 
 python3 tests/clients/psycopg_test.py

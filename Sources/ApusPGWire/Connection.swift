@@ -76,6 +76,9 @@ final class PGConnection: @unchecked Sendable {
     var skipUntilSync = false
     var admitted = false
     var closed = false
+    /// COPY FROM STDIN in progress: the statement, its format, the data so far, and the
+    /// statements of the same simple query that follow it.
+    var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], rest: [Statement])?
     var user = "apus"
     var database = "apus"
 
@@ -147,6 +150,12 @@ final class PGConnection: @unchecked Sendable {
         default:
             guard session != nil else {
                 fatal("08P01", "expected a startup message")
+                return
+            }
+            if copyIn != nil {
+                var w = BackendWriter()
+                copyInMessage(m, &w)
+                send(w)
                 return
             }
             if skipUntilSync {
@@ -233,6 +242,95 @@ final class PGConnection: @unchecked Sendable {
         } catch let e as SQLError { throw e } catch { throw SQLError(.internalError, "\(error)") }
     }
 
+    /// The target columns of COPY FROM (all columns of the table when none are listed).
+    func copyColumns(_ c: CopyStatement) throws(SQLError) -> [String] {
+        guard case let .table(name, cols) = c.source else {
+            throw SQLError(SQLState("42601"), "COPY FROM requires a table")
+        }
+        if !cols.isEmpty { return cols }
+        guard let t = session?.schema.tables[name.name], t.viewSQL == nil else {
+            throw SQLError(SQLState("42P01"), "relation \"\(name.name)\" does not exist")
+        }
+        return t.columns.map(\.name)
+    }
+
+    func copyOut(_ c: CopyStatement, _ format: CopyFormat, _ w: inout BackendWriter) throws(SQLError) {
+        let query: Statement
+        switch c.source {
+        case let .query(q): query = q
+        case let .table(name, cols):
+            let list = cols.isEmpty ? "*" : cols.map(quoteIdent).joined(separator: ", ")
+            query = try parse("SELECT \(list) FROM \(name.parts.map(quoteIdent).joined(separator: "."))")[0]
+        }
+        let r = try run(query, [])
+        w.copyResponse(input: false, columns: r.columns.count)
+        if format.header { w.copyData(format.encode(r.columns.map(\.name))) }
+        for row in r.rows {
+            w.copyData(format.encode(row.enumerated().map { i, v in v.text(as: i < r.columns.count ? r.columns[i].type : nil) }))
+        }
+        w.copyDone()
+        w.commandComplete("COPY \(r.rows.count)")
+    }
+
+    /// A message while COPY FROM STDIN runs: data, the end (insert the rows atomically), or a failure.
+    func copyInMessage(_ m: FrontendMessage, _ w: inout BackendWriter) {
+        guard let state = copyIn else { return }
+        switch m {
+        case let .copyData(bytes):
+            copyIn?.data += bytes
+        case .copyDone:
+            copyIn = nil
+            do {
+                let n = try copyInsert(state.statement, state.format, state.data)
+                w.commandComplete("COPY \(n)")
+                try runStatements(state.rest[...], &w)
+            } catch {
+                error.write(to: &w)
+                w.readyForQuery(status)
+            }
+        case let .copyFail(msg):
+            copyIn = nil
+            w.errorResponse(code: "57014", message: "COPY from stdin failed: \(msg)")
+            w.readyForQuery(status)
+        case .flush, .sync:
+            break
+        default:
+            copyIn = nil
+            w.errorResponse(code: "08P01", message: "unexpected message type during COPY from stdin")
+            w.readyForQuery(status)
+        }
+    }
+
+    /// Inserts the COPY rows in one transaction (the session's, when a block is open).
+    func copyInsert(_ c: CopyStatement, _ format: CopyFormat, _ data: [UInt8]) throws(SQLError) -> Int {
+        guard let s = session, case let .table(name, _) = c.source else { return 0 }
+        let columns = try copyColumns(c)
+        let rows = try format.decode(data)
+        let sql = "INSERT INTO \(name.parts.map(quoteIdent).joined(separator: ".")) (\(columns.map(quoteIdent).joined(separator: ", "))) "
+            + "VALUES (\((1...max(columns.count, 1)).map { "$\($0)" }.joined(separator: ", ")))"
+        let insert = try parse(sql)[0]
+        return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> Int in
+            let own = !s.inTransaction
+            if own { _ = try s.execute(sql: "BEGIN") }
+            do {
+                for (line, r) in rows.enumerated() {
+                    guard r.count == columns.count else {
+                        throw SQLError(SQLState("22P04"), "COPY \(name.name), line \(line + 1): expected \(columns.count) columns, got \(r.count)")
+                    }
+                    _ = try s.execute(statement: insert, parameters: r.map { $0.map(Value.text) ?? .null })
+                }
+                if own { _ = try s.execute(sql: "COMMIT") }
+            } catch let e as SQLError {
+                if own { _ = try? s.execute(sql: "ROLLBACK") }
+                throw e
+            } catch {
+                if own { _ = try? s.execute(sql: "ROLLBACK") }
+                throw SQLError(SQLState("XX000"), "\(error)")
+            }
+            return rows.count
+        }
+    }
+
     func extended(_ m: FrontendMessage, _ w: inout BackendWriter) throws(SQLError) {
         switch m {
         case let .query(sql):
@@ -240,7 +338,7 @@ final class PGConnection: @unchecked Sendable {
         case let .parse(name, sql, types):
             let stmts = try parse(sql)
             guard stmts.count <= 1 else {
-                throw SQLError(.syntaxError, "cannot insert multiple commands into a prepared statement")
+                throw SQLError(SQLState("42601"), "cannot insert multiple commands into a prepared statement")
             }
             // As PostgreSQL, a query's names and types are checked at Parse, not at Execute.
             if let st = stmts.first, case .query = st { _ = try session?.describe(statement: st) }
@@ -339,7 +437,25 @@ final class PGConnection: @unchecked Sendable {
             w.readyForQuery(status)
             return
         }
-        for st in stmts {
+        try runStatements(stmts[...], &w)
+    }
+
+    func runStatements(_ stmts: ArraySlice<Statement>, _ w: inout BackendWriter) throws(SQLError) {
+        for (k, st) in zip(stmts.indices, stmts) {
+            if case let .copy(c) = st {
+                guard case .client = c.endpoint else {
+                    throw SQLError(SQLState("0A000"), "COPY to or from a server file or program is not supported; use STDIN/STDOUT")
+                }
+                let format = try CopyFormat(c.options)
+                if c.isFrom {
+                    let columns = try copyColumns(c)
+                    w.copyResponse(input: true, columns: columns.count)
+                    copyIn = (c, format, [], Array(stmts[(k + 1)...]))
+                    return
+                }
+                try copyOut(c, format, &w)
+                continue
+            }
             let r = try run(st, [])
             if r.hasRows {
                 let fs = fields(r.columns, [])

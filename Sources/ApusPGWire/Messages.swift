@@ -308,6 +308,18 @@ public struct BackendWriter {
         }
     }
 
+    /// CopyInResponse (`G`) or CopyOutResponse (`H`): text format for every column.
+    public mutating func copyResponse(input: Bool, columns: Int) {
+        message(input ? "G" : "H") { w in
+            w.bytes.append(0)
+            w.int16(Int16(clamping: columns))
+            for _ in 0..<columns { w.int16(0) }
+        }
+    }
+
+    public mutating func copyData(_ data: [UInt8]) { message("d") { $0.bytes += data } }
+    public mutating func copyDone() { message("c") { _ in } }
+
     /// A single byte (the answer to SSLRequest/GSSENCRequest).
     public mutating func rawByte(_ b: UInt8) { bytes.append(b) }
 }

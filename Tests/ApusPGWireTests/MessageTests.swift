@@ -3,6 +3,7 @@
 
 import ApusCore
 @testable import ApusPGWire
+import ApusSQL
 import Testing
 
 func be32(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
@@ -75,5 +76,23 @@ func cstr(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
         #expect(b == be16(3) + be16(1) + be16(0) + be16(3) + be16(1) + be16(2345) + be16(6780))
         #expect(PGTypes.numericBinary("-0.5") == be16(1) + be16(-1) + be16(0x4000) + be16(1) + be16(5000))
         #expect(PGTypes.numericBinary("0") == be16(0) + be16(0) + be16(0) + be16(0))
+    }
+}
+
+@Suite struct CopyFormatTests {
+    @Test func textFormatEscapesAndNulls() throws {
+        let f = try CopyFormat([])
+        let rows = try f.decode(Array("1\ta\\tb\t\\N\n2\tx\\\\y\t\n\\.\n3\tignored\n".utf8))
+        #expect(rows == [["1", "a\tb", nil], ["2", "x\\y", ""]])
+        #expect(f.encode(["a\tb", nil, "c\\d\ne"]) == Array("a\\tb\t\\N\tc\\\\d\\ne\n".utf8))
+    }
+
+    @Test func csvQuotingHeaderAndNulls() throws {
+        let f = try CopyFormat([GenericOption("format", .word("csv")), GenericOption("header")])
+        let rows = try f.decode(Array("id,name\n1,\"a, \"\"b\"\"\"\n2,\n3,\"\"\n4,\"multi\nline\"\n".utf8))
+        #expect(rows == [["1", "a, \"b\""], ["2", nil], ["3", ""], ["4", "multi\nline"]])
+        #expect(f.encode(["x,y", nil, "", "q\""]) == Array("\"x,y\",,\"\",\"q\"\"\"\n".utf8))
+        #expect(throws: SQLError.self) { try f.decode(Array("1,\"open\n".utf8)) }
+        #expect(throws: SQLError.self) { try CopyFormat([GenericOption("format", .word("binary"))]) }
     }
 }

@@ -61,9 +61,28 @@ with psycopg.connect(autocommit=True) as conn:
     cur.execute("SELECT count(*), min(t), max(t) FROM kinds WHERE id >= 100")
     check("executemany", cur.fetchone(), (50, "row0", "row9"))
 
+    # COPY FROM STDIN and COPY TO STDOUT (text format), with escapes and NULLs.
+    with cur.copy("COPY kinds (id, t) FROM STDIN") as cp:
+        cp.write_row((200, "tab\there\\ and \\N"))
+        cp.write_row((201, None))
+    cur.execute("SELECT t FROM kinds WHERE id IN (200, 201) ORDER BY id")
+    check("copy in", cur.fetchall(), [("tab\there\\ and \\N",), (None,)])
+    with cur.copy("COPY (SELECT id, t FROM kinds WHERE id >= 200 ORDER BY id) TO STDOUT") as cp:
+        got = [tuple(r) for r in cp.rows()]
+    check("copy out", got, [("200", "tab\there\\ and \\N"), ("201", None)])
+    try:
+        with cur.copy("COPY kinds (id, t) FROM STDIN") as cp:
+            cp.write_row((300, "x"))
+            cp.write_row((200, "duplicate"))
+        failures.append("copy with a duplicate key: no error")
+    except psycopg.Error as e:
+        check("copy duplicate", e.sqlstate, "23505")
+    cur.execute("SELECT count(*) FROM kinds WHERE id = 300")
+    check("copy is atomic", cur.fetchone(), (0,))
+
 # A second connection sees committed data and DDL.
 with psycopg.connect() as other:
-    check("other connection", other.execute("SELECT count(*) FROM kinds").fetchone(), (53,))
+    check("other connection", other.execute("SELECT count(*) FROM kinds").fetchone(), (55,))
 
 if failures:
     print("\n".join(failures))
