@@ -282,7 +282,6 @@ extension Binder {
             }
             return try bindExpr(acc ?? Expr(.literal(.boolean(quant == .all))), frame, agg: agg)
         case .pattern(let kind, let x, let pattern, let escape, let negated):
-            guard kind != .similarTo else { throw SQLError.unsupported("SIMILAR TO") }
             let (bx, tx) = try bindExpr(x, frame, agg: agg)
             let (bp, tp) = try bindExpr(pattern, frame, agg: agg)
             guard tx.isString || tx == .null, tp.isString || tp == .null else {
@@ -290,6 +289,11 @@ extension Binder {
             }
             var be: BExpr?
             if let escape { be = try bindExpr(escape, frame, agg: agg).0 }
+            if kind == .similarTo {
+                let m = BExpr.function(
+                    "similar_match", [coerce(bx, tx, to: .text), coerce(bp, tp, to: .text), be ?? .const(.text("\\"))], .bool)
+                return (negated ? .not(m) : m, .bool)
+            }
             return (.like(bx, bp, escape: be, caseInsensitive: kind == .ilike, negated: negated), .bool)
         case .caseWhen(let operand, let whens, let otherwise):
             var bo: BExpr?
@@ -412,6 +416,12 @@ extension Binder {
         case "=", "<>", "<", "<=", ">", ">=":
             let (x, y) = try comparable(la, ta, rb, tb, op: op, pos: pos)
             return (.compare(op, x, y), .bool)
+        case "~", "~*", "!~", "!~*":
+            guard (ta.isString || ta == .null || ta == .unknown) && (tb.isString || tb == .null || tb == .unknown) else {
+                throw mismatch(op, ta, tb, pos)
+            }
+            let flags = (op.hasSuffix("*") ? "i" : "") + (op.hasPrefix("!") ? "!" : "")
+            return (.function("regex_match", [coerce(la, ta, to: .text), coerce(rb, tb, to: .text), .const(.text(flags))], .bool), .bool)
         case "||":
             if ta == .bytea && tb == .bytea { return (.function("byteacat", [la, rb], .bytea), .bytea) }
             if !(ta.isString || tb.isString) || ta == .bytea || tb == .bytea { throw mismatch(op, ta, tb, pos) }
@@ -632,6 +642,9 @@ extension Binder {
             let t = promoteNumeric(try num(0), try num(1))
             return (.arith("%", arg(0, t), arg(1, t), t), t)
         case "pi": return (.const(.float(Double.pi)), .float8)
+        case "regexp_replace":
+            try need(3...4)
+            return (.function(name, args.indices.map { str($0) }, .text), .text)
         case "nextval", "setval", "currval", "lastval":
             if name == "currval" || name == "lastval" { throw SQLError.unsupported("\(name)") }
             try need(name == "nextval" ? 1...1 : 2...3)

@@ -344,6 +344,14 @@ extension Executor {
             if name != "bytea_rtrim" { while lo < hi, strip.contains(data[lo]) { lo += 1 } }
             if name != "bytea_ltrim" { while hi > lo, strip.contains(data[hi - 1]) { hi -= 1 } }
             return .bytes(Array(data[lo..<hi]))
+        case "regex_match":
+            let flags = s(2)
+            return .bool(try regexes.matches(s(0), s(1), caseInsensitive: flags.contains("i")) != flags.contains("!"))
+        case "similar_match":
+            let re = try RegexCache.similarToRegex(s(1), escape: s(2))
+            return .bool(try regexes.matches(s(0), re, caseInsensitive: false))
+        case "regexp_replace":
+            return .text(try regexes.replace(s(0), s(1), s(2), flags: a.count > 3 ? s(3) : ""))
         case "btrim", "ltrim", "rtrim":
             let chars = Set(a.count > 1 ? s(1) : " ")
             var str = Substring(s(0))

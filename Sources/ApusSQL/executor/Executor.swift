@@ -10,6 +10,8 @@ final class Executor {
     let params: [Value]
     var outer: [[Value]] = []
     var depth = 0
+    /// Compiled regular expressions of this statement.
+    let regexes = RegexCache()
     /// EXPLAIN ANALYZE: the profile of the node being run (nil when not profiling).
     var profile: ProfileNode?
     let now: Int64
