@@ -37,6 +37,12 @@ psql -X -q -v ON_ERROR_STOP=1 -c "CREATE TABLE copied (id int PRIMARY KEY, name 
     -c "\\copy (SELECT * FROM copied ORDER BY id) TO '$WORK/out.csv' WITH (FORMAT csv, HEADER)"
 diff -u "$WORK/in.csv" "$WORK/out.csv"
 [ "$(psql -X -A -t -c "SELECT count(*) FROM copied WHERE name IS NULL")" = "1" ] || { echo "psql: \\copy NULL lost"; exit 1; }
+# psql's catalog commands read pg_catalog: \dt, \di, \dn, \l.
+[ "$(psql -X -A -t -c '\dt')" = "$(printf 'public|copied|table|apus\npublic|items|table|apus')" ] \
+    || { psql -X -c '\dt'; echo "psql: \\dt listing differs"; exit 1; }
+psql -X -A -t -c '\di' | grep -q '^public|items_pkey|index|apus|items$' || { echo "psql: \\di misses items_pkey"; exit 1; }
+psql -X -A -t -c '\dn' | grep -q '^public|apus$' || { echo "psql: \\dn misses public"; exit 1; }
+psql -X -A -t -c '\l' | grep -q '^apus|apus|UTF8|' || { echo "psql: \\l misses the database"; exit 1; }
 echo "client-tests: psql ok"
 
 python3 tests/clients/psycopg_test.py

@@ -722,6 +722,8 @@ extension Binder {
             return (.nullIf(args[0].0, args[1].0), types[0])
         case "coalesce":
             return (.coalesce(args.map(\.0)), types.first ?? .null)
+        case _ where systemFunction(name, args) != nil:
+            return systemFunction(name, args) ?? (.const(.null), .text)
         case "version": return (.const(.text("PostgreSQL 15.0 (ApusDB 0.1) on x86_64-pc-linux-gnu, compiled by Swift 6")), .text)
         case "gen_random_uuid": return (.function("gen_random_uuid", [], .uuid), .uuid)
         case "date_trunc":

@@ -369,6 +369,13 @@ final class Binder {
                 if let names = r.alias?.columns { for (i, n) in names.enumerated() where i < c.count { c[i].name = n } }
                 return (.cte(box), c)
             }
+            if catalog.tables[r.name.name] == nil || r.name.parts.count > 1 && r.name.qualifier.last != "public",
+               let sys = try systemRelation(r.name) {
+                let cols = sys.columns.enumerated().map { i, c in
+                    ScopeColumn(table: alias, name: r.alias.flatMap { i < $0.columns.count ? $0.columns[i] : nil } ?? c.0, type: c.1)
+                }
+                return (.values(sys.rows.map { $0.map { BExpr.const($0) } }), cols)
+            }
             let t = try table(r.name)
             if let v = t.viewSQL {
                 let stmt = try Parser.parseStatement(sql: v)

@@ -344,6 +344,9 @@ extension Executor {
             if name != "bytea_rtrim" { while lo < hi, strip.contains(data[lo]) { lo += 1 } }
             if name != "bytea_ltrim" { while hi > lo, strip.contains(data[hi - 1]) { hi -= 1 } }
             return .bytes(Array(data[lo..<hi]))
+        case "format_type":
+            guard case let .int(oid) = a[0] else { return .null }
+            return .text(Binder.formatType(oid))
         case "regex_match":
             let flags = s(2)
             return .bool(try regexes.matches(s(0), s(1), caseInsensitive: flags.contains("i")) != flags.contains("!"))

@@ -33,7 +33,13 @@ final class RegexCache {
         var it = replacement.makeIterator()
         while let c = it.next() {
             if c == "\\", let n = it.next() {
-                if n.isNumber { template += "$" + String(n) } else if n == "&" { template += "$0" } else { template += NSRegularExpression.escapedTemplate(for: String(n)) }
+                if n.isNumber {
+                    template += "$" + String(n)
+                } else if n == "&" {
+                    template += "$0"
+                } else {
+                    template += NSRegularExpression.escapedTemplate(for: String(n))
+                }
             } else {
                 template += NSRegularExpression.escapedTemplate(for: String(c))
             }

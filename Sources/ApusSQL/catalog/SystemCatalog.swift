@@ -1,0 +1,197 @@
+import ApusCore
+import Foundation
+
+/// The parts of `pg_catalog` and `information_schema` that clients and tools read, generated
+/// from the catalog as constant rows when a query names them (psql's `\dt`, drivers' type and
+/// table lookups, ORMs' reflection). Object IDs: schemas 11 (pg_catalog), 2200 (public),
+/// 13000 (information_schema); relations 16384 + table ID; indexes and sequences after them;
+/// type OIDs are PostgreSQL's.
+extension Binder {
+    static let publicOID: Int64 = 2200
+    static func relationOID(_ id: UInt32) -> Int64 { 16_384 + Int64(id) }
+    static func indexOID(_ t: UInt32, _ i: UInt32) -> Int64 { 1_000_000 + Int64(t) * 1_000 + Int64(i) }
+
+    static let typeOIDs: [(String, Int64, Int64)] = [
+        ("bool", 16, 1), ("bytea", 17, -1), ("int8", 20, 8), ("int2", 21, 2), ("int4", 23, 4), ("text", 25, -1),
+        ("oid", 26, 4), ("json", 114, -1), ("float4", 700, 4), ("float8", 701, 8), ("bpchar", 1042, -1),
+        ("varchar", 1043, -1), ("date", 1082, 4), ("time", 1083, 8), ("timestamp", 1114, 8), ("timestamptz", 1184, 8),
+        ("interval", 1186, 16), ("numeric", 1700, -1), ("uuid", 2950, 16), ("jsonb", 3802, -1),
+    ]
+
+    static func oid(of t: SQLType) -> Int64 {
+        switch t {
+        case .bool: 16
+        case .int2: 21
+        case .int4: 23
+        case .int8: 20
+        case .float4: 700
+        case .float8: 701
+        case .numeric: 1700
+        case .varchar: 1043
+        case .bpchar: 1042
+        case .bytea: 17
+        case .date: 1082
+        case .timestamp: 1114
+        case .timestamptz: 1184
+        case .interval: 1186
+        case .uuid: 2950
+        case .jsonb: 3802
+        default: 25
+        }
+    }
+
+    /// Rows and columns of a system relation, or nil when `name` is not one.
+    func systemRelation(_ name: QualifiedName) throws -> (rows: [[Value]], columns: [(String, SQLType)])? {
+        let schema = name.parts.count > 1 ? name.qualifier.last : nil
+        let rel = name.name
+        if let schema, schema != "pg_catalog" && schema != "information_schema" { return nil }
+        func text(_ s: String) -> Value { .text(s) }
+        func int(_ v: Int64) -> Value { .int(v) }
+        let tables = catalog.tables.values.sorted { $0.id < $1.id }
+        let typeOf: (ColumnDesc) -> SQLType = { (try? SQLType.from(try parseTypeSQL($0.typeSQL))) ?? .text }
+        if schema == "information_schema" || (schema == nil && ["tables", "columns", "schemata"].contains(rel) && false) {
+            switch rel {
+            case "schemata":
+                return ([["apus", "public", "apus"], ["apus", "information_schema", "apus"], ["apus", "pg_catalog", "apus"]].map { $0.map(text) },
+                        [("catalog_name", .text), ("schema_name", .text), ("schema_owner", .text)])
+            case "tables":
+                return (tables.map { [text("apus"), text("public"), text($0.name), text($0.viewSQL == nil ? "BASE TABLE" : "VIEW")] },
+                        [("table_catalog", .text), ("table_schema", .text), ("table_name", .text), ("table_type", .text)])
+            case "columns":
+                var rows: [[Value]] = []
+                for t in tables {
+                    for (i, c) in t.columns.enumerated() {
+                        rows.append([text("apus"), text("public"), text(t.name), text(c.name), int(Int64(i + 1)),
+                                     c.defaultSQL.map(text) ?? .null, text(c.notNull ? "NO" : "YES"), text(typeOf(c).description)])
+                    }
+                }
+                return (rows, [("table_catalog", .text), ("table_schema", .text), ("table_name", .text), ("column_name", .text),
+                               ("ordinal_position", .int4), ("column_default", .text), ("is_nullable", .text), ("data_type", .text)])
+            default: return nil
+            }
+        }
+        switch rel {
+        case "pg_namespace":
+            return ([[int(11), text("pg_catalog"), int(10)], [int(Binder.publicOID), text("public"), int(10)],
+                     [int(13_000), text("information_schema"), int(10)]],
+                    [("oid", .int8), ("nspname", .text), ("nspowner", .int8)])
+        case "pg_am":
+            return ([[int(2), text("heap"), text("t")], [int(403), text("btree"), text("i")]],
+                    [("oid", .int8), ("amname", .text), ("amtype", .text)])
+        case "pg_class":
+            var rows: [[Value]] = []
+            for t in tables {
+                rows.append([int(Binder.relationOID(t.id)), text(t.name), int(Binder.publicOID), text(t.viewSQL == nil ? "r" : "v"),
+                             int(10), int(t.viewSQL == nil ? 2 : 0), int(Int64(t.checks?.count ?? 0)),
+                             .bool(!t.indexes.isEmpty || !t.primaryKey.isEmpty), .bool(false), text("p"), int(Int64(t.columns.count))])
+                if !t.primaryKey.isEmpty {
+                    rows.append([int(Binder.indexOID(t.id, 1)), text("\(t.name)_pkey"), int(Binder.publicOID), text("i"), int(10),
+                                 int(403), int(0), .bool(false), .bool(false), text("p"), int(Int64(t.primaryKey.count))])
+                }
+                for i in t.indexes {
+                    rows.append([int(Binder.indexOID(t.id, i.id)), text(i.name), int(Binder.publicOID), text("i"), int(10), int(403),
+                                 int(0), .bool(false), .bool(false), text("p"), int(Int64(i.columns.count))])
+                }
+            }
+            for s in (catalog.sequences ?? [:]).values.sorted(by: { $0.id < $1.id }) {
+                rows.append([int(Binder.relationOID(s.id)), text(s.name), int(Binder.publicOID), text("S"), int(10), int(0), int(0),
+                             .bool(false), .bool(false), text("p"), int(3)])
+            }
+            return (rows, [("oid", .int8), ("relname", .text), ("relnamespace", .int8), ("relkind", .text), ("relowner", .int8),
+                           ("relam", .int8), ("relchecks", .int2), ("relhasindex", .bool), ("relispartition", .bool),
+                           ("relpersistence", .text), ("relnatts", .int2)])
+        case "pg_attribute":
+            var rows: [[Value]] = []
+            for t in tables {
+                for (i, c) in t.columns.enumerated() {
+                    let ty = typeOf(c)
+                    rows.append([int(Binder.relationOID(t.id)), text(c.name), int(Binder.oid(of: ty)), int(Int64(i + 1)),
+                                 .bool(c.notNull), .bool(c.defaultSQL != nil || c.serial == true), .bool(false), int(-1)])
+                }
+            }
+            return (rows, [("attrelid", .int8), ("attname", .text), ("atttypid", .int8), ("attnum", .int2), ("attnotnull", .bool),
+                           ("atthasdef", .bool), ("attisdropped", .bool), ("atttypmod", .int4)])
+        case "pg_type":
+            return (Binder.typeOIDs.map { [int($0.1), text($0.0), int(11), int($0.2), text("b"), int(0), int(0)] },
+                    [("oid", .int8), ("typname", .text), ("typnamespace", .int8), ("typlen", .int2), ("typtype", .text),
+                     ("typbasetype", .int8), ("typelem", .int8)])
+        case "pg_index":
+            var rows: [[Value]] = []
+            for t in tables {
+                if !t.primaryKey.isEmpty {
+                    rows.append([int(Binder.indexOID(t.id, 1)), int(Binder.relationOID(t.id)), .bool(true), .bool(true)])
+                }
+                for i in t.indexes {
+                    rows.append([int(Binder.indexOID(t.id, i.id)), int(Binder.relationOID(t.id)), .bool(i.unique), .bool(false)])
+                }
+            }
+            return (rows, [("indexrelid", .int8), ("indrelid", .int8), ("indisunique", .bool), ("indisprimary", .bool)])
+        case "pg_database":
+            return ([[int(16_383), text("apus"), int(10), text("UTF8"), .bool(false), .bool(true), text("C.UTF-8"), text("C.UTF-8"),
+                      .null, text("c"), .null]],
+                    [("oid", .int8), ("datname", .text), ("datdba", .int8), ("encoding", .text), ("datistemplate", .bool),
+                     ("datallowconn", .bool), ("datcollate", .text), ("datctype", .text), ("daticulocale", .text),
+                     ("datlocprovider", .text), ("datacl", .text)])
+        case "pg_roles", "pg_user":
+            return ([[int(10), text("apus"), .bool(true), .bool(true)]],
+                    [("oid", .int8), (rel == "pg_user" ? "usename" : "rolname", .text), ("rolsuper", .bool), ("rolcanlogin", .bool)])
+        case "pg_settings":
+            let settings: [(String, String)] = [
+                ("server_version", "15.0 (ApusDB 0.1)"), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
+                ("DateStyle", "ISO, MDY"), ("TimeZone", "UTC"), ("standard_conforming_strings", "on"),
+                ("max_identifier_length", "63"), ("default_transaction_isolation", "serializable"),
+            ]
+            return (settings.map { [text($0.0), text($0.1)] }, [("name", .text), ("setting", .text)])
+        case "pg_extension":
+            return ([[int(13_500), text("plpgsql"), text("1.0")]], [("oid", .int8), ("extname", .text), ("extversion", .text)])
+        case "pg_description", "pg_constraint", "pg_attrdef", "pg_inherits", "pg_proc", "pg_trigger", "pg_tablespace":
+            let cols: [(String, SQLType)] = switch rel {
+            case "pg_description": [("objoid", .int8), ("classoid", .int8), ("objsubid", .int4), ("description", .text)]
+            case "pg_constraint": [("oid", .int8), ("conname", .text), ("conrelid", .int8), ("contype", .text)]
+            case "pg_attrdef": [("oid", .int8), ("adrelid", .int8), ("adnum", .int2), ("adbin", .text)]
+            case "pg_inherits": [("inhrelid", .int8), ("inhparent", .int8)]
+            case "pg_proc": [("oid", .int8), ("proname", .text), ("pronamespace", .int8)]
+            case "pg_trigger": [("oid", .int8), ("tgrelid", .int8), ("tgname", .text)]
+            default: [("oid", .int8), ("spcname", .text)]
+            }
+            return ([], cols)
+        default:
+            return nil
+        }
+    }
+
+    /// `format_type(oid, typmod)`: PostgreSQL's name of a type OID.
+    static func formatType(_ oid: Int64) -> String {
+        guard let named = Binder.typeOIDs.first(where: { $0.1 == oid })?.0 else { return "???" }
+        let pretty: [String: String] = [
+            "int4": "integer", "int8": "bigint", "int2": "smallint", "bool": "boolean", "float8": "double precision",
+            "float4": "real", "varchar": "character varying", "bpchar": "character", "timestamp": "timestamp without time zone",
+            "timestamptz": "timestamp with time zone",
+        ]
+        return pretty[named] ?? named
+    }
+
+    /// Functions tools call about the system (nil when `name` is not one of them).
+    func systemFunction(_ name: String, _ args: [(BExpr, SQLType)]) -> (BExpr, SQLType)? {
+        switch name {
+        case "current_database": return (.const(.text("apus")), .text)
+        case "current_schema": return (.const(.text("public")), .text)
+        case "pg_backend_pid": return (.const(.int(Int64(ProcessInfo.processInfo.processIdentifier))), .int4)
+        case "pg_get_userbyid": return (.const(.text("apus")), .text)
+        case "pg_table_is_visible", "pg_type_is_visible", "has_table_privilege", "has_schema_privilege", "has_database_privilege",
+            "has_column_privilege", "pg_has_role":
+            return (.const(.bool(true)), .bool)
+        case "obj_description", "col_description", "shobj_description", "pg_get_expr", "pg_get_indexdef", "pg_get_constraintdef":
+            return (.const(.null), .text)
+        case "format_type":
+            guard let (b, t) = args.first else { return (.const(.null), .text) }
+            return (.function("format_type", [t == .int8 ? b : .cast(b, .int8)], .text), .text)
+        case "current_schemas": return (.const(.text("{pg_catalog,public}")), .text)
+        case "pg_encoding_to_char": return (.const(.text("UTF8")), .text)
+        // There are no array values yet, so the only input is NULL (e.g. pg_database.datacl).
+        case "array_to_string" where args.first.map({ if case .const(.null) = $0.0 { return true }; return $0.1 == .text }) == true:
+            return (.const(.null), .text)
+        default: return nil
+        }
+    }
+}
