@@ -22,6 +22,8 @@ let package = Package(
         // Debian's C libraries for block compression (installed by scripts/setup.sh).
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // SQLite, the anchor of `apus bench sql`.
+        .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Line editing and history for the interactive shell (`apus sql`).
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
 
@@ -50,7 +52,7 @@ let package = Package(
         .target(name: "ApusVector", dependencies: ["ApusCore", "CVectorKernels"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire", "CEditLine",
+            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire", "CEditLine", "CSQLite3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

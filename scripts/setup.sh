@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing ApusDB: Debian's zstd and lz4
-# development packages (block compression), libedit (the shell's line editing), PostgreSQL's client tools (psql, pgbench) and the
+# development packages (block compression), libedit (the shell's line editing), SQLite (the SQL benchmark's anchor), PostgreSQL's client tools (psql, pgbench) and the
 # psycopg driver for the real-client tests. Idempotent; needs root or sudo for apt-get.
 set -euo pipefail
 need=()
-for p in libzstd-dev liblz4-dev libedit-dev pkg-config postgresql-client python3-pip; do
+for p in libzstd-dev liblz4-dev libedit-dev libsqlite3-dev pkg-config postgresql-client python3-pip; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

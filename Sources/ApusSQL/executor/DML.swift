@@ -249,8 +249,32 @@ struct DML {
         let pred = try whereClause.map { try binder.bindBool($0, f, nil, "WHERE") }
         let ex = Executor(tx: tx, params: params)
         var out: [([UInt8], [Value])] = []
-        let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
-        for (k, v) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) {
+        // The access path SELECT would take (primary-key or index prefix from WHERE equalities);
+        // every candidate row is still checked against the whole predicate.
+        var access = Plan.scan(t, keyPrefix: [])
+        if let w = whereClause {
+            (access, _) = try binder.pushDown(.scan(t, keyPrefix: []), f.columns, binder.conjunctsOf(w), outer: nil)
+            while case let .filter(inner, _) = access { access = inner }
+        }
+        let rowPrefix = KeyEncoding.indexPrefix(table: t.id, index: 1)
+        var candidates: [([UInt8], [UInt8])] = []
+        switch access {
+        case let .scan(_, keyPrefix) where !keyPrefix.isEmpty:
+            let values = try keyPrefix.map { try ex.eval($0, []) }
+            if values.contains(where: \.isNull) { return [] }
+            let p = rowPrefix + KeyEncoding.encode(values)
+            candidates = try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)).map { ($0.key, $0.value) }
+        case let .indexScan(_, idx, keyPrefix):
+            let values = try keyPrefix.map { try ex.eval($0, []) }
+            if values.contains(where: \.isNull) { return [] }
+            let p = KeyEncoding.indexPrefix(table: t.id, index: idx.id) + KeyEncoding.encode(values)
+            for (_, pk) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) {
+                if let v = try tx.get(rowPrefix + pk) { candidates.append((rowPrefix + pk, v)) }
+            }
+        default:
+            candidates = try tx.scan(lower: rowPrefix, upper: KeyEncoding.prefixEnd(rowPrefix)).map { ($0.key, $0.value) }
+        }
+        for (k, v) in candidates {
             let row = try ex.decodeRow(t, v)
             if let pred, try ex.eval(pred, row) != .bool(true) { continue }
             out.append((Array(k.dropFirst(9)), row))
