@@ -317,12 +317,27 @@ final class Binder {
         var mine: [BExpr] = []
         var rest: [Expr] = []
         var eqConst: [Int: BExpr] = [:]
+        // Range bounds on a column: (bound, inclusive) for `col >= c`, `col > c`, `c < col`, ...
+        var lowerBound: [Int: (BExpr, Bool)] = [:]
+        var upperBound: [Int: (BExpr, Bool)] = [:]
         for c in conjuncts {
             if !containsSubquery(c), !refsOuter(c, cols, outer),
                let (b, _) = try? bindExpr(c, Frame(columns: cols, outer: outer), agg: nil) {
                 mine.append(b)
                 if case let .compare("=", x, y) = b {
                     if case let .column(i) = x, isConstant(y) { eqConst[i] = y } else if case let .column(i) = y, isConstant(x) { eqConst[i] = x }
+                } else if case let .compare(op, x, y) = b, [">", ">=", "<", "<="].contains(op) {
+                    var col: Int?
+                    var bound = y
+                    var o = op
+                    if case let .column(i) = x, isConstant(y) { col = i } else if case let .column(i) = y, isConstant(x) {
+                        col = i
+                        bound = x
+                        o = ["<": ">", "<=": ">=", ">": "<", ">=": "<="][op] ?? op
+                    }
+                    if let col {
+                        if o.hasPrefix(">") { lowerBound[col] = (bound, o == ">=") } else { upperBound[col] = (bound, o == "<=") }
+                    }
                 }
             } else {
                 rest.append(c)
@@ -334,6 +349,9 @@ final class Binder {
             for k in t.primaryKey { if let v = eqConst[k] { prefix.append(.cast(v, try colType(t, k))) } else { break } }
             if !prefix.isEmpty {
                 p = .scan(t, keyPrefix: prefix)
+            } else if let k = t.primaryKey.first, (try colType(t, k)).isInteger, lowerBound[k] != nil || upperBound[k] != nil {
+                // Integer primary keys narrow to a key range; the filter above re-checks every row.
+                p = .scanRange(t, lower: lowerBound[k], upper: upperBound[k])
             } else {
                 for idx in t.indexes {
                     var ip: [BExpr] = []
@@ -355,6 +373,7 @@ final class Binder {
         case .const, .param: return true
         case let .cast(x, _): return isConstant(x)
         case let .negate(x, _): return isConstant(x)
+        case let .arith(_, a, b, _): return isConstant(a) && isConstant(b)
         default: return false
         }
     }

@@ -44,6 +44,28 @@ final class Executor {
             var p = KeyEncoding.indexPrefix(table: t.id, index: 1)
             p += KeyEncoding.encode(prefix)
             return try scanRows(t, lower: p, upper: KeyEncoding.prefixEnd(p))
+        case let .scanRange(t, lower, upper):
+            let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
+            var lo = p
+            var hi = KeyEncoding.prefixEnd(p)
+            if let (e, inclusive) = lower {
+                let v = try eval(e, [])
+                if v.isNull { return [] }
+                if case let .int(i) = v {
+                    let k = p + KeyEncoding.encode([.int(i)])
+                    lo = inclusive ? k : KeyEncoding.prefixEnd(k)
+                }
+            }
+            if let (e, inclusive) = upper {
+                let v = try eval(e, [])
+                if v.isNull { return [] }
+                if case let .int(i) = v {
+                    let k = p + KeyEncoding.encode([.int(i)])
+                    hi = inclusive ? KeyEncoding.prefixEnd(k) : k
+                }
+            }
+            if Value.cmpBytes(lo, hi) >= 0 { return [] }
+            return try scanRows(t, lower: lo, upper: hi)
         case let .indexScan(t, idx, prefixExprs):
             let prefix = try prefixExprs.map { try eval($0, []) }
             if prefix.contains(where: \.isNull) { return [] }

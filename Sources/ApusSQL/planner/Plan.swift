@@ -112,6 +112,9 @@ indirect enum Plan {
     case values([[BExpr]])
     /// A table scan, optionally restricted to a primary-key prefix (point or prefix lookup).
     case scan(TableDesc, keyPrefix: [BExpr])
+    /// Rows whose integer primary key's first column lies between the bounds (`inclusive` per
+    /// side; a bound that is not an integer at run time leaves that side open).
+    case scanRange(TableDesc, lower: (BExpr, Bool)?, upper: (BExpr, Bool)?)
     /// Rows of a secondary index whose key starts with `prefix`.
     case indexScan(TableDesc, IndexDesc, prefix: [BExpr])
     case filter(Plan, BExpr)
