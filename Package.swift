@@ -33,6 +33,8 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ], exclude: ["README.md"], swiftSettings: strict),
 
+        // Transactions: MVCC versions and intents, the lock table, transaction records (issue 4).
+        .target(name: "ApusKV", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .target(name: "ApusSQL", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .target(name: "ApusDB", dependencies: ["ApusCore", "ApusStorage", "ApusSQL"], swiftSettings: strict),
 
@@ -55,6 +57,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
+        .testTarget(name: "ApusKVTests", dependencies: ["ApusCore", "ApusKV"], swiftSettings: strict),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusSQL"], exclude: ["parser/testdata"],
                     swiftSettings: strict),
