@@ -34,8 +34,9 @@ public final class MVCCStore: @unchecked Sendable {
 
     static func storageError(_ e: StorageError) -> KVError { KVError(.ioError, "storage error: \(e)") }
 
-    /// Reads `key` at `readTS` as transaction `txn` (0: a non-transactional reader).
-    public func get(_ key: [UInt8], readTS: Timestamp, txn: TxnID) throws(KVError) -> MVCCRead {
+    /// Reads `key` at `readTS` as transaction `txn` (0: a non-transactional reader). With
+    /// `reportIntents` false, foreign intents are skipped (the coordinator's commit order makes that safe).
+    public func get(_ key: [UInt8], readTS: Timestamp, txn: TxnID, reportIntents: Bool = true) throws(KVError) -> MVCCRead {
         do {
             let it = try engine.makeIterator()
             try it.seek(MVCCKey.encode(key, .zero))
@@ -44,7 +45,9 @@ public final class MVCCStore: @unchecked Sendable {
                 if ts.isZero {
                     if let intent = MVCCStore.decodeIntent(it.value) {
                         if intent.txn == txn { return .value(intent.value) }
-                        if intent.timestamp <= readTS { return .intent(owner: intent.txn, timestamp: intent.timestamp) }
+                        if intent.timestamp <= readTS && reportIntents {
+                            return .intent(owner: intent.txn, timestamp: intent.timestamp)
+                        }
                     }
                 } else if ts <= readTS {
                     return .value(MVCCStore.decodeVersion(it.value))
