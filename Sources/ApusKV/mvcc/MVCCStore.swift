@@ -76,6 +76,40 @@ public final class MVCCStore: @unchecked Sendable {
         return nil
     }
 
+    /// The keys in `[lower, upper)` visible at `readTS` to `txn` (its own intents included,
+    /// foreign intents skipped), in key order; also whether any version newer than `readTS`
+    /// exists in the span (for validation).
+    public func scan(lower: [UInt8], upper: [UInt8], readTS: Timestamp, txn: TxnID)
+        throws(KVError) -> (rows: [(key: [UInt8], value: [UInt8])], newerExists: Bool) {
+        var rows: [(key: [UInt8], value: [UInt8])] = []
+        var newer = false
+        do {
+            let it = try engine.makeIterator()
+            try it.seek(MVCCKey.encode(lower, .zero))
+            var current: [UInt8]? = nil
+            var decided = false
+            while it.isValid {
+                guard let (k, ts) = MVCCKey.decode(it.key), compareBytes(k, upper) < 0 else { break }
+                if k != current { current = k; decided = false }
+                if ts.isZero {
+                    if !decided, let intent = MVCCStore.decodeIntent(it.value), intent.txn == txn {
+                        decided = true
+                        if let v = intent.value { rows.append((k, v)) }
+                    }
+                } else if ts > readTS {
+                    newer = true
+                } else if !decided {
+                    decided = true
+                    if let v = MVCCStore.decodeVersion(it.value) { rows.append((k, v)) }
+                }
+                try it.next()
+            }
+        } catch {
+            throw MVCCStore.storageError(error)
+        }
+        return (rows, newer)
+    }
+
     /// Adds an intent of `txn` at provisional `ts` to `batch`.
     public static func putIntent(_ batch: inout WriteBatch, key: [UInt8], txn: TxnID, ts: Timestamp, value: [UInt8]?) {
         var v: [UInt8] = []

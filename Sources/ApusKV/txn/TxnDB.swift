@@ -84,6 +84,13 @@ public final class KVTxn {
         }
     }
 
+    /// The visible pairs in `[lower, upper)`; under SERIALIZABLE the span is validated at commit
+    /// (any version committed into it after the snapshot fails the commit: no phantoms).
+    public func scan(lower: [UInt8], upper: [UInt8]) throws(KVError) -> [(key: [UInt8], value: [UInt8])] {
+        if isolation == .serializable { scans.append((lower, upper)) }
+        return try db.store.scan(lower: lower, upper: upper, readTS: readTS, txn: id).rows
+    }
+
     /// Writes (or deletes, `value == nil`) `key`: takes the key's exclusive lock (queueing behind
     /// other writers), then fails with 40001 if a version newer than the snapshot was committed
     /// (first committer wins; not under READ COMMITTED).
@@ -118,6 +125,9 @@ public final class KVTxn {
         if isolation == .serializable {
             for key in reads where !written.contains(key) {
                 if let latest = try db.store.latestVersion(key), latest > readTS { return false }
+            }
+            for span in scans where try db.store.scan(lower: span.lower, upper: span.upper, readTS: readTS, txn: id).newerExists {
+                return false
             }
         }
         finished = true

@@ -128,3 +128,25 @@ private func code(_ body: () throws -> Void) -> String? {
         }
     }
 }
+
+@Suite struct ScanIsolationTests {
+    /// G2 (anti-dependency cycle over a predicate): both transactions count rows in a span and
+    /// insert into it; SERIALIZABLE fails the second committer, REPEATABLE READ lets both commit.
+    @Test(arguments: [IsolationLevel.repeatableRead, .serializable])
+    func g2PredicateWriteSkew(level: IsolationLevel) throws {
+        try withDB { db in
+            try setup(db)
+            let t1 = db.begin(level), t2 = db.begin(level)
+            #expect(try t1.scan(lower: b("1"), upper: b("9")).count == 2)
+            #expect(try t2.scan(lower: b("1"), upper: b("9")).count == 2)
+            try t1.put(b("3"), b("30"))
+            try t2.put(b("4"), b("40"))
+            // Own writes are visible in the scan, others' pending ones are not.
+            #expect(try t1.scan(lower: b("1"), upper: b("9")).map(\.key) == [b("1"), b("2"), b("3")])
+            try t1.commit()
+            let c = code { try t2.commit() }
+            #expect(c == (level == .serializable ? "40001" : nil))
+            #expect(try db.begin().scan(lower: b("1"), upper: b("9")).count == (level == .serializable ? 3 : 4))
+        }
+    }
+}
