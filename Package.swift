@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "ApusVector", dependencies: ["ApusCore", "CVectorKernels"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire", "CEditLine",
+            "ApusCore", "ApusStorage", "ApusKV", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire", "CEditLine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
