@@ -35,6 +35,8 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ], exclude: ["README.md"], swiftSettings: strict),
 
+        // Transactions: MVCC versions and intents, the lock table, transaction records (issue 4).
+        .target(name: "ApusKV", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .target(name: "ApusSQL", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .target(name: "ApusDB", dependencies: ["ApusCore", "ApusStorage", "ApusSQL"], swiftSettings: strict),
 
@@ -52,11 +54,13 @@ let package = Package(
         .target(name: "ApusVector", dependencies: ["ApusCore", "CVectorKernels"], swiftSettings: strict),
 
         .executableTarget(name: "apus", dependencies: [
-            "ApusCore", "ApusStorage", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire", "CEditLine", "CSQLite3",
+            "ApusCore", "ApusStorage", "ApusKV", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire", "CEditLine",
+            "CSQLite3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
+        .testTarget(name: "ApusKVTests", dependencies: ["ApusCore", "ApusKV"], swiftSettings: strict),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusSQL"], exclude: ["parser/testdata"],
                     swiftSettings: strict),

@@ -13,5 +13,5 @@ struct Apus: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark (build with -c release).",
-        subcommands: [BenchKV.self, BenchRaft.self, BenchVector.self, BenchSQL.self])
+        subcommands: [BenchKV.self, BenchRaft.self, BenchVector.self, BenchSQL.self, BenchTxn.self])
 }

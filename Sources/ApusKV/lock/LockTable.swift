@@ -1,0 +1,159 @@
+import ApusCore
+
+/// A transaction's identity in the lock table and the wait-for graph.
+public typealias TxnID = UInt64
+
+/// Lock strength: shared (`FOR SHARE`) or exclusive (writes, `FOR UPDATE`).
+public enum LockMode: Sendable, Equatable {
+    case shared
+    case exclusive
+
+    func conflicts(with other: LockMode) -> Bool { self == .exclusive || other == .exclusive }
+}
+
+/// The outcome of asking the lock table for a lock.
+public enum LockDecision: Sendable, Equatable {
+    /// The lock is held now.
+    case granted
+    /// The request waits in the key's FIFO queue behind `holders`.
+    case queued(holders: [TxnID])
+    /// Waiting would close a cycle in the wait-for graph; `victim` (the requester) must abort,
+    /// and `other` is a transaction on the cycle to name in the 40P01 message.
+    case deadlock(other: TxnID)
+}
+
+/// The deterministic core of the lock table: per-key holders and FIFO waiters, and the
+/// wait-for graph derived from them.
+///
+/// Conflicting requests queue (no busy retry); a request that would close a cycle of waiters is
+/// refused with `.deadlock`, so deadlocks are found at the moment they form, not by a timer.
+/// Requests are granted in arrival order except that a compatible request with an empty queue is
+/// granted at once. Concurrency: a non-`Sendable` value with one owner (`LockManager` wraps it
+/// in a mutex); no clock, no randomness, no order-dependent dictionary iteration in its output.
+public struct LockTable {
+    struct Waiter: Equatable {
+        var txn: TxnID
+        var mode: LockMode
+    }
+
+    struct Entry {
+        var holders: [TxnID: LockMode] = [:]
+        var queue: [Waiter] = []
+    }
+
+    private var entries: [[UInt8]: Entry] = [:]
+    /// Keys each transaction holds or waits for, so release touches only those.
+    private var keysOf: [TxnID: Set<[UInt8]>] = [:]
+    /// The key a transaction is queued on, if any (a transaction waits for at most one lock).
+    private var waitingOn: [TxnID: [UInt8]] = [:]
+
+    public init() {}
+
+    /// The number of keys with a holder or a waiter.
+    public var lockedKeyCount: Int { entries.count }
+
+    /// Requests `mode` on `key` for `txn`. Re-requesting a held lock (or a weaker one) is granted;
+    /// upgrading shared to exclusive waits for the other sharers.
+    public mutating func acquire(_ txn: TxnID, key: [UInt8], mode: LockMode) -> LockDecision {
+        var e = entries[key] ?? Entry()
+        if let held = e.holders[txn], held == .exclusive || mode == .shared { return .granted }
+        let blockers = blockingHolders(e, txn: txn, mode: mode)
+        if blockers.isEmpty && (e.queue.isEmpty || e.holders[txn] != nil) {
+            e.holders[txn] = mode
+            entries[key] = e
+            keysOf[txn, default: []].insert(key)
+            return .granted
+        }
+        // The requester would wait for the blocking holders and for every queued waiter ahead of it.
+        let waitsFor = blockers + e.queue.map(\.txn).filter { $0 != txn }
+        for w in waitsFor {
+            if w == txn { continue }
+            if pathFrom(w, to: txn) != nil { return .deadlock(other: w) }
+        }
+        e.queue.append(Waiter(txn: txn, mode: mode))
+        entries[key] = e
+        keysOf[txn, default: []].insert(key)
+        waitingOn[txn] = key
+        return .queued(holders: blockers.sorted())
+    }
+
+    /// Whether `txn` holds `key` in a mode at least as strong as `mode`.
+    public func holds(_ txn: TxnID, key: [UInt8], mode: LockMode) -> Bool {
+        guard let held = entries[key]?.holders[txn] else { return false }
+        return held == .exclusive || mode == .shared
+    }
+
+    /// Withdraws `txn`'s queued request (timeout, cancel); returns transactions granted as a result.
+    public mutating func cancelWait(_ txn: TxnID) -> [TxnID] {
+        guard let key = waitingOn.removeValue(forKey: txn), var e = entries[key] else { return [] }
+        e.queue.removeAll { $0.txn == txn }
+        if e.holders[txn] == nil { keysOf[txn]?.remove(key) }
+        entries[key] = e
+        return grantWaiters(key)
+    }
+
+    /// Releases every lock and request of `txn` (commit or abort); returns the transactions
+    /// whose queued requests were granted, in grant order.
+    public mutating func releaseAll(_ txn: TxnID) -> [TxnID] {
+        var woken: [TxnID] = []
+        _ = waitingOn.removeValue(forKey: txn)
+        let keys = (keysOf.removeValue(forKey: txn) ?? []).sorted { $0.lexicographicallyPrecedes($1) }
+        for key in keys {
+            guard var e = entries[key] else { continue }
+            e.holders[txn] = nil
+            e.queue.removeAll { $0.txn == txn }
+            entries[key] = e
+            woken += grantWaiters(key)
+        }
+        return woken
+    }
+
+    /// Whether `txn` is currently queued.
+    public func isWaiting(_ txn: TxnID) -> Bool { waitingOn[txn] != nil }
+
+    /// The transactions `txn` waits for (holders blocking it and waiters ahead of it), sorted.
+    public func waitsFor(_ txn: TxnID) -> [TxnID] {
+        guard let key = waitingOn[txn], let e = entries[key],
+              let idx = e.queue.firstIndex(where: { $0.txn == txn }) else { return [] }
+        let ahead = e.queue[..<idx].map(\.txn)
+        return Array(Set(blockingHolders(e, txn: txn, mode: e.queue[idx].mode) + ahead)).sorted()
+    }
+
+    // MARK: - Internals
+
+    private func blockingHolders(_ e: Entry, txn: TxnID, mode: LockMode) -> [TxnID] {
+        e.holders.filter { $0.key != txn && $0.value.conflicts(with: mode) }.map(\.key).sorted()
+    }
+
+    /// A path of wait-for edges from `start` to `target`, depth-first in sorted order; nil if none.
+    private func pathFrom(_ start: TxnID, to target: TxnID) -> [TxnID]? {
+        var visited: Set<TxnID> = []
+        var stack: [(TxnID, [TxnID])] = [(start, [start])]
+        while let (node, path) = stack.popLast() {
+            if node == target { return path }
+            if !visited.insert(node).inserted { continue }
+            for next in waitsFor(node).reversed() where !visited.contains(next) {
+                stack.append((next, path + [next]))
+            }
+        }
+        return nil
+    }
+
+    /// Grants queued requests on `key` from the front while they are compatible.
+    private mutating func grantWaiters(_ key: [UInt8]) -> [TxnID] {
+        guard var e = entries[key] else { return [] }
+        var granted: [TxnID] = []
+        while let w = e.queue.first, blockingHolders(e, txn: w.txn, mode: w.mode).isEmpty {
+            e.queue.removeFirst()
+            e.holders[w.txn] = w.mode
+            waitingOn[w.txn] = nil
+            granted.append(w.txn)
+        }
+        if e.holders.isEmpty && e.queue.isEmpty {
+            entries[key] = nil
+        } else {
+            entries[key] = e
+        }
+        return granted
+    }
+}
