@@ -86,7 +86,7 @@ struct ShellSession {
                 }
             }
         } catch {
-            let e = error as? SQLError
+            let e = error as SQLError?
             err("ERROR:  \(e?.message ?? "\(error)")\(e.map { " (SQLSTATE \($0.sqlState))" } ?? "")\n")
             return false
         }

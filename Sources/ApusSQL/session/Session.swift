@@ -58,6 +58,35 @@ public final class SQLSession {
         txCatalog = c
     }
 
+    /// Session settings changed by SET (names lower-cased; see `defaultSettings`).
+    var settings: [String: String] = [:]
+
+    /// The settings SHOW knows, with their defaults (what drivers and tools ask for).
+    static let defaultSettings: [String: String] = [
+        "server_version": "15.0 (ApusDB 0.1)", "server_version_num": "150000", "server_encoding": "UTF8",
+        "client_encoding": "UTF8", "datestyle": "ISO, MDY", "intervalstyle": "postgres", "timezone": "UTC",
+        "standard_conforming_strings": "on", "integer_datetimes": "on", "transaction_isolation": "serializable",
+        "default_transaction_isolation": "serializable", "transaction_read_only": "off",
+        "default_transaction_read_only": "off", "application_name": "", "search_path": "\"$user\", public",
+        "max_identifier_length": "63", "statement_timeout": "0", "lock_timeout": "0",
+        "idle_in_transaction_session_timeout": "0", "extra_float_digits": "1", "bytea_output": "hex",
+        "client_min_messages": "notice", "lc_messages": "C.UTF-8", "lc_monetary": "C.UTF-8", "lc_numeric": "C.UTF-8",
+        "lc_time": "C.UTF-8", "is_superuser": "on", "synchronous_commit": "on", "work_mem": "4MB",
+        "max_connections": "100", "jit": "off", "row_security": "on", "xmloption": "content", "escape_string_warning": "on",
+        "default_with_oids": "off", "session_authorization": "apus", "role": "none",
+    ]
+
+    static func settingKey(_ name: String) -> String {
+        let n = name.lowercased()
+        return n == "time zone" ? "timezone" : n == "transaction isolation level" ? "transaction_isolation" : n
+    }
+
+    /// A setting's current value for this session, or nil when unknown.
+    public func setting(_ name: String) -> String? {
+        let k = SQLSession.settingKey(name)
+        return settings[k] ?? SQLSession.defaultSettings[k]
+    }
+
     /// Whether an explicit transaction block is open.
     public var inTransaction: Bool { explicit }
 
@@ -201,16 +230,35 @@ public final class SQLSession {
                 try DDL(session: self, tx: t).deleteData(desc)
             }
             return .command("TRUNCATE TABLE")
-        case .set, .reset: return .command("SET")
-        case let .show(sh):
-            let v: String = switch sh.name ?? "" {
-            case "transaction_isolation", "transaction isolation level": "serializable"
-            case "server_version": "15.0 (ApusDB 0.1)"
-            case "timezone", "time zone": "UTC"
-            case "datestyle": "ISO, MDY"
-            default: ""
+        case let .set(st):
+            let value = st.values.map { v -> String in
+                switch v {
+                case let .number(x), let .string(x), let .word(x): x
+                }
+            }.joined(separator: ", ")
+            let key = SQLSession.settingKey(st.name)
+            if st.values.isEmpty || (key == "timezone" && value.lowercased() == "local") {
+                settings[key] = nil
+            } else {
+                guard SQLSession.defaultSettings[key] != nil || key.contains(".") else {
+                    throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(st.name)\"")
+                }
+                settings[key] = value
             }
-            return StatementResult(columns: [ResultColumn(name: sh.name ?? "name", type: .text)], rows: [[.text(v)]],
+            return .command("SET")
+        case let .reset(r):
+            if let n = r.name { settings[SQLSession.settingKey(n)] = nil } else { settings = [:] }
+            return .command("RESET")
+        case let .show(sh):
+            guard let name = sh.name else {
+                let rows = SQLSession.defaultSettings.keys.sorted().map { k -> [Value] in [.text(k), .text(setting(k) ?? "")] }
+                return StatementResult(columns: [ResultColumn(name: "name", type: .text), ResultColumn(name: "setting", type: .text)],
+                                       rows: rows, rowsAffected: rows.count, tag: "SHOW", hasRows: true)
+            }
+            guard let v = setting(SQLSession.settingKey(name)) else {
+                throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(name)\"")
+            }
+            return StatementResult(columns: [ResultColumn(name: name, type: .text)], rows: [[.text(v)]],
                                    rowsAffected: 1, tag: "SHOW", hasRows: true)
         case .analyze: return .command("ANALYZE")
         case .vacuum: return .command("VACUUM")
