@@ -16,13 +16,19 @@ public final class PGServer: Sendable {
         public var maxConnections: Int
         public var maxMessageSize: Int
         public var threads: Int
+        /// How long a statement waits for another connection's open transaction (then 55P03).
+        public var lockTimeout: Double
 
-        public init(host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2,
+            lockTimeout: Double = 30
+        ) {
             self.host = host
             self.port = port
             self.maxConnections = maxConnections
             self.maxMessageSize = maxMessageSize
             self.threads = threads
+            self.lockTimeout = lockTimeout
         }
     }
 
@@ -41,7 +47,7 @@ public final class PGServer: Sendable {
 
     /// Starts listening.
     public static func start(engine: StorageEngine, configuration: Configuration) throws -> PGServer {
-        let host = SessionHost(engine: engine)
+        let host = SessionHost(engine: engine, lockTimeout: configuration.lockTimeout)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)

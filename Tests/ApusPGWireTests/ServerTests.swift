@@ -13,7 +13,7 @@ import Glibc
 #endif
 
 /// A blocking PostgreSQL protocol client for tests (5 s receive timeout: a hang fails the test).
-final class RawClient {
+final class RawClient: @unchecked Sendable {
     let fd: Int32
 
     init(port: Int) throws {
@@ -126,11 +126,11 @@ final class TestServer {
     let engine: StorageEngine
     let server: PGServer
 
-    init(maxConnections: Int = 20) throws {
+    init(maxConnections: Int = 20, lockTimeout: Double = 30) throws {
         dir = NSTemporaryDirectory() + "apus-pgwire-\(UUID().uuidString)"
         engine = try StorageEngine.open(directory: dir)
         server = try PGServer.start(
-            engine: engine, configuration: PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20))
+            engine: engine, configuration: PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20, lockTimeout: lockTimeout))
     }
 
     func client() throws -> RawClient {
@@ -247,4 +247,43 @@ final class TestServer {
         #expect(second.read().flatMap { sqlState($0.1) } == "53300")
         #expect(first.query("SELECT 1").last?.0 == "Z")
     }
+
+    /// The isolation promise of `SessionHost`: another connection's statement waits while a
+    /// transaction block is open, then sees only its committed result (no dirty read, no
+    /// interleaving), and gives up with 55P03 after the lock timeout.
+    @Test func transactionsOfDifferentConnectionsDoNotInterleave() throws {
+        let s = try TestServer(lockTimeout: 0.3)
+        defer { s.stop() }
+        let a = try s.client()
+        let b = try s.client()
+        _ = a.query("CREATE TABLE acct (id int PRIMARY KEY, balance int); INSERT INTO acct VALUES (1, 100)")
+        #expect(a.query("BEGIN; UPDATE acct SET balance = 50 WHERE id = 1").last?.1 == [UInt8(ascii: "T")])
+        // While A's block is open, B cannot read the uncommitted 50: it times out.
+        let timedOut = b.query("SELECT balance FROM acct")
+        #expect(timedOut.first.flatMap { $0.0 == "E" ? sqlState($0.1) : nil } == "55P03")
+        #expect(timedOut.last?.1 == [UInt8(ascii: "I")])
+        // B waits (in another thread) while A finishes; it then reads the committed value.
+        let done = DispatchSemaphore(value: 0)
+        let result = LockedResult()
+        let t = Thread {
+            result.set(b.query("SELECT balance FROM acct"))
+            done.signal()
+        }
+        t.start()
+        _ = a.query("UPDATE acct SET balance = balance - 10 WHERE id = 1")
+        _ = a.query("COMMIT")
+        done.wait()
+        #expect(result.get().contains { $0.0 == "D" && dataRow($0.1) == ["40"] })
+        // A rolled-back block leaves nothing behind for B.
+        _ = a.query("BEGIN; UPDATE acct SET balance = 0 WHERE id = 1; ROLLBACK")
+        #expect(b.query("SELECT balance FROM acct").contains { $0.0 == "D" && dataRow($0.1) == ["40"] })
+    }
+}
+
+/// A value handed from a test thread back to the test.
+final class LockedResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: [(Character, [UInt8])] = []
+    func set(_ v: [(Character, [UInt8])]) { lock.lock(); value = v; lock.unlock() }
+    func get() -> [(Character, [UInt8])] { lock.lock(); defer { lock.unlock() }; return value }
 }
