@@ -3,28 +3,7 @@ import ApusSQL
 
 /// PostgreSQL type OIDs and the text and binary wire forms of values.
 public enum PGTypes {
-    public static func oid(_ t: SQLType) -> UInt32 {
-        switch t {
-        case .bool: 16
-        case .int2: 21
-        case .int4: 23
-        case .int8: 20
-        case .float4: 700
-        case .float8: 701
-        case .numeric: 1700
-        case .text: 25
-        case .varchar: 1043
-        case .bpchar: 1042
-        case .bytea: 17
-        case .date: 1082
-        case .timestamp: 1114
-        case .timestamptz: 1184
-        case .interval: 1186
-        case .uuid: 2950
-        case .jsonb: 3802
-        default: 25
-        }
-    }
+    public static func oid(_ t: SQLType) -> UInt32 { t.oid }
 
     /// `pg_type.typlen`: the fixed size, or -1 for variable-length types.
     public static func size(_ t: SQLType) -> Int16 {

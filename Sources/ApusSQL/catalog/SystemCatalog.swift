@@ -18,27 +18,7 @@ extension Binder {
         ("interval", 1186, 16), ("numeric", 1700, -1), ("uuid", 2950, 16), ("jsonb", 3802, -1),
     ]
 
-    static func oid(of t: SQLType) -> Int64 {
-        switch t {
-        case .bool: 16
-        case .int2: 21
-        case .int4: 23
-        case .int8: 20
-        case .float4: 700
-        case .float8: 701
-        case .numeric: 1700
-        case .varchar: 1043
-        case .bpchar: 1042
-        case .bytea: 17
-        case .date: 1082
-        case .timestamp: 1114
-        case .timestamptz: 1184
-        case .interval: 1186
-        case .uuid: 2950
-        case .jsonb: 3802
-        default: 25
-        }
-    }
+    static func oid(of t: SQLType) -> Int64 { Int64(t.oid) }
 
     /// Rows and columns of a system relation, or nil when `name` is not one.
     func systemRelation(_ name: QualifiedName) throws -> (rows: [[Value]], columns: [(String, SQLType)])? {

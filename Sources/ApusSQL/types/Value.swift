@@ -303,3 +303,29 @@ enum DateTime {
         return us
     }
 }
+
+extension SQLType {
+    /// PostgreSQL's type OID (the wire protocol's and `pg_type`'s); text for untyped values.
+    public var oid: UInt32 {
+        switch self {
+        case .bool: 16
+        case .int2: 21
+        case .int4: 23
+        case .int8: 20
+        case .float4: 700
+        case .float8: 701
+        case .numeric: 1700
+        case .text: 25
+        case .varchar: 1043
+        case .bpchar: 1042
+        case .bytea: 17
+        case .date: 1082
+        case .timestamp: 1114
+        case .timestamptz: 1184
+        case .interval: 1186
+        case .uuid: 2950
+        case .jsonb: 3802
+        case .unknown, .null: 25
+        }
+    }
+}
