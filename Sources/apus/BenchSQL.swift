@@ -1,3 +1,4 @@
+import ApusCore
 import ApusDB
 import ApusSQL
 import ArgumentParser
@@ -62,7 +63,7 @@ struct BenchSQL: ParsableCommand {
 
     func runWorkloads(_ t: any BenchTarget) throws -> [String: Double] {
         var out: [String: Double] = [:]
-        var rng = SplitMixBench(seed: seed)
+        var rng = SplitMix64(seed: seed)
         func timed(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
             try body()
@@ -110,19 +111,6 @@ struct BenchSQL: ParsableCommand {
         }
         out["update (pk)"] = try timed(updates) { for k in keys.prefix(updates) { try t.update(k) } }
         return out
-    }
-}
-
-/// A tiny seeded generator (the bench's keys; the same on both engines).
-struct SplitMixBench {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -223,29 +211,26 @@ final class SQLiteTarget: BenchTarget {
         _ = try stepAll(ins)
     }
 
-    func selectByID(_ id: Int64) throws {
-        try prepare("SELECT v FROM t WHERE id = ?", &byID)
-        sqlite3_bind_int64(byID, 1, id)
-        guard try stepAll(byID) == 1 else { throw BenchError.wrongResult("pk \(id)") }
+    /// Runs a cached statement with integer parameters; returns the rows it produced.
+    func run(_ sql: String, _ stmt: inout OpaquePointer?, _ ints: [Int64]) throws -> Int {
+        try prepare(sql, &stmt)
+        for (i, v) in ints.enumerated() { sqlite3_bind_int64(stmt, Int32(i + 1), v) }
+        return try stepAll(stmt)
     }
 
-    func selectByK(_ k: Int64) throws {
-        try prepare("SELECT id FROM t WHERE k = ?", &byK)
-        sqlite3_bind_int64(byK, 1, k)
-        _ = try stepAll(byK)
+    func selectByID(_ id: Int64) throws {
+        guard try run("SELECT v FROM t WHERE id = ?", &byID, [id]) == 1 else { throw BenchError.wrongResult("pk \(id)") }
     }
+
+    func selectByK(_ k: Int64) throws { _ = try run("SELECT id FROM t WHERE k = ?", &byK, [k]) }
 
     func range(_ start: Int64) throws {
-        try prepare("SELECT id, v FROM t WHERE id >= ?1 AND id < ?1 + 100", &rng)
-        sqlite3_bind_int64(rng, 1, start)
-        guard try stepAll(rng) == 100 else { throw BenchError.wrongResult("range \(start)") }
+        guard try run("SELECT id, v FROM t WHERE id >= ?1 AND id < ?1 + 100", &rng, [start]) == 100 else {
+            throw BenchError.wrongResult("range \(start)")
+        }
     }
 
-    func update(_ id: Int64) throws {
-        try prepare("UPDATE t SET v = 'updated' WHERE id = ?", &upd)
-        sqlite3_bind_int64(upd, 1, id)
-        _ = try stepAll(upd)
-    }
+    func update(_ id: Int64) throws { _ = try run("UPDATE t SET v = 'updated' WHERE id = ?", &upd, [id]) }
 
     func close() throws {
         for s in [ins, byID, byK, rng, upd] { sqlite3_finalize(s) }
