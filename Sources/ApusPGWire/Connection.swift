@@ -46,6 +46,8 @@ struct PreparedEntry {
     var statement: Statement?
     var parameterOIDs: [UInt32]
     var sql: String
+    /// The result columns and inferred parameter types, bound once at Parse (queries only).
+    var described: (columns: [ResultColumn]?, parameterTypes: [SQLType])?
 }
 
 /// A bound portal: the statement, its parameters, and (once run) its result.
@@ -340,16 +342,18 @@ final class PGConnection: @unchecked Sendable {
             guard stmts.count <= 1 else {
                 throw SQLError(SQLState("42601"), "cannot insert multiple commands into a prepared statement")
             }
-            // As PostgreSQL, a query's names and types are checked at Parse, not at Execute.
-            if let st = stmts.first, case .query = st { _ = try session?.describe(statement: st) }
-            statements[name] = PreparedEntry(statement: stmts.first, parameterOIDs: types, sql: sql)
+            // As PostgreSQL, a query's names and types are checked at Parse, not at Execute; the
+            // result serves Bind and Describe.
+            var described: (columns: [ResultColumn]?, parameterTypes: [SQLType])?
+            if let st = stmts.first, case .query = st { described = try session?.describe(statement: st) }
+            statements[name] = PreparedEntry(statement: stmts.first, parameterOIDs: types, sql: sql, described: described)
             w.parseComplete()
         case let .bind(portal, name, formats, params, resultFormats):
             guard let p = statements[name] else {
                 throw SQLError(SQLState("26000"), "prepared statement \"\(name)\" does not exist")
             }
             var oids = p.parameterOIDs
-            if oids.count < params.count, let st = p.statement, let d = try? session?.describe(statement: st) {
+            if oids.count < params.count, let d = p.described {
                 for i in oids.count..<params.count { oids.append(i < d.parameterTypes.count ? PGTypes.oid(d.parameterTypes[i]) : 0) }
             }
             var values: [Value] = []
@@ -367,8 +371,8 @@ final class PGConnection: @unchecked Sendable {
                 }
                 var cols: [ResultColumn]?
                 var oids = p.parameterOIDs
-                if let st = p.statement {
-                    let d = try session?.describe(statement: st)
+                if p.statement != nil {
+                    let d = p.described
                     cols = d?.columns
                     let inferred = d?.parameterTypes ?? []
                     if oids.count < inferred.count { oids += inferred[oids.count...].map { PGTypes.oid($0) } }
