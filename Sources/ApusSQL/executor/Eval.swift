@@ -351,8 +351,7 @@ extension Executor {
             let flags = s(2)
             return .bool(try regexes.matches(s(0), s(1), caseInsensitive: flags.contains("i")) != flags.contains("!"))
         case "similar_match":
-            let re = try RegexCache.similarToRegex(s(1), escape: s(2))
-            return .bool(try regexes.matches(s(0), re, caseInsensitive: false))
+            return .bool(try regexes.similar(s(0), s(1), escape: s(2)))
         case "regexp_replace":
             return .text(try regexes.replace(s(0), s(1), s(2), flags: a.count > 3 ? s(3) : ""))
         case "btrim", "ltrim", "rtrim":

@@ -20,6 +20,17 @@ final class RegexCache {
         }
     }
 
+    /// SIMILAR TO: the pattern is translated once per (pattern, escape), then cached compiled.
+    func similar(_ s: String, _ pattern: String, escape: String) throws(SQLError) -> Bool {
+        let key = "similar:" + escape + ":" + pattern
+        let r: NSRegularExpression
+        if let cached = cache[key] { r = cached } else {
+            r = try regex(try RegexCache.similarToRegex(pattern, escape: escape), caseInsensitive: false)
+            cache[key] = r
+        }
+        return r.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+    }
+
     func matches(_ s: String, _ pattern: String, caseInsensitive: Bool) throws(SQLError) -> Bool {
         let r = try regex(pattern, caseInsensitive: caseInsensitive)
         return r.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
