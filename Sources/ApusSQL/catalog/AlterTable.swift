@@ -45,31 +45,12 @@ extension DDL {
                     if ifNotExists { continue }
                     throw SQLError(.duplicateColumn, "column \"\(cd.name)\" of relation \"\(t.name)\" already exists")
                 }
-                let typeName = cd.type.name.name
-                let serial = ["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"].contains(typeName)
-                _ = try SQLType.from(cd.type)
-                var col = ColumnDesc(
-                    id: t.nextColumnID, name: cd.name,
-                    typeSQL: serial ? (typeName.hasPrefix("big") || typeName == "serial8" ? "int8" : "int4") : cd.type.description,
-                    notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
+                let d = try columnDefinition(cd, id: t.nextColumnID)
+                let col = d.column
                 t.nextColumnID += 1
-                var unique = false
-                var primary = false
-                for con in cd.constraints {
-                    switch con.kind {
-                    case .notNull: col.notNull = true
-                    case .null: break
-                    case let .defaultValue(e): col.defaultSQL = e.description
-                    case .primaryKey: primary = true
-                    case .unique: unique = true
-                    case let .check(e): t.checks = (t.checks ?? []) + [e.description]
-                    case .references: throw SQLError.unsupported("FOREIGN KEY constraints")
-                    case .identity:
-                        col.serial = true
-                        col.notNull = true
-                    case .generated: throw SQLError.unsupported("generated columns")
-                    }
-                }
+                let unique = d.unique
+                let primary = d.primaryKey
+                if !d.checks.isEmpty { t.checks = (t.checks ?? []) + d.checks }
                 t.columns.append(col)
                 let i = t.columns.count - 1
                 // Existing rows get the default (evaluated per row, as PostgreSQL does for volatile ones).

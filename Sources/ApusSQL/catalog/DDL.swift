@@ -14,6 +14,38 @@ struct DDL {
         }
     }
 
+    /// A column definition's descriptor and its column constraints (shared by CREATE TABLE and
+    /// ALTER TABLE ADD COLUMN): SERIAL types become integers with a counter, IDENTITY likewise.
+    func columnDefinition(_ cd: ColumnDefinition, id: UInt32) throws -> (
+        column: ColumnDesc, primaryKey: Bool, unique: Bool, checks: [String]
+    ) {
+        let typeName = cd.type.name.name
+        let serial = ["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"].contains(typeName)
+        _ = try SQLType.from(cd.type)
+        var col = ColumnDesc(
+            id: id, name: cd.name,
+            typeSQL: serial ? (typeName.hasPrefix("big") || typeName == "serial8" ? "int8" : "int4") : cd.type.description,
+            notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
+        var primary = false, unique = false
+        var checks: [String] = []
+        for con in cd.constraints {
+            switch con.kind {
+            case .notNull: col.notNull = true
+            case .null: break
+            case .defaultValue(let e): col.defaultSQL = e.description
+            case .primaryKey: primary = true
+            case .unique: unique = true
+            case .check(let e): checks.append(e.description)
+            case .references: throw SQLError.unsupported("FOREIGN KEY constraints")
+            case .identity:
+                col.serial = true
+                col.notNull = true
+            case .generated: throw SQLError.unsupported("generated columns")
+            }
+        }
+        return (col, primary, unique, checks)
+    }
+
     func createTable(_ c: CreateTableStatement) throws -> StatementResult {
         try checkSchema(c.name)
         let name = c.name.name
@@ -38,36 +70,17 @@ struct DDL {
                         .duplicateColumn, "column \"\(cd.name)\" specified more than once", position: cd.position.offset
                     )
                 }
-                let typeName = cd.type.name.name
-                let serial = ["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"].contains(typeName)
-                let ty = try SQLType.from(cd.type)
-                var col = ColumnDesc(
-                    id: t.nextColumnID, name: cd.name,
-                    typeSQL: serial
-                        ? (typeName.hasPrefix("big") || typeName == "serial8" ? "int8" : "int4") : cd.type.description,
-                    notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
-                _ = ty
+                let d = try columnDefinition(cd, id: t.nextColumnID)
+                let col = d.column
                 t.nextColumnID += 1
-                for con in cd.constraints {
-                    switch con.kind {
-                    case .notNull: col.notNull = true
-                    case .null: break
-                    case .defaultValue(let e): col.defaultSQL = e.description
-                    case .primaryKey:
-                        if pk != nil {
-                            throw SQLError(
-                                SQLState("42P16"), "multiple primary keys for table \"\(name)\" are not allowed")
-                        }
-                        pk = [cd.name]
-                    case .unique: uniques.append([cd.name])
-                    case .check(let e): checks.append(e.description)
-                    case .references: throw SQLError.unsupported("FOREIGN KEY constraints")
-                    case .identity:
-                        col.serial = true
-                        col.notNull = true
-                    case .generated: throw SQLError.unsupported("generated columns")
+                if d.primaryKey {
+                    if pk != nil {
+                        throw SQLError(SQLState("42P16"), "multiple primary keys for table \"\(name)\" are not allowed")
                     }
+                    pk = [cd.name]
                 }
+                if d.unique { uniques.append([cd.name]) }
+                checks += d.checks
                 t.columns.append(col)
             case .constraint(let tc):
                 switch tc.kind {
