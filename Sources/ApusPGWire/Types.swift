@@ -37,6 +37,7 @@ public enum PGTypes {
         case 1186: .interval
         case 2950: .uuid
         case 3802, 114: .jsonb
+        case VectorValue.typeOID: .vector(nil)
         default: nil
         }
     }
@@ -45,7 +46,7 @@ public enum PGTypes {
     public static func hasBinary(_ t: SQLType) -> Bool {
         switch t {
         case .bool, .int2, .int4, .int8, .float4, .float8, .text, .varchar, .bpchar, .bytea, .date, .timestamp,
-            .timestamptz, .uuid, .jsonb, .interval, .numeric, .unknown, .null:
+            .timestamptz, .uuid, .jsonb, .interval, .numeric, .vector, .unknown, .null:
             true
         }
     }
@@ -82,6 +83,12 @@ public enum PGTypes {
             return out.count == 16 ? out : nil
         case (.jsonb, _): return [1] + Array((v.text(as: t) ?? "").utf8)
         case (.numeric, _): return numericBinary(v.text(as: t) ?? "0")
+        case (.vector, .vector(let x)):
+            // pgvector's vector_send: int16 dimensions, int16 unused, float4 elements.
+            var out = be(Int16(truncatingIfNeeded: x.count)) + be(Int16(0))
+            out.reserveCapacity(4 + 4 * x.count)
+            for f in x { out += be(f.bitPattern) }
+            return out
         default: return text(v, t)
         }
     }
@@ -146,6 +153,20 @@ public enum PGTypes {
         case .timestamp: return .timestamp(Int64(bitPattern: try int(UInt64.self)))
         case .timestamptz: return .timestamptz(Int64(bitPattern: try int(UInt64.self)))
         case .jsonb: return .text(String(decoding: bytes.dropFirst(), as: UTF8.self))
+        case .vector:
+            guard bytes.count >= 4 else { throw SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter") }
+            let n = Int(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
+            guard n >= 1, n <= VectorValue.maxDimensions, bytes.count == 4 + 4 * n else {
+                throw SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter")
+            }
+            var v = [Float](repeating: 0, count: n)
+            for i in 0..<n {
+                var u: UInt32 = 0
+                for b in bytes[(4 + 4 * i)..<(8 + 4 * i)] { u = u << 8 | UInt32(b) }
+                v[i] = Float(bitPattern: u)
+                guard v[i].isFinite else { throw SQLError(SQLState("22000"), "NaN or infinite value not allowed in vector") }
+            }
+            return .vector(v)
         case .text, .varchar, .bpchar, nil: return .text(String(decoding: bytes, as: UTF8.self))
         default:
             throw SQLError(.featureNotSupported, "binary parameters of type \(t.map { "\($0)" } ?? "unknown") are not supported yet")

@@ -412,6 +412,7 @@ extension Binder {
     ) {
         let (la, ta) = try bindExpr(l, frame, agg: agg)
         let (rb, tb) = try bindExpr(r, frame, agg: agg)
+        if let v = try bindVectorOperator(op, la, ta, rb, tb, pos) { return v }
         switch op {
         case "=", "<>", "<", "<=", ">", ">=":
             let (x, y) = try comparable(la, ta, rb, tb, op: op, pos: pos)
@@ -528,10 +529,10 @@ extension Binder {
                 if argType == .unknown {
                     throw SQLError(.undefinedFunction, "function sum(unknown) is not unique", position: pos)
                 }
-                guard argType.isNumber || argType == .null || argType == .interval else {
+                guard argType.isNumber || argType == .null || argType == .interval || Binder.isVector(argType) else {
                     throw SQLError(.undefinedFunction, "function sum(\(argType)) does not exist", position: pos)
                 }
-                rt =
+                rt = Binder.isVector(argType) ? .vector(nil) :
                     argType == .int8
                     ? .numeric(precision: nil, scale: nil)
                     : argType.isInteger || argType == .null ? .int8 : argType.isFloat ? .float8 : argType
@@ -540,10 +541,10 @@ extension Binder {
                 guard args.count == 1 else {
                     throw SQLError(.undefinedFunction, "function avg does not exist", position: pos)
                 }
-                guard argType.isNumber || argType == .null || argType == .interval else {
+                guard argType.isNumber || argType == .null || argType == .interval || Binder.isVector(argType) else {
                     throw SQLError(.undefinedFunction, "function avg(\(argType)) does not exist", position: pos)
                 }
-                rt = argType.isFloat ? .float8 : argType == .interval ? .interval : .numeric(precision: nil, scale: nil)
+                rt = Binder.isVector(argType) ? .vector(nil) : argType.isFloat ? .float8 : argType == .interval ? .interval : .numeric(precision: nil, scale: nil)
             case "min", "max":
                 guard args.count == 1 else {
                     throw SQLError(.undefinedFunction, "function \(name) does not exist", position: pos)
@@ -722,6 +723,8 @@ extension Binder {
             return (.nullIf(args[0].0, args[1].0), types[0])
         case "coalesce":
             return (.coalesce(args.map(\.0)), types.first ?? .null)
+        case _ where Binder.vectorFunctions[name] != nil:
+            return try bindVectorFunction(name, args, pos) ?? (.const(.null), .text)
         case _ where systemFunction(name, args) != nil:
             return systemFunction(name, args) ?? (.const(.null), .text)
         case "version": return (.const(.text("PostgreSQL 15.0 (ApusDB 0.1) on x86_64-pc-linux-gnu, compiled by Swift 6")), .text)

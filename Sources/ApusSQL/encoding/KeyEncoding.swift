@@ -31,6 +31,16 @@ public enum KeyEncoding {
             out.append(0x70)
             appendInt((m * 30 + d) &* DateTime.usPerDay &+ u, &out)
             appendInt(m, &out); appendInt(d, &out); appendInt(u, &out)
+        case let .vector(v):
+            // Element-wise, a shorter vector first: each element behind a 0x01 marker, then 0x00.
+            out.append(0x80)
+            for x in v {
+                out.append(0x01)
+                var u = x.bitPattern
+                u = (u & (1 << 31)) != 0 ? ~u : u | (1 << 31)
+                for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: u >> UInt32(s))) }
+            }
+            out.append(0x00)
         }
     }
 
@@ -135,6 +145,10 @@ public enum RowEncoding {
         case let .interval(m, d, u):
             out.append(10)
             appendU64(UInt64(bitPattern: m), &out); appendU64(UInt64(bitPattern: d), &out); appendU64(UInt64(bitPattern: u), &out)
+        case let .vector(v):
+            out.append(11)
+            appendU32(UInt32(v.count), &out)
+            for x in v { appendU32(x.bitPattern, &out) }
         }
     }
 
@@ -188,6 +202,12 @@ public enum RowEncoding {
             case 10:
                 let m = Int64(bitPattern: try u64()), d = Int64(bitPattern: try u64()), u = Int64(bitPattern: try u64())
                 return .interval(months: m, days: d, micros: u)
+            case 11:
+                let n = Int(try u32())
+                guard n <= VectorValue.maxDimensions, pos + 4 * n <= bytes.count else { throw Reader.corrupt() }
+                var v = [Float](repeating: 0, count: n)
+                for i in 0..<n { v[i] = Float(bitPattern: try u32()) }
+                return .vector(v)
             default: throw Reader.corrupt()
             }
         }

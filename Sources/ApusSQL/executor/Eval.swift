@@ -246,6 +246,7 @@ extension Executor {
         default: break
         }
         if a.contains(where: \.isNull) { return .null }
+        if name.hasPrefix("vec_") { return try vectorFunction(name, a) }
         func s(_ i: Int) -> String { a[i].text(as: nil) ?? "" }
         func i(_ k: Int) -> Int64 { if case let .int(v) = a[k] { return v }; return Int64(toDouble(a[k])) }
         func d(_ k: Int) -> Double { toDouble(a[k]) }

@@ -306,6 +306,8 @@ final class Executor {
         var ext: Value = .null
         var text: String?
         var bool: Bool?
+        /// sum/avg of vectors: element sums.
+        var vsum: [Double]?
         var seen = Set<Value>()
         /// Inputs of an ordered aggregate: sort keys, value, row.
         var pending: [([Value], Value, [Value])] = []
@@ -349,6 +351,15 @@ final class Executor {
         switch a.name {
         case "count": break
         case "sum", "avg":
+            if case let .vector(x) = v {
+                var acc = s.vsum ?? [Double](repeating: 0, count: x.count)
+                guard acc.count == x.count else {
+                    throw SQLError(SQLState("22000"), "expected \(acc.count) dimensions, not \(x.count)")
+                }
+                for i in 0..<x.count { acc[i] += Double(x[i]) }
+                s.vsum = acc
+                return
+            }
             if case .interval = v { s.sum = s.sum.isNull ? v : try dateArith("+", s.sum, v, .interval); return }
             if a.argType.isFloat || a.type.isFloat { s.sumD += toDouble(v); return }
             if s.sum.isNull { s.sum = a.argType.isInteger && a.name == "sum" && a.type == .int8 ? .int(0) : .numeric(SQLDecimal(0)) }
@@ -401,11 +412,13 @@ final class Executor {
         case "grouping": return .int(0)
         case "sum":
             if s.count == 0 { return .null }
+            if let v = s.vsum { return .vector(try v.map { d throws(SQLError) in try finiteFloat(d) }) }
             if a.type.isFloat { return .float(s.sumD) }
             if case .numeric = a.type { return .numeric(toDecimal(s.sum)) }
             return s.sum
         case "avg":
             if s.count == 0 { return .null }
+            if let v = s.vsum { return .vector(try v.map { d throws(SQLError) in try finiteFloat(d / Double(s.count)) }) }
             if a.type.isFloat { return .float(s.sumD / Double(s.count)) }
             if case let .interval(m, d, u) = s.sum { return .interval(months: m / s.count, days: d / s.count, micros: u / s.count) }
             return .numeric(try SQLDecimal.divide(toDecimal(s.sum), SQLDecimal(s.count)))

@@ -31,6 +31,7 @@ extension Value {
         case let (.interval(m1, d1, u1), .interval(m2, d2, u2)):
             let x = (m1 * 30 + d1) * DateTime.usPerDay + u1, y = (m2 * 30 + d2) * DateTime.usPerDay + u2
             return x < y ? -1 : (x == y ? 0 : 1)
+        case let (.vector(x), .vector(y)): return VectorValue.compare(x, y)
         default:
             return cmpBytes(Array(a.description.utf8), Array(b.description.utf8))
         }
@@ -252,6 +253,12 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
         }
     case .uuid, .jsonb:
         if case let .text(s) = v { return .text(t == .uuid ? s.lowercased() : s) }
+    case let .vector(n):
+        switch v {
+        case let .vector(x): return .vector(try VectorValue.checkDimensions(x, n))
+        case let .text(s): return .vector(try VectorValue.checkDimensions(try VectorValue.parse(s), n))
+        default: break
+        }
     }
     throw cannotCast(v, t)
 }

@@ -8,6 +8,8 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
     case varchar(Int?)
     case bpchar(Int?)
     case bytea, date, timestamp, timestamptz, interval, uuid, jsonb
+    /// pgvector's `vector(n)`: `n` float4 elements (nil: any dimension).
+    case vector(Int?)
     /// An untyped string literal, resolved by context.
     case unknown
     /// The type of a bare NULL.
@@ -33,6 +35,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case .interval: "interval"
         case .uuid: "uuid"
         case .jsonb: "jsonb"
+        case let .vector(n): n.map { "vector(\($0))" } ?? "vector"
         case .unknown: "unknown"
         case .null: "unknown"
         }
@@ -56,6 +59,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .bool: return 3
         case .date, .timestamp, .timestamptz: return 4
+        case .vector: return 6
         case .null: return 0
         default: return 5
         }
@@ -90,6 +94,14 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case "interval": return .interval
         case "uuid": return .uuid
         case "jsonb", "json": return .jsonb
+        case "vector":
+            if let n = mods.first {
+                guard n >= 1 else { throw SQLError(SQLState("22023"), "dimensions for type vector must be at least 1") }
+                guard n <= VectorValue.maxDimensions else {
+                    throw SQLError(SQLState("22023"), "dimensions for type vector cannot exceed \(VectorValue.maxDimensions)")
+                }
+            }
+            return .vector(mods.first)
         default: throw SQLError(.undefinedObject, "type \"\(name)\" does not exist")
         }
     }
@@ -112,6 +124,8 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
     case timestamptz(Int64)
     /// Months, days, microseconds.
     case interval(months: Int64, days: Int64, micros: Int64)
+    /// A pgvector `vector`: float4 elements.
+    case vector([Float])
 
     /// Whether this is NULL.
     public var isNull: Bool { if case .null = self { return true }; return false }
@@ -137,6 +151,7 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         case let .timestamp(t): return DateTime.formatTimestamp(t)
         case let .timestamptz(t): return DateTime.formatTimestamp(t) + "+00"
         case let .interval(m, d, us): return DateTime.formatInterval(months: m, days: d, micros: us)
+        case let .vector(v): return VectorValue.format(v)
         }
     }
 }
@@ -325,6 +340,7 @@ extension SQLType {
         case .interval: 1186
         case .uuid: 2950
         case .jsonb: 3802
+        case .vector: VectorValue.typeOID
         case .unknown, .null: 25
         }
     }
