@@ -191,7 +191,7 @@ final class PGConnection: @unchecked Sendable {
         user = params["user"] ?? "apus"
         database = params["database"] ?? user
         do {
-            session = try SQLSession(engine: host.engine)
+            session = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes)
         } catch {
             fatal(error.sqlState.code, error.message)
             return

@@ -15,6 +15,8 @@ import Foundation
 /// generation, and the others reload the catalog before their next transaction.
 public final class SessionHost: @unchecked Sendable {
     public let engine: StorageEngine
+    /// The engine's vector indexes, shared by every session.
+    public let vectorIndexes = VectorIndexes()
     let lockTimeout: TimeInterval
     private let condition = NSCondition()
     private var owner: Int?

@@ -353,7 +353,7 @@ final class Binder {
                 // Integer primary keys narrow to a key range; the filter above re-checks every row.
                 p = .scanRange(t, lower: lowerBound[k], upper: upperBound[k])
             } else {
-                for idx in t.indexes {
+                for idx in t.indexes where !idx.isVector {
                     var ip: [BExpr] = []
                     for k in idx.columns { if let v = eqConst[k] { ip.append(.cast(v, try colType(t, k))) } else { break } }
                     if !ip.isEmpty { p = .indexScan(t, idx, prefix: ip); break }
@@ -771,6 +771,7 @@ final class Binder {
         }
         if limit != nil || offset != nil {
             plan = .limit(plan, limit: try limit.map { try bindLimit($0) }, offset: try offset.map { try bindLimit($0) })
+            plan = useVectorIndex(plan)
         }
         return BoundQuery(plan: plan, columns: outCols)
     }

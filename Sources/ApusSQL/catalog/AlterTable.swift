@@ -12,6 +12,8 @@ extension DDL {
             if a.ifExists { return .command("ALTER TABLE") }
             throw SQLError(.undefinedTable, "relation \"\(a.name.name)\" does not exist", position: a.name.position.offset)
         }
+        // Column changes may rewrite rows or drop the indexed column: rebuild vector indexes after commit.
+        if t.indexes.contains(where: \.isVector) { tx.vectorState?.reset(table: t.id) }
         let original = t
         let ex = Executor(tx: tx, params: [])
         let dml = DML(session: session, tx: tx, params: [])

@@ -22,6 +22,27 @@ public struct IndexDesc: Sendable, Codable, Hashable {
     public var unique: Bool
     /// Positions of the key columns in the table's column list.
     public var columns: [Int]
+    /// The access method when not a B-tree: `hnsw` or `ivfflat` (absent in older catalogs).
+    public var method: String?
+    /// The operator class of a vector index: `vector_l2_ops`, `vector_cosine_ops`, `vector_ip_ops`.
+    public var opclass: String?
+    /// `WITH (...)` parameters of a vector index (`m`, `ef_construction`, `lists`).
+    public var options: [String: Int]?
+
+    /// Makes a descriptor.
+    public init(id: UInt32, name: String, unique: Bool, columns: [Int], method: String? = nil, opclass: String? = nil,
+                options: [String: Int]? = nil) {
+        self.id = id
+        self.name = name
+        self.unique = unique
+        self.columns = columns
+        self.method = method
+        self.opclass = opclass
+        self.options = options
+    }
+
+    /// Whether this is an HNSW or IVFFlat vector index (kept outside the key space's B-tree entries).
+    public var isVector: Bool { method == "hnsw" || method == "ivfflat" }
 }
 
 /// A table or view.

@@ -187,9 +187,17 @@ struct DDL {
         guard var t = session.txCatalog.tables[c.table.name], t.viewSQL == nil else {
             throw SQLError(.undefinedTable, "relation \"\(c.table.name)\" does not exist")
         }
+        let method = c.method ?? "btree"
+        if method == "hnsw" || method == "ivfflat" { return try createVectorIndex(c, &t, method) }
+        guard method == "btree" || method == "hash" else {
+            throw SQLError(.undefinedObject, "access method \"\(method)\" does not exist")
+        }
         var cols: [Int] = []
         for el in c.elements {
             guard case .column(let n) = el.key else { throw SQLError.unsupported("expression indexes") }
+            if let oc = el.opclass?.name, oc.hasPrefix("vector_") {
+                throw SQLError(.undefinedObject, "operator class \"\(oc)\" does not exist for access method \"\(method)\"")
+            }
             guard let i = t.columns.firstIndex(where: { $0.name == n }) else {
                 throw SQLError(.undefinedColumn, "column \"\(n)\" does not exist")
             }
@@ -250,6 +258,7 @@ struct DDL {
     }
 
     func deleteData(_ t: TableDesc) throws {
+        tx.vectorState?.reset(table: t.id)
         let p = KeyEncoding.indexPrefix(table: t.id, index: 0)
         let lo = p
         let hi = KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0)
@@ -297,6 +306,7 @@ struct DDL {
                     throw SQLError(.undefinedObject, "index \"\(n.name)\" does not exist")
                 }
                 let idx = t.indexes.remove(at: i)
+                if idx.isVector { tx.vectorState?.reset(table: t.id) }
                 let p = KeyEncoding.indexPrefix(table: t.id, index: idx.id)
                 for (k, _) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) { tx.delete(k) }
                 cat.tables[tn] = t

@@ -16,6 +16,7 @@ extension Binder {
         ("oid", 26, 4), ("json", 114, -1), ("float4", 700, 4), ("float8", 701, 8), ("bpchar", 1042, -1),
         ("varchar", 1043, -1), ("date", 1082, 4), ("time", 1083, 8), ("timestamp", 1114, 8), ("timestamptz", 1184, 8),
         ("interval", 1186, 16), ("numeric", 1700, -1), ("uuid", 2950, 16), ("jsonb", 3802, -1),
+        ("vector", Int64(VectorValue.typeOID), -1),
     ]
 
     static func oid(of t: SQLType) -> Int64 { Int64(t.oid) }
@@ -92,7 +93,10 @@ extension Binder {
             return (rows, [("attrelid", .int8), ("attname", .text), ("atttypid", .int8), ("attnum", .int2), ("attnotnull", .bool),
                            ("atthasdef", .bool), ("attisdropped", .bool), ("atttypmod", .int4)])
         case "pg_type":
-            return (Binder.typeOIDs.map { [int($0.1), text($0.0), int(11), int($0.2), text("b"), int(0), int(0)] },
+            // Built-in types live in pg_catalog; `vector` in public, where pgvector installs it.
+            return (Binder.typeOIDs.map {
+                        [int($0.1), text($0.0), int($0.0 == "vector" ? Binder.publicOID : 11), int($0.2), text("b"), int(0), int(0)]
+                    },
                     [("oid", .int8), ("typname", .text), ("typnamespace", .int8), ("typlen", .int2), ("typtype", .text),
                      ("typbasetype", .int8), ("typelem", .int8)])
         case "pg_index":
@@ -123,7 +127,8 @@ extension Binder {
             ]
             return (settings.map { [text($0.0), text($0.1)] }, [("name", .text), ("setting", .text)])
         case "pg_extension":
-            return ([[int(13_500), text("plpgsql"), text("1.0")]], [("oid", .int8), ("extname", .text), ("extversion", .text)])
+            return ([[int(13_500), text("plpgsql"), text("1.0")], [int(13_501), text("vector"), text("0.8.0")]],
+                    [("oid", .int8), ("extname", .text), ("extversion", .text)])
         case "pg_description", "pg_constraint", "pg_attrdef", "pg_inherits", "pg_proc", "pg_trigger", "pg_tablespace":
             let cols: [(String, SQLType)] = switch rel {
             case "pg_description": [("objoid", .int8), ("classoid", .int8), ("objsubid", .int4), ("description", .text)]

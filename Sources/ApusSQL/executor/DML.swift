@@ -32,6 +32,12 @@ struct DML {
     }
 
     func putIndexEntry(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value], _ pk: [UInt8]) throws {
+        if idx.isVector {
+            var vec: [Float]?
+            if case let .vector(x) = row[idx.columns[0]] { vec = x }
+            tx.vectorState?.record(t, idx, pk, VectorRowChange(present: true, vector: vec))
+            return
+        }
         let prefix = indexKey(t, idx, row)
         if idx.unique && !idx.columns.contains(where: { row[$0].isNull }) {
             for (_, other) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) where other != pk {
@@ -47,7 +53,13 @@ struct DML {
     }
 
     func deleteIndexEntries(_ t: TableDesc, _ row: [Value], _ pk: [UInt8]) {
-        for idx in t.indexes { tx.delete(indexKey(t, idx, row) + pk) }
+        for idx in t.indexes {
+            if idx.isVector {
+                tx.vectorState?.record(t, idx, pk, VectorRowChange(present: false, vector: nil))
+            } else {
+                tx.delete(indexKey(t, idx, row) + pk)
+            }
+        }
     }
 
     func nextSerial(_ t: TableDesc) throws -> Int64 {

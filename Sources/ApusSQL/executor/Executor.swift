@@ -66,6 +66,7 @@ final class Executor {
             }
             if Value.cmpBytes(lo, hi) >= 0 { return [] }
             return try scanRows(t, lower: lo, upper: hi)
+        case let .vectorSearch(spec): return try vectorSearch(spec)
         case let .indexScan(t, idx, prefixExprs):
             let prefix = try prefixExprs.map { try eval($0, []) }
             if prefix.contains(where: \.isNull) { return [] }

@@ -41,7 +41,7 @@ enum Explain {
     /// A node's inputs, in the order the executor runs them.
     static func children(_ p: Plan) -> [Plan] {
         switch p {
-        case .one, .values, .scan, .scanRange, .indexScan, .cte, .series: return []
+        case .one, .values, .scan, .scanRange, .indexScan, .vectorSearch, .cte, .series: return []
         case let .filter(c, _), let .project(c, _), let .aggregate(c, _, _), let .sort(c, _), let .limit(c, _, _),
             let .distinct(c), let .distinctOn(c, _), let .trim(c, _), let .window(c, _), let .groupingSets(c, _, _, _):
             return [c]
@@ -60,6 +60,7 @@ enum Explain {
             if t.viewSQL != nil { return "Subquery Scan on \(t.name)" }
             return prefix.isEmpty ? "Seq Scan on \(t.name)" : "Index Scan using \(t.name)_pkey on \(t.name)"
         case let .indexScan(t, idx, _): return "Index Scan using \(idx.name) on \(t.name)"
+        case let .vectorSearch(v): return "Index Scan using \(v.index.name) on \(v.table.name)"
         case let .scanRange(t, _, _): return "Index Scan using \(t.name)_pkey on \(t.name)"
         case .filter: return nil
         case .project, .trim: return nil
@@ -97,6 +98,10 @@ enum Explain {
         case let .sort(_, keys): return ["Sort Key: \(keys.count) column\(keys.count == 1 ? "" : "s")"]
         case let .scan(_, prefix) where !prefix.isEmpty: return ["Index Cond: primary key prefix of \(prefix.count) column\(prefix.count == 1 ? "" : "s")"]
         case .scanRange: return ["Index Cond: primary key range"]
+        case let .vectorSearch(v):
+            let op = ["vec_l2_distance": "<->", "vec_cosine_distance": "<=>", "vec_negative_inner_product": "<#>"][v.distance] ?? "?"
+            let col = v.table.columns[v.index.columns[0]].name
+            return ["Order By: (\(col) \(op) $query)"] + (v.filter == nil ? [] : ["Filter: WHERE clause, checked during the index walk"])
         case let .indexScan(_, idx, prefix): return ["Index Cond: \(prefix.count) of \(idx.columns.count) key column\(idx.columns.count == 1 ? "" : "s")"]
         default: return []
         }

@@ -117,6 +117,8 @@ indirect enum Plan {
     case scanRange(TableDesc, lower: (BExpr, Bool)?, upper: (BExpr, Bool)?)
     /// Rows of a secondary index whose key starts with `prefix`.
     case indexScan(TableDesc, IndexDesc, prefix: [BExpr])
+    /// The rows nearest to a query vector through an HNSW or IVFFlat index, nearest first.
+    case vectorSearch(VectorSearchSpec)
     case filter(Plan, BExpr)
     case project(Plan, [BExpr])
     case join(JoinKind, Plan, Plan, on: BExpr?, leftKeys: [BExpr], rightKeys: [BExpr], leftWidth: Int, rightWidth: Int)
@@ -140,4 +142,19 @@ indirect enum Plan {
     case window(Plan, [WindowCall])
     /// generate_series(start, stop[, step]).
     case series(BExpr, BExpr, BExpr?)
+}
+
+/// A nearest-neighbour search through a vector index: the `k = limit + offset` rows of `table`
+/// satisfying `filter` nearest to `query` under the index's distance, nearest first. `fallback`
+/// (the scan and filter it replaced) gives the exact answer whenever the index cannot.
+struct VectorSearchSpec {
+    var table: TableDesc
+    var index: IndexDesc
+    var query: BExpr
+    var limit: BExpr?
+    var offset: BExpr?
+    var filter: BExpr?
+    /// The `vec_*` distance function the ORDER BY uses (matching the index's operator class).
+    var distance: String
+    var fallback: Plan
 }

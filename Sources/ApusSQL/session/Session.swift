@@ -47,10 +47,14 @@ public final class SQLSession {
     var explicit = false
     var failed = false
     var prepared: [String: PrepareStatement] = [:]
+    /// The engine's vector indexes, shared with the other sessions on it.
+    let vectorIndexes: VectorIndexes
 
-    /// Opens a session, loading the catalog from the engine.
-    public init(engine: StorageEngine) throws(SQLError) {
+    /// Opens a session, loading the catalog from the engine. Sessions on one engine must share
+    /// one `VectorIndexes`.
+    public init(engine: StorageEngine, vectorIndexes: VectorIndexes = VectorIndexes()) throws(SQLError) {
         self.engine = engine
+        self.vectorIndexes = vectorIndexes
         let t = StorageTransaction(engine: engine)
         let c = try Catalog.load(t)
         t.rollback()
@@ -74,6 +78,7 @@ public final class SQLSession {
         "lc_time": "C.UTF-8", "is_superuser": "on", "synchronous_commit": "on", "work_mem": "4MB",
         "max_connections": "100", "jit": "off", "row_security": "on", "xmloption": "content", "escape_string_warning": "on",
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
+        "hnsw.ef_search": "40", "ivfflat.probes": "1",
     ]
 
     static func settingKey(_ name: String) -> String {
@@ -156,9 +161,13 @@ public final class SQLSession {
         }
         let t: any KVTransaction
         if let open = tx { t = open } else {
-            t = StorageTransaction(engine: engine)
+            t = newTransaction()
             tx = t
             txCatalog = catalog
+        }
+        if let v = t.vectorState {
+            v.efSearch = setting("hnsw.ef_search").flatMap { Int($0) } ?? 40
+            v.probes = setting("ivfflat.probes").flatMap { Int($0) } ?? 1
         }
         do {
             let r = try run(statement, parameters, t)
@@ -180,13 +189,15 @@ public final class SQLSession {
         }
     }
 
+    func newTransaction() -> StorageTransaction { StorageTransaction(engine: engine, vectors: vectorIndexes) }
+
     func transactionStatement(_ s: TransactionStatement) throws(SQLError) -> StatementResult {
         switch s {
         case .begin:
             if explicit { return .command("BEGIN") } // PostgreSQL warns and continues
             explicit = true
             failed = false
-            tx = StorageTransaction(engine: engine)
+            tx = newTransaction()
             txCatalog = catalog
             return .command("BEGIN")
         case .commit:
@@ -289,7 +300,12 @@ public final class SQLSession {
         case let .alterTable(a): return try DDL(session: self, tx: t).alterTable(a)
         case let .createSequence(c): return try DDL(session: self, tx: t).createSequence(c)
         case let .alterSequence(a): return try DDL(session: self, tx: t).alterSequence(a)
-        case .createExtension: throw SQLError.unsupported("extensions")
+        case let .createExtension(c):
+            // Built-in "extensions": accepted so that pgvector and plpgsql scripts run unchanged.
+            guard ["vector", "plpgsql"].contains(c.name.lowercased()) else {
+                throw SQLError(.undefinedFile, "extension \"\(c.name)\" is not available")
+            }
+            return .command("CREATE EXTENSION")
         case .copy: throw SQLError.unsupported("COPY")
         case .createRole, .alterRole, .dropRole, .grant, .revoke: throw SQLError.unsupported("roles and privileges")
         }

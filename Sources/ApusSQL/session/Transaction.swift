@@ -22,6 +22,8 @@ public protocol KVTransaction: AnyObject {
     func commit() throws(SQLError)
     /// Discards the writes.
     func rollback()
+    /// The transaction's pending vector-index changes, when vector indexes are maintained.
+    var vectorState: VectorTxState? { get }
 }
 
 /// v1 transaction: a storage snapshot for reads plus a buffered write set committed with one
@@ -32,11 +34,14 @@ public final class StorageTransaction: KVTransaction {
     private let snapshot: Snapshot
     private var writes: [[UInt8]: [UInt8]?] = [:]
     private var finished = false
+    public let vectorState: VectorTxState?
 
-    /// Begins a transaction on `engine`.
-    public init(engine: StorageEngine) {
+    /// Begins a transaction on `engine`; with `vectors`, vector-index changes are applied to
+    /// them when the transaction commits.
+    public init(engine: StorageEngine, vectors: VectorIndexes? = nil) {
         self.engine = engine
         self.snapshot = engine.snapshot()
+        self.vectorState = vectors.map { VectorTxState(indexes: $0, engine: engine) }
     }
 
     static func storageError(_ e: StorageError) -> SQLError {
@@ -86,17 +91,23 @@ public final class StorageTransaction: KVTransaction {
     public func commit() throws(SQLError) {
         guard !finished else { return }
         finished = true
-        if writes.isEmpty { return }
-        var batch = WriteBatch()
-        for (k, v) in writes {
-            if let v { batch.put(k, v) } else { batch.delete(k) }
+        if !writes.isEmpty {
+            var batch = WriteBatch()
+            for (k, v) in writes {
+                if let v { batch.put(k, v) } else { batch.delete(k) }
+            }
+            writes = [:]
+            do { try engine.write(batch, sync: true) } catch {
+                vectorState?.rolledBack()
+                throw StorageTransaction.storageError(error)
+            }
         }
-        writes = [:]
-        do { try engine.write(batch, sync: true) } catch { throw StorageTransaction.storageError(error) }
+        vectorState?.committed()
     }
 
     public func rollback() {
         finished = true
         writes = [:]
+        vectorState?.rolledBack()
     }
 }
