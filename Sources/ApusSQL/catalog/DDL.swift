@@ -203,7 +203,7 @@ struct DDL {
             }
             cols.append(i)
         }
-        let name = c.name ?? "\(t.name)_\(cols.map { t.columns[$0].name }.joined(separator: "_"))_idx"
+        let name = c.name ?? freeIndexName("\(t.name)_\(cols.map { t.columns[$0].name }.joined(separator: "_"))_idx")
         let taken = exists(name) || session.txCatalog.tables.values.contains { $0.indexes.contains { $0.name == name } }
         if taken {
             if c.ifNotExists { return .command("CREATE INDEX") }

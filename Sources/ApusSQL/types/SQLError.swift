@@ -49,6 +49,5 @@ extension SQLState {
     static let wrongObjectType = SQLState("42809")
     static let invalidTextRep = SQLState("22P02")
     static let stackDepth = SQLState("54001")
-    static let dataException = SQLState("22000")
     static let undefinedFile = SQLState("58P01")
 }

@@ -1,6 +1,18 @@
 import ApusCore
 
 extension DDL {
+    /// `base`, or `base1`, `base2`, ... : the first name no relation has (PostgreSQL's choice
+    /// for an unnamed index).
+    func freeIndexName(_ base: String) -> String {
+        func taken(_ n: String) -> Bool {
+            exists(n) || session.txCatalog.tables.values.contains { $0.indexes.contains { $0.name == n } }
+        }
+        if !taken(base) { return base }
+        var i = 1
+        while taken("\(base)\(i)") { i += 1 }
+        return "\(base)\(i)"
+    }
+
     /// `CREATE INDEX ... USING hnsw|ivfflat (col vector_l2_ops|vector_cosine_ops|vector_ip_ops)
     /// [WITH (m = 16, ef_construction = 64 | lists = 100)]`, with pgvector's checks and messages.
     /// The index is built from the table's rows when the statement's transaction commits.
@@ -46,7 +58,7 @@ extension DDL {
         if method == "hnsw", let m = options["m"], (options["ef_construction"] ?? 64) < 2 * m {
             throw SQLError(.invalidParameterValue, "ef_construction must be greater than or equal to 2 * m")
         }
-        let name = c.name ?? "\(t.name)_\(n)_idx"
+        let name = c.name ?? freeIndexName("\(t.name)_\(n)_idx")
         let taken = exists(name) || session.txCatalog.tables.values.contains { $0.indexes.contains { $0.name == name } }
         if taken {
             if c.ifNotExists { return .command("CREATE INDEX") }

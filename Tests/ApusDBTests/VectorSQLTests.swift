@@ -1,0 +1,243 @@
+// The vector SQL surface over real indexes: recall of `ORDER BY col <op> q LIMIT k` through
+// HNSW and IVFFlat against an exact search computed here in Swift, filtered queries at
+// selectivities from 0.1% to 90% returning exactly k rows, visibility of uncommitted and
+// deleted rows across sessions, rebuild after a restart, and searches during inserts.
+
+import ApusCore
+import ApusDB
+import ApusSQL
+import ApusStorage
+import Foundation
+import Testing
+
+@Suite struct VectorSQLTests {
+    /// Seeded clustered vectors: `n` rows of dimension `dim`, with a `tag` in 0..<1000.
+    static func dataset(n: Int, dim: Int, seed: UInt64) -> [(id: Int, v: [Float], tag: Int)] {
+        var rng = SplitMix64(seed: seed)
+        let centers = (0..<8).map { _ in (0..<dim).map { _ in Float(rng.nextUnit() * 10 - 5) } }
+        return (0..<n).map { i in
+            let c = centers[Int(rng.next() % 8)]
+            return (i + 1, c.map { $0 + Float(rng.nextUnit() * 2 - 1) }, Int(rng.next() % 1000))
+        }
+    }
+
+    /// Queries from the data's own distribution: rows perturbed by small seeded noise.
+    static func queries(_ rows: [(id: Int, v: [Float], tag: Int)], n: Int, seed: UInt64) -> [[Float]] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<n).map { _ in rows[rng.uniform(rows.count)].v.map { $0 + Float(rng.nextUnit() * 0.4 - 0.2) } }
+    }
+
+    static func literal(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
+
+    static func load(_ db: Database, _ rows: [(id: Int, v: [Float], tag: Int)], dim: Int) throws {
+        try db.execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(\(dim)), tag int)")
+        for chunk in stride(from: 0, to: rows.count, by: 200) {
+            let values = rows[chunk..<min(chunk + 200, rows.count)].map { "(\($0.id), '\(literal($0.v))', \($0.tag))" }
+            try db.execute("INSERT INTO items VALUES " + values.joined(separator: ", "))
+        }
+    }
+
+    /// The exact top-k IDs, by the same float arithmetic the SQL functions use.
+    static func exact(_ rows: [(id: Int, v: [Float], tag: Int)], _ q: [Float], k: Int, metric: String,
+                      where keep: (Int) -> Bool = { _ in true }) -> [Int] {
+        func d(_ v: [Float]) -> Double {
+            switch metric {
+            case "l2": return Double(zip(v, q).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) })
+            case "ip": return -Double(zip(v, q).reduce(Float(0)) { $0 + $1.0 * $1.1 })
+            default:
+                let dot = zip(v, q).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                let na = v.reduce(Float(0)) { $0 + $1 * $1 }, nb = q.reduce(Float(0)) { $0 + $1 * $1 }
+                return 1 - Double(dot) / (Double(na) * Double(nb)).squareRoot()
+            }
+        }
+        return rows.filter { keep($0.tag) }.map { ($0.id, d($0.v)) }.sorted { $0.1 < $1.1 }.prefix(k).map(\.0)
+    }
+
+    static func ids(_ rs: ResultSet) -> [Int] { rs.rows.compactMap { if case let .int(i) = $0[0] { Int(i) } else { nil } } }
+
+    @Test(arguments: [("hnsw", "l2"), ("hnsw", "cosine"), ("hnsw", "ip"), ("ivfflat", "l2")])
+    func recallAgainstExactSearch(method: String, metric: String) throws {
+        let dim = 16, k = 10
+        let rows = VectorSQLTests.dataset(n: 3000, dim: dim, seed: 7)
+        let db = try Database.inMemory()
+        defer { try? db.close() }
+        try VectorSQLTests.load(db, rows, dim: dim)
+        let op = ["l2": "<->", "cosine": "<=>", "ip": "<#>"][metric] ?? "<->"
+        let opclass = "vector_\(metric)_ops"
+        let with = method == "hnsw" ? "WITH (m = 16, ef_construction = 64)" : "WITH (lists = 20)"
+        try db.execute("CREATE INDEX items_v ON items USING \(method) (embedding \(opclass)) \(with)")
+        if method == "ivfflat" { try db.execute("SET ivfflat.probes = 5") }
+        let plan = try db.execute("EXPLAIN SELECT id FROM items ORDER BY embedding \(op) '\(VectorSQLTests.literal(rows[0].v))' LIMIT 10")
+        #expect(plan.rows.contains { $0.text(0)?.contains("Index Scan using items_v on items") == true })
+        let queries = VectorSQLTests.queries(rows, n: 40, seed: 99)
+        var found = 0
+        for q in queries {
+            let got = VectorSQLTests.ids(try db.execute(
+                "SELECT id FROM items ORDER BY embedding \(op) $1 LIMIT \(k)", parameters: [.text(VectorSQLTests.literal(q))]))
+            #expect(got.count == k)
+            found += Set(got).intersection(VectorSQLTests.exact(rows, q, k: k, metric: metric)).count
+        }
+        let recall = Double(found) / Double(queries.count * k)
+        #expect(recall >= 0.95, "recall \(recall) for \(method) \(metric)")
+    }
+
+    @Test func efSearchSettingReachesTheIndex() throws {
+        // Queries far from the data (other cluster centres) are hard for HNSW: a narrow
+        // candidate list misses neighbours that a wide one finds.
+        let rows = VectorSQLTests.dataset(n: 3000, dim: 16, seed: 7)
+        let db = try Database.inMemory()
+        defer { try? db.close() }
+        try VectorSQLTests.load(db, rows, dim: 16)
+        try db.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+        let queries = VectorSQLTests.dataset(n: 40, dim: 16, seed: 99).map(\.v)
+        func recall(ef: Int) throws -> Double {
+            try db.execute("SET hnsw.ef_search = \(ef)")
+            var found = 0
+            for q in queries {
+                let got = VectorSQLTests.ids(try db.execute(
+                    "SELECT id FROM items ORDER BY embedding <-> $1 LIMIT 10", parameters: [.text(VectorSQLTests.literal(q))]))
+                found += Set(got).intersection(VectorSQLTests.exact(rows, q, k: 10, metric: "l2")).count
+            }
+            return Double(found) / Double(queries.count * 10)
+        }
+        let narrow = try recall(ef: 10), wide = try recall(ef: 400)
+        #expect(narrow < wide, "ef_search 10: \(narrow), 400: \(wide)")
+        #expect(wide >= 0.95)
+    }
+
+    @Test func filteredSearchReturnsKRowsAtEverySelectivity() throws {
+        let dim = 8, k = 10
+        let rows = VectorSQLTests.dataset(n: 4000, dim: dim, seed: 11)
+        let db = try Database.inMemory()
+        defer { try? db.close() }
+        try VectorSQLTests.load(db, rows, dim: dim)
+        try db.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+        let queries = VectorSQLTests.queries(rows, n: 10, seed: 5)
+        // tag < limit keeps limit/1000 of the rows: 0.1%, 1%, 10%, 50%, 90%.
+        for limit in [1, 10, 100, 500, 900] {
+            var found = 0, wanted = 0
+            for q in queries {
+                let expected = VectorSQLTests.exact(rows, q, k: k, metric: "l2") { $0 < limit }
+                let got = VectorSQLTests.ids(try db.execute(
+                    "SELECT id FROM items WHERE tag < \(limit) ORDER BY embedding <-> $1 LIMIT \(k)",
+                    parameters: [.text(VectorSQLTests.literal(q))]))
+                #expect(got.count == expected.count, "selectivity \(limit)/1000: \(got.count) rows, expected \(expected.count)")
+                found += Set(got).intersection(expected).count
+                wanted += expected.count
+            }
+            let recall = Double(found) / Double(max(wanted, 1))
+            #expect(recall >= 0.95, "filtered recall \(recall) at selectivity \(limit)/1000")
+        }
+    }
+
+    @Test func uncommittedRowsAreInvisibleToOthersAndDeletedRowsStayGone() throws {
+        let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
+        defer { try? engine.close() }
+        let shared = VectorIndexes()
+        let a = try SQLSession(engine: engine, vectorIndexes: shared)
+        let b = try SQLSession(engine: engine, vectorIndexes: shared)
+        _ = try a.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v vector(2))")
+        _ = try a.execute(sql: "INSERT INTO t SELECT g, ('[' || g || ',0]')::vector FROM generate_series(1, 200) g")
+        _ = try a.execute(sql: "CREATE INDEX ON t USING hnsw (v vector_l2_ops)")
+        try b.reloadCatalog()
+        func nearest(_ s: SQLSession, _ q: String) throws -> [Value] {
+            try s.execute(sql: "SELECT id FROM t ORDER BY v <-> '\(q)' LIMIT 2")[0].rows.map { $0[0] }
+        }
+        #expect(try nearest(b, "[0,0]") == [.int(1), .int(2)])
+        // A's uncommitted insert: A sees it, B does not.
+        _ = try a.execute(sql: "BEGIN")
+        _ = try a.execute(sql: "INSERT INTO t VALUES (1000, '[0,0]')")
+        #expect(try nearest(a, "[0,0]") == [.int(1000), .int(1)])
+        #expect(try nearest(b, "[0,0]") == [.int(1), .int(2)])
+        _ = try a.execute(sql: "ROLLBACK")
+        #expect(try nearest(a, "[0,0]") == [.int(1), .int(2)])
+        // A deletes row 1 and moves row 2 far away; B keeps seeing them until A commits.
+        _ = try a.execute(sql: "BEGIN")
+        _ = try a.execute(sql: "DELETE FROM t WHERE id = 1")
+        _ = try a.execute(sql: "UPDATE t SET v = '[500,0]' WHERE id = 2")
+        #expect(try nearest(a, "[0,0]") == [.int(3), .int(4)])
+        #expect(try nearest(b, "[0,0]") == [.int(1), .int(2)])
+        _ = try a.execute(sql: "COMMIT")
+        #expect(try nearest(b, "[0,0]") == [.int(3), .int(4)])
+        #expect(try nearest(b, "[500,0]") == [.int(2), .int(200)])
+        // TRUNCATE empties the index too; new rows are found again.
+        _ = try a.execute(sql: "TRUNCATE t")
+        #expect(try nearest(b, "[0,0]").isEmpty)
+        _ = try a.execute(sql: "INSERT INTO t VALUES (7, '[1,1]')")
+        #expect(try nearest(b, "[0,0]") == [.int(7)])
+    }
+
+    @Test func indexIsRebuiltAfterRestart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apus-vec-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rows = VectorSQLTests.dataset(n: 500, dim: 4, seed: 3)
+        do {
+            let db = try Database.open(path: dir)
+            try VectorSQLTests.load(db, rows, dim: 4)
+            try db.execute("CREATE INDEX items_v ON items USING hnsw (embedding vector_l2_ops)")
+            try db.close()
+        }
+        let db = try Database.open(path: dir)
+        defer { try? db.close() }
+        let q = rows[17].v
+        let plan = try db.execute("EXPLAIN SELECT id FROM items ORDER BY embedding <-> '\(VectorSQLTests.literal(q))' LIMIT 5")
+        #expect(plan.rows.contains { $0.text(0)?.contains("Index Scan using items_v") == true })
+        let got = VectorSQLTests.ids(try db.execute("SELECT id FROM items ORDER BY embedding <-> '\(VectorSQLTests.literal(q))' LIMIT 5"))
+        #expect(got.first == rows[17].id)
+        #expect(Set(got).intersection(VectorSQLTests.exact(rows, q, k: 5, metric: "l2")).count >= 4)
+    }
+
+    @Test func searchesDuringInsertsSeeWholeRows() async throws {
+        let db = try Database.inMemory()
+        defer { try? db.close() }
+        try db.execute("CREATE TABLE t (id int PRIMARY KEY, v vector(3))")
+        try db.execute("CREATE INDEX ON t USING hnsw (v vector_cosine_ops)")
+        try db.execute("INSERT INTO t SELECT g, ('[' || g || ',1,2]')::vector FROM generate_series(1, 50) g")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for i in 51...250 { try db.execute("INSERT INTO t VALUES (\(i), '[\(i),\(i % 7 + 1),2]')") }
+            }
+            for _ in 0..<2 {
+                group.addTask {
+                    for _ in 0..<40 {
+                        let rs = try db.execute("SELECT id, v <=> '[1,1,2]' FROM t ORDER BY v <=> '[1,1,2]' LIMIT 10")
+                        #expect(rs.rows.count == 10)
+                        let d = rs.rows.compactMap { if case let .float(x) = $0[1] { x } else { nil } }
+                        #expect(d == d.sorted())
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let n = try db.execute("SELECT count(*) FROM (SELECT id FROM t ORDER BY v <=> '[1,1,2]' LIMIT 300) s")
+        #expect(n.rows.first?[0] == .int(250))
+    }
+
+    @Test func vectorIndexDDLErrors() throws {
+        let db = try Database.inMemory()
+        defer { try? db.close() }
+        try db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        try db.execute("CREATE TABLE t (id int PRIMARY KEY, v vector(3), w vector, n int)")
+        func code(_ sql: String) -> String? {
+            do { try db.execute(sql); return nil } catch { return error.sqlState.code }
+        }
+        #expect(code("CREATE INDEX ON t USING hnsw (v)") == "42704")
+        #expect(code("CREATE INDEX ON t USING hnsw (n int4_ops)") == "42704")
+        #expect(code("CREATE INDEX ON t USING hnsw (w vector_l2_ops)") == "22000")
+        #expect(code("CREATE INDEX ON t USING hnsw (v vector_l2_ops) WITH (m = 1)") == "22023")
+        #expect(code("CREATE INDEX ON t USING hnsw (v vector_l2_ops) WITH (m = 16, ef_construction = 8)") == "22023")
+        #expect(code("CREATE INDEX ON t USING hnsw (v vector_l2_ops) WITH (lists = 3)") == "22023")
+        #expect(code("CREATE UNIQUE INDEX ON t USING hnsw (v vector_l2_ops)") == "0A000")
+        #expect(code("CREATE INDEX ON t USING nosuch (v)") == "42704")
+        #expect(code("CREATE EXTENSION nosuch") == "58P01")
+        #expect(code("INSERT INTO t VALUES (1, '[1,2]', NULL, 1)") == "22000")
+        #expect(code("SELECT '[1,2'::vector") == "22P02")
+        try db.execute("CREATE INDEX t_v ON t USING ivfflat (v vector_ip_ops) WITH (lists = 2)")
+        // An empty, untrained IVFFlat index answers through the exact plan.
+        #expect(try db.execute("SELECT id FROM t ORDER BY v <#> '[1,1,1]' LIMIT 3").rows.isEmpty)
+        try db.execute("INSERT INTO t VALUES (1, '[1,0,0]', NULL, 1), (2, '[0,2,0]', NULL, 2)")
+        #expect(VectorSQLTests.ids(try db.execute("SELECT id FROM t ORDER BY v <#> '[1,1,1]' LIMIT 3")) == [2, 1])
+        try db.execute("DROP INDEX t_v")
+        #expect(VectorSQLTests.ids(try db.execute("SELECT id FROM t ORDER BY v <#> '[1,1,1]' LIMIT 3")) == [2, 1])
+    }
+}
