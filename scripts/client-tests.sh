@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real PostgreSQL clients against a running `apus serve`: psql (scripts with -f, errors,
-# transactions) and psycopg 3 (text and binary, parameters, types, errors, transactions).
+# transactions), psycopg 3 (text and binary, parameters, types, errors, transactions) and the
+# pgvector package (vector round trips, HNSW nearest-neighbour queries).
 # Starts the server on a free loopback port with a temporary data directory; stops it after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +48,9 @@ echo "client-tests: psql ok"
 
 python3 tests/clients/psycopg_test.py
 echo "client-tests: psycopg ok"
+
+python3 tests/clients/pgvector_test.py
+echo "client-tests: pgvector ok"
 
 # Graceful shutdown on SIGTERM: the server exits 0 and the data survives a restart.
 kill -TERM "$PID"

@@ -17,3 +17,7 @@ if ! python3 -c "import psycopg" >/dev/null 2>&1; then
     python3 -m pip install -q "psycopg[binary]" 2>/dev/null \
         || python3 -m pip install -q --break-system-packages "psycopg[binary]"
 fi
+# The pgvector package (with numpy) for tests/clients/pgvector_test.py.
+if ! python3 -c "import pgvector.psycopg" >/dev/null 2>&1; then
+    python3 -m pip install -q pgvector 2>/dev/null || python3 -m pip install -q --break-system-packages pgvector
+fi

@@ -172,6 +172,11 @@ extension Binder {
         case .typedLiteral(let tn, let value):
             let t = try SQLType.from(tn)
             return (.const(try castValue(.text(value), to: t)), t)
+        case .cast(let x, let tn) where tn.name.name == "regtype" && tn.arrayBounds.isEmpty:
+            // `oid::regtype` is the type's name; `'name'::regtype` its OID (42704 when unknown).
+            let (b, from) = try bindExpr(x, frame, agg: agg)
+            if from.isInteger { return (.function("format_type", [coerce(b, from, to: .int8)], .text), .text) }
+            return (.function("regtype_in", [coerce(b, from, to: .text)], .int8), .int8)
         case .cast(let x, let tn):
             let t = try SQLType.from(tn)
             let (b, from) = try bindExpr(x, frame, agg: agg)
@@ -544,7 +549,8 @@ extension Binder {
                 guard argType.isNumber || argType == .null || argType == .interval || Binder.isVector(argType) else {
                     throw SQLError(.undefinedFunction, "function avg(\(argType)) does not exist", position: pos)
                 }
-                rt = Binder.isVector(argType) ? .vector(nil) : argType.isFloat ? .float8 : argType == .interval ? .interval : .numeric(precision: nil, scale: nil)
+                rt = Binder.isVector(argType)
+                    ? .vector(nil) : argType.isFloat ? .float8 : argType == .interval ? .interval : .numeric(precision: nil, scale: nil)
             case "min", "max":
                 guard args.count == 1 else {
                     throw SQLError(.undefinedFunction, "function \(name) does not exist", position: pos)

@@ -16,7 +16,7 @@ extension Binder {
         ("oid", 26, 4), ("json", 114, -1), ("float4", 700, 4), ("float8", 701, 8), ("bpchar", 1042, -1),
         ("varchar", 1043, -1), ("date", 1082, 4), ("time", 1083, 8), ("timestamp", 1114, 8), ("timestamptz", 1184, 8),
         ("interval", 1186, 16), ("numeric", 1700, -1), ("uuid", 2950, 16), ("jsonb", 3802, -1),
-        ("vector", Int64(VectorValue.typeOID), -1),
+        ("bit", 1560, -1), ("varbit", 1562, -1), ("vector", Int64(VectorValue.typeOID), -1),
     ]
 
     static func oid(of t: SQLType) -> Int64 { Int64(t.oid) }
@@ -95,10 +95,12 @@ extension Binder {
         case "pg_type":
             // Built-in types live in pg_catalog; `vector` in public, where pgvector installs it.
             return (Binder.typeOIDs.map {
-                        [int($0.1), text($0.0), int($0.0 == "vector" ? Binder.publicOID : 11), int($0.2), text("b"), int(0), int(0)]
+                        let vector = $0.0 == "vector"
+                        return [int($0.1), text($0.0), int(vector ? Binder.publicOID : 11), int($0.2), text("b"), int(0), int(0),
+                                int(vector ? Int64(VectorValue.arrayTypeOID) : 0), text(",")]
                     },
                     [("oid", .int8), ("typname", .text), ("typnamespace", .int8), ("typlen", .int2), ("typtype", .text),
-                     ("typbasetype", .int8), ("typelem", .int8)])
+                     ("typbasetype", .int8), ("typelem", .int8), ("typarray", .int8), ("typdelim", .text)])
         case "pg_index":
             var rows: [[Value]] = []
             for t in tables {
@@ -156,6 +158,15 @@ extension Binder {
         return pretty[named] ?? named
     }
 
+    /// The OID of the type `name` names (`vector`, `public.vector`, `integer`, `int4`), or nil.
+    static func regtypeOID(_ name: String) -> Int64? {
+        var n = name.trimmingSpaces().lowercased()
+        for schema in ["pg_catalog.", "public."] where n.hasPrefix(schema) { n.removeFirst(schema.count) }
+        if let t = typeOIDs.first(where: { $0.0 == n }) { return t.1 }
+        guard let tn = try? parseTypeSQL(n), let t = try? SQLType.from(tn) else { return nil }
+        return Int64(t.oid)
+    }
+
     /// Functions tools call about the system (nil when `name` is not one of them).
     func systemFunction(_ name: String, _ args: [(BExpr, SQLType)]) -> (BExpr, SQLType)? {
         switch name {
@@ -171,6 +182,9 @@ extension Binder {
         case "format_type":
             guard let (b, t) = args.first else { return (.const(.null), .text) }
             return (.function("format_type", [t == .int8 ? b : .cast(b, .int8)], .text), .text)
+        case "to_regtype":
+            guard args.count == 1 else { return nil }
+            return (.function("to_regtype", [args[0].1 == .text ? args[0].0 : .cast(args[0].0, .text)], .int8), .int8)
         case "current_schemas": return (.const(.text("{pg_catalog,public}")), .text)
         case "pg_encoding_to_char": return (.const(.text("UTF8")), .text)
         // There are no array values yet, so the only input is NULL (e.g. pg_database.datacl).

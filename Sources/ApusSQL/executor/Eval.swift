@@ -348,6 +348,10 @@ extension Executor {
         case "format_type":
             guard case let .int(oid) = a[0] else { return .null }
             return .text(Binder.formatType(oid))
+        case "to_regtype": return Binder.regtypeOID(s(0)).map { .int($0) } ?? .null
+        case "regtype_in":
+            guard let oid = Binder.regtypeOID(s(0)) else { throw SQLError(.undefinedObject, "type \"\(s(0))\" does not exist") }
+            return .int(oid)
         case "regex_match":
             let flags = s(2)
             return .bool(try regexes.matches(s(0), s(1), caseInsensitive: flags.contains("i")) != flags.contains("!"))
