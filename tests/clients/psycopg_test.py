@@ -80,6 +80,23 @@ with psycopg.connect(autocommit=True) as conn:
     cur.execute("SELECT count(*) FROM kinds WHERE id = 300")
     check("copy is atomic", cur.fetchone(), (0,))
 
+# Nested transactions are savepoints: an inner block that fails rolls back alone.
+with psycopg.connect() as conn:
+    with conn.transaction():
+        conn.execute("INSERT INTO kinds (id, t) VALUES (400, 'outer')")
+        try:
+            with conn.transaction():
+                conn.execute("INSERT INTO kinds (id, t) VALUES (401, 'inner')")
+                conn.execute("INSERT INTO kinds (id, t) VALUES (400, 'duplicate')")
+        except psycopg.errors.UniqueViolation:
+            pass
+        with conn.transaction():
+            conn.execute("INSERT INTO kinds (id, t) VALUES (402, 'inner kept')")
+    got = conn.execute("SELECT id, t FROM kinds WHERE id >= 400 ORDER BY id").fetchall()
+    check("savepoints", got, [(400, "outer"), (402, "inner kept")])
+    conn.execute("DELETE FROM kinds WHERE id >= 400")
+    conn.commit()
+
 # A second connection sees committed data and DDL.
 with psycopg.connect() as other:
     check("other connection", other.execute("SELECT count(*) FROM kinds").fetchone(), (55,))

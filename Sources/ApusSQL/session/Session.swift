@@ -47,6 +47,8 @@ public final class SQLSession {
     var explicit = false
     var failed = false
     var prepared: [String: PrepareStatement] = [:]
+    /// Open savepoints of the transaction block, oldest first: name, writes and catalog then.
+    var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog)] = []
     /// The engine's vector indexes, shared with the other sessions on it.
     let vectorIndexes: VectorIndexes
 
@@ -201,7 +203,7 @@ public final class SQLSession {
             txCatalog = catalog
             return .command("BEGIN")
         case .commit:
-            defer { explicit = false; failed = false; tx = nil; txCatalog = catalog }
+            defer { explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = [] }
             guard explicit, let t = tx else { return .command("COMMIT") }
             if failed { t.rollback(); return .command("ROLLBACK") }
             try t.commit()
@@ -209,12 +211,43 @@ public final class SQLSession {
             return .command("COMMIT")
         case .rollback:
             tx?.rollback()
-            explicit = false; failed = false; tx = nil; txCatalog = catalog
+            explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = []
             return .command("ROLLBACK")
         case .setTransaction:
             return .command("SET")
-        case .savepoint, .release, .rollbackTo:
-            throw SQLError.unsupported("savepoints")
+        case let .savepoint(name):
+            guard explicit, let t = tx else {
+                throw SQLError(.noActiveTransaction, "SAVEPOINT can only be used in transaction blocks")
+            }
+            if failed {
+                throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+            }
+            savepoints.append((name, t.mark(), txCatalog))
+            return .command("SAVEPOINT")
+        case let .release(name):
+            guard explicit else { throw SQLError(.noActiveTransaction, "RELEASE SAVEPOINT can only be used in transaction blocks") }
+            if failed {
+                throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+            }
+            guard let i = savepoints.lastIndex(where: { $0.name == name }) else {
+                throw SQLError(SQLState("3B001"), "savepoint \"\(name)\" does not exist")
+            }
+            savepoints.removeSubrange(i...)
+            return .command("RELEASE")
+        case let .rollbackTo(name):
+            guard explicit, let t = tx else {
+                throw SQLError(.noActiveTransaction, "ROLLBACK TO SAVEPOINT can only be used in transaction blocks")
+            }
+            guard let i = savepoints.lastIndex(where: { $0.name == name }) else {
+                failed = true
+                throw SQLError(SQLState("3B001"), "savepoint \"\(name)\" does not exist")
+            }
+            // The savepoint stays; later ones go. The block works again.
+            savepoints.removeSubrange((i + 1)...)
+            t.rollback(to: savepoints[i].mark)
+            txCatalog = savepoints[i].catalog
+            failed = false
+            return .command("ROLLBACK")
         }
     }
 

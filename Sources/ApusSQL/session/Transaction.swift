@@ -24,6 +24,16 @@ public protocol KVTransaction: AnyObject {
     func rollback()
     /// The transaction's pending vector-index changes, when vector indexes are maintained.
     var vectorState: VectorTxState? { get }
+    /// The transaction's writes so far, to return to with `rollback(to:)` (a savepoint).
+    func mark() -> TransactionMark
+    /// Undoes every write made after `mark`.
+    func rollback(to mark: TransactionMark)
+}
+
+/// A point in a transaction's writes (see `KVTransaction.mark()`).
+public struct TransactionMark {
+    let writes: [[UInt8]: [UInt8]?]
+    let vectorChanges: VectorTxChanges?
 }
 
 /// v1 transaction: a storage snapshot for reads plus a buffered write set committed with one
@@ -82,6 +92,13 @@ public final class StorageTransaction: KVTransaction {
             }
         }
         return out
+    }
+
+    public func mark() -> TransactionMark { TransactionMark(writes: writes, vectorChanges: vectorState?.changes) }
+
+    public func rollback(to mark: TransactionMark) {
+        writes = mark.writes
+        if let c = mark.vectorChanges { vectorState?.changes = c }
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8]) { writes[key] = .some(value) }
