@@ -29,17 +29,26 @@ final class LiveVectorIndex: @unchecked Sendable {
     private var nextID: Int64 = 1
     private var unindexedRows: Set<[UInt8]> = []
 
-    init(desc: IndexDesc, table: TableDesc, dimension: Int) throws {
+    /// The engine-backed store of a persisted (HNSW) index, nil for in-memory ones.
+    let store: EngineVectorStore?
+    let mapPrefix: [UInt8]
+
+    init(desc: IndexDesc, table: TableDesc, dimension: Int, engine: StorageEngine?) throws {
         method = desc.method ?? "hnsw"
         metric = LiveVectorIndex.metric(desc.opclass) ?? .l2
         self.dimension = dimension
         columnID = table.columns[desc.columns[0]].id
         let o = desc.options ?? [:]
+        let prefix = VectorIndexes.dataPrefix(table: table.id, index: desc.id)
+        mapPrefix = prefix + [0x6D]
         if method == "hnsw" {
-            hnsw = try HNSWIndex(parameters: HNSWParameters(
-                dimension: dimension, metric: metric, m: o["m"] ?? 16, efConstruction: o["ef_construction"] ?? 64))
+            store = engine.map { EngineVectorStore(engine: $0) }
+            hnsw = try HNSWIndex(
+                parameters: HNSWParameters(dimension: dimension, metric: metric, m: o["m"] ?? 16, efConstruction: o["ef_construction"] ?? 64),
+                store: store, keyPrefix: prefix + [0x67])
             ivf = nil
         } else {
+            store = nil
             ivf = try IVFFlatIndex(dimension: dimension, metric: metric, lists: o["lists"] ?? 100)
             hnsw = nil
         }
@@ -70,8 +79,29 @@ final class LiveVectorIndex: @unchecked Sendable {
     func rowID(_ pk: [UInt8]) -> Int64? { lock.withLock { rowIDs[pk] } }
     func key(_ id: Int64) -> [UInt8]? { lock.withLock { keys[id] } }
 
+    /// A row's entry in the persisted map: its ID and a hash of its vector.
+    static func mapValue(_ id: Int64, _ v: [Float]) -> [UInt8] {
+        var out: [UInt8] = []
+        RowEncoding.appendU64(UInt64(bitPattern: id), &out)
+        RowEncoding.appendU64(vectorHash(v), &out)
+        return out
+    }
+
+    static func vectorHash(_ v: [Float]) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for f in v {
+            var b = f.bitPattern
+            for _ in 0..<4 { h = (h ^ UInt64(b & 0xFF)) &* 0x100_0000_01b3; b >>= 8 }
+        }
+        return h
+    }
+
     /// Sets the row's vector (nil: the row is gone or its vector is NULL); idempotent.
-    func upsert(_ pk: [UInt8], _ vector: [Float]?, present: Bool) {
+    ///
+    /// - Throws: when the index failed in a way that leaves it unusable (a storage error):
+    ///   the caller drops it and rebuilds. A vector the index refuses (a zero vector under
+    ///   cosine) is no failure: the row is counted as unindexed.
+    func upsert(_ pk: [UInt8], _ vector: [Float]?, present: Bool) throws {
         let old: Int64? = lock.withLock {
             unindexedRows.remove(pk)
             guard let id = rowIDs.removeValue(forKey: pk) else { return nil }
@@ -79,7 +109,13 @@ final class LiveVectorIndex: @unchecked Sendable {
             return id
         }
         if let old {
-            do { try hnsw?.remove(rowID: old); try ivf?.remove(rowID: old) } catch {}
+            try hnsw?.remove(rowID: old)
+            try ivf?.remove(rowID: old)
+            if let store {
+                var b = VectorStoreBatch()
+                b.deletes.append(mapPrefix + pk)
+                try store.write(b)
+            }
         }
         guard present else { return }
         guard let vector else {
@@ -91,17 +127,98 @@ final class LiveVectorIndex: @unchecked Sendable {
             return nextID
         }
         do {
+            // The map entry first: after a crash between the two writes, load() finds an
+            // entry whose ID the graph lacks and inserts the row again.
+            if let store {
+                var b = VectorStoreBatch()
+                b.puts.append((mapPrefix + pk, LiveVectorIndex.mapValue(id, vector)))
+                try store.write(b)
+            }
             try hnsw?.insert(rowID: id, vector: vector)
             try ivf?.insert(rowID: id, vector: vector)
-            lock.withLock {
+        } catch let e as VectorError where [.zeroVector, .dimensionMismatch, .nonFiniteValue].contains(e.code) {
+            lock.withLock { _ = unindexedRows.insert(pk) }
+            return
+        }
+        lock.withLock {
+            rowIDs[pk] = id
+            keys[id] = pk
+        }
+    }
+
+    /// Brings a persisted index in line with the table's rows (`rows`: primary key and vector):
+    /// entries of rows that changed or vanished while the index's writes were lost in a crash
+    /// are redone, missing rows inserted. Returns whether anything had to change.
+    @discardableResult
+    func reconcile(_ rows: [([UInt8], [Float]?)]) throws -> Bool {
+        var changed = false
+        var map: [[UInt8]: (Int64, UInt64)] = [:]
+        if let store {
+            for (k, v) in try store.scan(prefix: mapPrefix) where v.count == 16 {
+                var r = RowEncoding.Reader(bytes: v)
+                map[Array(k.dropFirst(mapPrefix.count))] = (Int64(bitPattern: try r.u64()), try r.u64())
+            }
+        }
+        let graphRows = Set(hnsw?.rowIDs ?? [])
+        // Graph nodes without a map entry: an interrupted insert; remove them.
+        let mapped = Set(map.values.map(\.0))
+        for id in graphRows where !mapped.contains(id) {
+            try hnsw?.remove(rowID: id)
+            changed = true
+        }
+        lock.withLock {
+            for (pk, (id, _)) in map where graphRows.contains(id) {
                 rowIDs[pk] = id
                 keys[id] = pk
+                nextID = max(nextID, id + 1)
             }
-        } catch {
-            // A vector the index cannot hold (a zero vector under cosine, a wrong dimension):
-            // searches fall back to an exact scan when they might need it.
-            lock.withLock { _ = unindexedRows.insert(pk) }
+            for (_, (id, _)) in map { nextID = max(nextID, id + 1) }
         }
+        var seen = Set<[UInt8]>()
+        for (pk, vec) in rows {
+            seen.insert(pk)
+            if let vec, let (id, hash) = map[pk], graphRows.contains(id), hash == LiveVectorIndex.vectorHash(vec) { continue }
+            if vec == nil && map[pk] == nil {
+                lock.withLock { _ = unindexedRows.insert(pk) }
+                continue
+            }
+            try upsert(pk, vec, present: true)
+            changed = true
+        }
+        for pk in map.keys where !seen.contains(pk) {
+            try upsert(pk, nil, present: false)
+            changed = true
+        }
+        return changed
+    }
+}
+
+/// A `VectorIndexStore` over the storage engine: index data under the system prefix `0x03`,
+/// written without a sync of its own (a crash may lose the latest writes, which `reconcile`
+/// redoes from the table; the next synced commit makes them durable).
+final class EngineVectorStore: VectorIndexStore {
+    let engine: StorageEngine
+
+    init(engine: StorageEngine) { self.engine = engine }
+
+    func get(_ key: [UInt8]) throws -> [UInt8]? { try engine.get(key) }
+
+    func write(_ batch: VectorStoreBatch) throws {
+        var b = WriteBatch()
+        for (k, v) in batch.puts { b.put(k, v) }
+        for k in batch.deletes { b.delete(k) }
+        try engine.write(b, sync: false)
+    }
+
+    func scan(prefix: [UInt8]) throws -> [(key: [UInt8], value: [UInt8])] {
+        let it = try engine.makeIterator(IteratorOptions(lowerBound: prefix, upperBound: KeyEncoding.prefixEnd(prefix)))
+        try it.seek(prefix)
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        while it.isValid {
+            out.append((it.key, it.value))
+            try it.next()
+        }
+        return out
     }
 }
 
@@ -114,7 +231,9 @@ final class LiveVectorIndex: @unchecked Sendable {
 /// into its searches by the executor, so others cannot see them. Builds and applies are
 /// serialized by one mutex, so a build cannot miss a commit that lands while it runs.
 ///
-/// Not persisted: after a restart each index is rebuilt from its table on first use.
+/// Persistence: an HNSW graph lives in the key space under `0x03 table index` and is loaded
+/// on first use after a restart, then reconciled with the table (writes lost in a crash are
+/// redone); IVFFlat lists are rebuilt from the table.
 public final class VectorIndexes: Sendable {
     private let live = Mutex<[VectorIndexKey: LiveVectorIndex]>([:])
 
@@ -124,53 +243,91 @@ public final class VectorIndexes: Sendable {
     /// Number of built indexes (for tests).
     public var builtCount: Int { live.withLock { $0.count } }
 
-    /// The built index, building it from the committed rows of `table` if needed.
+    /// Where an index's data lives in the key space.
+    static func dataPrefix(table: UInt32, index: UInt32) -> [UInt8] {
+        var p: [UInt8] = [0x03]
+        RowEncoding.appendU32(table, &p)
+        RowEncoding.appendU32(index, &p)
+        return p
+    }
+
+    /// The built index, loading it (HNSW: the persisted graph, reconciled with the table) or
+    /// building it from the committed rows of `table` if needed.
     func index(_ table: TableDesc, _ desc: IndexDesc, engine: StorageEngine) throws -> LiveVectorIndex {
         let key = VectorIndexKey(table: table.id, index: desc.id)
         return try live.withLock { m throws -> LiveVectorIndex in
             if let l = m[key] { return l }
-            let l = try VectorIndexes.build(table, desc, engine: engine)
+            let l = try VectorIndexes.load(table, desc, engine: engine)
             m[key] = l
             return l
         }
     }
 
-    static func build(_ table: TableDesc, _ desc: IndexDesc, engine: StorageEngine) throws -> LiveVectorIndex {
+    static func load(_ table: TableDesc, _ desc: IndexDesc, engine: StorageEngine) throws -> LiveVectorIndex {
         let col = desc.columns[0]
         guard case let .vector(n?) = try SQLType.from(try parseTypeSQL(table.columns[col].typeSQL)) else {
             throw SQLError(.dataException, "column does not have dimensions")
         }
-        let l = try LiveVectorIndex(desc: desc, table: table, dimension: n)
+        let rows = try tableVectors(table, columnID: table.columns[col].id, engine: engine)
+        do {
+            let l = try LiveVectorIndex(desc: desc, table: table, dimension: n, engine: engine)
+            if let ivf = l.ivf {
+                let samples = rows.compactMap(\.1)
+                if !samples.isEmpty { try ivf.train(samples.count > 50_000 ? Array(samples.prefix(50_000)) : samples) }
+            }
+            try l.reconcile(rows)
+            return l
+        } catch {
+            // A damaged persisted graph: start over from the table.
+            try drop(table: table.id, index: desc.id, engine: engine)
+            let l = try LiveVectorIndex(desc: desc, table: table, dimension: n, engine: engine)
+            try l.reconcile(rows)
+            return l
+        }
+    }
+
+    /// Every row's primary key and vector (nil when NULL), from a fresh snapshot.
+    static func tableVectors(_ table: TableDesc, columnID: UInt32, engine: StorageEngine) throws -> [([UInt8], [Float]?)] {
         let tx = StorageTransaction(engine: engine)
         defer { tx.rollback() }
         let prefix = KeyEncoding.indexPrefix(table: table.id, index: 1)
-        let rows = try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix))
-        var vectors: [([UInt8], [Float]?)] = []
-        vectors.reserveCapacity(rows.count)
-        for (k, v) in rows {
+        var out: [([UInt8], [Float]?)] = []
+        for (k, v) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {
             var vec: [Float]?
-            if case let .vector(x)? = try RowEncoding.decode(v)[l.columnID] { vec = x }
-            vectors.append((Array(k.dropFirst(prefix.count)), vec))
+            if case let .vector(x)? = try RowEncoding.decode(v)[columnID] { vec = x }
+            out.append((Array(k.dropFirst(prefix.count)), vec))
         }
-        if let ivf = l.ivf {
-            let samples = vectors.compactMap(\.1)
-            if !samples.isEmpty { try ivf.train(samples.count > 50_000 ? Array(samples.prefix(50_000)) : samples) }
-        }
-        for (pk, vec) in vectors { l.upsert(pk, vec, present: true) }
-        return l
+        return out
+    }
+
+    /// Deletes an index's persisted data (`index` nil: every index of the table).
+    static func drop(table: UInt32, index: UInt32?, engine: StorageEngine) throws {
+        var p: [UInt8] = [0x03]
+        RowEncoding.appendU32(table, &p)
+        if let index { RowEncoding.appendU32(index, &p) }
+        try engine.deleteRange(p, KeyEncoding.prefixEnd(p), sync: false)
     }
 
     /// Applies a committed transaction's changes.
     func apply(_ c: VectorTxChanges, engine: StorageEngine) {
         live.withLock { m in
-            for t in c.resetTables { m = m.filter { $0.key.table != t } }
+            for t in c.resetTables {
+                m = m.filter { $0.key.table != t }
+                try? VectorIndexes.drop(table: t, index: nil, engine: engine)
+            }
             for (key, rows) in c.rows {
                 guard let l = m[key] else { continue }
-                for (pk, vec) in rows { l.upsert(pk, vec.vector, present: vec.present) }
+                do {
+                    for (pk, vec) in rows { try l.upsert(pk, vec.vector, present: vec.present) }
+                } catch {
+                    // The index is unusable (a failed write): forget it; it is rebuilt on next use.
+                    m[key] = nil
+                    try? VectorIndexes.drop(table: key.table, index: key.index, engine: engine)
+                }
             }
             for (t, d) in c.builds where m[VectorIndexKey(table: t.id, index: d.id)] == nil {
                 // CREATE INDEX builds when it commits; a failure leaves the build to the first search.
-                if let l = try? VectorIndexes.build(t, d, engine: engine) { m[VectorIndexKey(table: t.id, index: d.id)] = l }
+                if let l = try? VectorIndexes.load(t, d, engine: engine) { m[VectorIndexKey(table: t.id, index: d.id)] = l }
             }
         }
     }

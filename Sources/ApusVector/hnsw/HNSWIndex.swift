@@ -210,6 +210,9 @@ public final class HNSWIndex: Sendable {
     /// Nodes, including deleted ones that still route searches.
     public var nodeCount: Int { state.withReadLock { $0.graph.nodeCount } }
 
+    /// The live rows' IDs, in no particular order.
+    public var rowIDs: [Int64] { state.withReadLock { Array($0.graph.nodeByRow.keys) } }
+
     /// Whether `rowID` is live in the index.
     public func contains(rowID: Int64) -> Bool { state.withReadLock { $0.graph.nodeByRow[rowID] != nil } }
 
