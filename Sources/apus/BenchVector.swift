@@ -28,6 +28,8 @@ struct BenchVector: AsyncParsableCommand {
     @Option(name: .customLong("filter-ef"), help: "ef_search for the filtered queries.") var filterEf = 64
     @Option(name: .customLong("out-dir"), help: "Where the dataset files go.") var outDir = "/tmp/apus-bench-vector"
     @Flag(help: "Also run scripts/bench-vector-anchor.py (hnswlib, FAISS) on the same files.") var anchor = false
+    @Flag(help: "Also measure the same searches through SQL (an embedded database, HNSW index).") var sql = false
+    @Flag(name: .customLong("sql-only"), help: "Only the SQL measurements (implies --sql).") var sqlOnly = false
     @Option(name: .customLong("anchor-script"), help: "Path of the anchor script.")
     var anchorScript = "scripts/bench-vector-anchor.py"
 
@@ -45,6 +47,10 @@ struct BenchVector: AsyncParsableCommand {
         try BenchData.writeVecs(data.queries, dim: dim, to: outDir + "/query.fvecs")
         try BenchData.writeIvecs(truth, k: k, to: outDir + "/gt.ivecs")
         print("wrote \(outDir)/{base,query}.fvecs, gt.ivecs")
+        if sql || sqlOnly {
+            try runSQL(data: data, truth: truth, efList: efList)
+            if sqlOnly { return }
+        }
 
         // HNSW
         let index = try HNSWIndex(
@@ -140,31 +146,31 @@ struct BenchVector: AsyncParsableCommand {
     }
 }
 
-private func seconds(since start: ContinuousClock.Instant) -> Double {
+func seconds(since start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }
 
-private func fmt(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
+func fmt(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
 
 /// This thread's CPU time in seconds. The benchmark machine is shared (load average 6-10 on
 /// 2 cores during the measurements), so wall-clock rates swing by 2x between runs; CPU time
 /// of the single benchmark thread excludes the time it waits descheduled. The anchor script
 /// reports `time.thread_time()` the same way. Cache interference from other processes remains.
-private func threadCPUSeconds() -> Double {
+func threadCPUSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// Median over repetitions of queries per CPU-second and of queries per wall-second.
-private struct Rates: CustomStringConvertible {
+struct Rates: CustomStringConvertible {
     var cpu: Double
     var wall: Double
     var description: String { "\(fmt(cpu, 0)) | \(fmt(wall, 0))" }
 }
 
-private func medianQPS(repetitions: Int, count: Int, _ body: () throws -> Void) throws -> Rates {
+func medianQPS(repetitions: Int, count: Int, _ body: () throws -> Void) throws -> Rates {
     var cpuRates = [Double]()
     var wallRates = [Double]()
     for _ in 0..<max(repetitions, 1) {
@@ -179,7 +185,7 @@ private func medianQPS(repetitions: Int, count: Int, _ body: () throws -> Void) 
     return Rates(cpu: cpuRates[cpuRates.count / 2], wall: wallRates[wallRates.count / 2])
 }
 
-private func recallAt(_ found: [[Int64]], _ truth: [[Int64]], k: Int) -> Double {
+func recallAt(_ found: [[Int64]], _ truth: [[Int64]], k: Int) -> Double {
     var hit = 0
     var total = 0
     for (f, t) in zip(found, truth) {
