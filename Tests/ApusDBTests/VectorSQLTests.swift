@@ -130,6 +130,35 @@ import Testing
         }
     }
 
+    /// Both filtered paths (a selective filter ranks the rows of a table scan, a broad one
+    /// walks the graph) see the transaction's own writes and nobody else's uncommitted ones.
+    @Test(arguments: ["tag = 7", "tag < 60"])
+    func filteredSearchSeesOwnWritesOnly(_ filter: String) throws {
+        let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
+        defer { try? engine.close() }
+        let shared = VectorIndexes()
+        let a = try SQLSession(engine: engine, vectorIndexes: shared)
+        let b = try SQLSession(engine: engine, vectorIndexes: shared)
+        _ = try a.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, tag int, v vector(2))")
+        _ = try a.execute(sql: "INSERT INTO t SELECT g, g % 100, ('[' || g || ',' || (g % 7) || ']')::vector FROM generate_series(1, 3000) g")
+        _ = try a.execute(sql: "CREATE INDEX ON t USING hnsw (v vector_l2_ops)")
+        try b.reloadCatalog()
+        func nearest(_ s: SQLSession) throws -> [Value] {
+            try s.execute(sql: "SELECT id FROM t WHERE \(filter) ORDER BY v <-> '[0,0]' LIMIT 3")[0].rows.map { $0[0] }
+        }
+        let before = try nearest(b)
+        #expect(before.count == 3)
+        _ = try a.execute(sql: "BEGIN")
+        _ = try a.execute(sql: "INSERT INTO t VALUES (5000, 7, '[0,0]'), (5001, 99, '[0,0]')")
+        guard case let .int(first) = before[0] else { Issue.record("not an id: \(before[0])"); return }
+        _ = try a.execute(sql: "DELETE FROM t WHERE id = \(first)")
+        let mine = try nearest(a)
+        #expect(mine == [.int(5000)] + before[1...])
+        #expect(try nearest(b) == before)
+        _ = try a.execute(sql: "COMMIT")
+        #expect(try nearest(b) == mine)
+    }
+
     @Test func uncommittedRowsAreInvisibleToOthersAndDeletedRowsStayGone() throws {
         let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
         defer { try? engine.close() }

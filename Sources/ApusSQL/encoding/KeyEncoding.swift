@@ -118,6 +118,36 @@ public enum RowEncoding {
         return out
     }
 
+    /// Decodes a row straight into the positions of `columns` (no intermediate map): a column
+    /// the row lacks (added later) is NULL, a value whose column no longer exists (dropped) is
+    /// skipped, and when `needed` is given, columns it does not mark are skipped undecoded and
+    /// left NULL. Rows are written in column order, so each ID is first looked for at the next
+    /// position.
+    public static func decode(_ bytes: [UInt8], columns: [ColumnDesc], needed: [Bool]? = nil) throws(SQLError) -> [Value] {
+        var out = [Value](repeating: .null, count: columns.count)
+        var r = Reader(bytes: bytes)
+        let n = try r.u32()
+        var next = 0
+        for _ in 0..<n {
+            let id = try r.u32()
+            var slot = -1
+            if next < columns.count && columns[next].id == id {
+                slot = next
+            } else if let i = columns.firstIndex(where: { $0.id == id }) {
+                slot = i
+            }
+            if slot >= 0 {
+                next = slot + 1
+                if needed.map({ $0[slot] }) ?? true {
+                    out[slot] = try r.value()
+                    continue
+                }
+            }
+            try r.skipValue()
+        }
+        return out
+    }
+
     static func appendU32(_ v: UInt32, _ out: inout [UInt8]) {
         for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) }
     }
@@ -165,15 +195,33 @@ public enum RowEncoding {
         }
 
         mutating func u32() throws(SQLError) -> UInt32 {
-            var v: UInt32 = 0
-            for _ in 0..<4 { v = v << 8 | UInt32(try byte()) }
-            return v
+            guard pos + 4 <= bytes.count else { throw Reader.corrupt() }
+            defer { pos += 4 }
+            return UInt32(bytes[pos]) << 24 | UInt32(bytes[pos + 1]) << 16 | UInt32(bytes[pos + 2]) << 8 | UInt32(bytes[pos + 3])
         }
 
         mutating func u64() throws(SQLError) -> UInt64 {
-            var v: UInt64 = 0
-            for _ in 0..<8 { v = v << 8 | UInt64(try byte()) }
-            return v
+            let hi = UInt64(try u32())
+            return hi << 32 | UInt64(try u32())
+        }
+
+        mutating func skip(_ n: Int) throws(SQLError) {
+            guard n >= 0, pos + n <= bytes.count else { throw Reader.corrupt() }
+            pos += n
+        }
+
+        /// Steps over one tagged value without building it.
+        mutating func skipValue() throws(SQLError) {
+            switch try byte() {
+            case 0: return
+            case 1: try skip(1)
+            case 2, 3, 7, 8, 9: try skip(8)
+            case 4: try skip(20)
+            case 5, 6: let n = Int(try u32()); try skip(n)
+            case 10: try skip(24)
+            case 11: let n = Int(try u32()); try skip(4 * n)
+            default: throw Reader.corrupt()
+            }
         }
 
         mutating func take(_ n: Int) throws(SQLError) -> [UInt8] {
@@ -194,7 +242,9 @@ public enum RowEncoding {
                 return .numeric(SQLDecimal(unscaled: u, scale: Int(try u32())))
             case 5:
                 let n = Int(try u32())
-                return .text(String(decoding: try take(n), as: UTF8.self))
+                let start = pos
+                try skip(n)
+                return .text(String(decoding: bytes[start..<start + n], as: UTF8.self))
             case 6: let n = Int(try u32()); return .bytes(try take(n))
             case 7: return .date(Int64(bitPattern: try u64()))
             case 8: return .timestamp(Int64(bitPattern: try u64()))
@@ -205,8 +255,16 @@ public enum RowEncoding {
             case 11:
                 let n = Int(try u32())
                 guard n <= VectorValue.maxDimensions, pos + 4 * n <= bytes.count else { throw Reader.corrupt() }
-                var v = [Float](repeating: 0, count: n)
-                for i in 0..<n { v[i] = Float(bitPattern: try u32()) }
+                let start = pos
+                pos += 4 * n
+                let v = [Float](unsafeUninitializedCapacity: n) { buffer, count in
+                    for i in 0..<n {
+                        let o = start + 4 * i
+                        buffer[i] = Float(bitPattern: UInt32(bytes[o]) << 24 | UInt32(bytes[o + 1]) << 16
+                            | UInt32(bytes[o + 2]) << 8 | UInt32(bytes[o + 3]))
+                    }
+                    count = n
+                }
                 return .vector(v)
             default: throw Reader.corrupt()
             }

@@ -201,8 +201,7 @@ final class Executor {
     }
 
     func decodeRow(_ t: TableDesc, _ bytes: [UInt8]) throws -> [Value] {
-        let m = try RowEncoding.decode(bytes)
-        return t.columns.map { m[$0.id] ?? .null }
+        try RowEncoding.decode(bytes, columns: t.columns)
     }
 
     func scanRows(_ t: TableDesc, lower: [UInt8], upper: [UInt8]) throws -> [[Value]] {

@@ -14,6 +14,9 @@ public protocol KVTransaction: AnyObject {
     func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]?
     /// Every key-value pair with `lower <= key < upper`, in key order.
     func scan(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])]
+    /// Calls `body` with every key-value pair with `lower <= key < upper`, in key order,
+    /// without collecting them first; `body` returns false to stop early.
+    func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws
     /// Writes `value` under `key`.
     func put(_ key: [UInt8], _ value: [UInt8])
     /// Deletes `key`.
@@ -28,6 +31,12 @@ public protocol KVTransaction: AnyObject {
     func mark() -> TransactionMark
     /// Undoes every write made after `mark`.
     func rollback(to mark: TransactionMark)
+}
+
+extension KVTransaction {
+    public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        for (k, v) in try scan(lower: lower, upper: upper) where try !body(k, v) { return }
+    }
 }
 
 /// A point in a transaction's writes (see `KVTransaction.mark()`).
@@ -92,6 +101,25 @@ public final class StorageTransaction: KVTransaction {
             }
         }
         return out
+    }
+
+    public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        // With writes of its own in the range, merge them in the collecting scan.
+        if writes.keys.contains(where: { Value.cmpBytes($0, lower) >= 0 && Value.cmpBytes($0, upper) < 0 }) {
+            for (k, v) in try scan(lower: lower, upper: upper) where try !body(k, v) { return }
+            return
+        }
+        let it: StorageIterator
+        do {
+            it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
+            try it.seek(lower)
+        } catch {
+            throw StorageTransaction.storageError(error)
+        }
+        while it.isValid {
+            guard try body(it.key, it.value) else { return }
+            do { try it.next() } catch { throw StorageTransaction.storageError(error) }
+        }
     }
 
     public func mark() -> TransactionMark { TransactionMark(writes: writes, vectorChanges: vectorState?.changes) }

@@ -79,6 +79,27 @@ final class LiveVectorIndex: @unchecked Sendable {
     func rowID(_ pk: [UInt8]) -> Int64? { lock.withLock { rowIDs[pk] } }
     func key(_ id: Int64) -> [UInt8]? { lock.withLock { keys[id] } }
 
+    /// The primary keys of up to `n` indexed rows spread evenly over the row IDs, for estimating
+    /// a filter's selectivity.
+    func sampleKeys(_ n: Int) -> [[UInt8]] {
+        lock.withLock {
+            guard !keys.isEmpty, n > 0 else { return [] }
+            if keys.count <= n { return Array(keys.values) }
+            let span = nextID - 1
+            var out: [[UInt8]] = []
+            var seen = Set<Int64>()
+            // Row IDs are dense from 1 unless rows were deleted; probe evenly, then fill up.
+            for i in 0..<Int64(n) {
+                let id = 1 + i * span / Int64(n)
+                if let k = keys[id], seen.insert(id).inserted { out.append(k) }
+            }
+            if out.count < n / 2 {
+                for (id, k) in keys where out.count < n && seen.insert(id).inserted { out.append(k) }
+            }
+            return out
+        }
+    }
+
     /// A row's entry in the persisted map: its ID and a hash of its vector.
     static func mapValue(_ id: Int64, _ v: [Float]) -> [UInt8] {
         var out: [UInt8] = []

@@ -28,7 +28,6 @@ extension Executor {
         let excluded = Set(local.keys.compactMap { live.rowID($0) })
         let rowPrefix = KeyEncoding.indexPrefix(table: s.table.id, index: 1)
 
-        var cache: [Int64: [Value]?] = [:]
         var failure: (any Error)?
         func fetch(_ pk: [UInt8]) throws -> [Value]? {
             guard let bytes = try tx.get(rowPrefix + pk) else { return nil }
@@ -38,14 +37,41 @@ extension Executor {
             guard let f = s.filter else { return true }
             return try eval(f, row) == .bool(true)
         }
+        // The filter reads only its own columns: rows are decoded for it without the rest
+        // (above all without the vector), and only the k hits are read whole.
+        let mask = s.filter.flatMap { columnMask($0, width: s.table.columns.count) }
+        func filterRow(_ pk: [UInt8]) throws -> [Value]? {
+            guard let bytes = try tx.get(rowPrefix + pk) else { return nil }
+            return try RowEncoding.decode(bytes, columns: s.table.columns, needed: mask)
+        }
+        var selectivity: Double?
+        if s.filter != nil {
+            // Estimate the filter's selectivity on a sample of indexed rows; when few rows
+            // match, ranking the matching rows of one pass over the table beats walking the
+            // graph (every visited node then costs a row lookup).
+            var sampled = 0, matched = 0
+            for pk in live.sampleKeys(VectorSearchTuning.sampleSize) {
+                guard let row = try filterRow(pk) else { continue }
+                sampled += 1
+                if try admits(row) { matched += 1 }
+            }
+            let sel = sampled == 0 ? 1 : Double(matched) / Double(sampled)
+            selectivity = sel
+            if sel <= VectorSearchTuning.scanBelowSelectivity {
+                return try filteredTableScan(s, query: q, k: k, mask: mask)
+            }
+        }
+        var admitted: [Int64: Bool] = [:]
         let needsCheck = s.filter != nil || !excluded.isEmpty
-        let predicate = RowPredicate { id in
+        let predicate = RowPredicate(selectivityEstimate: selectivity) { id in
             if excluded.contains(id) || failure != nil { return false }
             guard s.filter != nil else { return true }
+            if let known = admitted[id] { return known }
             do {
-                guard let pk = live.key(id), let row = try fetch(pk) else { cache[id] = .some(nil); return false }
-                cache[id] = row
-                return try admits(row)
+                guard let pk = live.key(id), let row = try filterRow(pk) else { admitted[id] = false; return false }
+                let ok = try admits(row)
+                admitted[id] = ok
+                return ok
             } catch {
                 failure = error
                 return false
@@ -77,7 +103,8 @@ extension Executor {
         var rows: [[Value]] = []
         for hit in hits {
             let row: [Value]?
-            if let cached = cache[hit.rowID] { row = cached } else { row = try live.key(hit.rowID).flatMap { try fetch($0) } }
+            row = try live.key(hit.rowID).flatMap { try fetch($0) }
+            // A hit the filter admitted was read in this transaction's snapshot: it is there.
             guard let row else { complete = false; continue }
             rows.append(row)
         }
@@ -92,5 +119,75 @@ extension Executor {
         }
         let order = rows.indices.sorted { dist[$0] < dist[$1] }
         return order.prefix(k).map { rows[$0] }
+    }
+}
+
+/// The knobs of the filtered vector search's choice between the index and a table scan.
+enum VectorSearchTuning {
+    /// Rows sampled to estimate a filter's selectivity.
+    static let sampleSize = 128
+    /// At or below this estimated selectivity a filtered search ranks the matching rows of one
+    /// pass over the table instead of walking the index (measured with `apus bench vector
+    /// --sql-only`, docs/bench-vector.md).
+    static let scanBelowSelectivity = 0.05
+}
+
+extension Executor {
+    /// The exact answer to a filtered nearest-neighbour query from one pass over the table:
+    /// rows are decoded for the filter only (`mask`), and the vector and the rest of a row are
+    /// decoded only when it matches. The scan runs in the transaction, so it sees its writes.
+    func filteredTableScan(_ s: VectorSearchSpec, query q: [Float], k: Int, mask: [Bool]?) throws -> [[Value]] {
+        let prefix = KeyEncoding.indexPrefix(table: s.table.id, index: 1)
+        let col = s.index.columns[0]
+        let columns = s.table.columns
+        var best: [(Double, [Value])] = []
+        var worst = Double.infinity
+        try tx.scanEach(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) { _, bytes in
+            if let f = s.filter {
+                let partial = try RowEncoding.decode(bytes, columns: columns, needed: mask)
+                guard try eval(f, partial) == .bool(true) else { return true }
+            }
+            let row = try RowEncoding.decode(bytes, columns: columns)
+            var d = Double.infinity
+            if case let .float(x) = try callFunction(s.distance, [row[col], .vector(q)], .float8), !x.isNaN { d = x }
+            if best.count >= k && d >= worst { return true }
+            best.append((d, row))
+            if best.count >= 2 * k {
+                best.sort { $0.0 < $1.0 }
+                best.removeLast(best.count - k)
+                worst = best[k - 1].0
+            }
+            return true
+        }
+        best.sort { $0.0 < $1.0 }
+        return best.prefix(k).map(\.1)
+    }
+
+    /// Which of a row's `width` columns `e` reads, or nil when that cannot be told (subqueries,
+    /// window results): then the whole row is decoded.
+    func columnMask(_ e: BExpr, width: Int) -> [Bool]? {
+        var mask = [Bool](repeating: false, count: width)
+        func visit(_ e: BExpr) -> Bool {
+            switch e {
+            case .const, .param: return true
+            case let .column(i):
+                guard i >= 0 && i < width else { return false }
+                mask[i] = true
+                return true
+            case .outer, .scalarSubquery, .exists, .inSubquery, .quantified, .windowColumn: return false
+            case let .cast(x, _), let .negate(x, _), let .not(x), let .isNull(x, _), let .isBool(x, _, _):
+                return visit(x)
+            case let .arith(_, a, b, _), let .compare(_, a, b), let .and(a, b), let .or(a, b),
+                 let .isDistinct(a, b, _), let .nullIf(a, b), let .concat(a, b), let .dateArith(_, a, b, _):
+                return visit(a) && visit(b)
+            case let .inList(x, list, _): return visit(x) && list.allSatisfy(visit)
+            case let .like(a, b, escape, _, _): return visit(a) && visit(b) && (escape.map(visit) ?? true)
+            case let .caseWhen(operand, whens, otherwise):
+                return (operand.map(visit) ?? true) && whens.allSatisfy { visit($0.0) && visit($0.1) }
+                    && (otherwise.map(visit) ?? true)
+            case let .coalesce(list), let .extreme(list, _), let .function(_, list, _): return list.allSatisfy(visit)
+            }
+        }
+        return visit(e) ? mask : nil
     }
 }

@@ -46,6 +46,30 @@ import Testing
         let m = try RowEncoding.decode(RowEncoding.encode(columnIDs: ids, values: vals))
         for (i, id) in ids.enumerated() { #expect(m[id] == vals[i]) }
     }
+
+    /// Decoding into a table's columns: every tag can be skipped, columns the row lacks are
+    /// NULL, values of dropped columns are ignored, and out-of-order IDs land in place.
+    @Test func rowDecodesIntoColumnsWithProjection() throws {
+        let vals: [Value] = [.null, .bool(true), .int(-7), .float(2.5), .numeric(SQLDecimal(unscaled: -12345, scale: 3)),
+                             .text("héllo"), .bytes([0, 255]), .date(-3), .timestamp(123_456), .timestamptz(-9),
+                             .interval(months: 1, days: 2, micros: 3), .vector([1, -2.5, 3])]
+        let ids = (0..<UInt32(vals.count)).map { $0 + 10 }
+        let bytes = RowEncoding.encode(columnIDs: ids, values: vals)
+        func column(_ id: UInt32) -> ColumnDesc { ColumnDesc(id: id, name: "c\(id)", typeSQL: "text", notNull: false) }
+        // Columns in reverse order, one the row lacks (99), one of the row's dropped (id 10).
+        let columns = ([99] + ids.dropFirst().reversed()).map(column)
+        let all = try RowEncoding.decode(bytes, columns: columns)
+        #expect(all[0] == .null)
+        for (i, id) in ids.dropFirst().reversed().enumerated() { #expect(all[i + 1] == vals[Int(id - 10)]) }
+        // Only every other column decoded; the others stay NULL.
+        let needed = columns.indices.map { $0 % 2 == 1 }
+        let some = try RowEncoding.decode(bytes, columns: columns, needed: needed)
+        for i in columns.indices { #expect(some[i] == (needed[i] ? all[i] : .null)) }
+        // A truncated row is an error, never a crash or a wrong value.
+        for cut in [1, 5, bytes.count / 2, bytes.count - 1] {
+            #expect(throws: SQLError.self) { try RowEncoding.decode(Array(bytes.prefix(cut)), columns: columns, needed: needed) }
+        }
+    }
 }
 
 @Suite struct ValueTests {
