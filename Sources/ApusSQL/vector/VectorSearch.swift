@@ -84,8 +84,11 @@ extension Executor {
             do {
                 if let h = live.hnsw {
                     let ef = max(vs.efSearch, k)
+                    // The choice between the walk and a scan is made above (a filter's rows are
+                    // costly to check one by one); the index only widens its walk.
                     hits = needsCheck
-                        ? try h.search(q, k: min(k, indexed), efSearch: min(ef, 10_000), filter: predicate).hits
+                        ? try h.search(q, k: min(k, indexed), efSearch: min(ef, 10_000), filter: predicate,
+                                       strategy: .traversal).hits
                         : try h.search(q, k: min(k, indexed), efSearch: min(ef, 10_000))
                 } else if let ivf = live.ivf {
                     hits = needsCheck

@@ -24,8 +24,10 @@ public struct StorageOptions: Sendable {
     public var bloomBitsPerKey: Int = 10
     /// Compression of data blocks (default none).
     public var compression: BlockCompression = .none
-    /// Byte budget of the block cache (default 8 MiB).
-    public var blockCacheBytes: Int = 8 << 20
+    /// Byte budget of the block cache (default 128 MiB, PostgreSQL's default shared_buffers;
+    /// it fills only as blocks are read). With 8 MiB a scan of a table larger than the cache
+    /// read every block from the file each time.
+    public var blockCacheBytes: Int = 128 << 20
     /// Most table files held open at once (default 1000).
     public var openTablesMax: Int = 1000
     /// Level-0 file count that triggers a compaction (default 4).
