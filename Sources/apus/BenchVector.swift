@@ -26,6 +26,8 @@ struct BenchVector: AsyncParsableCommand {
     @Option(help: "Comma-separated IVFFlat probes.") var probes = "1,2,4,8,16,32"
     @Option(help: "Timed passes over the queries per setting; the median is reported.") var repetitions = 3
     @Option(name: .customLong("filter-ef"), help: "ef_search for the filtered queries.") var filterEf = 64
+    @Option(name: .customLong("filter-queries"), help: "Queries of the filtered SQL runs (at most --queries).")
+    var filterQueries = 200
     @Option(name: .customLong("out-dir"), help: "Where the dataset files go.") var outDir = "/tmp/apus-bench-vector"
     @Flag(help: "Also run scripts/bench-vector-anchor.py (hnswlib, FAISS) on the same files.") var anchor = false
     @Flag(help: "Also measure the same searches through SQL (an embedded database, HNSW index).") var sql = false

@@ -46,7 +46,8 @@ extension BenchVector {
             }
             print("| \(ef) | \(fmt(recallAt(found, truth, k: k), 4)) | \(qps) |")
         }
-        print("\nfiltered (`WHERE attr < $2`, ef_search=\(filterEf)):")
+        let filterCount = min(filterQueries, queries)
+        print("\nfiltered (`WHERE attr < $2`, ef_search=\(filterEf), first \(filterCount) queries):")
         print("| selectivity | recall@10 | rows returned min/mean | QPS per CPU-s | QPS wall |")
         print("|---|---|---|---|---|")
         try db.execute("SET hnsw.ef_search = \(filterEf)")
@@ -54,10 +55,11 @@ extension BenchVector {
         for permille in [10, 100, 500] {
             var filter = RowBitset(capacity: n)
             for i in 0..<n where attribute[i] < permille { filter.insert(Int64(i)) }
-            let filteredTruth = BenchData.groundTruth(base: data.base, queries: data.queries, dim: dim, k: k, filter: filter)
+            let filteredTruth = Array(BenchData.groundTruth(base: data.base, queries: data.queries, dim: dim, k: k,
+                                                            filter: filter).prefix(filterCount))
             var found = [[Int64]]()
-            let qps = try medianQPS(repetitions: repetitions, count: queries) {
-                found = try queryVectors.map { ids(try filtered.execute([.vector($0), .int(Int64(permille))])) }
+            let qps = try medianQPS(repetitions: repetitions, count: filterCount) {
+                found = try queryVectors.prefix(filterCount).map { ids(try filtered.execute([.vector($0), .int(Int64(permille))])) }
             }
             let counts = found.map(\.count)
             let mean = Double(counts.reduce(0, +)) / Double(max(counts.count, 1))

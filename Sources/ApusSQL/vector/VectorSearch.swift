@@ -57,7 +57,8 @@ extension Executor {
             }
             let sel = sampled == 0 ? 1 : Double(matched) / Double(sampled)
             selectivity = sel
-            if sel <= VectorSearchTuning.scanBelowSelectivity {
+            let m = live.hnsw?.parameters.m ?? 16
+            if VectorSearchTuning.prefersTableScan(selectivity: sel, rows: live.count, ef: max(vs.efSearch, k), m: m) {
                 return try filteredTableScan(s, query: q, k: k, mask: mask)
             }
         }
@@ -129,10 +130,20 @@ extension Executor {
 enum VectorSearchTuning {
     /// Rows sampled to estimate a filter's selectivity.
     static let sampleSize = 128
-    /// At or below this estimated selectivity a filtered search ranks the matching rows of one
-    /// pass over the table instead of walking the index (measured with `apus bench vector
-    /// --sql-only`, docs/bench-vector.md).
-    static let scanBelowSelectivity = 0.05
+
+    /// Whether ranking the matching rows of one pass over the table is cheaper than walking the
+    /// graph, where each node the walk meets costs a row lookup to check the filter.
+    ///
+    /// Both in units of one row: a table scan reads every row (about 1.3 us each); a filtered
+    /// walk checks about `1.6 * ef * m / sqrt(s)` nodes (the index's own model, see
+    /// `HNSWGraph.prefersExactScan`), never more than the rows there are, at about 1.5 us
+    /// each. Fitted to `apus bench vector --sql-only` at 20,000 x 128 (docs/bench-vector.md):
+    /// 10% selectivity walked in 7 ms, 1% scanned in 27 ms.
+    static func prefersTableScan(selectivity s: Double, rows: Int, ef: Int, m: Int) -> Bool {
+        let scan = 1.3 * Double(rows)
+        let walk = 1.5 * min(Double(rows), 1.6 * Double(ef) * Double(m) / max(s, 1e-6).squareRoot())
+        return scan <= walk
+    }
 }
 
 extension Executor {
