@@ -162,9 +162,12 @@ struct DML {
         if s.with != nil { throw SQLError.unsupported("WITH in INSERT") }
         let t = try target(s.table)
         var doNothing = false
+        var upsert: Upsert?
         if let oc = s.onConflict {
-            guard case .nothing = oc.action else { throw SQLError.unsupported("ON CONFLICT DO UPDATE") }
-            doNothing = true
+            switch oc.action {
+            case .nothing: doNothing = true
+            case let .update(sets, whereClause): upsert = try Upsert(self, t, alias: s.alias, oc.target, sets, whereClause)
+            }
         }
         var targetCols: [Int] = []
         if s.columns.isEmpty {
@@ -232,6 +235,10 @@ struct DML {
                 }
             }
             for i in t.columns.indices where !given[i] { row[i] = try defaultValue(t, i, ex, binder) }
+            if let upsert {
+                if let written = try upsert.apply(row, ex) { inserted.append(written) }
+                continue
+            }
             if try insertRow(t, row, onConflictNothing: doNothing) { inserted.append(lastRow.value) }
         }
         if !s.returning.isEmpty {
@@ -333,25 +340,7 @@ struct DML {
             for (i, b) in sets {
                 new[i] = try castValue(b.map { try ex.eval($0, old) } ?? defaultValue(t, i, ex, binder), to: ty[i])
             }
-            try checkRow(t, new)
-            var newPK = pk
-            if !t.primaryKey.isEmpty {
-                newPK = KeyEncoding.encode(t.primaryKey.map { new[$0].groupKeyForIndex })
-            }
-            deleteIndexEntries(t, old, pk)
-            if newPK != pk {
-                if try tx.get(rowKey(t, newPK)) != nil {
-                    let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
-                    let vals = t.primaryKey.map { new[$0].description }.joined(separator: ", ")
-                    throw SQLError(
-                        .uniqueViolation,
-                        "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists."
-                    )
-                }
-                tx.delete(rowKey(t, pk))
-            }
-            for idx in t.indexes { try putIndexEntry(t, idx, new, newPK) }
-            tx.put(rowKey(t, newPK), RowEncoding.encode(columnIDs: t.columns.map(\.id), values: new))
+            try replaceRow(t, pk, old, new)
             updated.append(new)
         }
         if !s.returning.isEmpty {
@@ -360,6 +349,163 @@ struct DML {
             return r
         }
         return .command("UPDATE \(updated.count)", updated.count)
+    }
+
+    /// Replaces the row stored under `pk` (`old`) with `new`: constraints checked, index
+    /// entries moved, the row moved when its primary key changed. Returns the new key.
+    @discardableResult
+    func replaceRow(_ t: TableDesc, _ pk: [UInt8], _ old: [Value], _ new: [Value]) throws -> [UInt8] {
+        try checkRow(t, new)
+        var newPK = pk
+        if !t.primaryKey.isEmpty {
+            newPK = KeyEncoding.encode(t.primaryKey.map { new[$0].groupKeyForIndex })
+        }
+        deleteIndexEntries(t, old, pk)
+        if newPK != pk {
+            if try tx.get(rowKey(t, newPK)) != nil {
+                let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
+                let vals = t.primaryKey.map { new[$0].description }.joined(separator: ", ")
+                throw SQLError(
+                    .uniqueViolation,
+                    "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists."
+                )
+            }
+            tx.delete(rowKey(t, pk))
+        }
+        for idx in t.indexes { try putIndexEntry(t, idx, new, newPK) }
+        tx.put(rowKey(t, newPK), RowEncoding.encode(columnIDs: t.columns.map(\.id), values: new))
+        return newPK
+    }
+
+    /// `INSERT ... ON CONFLICT (arbiter) DO UPDATE SET ... [WHERE ...]`, as PostgreSQL runs it:
+    /// a proposed row whose arbiter key (the primary key or a unique index, named by its
+    /// columns or `ON CONSTRAINT`) exists updates that row instead, with the proposed row as
+    /// `excluded`; a row is affected at most once per statement (21000).
+    final class Upsert {
+        let dml: DML
+        let t: TableDesc
+        /// nil: the primary key is the arbiter.
+        let arbiter: IndexDesc?
+        let sets: [(Int, BExpr?)]
+        let predicate: BExpr?
+        let types: [SQLType]
+        let binder: Binder
+        var touched = Set<[UInt8]>()
+
+        init(_ dml: DML, _ t: TableDesc, alias: String?, _ target: ConflictTarget?, _ clauses: [SetClause],
+             _ whereClause: Expr?) throws {
+            self.dml = dml
+            self.t = t
+            guard let target else {
+                throw SQLError(.syntaxError, "ON CONFLICT DO UPDATE requires inference specification or constraint name")
+            }
+            let noMatch = SQLError(
+                SQLState("42P10"), "there is no unique or exclusion constraint matching the ON CONFLICT specification")
+            switch target {
+            case let .columns(elements, predicate):
+                if predicate != nil { throw SQLError.unsupported("ON CONFLICT with a partial-index predicate") }
+                var cols = Set<Int>()
+                for e in elements {
+                    guard case let .column(name) = e.key,
+                          let i = t.columns.firstIndex(where: { $0.name == name }) else {
+                        throw SQLError.unsupported("ON CONFLICT on an expression")
+                    }
+                    cols.insert(i)
+                }
+                if !t.primaryKey.isEmpty && Set(t.primaryKey) == cols {
+                    arbiter = nil
+                } else if let idx = t.indexes.first(where: { $0.unique && !$0.isVector && Set($0.columns) == cols }) {
+                    arbiter = idx
+                } else {
+                    throw noMatch
+                }
+            case let .constraint(name):
+                if !t.primaryKey.isEmpty && name == "\(t.name)_pkey" {
+                    arbiter = nil
+                } else if let idx = t.indexes.first(where: { $0.unique && $0.name == name }) {
+                    arbiter = idx
+                } else {
+                    throw SQLError(SQLState("42704"), "constraint \"\(name)\" for table \"\(t.name)\" does not exist")
+                }
+            }
+            types = try dml.types(t)
+            binder = Binder(catalog: dml.session.txCatalog, paramTypes: [])
+            // The target row's columns, then the proposed row's as `excluded`.
+            let own = try dml.frame(t, alias: alias)
+            let frame = Frame(columns: own.columns + own.columns.map {
+                ScopeColumn(table: "excluded", name: $0.name, type: $0.type)
+            }, outer: nil)
+            var sets: [(Int, BExpr?)] = []
+            var singles: [(String, Expr)] = []
+            for c in clauses {
+                switch c {
+                case let .single(col, value, _): singles.append((col, value))
+                case let .multiple(cols, value, _):
+                    guard case let .row(items, _) = value.kind, items.count == cols.count else {
+                        throw SQLError.unsupported("multi-column SET from a subquery")
+                    }
+                    for (c, v) in zip(cols, items) { singles.append((c, v)) }
+                }
+            }
+            for (col, value) in singles {
+                guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
+                    throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
+                }
+                if case .defaultValue = value.kind {
+                    sets.append((i, nil))
+                    continue
+                }
+                let (b, et) = try binder.bindExpr(value, frame, agg: nil)
+                try dml.assignable(et, types[i], col)
+                sets.append((i, b))
+            }
+            self.sets = sets
+            let b = binder
+            predicate = try whereClause.map { try b.bindBool($0, frame, nil, "WHERE") }
+        }
+
+        /// Inserts `proposed` or updates the row it conflicts with; returns the row written,
+        /// or nil when the WHERE clause skipped the update.
+        func apply(_ proposed: [Value], _ ex: Executor) throws -> [Value]? {
+            var row: [Value] = []
+            for (i, v) in proposed.enumerated() { row.append(try castValue(v, to: types[i])) }
+            if let (pk, existing) = try conflicting(row) {
+                guard touched.insert(pk).inserted else {
+                    throw SQLError(SQLState("21000"), "ON CONFLICT DO UPDATE command cannot affect row a second time")
+                }
+                let both = existing + row
+                if let predicate, try ex.eval(predicate, both) != .bool(true) { return nil }
+                var new = existing
+                for (i, b) in sets {
+                    new[i] = try castValue(b.map { try ex.eval($0, both) } ?? dml.defaultValue(t, i, ex, binder), to: types[i])
+                }
+                touched.insert(try dml.replaceRow(t, pk, existing, new))
+                return new
+            }
+            guard try dml.insertRow(t, row, onConflictNothing: false) else { return nil }
+            let written = dml.lastRow.value
+            if !t.primaryKey.isEmpty {
+                touched.insert(KeyEncoding.encode(t.primaryKey.map { written[$0].groupKeyForIndex }))
+            }
+            return written
+        }
+
+        /// The stored row whose arbiter key equals the proposed row's, with its primary key.
+        func conflicting(_ row: [Value]) throws -> ([UInt8], [Value])? {
+            let ex = Executor(tx: dml.tx, params: dml.params)
+            guard let idx = arbiter else {
+                if t.primaryKey.contains(where: { row[$0].isNull }) { return nil }
+                let pk = KeyEncoding.encode(t.primaryKey.map { row[$0].groupKeyForIndex })
+                guard let bytes = try dml.tx.get(dml.rowKey(t, pk)) else { return nil }
+                return (pk, try ex.decodeRow(t, bytes))
+            }
+            if idx.columns.contains(where: { row[$0].isNull }) { return nil }
+            let prefix = dml.indexKey(t, idx, row)
+            for (_, pk) in try dml.tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {
+                if let bytes = try dml.tx.get(dml.rowKey(t, pk)) { return (pk, try ex.decodeRow(t, bytes)) }
+            }
+            return nil
+        }
     }
 
     func delete(_ s: DeleteStatement) throws -> StatementResult {
