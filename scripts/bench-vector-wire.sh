@@ -46,4 +46,4 @@ if [ -x "$PGBIN/initdb" ] && [ -f /usr/share/postgresql/15/extension/vector.cont
 else
     echo "bench-vector-wire: no PostgreSQL with pgvector installed; measuring ApusDB only" >&2
 fi
-python3 scripts/bench-vector-wire.py --dir "$WORK/data" --queries "$QUERIES" --repetitions "$REPS" "${TARGETS[@]}"
+python3 -u scripts/bench-vector-wire.py --dir "$WORK/data" --queries "$QUERIES" --repetitions "$REPS" "${TARGETS[@]}"

@@ -276,11 +276,14 @@ final class PGConnection: @unchecked Sendable {
 
     /// A message while COPY FROM STDIN runs: data, the end (insert the rows atomically), or a failure.
     func copyInMessage(_ m: FrontendMessage, _ w: inout BackendWriter) {
-        guard let state = copyIn else { return }
+        guard copyIn != nil else { return }
         switch m {
         case let .copyData(bytes):
+            // Appended in place: holding a copy of the state here would make every append copy
+            // all the data received so far (quadratic in the size of the COPY).
             copyIn?.data += bytes
         case .copyDone:
+            guard let state = copyIn else { return }
             copyIn = nil
             do {
                 let n = try copyInsert(state.statement, state.format, state.data)
