@@ -302,7 +302,7 @@ struct DML {
     }
 
     func update(_ s: UpdateStatement) throws -> StatementResult {
-        if s.with != nil || !s.from.isEmpty { throw SQLError.unsupported("UPDATE with WITH or FROM") }
+        if s.with != nil { throw SQLError.unsupported("WITH in UPDATE") }
         let t = try target(s.table.name)
         let alias = s.table.alias?.name
         let f = try frame(t, alias: alias)
@@ -320,6 +320,7 @@ struct DML {
                 for (c, v) in zip(cols, items) { singles.append((c, v)) }
             }
         }
+        if !s.from.isEmpty { return try updateFrom(s, t, singles) }
         for (col, value) in singles {
             guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
                 throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
@@ -345,6 +346,80 @@ struct DML {
         }
         if !s.returning.isEmpty {
             var r = try returning(s.returning, t, alias: alias, updated)
+            r.tag = "UPDATE \(updated.count)"
+            return r
+        }
+        return .command("UPDATE \(updated.count)", updated.count)
+    }
+
+    /// The rows of target `t` that join with `from` under `whereClause` (UPDATE ... FROM,
+    /// DELETE ... USING), each once with its primary key (the first joined row wins, as in
+    /// PostgreSQL, where which one is unspecified), and the values of `extra` expressions
+    /// evaluated over the joined row.
+    func joinedTargets(_ t: TableDesc, _ ref: RelationRef, _ from: [TableRef], _ whereClause: Expr?, extra: [Expr])
+        throws -> [(pk: [UInt8], row: [Value], extra: [Value], extraTypes: [SQLType])] {
+        let n = t.columns.count
+        let qualifier = [ref.alias?.name ?? t.name]
+        let select = Select(targets: [SelectItem(Expr(.star(qualifier: qualifier)))] + extra.map { SelectItem($0) },
+                            from: [.relation(ref)] + from, whereClause: whereClause)
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let bound = try binder.bindQuery(Query(body: .select(select)), outer: nil)
+        let extraTypes = bound.columns.dropFirst(n).map(\.type)
+        let ex = Executor(tx: tx, params: params)
+        // Without a primary key, rows are found again by their values (identical rows are
+        // interchangeable).
+        var byValue: [[Value]: [[UInt8]]] = [:]
+        if t.primaryKey.isEmpty {
+            for (pk, row) in try matching(t, alias: ref.alias?.name, nil) { byValue[row.map(\.groupKey), default: []].append(pk) }
+        }
+        var seen = Set<[UInt8]>()
+        var out: [(pk: [UInt8], row: [Value], extra: [Value], extraTypes: [SQLType])] = []
+        for joined in try ex.run(bound.plan) {
+            let row = Array(joined[0..<n])
+            let pks = t.primaryKey.isEmpty
+                ? byValue[row.map(\.groupKey)] ?? []
+                : [KeyEncoding.encode(t.primaryKey.map { row[$0].groupKeyForIndex })]
+            for pk in pks where seen.insert(pk).inserted {
+                out.append((pk, row, Array(joined[n...]), Array(extraTypes)))
+            }
+        }
+        return out
+    }
+
+    /// UPDATE ... FROM: the SET values are computed over the joined row.
+    func updateFrom(_ s: UpdateStatement, _ t: TableDesc, _ singles: [(String, Expr)]) throws -> StatementResult {
+        let ty = try types(t)
+        var columns: [Int] = []
+        var values: [Expr] = []
+        for (col, value) in singles {
+            guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
+                throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
+            }
+            columns.append(i)
+            values.append(value)
+        }
+        // DEFAULT is not an expression a SELECT list takes: stand in NULL and fill it below.
+        let isDefault = values.map { if case .defaultValue = $0.kind { true } else { false } }
+        let exprs = zip(values, isDefault).map { $1 ? Expr(.literal(.null)) : $0 }
+        let targets = try joinedTargets(t, s.table, s.from, s.whereClause, extra: exprs)
+        if let first = targets.first {
+            for (j, i) in columns.enumerated() where !isDefault[j] {
+                try assignable(first.extraTypes[j], ty[i], t.columns[i].name)
+            }
+        }
+        let ex = Executor(tx: tx, params: params)
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        var updated: [[Value]] = []
+        for target in targets {
+            var new = target.row
+            for (j, i) in columns.enumerated() {
+                new[i] = try castValue(isDefault[j] ? try defaultValue(t, i, ex, binder) : target.extra[j], to: ty[i])
+            }
+            try replaceRow(t, target.pk, target.row, new)
+            updated.append(new)
+        }
+        if !s.returning.isEmpty {
+            var r = try returning(s.returning, t, alias: s.table.alias?.name, updated)
             r.tag = "UPDATE \(updated.count)"
             return r
         }
@@ -509,10 +584,12 @@ struct DML {
     }
 
     func delete(_ s: DeleteStatement) throws -> StatementResult {
-        if s.with != nil || !s.using.isEmpty { throw SQLError.unsupported("DELETE with WITH or USING") }
+        if s.with != nil { throw SQLError.unsupported("WITH in DELETE") }
         let t = try target(s.table.name)
         let alias = s.table.alias?.name
-        let rows = try matching(t, alias: alias, s.whereClause)
+        let rows = s.using.isEmpty
+            ? try matching(t, alias: alias, s.whereClause)
+            : try joinedTargets(t, s.table, s.using, s.whereClause, extra: []).map { ($0.pk, $0.row) }
         for (pk, old) in rows {
             deleteIndexEntries(t, old, pk)
             tx.delete(rowKey(t, pk))
