@@ -90,6 +90,7 @@ final class Binder {
 
     func bindQuery(_ q: Query, outer: Frame?) throws -> BoundQuery {
         try enter(); defer { depth -= 1 }
+        if q.asOfSystemTime != nil { throw SQLError.unsupported("AS OF SYSTEM TIME") }
         let savedCTEs = ctes
         defer { ctes = savedCTEs }
         if let with = q.with {
@@ -381,6 +382,9 @@ final class Binder {
     func bindTableRef(_ ref: TableRef, outer: Frame?) throws -> (Plan, [ScopeColumn]) {
         switch ref {
         case let .relation(r):
+            // Reading a past state needs versions kept for the GC window (issue 4); ignoring
+            // the clause would return the present instead.
+            if r.asOfSystemTime != nil { throw SQLError.unsupported("AS OF SYSTEM TIME") }
             let alias = r.alias?.name ?? r.name.name
             if r.name.parts.count == 1, let (box, cols) = ctes[r.name.name] {
                 var c = cols
