@@ -196,6 +196,47 @@ import Testing
         #expect(try nearest(b, "[0,0]") == [.int(7)])
     }
 
+    /// The index keeps small column values to check filters in memory: they follow updates
+    /// of non-vector columns, survive a restart (refilled from the table), and long strings or
+    /// filters on the vector itself fall back to reading the rows.
+    @Test func filtersCheckedInMemoryFollowUpdatesAndRestarts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apus-vec-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let long = String(repeating: "x", count: 200)
+        func nearest(_ db: Database, _ filter: String) throws -> [Int] {
+            VectorSQLTests.ids(try db.execute("SELECT id FROM t WHERE \(filter) ORDER BY v <-> '[0,0]' LIMIT 3"))
+        }
+        do {
+            let db = try Database.open(path: dir)
+            try db.execute("CREATE TABLE t (id int PRIMARY KEY, tag int, note text, v vector(2))")
+            try db.execute("INSERT INTO t SELECT g, g % 10, CASE WHEN g % 2 = 0 THEN '\(long)' || g ELSE 'short' END, "
+                + "('[' || g || ',0]')::vector FROM generate_series(1, 2000) g")
+            try db.execute("CREATE INDEX ON t USING hnsw (v vector_l2_ops)")
+            #expect(try nearest(db, "tag = 3") == [3, 13, 23])
+            // An update of a non-vector column moves rows in and out of the filter.
+            try db.execute("UPDATE t SET tag = 3 WHERE id = 5")
+            try db.execute("UPDATE t SET tag = 0 WHERE id = 13")
+            #expect(try nearest(db, "tag = 3") == [3, 5, 23])
+            // A rolled-back update changes nothing.
+            try db.execute("BEGIN")
+            try db.execute("UPDATE t SET tag = 3 WHERE id = 1")
+            #expect(try nearest(db, "tag = 3") == [1, 3, 5])
+            try db.execute("ROLLBACK")
+            #expect(try nearest(db, "tag = 3") == [3, 5, 23])
+            // Long strings are not kept: those rows are read.
+            #expect(try nearest(db, "note LIKE 'xxx%' AND tag = 4") == [4, 14, 24])
+            #expect(try nearest(db, "note = 'short' AND tag = 3") == [3, 5, 23])
+            // A filter on the vector column reads the rows.
+            #expect(try nearest(db, "v <-> '[100,0]' < 2.5 AND tag <> 0") == [98, 99, 101])
+            try db.close()
+        }
+        let db = try Database.open(path: dir)
+        defer { try? db.close() }
+        #expect(try nearest(db, "tag = 3") == [3, 5, 23])
+        try db.execute("UPDATE t SET tag = 9 WHERE id = 3")
+        #expect(try nearest(db, "tag = 3") == [5, 23, 33])
+    }
+
     @Test func indexIsRebuiltAfterRestart() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apus-vec-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -35,7 +35,7 @@ struct DML {
         if idx.isVector {
             var vec: [Float]?
             if case let .vector(x) = row[idx.columns[0]] { vec = x }
-            tx.vectorState?.record(t, idx, pk, VectorRowChange(present: true, vector: vec))
+            tx.vectorState?.record(t, idx, pk, VectorRowChange(present: true, vector: vec, row: row))
             return
         }
         let prefix = indexKey(t, idx, row)

@@ -28,6 +28,12 @@ final class LiveVectorIndex: @unchecked Sendable {
     private var keys: [Int64: [UInt8]] = [:]
     private var nextID: Int64 = 1
     private var unindexedRows: Set<[UInt8]> = []
+    /// Each indexed row's other column values (vectors and long strings left out), so that a
+    /// filtered search checks its WHERE clause in memory instead of reading the row. Like the
+    /// index, it holds the committed rows.
+    private var payload: [Int64: [Value]] = [:]
+    /// Rows whose payload lacks a value it dropped (a long string): checked by reading the row.
+    private var partialPayload: Set<Int64> = []
 
     /// The engine-backed store of a persisted (HNSW) index, nil for in-memory ones.
     let store: EngineVectorStore?
@@ -79,22 +85,57 @@ final class LiveVectorIndex: @unchecked Sendable {
     func rowID(_ pk: [UInt8]) -> Int64? { lock.withLock { rowIDs[pk] } }
     func key(_ id: Int64) -> [UInt8]? { lock.withLock { keys[id] } }
 
+    /// The row's column values for checking a filter on columns other than vectors, or nil
+    /// when they are not all kept (the caller reads the row instead).
+    func payloadRow(_ id: Int64) -> [Value]? {
+        lock.withLock { partialPayload.contains(id) ? nil : payload[id] }
+    }
+
+    /// Strings and byte strings longer than this are left out of the payload.
+    static let payloadValueBytesMax = 64
+
+    /// What the payload keeps of a row, and whether it dropped something.
+    static func payloadOf(_ row: [Value]) -> ([Value], Bool) {
+        var out = row
+        var dropped = false
+        for i in out.indices {
+            switch out[i] {
+            case .vector: out[i] = .null
+            case let .text(t) where t.utf8.count > payloadValueBytesMax: out[i] = .null; dropped = true
+            case let .bytes(b) where b.count > payloadValueBytesMax: out[i] = .null; dropped = true
+            default: break
+            }
+        }
+        return (out, dropped)
+    }
+
+    private func setPayload(_ id: Int64, _ row: [Value]?) {
+        guard let row else {
+            payload[id] = nil
+            partialPayload.remove(id)
+            return
+        }
+        let (kept, dropped) = LiveVectorIndex.payloadOf(row)
+        payload[id] = kept
+        if dropped { partialPayload.insert(id) } else { partialPayload.remove(id) }
+    }
+
     /// The primary keys of up to `n` indexed rows spread evenly over the row IDs, for estimating
     /// a filter's selectivity.
-    func sampleKeys(_ n: Int) -> [[UInt8]] {
+    func sampleKeys(_ n: Int) -> [(id: Int64, pk: [UInt8])] {
         lock.withLock {
             guard !keys.isEmpty, n > 0 else { return [] }
-            if keys.count <= n { return Array(keys.values) }
+            if keys.count <= n { return keys.map { ($0.key, $0.value) } }
             let span = nextID - 1
-            var out: [[UInt8]] = []
+            var out: [(id: Int64, pk: [UInt8])] = []
             var seen = Set<Int64>()
             // Row IDs are dense from 1 unless rows were deleted; probe evenly, then fill up.
             for i in 0..<Int64(n) {
                 let id = 1 + i * span / Int64(n)
-                if let k = keys[id], seen.insert(id).inserted { out.append(k) }
+                if let k = keys[id], seen.insert(id).inserted { out.append((id, k)) }
             }
             if out.count < n / 2 {
-                for (id, k) in keys where out.count < n && seen.insert(id).inserted { out.append(k) }
+                for (id, k) in keys where out.count < n && seen.insert(id).inserted { out.append((id, k)) }
             }
             return out
         }
@@ -122,11 +163,12 @@ final class LiveVectorIndex: @unchecked Sendable {
     /// - Throws: when the index failed in a way that leaves it unusable (a storage error):
     ///   the caller drops it and rebuilds. A vector the index refuses (a zero vector under
     ///   cosine) is no failure: the row is counted as unindexed.
-    func upsert(_ pk: [UInt8], _ vector: [Float]?, present: Bool) throws {
+    func upsert(_ pk: [UInt8], _ vector: [Float]?, present: Bool, row: [Value]? = nil) throws {
         let old: Int64? = lock.withLock {
             unindexedRows.remove(pk)
             guard let id = rowIDs.removeValue(forKey: pk) else { return nil }
             keys[id] = nil
+            setPayload(id, nil)
             return id
         }
         if let old {
@@ -164,6 +206,7 @@ final class LiveVectorIndex: @unchecked Sendable {
         lock.withLock {
             rowIDs[pk] = id
             keys[id] = pk
+            setPayload(id, row)
         }
     }
 
@@ -171,7 +214,7 @@ final class LiveVectorIndex: @unchecked Sendable {
     /// entries of rows that changed or vanished while the index's writes were lost in a crash
     /// are redone, missing rows inserted. Returns whether anything had to change.
     @discardableResult
-    func reconcile(_ rows: [([UInt8], [Float]?)]) throws -> Bool {
+    func reconcile(_ rows: [([UInt8], [Float]?, [Value])]) throws -> Bool {
         var changed = false
         var map: [[UInt8]: (Int64, UInt64)] = [:]
         if let store {
@@ -196,14 +239,17 @@ final class LiveVectorIndex: @unchecked Sendable {
             for (_, (id, _)) in map { nextID = max(nextID, id + 1) }
         }
         var seen = Set<[UInt8]>()
-        for (pk, vec) in rows {
+        for (pk, vec, row) in rows {
             seen.insert(pk)
-            if let vec, let (id, hash) = map[pk], graphRows.contains(id), hash == LiveVectorIndex.vectorHash(vec) { continue }
+            if let vec, let (id, hash) = map[pk], graphRows.contains(id), hash == LiveVectorIndex.vectorHash(vec) {
+                lock.withLock { setPayload(id, row) }
+                continue
+            }
             if vec == nil && map[pk] == nil {
                 lock.withLock { _ = unindexedRows.insert(pk) }
                 continue
             }
-            try upsert(pk, vec, present: true)
+            try upsert(pk, vec, present: true, row: row)
             changed = true
         }
         for pk in map.keys where !seen.contains(pk) {
@@ -289,7 +335,7 @@ public final class VectorIndexes: Sendable {
         guard case let .vector(n?) = try SQLType.from(try parseTypeSQL(table.columns[col].typeSQL)) else {
             throw SQLError(.dataException, "column does not have dimensions")
         }
-        let rows = try tableVectors(table, columnID: table.columns[col].id, engine: engine)
+        let rows = try tableVectors(table, column: col, engine: engine)
         do {
             let l = try LiveVectorIndex(desc: desc, table: table, dimension: n, engine: engine)
             if let ivf = l.ivf {
@@ -307,16 +353,18 @@ public final class VectorIndexes: Sendable {
         }
     }
 
-    /// Every row's primary key and vector (nil when NULL), from a fresh snapshot.
-    static func tableVectors(_ table: TableDesc, columnID: UInt32, engine: StorageEngine) throws -> [([UInt8], [Float]?)] {
+    /// Every row's primary key, vector (nil when NULL) and values, from a fresh snapshot.
+    static func tableVectors(_ table: TableDesc, column: Int, engine: StorageEngine) throws -> [([UInt8], [Float]?, [Value])] {
         let tx = StorageTransaction(engine: engine)
         defer { tx.rollback() }
         let prefix = KeyEncoding.indexPrefix(table: table.id, index: 1)
-        var out: [([UInt8], [Float]?)] = []
-        for (k, v) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {
+        var out: [([UInt8], [Float]?, [Value])] = []
+        try tx.scanEach(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) { k, v in
+            let row = try RowEncoding.decode(v, columns: table.columns)
             var vec: [Float]?
-            if case let .vector(x)? = try RowEncoding.decode(v)[columnID] { vec = x }
-            out.append((Array(k.dropFirst(prefix.count)), vec))
+            if case let .vector(x) = row[column] { vec = x }
+            out.append((Array(k.dropFirst(prefix.count)), vec, row))
+            return true
         }
         return out
     }
@@ -339,7 +387,7 @@ public final class VectorIndexes: Sendable {
             for (key, rows) in c.rows {
                 guard let l = m[key] else { continue }
                 do {
-                    for (pk, vec) in rows { try l.upsert(pk, vec.vector, present: vec.present) }
+                    for (pk, vec) in rows { try l.upsert(pk, vec.vector, present: vec.present, row: vec.row) }
                 } catch {
                     // The index is unusable (a failed write): forget it; it is rebuilt on next use.
                     m[key] = nil
@@ -358,6 +406,8 @@ public final class VectorIndexes: Sendable {
 struct VectorRowChange {
     var present: Bool
     var vector: [Float]?
+    /// The row's values when present (the index keeps the small ones for filters).
+    var row: [Value]? = nil
 }
 
 /// One transaction's pending vector-index changes (a value, so a savepoint can copy it).

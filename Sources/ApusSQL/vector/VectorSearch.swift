@@ -44,21 +44,26 @@ extension Executor {
             guard let bytes = try tx.get(rowPrefix + pk) else { return nil }
             return try RowEncoding.decode(bytes, columns: s.table.columns, needed: mask)
         }
+        // The index keeps each row's small column values: a filter on them is checked in
+        // memory. Filters on vectors or of unknown shape read the rows.
+        let inMemory = mask.map { m in m.indices.allSatisfy { !m[$0] || !s.table.columns[$0].typeSQL.hasPrefix("vector") } }
+            ?? false
         var selectivity: Double?
         if s.filter != nil {
-            // Estimate the filter's selectivity on a sample of indexed rows; when few rows
-            // match, ranking the matching rows of one pass over the table beats walking the
-            // graph (every visited node then costs a row lookup).
+            // Estimate the filter's selectivity on a sample of indexed rows. Checked by reading
+            // rows, a selective filter is cheaper to answer by ranking the matching rows of one
+            // pass over the table than by walking the graph (every node met costs a lookup).
             var sampled = 0, matched = 0
-            for pk in live.sampleKeys(VectorSearchTuning.sampleSize) {
-                guard let row = try filterRow(pk) else { continue }
+            for (id, pk) in live.sampleKeys(VectorSearchTuning.sampleSize) {
+                let kept = inMemory ? live.payloadRow(id) : nil
+                guard let row = try kept ?? filterRow(pk) else { continue }
                 sampled += 1
                 if try admits(row) { matched += 1 }
             }
             let sel = sampled == 0 ? 1 : Double(matched) / Double(sampled)
             selectivity = sel
             let m = live.hnsw?.parameters.m ?? 16
-            if VectorSearchTuning.prefersTableScan(selectivity: sel, rows: live.count, ef: max(vs.efSearch, k), m: m) {
+            if !inMemory && VectorSearchTuning.prefersTableScan(selectivity: sel, rows: live.count, ef: max(vs.efSearch, k), m: m) {
                 return try filteredTableScan(s, query: q, k: k, mask: mask)
             }
         }
@@ -67,8 +72,9 @@ extension Executor {
         let predicate = RowPredicate(selectivityEstimate: selectivity) { id in
             if excluded.contains(id) || failure != nil { return false }
             guard s.filter != nil else { return true }
-            if let known = admitted[id] { return known }
             do {
+                if inMemory, let row = live.payloadRow(id) { return try admits(row) }
+                if let known = admitted[id] { return known }
                 guard let pk = live.key(id), let row = try filterRow(pk) else { admitted[id] = false; return false }
                 let ok = try admits(row)
                 admitted[id] = ok
@@ -85,11 +91,12 @@ extension Executor {
             do {
                 if let h = live.hnsw {
                     let ef = max(vs.efSearch, k)
-                    // The choice between the walk and a scan is made above (a filter's rows are
-                    // costly to check one by one); the index only widens its walk.
+                    // Filters read from rows: the choice between the walk and a scan was made
+                    // above. Filters checked in memory: the index chooses (its exact scan checks
+                    // every row, cheap here).
                     hits = needsCheck
                         ? try h.search(q, k: min(k, indexed), efSearch: min(ef, 10_000), filter: predicate,
-                                       strategy: .traversal).hits
+                                       strategy: inMemory ? .automatic : .traversal).hits
                         : try h.search(q, k: min(k, indexed), efSearch: min(ef, 10_000))
                 } else if let ivf = live.ivf {
                     hits = needsCheck
@@ -108,8 +115,9 @@ extension Executor {
         for hit in hits {
             let row: [Value]?
             row = try live.key(hit.rowID).flatMap { try fetch($0) }
-            // A hit the filter admitted was read in this transaction's snapshot: it is there.
-            guard let row else { complete = false; continue }
+            // The index holds committed rows; the transaction reads its snapshot. A hit gone
+            // or no longer matching there makes the answer incomplete (the exact plan runs).
+            guard let row, try admits(row) else { complete = false; continue }
             rows.append(row)
         }
         for (pk, change) in local where change.present && change.vector != nil {
