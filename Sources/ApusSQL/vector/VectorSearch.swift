@@ -92,11 +92,13 @@ extension Executor {
                 if let h = live.hnsw {
                     let ef = max(vs.efSearch, k)
                     // Filters read from rows: the choice between the walk and a scan was made
-                    // above. Filters checked in memory: the index chooses (its exact scan checks
-                    // every row, cheap here).
+                    // above. Filters checked in memory: an exact scan of the index checks every
+                    // row, a walk about `1.6 * ef * m / sqrt(s)` of them.
                     hits = needsCheck
                         ? try h.search(q, k: min(k, indexed), efSearch: min(ef, 10_000), filter: predicate,
-                                       strategy: inMemory ? .automatic : .traversal).hits
+                                       strategy: inMemory && VectorSearchTuning.prefersExactInMemory(
+                                           selectivity: selectivity ?? 1, rows: indexed, ef: ef, m: h.parameters.m)
+                                           ? .exactScan : .traversal).hits
                         : try h.search(q, k: min(k, indexed), efSearch: min(ef, 10_000))
                 } else if let ivf = live.ivf {
                     hits = needsCheck
@@ -147,6 +149,17 @@ enum VectorSearchTuning {
     /// `HNSWGraph.prefersExactScan`), never more than the rows there are, at about 1.5 us
     /// each. Fitted to `apus bench vector --sql-only` at 20,000 x 128 (docs/bench-vector.md):
     /// 10% selectivity walked in 7 ms, 1% scanned in 27 ms.
+    /// With the filter checked in memory (about 0.2 us a row, as much as a distance): the
+    /// index's exact scan checks all `rows` and ranks the matching ones; a walk costs about
+    /// `4 * ef * m / sqrt(s)` such steps (fitted at 20,000 x 128, ef 64: at 1% the exact scan
+    /// took 4 ms and the walk 7.6 ms, at 10% the walk 1.2 ms and the scan 4.5 ms). (The
+    /// index's own model assumes a check of a few nanoseconds, a bitset's.)
+    static func prefersExactInMemory(selectivity s: Double, rows: Int, ef: Int, m: Int) -> Bool {
+        let exact = Double(rows) * (1 + s)
+        let walk = 4 * Double(ef) * Double(m) / max(s, 1e-6).squareRoot()
+        return exact <= walk
+    }
+
     static func prefersTableScan(selectivity s: Double, rows: Int, ef: Int, m: Int) -> Bool {
         let scan = 1.3 * Double(rows)
         let walk = 1.5 * min(Double(rows), 1.6 * Double(ef) * Double(m) / max(s, 1e-6).squareRoot())
