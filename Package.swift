@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         // HMAC/SHA-256 for SCRAM-SHA-256 (roles' verifiers and the login exchange).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        // TLS for client connections (SSLRequest).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     ],
     targets: [
         // Debian's C libraries for block compression (installed by scripts/setup.sh).
@@ -50,6 +52,7 @@ let package = Package(
             "ApusCore", "ApusStorage", "ApusSQL",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
 
         .target(name: "ApusRaft", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
@@ -76,6 +79,7 @@ let package = Package(
         .testTarget(name: "ApusPGWireTests", dependencies: [
             "ApusPGWire", "ApusSQL", "ApusStorage", "ApusCore",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         .testTarget(name: "ApusDBTests", dependencies: ["ApusDB", "ApusSQL", "ApusStorage", "ApusCore"], swiftSettings: strict),
     ]

@@ -29,6 +29,11 @@ final class FrontendFrameDecoder: ByteToMessageDecoder {
         if startupPhase {
             message = try FrontendDecoder.decodeStartup(body)
             if case .startup = message { startupPhase = false }
+            // The client must wait for the answer to SSLRequest before it sends more: bytes that
+            // came with it would be read as if they were protected by TLS (CVE-2021-23214).
+            if case .sslRequest = message, buffer.readableBytes > 0 {
+                throw ProtocolError("received unencrypted data after SSL request")
+            }
         } else {
             message = try FrontendDecoder.decode(type: type, body: body)
         }
@@ -83,6 +88,11 @@ final class PGConnection: @unchecked Sendable {
     var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], rest: [Statement])?
     var user = "apus"
     var database = "apus"
+    /// Where the startup is in authentication (see Authentication.swift).
+    var authPhase = AuthPhase.startup
+    /// Whether the connection switched to TLS after SSLRequest.
+    var tlsActive = false
+    var applicationName = ""
 
     init(channel: any Channel, host: SessionHost, configuration: PGServer.Configuration) {
         self.channel = channel
@@ -150,6 +160,10 @@ final class PGConnection: @unchecked Sendable {
             closed = true
             channel.close(promise: nil)
         default:
+            if case let .password(body) = m, session == nil {
+                receivePassword(body)
+                return
+            }
             guard session != nil else {
                 fatal("08P01", "expected a startup message")
                 return
@@ -181,6 +195,10 @@ final class PGConnection: @unchecked Sendable {
     }
 
     func startup(_ params: [String: String]) {
+        guard case .startup = authPhase else {
+            fatal("08P01", "unexpected startup message")
+            return
+        }
         guard let id = host.admit(maxConnections: configuration.maxConnections) else {
             fatal("53300", "sorry, too many clients already")
             return
@@ -188,10 +206,18 @@ final class PGConnection: @unchecked Sendable {
         admitted = true
         self.id = id
         secretKey = Int32.random(in: 1...Int32.max)
-        user = params["user"] ?? "apus"
+        user = params["user"] ?? ""
         database = params["database"] ?? user
+        applicationName = params["application_name"] ?? ""
+        authenticate()
+    }
+
+    /// The end of startup, once `role` is authenticated: the session, the parameters, ready.
+    func completeStartup(_ role: RoleDesc) {
         do {
-            session = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes)
+            let s = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes)
+            s.user = role.name
+            session = s
         } catch {
             fatal(error.sqlState.code, error.message)
             return
@@ -201,8 +227,8 @@ final class PGConnection: @unchecked Sendable {
         let status: [(String, String)] = [
             ("server_version", PGServer.serverVersion), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
             ("DateStyle", "ISO, MDY"), ("IntervalStyle", "postgres"), ("TimeZone", "UTC"), ("integer_datetimes", "on"),
-            ("standard_conforming_strings", "on"), ("is_superuser", "on"), ("session_authorization", user),
-            ("application_name", params["application_name"] ?? ""), ("default_transaction_read_only", "off"),
+            ("standard_conforming_strings", "on"), ("is_superuser", role.superuser ? "on" : "off"),
+            ("session_authorization", user), ("application_name", applicationName), ("default_transaction_read_only", "off"),
             ("in_hot_standby", "off"),
         ]
         for (k, v) in status { w.parameterStatus(k, v) }
