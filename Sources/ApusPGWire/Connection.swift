@@ -9,6 +9,11 @@ final class FrontendFrameDecoder: ByteToMessageDecoder {
     let maxMessageSize: Int
     var startupPhase = true
 
+    /// PostgreSQL's MAX_STARTUP_PACKET_LENGTH.
+    static let startupBytesMax = 10_000
+    /// PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH, for `p` messages (only authentication uses them).
+    static let authenticationBytesMax = 65_535
+
     init(maxMessageSize: Int) { self.maxMessageSize = maxMessageSize }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -20,6 +25,13 @@ final class FrontendFrameDecoder: ByteToMessageDecoder {
         guard length >= 4 else { throw ProtocolError("invalid message length \(length)") }
         guard Int(length) <= maxMessageSize else {
             throw ProtocolError("message of \(length) bytes exceeds the limit of \(maxMessageSize) bytes")
+        }
+        // Before authentication a client may not make the server buffer much: PostgreSQL's
+        // bounds for the startup packet and for password/SASL messages.
+        let authLimit = startupPhase ? FrontendFrameDecoder.startupBytesMax
+            : type == UInt8(ascii: "p") ? FrontendFrameDecoder.authenticationBytesMax : Int.max
+        guard Int(length) <= authLimit else {
+            throw ProtocolError("\(startupPhase ? "startup" : "authentication") message of \(length) bytes is too long")
         }
         let total = headerSize - 4 + Int(length)
         guard buffer.readableBytes >= total else { return .needMoreData }

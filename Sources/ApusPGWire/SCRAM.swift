@@ -87,7 +87,11 @@ struct SCRAMServer {
         for extra in attributes.dropFirst(2) where extra.hasPrefix("m=") {
             throw .malformed("malformed SCRAM message: mandatory extension \"\(extra.prefix(2))\" is not supported")
         }
-        let nonce = String(attributes[1].dropFirst(2)) + serverNonce
+        let clientNonce = attributes[1].dropFirst(2)
+        guard clientNonce.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw .malformed("malformed SCRAM message: the nonce is not printable ASCII")
+        }
+        let nonce = String(clientNonce) + serverNonce
         let serverFirst = "r=\(nonce),s=\(SCRAMVerifier.base64(verifier.salt)),i=\(verifier.iterations)"
         state = .sentServerFirst(clientFirstBare: bare, serverFirst: serverFirst, gs2Header: "\(fields[0]),,", nonce: nonce)
         return Array(serverFirst.utf8)

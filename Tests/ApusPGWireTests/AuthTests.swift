@@ -115,6 +115,20 @@ extension RawClient {
         #expect(try RawClient(port: s.server.port).scramLogin(user: "alice", password: "wonderland").last?.0 == "Z")
     }
 
+    @Test func oversizedAuthenticationMessagesAreRefused() throws {
+        let s = try AuthServer()
+        defer { s.stop() }
+        let c = try RawClient(port: s.server.port)
+        c.startup(user: "alice", database: "apus")
+        #expect(authentication(c.read())?.0 == 10)
+        c.sendRaw([UInt8(ascii: "p")] + be32(1 << 20))
+        let r = c.untilReady()
+        #expect(r.count == 1 && r.first.flatMap { sqlState($0.1) } == "08P01")
+        let big = try RawClient(port: s.server.port)
+        big.sendRaw(be32(20_000) + be32(196_608))
+        #expect(big.untilReady().first.flatMap { sqlState($0.1) } == "08P01")
+    }
+
     @Test func queriesBeforeAuthenticationAreRefused() throws {
         let s = try AuthServer()
         defer { s.stop() }

@@ -48,8 +48,11 @@ struct SCRAMClient {
     static let rfcClientFinal = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
     static let rfcServerFinal = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
+    /// Derived once: PBKDF2 with 4096 iterations takes tens of milliseconds in a debug build.
+    static let rfcVerifier = SCRAMVerifier(password: "pencil", salt: rfcSalt)
+
     static func rfcServer() -> SCRAMServer {
-        SCRAMServer(verifier: SCRAMVerifier(password: "pencil", salt: rfcSalt), mockSalt: [], serverNonce: rfcServerNonce)
+        SCRAMServer(verifier: rfcVerifier, mockSalt: [], serverNonce: rfcServerNonce)
     }
 
     @Test func rfc7677ExampleExchange() throws {
@@ -109,7 +112,7 @@ struct SCRAMClient {
 
     @Test(arguments: [
         "", "n", "n,", "x,,n=,r=abc", "p=tls-server-end-point,,n=,r=abc", "n,a=admin,n=,r=abc", "n,,r=abc", "n,,n=,",
-        "n,,n=,r=", "n,,n=,r=abc,m=ext", "n,,n=\u{0},r=abc",
+        "n,,n=,r=", "n,,n=,r=abc,m=ext", "n,,n=\u{0},r=abc", "n,,n=,r=caf\u{E9}", "n,,n=,r=a b",
     ])
     func malformedClientFirstIsRefused(_ message: String) {
         var server = SCRAMTests.rfcServer()
@@ -128,6 +131,27 @@ struct SCRAMClient {
         var server = SCRAMTests.rfcServer()
         _ = try server.receiveClientFirst(Array(SCRAMTests.rfcClientFirst.utf8))
         #expect(throws: SCRAMServer.SCRAMError.self) { try server.receiveClientFinal(Array(message.utf8)) }
+    }
+
+    @Test func randomMessagesNeverCrashTheExchange() throws {
+        let seed: UInt64 = 0x5C4A_3001
+        var rng = SplitMix64(seed: seed)
+        let alphabet = Array("nyp=,rcsi:biws+/aA0\u{0}".utf8) + [0xFF, 0xC3]
+        var refused = 0
+        for _ in 0..<2_000 {
+            var server = SCRAMTests.rfcServer()
+            let n = Int(rng.next() % 48)
+            let bytes = (0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            // Half the time the first message is valid, so the random bytes reach the second step.
+            let first = rng.next() % 2 == 0 ? Array(SCRAMTests.rfcClientFirst.utf8) : bytes
+            do {
+                _ = try server.receiveClientFirst(first)
+                _ = try server.receiveClientFinal(bytes)
+            } catch {
+                refused += 1
+            }
+        }
+        #expect(refused == 2_000, "seed \(seed)")
     }
 
     @Test func messagesOutOfOrderAreRefused() throws {
