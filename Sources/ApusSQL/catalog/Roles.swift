@@ -84,9 +84,10 @@ public enum RoleDirectory {
         case created, updated, unchanged
     }
 
-    /// Makes sure `name` exists as a superuser that can log in; sets `password` (plain or a
-    /// verifier) only when the role has none, so a password changed with ALTER ROLE survives
-    /// restarts. In a catalog without roles, `name` becomes the bootstrap superuser (OID 10).
+    /// Makes sure `name` exists, creating it as a superuser that can log in; sets `password`
+    /// (plain or a verifier) only when the role has none, so a password changed with ALTER ROLE
+    /// survives restarts. In a catalog without roles, `name` becomes the bootstrap superuser
+    /// (OID 10). An existing role's attributes are left as they are.
     ///
     /// - Precondition: no session writes to `engine` at the same time (the server calls this
     ///   before it accepts connections).
@@ -100,12 +101,8 @@ public enum RoleDirectory {
         var outcome = Outcome.unchanged
         var role: RoleDesc
         if let r = roles[name] {
+            // An existing role keeps its attributes: an operator's ALTER ROLE wins over a restart.
             role = r
-            if !role.superuser || !role.login {
-                role.superuser = true
-                role.login = true
-                outcome = .updated
-            }
         } else if cat.roles == nil {
             role = .bootstrap(name: name)
             outcome = .created
