@@ -407,9 +407,14 @@ extension Binder {
         case .row: throw SQLError.unsupported("row constructors")
         case .arraySubquery(let q):
             // There are no array values yet; `ARRAY(SELECT ...)` (psql's \du asks for role
-            // memberships this way) gives the array's text form, '{a,b}', with the elements
-            // unquoted: right for the simple names tools read this way, not a general array.
-            let sql = "(SELECT '{' || coalesce(string_agg(CAST(_array.x AS text), ','), '') || '}' FROM (\(q)) AS _array (x))"
+            // memberships this way) gives the array's text form as PostgreSQL's array_out writes
+            // it: '{a,"b c",NULL,"x\"y"}' (elements quoted when empty, NULL-like, or holding
+            // a delimiter, brace, quote, backslash or space), typed text rather than an array.
+            let x = "CAST(_array.x AS text)"
+            let element = "CASE WHEN _array.x IS NULL THEN 'NULL' WHEN \(x) = '' OR upper(\(x)) = 'NULL' "
+                + "OR \(x) ~ '[,\"\\\\{}[:space:]]' THEN '\"' || replace(replace(\(x), '\\', '\\\\'), '\"', '\\\"') || '\"' "
+                + "ELSE \(x) END"
+            let sql = "(SELECT '{' || coalesce(string_agg(\(element), ','), '') || '}' FROM (\(q)) AS _array (x))"
             return try bindExpr(try Parser.parseExpression(sql: sql), frame, agg: agg)
         case .array, .subscripts: throw SQLError.unsupported("arrays")
         case .atTimeZone: throw SQLError.unsupported("AT TIME ZONE")
