@@ -64,7 +64,10 @@ extension PGConnection {
             }
             logIn(role)
         case .scram:
-            let scram = SCRAMServer(verifier: role?.verifier, mockSalt: PGServer.mockSalt(user), serverNonce: SCRAMServer.makeNonce())
+            // An expired password (VALID UNTIL) is no password: a mock exchange that fails with 28P01.
+            let now = Int64((Date().timeIntervalSince1970 - 946_684_800) * 1_000_000)
+            let verifier = role?.verifier(atMicroseconds: now)
+            let scram = SCRAMServer(verifier: verifier, mockSalt: PGServer.mockSalt(user), serverNonce: SCRAMServer.makeNonce())
             authPhase = .saslInitial(scram, role)
             var w = BackendWriter()
             w.authenticationSASL(mechanisms: [SCRAMVerifier.mechanism])

@@ -19,7 +19,10 @@ final class AuthServer {
     init(method: AuthenticationMethod = .scram) throws {
         data = try TestEngine()
         _ = try RoleDirectory.ensureSuperuser(named: "apus", password: "pencil", engine: data.engine)
-        _ = try data.session().execute(sql: "CREATE USER alice PASSWORD 'wonderland'; CREATE ROLE locked PASSWORD 'key'")
+        _ = try data.session().execute(sql: """
+            CREATE USER alice PASSWORD 'wonderland'; CREATE ROLE locked PASSWORD 'key';
+            CREATE USER expired PASSWORD 'old' VALID UNTIL '2001-01-01'; CREATE USER valid PASSWORD 'new' VALID UNTIL '2999-01-01'
+            """)
         var configuration = PGServer.Configuration(port: 0, maxConnections: 20, maxMessageSize: 1 << 20)
         configuration.authentication = method
         server = try PGServer.start(engine: data.engine, configuration: configuration)
@@ -64,7 +67,7 @@ extension RawClient {
     @Test func scramLoginSucceedsWithTheRightPassword() throws {
         let s = try AuthServer()
         defer { s.stop() }
-        for (user, password, gs2) in [("apus", "pencil", "n,,"), ("alice", "wonderland", "y,,")] {
+        for (user, password, gs2) in [("apus", "pencil", "n,,"), ("alice", "wonderland", "y,,"), ("valid", "new", "n,,")] {
             let c = try RawClient(port: s.server.port)
             let r = c.scramLogin(user: user, password: password, gs2Header: gs2)
             #expect(authentication(r.first)?.0 == 12)
@@ -79,7 +82,9 @@ extension RawClient {
     @Test func wrongPasswordUnknownRoleAndNoLogin() throws {
         let s = try AuthServer()
         defer { s.stop() }
-        for (user, password, code) in [("alice", "wonderlan", "28P01"), ("nobody", "x", "28P01"), ("locked", "key", "28000")] {
+        for (user, password, code) in [
+            ("alice", "wonderlan", "28P01"), ("nobody", "x", "28P01"), ("locked", "key", "28000"), ("expired", "old", "28P01"),
+        ] {
             let c = try RawClient(port: s.server.port)
             let r = c.scramLogin(user: user, password: password)
             // A NOLOGIN role authenticates (SASLFinal) and is refused afterwards, as in PostgreSQL.

@@ -93,6 +93,23 @@ func failure(_ s: SQLSession, _ sql: String) -> String? {
         #expect(try rows(s, "SELECT rolname FROM pg_roles ORDER BY 1") == [["apus"], ["carol"]])
     }
 
+    @Test func validUntilIsNormalizedAndChecked() throws {
+        let e = try TestEngine()
+        defer { e.close() }
+        let s = try e.session()
+        #expect(failure(s, "CREATE ROLE x VALID UNTIL 'someday'") == "22007")
+        _ = try s.execute(sql: "CREATE USER old PASSWORD 'pw' VALID UNTIL '2001-02-03 04:05:06'")
+        _ = try s.execute(sql: "CREATE USER forever PASSWORD 'pw' VALID UNTIL 'Infinity'")
+        #expect(try rows(s, "SELECT rolname, rolvaliduntil FROM pg_roles WHERE rolvaliduntil IS NOT NULL ORDER BY 1") == [
+            ["forever", "infinity"], ["old", "2001-02-03 04:05:06+00"],
+        ])
+        let old = try #require(try RoleDirectory.role(named: "old", engine: e.engine))
+        let at: Int64 = 34_488_306_000_000 // 2001-02-03 04:05:06 UTC in microseconds since 2000-01-01
+        #expect(old.verifier(atMicroseconds: at - 1) != nil)
+        #expect(old.verifier(atMicroseconds: at) == nil)
+        #expect(try RoleDirectory.role(named: "forever", engine: e.engine)?.verifier(atMicroseconds: .max) != nil)
+    }
+
     @Test func verifierGivenAsSuchIsStoredAsIs() throws {
         let e = try TestEngine()
         defer { e.close() }

@@ -18,7 +18,8 @@ public struct RoleDesc: Sendable, Codable, Hashable {
     public var bypassRLS: Bool
     /// `CONNECTION LIMIT`, -1 for none (stored and shown, not enforced yet).
     public var connectionLimit: Int64
-    /// `VALID UNTIL` as written (stored and shown, not enforced yet).
+    /// `VALID UNTIL`, normalized to `YYYY-MM-DD HH:MM:SS+00` or `infinity`: after it the
+    /// password no longer logs in (as PostgreSQL; trust logins are not affected).
     public var validUntil: String?
     /// The SCRAM-SHA-256 verifier (`SCRAMVerifier.text`); nil when the role has no password,
     /// and then password authentication always fails for it.
@@ -51,6 +52,22 @@ public struct RoleDesc: Sendable, Codable, Hashable {
 
     /// The parsed password verifier, or nil when there is no usable one.
     package var verifier: SCRAMVerifier? { password.flatMap { SCRAMVerifier(parsing: $0) } }
+
+    /// The verifier a login may use at `now` (microseconds since 2000-01-01 UTC, PostgreSQL's
+    /// epoch): nil when there is none or the password expired (`VALID UNTIL` has passed).
+    package func verifier(atMicroseconds now: Int64) -> SCRAMVerifier? {
+        if let until = validUntil, until != "infinity" {
+            guard let end = DateTime.parseTimestamp(until), now < end else { return nil }
+        }
+        return verifier
+    }
+
+    /// `VALID UNTIL` text as stored: `infinity`, or the timestamp in UTC; nil when it does not parse.
+    static func normalizedValidUntil(_ text: String) -> String? {
+        let t = text.trimmingSpaces().lowercased()
+        if t == "infinity" { return "infinity" }
+        return DateTime.parseTimestamp(t).map { DateTime.formatTimestamp($0) + "+00" }
+    }
 }
 
 extension Catalog {
@@ -274,7 +291,10 @@ extension DDL {
                 role.connectionLimit = n
             case let .validUntil(t):
                 try once("valid until")
-                role.validUntil = t
+                guard let normalized = RoleDesc.normalizedValidUntil(t) else {
+                    throw SQLError(.invalidDatetimeFormat, "invalid input syntax for type timestamp with time zone: \"\(t)\"")
+                }
+                role.validUntil = normalized
             case .inRole, .role, .admin:
                 throw SQLError.unsupported("role membership (IN ROLE, ROLE, ADMIN)")
             }
