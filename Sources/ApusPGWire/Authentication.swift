@@ -1,6 +1,7 @@
 import ApusCore
 import ApusSQL
 import Foundation
+import Synchronization
 
 /// How clients prove who they are (`apus serve --auth`).
 public enum AuthenticationMethod: String, Sendable, CaseIterable {
@@ -24,6 +25,32 @@ enum AuthPhase {
     case saslInitial(SCRAMServer, RoleDesc?)
     case saslContinue(SCRAMServer, RoleDesc?)
     case done
+}
+
+/// Open sessions per role, for `CONNECTION LIMIT`. Shared by a server's connections; the
+/// mutex guards the counts.
+final class RoleConnections: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    /// Counts a session of `role`; false (and nothing counted) when `limit` sessions are open.
+    func admit(_ role: String, limit: Int64?) -> Bool {
+        counts.withLock { c in
+            let open = c[role, default: 0]
+            if let limit, open >= limit { return false }
+            c[role] = open + 1
+            return true
+        }
+    }
+
+    func release(_ role: String) {
+        counts.withLock { c in
+            let open = c[role, default: 0]
+            precondition(open > 0, "a released session was counted")
+            c[role] = open > 1 ? open - 1 : nil
+        }
+    }
+
+    func count(_ role: String) -> Int { counts.withLock { $0[role, default: 0] } }
 }
 
 extension PGServer {
@@ -124,14 +151,27 @@ extension PGConnection {
         }
     }
 
-    /// The role is authenticated: check that it may log in, then finish the startup.
+    /// The role is authenticated: check that it may log in and is under its connection limit
+    /// (superusers are exempt, as in PostgreSQL), then finish the startup.
     private func logIn(_ role: RoleDesc) {
         authPhase = .done
         guard role.login else {
             fatal("28000", "role \"\(role.name)\" is not permitted to log in")
             return
         }
+        let limit = role.superuser || role.connectionLimit < 0 ? nil : role.connectionLimit
+        guard host.roleConnections.admit(role.name, limit: limit) else {
+            fatal("53300", "too many connections for role \"\(role.name)\"")
+            return
+        }
+        countedRole = role.name
         completeStartup(role)
+    }
+
+    /// At disconnection: the session no longer counts towards its role's limit.
+    func releaseRoleConnection() {
+        if let role = countedRole { host.roleConnections.release(role) }
+        countedRole = nil
     }
 
     /// Called (through the queue, before any later message) once TLS is set up.

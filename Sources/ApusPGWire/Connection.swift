@@ -104,6 +104,8 @@ final class PGConnection: @unchecked Sendable {
     var authPhase = AuthPhase.startup
     /// Whether the connection switched to TLS after SSLRequest.
     var tlsActive = false
+    /// The role whose session count this connection holds (see `RoleConnections`).
+    var countedRole: String?
     var applicationName = ""
 
     init(channel: any Channel, host: SessionHost, configuration: PGServer.Configuration) {
@@ -145,6 +147,7 @@ final class PGConnection: @unchecked Sendable {
             if let s = self.session, s.inTransaction { _ = try? s.execute(sql: "ROLLBACK") }
             self.host.release(self.id)
             if self.admitted { self.host.leave() }
+            self.releaseRoleConnection()
             self.admitted = false
             self.session = nil
         }

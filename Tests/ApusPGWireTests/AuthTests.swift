@@ -21,7 +21,8 @@ final class AuthServer {
         _ = try RoleDirectory.ensureSuperuser(named: "apus", password: "pencil", engine: data.engine)
         _ = try data.session().execute(sql: """
             CREATE USER alice PASSWORD 'wonderland'; CREATE ROLE locked PASSWORD 'key';
-            CREATE USER expired PASSWORD 'old' VALID UNTIL '2001-01-01'; CREATE USER valid PASSWORD 'new' VALID UNTIL '2999-01-01'
+            CREATE USER expired PASSWORD 'old' VALID UNTIL '2001-01-01'; CREATE USER valid PASSWORD 'new' VALID UNTIL '2999-01-01';
+            CREATE USER capped PASSWORD 'cap' CONNECTION LIMIT 1
             """)
         var configuration = PGServer.Configuration(port: 0, maxConnections: 20, maxMessageSize: 1 << 20)
         configuration.authentication = method
@@ -132,6 +133,26 @@ extension RawClient {
         let big = try RawClient(port: s.server.port)
         big.sendRaw(be32(20_000) + be32(196_608))
         #expect(big.untilReady().first.flatMap { sqlState($0.1) } == "08P01")
+    }
+
+    @Test func connectionLimitPerRole() throws {
+        let s = try AuthServer()
+        defer { s.stop() }
+        var first: RawClient? = try RawClient(port: s.server.port)
+        #expect(first?.scramLogin(user: "capped", password: "cap").last?.0 == "Z")
+        let second = try RawClient(port: s.server.port)
+        let refused = second.scramLogin(user: "capped", password: "cap")
+        #expect(refused.last.flatMap { sqlState($0.1) } == "53300")
+        let message = String(decoding: refused.last?.1 ?? [], as: UTF8.self)
+        #expect(message.contains("too many connections for role \"capped\""))
+        // The refused login did not count.
+        #expect(s.server.host.roleConnections.count("capped") == 1)
+        first?.send("X", [])
+        first = nil
+        // The server releases the count when it sees the disconnection (bounded wait on the condition).
+        let deadline = Date(timeIntervalSinceNow: 5)
+        while s.server.host.roleConnections.count("capped") > 0 && Date() < deadline { usleep(1_000) }
+        #expect(try RawClient(port: s.server.port).scramLogin(user: "capped", password: "cap").last?.0 == "Z")
     }
 
     @Test func queriesBeforeAuthenticationAreRefused() throws {

@@ -16,7 +16,7 @@ public struct RoleDesc: Sendable, Codable, Hashable {
     public var inherit: Bool
     public var replication: Bool
     public var bypassRLS: Bool
-    /// `CONNECTION LIMIT`, -1 for none (stored and shown, not enforced yet).
+    /// `CONNECTION LIMIT`, -1 for none: more sessions of a non-superuser get 53300 at login.
     public var connectionLimit: Int64
     /// `VALID UNTIL`, normalized to `YYYY-MM-DD HH:MM:SS+00` or `infinity`: after it the
     /// password no longer logs in (as PostgreSQL; trust logins are not affected).
