@@ -17,6 +17,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        // HMAC/SHA-256 for SCRAM-SHA-256 (roles' verifiers and the login exchange).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        // TLS for client connections (SSLRequest).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
     ],
     targets: [
         // Debian's C libraries for block compression (installed by scripts/setup.sh).
@@ -37,7 +41,10 @@ let package = Package(
 
         // Transactions: MVCC versions and intents, the lock table, transaction records (issue 4).
         .target(name: "ApusKV", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
-        .target(name: "ApusSQL", dependencies: ["ApusCore", "ApusStorage", "ApusVector"], swiftSettings: strict),
+        .target(name: "ApusSQL", dependencies: [
+            "ApusCore", "ApusStorage", "ApusVector",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .target(name: "ApusDB", dependencies: ["ApusCore", "ApusStorage", "ApusSQL"], swiftSettings: strict),
 
         // The PostgreSQL wire protocol on SwiftNIO.
@@ -45,6 +52,7 @@ let package = Package(
             "ApusCore", "ApusStorage", "ApusSQL",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
 
         .target(name: "ApusRaft", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
@@ -71,6 +79,7 @@ let package = Package(
         .testTarget(name: "ApusPGWireTests", dependencies: [
             "ApusPGWire", "ApusSQL", "ApusStorage", "ApusCore",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         .testTarget(name: "ApusDBTests", dependencies: ["ApusDB", "ApusSQL", "ApusStorage", "ApusCore"], swiftSettings: strict),
     ]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real PostgreSQL clients against a running `apus serve`: psql (scripts with -f, errors,
-# transactions), psycopg 3 (text and binary, parameters, types, errors, transactions) and the
-# pgvector package (vector round trips, HNSW nearest-neighbour queries).
+# transactions), psycopg 3 (text and binary, parameters, types, errors, transactions), the
+# pgvector package (vector round trips, HNSW nearest-neighbour queries), and SCRAM-SHA-256 and
+# TLS against second and third servers (`--auth scram`, a self-signed certificate, `--tls-required`).
 # Starts the server on a free loopback port with a temporary data directory; stops it after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,9 @@ BIN=${APUS_BIN:-.build/debug/apus}
 [ -x "$BIN" ] || swift build --product apus
 WORK=$(mktemp -d)
 cleanup() {
-    if [ -n "${PID:-}" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    for p in "${PID:-}" "${AUTH_PID:-}" "${REQ_PID:-}"; do
+        if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -62,3 +65,43 @@ for _ in $(seq 100); do [ -s "$WORK/port2" ] && break; sleep 0.1; done
 PGPORT=$(cat "$WORK/port2") psql -X -A -t -c "SELECT count(*) FROM items" > "$WORK/count.out"
 [ "$(cat "$WORK/count.out")" = "3" ] || { cat "$WORK/count.out"; echo "client-tests: data lost across restart"; exit 1; }
 echo "client-tests: restart ok"
+
+# Authentication and TLS: a server with SCRAM-SHA-256 and a self-signed certificate (TLS
+# optional), and one that requires TLS. The superuser's password comes from --password-file.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=localhost" \
+    -keyout "$WORK/server.key" -out "$WORK/server.crt" > "$WORK/openssl.log" 2>&1 \
+    || { cat "$WORK/openssl.log"; echo "client-tests: openssl failed"; exit 1; }
+printf 'apus-secret\n' > "$WORK/password"
+start_server() { # name, extra arguments...
+    local name=$1; shift
+    "$BIN" serve --data-dir "$WORK/data-$name" --listen 127.0.0.1:0 --port-file "$WORK/port-$name" \
+        --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" "$@" > "$WORK/server-$name.log" 2>&1 &
+}
+start_server auth --auth scram --password-file "$WORK/password"
+AUTH_PID=$!
+start_server req --auth scram --password-file "$WORK/password" --tls-required
+REQ_PID=$!
+for name in auth req; do
+    for _ in $(seq 100); do [ -s "$WORK/port-$name" ] && break; sleep 0.1; done
+    [ -s "$WORK/port-$name" ] || { cat "$WORK/server-$name.log"; echo "client-tests: the $name server did not start"; exit 1; }
+done
+export PGPORT=$(cat "$WORK/port-auth") PGUSER=apus
+grep -q "authentication: SCRAM-SHA-256" "$WORK/server-auth.log" || { cat "$WORK/server-auth.log"; exit 1; }
+# psql: the right password logs in (over TLS when the server offers it, libpq's default
+# sslmode=prefer), a wrong one fails with PostgreSQL's message, \du lists the roles.
+[ "$(PGPASSWORD=apus-secret psql -X -A -t -c 'SELECT current_user')" = "apus" ] || { echo "psql: SCRAM login failed"; exit 1; }
+PGPASSWORD=apus-secret psql -X -c '\conninfo' | grep -q 'SSL connection (protocol: TLSv1\.[23]' \
+    || { PGPASSWORD=apus-secret psql -X -c '\conninfo'; echo "psql: \\conninfo shows no SSL"; exit 1; }
+set +e
+PGPASSWORD=wrong psql -X -c 'SELECT 1' > "$WORK/wrong.out" 2>&1
+status=$?
+set -e
+[ "$status" -eq 2 ] || { cat "$WORK/wrong.out"; echo "psql: a wrong password gave status $status"; exit 1; }
+grep -q 'password authentication failed for user "apus"' "$WORK/wrong.out" || { cat "$WORK/wrong.out"; exit 1; }
+PGPASSWORD=apus-secret psql -X -q -v ON_ERROR_STOP=1 -c "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'"
+[ "$(PGPASSWORD=reader-pw psql -X -A -t -U reader -c 'SELECT session_user')" = "reader" ] || { echo "psql: reader login failed"; exit 1; }
+PGPASSWORD=apus-secret psql -X -A -t -c '\du' | grep -q '^reader|' || { PGPASSWORD=apus-secret psql -X -c '\du'; echo "psql: \\du misses reader"; exit 1; }
+PGPASSWORD=apus-secret psql -X -q -c "DROP ROLE reader"
+echo "client-tests: psql SCRAM ok"
+PGPASSWORD=apus-secret APUS_TLS_REQUIRED_PORT=$(cat "$WORK/port-req") python3 tests/clients/auth_tls_test.py
+echo "client-tests: SCRAM and TLS (psycopg) ok"

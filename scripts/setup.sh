@@ -4,7 +4,7 @@
 # psycopg driver for the real-client tests. Idempotent; needs root or sudo for apt-get.
 set -euo pipefail
 need=()
-for p in libzstd-dev liblz4-dev libedit-dev libsqlite3-dev pkg-config postgresql-client python3-pip; do
+for p in libzstd-dev liblz4-dev libedit-dev libsqlite3-dev pkg-config postgresql-client python3-pip openssl; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -9,6 +9,11 @@ final class FrontendFrameDecoder: ByteToMessageDecoder {
     let maxMessageSize: Int
     var startupPhase = true
 
+    /// PostgreSQL's MAX_STARTUP_PACKET_LENGTH.
+    static let startupBytesMax = 10_000
+    /// PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH, for `p` messages (only authentication uses them).
+    static let authenticationBytesMax = 65_535
+
     init(maxMessageSize: Int) { self.maxMessageSize = maxMessageSize }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -21,6 +26,13 @@ final class FrontendFrameDecoder: ByteToMessageDecoder {
         guard Int(length) <= maxMessageSize else {
             throw ProtocolError("message of \(length) bytes exceeds the limit of \(maxMessageSize) bytes")
         }
+        // Before authentication a client may not make the server buffer much: PostgreSQL's
+        // bounds for the startup packet and for password/SASL messages.
+        let authLimit = startupPhase ? FrontendFrameDecoder.startupBytesMax
+            : type == UInt8(ascii: "p") ? FrontendFrameDecoder.authenticationBytesMax : Int.max
+        guard Int(length) <= authLimit else {
+            throw ProtocolError("\(startupPhase ? "startup" : "authentication") message of \(length) bytes is too long")
+        }
         let total = headerSize - 4 + Int(length)
         guard buffer.readableBytes >= total else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: headerSize)
@@ -29,6 +41,11 @@ final class FrontendFrameDecoder: ByteToMessageDecoder {
         if startupPhase {
             message = try FrontendDecoder.decodeStartup(body)
             if case .startup = message { startupPhase = false }
+            // The client must wait for the answer to SSLRequest before it sends more: bytes that
+            // came with it would be read as if they were protected by TLS (CVE-2021-23214).
+            if case .sslRequest = message, buffer.readableBytes > 0 {
+                throw ProtocolError("received unencrypted data after SSL request")
+            }
         } else {
             message = try FrontendDecoder.decode(type: type, body: body)
         }
@@ -83,6 +100,13 @@ final class PGConnection: @unchecked Sendable {
     var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], rest: [Statement])?
     var user = "apus"
     var database = "apus"
+    /// Where the startup is in authentication (see Authentication.swift).
+    var authPhase = AuthPhase.startup
+    /// Whether the connection switched to TLS after SSLRequest.
+    var tlsActive = false
+    /// The role whose session count this connection holds (see `RoleConnections`).
+    var countedRole: String?
+    var applicationName = ""
 
     init(channel: any Channel, host: SessionHost, configuration: PGServer.Configuration) {
         self.channel = channel
@@ -123,6 +147,7 @@ final class PGConnection: @unchecked Sendable {
             if let s = self.session, s.inTransaction { _ = try? s.execute(sql: "ROLLBACK") }
             self.host.release(self.id)
             if self.admitted { self.host.leave() }
+            self.releaseRoleConnection()
             self.admitted = false
             self.session = nil
         }
@@ -150,6 +175,10 @@ final class PGConnection: @unchecked Sendable {
             closed = true
             channel.close(promise: nil)
         default:
+            if case let .password(body) = m, session == nil {
+                receivePassword(body)
+                return
+            }
             guard session != nil else {
                 fatal("08P01", "expected a startup message")
                 return
@@ -181,6 +210,10 @@ final class PGConnection: @unchecked Sendable {
     }
 
     func startup(_ params: [String: String]) {
+        guard case .startup = authPhase else {
+            fatal("08P01", "unexpected startup message")
+            return
+        }
         guard let id = host.admit(maxConnections: configuration.maxConnections) else {
             fatal("53300", "sorry, too many clients already")
             return
@@ -188,10 +221,18 @@ final class PGConnection: @unchecked Sendable {
         admitted = true
         self.id = id
         secretKey = Int32.random(in: 1...Int32.max)
-        user = params["user"] ?? "apus"
+        user = params["user"] ?? ""
         database = params["database"] ?? user
+        applicationName = params["application_name"] ?? ""
+        authenticate()
+    }
+
+    /// The end of startup, once `role` is authenticated: the session, the parameters, ready.
+    func completeStartup(_ role: RoleDesc) {
         do {
-            session = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes)
+            let s = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes)
+            s.user = role.name
+            session = s
         } catch {
             fatal(error.sqlState.code, error.message)
             return
@@ -201,8 +242,8 @@ final class PGConnection: @unchecked Sendable {
         let status: [(String, String)] = [
             ("server_version", PGServer.serverVersion), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
             ("DateStyle", "ISO, MDY"), ("IntervalStyle", "postgres"), ("TimeZone", "UTC"), ("integer_datetimes", "on"),
-            ("standard_conforming_strings", "on"), ("is_superuser", "on"), ("session_authorization", user),
-            ("application_name", params["application_name"] ?? ""), ("default_transaction_read_only", "off"),
+            ("standard_conforming_strings", "on"), ("is_superuser", role.superuser ? "on" : "off"),
+            ("session_authorization", user), ("application_name", applicationName), ("default_transaction_read_only", "off"),
             ("in_hot_standby", "off"),
         ]
         for (k, v) in status { w.parameterStatus(k, v) }

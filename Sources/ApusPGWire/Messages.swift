@@ -89,6 +89,24 @@ struct BodyReader {
     }
 }
 
+/// The body of a SASLInitialResponse (`p` during SASL): the mechanism the client chose and its
+/// first message.
+struct SASLInitialResponse: Equatable {
+    var mechanism: String
+    var data: [UInt8]
+
+    /// Decodes `String mechanism, Int32 length, Byte[length] data`; a length of -1 (no data)
+    /// is refused, since SCRAM always starts with a client message.
+    init(decoding body: [UInt8]) throws(ProtocolError) {
+        var r = BodyReader(body)
+        mechanism = try r.cString()
+        let length = Int(try r.int32())
+        guard length >= 0 else { throw ProtocolError("malformed SASL message: no initial response") }
+        data = try r.take(length)
+        try r.expectEnd()
+    }
+}
+
 /// Decodes frontend messages.
 public enum FrontendDecoder {
     static let protocol3: Int32 = 196_608
@@ -233,6 +251,21 @@ public struct BackendWriter {
     }
 
     public mutating func authenticationOk() { message("R") { $0.int32(0) } }
+
+    /// AuthenticationSASL: the mechanisms the server offers, each NUL-terminated, then a NUL.
+    public mutating func authenticationSASL(mechanisms: [String]) {
+        message("R") { w in
+            w.int32(10)
+            for m in mechanisms { w.cString(m) }
+            w.bytes.append(0)
+        }
+    }
+
+    /// AuthenticationSASLContinue: the server's SCRAM challenge (server-first-message).
+    public mutating func authenticationSASLContinue(_ data: [UInt8]) { message("R") { $0.int32(11); $0.bytes += data } }
+
+    /// AuthenticationSASLFinal: the server's SCRAM signature (server-final-message).
+    public mutating func authenticationSASLFinal(_ data: [UInt8]) { message("R") { $0.int32(12); $0.bytes += data } }
 
     public mutating func parameterStatus(_ name: String, _ value: String) {
         message("S") { $0.cString(name); $0.cString(value) }

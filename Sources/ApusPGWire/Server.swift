@@ -2,6 +2,7 @@ import ApusStorage
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The PostgreSQL wire-protocol server: one `PGConnection` per client over a shared
 /// `SessionHost`.
@@ -18,6 +19,14 @@ public final class PGServer: Sendable {
         public var threads: Int
         /// How long a statement waits for another connection's open transaction (then 55P03).
         public var lockTimeout: Double
+        /// How clients authenticate.
+        public var authentication = AuthenticationMethod.trust
+        /// PEM certificate chain and private key: with both, SSLRequest is answered `S` and the
+        /// connection continues over TLS; without, `N`.
+        public var tlsCertificateFile: String?
+        public var tlsKeyFile: String?
+        /// Refuse (28000) clients that start without TLS; needs the certificate and key.
+        public var tlsRequired = false
 
         public init(
             host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2,
@@ -47,6 +56,7 @@ public final class PGServer: Sendable {
 
     /// Starts listening.
     public static func start(engine: StorageEngine, configuration: Configuration) throws -> PGServer {
+        let tls = try makeTLSContext(configuration)
         let host = SessionHost(engine: engine, lockTimeout: configuration.lockTimeout)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let bootstrap = ServerBootstrap(group: group)
@@ -59,6 +69,9 @@ public final class PGServer: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrontendFrameDecoder(maxMessageSize: configuration.maxMessageSize)))
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(SSLNegotiationHandler(context: tls, connection: connection))
+                    }
                     try channel.pipeline.syncOperations.addHandler(PGChannelHandler(connection: connection))
                 }
             }

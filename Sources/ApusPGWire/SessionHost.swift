@@ -17,6 +17,8 @@ public final class SessionHost: @unchecked Sendable {
     public let engine: StorageEngine
     /// The engine's vector indexes, shared by every session.
     public let vectorIndexes = VectorIndexes()
+    /// Open sessions per role (CONNECTION LIMIT).
+    let roleConnections = RoleConnections()
     let lockTimeout: TimeInterval
     private let condition = NSCondition()
     private var owner: Int?

@@ -395,7 +395,7 @@ extension Binder {
             switch f {
             case .currentDate: return (.function("current_date", [], .date), .date)
             case .currentTimestamp, .localTimestamp: return (.function("now", [], .timestamptz), .timestamptz)
-            case .currentUser, .sessionUser, .user, .currentRole: return (.const(.text("apus")), .text)
+            case .currentUser, .sessionUser, .user, .currentRole: return (.const(.text(user)), .text)
             case .currentSchema: return (.const(.text("public")), .text)
             case .currentCatalog: return (.const(.text("apus")), .text)
             default: throw SQLError.unsupported("\(f)")
@@ -405,7 +405,18 @@ extension Binder {
         case .defaultValue:
             throw SQLError(.syntaxError, "DEFAULT is not allowed in this context", position: pos)
         case .row: throw SQLError.unsupported("row constructors")
-        case .array, .arraySubquery, .subscripts: throw SQLError.unsupported("arrays")
+        case .arraySubquery(let q):
+            // There are no array values yet; `ARRAY(SELECT ...)` (psql's \du asks for role
+            // memberships this way) gives the array's text form as PostgreSQL's array_out writes
+            // it: '{a,"b c",NULL,"x\"y"}' (elements quoted when empty, NULL-like, or holding
+            // a delimiter, brace, quote, backslash or space), typed text rather than an array.
+            let x = "CAST(_array.x AS text)"
+            let element = "CASE WHEN _array.x IS NULL THEN 'NULL' WHEN \(x) = '' OR upper(\(x)) = 'NULL' "
+                + "OR \(x) ~ '[,\"\\\\{}[:space:]]' THEN '\"' || replace(replace(\(x), '\\', '\\\\'), '\"', '\\\"') || '\"' "
+                + "ELSE \(x) END"
+            let sql = "(SELECT '{' || coalesce(string_agg(\(element), ','), '') || '}' FROM (\(q)) AS _array (x))"
+            return try bindExpr(try Parser.parseExpression(sql: sql), frame, agg: agg)
+        case .array, .subscripts: throw SQLError.unsupported("arrays")
         case .atTimeZone: throw SQLError.unsupported("AT TIME ZONE")
         case .field, .fieldStar: throw SQLError.unsupported("composite field access")
         case .overlay: throw SQLError.unsupported("OVERLAY")

@@ -65,10 +65,13 @@ final class Binder {
     /// Window calls of the SELECT whose target list or ORDER BY is being bound, else nil.
     var windowContext: WindowContext?
     static let depthMax = 200
+    /// The session's role: `current_user`, and whose privileges system relations check.
+    let user: String
 
-    init(catalog: Catalog, paramTypes: [SQLType]) {
+    init(catalog: Catalog, paramTypes: [SQLType], user: String? = nil) {
         self.catalog = catalog
         self.paramTypes = paramTypes
+        self.user = user ?? catalog.bootstrapRoleName
     }
 
     func enter() throws {

@@ -32,7 +32,7 @@ extension DDL {
         func checksMention(_ name: String) throws -> Bool {
             for ch in t.checks ?? [] {
                 var found = false
-                Binder(catalog: session.txCatalog, paramTypes: []).walk(try Parser.parseExpression(sql: ch)) { x in
+                Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).walk(try Parser.parseExpression(sql: ch)) { x in
                     if case let .column(parts) = x.kind, parts.last == name { found = true }
                 }
                 if found { return true }
@@ -56,7 +56,7 @@ extension DDL {
                 t.columns.append(col)
                 let i = t.columns.count - 1
                 // Existing rows get the default (evaluated per row, as PostgreSQL does for volatile ones).
-                let b = Binder(catalog: session.txCatalog, paramTypes: [])
+                let b = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
                 for r in rows.indices { rows[r].append(try dml.defaultValue(t, i, ex, b)) }
                 if primary {
                     guard t.primaryKey.isEmpty else {
@@ -85,7 +85,7 @@ extension DDL {
                     let f = Frame(columns: try t.columns.map {
                         ScopeColumn(table: t.name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
                     }, outer: nil)
-                    let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+                    let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
                     let kept = checks.filter { ch in
                         guard let e = try? Parser.parseExpression(sql: ch) else { return false }
                         return (try? binder.bindExpr(e, f, agg: nil)) != nil
@@ -108,7 +108,7 @@ extension DDL {
                 renamedTo = new
             case let .setDefault(name, e):
                 let i = try column(name)
-                _ = try Binder(catalog: session.txCatalog, paramTypes: []).bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
+                _ = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
                 t.columns[i].defaultSQL = e.description
             case let .dropDefault(name):
                 t.columns[try column(name)].defaultSQL = nil
@@ -126,7 +126,7 @@ extension DDL {
                 let i = try column(name)
                 let newType = try SQLType.from(type)
                 let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
-                let conv = try using.map { try Binder(catalog: session.txCatalog, paramTypes: []).bindExpr($0, f, agg: nil).0 }
+                let conv = try using.map { try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindExpr($0, f, agg: nil).0 }
                 for r in rows.indices {
                     let v = try conv.map { try ex.eval($0, rows[r]) } ?? rows[r][i]
                     rows[r][i] = try castValue(v, to: newType)
@@ -150,7 +150,7 @@ extension DDL {
                     t.nextIndexID += 1
                 case let .check(e):
                     let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
-                    _ = try Binder(catalog: session.txCatalog, paramTypes: []).bindBool(e, f, nil, "CHECK")
+                    _ = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindBool(e, f, nil, "CHECK")
                     t.checks = (t.checks ?? []) + [e.description]
                 case .foreignKey:
                     throw SQLError.unsupported("FOREIGN KEY constraints")

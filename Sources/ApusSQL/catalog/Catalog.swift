@@ -72,12 +72,15 @@ public struct SequenceDesc: Sendable, Codable, Hashable {
     public var cycle: Bool
 }
 
-/// The schema: every table, view, index and sequence, persisted under the system key prefix `0x01`.
+/// The schema: every table, view, index, sequence and role, persisted under the system key prefix `0x01`.
 public struct Catalog: Sendable, Codable, Hashable {
     public var tables: [String: TableDesc] = [:]
     public var nextTableID: UInt32 = 100
     /// Sequences by name (absent in catalogs written before sequences existed).
     public var sequences: [String: SequenceDesc]?
+    /// Roles by name (absent in catalogs written before roles existed: then the only role is
+    /// the implicit bootstrap superuser `apus`, see `Catalog.allRoles`).
+    public var roles: [String: RoleDesc]?
 
     static func sequenceValueKey(_ id: UInt32) -> [UInt8] {
         [0x01] + Array("seqv/".utf8) + KeyEncoding.encode([.int(Int64(id))])

@@ -120,7 +120,7 @@ struct DDL {
         }
         if !checks.isEmpty { t.checks = checks }
         // Validate defaults and checks now, as PostgreSQL does.
-        let binder = Binder(catalog: cat, paramTypes: [])
+        let binder = Binder(catalog: cat, paramTypes: [], user: session.user)
         let frame = Frame(
             columns: try t.columns.map {
                 ScopeColumn(table: name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
@@ -143,7 +143,7 @@ struct DDL {
             if c.ifNotExists { return .command("SELECT 0") }
             throw SQLError(.duplicateTable, "relation \"\(c.name.name)\" already exists")
         }
-        let b = try Binder(catalog: session.txCatalog, paramTypes: []).bindQuery(c.query, outer: nil)
+        let b = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindQuery(c.query, outer: nil)
         var elements: [TableElement] = []
         for (i, col) in b.columns.enumerated() {
             let n = i < c.columns.count ? c.columns[i] : col.name
@@ -238,7 +238,7 @@ struct DDL {
                 throw SQLError(.duplicateTable, "relation \"\(v.name.name)\" already exists")
             }
         }
-        let b = try Binder(catalog: session.txCatalog, paramTypes: []).bindQuery(v.query, outer: nil)
+        let b = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindQuery(v.query, outer: nil)
         var cat = session.txCatalog
         var cols: [ColumnDesc] = []
         for (i, c) in b.columns.enumerated() {

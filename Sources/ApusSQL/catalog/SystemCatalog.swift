@@ -118,9 +118,8 @@ extension Binder {
                     [("oid", .int8), ("datname", .text), ("datdba", .int8), ("encoding", .text), ("datistemplate", .bool),
                      ("datallowconn", .bool), ("datcollate", .text), ("datctype", .text), ("daticulocale", .text),
                      ("datlocprovider", .text), ("datacl", .text)])
-        case "pg_roles", "pg_user":
-            return ([[int(10), text("apus"), .bool(true), .bool(true)]],
-                    [("oid", .int8), (rel == "pg_user" ? "usename" : "rolname", .text), ("rolsuper", .bool), ("rolcanlogin", .bool)])
+        case "pg_roles", "pg_authid", "pg_user", "pg_shadow", "pg_auth_members":
+            return try roleRelation(rel)
         case "pg_settings":
             let settings: [(String, String)] = [
                 ("server_version", "15.0 (ApusDB 0.1)"), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
@@ -144,6 +143,42 @@ extension Binder {
             return ([], cols)
         default:
             return nil
+        }
+    }
+
+    /// The role relations: `pg_roles` and `pg_user` (passwords shown as `********`, as
+    /// PostgreSQL), `pg_authid` and `pg_shadow` (the verifiers; superusers only, 42501 for
+    /// others), and `pg_auth_members` (empty: role membership is not supported yet).
+    func roleRelation(_ rel: String) throws -> (rows: [[Value]], columns: [(String, SQLType)]) {
+        let roles = catalog.allRoles.values.sorted { $0.oid < $1.oid }
+        if rel == "pg_authid" || rel == "pg_shadow" {
+            guard catalog.allRoles[user]?.superuser == true else {
+                throw SQLError(SQLState("42501"), "permission denied for table \(rel)")
+            }
+        }
+        func pw(_ r: RoleDesc, hidden: Bool) -> Value {
+            guard let p = r.password else { return .null }
+            return .text(hidden ? "********" : p)
+        }
+        switch rel {
+        case "pg_user", "pg_shadow":
+            let rows: [[Value]] = roles.filter(\.login).map {
+                [.text($0.name), .int($0.oid), .bool($0.createDB), .bool($0.superuser), .bool($0.replication), .bool($0.bypassRLS),
+                 pw($0, hidden: rel == "pg_user"), $0.validUntil.map(Value.text) ?? .null, .null]
+            }
+            return (rows, [("usename", .text), ("usesysid", .int8), ("usecreatedb", .bool), ("usesuper", .bool), ("userepl", .bool),
+                           ("usebypassrls", .bool), ("passwd", .text), ("valuntil", .text), ("useconfig", .text)])
+        case "pg_auth_members":
+            return ([], [("oid", .int8), ("roleid", .int8), ("member", .int8), ("grantor", .int8), ("admin_option", .bool)])
+        default:
+            let rows: [[Value]] = roles.map {
+                [.int($0.oid), .text($0.name), .bool($0.superuser), .bool($0.inherit), .bool($0.createRole), .bool($0.createDB),
+                 .bool($0.login), .bool($0.replication), .bool($0.bypassRLS), .int($0.connectionLimit),
+                 pw($0, hidden: rel == "pg_roles"), $0.validUntil.map(Value.text) ?? .null, .null]
+            }
+            return (rows, [("oid", .int8), ("rolname", .text), ("rolsuper", .bool), ("rolinherit", .bool), ("rolcreaterole", .bool),
+                           ("rolcreatedb", .bool), ("rolcanlogin", .bool), ("rolreplication", .bool), ("rolbypassrls", .bool),
+                           ("rolconnlimit", .int4), ("rolpassword", .text), ("rolvaliduntil", .text), ("rolconfig", .text)])
         }
     }
 
@@ -173,7 +208,8 @@ extension Binder {
         case "current_database": return (.const(.text("apus")), .text)
         case "current_schema": return (.const(.text("public")), .text)
         case "pg_backend_pid": return (.const(.int(Int64(ProcessInfo.processInfo.processIdentifier))), .int4)
-        case "pg_get_userbyid": return (.const(.text("apus")), .text)
+        // Every object belongs to the bootstrap superuser (OID 10) until ownership exists.
+        case "pg_get_userbyid": return (.const(.text(catalog.bootstrapRoleName)), .text)
         case "pg_table_is_visible", "pg_type_is_visible", "has_table_privilege", "has_schema_privilege", "has_database_privilege",
             "has_column_privilege", "pg_has_role":
             return (.const(.bool(true)), .bool)

@@ -19,7 +19,7 @@ struct DML {
     }
 
     func target(_ name: QualifiedName) throws -> TableDesc {
-        let t = try Binder(catalog: session.txCatalog, paramTypes: []).table(name)
+        let t = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).table(name)
         if t.viewSQL != nil { throw SQLError(SQLState("55000"), "cannot change view \"\(t.name)\"") }
         return t
     }
@@ -78,7 +78,7 @@ struct DML {
                 "null value in column \"\(c.name)\" of relation \"\(t.name)\" violates not-null constraint")
         }
         if let checks = t.checks {
-            let b = Binder(catalog: session.txCatalog, paramTypes: [])
+            let b = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
             let f = try frame(t, alias: nil)
             let ex = Executor(tx: tx, params: params)
             for ch in checks {
@@ -138,7 +138,7 @@ struct DML {
 
     func returning(_ items: [SelectItem], _ t: TableDesc, alias: String?, _ rows: [[Value]]) throws -> StatementResult {
         let f = try frame(t, alias: alias)
-        let b = Binder(catalog: session.txCatalog, paramTypes: [])
+        let b = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
         var exprs: [BExpr] = []
         var cols: [ResultColumn] = []
         for item in items {
@@ -184,7 +184,7 @@ struct DML {
             }
         }
         let ty = try types(t)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
         let ex = Executor(tx: tx, params: params)
         var sourceRows: [[Value?]] = []  // nil = DEFAULT
         switch s.source {
@@ -264,7 +264,7 @@ struct DML {
     /// Rows of `t` (with their primary-key encodings) matching WHERE.
     func matching(_ t: TableDesc, alias: String?, _ whereClause: Expr?) throws -> [([UInt8], [Value])] {
         let f = try frame(t, alias: alias)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
         let pred = try whereClause.map { try binder.bindBool($0, f, nil, "WHERE") }
         let ex = Executor(tx: tx, params: params)
         var out: [([UInt8], [Value])] = []
@@ -307,7 +307,7 @@ struct DML {
         let alias = s.table.alias?.name
         let f = try frame(t, alias: alias)
         let ty = try types(t)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
         var sets: [(Int, BExpr?)] = []
         var singles: [(String, Expr)] = []
         for a in s.assignments {

@@ -62,7 +62,12 @@ public final class SQLSession {
         t.rollback()
         catalog = c
         txCatalog = c
+        user = c.bootstrapRoleName
     }
+
+    /// The role the session runs as (`current_user`, `session_user`): the bootstrap superuser
+    /// for embedded use; the server sets the authenticated role before the first statement.
+    public var user: String
 
     /// Session settings changed by SET (names lower-cased; see `defaultSettings`).
     var settings: [String: String] = [:]
@@ -91,7 +96,11 @@ public final class SQLSession {
     /// A setting's current value for this session, or nil when unknown.
     public func setting(_ name: String) -> String? {
         let k = SQLSession.settingKey(name)
-        return settings[k] ?? SQLSession.defaultSettings[k]
+        switch k {
+        case "session_authorization": return user
+        case "is_superuser": return txCatalog.allRoles[user]?.superuser == true ? "on" : "off"
+        default: return settings[k] ?? SQLSession.defaultSettings[k]
+        }
     }
 
     /// Whether an explicit transaction block is open.
@@ -128,7 +137,7 @@ public final class SQLSession {
     public func describe(statement: Statement) throws(SQLError) -> (columns: [ResultColumn]?, parameterTypes: [SQLType]) {
         guard case let .query(q) = statement else { return (nil, []) }
         do {
-            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
             let b = try binder.bindQuery(q, outer: nil)
             return (b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, binder.paramTypes)
         } catch {
@@ -254,7 +263,7 @@ public final class SQLSession {
     func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
         switch s {
         case let .query(q):
-            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
             let b = try binder.bindQuery(q, outer: nil)
             let ex = Executor(tx: t, params: params)
             let rows = try ex.run(b.plan)
@@ -270,7 +279,7 @@ public final class SQLSession {
         case let .drop(d): return try DDL(session: self, tx: t).drop(d)
         case let .truncate(tr):
             for n in tr.tables {
-                let desc = try Binder(catalog: txCatalog, paramTypes: []).table(n)
+                let desc = try Binder(catalog: txCatalog, paramTypes: [], user: user).table(n)
                 try DDL(session: self, tx: t).deleteData(desc)
             }
             return .command("TRUNCATE TABLE")
@@ -312,7 +321,7 @@ public final class SQLSession {
             return .command("PREPARE")
         case let .execute(e):
             guard let p = prepared[e.name] else { throw SQLError(SQLState("26000"), "prepared statement \"\(e.name)\" does not exist") }
-            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
             let ex = Executor(tx: t, params: params)
             var args: [Value] = []
             for (i, a) in e.arguments.enumerated() {
@@ -340,7 +349,10 @@ public final class SQLSession {
             }
             return .command("CREATE EXTENSION")
         case .copy: throw SQLError.unsupported("COPY")
-        case .createRole, .alterRole, .dropRole, .grant, .revoke: throw SQLError.unsupported("roles and privileges")
+        case let .createRole(c): return try DDL(session: self, tx: t).createRole(c)
+        case let .alterRole(a): return try DDL(session: self, tx: t).alterRole(a)
+        case let .dropRole(d): return try DDL(session: self, tx: t).dropRole(d)
+        case .grant, .revoke: throw SQLError.unsupported("GRANT and REVOKE")
         }
     }
 }
