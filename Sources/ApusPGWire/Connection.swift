@@ -83,6 +83,9 @@ final class PGConnection: @unchecked Sendable {
     var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], rest: [Statement])?
     var user = "apus"
     var database = "apus"
+    /// Counts handled messages, so that an idle-in-transaction timer armed after one message
+    /// knows whether another arrived since.
+    var handledMessages = 0
 
     init(channel: any Channel, host: SessionHost, configuration: PGServer.Configuration) {
         self.channel = channel
@@ -121,6 +124,7 @@ final class PGConnection: @unchecked Sendable {
         queue.async {
             self.closed = true
             if let s = self.session, s.inTransaction { _ = try? s.execute(sql: "ROLLBACK") }
+            self.host.unregisterCancelKey(self.id)
             self.host.release(self.id)
             if self.admitted { self.host.leave() }
             self.admitted = false
@@ -140,8 +144,10 @@ final class PGConnection: @unchecked Sendable {
             var w = BackendWriter()
             w.rawByte(UInt8(ascii: "N"))
             send(w)
-        case .cancel:
-            // Statements are not cancellable yet; PostgreSQL also just closes the cancel connection.
+        case let .cancel(processID, secretKey):
+            // Runs on this (new) connection's queue while the target's queue is busy with the
+            // statement. As PostgreSQL, the requester gets no answer: the connection just closes.
+            host.cancel(processID: processID, secretKey: secretKey)
             closed = true
             channel.close(promise: nil)
         case let .startup(_, params):
@@ -177,6 +183,22 @@ final class PGConnection: @unchecked Sendable {
                 if case .query = m { w.readyForQuery(status) } else { skipUntilSync = true }
             }
             send(w)
+            armIdleInTransactionTimeout()
+        }
+    }
+
+    /// PostgreSQL's `idle_in_transaction_session_timeout`: a session left inside a transaction
+    /// block with no message for that long is terminated with FATAL 25P03 (its transaction
+    /// rolls back when the connection closes, which also frees the transaction lock).
+    func armIdleInTransactionTimeout() {
+        handledMessages &+= 1
+        guard let s = session, s.inTransaction, copyIn == nil,
+              let ms = s.setting("idle_in_transaction_session_timeout").flatMap(StatementInterrupt.milliseconds), ms > 0
+        else { return }
+        let armed = handledMessages
+        queue.asyncAfter(deadline: .now() + .milliseconds(ms)) {
+            guard !self.closed, self.handledMessages == armed, self.session?.inTransaction == true else { return }
+            self.fatal("25P03", "terminating connection due to idle-in-transaction timeout")
         }
     }
 
@@ -196,6 +218,7 @@ final class PGConnection: @unchecked Sendable {
             fatal(error.sqlState.code, error.message)
             return
         }
+        if let session { host.registerCancelKey(id, secretKey: secretKey, interrupt: session.interrupt) }
         var w = BackendWriter()
         w.authenticationOk()
         let status: [(String, String)] = [
@@ -213,6 +236,10 @@ final class PGConnection: @unchecked Sendable {
 
     func run(_ statement: Statement, _ params: [Value]) throws(SQLError) -> StatementResult {
         guard let s = session else { throw SQLError(SQLState("08003"), "no session") }
+        // The statement starts before the wait for the transaction lock, so that a cancel and
+        // statement_timeout also end that wait.
+        let outermost = s.interrupt.begin(timeout: s.statementTimeout)
+        defer { if outermost { s.interrupt.end() } }
         return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> StatementResult in
             try s.execute(statement: statement, parameters: params)
         }
@@ -311,6 +338,8 @@ final class PGConnection: @unchecked Sendable {
         let sql = "INSERT INTO \(name.parts.map(quoteIdent).joined(separator: ".")) (\(columns.map(quoteIdent).joined(separator: ", "))) "
             + "VALUES (\((1...max(columns.count, 1)).map { "$\($0)" }.joined(separator: ", ")))"
         let insert = try parse(sql)[0]
+        let outermost = s.interrupt.begin(timeout: s.statementTimeout)
+        defer { if outermost { s.interrupt.end() } }
         return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> Int in
             let own = !s.inTransaction
             if own { _ = try s.execute(sql: "BEGIN") }

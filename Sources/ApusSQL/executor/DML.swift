@@ -287,6 +287,7 @@ struct DML {
             candidates = try tx.scan(lower: rowPrefix, upper: KeyEncoding.prefixEnd(rowPrefix)).map { ($0.key, $0.value) }
         }
         for (k, v) in candidates {
+            try ex.checkInterrupt()
             let row = try ex.decodeRow(t, v)
             if let pred, try ex.eval(pred, row) != .bool(true) { continue }
             out.append((Array(k.dropFirst(9)), row))

@@ -51,6 +51,9 @@ public final class SQLSession {
     var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog)] = []
     /// The engine's vector indexes, shared with the other sessions on it.
     let vectorIndexes: VectorIndexes
+    /// Stops the running statement on a cancel request or at `statement_timeout` (57014);
+    /// other threads call its `cancel()`.
+    public let interrupt = StatementInterrupt()
 
     /// Opens a session, loading the catalog from the engine. Sessions on one engine must share
     /// one `VectorIndexes`.
@@ -82,6 +85,9 @@ public final class SQLSession {
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
         "hnsw.ef_search": "40", "ivfflat.probes": "1",
     ]
+
+    /// Settings whose values are durations (an integer of milliseconds or a number with a unit).
+    static let timeoutSettings: Set<String> = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"]
 
     static func settingKey(_ name: String) -> String {
         let n = name.lowercased()
@@ -155,8 +161,19 @@ public final class SQLSession {
         return SQLError(.internalError, "\(error)")
     }
 
+    /// `statement_timeout` as a duration, nil when off.
+    public var statementTimeout: Duration? {
+        guard let ms = setting("statement_timeout").flatMap(StatementInterrupt.milliseconds), ms > 0 else { return nil }
+        return .milliseconds(ms)
+    }
+
     /// Runs one parsed statement.
+    ///
+    /// - Throws: 57014 when `interrupt` fires (a cancel request or `statement_timeout`) while
+    ///   it runs; the statement's effects are undone as for any other error.
     public func execute(statement: Statement, parameters: [Value] = []) throws(SQLError) -> StatementResult {
+        let outermost = interrupt.begin(timeout: statementTimeout)
+        defer { if outermost { interrupt.end() } }
         if case let .transaction(t) = statement { return try transactionStatement(t) }
         if failed {
             throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
@@ -191,7 +208,7 @@ public final class SQLSession {
         }
     }
 
-    func newTransaction() -> StorageTransaction { StorageTransaction(engine: engine, vectors: vectorIndexes) }
+    func newTransaction() -> StorageTransaction { StorageTransaction(engine: engine, vectors: vectorIndexes, interrupt: interrupt) }
 
     func transactionStatement(_ s: TransactionStatement) throws(SQLError) -> StatementResult {
         switch s {
@@ -286,6 +303,9 @@ public final class SQLSession {
             } else {
                 guard SQLSession.defaultSettings[key] != nil || key.contains(".") else {
                     throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(st.name)\"")
+                }
+                if SQLSession.timeoutSettings.contains(key) && StatementInterrupt.milliseconds(value) == nil {
+                    throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
                 }
                 settings[key] = value
             }
