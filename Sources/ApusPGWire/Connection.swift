@@ -80,9 +80,15 @@ final class PGConnection: @unchecked Sendable {
     var closed = false
     /// COPY FROM STDIN in progress: the statement, its format, the data so far, and the
     /// statements of the same simple query that follow it.
-    var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], rest: [Statement])?
+    var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], overflowed: Bool, rest: [Statement])?
+    /// The most data one COPY FROM STDIN may send (its rows are held until CopyDone); more
+    /// fails the COPY with 54000 at its end.
+    static let copyBytesMax = 1 << 30
     var user = "apus"
     var database = "apus"
+    /// The session's interrupt, made here so that the event loop can cancel the running
+    /// statement of a client that went away without touching the session (owned by `queue`).
+    let interrupt = StatementInterrupt()
     /// Counts handled messages, so that an idle-in-transaction timer armed after one message
     /// knows whether another arrived since.
     var handledMessages = 0
@@ -121,6 +127,9 @@ final class PGConnection: @unchecked Sendable {
     }
 
     func disconnected() {
+        // Nobody will read the result: stop the statement now rather than when it ends
+        // (which, for a runaway query, may be never), so that its transaction lock is freed.
+        interrupt.cancel()
         queue.async {
             self.closed = true
             if let s = self.session, s.inTransaction { _ = try? s.execute(sql: "ROLLBACK") }
@@ -213,7 +222,7 @@ final class PGConnection: @unchecked Sendable {
         user = params["user"] ?? "apus"
         database = params["database"] ?? user
         do {
-            session = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes)
+            session = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes, interrupt: interrupt)
         } catch {
             fatal(error.sqlState.code, error.message)
             return
@@ -303,13 +312,24 @@ final class PGConnection: @unchecked Sendable {
 
     /// A message while COPY FROM STDIN runs: data, the end (insert the rows atomically), or a failure.
     func copyInMessage(_ m: FrontendMessage, _ w: inout BackendWriter) {
-        guard let state = copyIn else { return }
+        guard copyIn != nil else { return }
         switch m {
         case let .copyData(bytes):
-            copyIn?.data += bytes
+            // In place: no other reference to the buffer may live here, or every message
+            // would copy all the data so far (quadratic; pgbench sends one message per row).
+            guard (copyIn?.data.count ?? 0) + bytes.count <= PGConnection.copyBytesMax else {
+                copyIn?.overflowed = true
+                copyIn?.data = []
+                return
+            }
+            copyIn?.data.append(contentsOf: bytes)
         case .copyDone:
+            guard let state = copyIn else { return }
             copyIn = nil
             do {
+                if state.overflowed {
+                    throw SQLError(.programLimitExceeded, "COPY data exceeds \(PGConnection.copyBytesMax >> 20) MiB")
+                }
                 let n = try copyInsert(state.statement, state.format, state.data)
                 w.commandComplete("COPY \(n)")
                 try runStatements(state.rest[...], &w)
@@ -332,33 +352,12 @@ final class PGConnection: @unchecked Sendable {
 
     /// Inserts the COPY rows in one transaction (the session's, when a block is open).
     func copyInsert(_ c: CopyStatement, _ format: CopyFormat, _ data: [UInt8]) throws(SQLError) -> Int {
-        guard let s = session, case let .table(name, _) = c.source else { return 0 }
-        let columns = try copyColumns(c)
+        guard let s = session, case let .table(name, cols) = c.source else { return 0 }
         let rows = try format.decode(data)
-        let sql = "INSERT INTO \(name.parts.map(quoteIdent).joined(separator: ".")) (\(columns.map(quoteIdent).joined(separator: ", "))) "
-            + "VALUES (\((1...max(columns.count, 1)).map { "$\($0)" }.joined(separator: ", ")))"
-        let insert = try parse(sql)[0]
         let outermost = s.interrupt.begin(timeout: s.statementTimeout)
         defer { if outermost { s.interrupt.end() } }
         return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> Int in
-            let own = !s.inTransaction
-            if own { _ = try s.execute(sql: "BEGIN") }
-            do {
-                for (line, r) in rows.enumerated() {
-                    guard r.count == columns.count else {
-                        throw SQLError(SQLState("22P04"), "COPY \(name.name), line \(line + 1): expected \(columns.count) columns, got \(r.count)")
-                    }
-                    _ = try s.execute(statement: insert, parameters: r.map { $0.map(Value.text) ?? .null })
-                }
-                if own { _ = try s.execute(sql: "COMMIT") }
-            } catch let e as SQLError {
-                if own { _ = try? s.execute(sql: "ROLLBACK") }
-                throw e
-            } catch {
-                if own { _ = try? s.execute(sql: "ROLLBACK") }
-                throw SQLError(SQLState("XX000"), "\(error)")
-            }
-            return rows.count
+            try s.copyFrom(table: name, columns: cols, rows: rows)
         }
     }
 
@@ -483,7 +482,7 @@ final class PGConnection: @unchecked Sendable {
                 if c.isFrom {
                     let columns = try copyColumns(c)
                     w.copyResponse(input: true, columns: columns.count)
-                    copyIn = (c, format, [], Array(stmts[(k + 1)...]))
+                    copyIn = (c, format, [], false, Array(stmts[(k + 1)...]))
                     return
                 }
                 try copyOut(c, format, &w)

@@ -61,6 +61,13 @@ public final class SessionHost: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// The interrupt of session `id`, while it is open.
+    func interrupt(of id: Int32) -> StatementInterrupt? {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelKeys[id]?.interrupt
+    }
+
     /// A CancelRequest: interrupts the running statement of session `processID` when
     /// `secretKey` matches its key. Returns whether a statement was interrupted. As in
     /// PostgreSQL, a wrong key or an idle session is ignored without telling the requester.

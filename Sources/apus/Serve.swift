@@ -25,12 +25,24 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Write the listening port to this file once the server accepts connections.")
     var portFile: String?
 
+    // One transaction's writes are committed as one storage batch, which must fit in a memtable
+    // (issue 4's MVCC intents lift this): 256 MiB holds `pgbench -i -s 10`'s single
+    // transaction of 1,000,000 accounts and the rewrite of ALTER TABLE ADD PRIMARY KEY.
+    @Option(name: .long, help: "Memtable size in MiB; also the most one transaction can write (64...1024).")
+    var memtableMB: Int = 256
+
+    @Option(name: .long, help: "Block cache size in MiB.")
+    var cacheMB: Int = 8
+
     func run() throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT")
         }
         let host = String(listen[..<colon])
-        let engine = try StorageEngine.open(directory: dataDir)
+        var options = StorageOptions()
+        options.memtableBytesMax = memtableMB << 20
+        options.blockCacheBytes = cacheMB << 20
+        let engine = try StorageEngine.open(directory: dataDir, options: options)
         log("opened data directory \(dataDir)")
         let server: PGServer
         do {

@@ -91,8 +91,9 @@ struct DML {
     }
 
     /// Writes a full, typed row; returns false when skipped by ON CONFLICT DO NOTHING.
-    func insertRow(_ t: TableDesc, _ values: [Value], onConflictNothing: Bool) throws -> Bool {
-        let ty = try types(t)
+    /// `columnTypes` are `types(t)` when the caller has them already.
+    func insertRow(_ t: TableDesc, _ values: [Value], onConflictNothing: Bool, columnTypes: [SQLType]? = nil) throws -> Bool {
+        let ty = try columnTypes ?? types(t)
         var row: [Value] = []
         for (i, v) in values.enumerated() { row.append(try castValue(v, to: ty[i])) }
         try checkRow(t, row)
@@ -240,6 +241,44 @@ struct DML {
             return r
         }
         return .command("INSERT 0 \(inserted.count)", inserted.count)
+    }
+
+    /// COPY FROM (see `SQLSession.copyFrom`): the table, its column types and the default
+    /// expressions are resolved once for all rows, which then go straight to `insertRow`.
+    func copy(_ name: QualifiedName, _ columnNames: [String], _ rows: [[String?]]) throws -> Int {
+        let t = try target(name)
+        var targetCols: [Int] = []
+        if columnNames.isEmpty {
+            targetCols = Array(t.columns.indices)
+        } else {
+            for n in columnNames {
+                guard let i = t.columns.firstIndex(where: { $0.name == n }) else {
+                    throw SQLError(.undefinedColumn, "column \"\(n)\" of relation \"\(t.name)\" does not exist")
+                }
+                if targetCols.contains(i) { throw SQLError(.duplicateColumn, "column \"\(n)\" specified more than once") }
+                targetCols.append(i)
+            }
+        }
+        let ty = try types(t)
+        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let ex = Executor(tx: tx, params: params)
+        var given = [Bool](repeating: false, count: t.columns.count)
+        for i in targetCols { given[i] = true }
+        let defaulted = t.columns.indices.filter { !given[$0] }
+        for (line, fields) in rows.enumerated() {
+            try ex.checkInterrupt()
+            guard fields.count == targetCols.count else {
+                throw SQLError(
+                    SQLState("22P04"), "COPY \(t.name), line \(line + 1): expected \(targetCols.count) columns, got \(fields.count)")
+            }
+            var row = [Value](repeating: .null, count: t.columns.count)
+            for (k, i) in targetCols.enumerated() {
+                if let f = fields[k] { row[i] = try castValue(.text(f), to: ty[i]) }
+            }
+            for i in defaulted { row[i] = try defaultValue(t, i, ex, binder) }
+            _ = try insertRow(t, row, onConflictNothing: false, columnTypes: ty)
+        }
+        return rows.count
     }
 
     /// PostgreSQL's assignment-cast rule, coarsely: numbers to numbers, strings to anything

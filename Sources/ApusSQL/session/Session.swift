@@ -53,13 +53,18 @@ public final class SQLSession {
     let vectorIndexes: VectorIndexes
     /// Stops the running statement on a cancel request or at `statement_timeout` (57014);
     /// other threads call its `cancel()`.
-    public let interrupt = StatementInterrupt()
+    public let interrupt: StatementInterrupt
 
     /// Opens a session, loading the catalog from the engine. Sessions on one engine must share
     /// one `VectorIndexes`.
-    public init(engine: StorageEngine, vectorIndexes: VectorIndexes = VectorIndexes()) throws(SQLError) {
+    /// Sessions on one engine must share one `VectorIndexes`; `interrupt` may be made by the
+    /// caller, which can then cancel statements without touching the session.
+    public init(
+        engine: StorageEngine, vectorIndexes: VectorIndexes = VectorIndexes(), interrupt: StatementInterrupt = StatementInterrupt()
+    ) throws(SQLError) {
         self.engine = engine
         self.vectorIndexes = vectorIndexes
+        self.interrupt = interrupt
         let t = StorageTransaction(engine: engine)
         let c = try Catalog.load(t)
         t.rollback()
@@ -163,7 +168,8 @@ public final class SQLSession {
 
     /// `statement_timeout` as a duration, nil when off.
     public var statementTimeout: Duration? {
-        guard let ms = setting("statement_timeout").flatMap(StatementInterrupt.milliseconds), ms > 0 else { return nil }
+        // Read before every statement: the common case (never set) costs one lookup.
+        guard let text = settings["statement_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 else { return nil }
         return .milliseconds(ms)
     }
 
@@ -175,6 +181,26 @@ public final class SQLSession {
         let outermost = interrupt.begin(timeout: statementTimeout)
         defer { if outermost { interrupt.end() } }
         if case let .transaction(t) = statement { return try transactionStatement(t) }
+        return try inTransaction { t in try run(statement, parameters, t) }
+    }
+
+    /// COPY FROM's inserts: rows of text fields (nil for NULL, in `columns`' order; all columns
+    /// when empty) go into `table` as one statement, each field read by its column type's text
+    /// input, with defaults for the other columns. Atomic: in the open transaction block, or
+    /// in a transaction of its own.
+    ///
+    /// - Returns: the number of rows inserted.
+    /// - Throws: 22P04 for a row with the wrong number of fields, the input errors of the
+    ///   column types, constraint violations, and 57014 when interrupted.
+    public func copyFrom(table: QualifiedName, columns: [String], rows: [[String?]]) throws(SQLError) -> Int {
+        let outermost = interrupt.begin(timeout: statementTimeout)
+        defer { if outermost { interrupt.end() } }
+        return try inTransaction { t in try DML(session: self, tx: t, params: []).copy(table, columns, rows) }
+    }
+
+    /// Runs `body` in the open transaction block, or in a transaction of its own that commits
+    /// when `body` returns and rolls back when it throws.
+    func inTransaction<T>(_ body: (any KVTransaction) throws -> T) throws(SQLError) -> T {
         if failed {
             throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
         }
@@ -189,7 +215,7 @@ public final class SQLSession {
             v.probes = setting("ivfflat.probes").flatMap { Int($0) } ?? 1
         }
         do {
-            let r = try run(statement, parameters, t)
+            let r = try body(t)
             if !explicit {
                 try t.commit()
                 publishCatalog()

@@ -25,8 +25,8 @@ public final class StatementInterrupt: Sendable {
     }
 
     private struct State {
-        /// Statements running; nested ones (COPY's inserts, EXECUTE) only count.
-        var depth = 0
+        /// Whether a statement runs (statements it runs, such as EXECUTE's, are part of it).
+        var isRunning = false
         /// Bumped at each outermost `begin`, so a timer armed for an earlier statement is ignored.
         var statement: UInt64 = 0
         var timer: DispatchWorkItem?
@@ -39,12 +39,13 @@ public final class StatementInterrupt: Sendable {
     public init() {}
 
     /// Starts a statement; with a timeout, the statement is interrupted once it has run that
-    /// long. Returns true for the outermost statement, which must call `end()`; a nested call
-    /// (a statement run by a statement) changes nothing and returns false.
+    /// long. Returns true when it started one, and the caller must then call `end()`; a call
+    /// while a statement runs (a statement run by a statement, or the session layer starting
+    /// the statement before the SQL layer does) changes nothing and returns false.
     public func begin(timeout: Duration?) -> Bool {
         state.withLock { s in
-            s.depth += 1
-            guard s.depth == 1 else { return false }
+            guard !s.isRunning else { return false }
+            s.isRunning = true
             s.statement &+= 1
             flag.store(0, ordering: .relaxed)
             if let timeout, timeout > .zero {
@@ -64,9 +65,8 @@ public final class StatementInterrupt: Sendable {
     /// cleared.
     public func end() {
         state.withLock { s in
-            precondition(s.depth > 0, "StatementInterrupt.end() without a matching begin()")
-            s.depth -= 1
-            guard s.depth == 0 else { return }
+            precondition(s.isRunning, "StatementInterrupt.end() without a matching begin()")
+            s.isRunning = false
             s.timer?.cancel()
             s.timer = nil
             flag.store(0, ordering: .relaxed)
@@ -78,7 +78,7 @@ public final class StatementInterrupt: Sendable {
     @discardableResult
     public func cancel(_ reason: Reason = .userRequest) -> Bool {
         state.withLock { s in
-            guard s.depth > 0 else { return false }
+            guard s.isRunning else { return false }
             flag.store(reason.rawValue, ordering: .relaxed)
             return true
         }
@@ -86,9 +86,12 @@ public final class StatementInterrupt: Sendable {
 
     private func expire(statement: UInt64) {
         state.withLock { s in
-            if s.depth > 0 && s.statement == statement { flag.store(Reason.statementTimeout.rawValue, ordering: .relaxed) }
+            if s.isRunning && s.statement == statement { flag.store(Reason.statementTimeout.rawValue, ordering: .relaxed) }
         }
     }
+
+    /// Whether a statement is running (between `begin` and `end`).
+    public var isRunning: Bool { state.withLock { $0.isRunning } }
 
     /// Why the running statement must stop, or nil.
     public var reason: Reason? { Reason(rawValue: flag.load(ordering: .relaxed)) }

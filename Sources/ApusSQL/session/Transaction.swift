@@ -127,6 +127,13 @@ public final class StorageTransaction: KVTransaction {
                 if let v { batch.put(k, v) } else { batch.delete(k) }
             }
             writes = [:]
+            guard batch.data.count <= engine.batchBytesMax else {
+                vectorState?.rolledBack()
+                throw SQLError(
+                    .programLimitExceeded,
+                    "transaction too large: its writes take \(batch.data.count) bytes, more than the \(engine.batchBytesMax) bytes "
+                        + "one commit may write (split the work, or give the server a larger memtable)")
+            }
             do { try engine.write(batch, sync: true) } catch {
                 vectorState?.rolledBack()
                 throw StorageTransaction.storageError(error)
