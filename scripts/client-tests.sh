@@ -89,7 +89,9 @@ wait "$PID"
 PID=""
 "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --port-file "$WORK/port2" > "$WORK/server2.log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do [ -s "$WORK/port2" ] && break; sleep 0.1; done
+# (Recovery replays the WAL, which after pgbench holds about 30 MB: seconds in a debug build.)
+for _ in $(seq 1200); do [ -s "$WORK/port2" ] && break; sleep 0.1; done
+[ -s "$WORK/port2" ] || { cat "$WORK/server2.log"; echo "client-tests: the server did not restart" >&2; exit 1; }
 PGPORT=$(cat "$WORK/port2") psql -X -A -t -c "SELECT count(*) FROM items" > "$WORK/count.out"
 [ "$(cat "$WORK/count.out")" = "3" ] || { cat "$WORK/count.out"; echo "client-tests: data lost across restart"; exit 1; }
 echo "client-tests: restart ok"

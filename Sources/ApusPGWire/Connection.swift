@@ -373,7 +373,15 @@ final class PGConnection: @unchecked Sendable {
             // As PostgreSQL, a query's names and types are checked at Parse, not at Execute; the
             // result serves Bind and Describe.
             var described: (columns: [ResultColumn]?, parameterTypes: [SQLType])?
-            if let st = stmts.first, case .query = st { described = try session?.describe(statement: st) }
+            if let st = stmts.first {
+                switch st {
+                case .query: described = try session?.describe(statement: st)
+                // Parameter types only, for drivers that encode by them (asyncpg); on failure the
+                // statement reports its error at Execute, as before.
+                case .insert, .update, .delete: described = try? session?.describe(statement: st)
+                default: break
+                }
+            }
             statements[name] = PreparedEntry(statement: stmts.first, parameterOIDs: types, sql: sql, described: described)
             w.parseComplete()
         case let .bind(portal, name, formats, params, resultFormats):

@@ -243,6 +243,54 @@ struct DML {
         return .command("INSERT 0 \(inserted.count)", inserted.count)
     }
 
+    /// Infers the parameter types of an INSERT, UPDATE or DELETE into `binder` as PostgreSQL
+    /// does for Describe: a parameter takes the type of the column it is assigned to, and
+    /// the types that casts and comparisons in WHERE give it.
+    func inferParameterTypes(_ statement: Statement, _ binder: Binder) throws {
+        switch statement {
+        case let .insert(s):
+            let t = try target(s.table)
+            let ty = try types(t)
+            var targetCols = Array(t.columns.indices)
+            if !s.columns.isEmpty {
+                targetCols = try s.columns.map { n in
+                    guard let i = t.columns.firstIndex(where: { $0.name == n }) else {
+                        throw SQLError(.undefinedColumn, "column \"\(n)\" of relation \"\(t.name)\" does not exist")
+                    }
+                    return i
+                }
+            }
+            guard case let .query(q) = s.source else { return }
+            if case let .values(rows) = q.body, q.isBare {
+                for r in rows {
+                    for (k, e) in r.enumerated() where k < targetCols.count {
+                        if case .defaultValue = e.kind { continue }
+                        let (b, _) = try binder.bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
+                        binder.inferParameter(b, ty[targetCols[k]])
+                    }
+                }
+            } else {
+                _ = try binder.bindQuery(q, outer: nil)
+            }
+        case let .update(s):
+            let t = try target(s.table.name)
+            let f = try frame(t, alias: s.table.alias?.name)
+            let ty = try types(t)
+            for a in s.assignments {
+                guard case let .single(col, value, _) = a, let i = t.columns.firstIndex(where: { $0.name == col }) else { continue }
+                if case .defaultValue = value.kind { continue }
+                let (b, _) = try binder.bindExpr(value, f, agg: nil)
+                binder.inferParameter(b, ty[i])
+            }
+            if let w = s.whereClause { _ = try binder.bindBool(w, f, nil, "WHERE") }
+        case let .delete(s):
+            let t = try target(s.table.name)
+            if let w = s.whereClause { _ = try binder.bindBool(w, try frame(t, alias: s.table.alias?.name), nil, "WHERE") }
+        default:
+            return
+        }
+    }
+
     /// COPY FROM (see `SQLSession.copyFrom`): the table, its column types and the default
     /// expressions are resolved once for all rows, which then go straight to `insertRow`.
     func copy(_ name: QualifiedName, _ columnNames: [String], _ rows: [[String?]]) throws -> Int {

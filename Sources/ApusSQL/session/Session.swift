@@ -137,6 +137,18 @@ public final class SQLSession {
     /// queries (nil for statements that return no rows or whose shape is known only by running
     /// them), parameter types as far as the binder infers them (`.unknown` otherwise).
     public func describe(statement: Statement) throws(SQLError) -> (columns: [ResultColumn]?, parameterTypes: [SQLType]) {
+        switch statement {
+        case .insert, .update, .delete:
+            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let t = StorageTransaction(engine: engine)
+            defer { t.rollback() }
+            do { try DML(session: self, tx: t, params: []).inferParameterTypes(statement, binder) } catch {
+                throw SQLSession.convert(error)
+            }
+            return (nil, binder.paramTypes)
+        default:
+            break
+        }
         guard case let .query(q) = statement else { return (nil, []) }
         do {
             let binder = Binder(catalog: txCatalog, paramTypes: [])
