@@ -63,7 +63,7 @@ tps() {  # system, pgbench arguments: prints tps
     sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$WORK/run.out"
 }
 
-echo "pgbench $(pgbench --version | awk '{print $3}'), scale $SCALE, $DURATION s per run, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(pgbench --version), scale $SCALE, $DURATION s per run, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 PG_INIT=$(init pg)
 APUS_INIT=$(init apus)
 printf '%-32s %14s %14s %8s\n' "workload" "PostgreSQL 15" "ApusDB" "ratio"

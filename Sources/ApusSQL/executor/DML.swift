@@ -63,12 +63,17 @@ struct DML {
     }
 
     func nextSerial(_ t: TableDesc) throws -> Int64 {
+        try nextSerials(t, count: 1)
+    }
+
+    /// Takes `count` consecutive values of the table's hidden serial; returns the first.
+    func nextSerials(_ t: TableDesc, count: Int64) throws -> Int64 {
+        precondition(count >= 1, "at least one serial value")
         let key = Catalog.sequenceKey(table: t.id)
         var n: Int64 = 0
         if let b = try tx.get(key), case .int(let v)? = try RowEncoding.decode(b)[0] { n = v }
-        n += 1
-        tx.put(key, RowEncoding.encode(columnIDs: [0], values: [.int(n)]))
-        return n
+        tx.put(key, RowEncoding.encode(columnIDs: [0], values: [.int(n + count)]))
+        return n + 1
     }
 
     func checkRow(_ t: TableDesc, _ row: [Value]) throws {
@@ -92,14 +97,18 @@ struct DML {
 
     /// Writes a full, typed row; returns false when skipped by ON CONFLICT DO NOTHING.
     /// `columnTypes` are `types(t)` when the caller has them already.
-    func insertRow(_ t: TableDesc, _ values: [Value], onConflictNothing: Bool, columnTypes: [SQLType]? = nil) throws -> Bool {
+    /// `rowID`, for a table without a primary key, is the row's hidden serial when the caller
+    /// allocated it (COPY takes them in one step); otherwise `nextSerial` draws it.
+    func insertRow(
+        _ t: TableDesc, _ values: [Value], onConflictNothing: Bool, columnTypes: [SQLType]? = nil, rowID: Int64? = nil
+    ) throws -> Bool {
         let ty = try columnTypes ?? types(t)
         var row: [Value] = []
         for (i, v) in values.enumerated() { row.append(try castValue(v, to: ty[i])) }
         try checkRow(t, row)
         let pk: [UInt8]
         if t.primaryKey.isEmpty {
-            pk = KeyEncoding.encode([.int(try nextSerial(t) + (1 << 40))])
+            pk = KeyEncoding.encode([.int(try rowID ?? (nextSerial(t) + (1 << 40)))])
         } else {
             pk = KeyEncoding.encode(t.primaryKey.map { row[$0].groupKeyForIndex })
         }
@@ -313,6 +322,8 @@ struct DML {
         var given = [Bool](repeating: false, count: t.columns.count)
         for i in targetCols { given[i] = true }
         let defaulted = t.columns.indices.filter { !given[$0] }
+        // Hidden row IDs of a table without a primary key, taken in one step for all rows.
+        let firstRowID = t.primaryKey.isEmpty && !rows.isEmpty ? try nextSerials(t, count: Int64(rows.count)) : 0
         for (line, fields) in rows.enumerated() {
             try ex.checkInterrupt()
             guard fields.count == targetCols.count else {
@@ -324,7 +335,9 @@ struct DML {
                 if let f = fields[k] { row[i] = try castValue(.text(f), to: ty[i]) }
             }
             for i in defaulted { row[i] = try defaultValue(t, i, ex, binder) }
-            _ = try insertRow(t, row, onConflictNothing: false, columnTypes: ty)
+            _ = try insertRow(
+                t, row, onConflictNothing: false, columnTypes: ty,
+                rowID: t.primaryKey.isEmpty ? firstRowID + Int64(line) + (1 << 40) : nil)
         }
         return rows.count
     }
