@@ -201,10 +201,9 @@ final class PGConnection: @unchecked Sendable {
     /// rolls back when the connection closes, which also frees the transaction lock).
     func armIdleInTransactionTimeout() {
         handledMessages &+= 1
-        guard let s = session, s.inTransaction, copyIn == nil,
-              let ms = s.setting("idle_in_transaction_session_timeout").flatMap(StatementInterrupt.milliseconds), ms > 0
-        else { return }
+        guard let s = session, s.inTransaction, copyIn == nil, let timeout = s.idleInTransactionTimeout else { return }
         let armed = handledMessages
+        let ms = Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
         queue.asyncAfter(deadline: .now() + .milliseconds(ms)) {
             guard !self.closed, self.handledMessages == armed, self.session?.inTransaction == true else { return }
             self.fatal("25P03", "terminating connection due to idle-in-transaction timeout")

@@ -53,6 +53,13 @@ final class Executor {
             if prefix.contains(where: \.isNull) { return [] }
             var p = KeyEncoding.indexPrefix(table: t.id, index: 1)
             p += KeyEncoding.encode(prefix)
+            if !prefix.isEmpty && prefix.count == t.primaryKey.count {
+                // The whole primary key: one point read (bloom filters, no merging iterator)
+                // instead of a range scan; the key encoding is prefix-free, so the range
+                // could hold no other key.
+                guard let bytes = try tx.get(p) else { return [] }
+                return [try decodeRow(t, bytes)]
+            }
             return try scanRows(t, lower: p, upper: KeyEncoding.prefixEnd(p))
         case let .scanRange(t, lower, upper):
             let p = KeyEncoding.indexPrefix(table: t.id, index: 1)

@@ -51,6 +51,8 @@ public final class SQLSession {
     var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog)] = []
     /// The engine's vector indexes, shared with the other sessions on it.
     let vectorIndexes: VectorIndexes
+    /// Column types by their type text (see `DML.types`), at most 4096.
+    var columnTypes: [String: SQLType] = [:]
     /// Stops the running statement on a cancel request or at `statement_timeout` (57014);
     /// other threads call its `cancel()`.
     public let interrupt: StatementInterrupt
@@ -182,6 +184,15 @@ public final class SQLSession {
     public var statementTimeout: Duration? {
         // Read before every statement: the common case (never set) costs one lookup.
         guard let text = settings["statement_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 else { return nil }
+        return .milliseconds(ms)
+    }
+
+    /// `idle_in_transaction_session_timeout` as a duration, nil when off.
+    public var idleInTransactionTimeout: Duration? {
+        // Read after every message: the common case (never set) costs one lookup.
+        guard let text = settings["idle_in_transaction_session_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 else {
+            return nil
+        }
         return .milliseconds(ms)
     }
 
