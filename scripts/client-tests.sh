@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Real PostgreSQL clients against a running `apus serve`: psql (scripts with -f, errors,
-# transactions), psycopg 3 (text and binary, parameters, types, errors, transactions), the
-# pgvector package (vector round trips, HNSW nearest-neighbour queries), and SCRAM-SHA-256 and
+# transactions), psycopg 3 (text and binary, parameters, types, errors, transactions,
+# cancellation and timeouts), the pgvector package (vector round trips, HNSW nearest-neighbour
+# queries), asyncpg (binary protocol, prepared statements, cancellation), pg8000, pgbench
+# (initialisation, TPC-B-like and select-only runs, the balance invariant), and SCRAM-SHA-256 and
 # TLS against second and third servers (`--auth scram`, a self-signed certificate, `--tls-required`).
 # Starts the server on a free loopback port with a temporary data directory; stops it after.
 set -euo pipefail
@@ -55,13 +57,44 @@ echo "client-tests: psycopg ok"
 python3 tests/clients/pgvector_test.py
 echo "client-tests: pgvector ok"
 
+python3 tests/clients/cancel_test.py
+echo "client-tests: cancellation and timeouts ok"
+
+python3 tests/clients/asyncpg_test.py
+echo "client-tests: asyncpg ok"
+
+python3 tests/clients/pg8000_test.py
+echo "client-tests: pg8000 ok"
+
+# pgbench, unchanged: initialise scale 1 (CREATE TABLE ... WITH (fillfactor), COPY FROM STDIN,
+# VACUUM ANALYZE, ALTER TABLE ADD PRIMARY KEY), then short runs of the TPC-B-like script (one
+# client, then 4 clients on 2 threads with prepared statements) and of the select-only script.
+# Each TPC-B transaction adds the same delta to one account, teller and branch and logs it in
+# pgbench_history, so from freshly initialised balances (all 0) the four sums stay equal.
+pgbench -i -s 1 -q > "$WORK/pgbench-init.out" 2>&1 || { cat "$WORK/pgbench-init.out"; echo "pgbench -i failed"; exit 1; }
+pgbench_run() {
+    pgbench "$@" > "$WORK/pgbench.out" 2>&1 || { cat "$WORK/pgbench.out"; echo "pgbench $* failed"; exit 1; }
+    grep -q "number of failed transactions: 0 " "$WORK/pgbench.out" || { cat "$WORK/pgbench.out"; echo "pgbench $*: failures"; exit 1; }
+}
+pgbench_run -n -c 1 -t 100
+pgbench_run -n -c 4 -j 2 -t 50 -M prepared
+sums=$(psql -X -A -t -c "SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers),
+    (SELECT sum(bbalance) FROM pgbench_branches), (SELECT sum(delta) FROM pgbench_history), (SELECT count(*) FROM pgbench_history)")
+IFS='|' read -r a t b d n <<< "$sums"
+[ "$n" = "300" ] && [ "$a" = "$d" ] && [ "$t" = "$d" ] && [ "$b" = "$d" ] \
+    || { echo "pgbench: balances $sums (accounts|tellers|branches|history delta|history rows) break the invariant"; exit 1; }
+pgbench_run -c 2 -j 2 -S -t 200 -M extended
+echo "client-tests: pgbench ok"
+
 # Graceful shutdown on SIGTERM: the server exits 0 and the data survives a restart.
 kill -TERM "$PID"
 wait "$PID"
 PID=""
 "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --port-file "$WORK/port2" > "$WORK/server2.log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do [ -s "$WORK/port2" ] && break; sleep 0.1; done
+# (Recovery replays the WAL, which after pgbench holds about 30 MB: seconds in a debug build.)
+for _ in $(seq 1200); do [ -s "$WORK/port2" ] && break; sleep 0.1; done
+[ -s "$WORK/port2" ] || { cat "$WORK/server2.log"; echo "client-tests: the server did not restart" >&2; exit 1; }
 PGPORT=$(cat "$WORK/port2") psql -X -A -t -c "SELECT count(*) FROM items" > "$WORK/count.out"
 [ "$(cat "$WORK/count.out")" = "3" ] || { cat "$WORK/count.out"; echo "client-tests: data lost across restart"; exit 1; }
 echo "client-tests: restart ok"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for building and testing ApusDB: Debian's zstd and lz4
 # development packages (block compression), libedit (the shell's line editing), SQLite (the SQL benchmark's anchor), PostgreSQL's client tools (psql, pgbench) and the
-# psycopg driver for the real-client tests. Idempotent; needs root or sudo for apt-get.
+# psycopg, asyncpg and pg8000 drivers for the real-client tests. Idempotent; needs root or sudo for apt-get.
 set -euo pipefail
 need=()
 for p in libzstd-dev liblz4-dev libedit-dev libsqlite3-dev pkg-config postgresql-client python3-pip openssl; do
@@ -21,3 +21,9 @@ fi
 if ! python3 -c "import pgvector.psycopg" >/dev/null 2>&1; then
     python3 -m pip install -q pgvector 2>/dev/null || python3 -m pip install -q --break-system-packages pgvector
 fi
+# asyncpg and pg8000 for tests/clients/asyncpg_test.py and pg8000_test.py.
+for mod in asyncpg pg8000; do
+    if ! python3 -c "import $mod" >/dev/null 2>&1; then
+        python3 -m pip install -q "$mod" 2>/dev/null || python3 -m pip install -q --break-system-packages "$mod"
+    fi
+done

@@ -97,7 +97,10 @@ final class PGConnection: @unchecked Sendable {
     var closed = false
     /// COPY FROM STDIN in progress: the statement, its format, the data so far, and the
     /// statements of the same simple query that follow it.
-    var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], rest: [Statement])?
+    var copyIn: (statement: CopyStatement, format: CopyFormat, data: [UInt8], overflowed: Bool, rest: [Statement])?
+    /// The most data one COPY FROM STDIN may send (its rows are held until CopyDone); more
+    /// fails the COPY with 54000 at its end.
+    static let copyBytesMax = 1 << 30
     var user = "apus"
     var database = "apus"
     /// Where the startup is in authentication (see Authentication.swift).
@@ -107,6 +110,12 @@ final class PGConnection: @unchecked Sendable {
     /// The role whose session count this connection holds (see `RoleConnections`).
     var countedRole: String?
     var applicationName = ""
+    /// The session's interrupt, made here so that the event loop can cancel the running
+    /// statement of a client that went away without touching the session (owned by `queue`).
+    let interrupt = StatementInterrupt()
+    /// Counts handled messages, so that an idle-in-transaction timer armed after one message
+    /// knows whether another arrived since.
+    var handledMessages = 0
 
     init(channel: any Channel, host: SessionHost, configuration: PGServer.Configuration) {
         self.channel = channel
@@ -142,9 +151,13 @@ final class PGConnection: @unchecked Sendable {
     }
 
     func disconnected() {
+        // Nobody will read the result: stop the statement now rather than when it ends
+        // (which, for a runaway query, may be never), so that its transaction lock is freed.
+        interrupt.cancel()
         queue.async {
             self.closed = true
             if let s = self.session, s.inTransaction { _ = try? s.execute(sql: "ROLLBACK") }
+            self.host.unregisterCancelKey(self.id)
             self.host.release(self.id)
             if self.admitted { self.host.leave() }
             self.releaseRoleConnection()
@@ -165,8 +178,10 @@ final class PGConnection: @unchecked Sendable {
             var w = BackendWriter()
             w.rawByte(UInt8(ascii: "N"))
             send(w)
-        case .cancel:
-            // Statements are not cancellable yet; PostgreSQL also just closes the cancel connection.
+        case let .cancel(processID, secretKey):
+            // Runs on this (new) connection's queue while the target's queue is busy with the
+            // statement. As PostgreSQL, the requester gets no answer: the connection just closes.
+            host.cancel(processID: processID, secretKey: secretKey)
             closed = true
             channel.close(promise: nil)
         case let .startup(_, params):
@@ -206,6 +221,21 @@ final class PGConnection: @unchecked Sendable {
                 if case .query = m { w.readyForQuery(status) } else { skipUntilSync = true }
             }
             send(w)
+            armIdleInTransactionTimeout()
+        }
+    }
+
+    /// PostgreSQL's `idle_in_transaction_session_timeout`: a session left inside a transaction
+    /// block with no message for that long is terminated with FATAL 25P03 (its transaction
+    /// rolls back when the connection closes, which also frees the transaction lock).
+    func armIdleInTransactionTimeout() {
+        handledMessages &+= 1
+        guard let s = session, s.inTransaction, copyIn == nil, let timeout = s.idleInTransactionTimeout else { return }
+        let armed = handledMessages
+        let ms = Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
+        queue.asyncAfter(deadline: .now() + .milliseconds(ms)) {
+            guard !self.closed, self.handledMessages == armed, self.session?.inTransaction == true else { return }
+            self.fatal("25P03", "terminating connection due to idle-in-transaction timeout")
         }
     }
 
@@ -230,13 +260,14 @@ final class PGConnection: @unchecked Sendable {
     /// The end of startup, once `role` is authenticated: the session, the parameters, ready.
     func completeStartup(_ role: RoleDesc) {
         do {
-            let s = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes)
+            let s = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes, interrupt: interrupt)
             s.user = role.name
             session = s
         } catch {
             fatal(error.sqlState.code, error.message)
             return
         }
+        if let session { host.registerCancelKey(id, secretKey: secretKey, interrupt: session.interrupt) }
         var w = BackendWriter()
         w.authenticationOk()
         let status: [(String, String)] = [
@@ -254,6 +285,10 @@ final class PGConnection: @unchecked Sendable {
 
     func run(_ statement: Statement, _ params: [Value]) throws(SQLError) -> StatementResult {
         guard let s = session else { throw SQLError(SQLState("08003"), "no session") }
+        // The statement starts before the wait for the transaction lock, so that a cancel and
+        // statement_timeout also end that wait.
+        let outermost = s.interrupt.begin(timeout: s.statementTimeout)
+        defer { if outermost { s.interrupt.end() } }
         return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> StatementResult in
             try s.execute(statement: statement, parameters: params)
         }
@@ -320,13 +355,21 @@ final class PGConnection: @unchecked Sendable {
         guard copyIn != nil else { return }
         switch m {
         case let .copyData(bytes):
-            // Appended in place: holding a copy of the state here would make every append copy
-            // all the data received so far (quadratic in the size of the COPY).
-            copyIn?.data += bytes
+            // In place: no other reference to the buffer may live here, or every message
+            // would copy all the data so far (quadratic; pgbench sends one message per row).
+            guard (copyIn?.data.count ?? 0) + bytes.count <= PGConnection.copyBytesMax else {
+                copyIn?.overflowed = true
+                copyIn?.data = []
+                return
+            }
+            copyIn?.data.append(contentsOf: bytes)
         case .copyDone:
             guard let state = copyIn else { return }
             copyIn = nil
             do {
+                if state.overflowed {
+                    throw SQLError(.programLimitExceeded, "COPY data exceeds \(PGConnection.copyBytesMax >> 20) MiB")
+                }
                 let n = try copyInsert(state.statement, state.format, state.data)
                 w.commandComplete("COPY \(n)")
                 try runStatements(state.rest[...], &w)
@@ -349,31 +392,12 @@ final class PGConnection: @unchecked Sendable {
 
     /// Inserts the COPY rows in one transaction (the session's, when a block is open).
     func copyInsert(_ c: CopyStatement, _ format: CopyFormat, _ data: [UInt8]) throws(SQLError) -> Int {
-        guard let s = session, case let .table(name, _) = c.source else { return 0 }
-        let columns = try copyColumns(c)
+        guard let s = session, case let .table(name, cols) = c.source else { return 0 }
         let rows = try format.decode(data)
-        let sql = "INSERT INTO \(name.parts.map(quoteIdent).joined(separator: ".")) (\(columns.map(quoteIdent).joined(separator: ", "))) "
-            + "VALUES (\((1...max(columns.count, 1)).map { "$\($0)" }.joined(separator: ", ")))"
-        let insert = try parse(sql)[0]
+        let outermost = s.interrupt.begin(timeout: s.statementTimeout)
+        defer { if outermost { s.interrupt.end() } }
         return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> Int in
-            let own = !s.inTransaction
-            if own { _ = try s.execute(sql: "BEGIN") }
-            do {
-                for (line, r) in rows.enumerated() {
-                    guard r.count == columns.count else {
-                        throw SQLError(SQLState("22P04"), "COPY \(name.name), line \(line + 1): expected \(columns.count) columns, got \(r.count)")
-                    }
-                    _ = try s.execute(statement: insert, parameters: r.map { $0.map(Value.text) ?? .null })
-                }
-                if own { _ = try s.execute(sql: "COMMIT") }
-            } catch let e as SQLError {
-                if own { _ = try? s.execute(sql: "ROLLBACK") }
-                throw e
-            } catch {
-                if own { _ = try? s.execute(sql: "ROLLBACK") }
-                throw SQLError(SQLState("XX000"), "\(error)")
-            }
-            return rows.count
+            try s.copyFrom(table: name, columns: cols, rows: rows)
         }
     }
 
@@ -389,7 +413,15 @@ final class PGConnection: @unchecked Sendable {
             // As PostgreSQL, a query's names and types are checked at Parse, not at Execute; the
             // result serves Bind and Describe.
             var described: (columns: [ResultColumn]?, parameterTypes: [SQLType])?
-            if let st = stmts.first, case .query = st { described = try session?.describe(statement: st) }
+            if let st = stmts.first {
+                switch st {
+                case .query: described = try session?.describe(statement: st)
+                // Parameter types only, for drivers that encode by them (asyncpg); on failure the
+                // statement reports its error at Execute, as before.
+                case .insert, .update, .delete: described = try? session?.describe(statement: st)
+                default: break
+                }
+            }
             statements[name] = PreparedEntry(statement: stmts.first, parameterOIDs: types, sql: sql, described: described)
             w.parseComplete()
         case let .bind(portal, name, formats, params, resultFormats):
@@ -498,7 +530,7 @@ final class PGConnection: @unchecked Sendable {
                 if c.isFrom {
                     let columns = try copyColumns(c)
                     w.copyResponse(input: true, columns: columns.count)
-                    copyIn = (c, format, [], Array(stmts[(k + 1)...]))
+                    copyIn = (c, format, [], false, Array(stmts[(k + 1)...]))
                     return
                 }
                 try copyOut(c, format, &w)

@@ -25,6 +25,9 @@ public final class SessionHost: @unchecked Sendable {
     private var generation = 0
     private var nextID: Int32 = 0
     private var openConnections = 0
+    /// The cancel keys of the open sessions (BackendKeyData): process ID → secret key and the
+    /// session's interrupt. Guarded by `condition`.
+    private var cancelKeys: [Int32: (secretKey: Int32, interrupt: StatementInterrupt)] = [:]
 
     public init(engine: StorageEngine, lockTimeout: TimeInterval = 30) {
         self.engine = engine
@@ -47,6 +50,41 @@ public final class SessionHost: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Makes session `id` cancellable by a CancelRequest carrying `secretKey`.
+    func registerCancelKey(_ id: Int32, secretKey: Int32, interrupt: StatementInterrupt) {
+        condition.lock()
+        cancelKeys[id] = (secretKey, interrupt)
+        condition.unlock()
+    }
+
+    func unregisterCancelKey(_ id: Int32) {
+        condition.lock()
+        cancelKeys[id] = nil
+        condition.unlock()
+    }
+
+    /// The interrupt of session `id`, while it is open.
+    func interrupt(of id: Int32) -> StatementInterrupt? {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelKeys[id]?.interrupt
+    }
+
+    /// A CancelRequest: interrupts the running statement of session `processID` when
+    /// `secretKey` matches its key. Returns whether a statement was interrupted. As in
+    /// PostgreSQL, a wrong key or an idle session is ignored without telling the requester.
+    @discardableResult
+    func cancel(processID: Int32, secretKey: Int32) -> Bool {
+        condition.lock()
+        let entry = cancelKeys[processID]
+        condition.unlock()
+        guard let entry, entry.secretKey == secretKey else { return false }
+        let interrupted = entry.interrupt.cancel()
+        // A statement waiting for the transaction lock polls its interrupt when woken.
+        if interrupted { condition.lock(); condition.broadcast(); condition.unlock() }
+        return interrupted
+    }
+
     var connectionCount: Int {
         condition.lock()
         defer { condition.unlock() }
@@ -59,7 +97,14 @@ public final class SessionHost: @unchecked Sendable {
         if owner != Int(id) {
             let deadline = Date(timeIntervalSinceNow: lockTimeout)
             while owner != nil {
-                if !condition.wait(until: deadline) && owner != nil {
+                // A cancel wakes the waiters; the statement timeout does not, so the wait also
+                // wakes every 50 ms to look at the interrupt.
+                if let reason = session.interrupt.reason {
+                    condition.unlock()
+                    throw StatementInterrupt.error(reason)
+                }
+                let wake = min(deadline, Date(timeIntervalSinceNow: 0.05))
+                if !condition.wait(until: wake) && owner != nil && Date() >= deadline {
                     condition.unlock()
                     throw SQLError(
                         SQLState("55P03"),

@@ -93,6 +93,45 @@ public enum PGTypes {
         }
     }
 
+    /// `numeric_recv`'s input (see `numericBinary`) as decimal text.
+    static func numericText(_ b: [UInt8]) throws(SQLError) -> String {
+        let bad = SQLError(SQLState("22P03"), "invalid binary numeric in bind parameter")
+        guard b.count >= 8 else { throw bad }
+        func word(_ i: Int) -> Int { Int(UInt16(b[i]) << 8 | UInt16(b[i + 1])) }
+        let ndigits = word(0), weight = Int(Int16(truncatingIfNeeded: word(2))), sign = word(4), dscale = word(6)
+        guard b.count == 8 + 2 * ndigits, ndigits <= 1000, dscale <= 1000, weight >= -1000, weight <= 1000 else { throw bad }
+        if sign == 0xC000 { return "NaN" }
+        guard sign == 0 || sign == 0x4000 else { throw bad }
+        var digits: [Int] = []
+        for i in 0..<ndigits {
+            let d = word(8 + 2 * i)
+            guard d < 10000 else { throw bad }
+            digits.append(d)
+        }
+        // Groups from 10000^weight down: integer groups, then fraction groups.
+        var intPart = ""
+        var fracPart = ""
+        let lowest = min(-1, weight - ndigits + 1)
+        if weight >= 0 {
+            for g in stride(from: weight, through: 0, by: -1) {
+                let i = weight - g
+                let d = i < ndigits ? digits[i] : 0
+                intPart += intPart.isEmpty ? String(d) : String(repeating: "0", count: 4 - String(d).count) + String(d)
+            }
+        }
+        if lowest <= -1 {
+            for g in stride(from: -1, through: lowest, by: -1) {
+                let i = weight - g
+                let d = i >= 0 && i < ndigits ? digits[i] : 0
+                fracPart += String(repeating: "0", count: 4 - String(d).count) + String(d)
+            }
+        }
+        if intPart.isEmpty { intPart = "0" }
+        if fracPart.count > dscale { fracPart = String(fracPart.prefix(dscale)) }
+        while fracPart.count < dscale { fracPart += "0" }
+        return (sign == 0x4000 ? "-" : "") + intPart + (dscale > 0 ? "." + fracPart : "")
+    }
+
     /// `numeric_send`: ndigits, weight, sign, dscale, then base-10000 digits.
     static func numericBinary(_ s: String) -> [UInt8] {
         if s == "NaN" { return be(Int16(0)) + be(Int16(0)) + be(UInt16(0xC000)) + be(Int16(0)) }
@@ -153,6 +192,7 @@ public enum PGTypes {
         case .timestamp: return .timestamp(Int64(bitPattern: try int(UInt64.self)))
         case .timestamptz: return .timestamptz(Int64(bitPattern: try int(UInt64.self)))
         case .jsonb: return .text(String(decoding: bytes.dropFirst(), as: UTF8.self))
+        case .numeric: return try castValue(.text(try numericText(bytes)), to: .numeric(precision: nil, scale: nil))
         case .vector:
             guard bytes.count >= 4 else { throw SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter") }
             let n = Int(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))

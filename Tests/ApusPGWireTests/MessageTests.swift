@@ -77,6 +77,18 @@ func cstr(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
         #expect(PGTypes.numericBinary("-0.5") == be16(1) + be16(-1) + be16(0x4000) + be16(1) + be16(5000))
         #expect(PGTypes.numericBinary("0") == be16(0) + be16(0) + be16(0) + be16(0))
     }
+
+    /// Binary numeric parameters (asyncpg sends them): the inverse of `numericBinary`, and
+    /// malformed bodies are errors, not crashes.
+    @Test func numericBinaryParameters() throws {
+        for text in ["12345.678", "-0.5", "0", "10000", "-12345678901234.123456", "0.0001", "100000000", "7.10"] {
+            #expect(try PGTypes.numericText(PGTypes.numericBinary(text)) == text)
+        }
+        #expect(try PGTypes.numericText(be16(0) + be16(0) + be16(-16384) + be16(0)) == "NaN")
+        #expect(throws: SQLError.self) { try PGTypes.numericText([0, 1, 0]) }
+        #expect(throws: SQLError.self) { try PGTypes.numericText(be16(2) + be16(0) + be16(0) + be16(0) + be16(1)) }
+        #expect(throws: SQLError.self) { try PGTypes.numericText(be16(1) + be16(0) + be16(0) + be16(0) + be16(10000)) }
+    }
 }
 
 @Suite struct CopyFormatTests {

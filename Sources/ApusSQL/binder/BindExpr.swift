@@ -93,8 +93,18 @@ extension Binder {
     /// Coerces an untyped operand to `t` (an unknown literal takes the other side's type).
     func coerce(_ b: BExpr, _ from: SQLType, to t: SQLType) -> BExpr {
         if from == t { return b }
+        inferParameter(b, t)
         if case .const(let v) = b, let c = try? castValue(v, to: t) { return .const(c) }
         return .cast(b, t)
+    }
+
+    /// A parameter of still unknown type used where `t` is expected (a cast, a comparison, an
+    /// assignment) gets that type, as PostgreSQL infers it; Describe reports it, so drivers that
+    /// send binary values (asyncpg) encode the right type.
+    func inferParameter(_ b: BExpr, _ t: SQLType) {
+        guard case .param(let i, .unknown) = b, i < paramTypes.count, paramTypes[i] == .unknown,
+              t != .unknown, t != .null else { return }
+        paramTypes[i] = t
     }
 
     func mismatch(_ op: String, _ a: SQLType, _ b: SQLType, _ pos: Int) -> SQLError {
@@ -181,6 +191,7 @@ extension Binder {
             let t = try SQLType.from(tn)
             let (b, from) = try bindExpr(x, frame, agg: agg)
             if case .const(let v) = b { return (.const(try castValue(v, to: t)), t) }
+            inferParameter(b, t)
             if from.category == 4 && t.isNumber || from.isNumber && t.category == 4 {
                 throw SQLError(.cannotCoerce, "cannot cast type \(from) to \(t)", position: pos)
             }

@@ -182,7 +182,11 @@ extension DDL {
         if rewrite {
             try deleteData(original)
             let fresh = DML(session: session, tx: tx, params: [])
-            for r in rows { _ = try fresh.insertRow(t, r, onConflictNothing: false) }
+            let types = try fresh.types(t)
+            for r in rows {
+                try ex.checkInterrupt()
+                _ = try fresh.insertRow(t, r, onConflictNothing: false, columnTypes: types)
+            }
         }
         return .command("ALTER TABLE")
     }

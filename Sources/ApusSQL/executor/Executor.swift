@@ -15,12 +15,22 @@ final class Executor {
     /// EXPLAIN ANALYZE: the profile of the node being run (nil when not profiling).
     var profile: ProfileNode?
     let now: Int64
+    /// The session's cancel and statement-timeout flag, polled once per row in the loops
+    /// below (a relaxed atomic load), so that no operator runs on after a cancel.
+    let interrupt: StatementInterrupt?
 
     init(tx: any KVTransaction, params: [Value]) {
         self.tx = tx
         self.params = params
+        self.interrupt = tx.interrupt
         let secs = Date().timeIntervalSince1970 - 946_684_800
         self.now = Int64(secs * 1_000_000)
+    }
+
+    /// Throws 57014 once the statement was cancelled or timed out.
+    @inline(__always)
+    func checkInterrupt() throws(SQLError) {
+        if let interrupt { try interrupt.check() }
     }
 
     // MARK: plans
@@ -43,6 +53,13 @@ final class Executor {
             if prefix.contains(where: \.isNull) { return [] }
             var p = KeyEncoding.indexPrefix(table: t.id, index: 1)
             p += KeyEncoding.encode(prefix)
+            if !prefix.isEmpty && prefix.count == t.primaryKey.count {
+                // The whole primary key: one point read (bloom filters, no merging iterator)
+                // instead of a range scan; the key encoding is prefix-free, so the range
+                // could hold no other key.
+                guard let bytes = try tx.get(p) else { return [] }
+                return [try decodeRow(t, bytes)]
+            }
             return try scanRows(t, lower: p, upper: KeyEncoding.prefixEnd(p))
         case let .scanRange(t, lower, upper):
             let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
@@ -75,19 +92,26 @@ final class Executor {
             var out: [[Value]] = []
             for (_, pk) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) {
                 let rowKey = KeyEncoding.indexPrefix(table: t.id, index: 1) + pk
+                try checkInterrupt()
                 if let bytes = try tx.get(rowKey) { out.append(try decodeRow(t, bytes)) }
             }
             return out
         case let .filter(input, pred):
             let rows = try run(input)
             var out: [[Value]] = []
-            for r in rows where try eval(pred, r) == .bool(true) { out.append(r) }
+            for r in rows {
+                try checkInterrupt()
+                if try eval(pred, r) == .bool(true) { out.append(r) }
+            }
             return out
         case let .project(input, exprs):
             let rows = try run(input)
             var out: [[Value]] = []
             out.reserveCapacity(rows.count)
-            for r in rows { out.append(try exprs.map { try eval($0, r) }) }
+            for r in rows {
+                try checkInterrupt()
+                out.append(try exprs.map { try eval($0, r) })
+            }
             return out
         case let .trim(input, n):
             return try run(input).map { Array($0.prefix(n)) }
@@ -143,12 +167,18 @@ final class Executor {
         case let .distinct(input):
             var seen = Set<[Value]>()
             var out: [[Value]] = []
-            for r in try run(input) where seen.insert(r.map(\.groupKey)).inserted { out.append(r) }
+            for r in try run(input) {
+                try checkInterrupt()
+                if seen.insert(r.map(\.groupKey)).inserted { out.append(r) }
+            }
             return out
         case let .distinctOn(input, cols):
             var seen = Set<[Value]>()
             var out: [[Value]] = []
-            for r in try run(input) where seen.insert(cols.map { r[$0].groupKey }).inserted { out.append(r) }
+            for r in try run(input) {
+                try checkInterrupt()
+                if seen.insert(cols.map { r[$0].groupKey }).inserted { out.append(r) }
+            }
             return out
         case let .setOp(op, all, l, r):
             return try setOp(op, all, try run(l), try run(r))
@@ -162,6 +192,7 @@ final class Executor {
             func normalize(_ rows: [[Value]]) throws -> [[Value]] {
                 var out: [[Value]] = []
                 for r in rows {
+                    try checkInterrupt()
                     var x = r
                     for i in x.indices where i < types.count { x[i] = try castValue(x[i], to: types[i]) }
                     if all || seen.insert(x.map(\.groupKey)).inserted { out.append(x) }
@@ -190,6 +221,7 @@ final class Executor {
             var out: [[Value]] = []
             var i = start
             while step > 0 ? i <= stop : i >= stop {
+                try checkInterrupt()
                 out.append([.int(i)])
                 if out.count > 10_000_000 { throw SQLError(.programLimitExceeded, "generate_series produced too many rows") }
                 let (n, o) = i.addingReportingOverflow(step)
@@ -205,7 +237,10 @@ final class Executor {
     }
 
     func scanRows(_ t: TableDesc, lower: [UInt8], upper: [UInt8]) throws -> [[Value]] {
-        try tx.scan(lower: lower, upper: upper).map { try decodeRow(t, $0.value) }
+        try tx.scan(lower: lower, upper: upper).map {
+            try checkInterrupt()
+            return try decodeRow(t, $0.value)
+        }
     }
 
     func join(_ kind: JoinKind, _ left: [[Value]], _ right: [[Value]], on: BExpr?, lk: [BExpr], rk: [BExpr], lw: Int, rw: Int) throws -> [[Value]] {
@@ -220,11 +255,13 @@ final class Executor {
         if !lk.isEmpty {
             var table: [[Value]: [Int]] = [:]
             for (j, r) in right.enumerated() {
+                try checkInterrupt()
                 let key = try rk.map { try eval($0, r).groupKey }
                 if key.contains(where: \.isNull) { continue }
                 table[key, default: []].append(j)
             }
             for l in left {
+                try checkInterrupt()
                 let key = try lk.map { try eval($0, l).groupKey }
                 var any = false
                 if !key.contains(where: \.isNull), let js = table[key] {
@@ -239,6 +276,7 @@ final class Executor {
             for l in left {
                 var any = false
                 for (j, r) in right.enumerated() {
+                    try checkInterrupt()
                     let row = l + r
                     if try matches(row) { out.append(row); any = true; rightMatched[j] = true }
                 }
@@ -282,7 +320,10 @@ final class Executor {
     }
 
     func sortRows(_ rows: inout [[Value]], _ keys: [SortKey]) throws {
-        rows = rows.enumerated().sorted { a, b in
+        var comparisons = 0
+        rows = try rows.enumerated().sorted { a, b in
+            comparisons &+= 1
+            if comparisons & 255 == 0 { try checkInterrupt() }
             for k in keys {
                 let x = a.element[k.index], y = b.element[k.index]
                 if x.isNull || y.isNull {
@@ -317,6 +358,7 @@ final class Executor {
         var order: [[Value]] = []
         var states: [[Value]: (key: [Value], states: [AggState])] = [:]
         for r in rows {
+            try checkInterrupt()
             let key = try groups.map { try eval($0, r) }
             let hk = key.map(\.groupKey)
             var entry = states[hk] ?? (key, [AggState](repeating: AggState(), count: aggs.count))

@@ -126,6 +126,7 @@ extension Executor {
             var state = AggState()
             var added = 0
             for j in 0..<m {
+                try checkInterrupt()
                 let fr = try frame(j)
                 if !incremental || fr.upperBound < added {
                     state = AggState()

@@ -51,12 +51,22 @@ public final class SQLSession {
     var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog)] = []
     /// The engine's vector indexes, shared with the other sessions on it.
     let vectorIndexes: VectorIndexes
+    /// Column types by their type text (see `DML.types`), at most 4096.
+    var columnTypes: [String: SQLType] = [:]
+    /// Stops the running statement on a cancel request or at `statement_timeout` (57014);
+    /// other threads call its `cancel()`.
+    public let interrupt: StatementInterrupt
 
     /// Opens a session, loading the catalog from the engine. Sessions on one engine must share
     /// one `VectorIndexes`.
-    public init(engine: StorageEngine, vectorIndexes: VectorIndexes = VectorIndexes()) throws(SQLError) {
+    /// Sessions on one engine must share one `VectorIndexes`; `interrupt` may be made by the
+    /// caller, which can then cancel statements without touching the session.
+    public init(
+        engine: StorageEngine, vectorIndexes: VectorIndexes = VectorIndexes(), interrupt: StatementInterrupt = StatementInterrupt()
+    ) throws(SQLError) {
         self.engine = engine
         self.vectorIndexes = vectorIndexes
+        self.interrupt = interrupt
         let t = StorageTransaction(engine: engine)
         let c = try Catalog.load(t)
         t.rollback()
@@ -87,6 +97,9 @@ public final class SQLSession {
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
         "hnsw.ef_search": "40", "ivfflat.probes": "1",
     ]
+
+    /// Settings whose values are durations (an integer of milliseconds or a number with a unit).
+    static let timeoutSettings: Set<String> = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"]
 
     static func settingKey(_ name: String) -> String {
         let n = name.lowercased()
@@ -135,6 +148,18 @@ public final class SQLSession {
     /// queries (nil for statements that return no rows or whose shape is known only by running
     /// them), parameter types as far as the binder infers them (`.unknown` otherwise).
     public func describe(statement: Statement) throws(SQLError) -> (columns: [ResultColumn]?, parameterTypes: [SQLType]) {
+        switch statement {
+        case .insert, .update, .delete:
+            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let t = StorageTransaction(engine: engine)
+            defer { t.rollback() }
+            do { try DML(session: self, tx: t, params: []).inferParameterTypes(statement, binder) } catch {
+                throw SQLSession.convert(error)
+            }
+            return (nil, binder.paramTypes)
+        default:
+            break
+        }
         guard case let .query(q) = statement else { return (nil, []) }
         do {
             let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
@@ -164,9 +189,50 @@ public final class SQLSession {
         return SQLError(.internalError, "\(error)")
     }
 
+    /// `statement_timeout` as a duration, nil when off.
+    public var statementTimeout: Duration? {
+        // Read before every statement: the common case (never set) costs one lookup.
+        guard let text = settings["statement_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 else { return nil }
+        return .milliseconds(ms)
+    }
+
+    /// `idle_in_transaction_session_timeout` as a duration, nil when off.
+    public var idleInTransactionTimeout: Duration? {
+        // Read after every message: the common case (never set) costs one lookup.
+        guard let text = settings["idle_in_transaction_session_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 else {
+            return nil
+        }
+        return .milliseconds(ms)
+    }
+
     /// Runs one parsed statement.
+    ///
+    /// - Throws: 57014 when `interrupt` fires (a cancel request or `statement_timeout`) while
+    ///   it runs; the statement's effects are undone as for any other error.
     public func execute(statement: Statement, parameters: [Value] = []) throws(SQLError) -> StatementResult {
+        let outermost = interrupt.begin(timeout: statementTimeout)
+        defer { if outermost { interrupt.end() } }
         if case let .transaction(t) = statement { return try transactionStatement(t) }
+        return try inTransaction { t in try run(statement, parameters, t) }
+    }
+
+    /// COPY FROM's inserts: rows of text fields (nil for NULL, in `columns`' order; all columns
+    /// when empty) go into `table` as one statement, each field read by its column type's text
+    /// input, with defaults for the other columns. Atomic: in the open transaction block, or
+    /// in a transaction of its own.
+    ///
+    /// - Returns: the number of rows inserted.
+    /// - Throws: 22P04 for a row with the wrong number of fields, the input errors of the
+    ///   column types, constraint violations, and 57014 when interrupted.
+    public func copyFrom(table: QualifiedName, columns: [String], rows: [[String?]]) throws(SQLError) -> Int {
+        let outermost = interrupt.begin(timeout: statementTimeout)
+        defer { if outermost { interrupt.end() } }
+        return try inTransaction { t in try DML(session: self, tx: t, params: []).copy(table, columns, rows) }
+    }
+
+    /// Runs `body` in the open transaction block, or in a transaction of its own that commits
+    /// when `body` returns and rolls back when it throws.
+    func inTransaction<T>(_ body: (any KVTransaction) throws -> T) throws(SQLError) -> T {
         if failed {
             throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
         }
@@ -181,7 +247,7 @@ public final class SQLSession {
             v.probes = setting("ivfflat.probes").flatMap { Int($0) } ?? 1
         }
         do {
-            let r = try run(statement, parameters, t)
+            let r = try body(t)
             if !explicit {
                 try t.commit()
                 publishCatalog()
@@ -200,7 +266,7 @@ public final class SQLSession {
         }
     }
 
-    func newTransaction() -> StorageTransaction { StorageTransaction(engine: engine, vectors: vectorIndexes) }
+    func newTransaction() -> StorageTransaction { StorageTransaction(engine: engine, vectors: vectorIndexes, interrupt: interrupt) }
 
     func transactionStatement(_ s: TransactionStatement) throws(SQLError) -> StatementResult {
         switch s {
@@ -295,6 +361,9 @@ public final class SQLSession {
             } else {
                 guard SQLSession.defaultSettings[key] != nil || key.contains(".") else {
                     throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(st.name)\"")
+                }
+                if SQLSession.timeoutSettings.contains(key) && StatementInterrupt.milliseconds(value) == nil {
+                    throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
                 }
                 settings[key] = value
             }

@@ -31,6 +31,12 @@ public protocol KVTransaction: AnyObject {
     func mark() -> TransactionMark
     /// Undoes every write made after `mark`.
     func rollback(to mark: TransactionMark)
+    /// The session's interrupt, checked by the executor's row loops (nil: never interrupted).
+    var interrupt: StatementInterrupt? { get }
+}
+
+extension KVTransaction {
+    public var interrupt: StatementInterrupt? { nil }
 }
 
 extension KVTransaction {
@@ -54,13 +60,15 @@ public final class StorageTransaction: KVTransaction {
     private var writes: [[UInt8]: [UInt8]?] = [:]
     private var finished = false
     public let vectorState: VectorTxState?
+    public let interrupt: StatementInterrupt?
 
     /// Begins a transaction on `engine`; with `vectors`, vector-index changes are applied to
-    /// them when the transaction commits.
-    public init(engine: StorageEngine, vectors: VectorIndexes? = nil) {
+    /// them when the transaction commits; with `interrupt`, long scans stop when it fires.
+    public init(engine: StorageEngine, vectors: VectorIndexes? = nil, interrupt: StatementInterrupt? = nil) {
         self.engine = engine
         self.snapshot = engine.snapshot()
         self.vectorState = vectors.map { VectorTxState(indexes: $0, engine: engine) }
+        self.interrupt = interrupt
     }
 
     static func storageError(_ e: StorageError) -> SQLError {
@@ -79,10 +87,15 @@ public final class StorageTransaction: KVTransaction {
             try it.seek(lower)
             while it.isValid {
                 base.append((it.key, it.value))
+                if base.count & 1023 == 0, let interrupt { try interrupt.check() }
                 try it.next()
             }
+        } catch let e as StorageError {
+            throw StorageTransaction.storageError(e)
+        } catch let e as SQLError {
+            throw e
         } catch {
-            throw StorageTransaction.storageError(error)
+            throw SQLError(.internalError, "\(error)")
         }
         let local = writes.filter { Value.cmpBytes($0.key, lower) >= 0 && Value.cmpBytes($0.key, upper) < 0 }
         if local.isEmpty { return base }
@@ -142,6 +155,13 @@ public final class StorageTransaction: KVTransaction {
                 if let v { batch.put(k, v) } else { batch.delete(k) }
             }
             writes = [:]
+            guard batch.data.count <= engine.batchBytesMax else {
+                vectorState?.rolledBack()
+                throw SQLError(
+                    .programLimitExceeded,
+                    "transaction too large: its writes take \(batch.data.count) bytes, more than the \(engine.batchBytesMax) bytes "
+                        + "one commit may write (split the work, or give the server a larger memtable)")
+            }
             do { try engine.write(batch, sync: true) } catch {
                 vectorState?.rolledBack()
                 throw StorageTransaction.storageError(error)

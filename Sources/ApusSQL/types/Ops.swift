@@ -198,7 +198,9 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
                     throw SQLError(.stringDataRightTruncation, "value too long for type character(\(n))")
                 }
             } else if s.count < n {
-                s += String(repeating: " ", count: n - s.count)
+                // From bytes: String(repeating: String, count:) appends one string at a time, which
+                // dominated COPY into pgbench's char(84) columns.
+                s += String(decoding: [UInt8](repeating: UInt8(ascii: " "), count: n - s.count), as: UTF8.self)
             }
         }
         return .text(s)

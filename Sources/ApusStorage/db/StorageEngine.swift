@@ -114,6 +114,9 @@ public final class StorageEngine: @unchecked Sendable {
         startBackgroundThread()
     }
 
+    /// The largest batch `write` accepts (`StorageOptions.memtableBytesMax`).
+    public var batchBytesMax: Int { options.memtableBytesMax }
+
     static func memtableCapacity(_ options: StorageOptions) -> Int {
         // Room for one group beyond the switch point, and for node overhead.
         options.memtableBytesMax * 2 + 4 * groupBytesMax

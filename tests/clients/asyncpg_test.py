@@ -1,0 +1,97 @@
+"""asyncpg against `apus serve`: the binary protocol throughout, prepared statements, type round
+trips, errors with their SQLSTATE, transactions, and cancellation (an asyncio timeout makes
+asyncpg send a CancelRequest; the server must end the statement with 57014 and the connection
+must stay usable). Expected values are PostgreSQL's. Run by scripts/client-tests.sh."""
+import asyncio
+import datetime
+import decimal
+import sys
+
+import asyncpg
+
+failures = []
+
+# A statement that would run for many minutes: every row pair of the cross join is compared,
+# and (almost) none passes, so it stays cheap in memory while it runs.
+LONG_QUERY = ("SELECT count(*) FROM generate_series(1, 100000) a(x) "
+              "JOIN generate_series(1, 100000) b(y) ON a.x * 1000003 + b.y < 0")
+
+
+def check(what, got, want):
+    if got != want:
+        failures.append(f"{what}: got {got!r}, want {want!r}")
+
+
+async def main():
+    conn = await asyncpg.connect()
+    try:
+        check("select", await conn.fetchval("SELECT 41 + 1"), 42)
+        # Prepared statements: parameters and result types come from Describe, values are binary.
+        stmt = await conn.prepare("SELECT $1::int8 * 2 AS doubled, $2::text || '!' AS shout")
+        check("prepared columns", [a.name for a in stmt.get_attributes()], ["doubled", "shout"])
+        check("prepared 1", tuple(await stmt.fetchrow(21, "hi")), (42, "hi!"))
+        check("prepared 2", tuple(await stmt.fetchrow(-4, "")), (-8, "!"))
+
+        await conn.execute(
+            "CREATE TABLE apg (id int PRIMARY KEY, b boolean, i2 smallint, i8 bigint, f4 real, f8 float8, "
+            "n numeric(20,6), t text, vc varchar(10), d date, ts timestamp, tstz timestamptz, by bytea)")
+        row = (1, True, -32768, 9223372036854775807, 1.5, -2.25e-7, decimal.Decimal("-12345678901234.123456"),
+               "ünï\"code'", "short", datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 2, 3, 4, 5, 678901),
+               datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc), b"\x00\xffab")
+        await conn.execute("INSERT INTO apg VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)", *row)
+        await conn.execute("INSERT INTO apg (id) VALUES (2)")
+        got = await conn.fetch("SELECT * FROM apg ORDER BY id")
+        check("round trip", tuple(got[0]), row)
+        check("nulls", tuple(got[1]), (2,) + (None,) * 12)
+        # executemany through one prepared INSERT.
+        await conn.executemany("INSERT INTO apg (id, t) VALUES ($1, $2)", [(100 + i, f"r{i}") for i in range(30)])
+        check("executemany", tuple(await conn.fetchrow("SELECT count(*), min(t) FROM apg WHERE id >= 100")),
+              (30, "r0"))
+
+        # Errors carry their SQLSTATE and map to asyncpg's exception classes.
+        for sql, state in [("SELECT * FROM nosuch", "42P01"), ("SELECT 1/0", "22012"), ("SELEC 1", "42601"),
+                           ("INSERT INTO apg (id) VALUES (1)", "23505")]:
+            try:
+                await conn.execute(sql)
+                failures.append(f"{sql}: no error")
+            except asyncpg.PostgresError as e:
+                check(sql, e.sqlstate, state)
+
+        # Transactions: an exception inside rolls back, a clean exit commits.
+        try:
+            async with conn.transaction():
+                await conn.execute("INSERT INTO apg (id) VALUES (10)")
+                await conn.execute("SELECT 1/0")
+        except asyncpg.DivisionByZeroError:
+            pass
+        async with conn.transaction():
+            await conn.execute("INSERT INTO apg (id) VALUES (11)")
+        check("transactions", [r["id"] for r in await conn.fetch("SELECT id FROM apg WHERE id IN (10, 11)")], [11])
+
+        # Cancellation: the timeout makes asyncpg send a CancelRequest on a new connection and
+        # wait for the statement's end. A statement that was not interrupted would keep the
+        # connection busy for many minutes and fail the bounded wait below.
+        try:
+            await conn.fetchval(LONG_QUERY, timeout=0.5)
+            failures.append("long query: finished instead of being cancelled")
+        except asyncio.TimeoutError:
+            pass
+        check("usable after cancel", await asyncio.wait_for(conn.fetchval("SELECT 7"), 60), 7)
+        # The same through statement_timeout, which reports 57014 itself.
+        await conn.execute("SET statement_timeout = '300ms'")
+        try:
+            await asyncio.wait_for(conn.fetchval(LONG_QUERY), 60)
+            failures.append("statement_timeout: no error")
+        except asyncpg.QueryCanceledError as e:
+            check("statement_timeout sqlstate", e.sqlstate, "57014")
+            check("statement_timeout message", str(e), "canceling statement due to statement timeout")
+        await conn.execute("RESET statement_timeout")
+        check("usable after timeout", await conn.fetchval("SELECT count(*) FROM apg"), 33)
+    finally:
+        await conn.close()
+
+
+asyncio.run(main())
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
