@@ -169,10 +169,12 @@ final class PGConnection: @unchecked Sendable {
                 fatal("08P01", "expected a startup message")
                 return
             }
+            handledMessages &+= 1
             if copyIn != nil {
                 var w = BackendWriter()
                 copyInMessage(m, &w)
                 send(w)
+                armIdleInTransactionTimeout(afterReadyForQuery: copyIn == nil)
                 return
             }
             if skipUntilSync {
@@ -181,6 +183,7 @@ final class PGConnection: @unchecked Sendable {
                     var w = BackendWriter()
                     w.readyForQuery(status)
                     send(w)
+                    armIdleInTransactionTimeout(afterReadyForQuery: true)
                 }
                 return
             }
@@ -192,16 +195,18 @@ final class PGConnection: @unchecked Sendable {
                 if case .query = m { w.readyForQuery(status) } else { skipUntilSync = true }
             }
             send(w)
-            armIdleInTransactionTimeout()
+            var readyForQuery = m == .sync
+            if case .query = m { readyForQuery = true }
+            armIdleInTransactionTimeout(afterReadyForQuery: readyForQuery)
         }
     }
 
     /// PostgreSQL's `idle_in_transaction_session_timeout`: a session left inside a transaction
-    /// block with no message for that long is terminated with FATAL 25P03 (its transaction
-    /// rolls back when the connection closes, which also frees the transaction lock).
-    func armIdleInTransactionTimeout() {
-        handledMessages &+= 1
-        guard let s = session, s.inTransaction, copyIn == nil, let timeout = s.idleInTransactionTimeout else { return }
+    /// block with no message for that long after ReadyForQuery is terminated with FATAL 25P03
+    /// (its transaction rolls back when the connection closes, which also frees the
+    /// transaction lock). Every message disarms the timer; only ReadyForQuery arms it.
+    func armIdleInTransactionTimeout(afterReadyForQuery: Bool) {
+        guard afterReadyForQuery, let s = session, s.inTransaction, copyIn == nil, let timeout = s.idleInTransactionTimeout else { return }
         let armed = handledMessages
         let ms = Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
         queue.asyncAfter(deadline: .now() + .milliseconds(ms)) {
