@@ -100,10 +100,21 @@ final class PGConnection: @unchecked Sendable {
         queue = DispatchQueue(label: "apus.pgwire.connection")
     }
 
-    func send(_ w: BackendWriter) {
-        guard !w.bytes.isEmpty else { return }
-        var buf = channel.allocator.buffer(capacity: w.bytes.count)
-        buf.writeBytes(w.bytes)
+    /// Replies held back until the client asks for them (see `send`).
+    var heldReplies: [UInt8] = []
+    /// Held replies are written anyway past this size, so a long pipeline cannot pile up memory.
+    static let heldRepliesBytesMax = 1 << 20
+
+    /// Writes `w` (and any held replies) to the client; with `hold`, keeps it back instead.
+    /// PostgreSQL buffers the replies of Parse, Bind, Describe, Execute and Close until Sync
+    /// or Flush: one write per pipeline rather than one per message (three system calls and
+    /// event-loop hops for every prepared statement otherwise).
+    func send(_ w: BackendWriter, hold: Bool = false) {
+        heldReplies.append(contentsOf: w.bytes)
+        guard !heldReplies.isEmpty, !hold || heldReplies.count > PGConnection.heldRepliesBytesMax else { return }
+        var buf = channel.allocator.buffer(capacity: heldReplies.count)
+        buf.writeBytes(heldReplies)
+        heldReplies.removeAll(keepingCapacity: heldReplies.count <= PGConnection.heldRepliesBytesMax)
         channel.writeAndFlush(buf, promise: nil)
     }
 
@@ -194,9 +205,14 @@ final class PGConnection: @unchecked Sendable {
                 error.write(to: &w)
                 if case .query = m { w.readyForQuery(status) } else { skipUntilSync = true }
             }
-            send(w)
             var readyForQuery = m == .sync
-            if case .query = m { readyForQuery = true }
+            var pipelined = false
+            switch m {
+            case .query: readyForQuery = true
+            case .parse, .bind, .describe, .execute, .close: pipelined = true
+            default: break
+            }
+            send(w, hold: pipelined)
             armIdleInTransactionTimeout(afterReadyForQuery: readyForQuery)
         }
     }
