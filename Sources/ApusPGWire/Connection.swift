@@ -124,10 +124,21 @@ final class PGConnection: @unchecked Sendable {
         queue = DispatchQueue(label: "apus.pgwire.connection")
     }
 
-    func send(_ w: BackendWriter) {
-        guard !w.bytes.isEmpty else { return }
-        var buf = channel.allocator.buffer(capacity: w.bytes.count)
-        buf.writeBytes(w.bytes)
+    /// Replies held back until the client asks for them (see `send`).
+    var heldReplies: [UInt8] = []
+    /// Held replies are written anyway past this size, so a long pipeline cannot pile up memory.
+    static let heldRepliesBytesMax = 1 << 20
+
+    /// Writes `w` (and any held replies) to the client; with `hold`, keeps it back instead.
+    /// PostgreSQL buffers the replies of Parse, Bind, Describe, Execute and Close until Sync
+    /// or Flush: one write per pipeline rather than one per message (three system calls and
+    /// event-loop hops for every prepared statement otherwise).
+    func send(_ w: BackendWriter, hold: Bool = false) {
+        heldReplies.append(contentsOf: w.bytes)
+        guard !heldReplies.isEmpty, !hold || heldReplies.count > PGConnection.heldRepliesBytesMax else { return }
+        var buf = channel.allocator.buffer(capacity: heldReplies.count)
+        buf.writeBytes(heldReplies)
+        heldReplies.removeAll(keepingCapacity: heldReplies.count <= PGConnection.heldRepliesBytesMax)
         channel.writeAndFlush(buf, promise: nil)
     }
 
@@ -198,10 +209,12 @@ final class PGConnection: @unchecked Sendable {
                 fatal("08P01", "expected a startup message")
                 return
             }
+            handledMessages &+= 1
             if copyIn != nil {
                 var w = BackendWriter()
                 copyInMessage(m, &w)
                 send(w)
+                armIdleInTransactionTimeout(afterReadyForQuery: copyIn == nil)
                 return
             }
             if skipUntilSync {
@@ -210,6 +223,7 @@ final class PGConnection: @unchecked Sendable {
                     var w = BackendWriter()
                     w.readyForQuery(status)
                     send(w)
+                    armIdleInTransactionTimeout(afterReadyForQuery: true)
                 }
                 return
             }
@@ -220,17 +234,24 @@ final class PGConnection: @unchecked Sendable {
                 error.write(to: &w)
                 if case .query = m { w.readyForQuery(status) } else { skipUntilSync = true }
             }
-            send(w)
-            armIdleInTransactionTimeout()
+            var readyForQuery = m == .sync
+            var pipelined = false
+            switch m {
+            case .query: readyForQuery = true
+            case .parse, .bind, .describe, .execute, .close: pipelined = true
+            default: break
+            }
+            send(w, hold: pipelined)
+            armIdleInTransactionTimeout(afterReadyForQuery: readyForQuery)
         }
     }
 
     /// PostgreSQL's `idle_in_transaction_session_timeout`: a session left inside a transaction
-    /// block with no message for that long is terminated with FATAL 25P03 (its transaction
-    /// rolls back when the connection closes, which also frees the transaction lock).
-    func armIdleInTransactionTimeout() {
-        handledMessages &+= 1
-        guard let s = session, s.inTransaction, copyIn == nil, let timeout = s.idleInTransactionTimeout else { return }
+    /// block with no message for that long after ReadyForQuery is terminated with FATAL 25P03
+    /// (its transaction rolls back when the connection closes, which also frees the
+    /// transaction lock). Every message disarms the timer; only ReadyForQuery arms it.
+    func armIdleInTransactionTimeout(afterReadyForQuery: Bool) {
+        guard afterReadyForQuery, let s = session, s.inTransaction, copyIn == nil, let timeout = s.idleInTransactionTimeout else { return }
         let armed = handledMessages
         let ms = Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
         queue.asyncAfter(deadline: .now() + .milliseconds(ms)) {
