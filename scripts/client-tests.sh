@@ -49,6 +49,19 @@ diff -u "$WORK/in.csv" "$WORK/out.csv"
 psql -X -A -t -c '\di' | grep -q '^public|items_pkey|index|apus|items$' || { echo "psql: \\di misses items_pkey"; exit 1; }
 psql -X -A -t -c '\dn' | grep -q '^public|apus$' || { echo "psql: \\dn misses public"; exit 1; }
 psql -X -A -t -c '\l' | grep -q '^apus|apus|UTF8|' || { echo "psql: \\l misses the database"; exit 1; }
+# Settings in the startup packet (PGOPTIONS, PGAPPNAME) apply to the session; an unknown one
+# refuses the connection, as in PostgreSQL.
+PGOPTIONS="-c statement_timeout=1234" psql -X -Atc "SHOW statement_timeout" | grep -q "^1234" \
+    || { echo "psql: PGOPTIONS statement_timeout not applied"; exit 1; }
+[ "$(PGAPPNAME=clienttests psql -X -Atc "SHOW application_name")" = "clienttests" ] || { echo "psql: PGAPPNAME lost"; exit 1; }
+set +e
+PGOPTIONS="-c statement_timeout=50" psql -X -v VERBOSITY=verbose -Atc "SELECT count(*) FROM generate_series(1, 1000000000)" > "$WORK/to.out" 2>&1
+to_status=$?
+PGOPTIONS="-c no_such_setting=1" psql -X -Atc "SELECT 1" > "$WORK/bad.out" 2>&1
+bad_status=$?
+set -e
+[ "$to_status" -ne 0 ] && grep -q "57014" "$WORK/to.out" || { cat "$WORK/to.out"; echo "psql: startup statement_timeout did not cancel"; exit 1; }
+[ "$bad_status" -ne 0 ] && grep -q "unrecognized configuration parameter" "$WORK/bad.out" || { cat "$WORK/bad.out"; echo "psql: unknown startup setting accepted"; exit 1; }
 echo "client-tests: psql ok"
 
 python3 tests/clients/psycopg_test.py

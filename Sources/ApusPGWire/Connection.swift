@@ -110,6 +110,9 @@ final class PGConnection: @unchecked Sendable {
     /// The role whose session count this connection holds (see `RoleConnections`).
     var countedRole: String?
     var applicationName = ""
+    /// Settings the StartupMessage carries (its own parameters and `options`' `-c name=value`),
+    /// applied to the session once it exists.
+    var startupSettings: [(String, String)] = []
     /// The session's interrupt, made here so that the event loop can cancel the running
     /// statement of a client that went away without touching the session (owned by `queue`).
     let interrupt = StatementInterrupt()
@@ -275,14 +278,70 @@ final class PGConnection: @unchecked Sendable {
         user = params["user"] ?? ""
         database = params["database"] ?? user
         applicationName = params["application_name"] ?? ""
+        do {
+            startupSettings = try PGConnection.startupSettings(params)
+        } catch {
+            fatal(error.sqlState.code, error.message)
+            return
+        }
         authenticate()
+    }
+
+    /// The settings of a StartupMessage: every parameter but the connection's own, and the
+    /// `-c name=value` / `--name=value` switches of `options` (PGOPTIONS), whose values may
+    /// escape spaces with a backslash, as libpq's `options` does.
+    static func startupSettings(_ params: [String: String]) throws(SQLError) -> [(String, String)] {
+        var out: [(String, String)] = []
+        for (k, v) in params.sorted(by: { $0.key < $1.key })
+        where !["user", "database", "options", "replication", "client_encoding"].contains(k) && !k.hasPrefix("_pq_.") {
+            out.append((k, v))
+        }
+        guard let options = params["options"] else { return out }
+        var words: [String] = []
+        var cur = ""
+        var escaped = false
+        for ch in options {
+            if escaped { cur.append(ch); escaped = false } else if ch == "\\" { escaped = true } else if ch == " " || ch == "\t" {
+                if !cur.isEmpty { words.append(cur); cur = "" }
+            } else { cur.append(ch) }
+        }
+        if !cur.isEmpty { words.append(cur) }
+        var i = 0
+        while i < words.count {
+            var pair: Substring
+            if words[i] == "-c", i + 1 < words.count {
+                pair = Substring(words[i + 1])
+                i += 2
+            } else if words[i].hasPrefix("--") {
+                pair = words[i].dropFirst(2)
+                i += 1
+            } else if words[i].hasPrefix("-c") {
+                pair = words[i].dropFirst(2)
+                i += 1
+            } else {
+                throw SQLError(SQLState("08P01"), "invalid command-line argument for server process: \(words[i])")
+            }
+            guard let eq = pair.firstIndex(of: "=") else {
+                throw SQLError(SQLState("42601"), "-c \(pair) requires a value")
+            }
+            out.append((String(pair[..<eq]).replacingOccurrences(of: "-", with: "_"), String(pair[pair.index(after: eq)...])))
+        }
+        return out
     }
 
     /// The end of startup, once `role` is authenticated: the session, the parameters, ready.
     func completeStartup(_ role: RoleDesc) {
-        do {
+        do throws(SQLError) {
             let s = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes, interrupt: interrupt)
             s.user = role.name
+            // Session settings from the startup packet, as SET would make them (a bad name or
+            // value ends the connection, as in PostgreSQL).
+            for (name, value) in startupSettings {
+                guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }), !name.isEmpty else {
+                    throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(name)\"")
+                }
+                _ = try s.execute(sql: "SET \(name) = '\(value.replacingOccurrences(of: "'", with: "''"))'")
+            }
             session = s
         } catch {
             fatal(error.sqlState.code, error.message)
