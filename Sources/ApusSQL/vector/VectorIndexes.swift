@@ -164,6 +164,12 @@ final class LiveVectorIndex: @unchecked Sendable {
     ///   the caller drops it and rebuilds. A vector the index refuses (a zero vector under
     ///   cosine) is no failure: the row is counted as unindexed.
     func upsert(_ pk: [UInt8], _ vector: [Float]?, present: Bool, row: [Value]? = nil) throws {
+        // A row whose vector did not change (an UPDATE of other columns) keeps its graph node;
+        // only the kept column values change.
+        if present, let vector, let h = hnsw, let id = lock.withLock({ rowIDs[pk] }), h.vector(rowID: id) == vector {
+            lock.withLock { setPayload(id, row) }
+            return
+        }
         let old: Int64? = lock.withLock {
             unindexedRows.remove(pk)
             guard let id = rowIDs.removeValue(forKey: pk) else { return nil }

@@ -129,6 +129,16 @@ public final class HNSWIndex: Sendable {
         }
     }
 
+    /// The vector indexed for `rowID` (normalized under cosine), or nil when the row is not
+    /// indexed.
+    public func vector(rowID: Int64) -> [Float]? {
+        state.withReadLock { s in
+            guard let node = s.graph.nodeByRow[rowID] else { return nil }
+            let d = s.graph.dimension
+            return Array(s.graph.vectors[Int(node) * d ..< (Int(node) + 1) * d])
+        }
+    }
+
     /// Removes a row; later searches do not return it.
     ///
     /// - Throws: `rowNotFound`; `storeFailed` after an earlier persist failure; the store's error.
