@@ -62,6 +62,9 @@ bad_status=$?
 set -e
 [ "$to_status" -ne 0 ] && grep -q "57014" "$WORK/to.out" || { cat "$WORK/to.out"; echo "psql: startup statement_timeout did not cancel"; exit 1; }
 [ "$bad_status" -ne 0 ] && grep -q "unrecognized configuration parameter" "$WORK/bad.out" || { cat "$WORK/bad.out"; echo "psql: unknown startup setting accepted"; exit 1; }
+# \dt+ and \di+ (sizes through pg_table_size / pg_relation_size and pg_size_pretty).
+psql -X -v ON_ERROR_STOP=1 -c '\dt+' | grep -E "copied .*(bytes|kB)" > /dev/null || { psql -X -c '\dt+'; echo "psql: \\dt+ failed"; exit 1; }
+psql -X -v ON_ERROR_STOP=1 -c '\di+' > /dev/null || { echo "psql: \\di+ failed"; exit 1; }
 echo "client-tests: psql ok"
 
 python3 tests/clients/psycopg_test.py

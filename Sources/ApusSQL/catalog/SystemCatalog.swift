@@ -221,6 +221,28 @@ extension Binder {
         case "to_regtype":
             guard args.count == 1 else { return nil }
             return (.function("to_regtype", [args[0].1 == .text ? args[0].0 : .cast(args[0].0, .text)], .int8), .int8)
+        case "pg_relation_size", "pg_table_size", "pg_total_relation_size", "pg_indexes_size":
+            guard args.count == 1 || (name == "pg_relation_size" && args.count == 2) else { return nil }
+            let (b, t) = args[0]
+            var oid: BExpr = t == .int8 ? b : .cast(b, .int8)
+            if t == .text || t == .unknown {
+                // A relation named by a constant ('items', as with ::regclass): resolved now.
+                guard case let .const(.text(rel)) = b else { return nil }
+                let n = rel.lowercased()
+                if let table = catalog.tables.values.first(where: { $0.name == n }) {
+                    oid = .const(.int(Binder.relationOID(table.id)))
+                } else if let table = catalog.tables.values.first(where: { $0.indexes.contains { $0.name == n } }),
+                          let idx = table.indexes.first(where: { $0.name == n }) {
+                    oid = .const(.int(Binder.indexOID(table.id, idx.id)))
+                } else {
+                    oid = .const(.null)
+                }
+            }
+            return (.function("relation_bytes", [oid, .const(.text(name))], .int8), .int8)
+        case "pg_size_pretty":
+            guard args.count == 1 else { return nil }
+            let (b, t) = args[0]
+            return (.function("pg_size_pretty", [t.isInteger ? .cast(b, .int8) : .cast(b, .numeric(precision: nil, scale: nil))], .text), .text)
         case "current_schemas": return (.const(.text("{pg_catalog,public}")), .text)
         case "pg_encoding_to_char": return (.const(.text("UTF8")), .text)
         // There are no array values yet, so the only input is NULL (e.g. pg_database.datacl).

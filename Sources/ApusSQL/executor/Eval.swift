@@ -349,6 +349,15 @@ extension Executor {
             guard case let .int(oid) = a[0] else { return .null }
             return .text(Binder.formatType(oid))
         case "to_regtype": return Binder.regtypeOID(s(0)).map { .int($0) } ?? .null
+        case "relation_bytes":
+            guard case let .int(oid) = a[0], case let .text(which) = a[1] else { return .null }
+            return try relationBytes(oid: oid, which).map { .int($0) } ?? .null
+        case "pg_size_pretty":
+            switch a[0] {
+            case let .int(n): return .text(prettySize(n))
+            case let .numeric(d): return .text(prettySize(Int64(clamping: d.unscaled / (try SQLDecimal.pow10(d.scale)))))
+            default: return .null
+            }
         case "regtype_in":
             guard let oid = Binder.regtypeOID(s(0)) else { throw SQLError(.undefinedObject, "type \"\(s(0))\" does not exist") }
             return .int(oid)
@@ -498,5 +507,60 @@ extension Executor {
         if t.isFloat { return .float(d) }
         let dec = SQLDecimal.parse(formatFloat(d, single: false)) ?? SQLDecimal(0)
         return .numeric((try? dec.rescaled(scale)) ?? dec)
+    }
+}
+
+extension Executor {
+    /// The bytes of keys and values a relation holds (`which`: PostgreSQL's size function):
+    /// a table's rows, its secondary indexes, or both; an index's entries. Counted by scanning
+    /// the key range in the statement's snapshot, so exact and O(size). Nil for an unknown OID.
+    func relationBytes(oid: Int64, _ which: String) throws -> Int64? {
+        var lower: [UInt8], upper: [UInt8]
+        if oid >= 1_000_000 {
+            guard oid < 1_000_000 + Int64(UInt32.max) * 1_000 else { return nil }
+            let t = UInt32((oid - 1_000_000) / 1_000), i = UInt32((oid - 1_000_000) % 1_000)
+            lower = KeyEncoding.indexPrefix(table: t, index: i)
+            upper = KeyEncoding.prefixEnd(lower)
+        } else if oid >= 16_384 && oid < 16_384 + Int64(UInt32.max) {
+            let t = UInt32(oid - 16_384)
+            switch which {
+            case "pg_indexes_size":
+                lower = KeyEncoding.indexPrefix(table: t, index: 2)
+                upper = KeyEncoding.prefixEnd(Array(lower.prefix(5)))
+            case "pg_total_relation_size":
+                lower = KeyEncoding.indexPrefix(table: t, index: 1)
+                upper = KeyEncoding.prefixEnd(Array(lower.prefix(5)))
+            default:
+                lower = KeyEncoding.indexPrefix(table: t, index: 1)
+                upper = KeyEncoding.prefixEnd(lower)
+            }
+        } else {
+            return nil
+        }
+        var bytes: Int64 = 0
+        try tx.scanEach(lower: lower, upper: upper) { k, v in
+            bytes += Int64(k.count + v.count)
+            return true
+        }
+        return bytes
+    }
+
+    /// PostgreSQL's `pg_size_pretty`: bytes below 10 kB, then kB, MB, GB, TB, PB, each shown
+    /// below 20 units, rounded half away from zero.
+    func prettySize(_ bytes: Int64) -> String {
+        let units: [(String, Int64, Bool, Int)] = [("bytes", 10 * 1024, false, 0), ("kB", 20 * 1024 - 1, true, 10),
+                                                   ("MB", 20 * 1024 - 1, true, 20), ("GB", 20 * 1024 - 1, true, 30),
+                                                   ("TB", 20 * 1024 - 1, true, 40), ("PB", 20 * 1024 - 1, true, 50)]
+        var size = bytes
+        for (n, unit) in units.enumerated() {
+            if n == units.count - 1 || size.magnitude < unit.1.magnitude {
+                if unit.2 { size = (size + (size < 0 ? -1 : 1)) / 2 }
+                return "\(size) \(unit.0)"
+            }
+            let next = units[n + 1]
+            let bits = next.3 - unit.3 - (next.2 ? 1 : 0) + (unit.2 ? 1 : 0)
+            size /= Int64(1) << bits
+        }
+        return "\(size) bytes"
     }
 }
