@@ -414,6 +414,40 @@ struct DML {
         return out
     }
 
+    /// SET clauses as (column position, value) pairs, `(a, b) = (x, y)` spread out; unknown
+    /// columns fail with 42703. Shared by UPDATE and ON CONFLICT DO UPDATE.
+    func assignments(_ clauses: [SetClause], _ t: TableDesc) throws -> [(column: Int, value: Expr)] {
+        var out: [(column: Int, value: Expr)] = []
+        func add(_ col: String, _ value: Expr) throws {
+            guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
+                throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
+            }
+            out.append((i, value))
+        }
+        for c in clauses {
+            switch c {
+            case let .single(col, value, _): try add(col, value)
+            case let .multiple(cols, value, _):
+                guard case let .row(items, _) = value.kind, items.count == cols.count else {
+                    throw SQLError.unsupported("multi-column SET from a subquery")
+                }
+                for (c, v) in zip(cols, items) { try add(c, v) }
+            }
+        }
+        return out
+    }
+
+    /// Binds SET values over `frame` (nil: DEFAULT), checking each can be assigned.
+    func bindAssignments(_ pairs: [(column: Int, value: Expr)], _ t: TableDesc, _ ty: [SQLType], _ frame: Frame,
+                         _ binder: Binder) throws -> [(Int, BExpr?)] {
+        try pairs.map { i, value in
+            if case .defaultValue = value.kind { return (i, nil) }
+            let (b, et) = try binder.bindExpr(value, frame, agg: nil)
+            try assignable(et, ty[i], t.columns[i].name)
+            return (i, b)
+        }
+    }
+
     func update(_ s: UpdateStatement) throws -> StatementResult {
         if s.with != nil { throw SQLError.unsupported("WITH in UPDATE") }
         let t = try target(s.table.name)
@@ -421,31 +455,9 @@ struct DML {
         let f = try frame(t, alias: alias)
         let ty = try types(t)
         let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
-        var sets: [(Int, BExpr?)] = []
-        var singles: [(String, Expr)] = []
-        for a in s.assignments {
-            switch a {
-            case let .single(col, value, _): singles.append((col, value))
-            case let .multiple(cols, value, _):
-                guard case let .row(items, _) = value.kind, items.count == cols.count else {
-                    throw SQLError.unsupported("multi-column SET from a subquery")
-                }
-                for (c, v) in zip(cols, items) { singles.append((c, v)) }
-            }
-        }
+        let singles = try assignments(s.assignments, t)
         if !s.from.isEmpty { return try updateFrom(s, t, singles) }
-        for (col, value) in singles {
-            guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
-                throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
-            }
-            if case .defaultValue = value.kind {
-                sets.append((i, nil))
-                continue
-            }
-            let (b, et) = try binder.bindExpr(value, f, agg: nil)
-            try assignable(et, ty[i], col)
-            sets.append((i, b))
-        }
+        let sets = try bindAssignments(singles, t, ty, f, binder)
         let ex = Executor(tx: tx, params: params)
         let rows = try matching(t, alias: alias, s.whereClause)
         var updated: [[Value]] = []
@@ -500,17 +512,10 @@ struct DML {
     }
 
     /// UPDATE ... FROM: the SET values are computed over the joined row.
-    func updateFrom(_ s: UpdateStatement, _ t: TableDesc, _ singles: [(String, Expr)]) throws -> StatementResult {
+    func updateFrom(_ s: UpdateStatement, _ t: TableDesc, _ singles: [(column: Int, value: Expr)]) throws -> StatementResult {
         let ty = try types(t)
-        var columns: [Int] = []
-        var values: [Expr] = []
-        for (col, value) in singles {
-            guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
-                throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
-            }
-            columns.append(i)
-            values.append(value)
-        }
+        let columns = singles.map(\.column)
+        let values = singles.map(\.value)
         // DEFAULT is not an expression a SELECT list takes: stand in NULL and fill it below.
         let isDefault = values.map { if case .defaultValue = $0.kind { true } else { false } }
         let exprs = zip(values, isDefault).map { $1 ? Expr(.literal(.null)) : $0 }
@@ -623,31 +628,7 @@ struct DML {
             let frame = Frame(columns: own.columns + own.columns.map {
                 ScopeColumn(table: "excluded", name: $0.name, type: $0.type)
             }, outer: nil)
-            var sets: [(Int, BExpr?)] = []
-            var singles: [(String, Expr)] = []
-            for c in clauses {
-                switch c {
-                case let .single(col, value, _): singles.append((col, value))
-                case let .multiple(cols, value, _):
-                    guard case let .row(items, _) = value.kind, items.count == cols.count else {
-                        throw SQLError.unsupported("multi-column SET from a subquery")
-                    }
-                    for (c, v) in zip(cols, items) { singles.append((c, v)) }
-                }
-            }
-            for (col, value) in singles {
-                guard let i = t.columns.firstIndex(where: { $0.name == col }) else {
-                    throw SQLError(.undefinedColumn, "column \"\(col)\" of relation \"\(t.name)\" does not exist")
-                }
-                if case .defaultValue = value.kind {
-                    sets.append((i, nil))
-                    continue
-                }
-                let (b, et) = try binder.bindExpr(value, frame, agg: nil)
-                try dml.assignable(et, types[i], col)
-                sets.append((i, b))
-            }
-            self.sets = sets
+            sets = try dml.bindAssignments(try dml.assignments(clauses, t), t, types, frame, binder)
             let b = binder
             predicate = try whereClause.map { try b.bindBool($0, frame, nil, "WHERE") }
         }
