@@ -132,17 +132,25 @@ import Testing
 
     /// Both filtered paths (a selective filter ranks the rows of a table scan, a broad one
     /// walks the graph) see the transaction's own writes and nobody else's uncommitted ones.
+    /// Two sessions sharing `engine`'s vector indexes, after `a` created and filled table `t`
+    /// and built an HNSW index on its column `v`.
+    static func twoSessions(_ engine: StorageEngine, _ create: String, _ insert: String) throws -> (SQLSession, SQLSession) {
+        let shared = VectorIndexes()
+        let a = try SQLSession(engine: engine, vectorIndexes: shared)
+        let b = try SQLSession(engine: engine, vectorIndexes: shared)
+        _ = try a.execute(sql: create)
+        _ = try a.execute(sql: insert)
+        _ = try a.execute(sql: "CREATE INDEX ON t USING hnsw (v vector_l2_ops)")
+        try b.reloadCatalog()
+        return (a, b)
+    }
+
     @Test(arguments: ["tag = 7", "tag < 60"])
     func filteredSearchSeesOwnWritesOnly(_ filter: String) throws {
         let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
         defer { try? engine.close() }
-        let shared = VectorIndexes()
-        let a = try SQLSession(engine: engine, vectorIndexes: shared)
-        let b = try SQLSession(engine: engine, vectorIndexes: shared)
-        _ = try a.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, tag int, v vector(2))")
-        _ = try a.execute(sql: "INSERT INTO t SELECT g, g % 100, ('[' || g || ',' || (g % 7) || ']')::vector FROM generate_series(1, 3000) g")
-        _ = try a.execute(sql: "CREATE INDEX ON t USING hnsw (v vector_l2_ops)")
-        try b.reloadCatalog()
+        let (a, b) = try VectorSQLTests.twoSessions(engine, "CREATE TABLE t (id int PRIMARY KEY, tag int, v vector(2))",
+            "INSERT INTO t SELECT g, g % 100, ('[' || g || ',' || (g % 7) || ']')::vector FROM generate_series(1, 3000) g")
         func nearest(_ s: SQLSession) throws -> [Value] {
             try s.execute(sql: "SELECT id FROM t WHERE \(filter) ORDER BY v <-> '[0,0]' LIMIT 3")[0].rows.map { $0[0] }
         }
@@ -162,13 +170,8 @@ import Testing
     @Test func uncommittedRowsAreInvisibleToOthersAndDeletedRowsStayGone() throws {
         let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
         defer { try? engine.close() }
-        let shared = VectorIndexes()
-        let a = try SQLSession(engine: engine, vectorIndexes: shared)
-        let b = try SQLSession(engine: engine, vectorIndexes: shared)
-        _ = try a.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v vector(2))")
-        _ = try a.execute(sql: "INSERT INTO t SELECT g, ('[' || g || ',0]')::vector FROM generate_series(1, 200) g")
-        _ = try a.execute(sql: "CREATE INDEX ON t USING hnsw (v vector_l2_ops)")
-        try b.reloadCatalog()
+        let (a, b) = try VectorSQLTests.twoSessions(engine, "CREATE TABLE t (id int PRIMARY KEY, v vector(2))",
+            "INSERT INTO t SELECT g, ('[' || g || ',0]')::vector FROM generate_series(1, 200) g")
         func nearest(_ s: SQLSession, _ q: String) throws -> [Value] {
             try s.execute(sql: "SELECT id FROM t ORDER BY v <-> '\(q)' LIMIT 2")[0].rows.map { $0[0] }
         }
