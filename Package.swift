@@ -42,7 +42,7 @@ let package = Package(
         // Transactions: MVCC versions and intents, the lock table, transaction records (issue 4).
         .target(name: "ApusKV", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
         .target(name: "ApusSQL", dependencies: [
-            "ApusCore", "ApusStorage", "ApusVector",
+            "ApusCore", "ApusStorage", "ApusKV", "ApusVector",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "ApusDB", dependencies: ["ApusCore", "ApusStorage", "ApusSQL"], swiftSettings: strict),

@@ -17,8 +17,6 @@ public final class PGServer: Sendable {
         public var maxConnections: Int
         public var maxMessageSize: Int
         public var threads: Int
-        /// How long a statement waits for another connection's open transaction (then 55P03).
-        public var lockTimeout: Double
         /// How clients authenticate.
         public var authentication = AuthenticationMethod.trust
         /// PEM certificate chain and private key: with both, SSLRequest is answered `S` and the
@@ -29,15 +27,13 @@ public final class PGServer: Sendable {
         public var tlsRequired = false
 
         public init(
-            host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2,
-            lockTimeout: Double = 30
+            host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2
         ) {
             self.host = host
             self.port = port
             self.maxConnections = maxConnections
             self.maxMessageSize = maxMessageSize
             self.threads = threads
-            self.lockTimeout = lockTimeout
         }
     }
 
@@ -57,7 +53,7 @@ public final class PGServer: Sendable {
     /// Starts listening.
     public static func start(engine: StorageEngine, configuration: Configuration) throws -> PGServer {
         let tls = try makeTLSContext(configuration)
-        let host = SessionHost(engine: engine, lockTimeout: configuration.lockTimeout)
+        let host = SessionHost(engine: engine)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)

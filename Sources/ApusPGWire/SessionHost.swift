@@ -5,33 +5,23 @@ import Foundation
 
 /// Runs many connections' sessions on one storage engine.
 ///
-/// Until MVCC transactions with conflict detection land (issue 4), the host serializes
-/// *transactions*, not statements: a connection takes the transaction lock for its first
-/// statement and keeps it until it is no longer inside a transaction block. Every transaction
-/// therefore runs alone, which makes the server serializable by construction, at the price of
-/// concurrency. A connection that waits longer than `lockTimeout` for the lock gets 55P03.
-///
-/// DDL: each session caches the catalog; when one commits a catalog change the host bumps a
-/// generation, and the others reload the catalog before their next transaction.
+/// Sessions run concurrently; their transactions are isolated by the engine's shared
+/// `TxnCoordinator` (see `ApusSQL`), which also tells sessions when to reload the catalog.
 public final class SessionHost: @unchecked Sendable {
     public let engine: StorageEngine
     /// The engine's vector indexes, shared by every session.
     public let vectorIndexes = VectorIndexes()
     /// Open sessions per role (CONNECTION LIMIT).
     let roleConnections = RoleConnections()
-    let lockTimeout: TimeInterval
     private let condition = NSCondition()
-    private var owner: Int?
-    private var generation = 0
     private var nextID: Int32 = 0
     private var openConnections = 0
     /// The cancel keys of the open sessions (BackendKeyData): process ID → secret key and the
     /// session's interrupt. Guarded by `condition`.
     private var cancelKeys: [Int32: (secretKey: Int32, interrupt: StatementInterrupt)] = [:]
 
-    public init(engine: StorageEngine, lockTimeout: TimeInterval = 30) {
+    public init(engine: StorageEngine) {
         self.engine = engine
-        self.lockTimeout = lockTimeout
     }
 
     /// Registers a connection; nil when `maxConnections` are already open.
@@ -91,57 +81,14 @@ public final class SessionHost: @unchecked Sendable {
         return openConnections
     }
 
-    /// Runs `body` with `session`, holding the transaction lock for connection `id`.
+    /// Runs `body` with `session` for connection `id`. Sessions run concurrently: their
+    /// transactions are isolated by the engine's `TxnCoordinator` (row locks, conflict checks,
+    /// serializable validation), and each session reloads the catalog when another committed DDL.
     func run<T>(_ id: Int32, _ session: SQLSession, seen: inout Int, _ body: () throws(SQLError) -> T) throws(SQLError) -> T {
-        condition.lock()
-        if owner != Int(id) {
-            let deadline = Date(timeIntervalSinceNow: lockTimeout)
-            while owner != nil {
-                // A cancel wakes the waiters; the statement timeout does not, so the wait also
-                // wakes every 50 ms to look at the interrupt.
-                if let reason = session.interrupt.reason {
-                    condition.unlock()
-                    throw StatementInterrupt.error(reason)
-                }
-                let wake = min(deadline, Date(timeIntervalSinceNow: 0.05))
-                if !condition.wait(until: wake) && owner != nil && Date() >= deadline {
-                    condition.unlock()
-                    throw SQLError(
-                        SQLState("55P03"),
-                        "could not obtain the transaction lock: another session's transaction stayed open for \(Int(lockTimeout)) s")
-                }
-            }
-            owner = Int(id)
-        }
-        let current = generation
-        condition.unlock()
-        if seen != current && !session.inTransaction {
-            do { try session.reloadCatalog() } catch {
-                release(id)
-                throw error
-            }
-            seen = current
-        }
-        let before = session.catalogGeneration
-        let result: Result<T, SQLError>
-        do { result = .success(try body()) } catch { result = .failure(error) }
-        condition.lock()
-        if session.catalogGeneration != before {
-            generation += 1
-            seen = generation
-        }
-        condition.unlock()
-        if !session.inTransaction { release(id) }
-        return try result.get()
+        try body()
     }
 
-    /// Gives up the transaction lock if `id` holds it.
-    func release(_ id: Int32) {
-        condition.lock()
-        if owner == Int(id) {
-            owner = nil
-            condition.broadcast()
-        }
-        condition.unlock()
-    }
+    /// Called when connection `id` closes (nothing to release: its session's transaction rolls
+    /// back and gives up its locks).
+    func release(_ id: Int32) {}
 }

@@ -153,21 +153,20 @@ final class Pending: @unchecked Sendable {
         #expect(c.query("SHOW statement_timeout").contains { $0.0 == "D" && dataRow($0.1) == ["0"] })
     }
 
-    /// The wait for another session's transaction is part of the statement: the timeout ends it
-    /// (long before the 30 s lock timeout's 55P03).
+    /// A wait for another session's row lock is part of the statement: the timeout ends it.
     @Test func statementTimeoutEndsTheWaitForAnotherTransaction() throws {
         let s = try TestServer()
         defer { s.stop() }
         let a = try s.client()
         let b = try s.client()
         _ = a.query("CREATE TABLE acct (id int PRIMARY KEY, balance int); INSERT INTO acct VALUES (1, 100)")
-        // (Before A's block: every statement, SET included, waits for the transaction lock.)
         _ = b.query("SET statement_timeout = 100")
         #expect(a.query("BEGIN; UPDATE acct SET balance = 0 WHERE id = 1").last?.1 == [UInt8(ascii: "T")])
-        let r = b.query("SELECT balance FROM acct")
+        let r = b.query("UPDATE acct SET balance = 1 WHERE id = 1")
         #expect(r.first.map { sqlState($0.1) } == "57014")
         _ = a.query("ROLLBACK")
-        #expect(b.query("SELECT balance FROM acct").contains { $0.0 == "D" && dataRow($0.1) == ["100"] })
+        #expect(b.query("UPDATE acct SET balance = balance + 1 WHERE id = 1").contains { $0.0 == "C" })
+        #expect(b.query("SELECT balance FROM acct").contains { $0.0 == "D" && dataRow($0.1) == ["101"] })
     }
 
     @Test func idleInTransactionTimeoutTerminatesTheSession() throws {

@@ -126,11 +126,11 @@ final class TestServer {
     let engine: StorageEngine
     let server: PGServer
 
-    init(maxConnections: Int = 20, lockTimeout: Double = 30) throws {
+    init(maxConnections: Int = 20) throws {
         dir = NSTemporaryDirectory() + "apus-pgwire-\(UUID().uuidString)"
         engine = try StorageEngine.open(directory: dir)
         server = try PGServer.start(
-            engine: engine, configuration: PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20, lockTimeout: lockTimeout))
+            engine: engine, configuration: PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20))
     }
 
     func client() throws -> RawClient {
@@ -248,35 +248,40 @@ final class TestServer {
         #expect(first.query("SELECT 1").last?.0 == "Z")
     }
 
-    /// The isolation promise of `SessionHost`: another connection's statement waits while a
-    /// transaction block is open, then sees only its committed result (no dirty read, no
-    /// interleaving), and gives up with 55P03 after the lock timeout.
-    @Test func transactionsOfDifferentConnectionsDoNotInterleave() throws {
-        let s = try TestServer(lockTimeout: 0.3)
+    /// Connections run concurrently: a reader never waits for an open transaction and sees
+    /// only committed data; a writer of the same row queues behind it (55P03 after its
+    /// lock_timeout) and, once the holder commits, applies its change to the committed value.
+    @Test func concurrentTransactionsSeeOnlyCommittedDataAndQueueWriters() throws {
+        let s = try TestServer()
         defer { s.stop() }
         let a = try s.client()
         let b = try s.client()
         _ = a.query("CREATE TABLE acct (id int PRIMARY KEY, balance int); INSERT INTO acct VALUES (1, 100)")
         #expect(a.query("BEGIN; UPDATE acct SET balance = 50 WHERE id = 1").last?.1 == [UInt8(ascii: "T")])
-        // While A's block is open, B cannot read the uncommitted 50: it times out.
-        let timedOut = b.query("SELECT balance FROM acct")
+        // While A's block is open, B reads the committed 100 at once (no dirty read, no wait).
+        #expect(b.query("SELECT balance FROM acct").contains { $0.0 == "D" && dataRow($0.1) == ["100"] })
+        // B's write of the same row waits for A's lock and gives up after lock_timeout.
+        _ = b.query("SET lock_timeout = 200")
+        let timedOut = b.query("UPDATE acct SET balance = balance - 1 WHERE id = 1")
         #expect(timedOut.first.flatMap { $0.0 == "E" ? sqlState($0.1) : nil } == "55P03")
         #expect(timedOut.last?.1 == [UInt8(ascii: "I")])
-        // B waits (in another thread) while A finishes; it then reads the committed value.
+        _ = b.query("SET lock_timeout = 0")
+        // B's write waits (in another thread) while A finishes, then applies to A's result.
         let done = DispatchSemaphore(value: 0)
         let result = LockedResult()
         let t = Thread {
-            result.set(b.query("SELECT balance FROM acct"))
+            result.set(b.query("UPDATE acct SET balance = balance - 1 WHERE id = 1"))
             done.signal()
         }
         t.start()
         _ = a.query("UPDATE acct SET balance = balance - 10 WHERE id = 1")
         _ = a.query("COMMIT")
         done.wait()
-        #expect(result.get().contains { $0.0 == "D" && dataRow($0.1) == ["40"] })
+        #expect(result.get().contains { $0.0 == "C" })
+        #expect(b.query("SELECT balance FROM acct").contains { $0.0 == "D" && dataRow($0.1) == ["39"] })
         // A rolled-back block leaves nothing behind for B.
         _ = a.query("BEGIN; UPDATE acct SET balance = 0 WHERE id = 1; ROLLBACK")
-        #expect(b.query("SELECT balance FROM acct").contains { $0.0 == "D" && dataRow($0.1) == ["40"] })
+        #expect(b.query("SELECT balance FROM acct").contains { $0.0 == "D" && dataRow($0.1) == ["39"] })
     }
 }
 

@@ -20,7 +20,10 @@ public final class LockManager: @unchecked Sendable {
     /// - Parameters:
     ///   - timeout: seconds to wait at most (nil: wait until granted or deadlocked).
     ///   - nowait: fail with 55P03 instead of waiting.
-    public func acquire(_ txn: TxnID, key: [UInt8], mode: LockMode, timeout: Double? = nil, nowait: Bool = false) throws(KVError) {
+    ///   - stop: polled every 50 ms while waiting; a non-nil error withdraws the request and is
+    ///     thrown (a cancelled statement or its `statement_timeout`).
+    public func acquire(_ txn: TxnID, key: [UInt8], mode: LockMode, timeout: Double? = nil, nowait: Bool = false,
+                        stop: (() -> KVError?)? = nil) throws(KVError) {
         cond.lock()
         defer { cond.unlock() }
         switch table.acquire(txn, key: key, mode: mode) {
@@ -40,17 +43,28 @@ public final class LockManager: @unchecked Sendable {
         }
         let deadline = timeout.map { Date(timeIntervalSinceNow: $0) }
         while !table.holds(txn, key: key, mode: mode) {
-            if let deadline {
-                if !cond.wait(until: deadline) && !table.holds(txn, key: key, mode: mode) {
-                    timeouts += 1
-                    let woken = table.cancelWait(txn)
-                    if !woken.isEmpty { cond.broadcast() }
-                    throw KVError(.lockNotAvailable, "canceling statement due to lock timeout")
-                }
-            } else {
-                cond.wait()
+            if let stop, let error = stop() {
+                let woken = table.cancelWait(txn)
+                if !woken.isEmpty { cond.broadcast() }
+                throw error
             }
+            if let deadline, Date() >= deadline {
+                timeouts += 1
+                let woken = table.cancelWait(txn)
+                if !woken.isEmpty { cond.broadcast() }
+                throw KVError(.lockNotAvailable, "canceling statement due to lock timeout")
+            }
+            var wake = deadline
+            if stop != nil { wake = min(wake ?? .distantFuture, Date(timeIntervalSinceNow: 0.05)) }
+            if let wake { _ = cond.wait(until: wake) } else { cond.wait() }
         }
+    }
+
+    /// The number of keys locked or waited for (for tests and metrics).
+    public var lockedKeyCount: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return table.lockedKeyCount
     }
 
     /// Whether `txn` holds `key` at least in `mode`.

@@ -62,6 +62,8 @@ final class Binder {
     var ctes: [String: (CTEBox, [ScopeColumn])] = [:]
     var depth = 0
     var marks: [SubqueryMark] = []
+    /// The locking clauses of the query level being bound (SELECT ... FOR UPDATE).
+    var rowLocks: [LockingClause] = []
     /// Window calls of the SELECT whose target list or ORDER BY is being bound, else nil.
     var windowContext: WindowContext?
     static let depthMax = 200
@@ -93,7 +95,12 @@ final class Binder {
 
     func bindQuery(_ q: Query, outer: Frame?) throws -> BoundQuery {
         try enter(); defer { depth -= 1 }
-        if q.asOfSystemTime != nil { throw SQLError.unsupported("AS OF SYSTEM TIME") }
+        if q.asOfSystemTime != nil {
+            throw SQLError(.featureNotSupported, "AS OF SYSTEM TIME is allowed only in a top-level SELECT")
+        }
+        let savedLocks = rowLocks
+        defer { rowLocks = savedLocks }
+        rowLocks = try lockSpecs(q)
         let savedCTEs = ctes
         defer { ctes = savedCTEs }
         if let with = q.with {
@@ -347,6 +354,11 @@ final class Binder {
                 rest.append(c)
             }
         }
+        // A locked scan: choose its access path inside, and lock only the rows that pass.
+        if case let .lockRows(inner, t, strength, wait) = plan {
+            let (p, rest) = try pushDown(inner, cols, conjuncts, outer: outer)
+            return (.lockRows(p, t, strength, wait), rest)
+        }
         var p = plan
         if case let .scan(t, _) = plan, t.viewSQL == nil {
             var prefix: [BExpr] = []
@@ -368,6 +380,38 @@ final class Binder {
         return (p, rest)
     }
 
+    /// The locking clauses of `q`, checked as PostgreSQL checks them.
+    func lockSpecs(_ q: Query) throws -> [LockingClause] {
+        guard let first = q.locking.first else { return [] }
+        let what = switch first.strength {
+        case .update: "FOR UPDATE"
+        case .noKeyUpdate: "FOR NO KEY UPDATE"
+        case .share: "FOR SHARE"
+        case .keyShare: "FOR KEY SHARE"
+        }
+        guard case let .select(sel) = q.body else {
+            throw SQLError(.featureNotSupported, "\(what) is not allowed with UNION/INTERSECT/EXCEPT")
+        }
+        if !sel.groupBy.isEmpty { throw SQLError(.featureNotSupported, "\(what) is not allowed with GROUP BY clause") }
+        if sel.distinct != nil { throw SQLError(.featureNotSupported, "\(what) is not allowed with DISTINCT clause") }
+        return q.locking
+    }
+
+    /// The lock to take on rows of `t` (named `alias` in FROM), if a locking clause covers it.
+    func rowLock(for t: TableDesc, alias: String) -> (strength: RowLockStrength, wait: RowLockWait)? {
+        var best: (strength: RowLockStrength, wait: RowLockWait)?
+        for c in rowLocks where c.of.isEmpty || c.of.contains(where: { $0.name == alias }) {
+            let strength: RowLockStrength = c.strength == .update || c.strength == .noKeyUpdate ? .update : .share
+            let wait: RowLockWait = switch c.waitPolicy {
+            case .wait: .wait
+            case .noWait: .noWait
+            case .skipLocked: .skipLocked
+            }
+            if best == nil || strength == .update { best = (strength, wait) }
+        }
+        return best
+    }
+
     func colType(_ t: TableDesc, _ k: Int) throws -> SQLType {
         try SQLType.from(try parseTypeSQL(t.columns[k].typeSQL))
     }
@@ -385,9 +429,9 @@ final class Binder {
     func bindTableRef(_ ref: TableRef, outer: Frame?) throws -> (Plan, [ScopeColumn]) {
         switch ref {
         case let .relation(r):
-            // Reading a past state needs versions kept for the GC window (issue 4); ignoring
-            // the clause would return the present instead.
-            if r.asOfSystemTime != nil { throw SQLError.unsupported("AS OF SYSTEM TIME") }
+            if r.asOfSystemTime != nil {
+                throw SQLError(.featureNotSupported, "AS OF SYSTEM TIME belongs after the FROM clause of a top-level SELECT")
+            }
             let alias = r.alias?.name ?? r.name.name
             if r.name.parts.count == 1, let (box, cols) = ctes[r.name.name] {
                 var c = cols
@@ -421,6 +465,9 @@ final class Binder {
             for (i, col) in t.columns.enumerated() {
                 cols.append(ScopeColumn(table: alias, name: r.alias.flatMap { i < $0.columns.count ? $0.columns[i] : nil } ?? col.name,
                                         type: try SQLType.from(try parseTypeSQL(col.typeSQL))))
+            }
+            if let lock = rowLock(for: t, alias: alias) {
+                return (.lockRows(.scan(t, keyPrefix: []), t, lock.strength, lock.wait), cols)
             }
             return (.scan(t, keyPrefix: []), cols)
         case let .subquery(q, lateral, alias):

@@ -103,8 +103,10 @@ public struct Catalog: Sendable, Codable, Hashable {
     func save(_ tx: any KVTransaction) throws(SQLError) {
         let enc = JSONEncoder()
         enc.outputFormatting = .sortedKeys
-        do { tx.put(Catalog.key, Array(try enc.encode(self))) } catch {
+        let bytes: [UInt8]
+        do { bytes = Array(try enc.encode(self)) } catch {
             throw SQLError(.internalError, "cannot encode catalog: \(error)")
         }
+        try tx.put(Catalog.key, bytes)
     }
 }

@@ -262,7 +262,7 @@ struct DDL {
         let p = KeyEncoding.indexPrefix(table: t.id, index: 0)
         let lo = p
         let hi = KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0)
-        for (k, _) in try tx.scan(lower: lo, upper: hi) { tx.delete(k) }
+        for (k, _) in try tx.scan(lower: lo, upper: hi) { try tx.delete(k) }
     }
 
     func drop(_ d: DropStatement) throws -> StatementResult {
@@ -308,7 +308,7 @@ struct DDL {
                 let idx = t.indexes.remove(at: i)
                 if idx.isVector { tx.vectorState?.reset(table: t.id) }
                 let p = KeyEncoding.indexPrefix(table: t.id, index: idx.id)
-                for (k, _) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) { tx.delete(k) }
+                for (k, _) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) { try tx.delete(k) }
                 cat.tables[tn] = t
             case .sequence:
                 guard let seq = cat.sequences?[n.name] else {
@@ -316,7 +316,7 @@ struct DDL {
                     throw SQLError(.undefinedTable, "sequence \"\(n.name)\" does not exist")
                 }
                 cat.sequences?[n.name] = nil
-                tx.delete(Catalog.sequenceValueKey(seq.id))
+                try tx.delete(Catalog.sequenceValueKey(seq.id))
             case .schema:
                 if d.ifExists { continue }
                 throw SQLError(SQLState("3F000"), "schema \"\(n.name)\" does not exist")

@@ -1,8 +1,8 @@
 import ApusCore
 
-/// CREATE/ALTER/DROP SEQUENCE and nextval/setval. The value is stored in the key space and
-/// changes inside the calling transaction (so, unlike PostgreSQL, a rolled-back nextval is
-/// handed out again; with transactions serialized this gives no duplicates).
+/// CREATE/ALTER/DROP SEQUENCE and nextval/setval. The value is stored in the key space;
+/// nextval and setval change it outside the calling transaction (as in PostgreSQL: a
+/// rolled-back nextval is not handed out again, and concurrent callers never wait).
 extension DDL {
     func createSequence(_ c: CreateSequenceStatement) throws -> StatementResult {
         try checkSchema(c.name)
@@ -19,7 +19,7 @@ extension DDL {
         session.txCatalog = cat
         try cat.save(tx)
         // Stored: the last value handed out, or nil before the first nextval.
-        tx.delete(Catalog.sequenceValueKey(d.id))
+        try tx.delete(Catalog.sequenceValueKey(d.id))
         return .command("CREATE SEQUENCE")
     }
 
@@ -57,7 +57,7 @@ extension DDL {
             case .start(let v): startSet = v
             case .restart(let v):
                 let value = v ?? d.start
-                tx.put(Catalog.sequenceValueKey(d.id), RowEncoding.encode(columnIDs: [0, 1], values: [.int(value), .bool(false)]))
+                try tx.put(Catalog.sequenceValueKey(d.id), RowEncoding.encode(columnIDs: [0, 1], values: [.int(value), .bool(false)]))
             case .cache: break
             case .cycle(let c): d.cycle = c
             case .ownedBy: break
@@ -83,42 +83,48 @@ extension Executor {
         guard case let .int(id) = a[0], case let .int(start) = a[1], case let .int(inc) = a[2], case let .int(lo) = a[3],
               case let .int(hi) = a[4], case let .bool(cycle) = a[5], case let .text(seqName) = a[6]
         else { throw SQLError(.internalError, "bad sequence call") }
-        let key = Catalog.sequenceValueKey(UInt32(id))
-        var last: Int64?
-        var called = true
-        if let b = try tx.get(key) {
-            let m = try RowEncoding.decode(b)
-            if case let .int(v)? = m[0] { last = v }
-            if case let .bool(c)? = m[1] { called = c }
-        }
-        switch name {
-        case "nextval":
-            var next: Int64
-            if let last, called {
-                let (n, overflow) = last.addingReportingOverflow(inc)
-                next = n
-                if overflow || n > hi || n < lo {
-                    guard cycle else {
-                        throw SQLError(
-                            SQLState("2200H"),
-                            "nextval: reached \(inc > 0 ? "maximum" : "minimum") value of sequence \"\(seqName)\" (\(inc > 0 ? hi : lo))")
+        // Outside the transaction, as in PostgreSQL: concurrent callers never conflict, and
+        // a rolled-back transaction's values are not handed out again.
+        if name != "nextval", a.count > 7, a[7].isNull { return .null }  // setval is strict
+        var result: Int64 = 0
+        try tx.updateOutside(Catalog.sequenceValueKey(UInt32(id))) { (b: [UInt8]?) throws(SQLError) -> [UInt8] in
+            var last: Int64?
+            var called = true
+            if let b {
+                let m = try RowEncoding.decode(b)
+                if case let .int(v)? = m[0] { last = v }
+                if case let .bool(c)? = m[1] { called = c }
+            }
+            switch name {
+            case "nextval":
+                var next: Int64
+                if let last, called {
+                    let (n, overflow) = last.addingReportingOverflow(inc)
+                    next = n
+                    if overflow || n > hi || n < lo {
+                        guard cycle else {
+                            throw SQLError(
+                                SQLState("2200H"),
+                                "nextval: reached \(inc > 0 ? "maximum" : "minimum") value of sequence \"\(seqName)\" (\(inc > 0 ? hi : lo))")
+                        }
+                        next = inc > 0 ? lo : hi
                     }
-                    next = inc > 0 ? lo : hi
+                } else {
+                    next = last ?? start
                 }
-            } else {
-                next = last ?? start
+                result = next
+                return RowEncoding.encode(columnIDs: [0, 1], values: [.int(next), .bool(true)])
+            default: // setval(seq, value[, is_called])
+                guard case let .int(v) = a[7] else { throw SQLError(.internalError, "bad setval call") }
+                guard v >= lo && v <= hi else {
+                    throw SQLError(SQLState("22003"), "setval: value \(v) is out of bounds for sequence \"\(seqName)\" (\(lo)..\(hi))")
+                }
+                var isCalled = true
+                if a.count > 8, case let .bool(c) = a[8] { isCalled = c }
+                result = v
+                return RowEncoding.encode(columnIDs: [0, 1], values: [.int(v), .bool(isCalled)])
             }
-            tx.put(key, RowEncoding.encode(columnIDs: [0, 1], values: [.int(next), .bool(true)]))
-            return .int(next)
-        default: // setval(seq, value[, is_called])
-            guard case let .int(v) = a[7] else { return .null }
-            guard v >= lo && v <= hi else {
-                throw SQLError(SQLState("22003"), "setval: value \(v) is out of bounds for sequence \"\(seqName)\" (\(lo)..\(hi))")
-            }
-            var isCalled = true
-            if a.count > 8, case let .bool(c) = a[8] { isCalled = c }
-            tx.put(key, RowEncoding.encode(columnIDs: [0, 1], values: [.int(v), .bool(isCalled)]))
-            return .int(v)
         }
+        return .int(result)
     }
 }

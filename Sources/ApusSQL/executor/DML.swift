@@ -56,15 +56,15 @@ struct DML {
                 )
             }
         }
-        tx.put(prefix + pk, pk)
+        try tx.put(prefix + pk, pk)
     }
 
-    func deleteIndexEntries(_ t: TableDesc, _ row: [Value], _ pk: [UInt8]) {
+    func deleteIndexEntries(_ t: TableDesc, _ row: [Value], _ pk: [UInt8]) throws(SQLError) {
         for idx in t.indexes {
             if idx.isVector {
                 tx.vectorState?.record(t, idx, pk, VectorRowChange(present: false, vector: nil))
             } else {
-                tx.delete(indexKey(t, idx, row) + pk)
+                try tx.delete(indexKey(t, idx, row) + pk)
             }
         }
     }
@@ -76,10 +76,12 @@ struct DML {
     /// Takes `count` consecutive values of the table's hidden serial; returns the first.
     func nextSerials(_ t: TableDesc, count: Int64) throws -> Int64 {
         precondition(count >= 1, "at least one serial value")
-        let key = Catalog.sequenceKey(table: t.id)
+        // Outside the transaction, so that concurrent inserts never conflict on the counter.
         var n: Int64 = 0
-        if let b = try tx.get(key), case .int(let v)? = try RowEncoding.decode(b)[0] { n = v }
-        tx.put(key, RowEncoding.encode(columnIDs: [0], values: [.int(n + count)]))
+        try tx.updateOutside(Catalog.sequenceKey(table: t.id)) { (b: [UInt8]?) throws(SQLError) -> [UInt8] in
+            if let b, case .int(let v)? = try RowEncoding.decode(b)[0] { n = v }
+            return RowEncoding.encode(columnIDs: [0], values: [.int(n + count)])
+        }
         return n + 1
     }
 
@@ -136,7 +138,7 @@ struct DML {
             }
         }
         for idx in t.indexes { try putIndexEntry(t, idx, row, pk) }
-        tx.put(key, RowEncoding.encode(columnIDs: t.columns.map(\.id), values: row))
+        try tx.put(key, RowEncoding.encode(columnIDs: t.columns.map(\.id), values: row))
         lastRow.value = row
         return true
     }
@@ -553,7 +555,7 @@ struct DML {
         if !t.primaryKey.isEmpty {
             newPK = KeyEncoding.encode(t.primaryKey.map { new[$0].groupKeyForIndex })
         }
-        deleteIndexEntries(t, old, pk)
+        try deleteIndexEntries(t, old, pk)
         if newPK != pk {
             if try tx.get(rowKey(t, newPK)) != nil {
                 let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
@@ -563,10 +565,10 @@ struct DML {
                     "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists."
                 )
             }
-            tx.delete(rowKey(t, pk))
+            try tx.delete(rowKey(t, pk))
         }
         for idx in t.indexes { try putIndexEntry(t, idx, new, newPK) }
-        tx.put(rowKey(t, newPK), RowEncoding.encode(columnIDs: t.columns.map(\.id), values: new))
+        try tx.put(rowKey(t, newPK), RowEncoding.encode(columnIDs: t.columns.map(\.id), values: new))
         return newPK
     }
 
@@ -685,8 +687,8 @@ struct DML {
             ? try matching(t, alias: alias, s.whereClause)
             : try joinedTargets(t, s.table, s.using, s.whereClause, extra: []).map { ($0.pk, $0.row) }
         for (pk, old) in rows {
-            deleteIndexEntries(t, old, pk)
-            tx.delete(rowKey(t, pk))
+            try deleteIndexEntries(t, old, pk)
+            try tx.delete(rowKey(t, pk))
         }
         if !s.returning.isEmpty {
             var r = try returning(s.returning, t, alias: alias, rows.map(\.1))

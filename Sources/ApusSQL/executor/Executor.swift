@@ -96,6 +96,8 @@ final class Executor {
                 if let bytes = try tx.get(rowKey) { out.append(try decodeRow(t, bytes)) }
             }
             return out
+        case let .lockRows(input, t, strength, wait):
+            return try lockRows(try run(input), t, strength, wait)
         case let .filter(input, pred):
             let rows = try run(input)
             var out: [[Value]] = []
@@ -230,6 +232,36 @@ final class Executor {
             }
             return out
         }
+    }
+
+    /// SELECT ... FOR UPDATE/SHARE: locks the stored row behind each of `rows` (full rows of
+    /// `t`); rows skipped by SKIP LOCKED are left out.
+    func lockRows(_ rows: [[Value]], _ t: TableDesc, _ strength: RowLockStrength, _ wait: RowLockWait) throws -> [[Value]] {
+        let prefix = KeyEncoding.indexPrefix(table: t.id, index: 1)
+        // Without a primary key, rows are found by their values (identical rows are interchangeable).
+        var byValue: [[Value]: [[UInt8]]]?
+        if t.primaryKey.isEmpty && !rows.isEmpty {
+            var m: [[Value]: [[UInt8]]] = [:]
+            for (k, v) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {
+                m[try decodeRow(t, v).map(\.groupKey), default: []].append(k)
+            }
+            byValue = m
+        }
+        var out: [[Value]] = []
+        var used = Set<[UInt8]>()
+        for r in rows {
+            try checkInterrupt()
+            let key: [UInt8]
+            if let byValue {
+                guard let k = byValue[r.map(\.groupKey)]?.first(where: { !used.contains($0) }) else { continue }
+                key = k
+                used.insert(k)
+            } else {
+                key = prefix + KeyEncoding.encode(t.primaryKey.map { r[$0].groupKeyForIndex })
+            }
+            if try tx.lockRow(key, strength, wait) { out.append(r) }
+        }
+        return out
     }
 
     func decodeRow(_ t: TableDesc, _ bytes: [UInt8]) throws -> [Value] {

@@ -43,7 +43,8 @@ enum Explain {
         switch p {
         case .one, .values, .scan, .scanRange, .indexScan, .vectorSearch, .cte, .series: return []
         case let .filter(c, _), let .project(c, _), let .aggregate(c, _, _), let .sort(c, _), let .limit(c, _, _),
-            let .distinct(c), let .distinctOn(c, _), let .trim(c, _), let .window(c, _), let .groupingSets(c, _, _, _):
+            let .distinct(c), let .distinctOn(c, _), let .trim(c, _), let .window(c, _), let .groupingSets(c, _, _, _),
+            let .lockRows(c, _, _, _):
             return [c]
         case let .join(_, l, r, _, _, _, _, _): return [l, r]
         case let .setOp(_, _, l, r): return [l, r]
@@ -88,6 +89,7 @@ enum Explain {
         case .recursive: return "Recursive Union"
         case .window: return "WindowAgg"
         case .series: return "Function Scan on generate_series"
+        case .lockRows: return "LockRows"
         }
     }
 

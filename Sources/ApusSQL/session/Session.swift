@@ -42,7 +42,7 @@ public struct StatementResult: Sendable {
 public final class SQLSession {
     let engine: StorageEngine
     var catalog: Catalog
-    var tx: (any KVTransaction)?
+    var tx: StorageTransaction?
     var txCatalog: Catalog
     var explicit = false
     var failed = false
@@ -56,6 +56,10 @@ public final class SQLSession {
     /// Stops the running statement on a cancel request or at `statement_timeout` (57014);
     /// other threads call its `cancel()`.
     public let interrupt: StatementInterrupt
+    /// Concurrency control shared by every session on the engine.
+    let coordinator: TxnCoordinator
+    /// The catalog generation `catalog` was loaded at.
+    var catalogSeen = 0
 
     /// Opens a session, loading the catalog from the engine. Sessions on one engine must share
     /// one `VectorIndexes`.
@@ -67,6 +71,8 @@ public final class SQLSession {
         self.engine = engine
         self.vectorIndexes = vectorIndexes
         self.interrupt = interrupt
+        self.coordinator = TxnCoordinator.shared(engine)
+        catalogSeen = coordinator.catalogGeneration
         let t = StorageTransaction(engine: engine)
         let c = try Catalog.load(t)
         t.rollback()
@@ -111,6 +117,12 @@ public final class SQLSession {
         let k = SQLSession.settingKey(name)
         switch k {
         case "session_authorization": return user
+        case "transaction_isolation":
+            if let t = tx { return SQLSession.isolationText(t.isolation) }
+            return setting("default_transaction_isolation")
+        case "transaction_read_only":
+            if let t = tx { return t.readOnly ? "on" : "off" }
+            return setting("default_transaction_read_only")
         case "is_superuser": return txCatalog.allRoles[user]?.superuser == true ? "on" : "off"
         default: return settings[k] ?? SQLSession.defaultSettings[k]
         }
@@ -133,14 +145,21 @@ public final class SQLSession {
     /// transaction block only; inside one it does nothing.
     public func reloadCatalog() throws(SQLError) {
         guard tx == nil else { return }
+        let generation = coordinator.catalogGeneration
         let t = StorageTransaction(engine: engine)
         defer { t.rollback() }
         catalog = try Catalog.load(t)
         txCatalog = catalog
+        catalogSeen = generation
     }
 
-    func publishCatalog() {
-        if catalog != txCatalog { catalogGeneration += 1 }
+    /// After `t` committed: its catalog becomes the session's. A catalog change was made under
+    /// the exclusive schema lock, so the commit made the generation exactly one more.
+    func publishCatalog(_ t: StorageTransaction) {
+        if catalog != txCatalog {
+            catalogGeneration += 1
+            catalogSeen = t.generation + 1
+        }
         catalog = txCatalog
     }
 
@@ -232,63 +251,148 @@ public final class SQLSession {
 
     /// Runs `body` in the open transaction block, or in a transaction of its own that commits
     /// when `body` returns and rolls back when it throws.
+    ///
+    /// Under READ COMMITTED a statement that meets a row committed after its snapshot runs
+    /// again on a fresh snapshot (its own writes undone first). A statement outside a block
+    /// that fails with 40001 runs again in a new transaction: nothing of it reached the client.
     func inTransaction<T>(_ body: (any KVTransaction) throws -> T) throws(SQLError) -> T {
         if failed {
             throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
         }
-        let t: any KVTransaction
-        if let open = tx { t = open } else {
-            t = newTransaction()
-            tx = t
-            txCatalog = catalog
-        }
-        if let v = t.vectorState {
-            v.efSearch = setting("hnsw.ef_search").flatMap { Int($0) } ?? 40
-            v.probes = setting("ivfflat.probes").flatMap { Int($0) } ?? 1
-        }
-        do {
-            let r = try body(t)
-            if !explicit {
-                try t.commit()
-                publishCatalog()
-                tx = nil
-            }
-            return r
-        } catch {
-            if explicit {
-                failed = true
-            } else {
-                t.rollback()
-                tx = nil
+        var attempts = 0
+        while true {
+            attempts += 1
+            let t: StorageTransaction
+            if let open = tx { t = open } else {
+                t = try newTransaction()
+                tx = t
                 txCatalog = catalog
             }
-            throw SQLSession.convert(error)
+            if let v = t.vectorState {
+                v.efSearch = setting("hnsw.ef_search").flatMap { Int($0) } ?? 40
+                v.probes = setting("ivfflat.probes").flatMap { Int($0) } ?? 1
+            }
+            let mark = t.mark()
+            let catalogBefore = txCatalog
+            t.beginStatement()
+            do {
+                let r = try body(t)
+                if !explicit {
+                    t.bumpsGeneration = txCatalog != catalog
+                    try t.commit()
+                    publishCatalog(t)
+                    tx = nil
+                }
+                return r
+            } catch {
+                let e = SQLSession.convert(error)
+                if e.sqlState == .statementRestart && attempts < 10_000 {
+                    // READ COMMITTED: undo this statement's writes and run it on a fresh snapshot.
+                    t.rollback(to: mark)
+                    txCatalog = catalogBefore
+                    continue
+                }
+                if explicit {
+                    failed = true
+                } else {
+                    t.rollback()
+                    tx = nil
+                    txCatalog = catalog
+                    if e.sqlState == .serializationFailure && attempts < 100 && interrupt.reason == nil { continue }
+                }
+                if e.sqlState == .statementRestart {
+                    throw SQLError(.serializationFailure, "could not serialize access due to concurrent update")
+                }
+                throw e
+            }
         }
     }
 
-    func newTransaction() -> StorageTransaction { StorageTransaction(engine: engine, vectors: vectorIndexes, interrupt: interrupt) }
+    /// The isolation level named by a setting's text.
+    static func isolation(_ text: String?) -> IsolationLevel {
+        switch text?.lowercased() {
+        case "read committed": .readCommitted
+        case "read uncommitted": .readUncommitted
+        case "repeatable read": .repeatableRead
+        default: .serializable
+        }
+    }
+
+    static func isolationText(_ level: IsolationLevel) -> String {
+        switch level {
+        case .serializable: "serializable"
+        case .repeatableRead: "repeatable read"
+        case .readCommitted: "read committed"
+        case .readUncommitted: "read uncommitted"
+        }
+    }
+
+    /// A new transaction with the session's defaults; reloads the catalog first when another
+    /// session changed it.
+    func newTransaction() throws(SQLError) -> StorageTransaction {
+        let t = StorageTransaction(
+            engine: engine, vectors: vectorIndexes, interrupt: interrupt, coordinator: coordinator,
+            isolation: SQLSession.isolation(setting("default_transaction_isolation")))
+        if let text = settings["lock_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 {
+            t.lockTimeout = Double(ms) / 1000
+        }
+        t.readOnly = setting("default_transaction_read_only") == "on"
+        if t.generation != catalogSeen {
+            // The snapshot holds another session's DDL: load the catalog it holds.
+            catalog = try Catalog.load(t)
+            txCatalog = catalog
+            catalogSeen = t.generation
+        }
+        return t
+    }
+
+    /// Applies BEGIN's or SET TRANSACTION's modes to `t`.
+    func apply(_ modes: [TransactionMode], to t: StorageTransaction) {
+        for m in modes {
+            switch m {
+            case let .isolation(level): t.setIsolation(level)
+            case let .readOnly(on): t.readOnly = on
+            case .deferrable: break
+            }
+        }
+    }
 
     func transactionStatement(_ s: TransactionStatement) throws(SQLError) -> StatementResult {
         switch s {
-        case .begin:
+        case let .begin(modes):
             if explicit { return .command("BEGIN") } // PostgreSQL warns and continues
+            let t = try newTransaction()
+            apply(modes, to: t)
             explicit = true
             failed = false
-            tx = newTransaction()
+            tx = t
             txCatalog = catalog
             return .command("BEGIN")
         case .commit:
             defer { explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = [] }
             guard explicit, let t = tx else { return .command("COMMIT") }
             if failed { t.rollback(); return .command("ROLLBACK") }
+            t.bumpsGeneration = txCatalog != catalog
             try t.commit()
-            publishCatalog()
+            publishCatalog(t)
             return .command("COMMIT")
         case .rollback:
             tx?.rollback()
             explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = []
             return .command("ROLLBACK")
-        case .setTransaction:
+        case let .setTransaction(modes):
+            guard explicit, let t = tx else {
+                // PostgreSQL warns and does nothing outside a transaction block.
+                return .command("SET")
+            }
+            if failed {
+                throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+            }
+            if t.started, modes.contains(where: { if case .isolation = $0 { true } else { false } }) {
+                failed = true
+                throw SQLError(.activeTransaction, "SET TRANSACTION ISOLATION LEVEL must be called before any query")
+            }
+            apply(modes, to: t)
             return .command("SET")
         case let .savepoint(name):
             guard explicit, let t = tx else {
@@ -328,7 +432,16 @@ public final class SQLSession {
 
     func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
         switch s {
+        case .createTable, .createTableAs, .createIndex, .createView, .drop, .truncate, .alterTable, .createSequence,
+             .alterSequence, .createRole, .alterRole, .dropRole:
+            // Schema changes wait for open writers and hold new ones off until they commit.
+            try (t as? StorageTransaction)?.lockSchema(exclusive: true)
+        default:
+            break
+        }
+        switch s {
         case let .query(q):
+            if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
             let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
             let b = try binder.bindQuery(q, outer: nil)
             let ex = Executor(tx: t, params: params)

@@ -403,6 +403,27 @@ public final class StorageEngine: @unchecked Sendable {
         Snapshot(sequence: visibleSequence.load(ordering: .acquiring), registry: snapshots)
     }
 
+    /// A snapshot at an earlier `sequence` (clamped to the visible one). It reads correctly only
+    /// while an older snapshot is held from before `sequence` was overwritten (compaction keeps
+    /// what the oldest live snapshot can see): the transaction layer's time-travel reads hold
+    /// such a floor for their garbage-collection window.
+    public func snapshot(atSequence sequence: SequenceNumber) -> Snapshot {
+        Snapshot(sequence: Swift.min(sequence, visibleSequence.load(ordering: .acquiring)), registry: snapshots)
+    }
+
+    private let attachments = Mutex<[String: any AnyObject & Sendable]>([:])
+
+    /// The object stored under `key` for this engine, made by `make` on first use: state that
+    /// every user of one engine must share (the SQL layer's transaction coordinator).
+    public func attachment<T: AnyObject & Sendable>(_ key: String, _ make: () -> T) -> T {
+        attachments.withLock { m -> T in
+            if let existing = m[key] as? T { return existing }
+            let made = make()
+            m[key] = made
+            return made
+        }
+    }
+
     /// The state a read works on: memtables newest first and the current version.
     struct ReadState {
         let memtables: [Memtable]

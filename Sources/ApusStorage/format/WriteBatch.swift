@@ -65,8 +65,9 @@ public struct WriteBatch: Sendable {
         valueBytesMax = Swift.max(valueBytesMax, valueBytes)
     }
 
-    /// Appends the records of `other` (used by group commit).
-    mutating func append(contentsOf other: WriteBatch) {
+    /// Appends the records of `other` (used by group commit, in the engine and in the
+    /// transaction layer's commit queue).
+    public mutating func append(contentsOf other: WriteBatch) {
         data.append(contentsOf: other.data[WriteBatch.headerBytes...])
         count += other.count
         payloadBytes += other.payloadBytes

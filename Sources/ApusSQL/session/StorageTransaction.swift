@@ -1,0 +1,331 @@
+import ApusCore
+import ApusStorage
+import struct ApusKV.KVError
+import enum ApusKV.LockMode
+import typealias ApusKV.TxnID
+
+extension SQLState {
+    /// Internal: a READ COMMITTED statement met a row committed after its snapshot and runs
+    /// again on a fresh one (the session catches it; clients never see it).
+    static let statementRestart = SQLState("XXR01")
+    static let readOnlyTransaction = SQLState("25006")
+    static let snapshotTooOld = SQLState("72000")
+}
+
+/// A transaction over a storage snapshot with a buffered write set, committed as one synced
+/// batch.
+///
+/// With a `TxnCoordinator` (every session transaction) it is concurrency-controlled: writes and
+/// row locks go through the lock table, conflicts are detected as the coordinator describes,
+/// and SERIALIZABLE transactions record what they read for validation at commit. Without one
+/// (catalog loads, tools that own the engine) it is a private snapshot whose commit writes
+/// directly.
+public final class StorageTransaction: KVTransaction {
+    private let engine: StorageEngine
+    private var snapshot: Snapshot
+    private var writes: [[UInt8]: [UInt8]?] = [:]
+    private var finished = false
+    public let vectorState: VectorTxState?
+    public let interrupt: StatementInterrupt?
+
+    // Concurrency control (nil coordinator: none).
+    let coordinator: TxnCoordinator?
+    /// The identity in the lock table.
+    public let id: TxnID
+    /// The isolation level; READ UNCOMMITTED runs as READ COMMITTED (as in PostgreSQL).
+    public private(set) var isolation: IsolationLevel
+    /// Read-only: writes fail with 25006; set by BEGIN READ ONLY and AS OF SYSTEM TIME.
+    var readOnly = false
+    /// A time-travel transaction (AS OF SYSTEM TIME): its snapshot is fixed in the past.
+    private(set) var historical = false
+    /// Seconds a lock wait may last (lock_timeout); nil: no limit.
+    var lockTimeout: Double?
+    /// Whether the commit changes the catalog (other sessions reload theirs).
+    var bumpsGeneration = false
+    /// The catalog generation the snapshot holds.
+    let generation: Int
+    private var start: UInt64
+    private var reads: Set<[UInt8]> = []
+    private var ranges: [(lower: [UInt8], upper: [UInt8])] = []
+    private var schemaLock: LockMode?
+    /// Whether any statement ran (SET TRANSACTION must come first).
+    var started = false
+
+    /// The lock key that DDL takes exclusively and writing transactions share: a schema change
+    /// waits for open writers and blocks new ones until it commits.
+    static let schemaLockKey: [UInt8] = [0x00] + Array("schema-lock".utf8)
+
+    /// Begins a transaction on `engine`; with `vectors`, vector-index changes are applied to
+    /// them when the transaction commits; with `interrupt`, long scans and lock waits stop when
+    /// it fires; with `coordinator`, under concurrency control at `isolation`.
+    public init(
+        engine: StorageEngine, vectors: VectorIndexes? = nil, interrupt: StatementInterrupt? = nil,
+        coordinator: TxnCoordinator? = nil, isolation: IsolationLevel = .serializable
+    ) {
+        self.engine = engine
+        self.vectorState = vectors.map { VectorTxState(indexes: $0, engine: engine) }
+        self.interrupt = interrupt
+        self.coordinator = coordinator
+        self.isolation = isolation == .readUncommitted ? .readCommitted : isolation
+        if let coordinator {
+            let b = coordinator.begin()
+            id = b.id
+            snapshot = b.snapshot
+            start = b.start
+            generation = b.generation
+        } else {
+            id = 0
+            snapshot = engine.snapshot()
+            start = 0
+            generation = 0
+        }
+    }
+
+    deinit {
+        if !finished { rollback() }
+    }
+
+    static func storageError(_ e: StorageError) -> SQLError {
+        SQLError(.ioError, "storage error: \(e)")
+    }
+
+    private var tracksReads: Bool { coordinator != nil && isolation == .serializable && !historical }
+
+    // MARK: Transaction settings
+
+    /// Changes the isolation level (SET TRANSACTION, before the first statement).
+    func setIsolation(_ level: IsolationLevel) {
+        isolation = level == .readUncommitted ? .readCommitted : level
+    }
+
+    /// Reads at `snapshot` from now on (AS OF SYSTEM TIME); the transaction becomes read-only.
+    func travel(to snapshot: Snapshot) {
+        self.snapshot = snapshot
+        historical = true
+        readOnly = true
+    }
+
+    /// The start of a statement: READ COMMITTED takes a fresh snapshot.
+    func beginStatement() {
+        started = true
+        guard let coordinator, isolation == .readCommitted, !historical else { return }
+        let r = coordinator.refresh(start)
+        snapshot = r.snapshot
+        start = r.start
+    }
+
+    // MARK: Reads
+
+    public func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
+        if let w = writes[key] { return w }
+        if tracksReads { reads.insert(key) }
+        do { return try engine.get(key, snapshot: snapshot) } catch { throw StorageTransaction.storageError(error) }
+    }
+
+    public func scan(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
+        if tracksReads { ranges.append((lower, upper)) }
+        var base: [(key: [UInt8], value: [UInt8])] = []
+        do {
+            let it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
+            try it.seek(lower)
+            while it.isValid {
+                base.append((it.key, it.value))
+                if base.count & 1023 == 0, let interrupt { try interrupt.check() }
+                try it.next()
+            }
+        } catch let e as StorageError {
+            throw StorageTransaction.storageError(e)
+        } catch let e as SQLError {
+            throw e
+        } catch {
+            throw SQLError(.internalError, "\(error)")
+        }
+        let local = writes.filter { Value.cmpBytes($0.key, lower) >= 0 && Value.cmpBytes($0.key, upper) < 0 }
+        if local.isEmpty { return base }
+        let localKeys = local.keys.sorted { Value.cmpBytes($0, $1) < 0 }
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        out.reserveCapacity(base.count + localKeys.count)
+        var i = 0, j = 0
+        while i < base.count || j < localKeys.count {
+            if j >= localKeys.count || (i < base.count && Value.cmpBytes(base[i].key, localKeys[j]) < 0) {
+                out.append(base[i]); i += 1
+            } else {
+                let k = localKeys[j]
+                if i < base.count && base[i].key == k { i += 1 }
+                if let v = local[k], let v { out.append((k, v)) }
+                j += 1
+            }
+        }
+        return out
+    }
+
+    public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        // With writes of its own in the range, merge them in the collecting scan.
+        if writes.keys.contains(where: { Value.cmpBytes($0, lower) >= 0 && Value.cmpBytes($0, upper) < 0 }) {
+            for (k, v) in try scan(lower: lower, upper: upper) where try !body(k, v) { return }
+            return
+        }
+        let it: StorageIterator
+        do {
+            it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
+            try it.seek(lower)
+        } catch {
+            throw StorageTransaction.storageError(error)
+        }
+        while it.isValid {
+            guard try body(it.key, it.value) else {
+                // Stopped early: what was read is [lower, this key].
+                if tracksReads { ranges.append((lower, it.key + [0])) }
+                return
+            }
+            do { try it.next() } catch { throw StorageTransaction.storageError(error) }
+        }
+        if tracksReads { ranges.append((lower, upper)) }
+    }
+
+    // MARK: Writes and locks
+
+    public func mark() -> TransactionMark { TransactionMark(writes: writes, vectorChanges: vectorState?.changes) }
+
+    public func rollback(to mark: TransactionMark) {
+        writes = mark.writes
+        if let c = mark.vectorChanges { vectorState?.changes = c }
+    }
+
+    public func put(_ key: [UInt8], _ value: [UInt8]) throws(SQLError) {
+        try lockForWrite(key)
+        writes[key] = .some(value)
+    }
+
+    public func delete(_ key: [UInt8]) throws(SQLError) {
+        try lockForWrite(key)
+        writes[key] = .some(nil)
+    }
+
+    /// Takes the schema lock for DDL (exclusive) or for writing (shared).
+    func lockSchema(exclusive: Bool) throws(SQLError) {
+        guard let coordinator else { return }
+        if readOnly { throw readOnlyError() }
+        if schemaLock == .exclusive || (schemaLock == .shared && !exclusive) { return }
+        try acquire(StorageTransaction.schemaLockKey, exclusive ? .exclusive : .shared, .wait)
+        schemaLock = exclusive ? .exclusive : .shared
+        if coordinator.catalogGeneration != generation {
+            coordinator.noteSerializationFailure()
+            throw SQLError(.serializationFailure, "could not serialize access: the schema changed while the transaction ran")
+        }
+    }
+
+    private func readOnlyError() -> SQLError {
+        SQLError(.readOnlyTransaction, historical
+                 ? "cannot write in a transaction that reads AS OF SYSTEM TIME"
+                 : "cannot execute a write in a read-only transaction")
+    }
+
+    private func lockForWrite(_ key: [UInt8]) throws(SQLError) {
+        guard let coordinator else { return }
+        if readOnly { throw readOnlyError() }
+        if writes[key] != nil { return }  // locked and checked by an earlier write
+        if schemaLock == nil { try lockSchema(exclusive: false) }
+        try acquire(key, .exclusive, .wait)
+        if coordinator.writtenSince(key, start) { try conflict() }
+    }
+
+    public func lockRow(_ key: [UInt8], _ strength: RowLockStrength, _ wait: RowLockWait) throws(SQLError) -> Bool {
+        guard let coordinator else { return true }
+        if historical { throw readOnlyError() }
+        if writes[key] != nil { return true }
+        do {
+            try acquire(key, strength == .update ? .exclusive : .shared, wait)
+        } catch where error.sqlState == .lockNotAvailable && wait == .skipLocked {
+            return false
+        }
+        if coordinator.writtenSince(key, start) { try conflict() }
+        return true
+    }
+
+    private func conflict() throws(SQLError) {
+        if isolation == .readCommitted {
+            throw SQLError(.statementRestart, "a row changed after the statement's snapshot; the statement runs again")
+        }
+        coordinator?.noteSerializationFailure()
+        throw SQLError(.serializationFailure, "could not serialize access due to concurrent update")
+    }
+
+    private func acquire(_ key: [UInt8], _ mode: LockMode, _ wait: RowLockWait) throws(SQLError) {
+        guard let coordinator else { return }
+        let interrupt = self.interrupt
+        do {
+            try coordinator.locks.acquire(
+                id, key: key, mode: mode, timeout: lockTimeout, nowait: wait != .wait,
+                stop: interrupt.map { i in
+                    { () -> KVError? in
+                        guard let reason = i.reason else { return nil }
+                        let e = StatementInterrupt.error(reason)
+                        return KVError(e.sqlState, e.message)
+                    }
+                })
+        } catch {
+            throw SQLError(error.code, error.message)
+        }
+    }
+
+    public func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError) {
+        guard let coordinator, writes[key] == nil else {
+            try put(key, try body(try get(key)))
+            return
+        }
+        if readOnly { throw readOnlyError() }
+        try coordinator.updateOutside(key, body)
+    }
+
+    // MARK: End
+
+    public func commit() throws(SQLError) {
+        guard !finished else { return }
+        finished = true
+        defer { coordinator?.locks.releaseAll(id) }
+        if writes.isEmpty {
+            coordinator?.end(start)
+            vectorState?.committed()
+            return
+        }
+        var batch = WriteBatch()
+        for (k, v) in writes {
+            if let v { batch.put(k, v) } else { batch.delete(k) }
+        }
+        let keys = Array(writes.keys)
+        writes = [:]
+        guard batch.data.count <= engine.batchBytesMax else {
+            coordinator?.end(start)
+            vectorState?.rolledBack()
+            throw SQLError(
+                .programLimitExceeded,
+                "transaction too large: its writes take \(batch.data.count) bytes, more than the \(engine.batchBytesMax) bytes "
+                    + "one commit may write (split the work, or give the server a larger memtable)")
+        }
+        if let coordinator {
+            let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
+            do {
+                try coordinator.commit(batch: batch, keys: keys, reads: readSet, start: start, bumpsGeneration: bumpsGeneration)
+            } catch {
+                vectorState?.rolledBack()
+                throw error
+            }
+        } else {
+            do { try engine.write(batch, sync: true) } catch {
+                vectorState?.rolledBack()
+                throw StorageTransaction.storageError(error)
+            }
+        }
+        vectorState?.committed()
+    }
+
+    public func rollback() {
+        guard !finished else { return }
+        finished = true
+        writes = [:]
+        vectorState?.rolledBack()
+        coordinator?.end(start)
+        coordinator?.locks.releaseAll(id)
+    }
+}

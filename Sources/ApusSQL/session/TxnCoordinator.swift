@@ -1,0 +1,339 @@
+import ApusCore
+import ApusStorage
+import Foundation
+import struct ApusKV.KVError
+import enum ApusKV.LockMode
+import class ApusKV.LockManager
+import typealias ApusKV.TxnID
+
+/// Concurrency control for every SQL session on one storage engine: row locks, conflict
+/// detection, the commit queue and time-travel reads.
+///
+/// The model (see docs/ARCHITECTURE.md, "Transactions under SQL"):
+/// - A transaction reads a storage snapshot (its own writes overlaid), taken at BEGIN, or at each
+///   statement under READ COMMITTED. Readers take no locks and never wait.
+/// - A write first takes the key's exclusive lock in the `LockManager` (conflicting writers
+///   queue; a wait that closes a cycle fails at once with 40P01; `lock_timeout` gives 55P03),
+///   then checks whether another transaction committed the key after the snapshot: REPEATABLE
+///   READ and SERIALIZABLE fail with 40001 (first committer wins); READ COMMITTED re-runs the
+///   statement on a fresh snapshot, as PostgreSQL re-evaluates an updated row.
+/// - SERIALIZABLE transactions that wrote validate at commit: nothing they read (keys and
+///   scanned ranges) was committed by another transaction after their snapshot. Validated
+///   transactions are therefore equivalent to running one at a time in commit order.
+/// - Commits are numbered in validation order and written in that order by one writer at a
+///   time, several transactions per synced batch (group commit), so every snapshot holds a
+///   prefix of the commit order: read-only transactions are serializable without validation.
+///
+/// Concurrency: `Sendable`; all state is behind one `NSCondition`, never held during I/O.
+public final class TxnCoordinator: @unchecked Sendable {
+    /// The coordinator of `engine`, shared by every session on it.
+    public static func shared(_ engine: StorageEngine) -> TxnCoordinator {
+        engine.attachment("apus.sql.transactions") { TxnCoordinator(engine: engine) }
+    }
+
+    let engine: StorageEngine
+    /// Row and schema locks.
+    public let locks = LockManager()
+    private let cond = NSCondition()
+
+    // Guarded by `cond`.
+    /// Commits validated so far (the last one's number).
+    private var registered: UInt64 = 0
+    /// Commits written to the engine, in order.
+    private var applied: UInt64 = 0
+    /// Keys written by each commit still needed for conflict checks, oldest first from `logHead`.
+    private var log: [(counter: UInt64, keys: [[UInt8]])] = []
+    private var logHead = 0
+    /// For each key in `log`, the newest commit that wrote it.
+    private var lastWriter: [[UInt8]: UInt64] = [:]
+    /// The start points (`applied` at their snapshot) of open transactions, as a multiset.
+    private var active: [UInt64: Int] = [:]
+    /// Validated commits waiting for the writer.
+    private var group = WriteBatch()
+    private var groupLast: UInt64 = 0
+    private var writing = false
+    /// The commits whose batch the engine refused, and why.
+    private var failures: [(from: UInt64, through: UInt64, error: SQLError)] = []
+    private var nextID: TxnID
+    private var generation = 0
+    /// Wall-clock time (ns since 1970) and the engine sequence visible then, oldest first from
+    /// `historyHead`: what AS OF SYSTEM TIME resolves a time to.
+    private var history: [(wall: Int64, sequence: UInt64)] = []
+    private var historyHead = 0
+    /// Held so that compaction keeps every version readable at `history[historyHead]`.
+    private var floor: Snapshot
+    /// Statistics: commits, serialization failures, deadlocks counted by the lock manager.
+    private var commits = 0
+    private var serializationFailures = 0
+
+    /// How far back AS OF SYSTEM TIME may read (versions older are garbage-collected).
+    public let gcWindow: Duration
+    /// At most this many time points are kept; past it the window shrinks (oldest dropped).
+    static let historyLimit = 1 << 20
+
+    init(engine: StorageEngine, gcWindow: Duration = .seconds(4 * 3600)) {
+        self.engine = engine
+        self.gcWindow = gcWindow
+        self.nextID = UInt64(Date().timeIntervalSince1970 * 1_000)
+        self.floor = engine.snapshot()
+        history.append((TxnCoordinator.wallNanos(), floor.sequence))
+    }
+
+    static func wallNanos() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000_000) }
+
+    /// A new transaction's identity, snapshot, start point and the catalog generation that
+    /// snapshot holds.
+    func begin() -> (id: TxnID, snapshot: Snapshot, start: UInt64, generation: Int) {
+        cond.lock()
+        defer { cond.unlock() }
+        nextID += 1
+        let start = applied
+        active[start, default: 0] += 1
+        return (nextID, engine.snapshot(), start, generation)
+    }
+
+    /// A fresh snapshot for a transaction whose start point was `start` (READ COMMITTED's
+    /// per-statement snapshot).
+    func refresh(_ start: UInt64) -> (snapshot: Snapshot, start: UInt64) {
+        cond.lock()
+        defer { cond.unlock() }
+        removeActive(start)
+        let now = applied
+        active[now, default: 0] += 1
+        return (engine.snapshot(), now)
+    }
+
+    /// Ends a transaction that started at `start` without committing writes.
+    func end(_ start: UInt64) {
+        cond.lock()
+        removeActive(start)
+        prune()
+        cond.unlock()
+    }
+
+    /// The catalog generation: bumped by every commit that changed the catalog.
+    public var catalogGeneration: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return generation
+    }
+
+    /// Whether a transaction other than the caller committed `key` after start point `start`.
+    func writtenSince(_ key: [UInt8], _ start: UInt64) -> Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        return (lastWriter[key] ?? 0) > start
+    }
+
+    /// Counts a serialization failure (for `pg_stat`-style statistics).
+    func noteSerializationFailure() {
+        cond.lock()
+        serializationFailures += 1
+        cond.unlock()
+    }
+
+    /// What SERIALIZABLE validates at commit: the keys read and the ranges scanned.
+    struct ReadSet {
+        var keys: Set<[UInt8]>
+        /// Disjoint and sorted by lower bound.
+        var ranges: [(lower: [UInt8], upper: [UInt8])]
+
+        init(keys: Set<[UInt8]>, ranges: [(lower: [UInt8], upper: [UInt8])]) {
+            self.keys = keys
+            var sorted = ranges.sorted { Value.cmpBytes($0.lower, $1.lower) < 0 }
+            var merged: [(lower: [UInt8], upper: [UInt8])] = []
+            for r in sorted where Value.cmpBytes(r.lower, r.upper) < 0 {
+                if let last = merged.last, Value.cmpBytes(r.lower, last.upper) <= 0 {
+                    if Value.cmpBytes(r.upper, last.upper) > 0 { merged[merged.count - 1].upper = r.upper }
+                } else {
+                    merged.append(r)
+                }
+            }
+            sorted = []
+            self.ranges = merged
+        }
+
+        func covers(_ key: [UInt8]) -> Bool {
+            if keys.contains(key) { return true }
+            // The last range starting at or before `key`.
+            var lo = 0, hi = ranges.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if Value.cmpBytes(ranges[mid].lower, key) <= 0 { lo = mid + 1 } else { hi = mid }
+            }
+            return lo > 0 && Value.cmpBytes(key, ranges[lo - 1].upper) < 0
+        }
+    }
+
+    /// Whether anything in `reads` was committed after `start` (caller holds `cond`).
+    private func conflicts(_ reads: ReadSet, _ start: UInt64) -> Bool {
+        for k in reads.keys where (lastWriter[k] ?? 0) > start { return true }
+        if reads.ranges.isEmpty { return false }
+        // Commits after `start`: binary search for the first.
+        var lo = logHead, hi = log.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if log[mid].counter <= start { lo = mid + 1 } else { hi = mid }
+        }
+        for i in lo..<log.count {
+            for k in log[i].keys where reads.covers(k) { return true }
+        }
+        return false
+    }
+
+    /// Validates (with `reads`), numbers and durably writes a transaction's `batch`, which
+    /// writes `keys`; returns when it is applied. Ends the transaction's start point.
+    ///
+    /// - Throws: 40001 when validation fails (nothing is written); the engine's error when the
+    ///   batch could not be written.
+    func commit(batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool) throws(SQLError) {
+        cond.lock()
+        // A group stays within one engine batch.
+        while !group.isEmpty && group.data.count + batch.data.count > engine.batchBytesMax { cond.wait() }
+        if let reads, conflicts(reads, start) {
+            removeActive(start)
+            serializationFailures += 1
+            prune()
+            cond.unlock()
+            throw SQLError(
+                .serializationFailure,
+                "could not serialize access due to read/write dependencies among transactions",
+                position: 0)
+        }
+        registered += 1
+        let me = registered
+        log.append((me, keys))
+        for k in keys { lastWriter[k] = me }
+        group.append(contentsOf: batch)
+        groupLast = me
+        if bumpsGeneration { generation += 1 }
+        removeActive(start)
+        while applied < me {
+            if writing {
+                cond.wait()
+                continue
+            }
+            writing = true
+            let b = group
+            let last = groupLast
+            group = WriteBatch()
+            cond.broadcast()  // room for commits waiting on the group's size
+            cond.unlock()
+            var failure: SQLError?
+            do { try engine.write(b, sync: true) } catch {
+                failure = SQLError(.ioError, "storage error: \(error)")
+            }
+            let wall = TxnCoordinator.wallNanos()
+            let sequence = engine.snapshot().sequence
+            cond.lock()
+            if let failure { failures.append((applied + 1, last, failure)) }
+            applied = last
+            noteHistory(wall: wall, sequence: sequence)
+            writing = false
+            cond.broadcast()
+        }
+        commits += 1
+        let failed = failures.first { me >= $0.from && me <= $0.through }?.error
+        if failures.count > 64 { failures.removeFirst(failures.count - 64) }
+        prune()
+        cond.unlock()
+        if let failed { throw failed }
+    }
+
+    private let outsideLock = NSLock()
+
+    /// `KVTransaction.updateOutside`: read the newest value, write the new one unsynced. A
+    /// transaction that uses the value commits with a sync later, which makes this write
+    /// durable first (the WAL is synced in order); one that never commits needs no durability.
+    func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError) {
+        outsideLock.lock()
+        defer { outsideLock.unlock() }
+        do {
+            let new = try body(try engine.get(key))
+            try engine.put(key, new, sync: false)
+        } catch let e as SQLError {
+            throw e
+        } catch {
+            throw SQLError(.ioError, "storage error: \(error)")
+        }
+    }
+
+    // MARK: Time travel
+
+    private func noteHistory(wall: Int64, sequence: UInt64) {
+        if let last = history.last, last.sequence == sequence { return }
+        history.append((max(wall, history.last?.wall ?? wall), sequence))
+        let cutoff = wall - Int64(gcWindow.components.seconds) * 1_000_000_000
+        var head = historyHead
+        while head + 1 < history.count && history[head + 1].wall <= cutoff { head += 1 }
+        if history.count - head > TxnCoordinator.historyLimit { head = history.count - TxnCoordinator.historyLimit }
+        if head != historyHead {
+            historyHead = head
+            floor = engine.snapshot(atSequence: history[head].sequence)
+            if historyHead > 4096 && historyHead > history.count / 2 {
+                history.removeFirst(historyHead)
+                historyHead = 0
+            }
+        }
+    }
+
+    /// A snapshot of the state at wall-clock time `wall` (ns since 1970).
+    ///
+    /// - Throws: 72000 (snapshot too old) before the earliest readable time: older than the
+    ///   garbage-collection window, or before this process opened the engine; 22023 for a time
+    ///   in the future.
+    func snapshot(atWall wall: Int64) throws(SQLError) -> Snapshot {
+        cond.lock()
+        defer { cond.unlock() }
+        if wall > TxnCoordinator.wallNanos() + 1_000_000 {
+            throw SQLError(.invalidParameterValue, "AS OF SYSTEM TIME: cannot read at a time in the future")
+        }
+        var lo = historyHead, hi = history.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if history[mid].wall <= wall { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > historyHead else {
+            let earliest = Date(timeIntervalSince1970: Double(history[historyHead].wall) / 1e9)
+            throw SQLError(
+                SQLState("72000"),
+                "snapshot too old: AS OF SYSTEM TIME reads back to \(TxnCoordinator.format(earliest)) at the earliest "
+                    + "(the garbage-collection window is \(gcWindow.components.seconds) s, and history starts when the database was opened)")
+        }
+        return engine.snapshot(atSequence: history[lo - 1].sequence)
+    }
+
+    static func format(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
+
+    /// Counters for tests and metrics.
+    public var statistics: (commits: Int, serializationFailures: Int, deadlocks: Int, activeTransactions: Int, logEntries: Int) {
+        cond.lock()
+        defer { cond.unlock() }
+        return (commits, serializationFailures, locks.deadlocks, active.values.reduce(0, +), log.count - logHead)
+    }
+
+    // MARK: Internals
+
+    private func removeActive(_ start: UInt64) {
+        if let n = active[start], n > 1 { active[start] = n - 1 } else { active[start] = nil }
+    }
+
+    /// Drops log entries no open transaction can conflict with (caller holds `cond`).
+    private func prune() {
+        let threshold = min(active.keys.min() ?? applied, applied)
+        while logHead < log.count && log[logHead].counter <= threshold {
+            let e = log[logHead]
+            for k in e.keys where lastWriter[k] == e.counter { lastWriter[k] = nil }
+            log[logHead].keys = []
+            logHead += 1
+        }
+        if logHead > 1024 && logHead > log.count / 2 {
+            log.removeFirst(logHead)
+            logHead = 0
+        }
+    }
+}
