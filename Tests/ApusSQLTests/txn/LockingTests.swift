@@ -1,0 +1,136 @@
+import ApusCore
+@testable import ApusSQL
+import Foundation
+import Testing
+
+/// Row locks: deadlocks among 2, 3 and 10 transactions, SELECT ... FOR UPDATE/SHARE with
+/// NOWAIT and SKIP LOCKED, lock_timeout, and readers that never wait.
+@Suite struct LockingTests {
+    /// `n` transactions each lock row i, then all try row i+1 (a ring): exactly one fails with
+    /// 40P01 naming another transaction, the others finish once it is gone (READ COMMITTED, so
+    /// that each applies its increment to the committed row; higher levels give 40001 there).
+    @Test(arguments: [2, 3, 10]) func deadlockRingAbortsExactlyOne(n: Int) throws {
+        let values = (1...n).map { "(\($0), 0)" }.joined(separator: ", ")
+        let h = try TxnHarness(sessions: n, setup: "CREATE TABLE r (id int PRIMARY KEY, v int); INSERT INTO r VALUES \(values)")
+        for i in 0..<n {
+            try h.run(i, "BEGIN ISOLATION LEVEL READ COMMITTED")
+            try h.run(i, "UPDATE r SET v = v + 1 WHERE id = \(i + 1)")
+        }
+        var pending: [Pending] = []
+        for i in 0..<n {
+            pending.append(h.start(i, "UPDATE r SET v = v + 1 WHERE id = \((i + 1) % n + 1)"))
+        }
+        // The ring closes with the last request: that one fails at once; the rest wait.
+        let last = pending[n - 1]
+        guard case let .failure(e) = last.wait() else {
+            Issue.record("the request that closes the cycle must fail")
+            return
+        }
+        #expect(e.sqlState.code == "40P01")
+        #expect(e.message.contains("deadlock detected"))
+        try h.run(n - 1, "ROLLBACK")
+        // Its locks are released: the chain unwinds from the transaction that waited for it.
+        for i in stride(from: n - 2, through: 0, by: -1) {
+            #expect(pending[i].code == nil)
+            try h.run(i, "COMMIT")
+        }
+        let total = try h.run(0, "SELECT sum(v) FROM r")
+        #expect(total == [["\(2 * (n - 1))"]])
+        #expect(h.coordinator.statistics.deadlocks >= 1)
+    }
+
+    @Test func forUpdateNowaitAndSkipLocked() throws {
+        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (1, 'new'), (2, 'new'), (3, 'new')")
+        try h.run(0, "BEGIN")
+        #expect(try h.run(0, "SELECT id FROM jobs WHERE id <= 2 ORDER BY id FOR UPDATE") == [["1"], ["2"]])
+        try h.run(1, "BEGIN")
+        // A plain read does not wait.
+        #expect(try h.run(1, "SELECT count(*) FROM jobs") == [["3"]])
+        // SKIP LOCKED: the queue pattern; NOWAIT: 55P03 at once.
+        #expect(try h.run(1, "SELECT id FROM jobs ORDER BY id FOR UPDATE SKIP LOCKED") == [["3"]])
+        #expect(h.code(1, "SELECT id FROM jobs WHERE id = 1 FOR UPDATE NOWAIT") == "55P03")
+        try h.run(1, "ROLLBACK")
+        // FOR SHARE is compatible with FOR SHARE, not with FOR UPDATE.
+        try h.run(1, "BEGIN")
+        #expect(h.code(1, "SELECT id FROM jobs WHERE id = 2 FOR SHARE NOWAIT") == "55P03")
+        try h.run(1, "ROLLBACK")
+        try h.run(0, "COMMIT")
+        try h.run(0, "BEGIN")
+        try h.run(0, "SELECT id FROM jobs WHERE id = 1 FOR SHARE")
+        try h.run(1, "BEGIN")
+        #expect(try h.run(1, "SELECT id FROM jobs WHERE id = 1 FOR SHARE NOWAIT") == [["1"]])
+        #expect(h.code(1, "UPDATE jobs SET state = 'x' WHERE id = 3") == nil)
+        let blocked = h.start(1, "UPDATE jobs SET state = 'done' WHERE id = 1")
+        #expect(!blocked.isDone)
+        try h.run(0, "COMMIT")
+        #expect(blocked.code == nil)
+        try h.run(1, "COMMIT")
+        #expect(try h.run(0, "SELECT state FROM jobs ORDER BY id") == [["done"], ["new"], ["x"]])
+    }
+
+    /// FOR UPDATE in REPEATABLE READ on a row changed after the snapshot: 40001; in READ
+    /// COMMITTED the statement sees the committed row.
+    @Test func forUpdateOfAChangedRow() throws {
+        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+        try h.run(0, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        #expect(try h.run(0, "SELECT v FROM t") == [["1"]])
+        try h.run(1, "UPDATE t SET v = 2 WHERE id = 1")
+        #expect(h.code(0, "SELECT v FROM t WHERE id = 1 FOR UPDATE") == "40001")
+        try h.run(0, "ROLLBACK")
+        try h.run(0, "BEGIN ISOLATION LEVEL READ COMMITTED")
+        #expect(try h.run(0, "SELECT v FROM t") == [["2"]])
+        try h.run(1, "BEGIN")
+        try h.run(1, "UPDATE t SET v = 3 WHERE id = 1")
+        let locked = h.start(0, "SELECT v FROM t WHERE id = 1 FOR UPDATE")
+        try h.run(1, "COMMIT")
+        #expect(try locked.wait().get() == [["3"]])
+        try h.run(0, "COMMIT")
+    }
+
+    @Test func forUpdateIsRefusedWhereRowsAreNotTableRows() throws {
+        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int)")
+        #expect(h.code(0, "SELECT v, count(*) FROM t GROUP BY v FOR UPDATE") == "0A000")
+        #expect(h.code(0, "SELECT DISTINCT v FROM t FOR UPDATE") == "0A000")
+        #expect(h.code(0, "SELECT v FROM t UNION SELECT v FROM t FOR UPDATE") == "0A000")
+        // A table without a primary key locks its rows too.
+        try h.run(0, "CREATE TABLE nopk (a int, b text); INSERT INTO nopk VALUES (1, 'x'), (1, 'x'), (2, 'y')")
+        #expect(try h.run(0, "SELECT a FROM nopk WHERE a = 1 FOR UPDATE") == [["1"], ["1"]])
+    }
+
+    @Test func lockTimeoutAndStatementTimeoutEndLockWaits() throws {
+        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+        try h.run(0, "BEGIN")
+        try h.run(0, "UPDATE t SET v = 2 WHERE id = 1")
+        try h.run(1, "SET lock_timeout = '20ms'")
+        #expect(h.code(1, "UPDATE t SET v = 3 WHERE id = 1") == "55P03")
+        try h.run(1, "SET lock_timeout = 0")
+        try h.run(1, "SET statement_timeout = 30")
+        #expect(h.code(1, "DELETE FROM t WHERE id = 1") == "57014")
+        try h.run(1, "SET statement_timeout = 0")
+        try h.run(0, "COMMIT")
+        #expect(h.code(1, "UPDATE t SET v = 4 WHERE id = 1") == nil)
+        #expect(try h.run(0, "SELECT v FROM t") == [["4"]])
+    }
+
+    /// Concurrent INSERTs of one key: the second waits, then fails with 23505 (READ COMMITTED)
+    /// or 40001 (higher levels), as in PostgreSQL.
+    @Test(arguments: ["read committed", "serializable"]) func concurrentInsertOfOneKey(level: String) throws {
+        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY)")
+        try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(0, "INSERT INTO u VALUES (1)")
+        let second = h.start(1, "INSERT INTO u VALUES (1)")
+        try h.run(0, "COMMIT")
+        #expect(second.code == (level == "read committed" ? "23505" : "40001"))
+        try h.run(1, "ROLLBACK")
+    }
+
+    /// Savepoints keep working under locking; the lock outlives ROLLBACK TO.
+    @Test func savepointRollbackKeepsTheBlockUsable() throws {
+        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+        try h.run(0, "BEGIN; SAVEPOINT a; UPDATE t SET v = 10 WHERE id = 1; ROLLBACK TO SAVEPOINT a")
+        try h.run(0, "UPDATE t SET v = v + 1 WHERE id = 1")
+        try h.run(0, "COMMIT")
+        #expect(try h.run(1, "SELECT v FROM t") == [["2"]])
+    }
+}
