@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),
         .testTarget(name: "ApusKVTests", dependencies: ["ApusCore", "ApusKV"], swiftSettings: strict),
         .testTarget(name: "ApusStorageTests", dependencies: ["ApusCore", "ApusStorage"], swiftSettings: strict),
-        .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusSQL"], exclude: ["parser/testdata"],
+        .testTarget(name: "ApusSQLTests", dependencies: ["ApusCore", "ApusKV", "ApusSQL"], exclude: ["parser/testdata"],
                     swiftSettings: strict),
         .testTarget(
             name: "ApusRaftTests", dependencies: ["ApusCore", "ApusStorage", "ApusRaft"], exclude: ["testdata"],
