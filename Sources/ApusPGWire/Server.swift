@@ -1,3 +1,4 @@
+import ApusSQL
 import ApusStorage
 import Foundation
 import NIOCore
@@ -17,6 +18,8 @@ public final class PGServer: Sendable {
         public var maxConnections: Int
         public var maxMessageSize: Int
         public var threads: Int
+        /// How far back AS OF SYSTEM TIME reads; older versions are garbage-collected.
+        public var gcWindow: Duration = TxnCoordinator.defaultGCWindow
         /// How clients authenticate.
         public var authentication = AuthenticationMethod.trust
         /// PEM certificate chain and private key: with both, SSLRequest is answered `S` and the
@@ -53,7 +56,7 @@ public final class PGServer: Sendable {
     /// Starts listening.
     public static func start(engine: StorageEngine, configuration: Configuration) throws -> PGServer {
         let tls = try makeTLSContext(configuration)
-        let host = SessionHost(engine: engine)
+        let host = SessionHost(engine: engine, gcWindow: configuration.gcWindow)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)

@@ -20,8 +20,10 @@ public final class SessionHost: @unchecked Sendable {
     /// session's interrupt. Guarded by `condition`.
     private var cancelKeys: [Int32: (secretKey: Int32, interrupt: StatementInterrupt)] = [:]
 
-    public init(engine: StorageEngine) {
+    /// A host for sessions on `engine`; AS OF SYSTEM TIME reads back `gcWindow` at most.
+    public init(engine: StorageEngine, gcWindow: Duration = TxnCoordinator.defaultGCWindow) {
         self.engine = engine
+        _ = TxnCoordinator.shared(engine, gcWindow: gcWindow)
     }
 
     /// Registers a connection; nil when `maxConnections` are already open.

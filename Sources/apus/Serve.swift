@@ -71,6 +71,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Block cache size in MiB.")
     var cacheMB: Int = 128
 
+    @Option(name: .long, help: "How far back, in seconds, AS OF SYSTEM TIME can read; older versions are garbage-collected.")
+    var gcWindowSeconds: Int = 4 * 3600
+
     func run() throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT")
@@ -89,6 +92,8 @@ struct Serve: ParsableCommand {
         configuration.tlsCertificateFile = tlsCert
         configuration.tlsKeyFile = tlsKey
         configuration.tlsRequired = tlsRequired
+        guard gcWindowSeconds >= 0 else { throw ValidationError("--gc-window-seconds must not be negative") }
+        configuration.gcWindow = .seconds(gcWindowSeconds)
         let server: PGServer
         do {
             switch try RoleDirectory.ensureSuperuser(named: superuser, password: password, engine: engine) {

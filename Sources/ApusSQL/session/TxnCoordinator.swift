@@ -26,9 +26,13 @@ import typealias ApusKV.TxnID
 ///
 /// Concurrency: `Sendable`; all state is behind one `NSCondition`, never held during I/O.
 public final class TxnCoordinator: @unchecked Sendable {
-    /// The coordinator of `engine`, shared by every session on it.
-    public static func shared(_ engine: StorageEngine) -> TxnCoordinator {
-        engine.attachment("apus.sql.transactions") { TxnCoordinator(engine: engine) }
+    /// The default garbage-collection window: 4 hours.
+    public static let defaultGCWindow: Duration = .seconds(4 * 3600)
+
+    /// The coordinator of `engine`, shared by every session on it; the first call makes it,
+    /// with `gcWindow` (later calls' windows are ignored).
+    public static func shared(_ engine: StorageEngine, gcWindow: Duration = defaultGCWindow) -> TxnCoordinator {
+        engine.attachment("apus.sql.transactions") { TxnCoordinator(engine: engine, gcWindow: gcWindow) }
     }
 
     let engine: StorageEngine
@@ -71,7 +75,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// At most this many time points are kept; past it the window shrinks (oldest dropped).
     static let historyLimit = 1 << 20
 
-    init(engine: StorageEngine, gcWindow: Duration = .seconds(4 * 3600)) {
+    init(engine: StorageEngine, gcWindow: Duration) {
         self.engine = engine
         self.gcWindow = gcWindow
         self.nextID = UInt64(Date().timeIntervalSince1970 * 1_000)

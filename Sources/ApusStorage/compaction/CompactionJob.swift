@@ -100,6 +100,7 @@ struct CompactionJob {
             lastSequenceForKey = seq
             if drop {
                 stats.entriesDropped += 1
+                if policy.mvccGCThreshold == nil || cmp != .mvcc { stats.gcBytesReclaimed += ikey.count + input.value.count }
             } else {
                 try out.add(ikey, input.value, userKey: currentUserKey ?? [], sequence: seq)
                 if let rateLimiter { rateLimiter.request(ikey.count + input.value.count) }

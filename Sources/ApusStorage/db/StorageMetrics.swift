@@ -23,7 +23,9 @@ public struct StorageMetrics: Sendable, CustomStringConvertible {
     /// Bytes of keys and values written by users.
     public var userBytesWritten: Int
     public var walBytesWritten: Int
-    /// Bytes removed by the MVCC garbage-collection hook.
+    /// Bytes of old versions compaction removed: overwritten or deleted values no reader can see
+    /// (the SQL layer's GC window holds a snapshot to keep them), and with the `.mvcc`
+    /// comparator the versions below the GC threshold.
     public var gcBytesReclaimed: Int
     public var liveSnapshots: Int
 

@@ -40,7 +40,8 @@ import Testing
     }
 
     @Test func forUpdateNowaitAndSkipLocked() throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (1, 'new'), (2, 'new'), (3, 'new')")
+        let h = try TxnHarness(
+            sessions: 2, setup: "CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (1, 'new'), (2, 'new'), (3, 'new')")
         try h.run(0, "BEGIN")
         #expect(try h.run(0, "SELECT id FROM jobs WHERE id <= 2 ORDER BY id FOR UPDATE") == [["1"], ["2"]])
         try h.run(1, "BEGIN")

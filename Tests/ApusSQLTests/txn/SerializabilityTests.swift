@@ -49,7 +49,8 @@ final class Collected<T>: @unchecked Sendable {
         let workers = 4
         let transfersEach = 40
         let values = (1...accounts).map { "(\($0), 100, 0)" }.joined(separator: ", ")
-        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL, ops int NOT NULL); INSERT INTO acct VALUES \(values)")
+        let h = try TxnHarness(
+            sessions: 1, setup: "CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL, ops int NOT NULL); INSERT INTO acct VALUES \(values)")
         let committed = Collected<Int>()
         let problems = Collected<String>()
         let box = UncheckedBox(h)

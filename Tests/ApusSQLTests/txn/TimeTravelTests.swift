@@ -1,5 +1,6 @@
 import ApusCore
 @testable import ApusSQL
+import ApusStorage
 import Foundation
 import Testing
 
@@ -92,5 +93,28 @@ import Testing
         try h.run(0, "BEGIN; INSERT INTO s (x) VALUES (2); ROLLBACK")
         try h.run(0, "INSERT INTO s (x) VALUES (3)")
         #expect(try h.run(0, "SELECT id FROM s WHERE x = 3") == [["4"]])
+    }
+}
+
+@Suite struct GarbageCollectionTests {
+    /// With a zero window the floor follows the newest commit: compaction reclaims the
+    /// overwritten versions (counted in the engine's metrics) and the past is no longer readable.
+    @Test func versionsPastTheWindowAreReclaimed() throws {
+        let engine = try StorageEngine.open(directory: "/gc", options: StorageOptions(), fileSystem: MemoryFileSystem())
+        defer { try? engine.close() }
+        _ = TxnCoordinator.shared(engine, gcWindow: .zero)
+        let s = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
+        for i in 0..<20 { _ = try s.execute(sql: "INSERT INTO t VALUES (1, 'value \(i)') ON CONFLICT (id) DO UPDATE SET v = excluded.v") }
+        let before = engine.metrics().gcBytesReclaimed
+        try engine.compactAll()
+        #expect(engine.metrics().gcBytesReclaimed > before)
+        #expect(try s.execute(sql: "SELECT v FROM t").last?.rows == [[.text("value 19")]])
+        do {
+            _ = try s.execute(sql: "SELECT v FROM t AS OF SYSTEM TIME '-1s'")
+            Issue.record("a time before the window must fail")
+        } catch {
+            #expect(error.sqlState.code == "72000")
+        }
     }
 }
