@@ -69,16 +69,26 @@ public enum DatabaseError: Error, Sendable {
 
 /// An embedded ApusDB database: SQL over the storage engine, in-process.
 ///
-/// Thread-safe: statements from different threads run one at a time (one session per
-/// `Database`; a transaction opened with `BEGIN` or `transaction(_:)` belongs to it).
+/// Thread-safe. `execute` and prepared statements share one session and run one at a time (a
+/// block opened there with `BEGIN` belongs to that session). `transaction(_:)` closures run
+/// concurrently, each in a session of its own, isolated as the session's default level
+/// (SERIALIZABLE) promises; a closure that meets a serialization failure or a deadlock is run
+/// again, so it should have no effects outside the database.
 public final class Database: Sendable {
     private let state: Mutex<SQLSession>
     private let engine: StorageEngine
+    private let vectorIndexes: VectorIndexes
+    /// Idle sessions for `transaction(_:)`.
+    private let pool = Mutex<[UncheckedSession]>([])
+    /// How often `transaction(_:)` runs a closure at most before giving up with the last 40001.
+    public static let transactionAttempts = 100
 
     private init(engine: StorageEngine) throws {
         self.engine = engine
+        let vectors = VectorIndexes()
+        vectorIndexes = vectors
         let session: SQLSession
-        do { session = try SQLSession(engine: engine) } catch { throw error }
+        do { session = try SQLSession(engine: engine, vectorIndexes: vectors) } catch { throw error }
         state = Mutex(session)
     }
 
@@ -141,21 +151,39 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
-    /// Other threads' statements wait until it finishes.
+    /// Transactions of different threads run concurrently; one that fails with 40001 or 40P01
+    /// (at the commit or in a statement) is rolled back and `body` runs again, up to
+    /// `transactionAttempts` times.
     public func transaction<T: Sendable>(_ body: (Transaction) throws -> T) throws -> T {
-        try state.withLock { (s: inout SQLSession) throws -> T in
-            _ = try s.execute(sql: "BEGIN")
-            let tx = Transaction(session: s)
+        let session = try takeSession()
+        defer { pool.withLock { $0.append(session) } }
+        let s = session.value
+        var attempt = 0
+        while true {
+            attempt += 1
             do {
-                let r = try body(tx)
+                _ = try s.execute(sql: "BEGIN")
+                let r = try body(Transaction(session: s))
                 _ = try s.execute(sql: "COMMIT")
                 return r
+            } catch let e as SQLError where ["40001", "40P01"].contains(e.sqlState.code) && attempt < Database.transactionAttempts {
+                _ = try? s.execute(sql: "ROLLBACK")
             } catch {
                 _ = try? s.execute(sql: "ROLLBACK")
                 throw error
             }
         }
     }
+
+    private func takeSession() throws(SQLError) -> UncheckedSession {
+        if let s = pool.withLock({ $0.popLast() }) { return s }
+        return UncheckedSession(value: try SQLSession(engine: engine, vectorIndexes: vectorIndexes))
+    }
+}
+
+/// A session kept in `Database`'s pool: used by one thread at a time (taken out while in use).
+private struct UncheckedSession: @unchecked Sendable {
+    let value: SQLSession
 }
 
 /// A transaction handed to `Database.transaction(_:)`'s closure.
