@@ -1,10 +1,13 @@
 import ApusCore
 import ApusKV
+import ApusSQL
 import ApusStorage
 import ArgumentParser
 import Foundation
 
-/// `apus bench txn`: read-modify-write transactions on the KV transaction layer (SERIALIZABLE).
+/// `apus bench txn`: read-modify-write transactions (SERIALIZABLE), through SQL sessions on
+/// the transaction coordinator (`--layer sql`, the default: BEGIN; SELECT v ... WHERE k = $1;
+/// UPDATE ... SET v = $2 WHERE k = $1; COMMIT, parsed once) or on the KV layer (`--layer kv`).
 /// Each transaction reads one key and writes it back incremented, retrying on 40001/40P01.
 /// `uniform`: each client draws from its own key range (uncontended); `zipf`: all clients draw
 /// from one Zipfian (theta 0.99) distribution over `--keys` keys (contended).
@@ -16,6 +19,7 @@ struct BenchTxn: ParsableCommand {
     @Option(help: "Client counts, comma-separated.") var clients = "1,8,32"
     @Option(help: "Keys for the contended (zipf) workload.") var keys = 1000
     @Option(help: "Workloads: uniform, zipf.") var workloads = "uniform,zipf"
+    @Option(help: "Layer: sql (SQL sessions) or kv (the ApusKV MVCC layer).") var layer = "sql"
 
     func run() throws {
         print("workload  clients  txn/s     abort%   p50_ms   p99_ms")
@@ -27,6 +31,8 @@ struct BenchTxn: ParsableCommand {
     }
 
     func runOne(workload: String, clients n: Int) throws {
+        if layer == "sql" { return try runSQL(workload: workload, clients: n) }
+        guard layer == "kv" else { throw ValidationError("--layer must be sql or kv") }
         try? FileManager.default.removeItem(atPath: db)
         var o = StorageOptions()
         o.comparator = .mvcc
@@ -70,7 +76,75 @@ struct BenchTxn: ParsableCommand {
         let t0 = Date()
         for t in threads { t.start() }
         group.wait()
-        let elapsed = Date().timeIntervalSince(t0)
+        report(workload, n, stats, Date().timeIntervalSince(t0))
+    }
+
+    func runSQL(workload: String, clients n: Int) throws {
+        try? FileManager.default.removeItem(atPath: db)
+        let engine = try StorageEngine.open(directory: db)
+        defer { try? engine.close() }
+        let vectors = VectorIndexes()
+        let setup = try SQLSession(engine: engine, vectorIndexes: vectors)
+        _ = try setup.execute(sql: "CREATE TABLE kv (k int PRIMARY KEY, v int NOT NULL)")
+        let total = workload == "zipf" ? keys : n * 1000
+        var start = 0
+        while start < total {
+            let end = min(total, start + 10_000)
+            _ = try setup.execute(sql: "INSERT INTO kv SELECT g, 0 FROM generate_series(\(start), \(end - 1)) g")
+            start = end
+        }
+        let statements = try Parser.parse(sql: "BEGIN; SELECT v FROM kv WHERE k = $1; UPDATE kv SET v = $2 WHERE k = $1; COMMIT; ROLLBACK")
+        let zipf = ZipfTable(n: keys, theta: 0.99)
+        let stats = TxnBenchStats()
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        let group = DispatchGroup()
+        var threads: [Thread] = []
+        for client in 0..<n {
+            let session = BenchSession(value: try SQLSession(engine: engine, vectorIndexes: vectors))
+            group.enter()
+            threads.append(Thread {
+                let s = session.value
+                var rng = SplitMix64(seed: UInt64(client) &+ 12345)
+                var lat: [Double] = []
+                var commits = 0, aborts = 0
+                var failure: String?
+                while Date() < deadline && failure == nil {
+                    let k = Int64(workload == "zipf" ? zipf.sample(rng.nextUnit()) : client * 1000 + Int(rng.next() % 1000))
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    while true {
+                        do {
+                            _ = try s.execute(statement: statements[0])
+                            let r = try s.execute(statement: statements[1], parameters: [.int(k)])
+                            guard case let .int(v)? = r.rows.first?.first else { throw SQLError(.internalError, "key \(k) missing") }
+                            _ = try s.execute(statement: statements[2], parameters: [.int(k), .int(v + 1)])
+                            _ = try s.execute(statement: statements[3])
+                            break
+                        } catch {
+                            _ = try? s.execute(statement: statements[4])
+                            aborts += 1
+                            guard let e = error as? SQLError, ["40001", "40P01"].contains(e.sqlState.code) else {
+                                failure = "\(error)"
+                                break
+                            }
+                        }
+                    }
+                    if failure != nil { break }
+                    commits += 1
+                    lat.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                }
+                stats.add(commits: commits, aborts: aborts, latencies: lat)
+                if let failure { stats.fail(failure) }
+                group.leave()
+            })
+        }
+        let t0 = Date()
+        for t in threads { t.start() }
+        group.wait()
+        if let f = stats.failure { throw ValidationError("a transaction failed: \(f)") }
+        report(workload, n, stats, Date().timeIntervalSince(t0))
+    }
+
+    func report(_ workload: String, _ n: Int, _ stats: TxnBenchStats, _ elapsed: Double) {
         let (commits, aborts, lat) = stats.snapshot
         let sorted = lat.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
@@ -78,6 +152,11 @@ struct BenchTxn: ParsableCommand {
         print(workload.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: " %7d  %8.0f  %6.2f  %7.2f  %7.2f", n,
                      Double(commits) / elapsed, abortPct, pct(0.5), pct(0.99)))
     }
+}
+
+/// A session handed to one benchmark thread.
+struct BenchSession: @unchecked Sendable {
+    let value: SQLSession
 }
 
 final class TxnBenchStats: @unchecked Sendable {
@@ -88,6 +167,8 @@ final class TxnBenchStats: @unchecked Sendable {
         lock.lock(); commits += c; aborts += a; latencies += l; lock.unlock()
     }
     var snapshot: (Int, Int, [Double]) { lock.lock(); defer { lock.unlock() }; return (commits, aborts, latencies) }
+    private(set) var failure: String?
+    func fail(_ f: String) { lock.lock(); failure = failure ?? f; lock.unlock() }
 }
 
 /// Zipfian sampling by inverse CDF over a precomputed table.
