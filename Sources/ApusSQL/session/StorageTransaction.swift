@@ -263,8 +263,10 @@ public final class StorageTransaction: KVTransaction {
                         let e = StatementInterrupt.error(reason)
                         return KVError(e.sqlState, e.message)
                     }
-                })
+                },
+                snapshot: isolation == .readCommitted || key == StorageTransaction.schemaLockKey ? nil : start)
         } catch {
+            if error.code == .serializationFailure { coordinator.noteSerializationFailure() }
             throw SQLError(error.code, error.message)
         }
     }
@@ -283,7 +285,15 @@ public final class StorageTransaction: KVTransaction {
     public func commit() throws(SQLError) {
         guard !finished else { return }
         finished = true
-        defer { coordinator?.locks.releaseAll(id) }
+        var committed: UInt64?
+        var keys: [[UInt8]] = []
+        defer {
+            if let committed {
+                coordinator?.locks.releaseAll(id, committed: Set(keys), at: committed)
+            } else {
+                coordinator?.locks.releaseAll(id)
+            }
+        }
         if writes.isEmpty {
             coordinator?.end(start)
             vectorState?.committed()
@@ -293,7 +303,7 @@ public final class StorageTransaction: KVTransaction {
         for (k, v) in writes {
             if let v { batch.put(k, v) } else { batch.delete(k) }
         }
-        let keys = Array(writes.keys)
+        keys = Array(writes.keys)
         writes = [:]
         guard batch.data.count <= engine.batchBytesMax else {
             coordinator?.end(start)
@@ -306,7 +316,7 @@ public final class StorageTransaction: KVTransaction {
         if let coordinator {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             do {
-                try coordinator.commit(batch: batch, keys: keys, reads: readSet, start: start, bumpsGeneration: bumpsGeneration)
+                committed = try coordinator.commit(batch: batch, keys: keys, reads: readSet, start: start, bumpsGeneration: bumpsGeneration)
             } catch {
                 vectorState?.rolledBack()
                 throw error

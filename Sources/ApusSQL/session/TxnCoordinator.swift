@@ -188,9 +188,10 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// Validates (with `reads`), numbers and durably writes a transaction's `batch`, which
     /// writes `keys`; returns when it is applied. Ends the transaction's start point.
     ///
+    /// - Returns: the commit's number in the commit order.
     /// - Throws: 40001 when validation fails (nothing is written); the engine's error when the
     ///   batch could not be written.
-    func commit(batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool) throws(SQLError) {
+    func commit(batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool) throws(SQLError) -> UInt64 {
         cond.lock()
         // A group stays within one engine batch.
         while !group.isEmpty && group.data.count + batch.data.count > engine.batchBytesMax { cond.wait() }
@@ -242,6 +243,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         prune()
         cond.unlock()
         if let failed { throw failed }
+        return me
     }
 
     private let outsideLock = NSLock()

@@ -151,3 +151,53 @@ final class Outcomes: @unchecked Sendable {
         #expect(m.holds(2, key: k(0), mode: .exclusive))
     }
 }
+
+@Suite struct DoomedWaiterTests {
+    /// A holder that commits the key fails, at once, a long queue of waiters whose snapshots
+    /// predate the commit (they could only abort); a short queue is granted in turn as usual,
+    /// and a waiter with a newer snapshot is granted either way.
+    @Test(arguments: [2, LockManager.doomQueueMin + 1])
+    func commitFailsLongQueuesOfDoomedWaiters(waiters: Int) {
+        let m = LockManager()
+        let key: [UInt8] = Array("hot".utf8)
+        do { try m.acquire(1, key: key, mode: .exclusive) } catch { Issue.record("\(error)") }
+        let out = Outcomes()
+        let done = DispatchGroup()
+        for i in 0..<waiters {
+            done.enter()
+            Thread {
+                do {
+                    try m.acquire(TxnID(100 + i), key: key, mode: .exclusive, snapshot: 5)
+                    out.set(i, "granted")
+                    m.releaseAll(TxnID(100 + i))
+                } catch {
+                    out.set(i, (error as? KVError)?.code.code ?? "\(error)")
+                }
+                done.leave()
+            }.start()
+            while !m.isWaiting(TxnID(100 + i)) { usleep(100) }
+        }
+        // A waiter with a snapshot taken after the commit to come.
+        let fresh = DispatchGroup()
+        fresh.enter()
+        let freshOutcome = Outcomes()
+        Thread {
+            do {
+                try m.acquire(999, key: key, mode: .exclusive, snapshot: 7)
+                freshOutcome.set(0, "granted")
+                m.releaseAll(999)
+            } catch {
+                freshOutcome.set(0, (error as? KVError)?.code.code ?? "\(error)")
+            }
+            fresh.leave()
+        }.start()
+        while !m.isWaiting(999) { usleep(100) }
+        m.releaseAll(1, committed: [key], at: 6)
+        done.wait()
+        fresh.wait()
+        let expected = waiters >= LockManager.doomQueueMin ? "40001" : "granted"
+        #expect(out.all.values.allSatisfy { $0 == expected }, "\(out.all)")
+        #expect(out.all.count == waiters)
+        #expect(freshOutcome.all[0] == "granted")
+    }
+}
