@@ -22,7 +22,7 @@ extension SQLState {
 /// directly.
 public final class StorageTransaction: KVTransaction {
     private let engine: StorageEngine
-    private var snapshot: Snapshot
+    private var lease: SnapshotLease
     private var writes: [[UInt8]: [UInt8]?] = [:]
     private var finished = false
     public let vectorState: VectorTxState?
@@ -70,12 +70,12 @@ public final class StorageTransaction: KVTransaction {
         if let coordinator {
             let b = coordinator.begin()
             id = b.id
-            snapshot = b.snapshot
+            lease = b.snapshot
             start = b.start
             generation = b.generation
         } else {
             id = 0
-            snapshot = engine.snapshot()
+            lease = SnapshotLease(engine.snapshot())
             start = 0
             generation = 0
         }
@@ -100,7 +100,7 @@ public final class StorageTransaction: KVTransaction {
 
     /// Reads at `snapshot` from now on (AS OF SYSTEM TIME); the transaction becomes read-only.
     func travel(to snapshot: Snapshot) {
-        self.snapshot = snapshot
+        lease = SnapshotLease(snapshot)
         historical = true
         readOnly = true
     }
@@ -109,8 +109,8 @@ public final class StorageTransaction: KVTransaction {
     func beginStatement() {
         started = true
         guard let coordinator, isolation == .readCommitted, !historical else { return }
-        let r = coordinator.refresh(start)
-        snapshot = r.snapshot
+        let r = coordinator.refresh(id, start)
+        lease = r.snapshot
         start = r.start
     }
 
@@ -119,12 +119,14 @@ public final class StorageTransaction: KVTransaction {
     public func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
         if let w = writes[key] { return w }
         if tracksReads { reads.insert(key) }
+        let snapshot = try lease.get()
         do { return try engine.get(key, snapshot: snapshot) } catch { throw StorageTransaction.storageError(error) }
     }
 
     public func scan(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
         if tracksReads { ranges.append((lower, upper)) }
         var base: [(key: [UInt8], value: [UInt8])] = []
+        let snapshot = try lease.get()
         do {
             let it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
             try it.seek(lower)
@@ -166,6 +168,7 @@ public final class StorageTransaction: KVTransaction {
             return
         }
         let it: StorageIterator
+        let snapshot = try lease.get()
         do {
             it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
             try it.seek(lower)
@@ -295,7 +298,7 @@ public final class StorageTransaction: KVTransaction {
             }
         }
         if writes.isEmpty {
-            coordinator?.end(start)
+            coordinator?.end(id, start)
             vectorState?.committed()
             return
         }
@@ -306,7 +309,7 @@ public final class StorageTransaction: KVTransaction {
         keys = Array(writes.keys)
         writes = [:]
         guard batch.data.count <= engine.batchBytesMax else {
-            coordinator?.end(start)
+            coordinator?.end(id, start)
             vectorState?.rolledBack()
             throw SQLError(
                 .programLimitExceeded,
@@ -316,7 +319,7 @@ public final class StorageTransaction: KVTransaction {
         if let coordinator {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             do {
-                committed = try coordinator.commit(batch: batch, keys: keys, reads: readSet, start: start, bumpsGeneration: bumpsGeneration)
+                committed = try coordinator.commit(id: id, batch: batch, keys: keys, reads: readSet, start: start, bumpsGeneration: bumpsGeneration)
             } catch {
                 vectorState?.rolledBack()
                 throw error
@@ -335,7 +338,7 @@ public final class StorageTransaction: KVTransaction {
         finished = true
         writes = [:]
         vectorState?.rolledBack()
-        coordinator?.end(start)
+        coordinator?.end(id, start)
         coordinator?.locks.releaseAll(id)
     }
 }

@@ -6,6 +6,44 @@ import enum ApusKV.LockMode
 import class ApusKV.LockManager
 import typealias ApusKV.TxnID
 
+/// A transaction's storage snapshot, which the coordinator takes away once the transaction is
+/// older than the garbage-collection window (at least a minute): the transaction then fails
+/// with 72000 instead of holding back compaction without bound.
+///
+/// Concurrency: `Sendable`; the snapshot sits behind a mutex.
+final class SnapshotLease: @unchecked Sendable {
+    private let lock = NSLock()
+    private var snapshot: Snapshot?
+    /// When the snapshot was taken (ns since 1970).
+    let wall: Int64
+    /// The window it outlived, for the error message (seconds).
+    private var window: Int64 = 0
+
+    init(_ snapshot: Snapshot, wall: Int64 = TxnCoordinator.wallNanos()) {
+        self.snapshot = snapshot
+        self.wall = wall
+    }
+
+    /// The snapshot, while the lease holds.
+    func get() throws(SQLError) -> Snapshot {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let snapshot else {
+            throw SQLError(
+                SQLState("72000"),
+                "snapshot too old: the transaction's snapshot is more than \(window) s old, past the garbage-collection window")
+        }
+        return snapshot
+    }
+
+    func expire(window seconds: Int64) {
+        lock.lock()
+        snapshot = nil
+        window = seconds
+        lock.unlock()
+    }
+}
+
 /// Concurrency control for every SQL session on one storage engine: row locks, conflict
 /// detection, the commit queue and time-travel reads.
 ///
@@ -66,6 +104,13 @@ public final class TxnCoordinator: @unchecked Sendable {
     private var historyHead = 0
     /// Held so that compaction keeps every version readable at `history[historyHead]`.
     private var floor: Snapshot
+    /// The snapshots of open transactions, so that those older than the window can be expired.
+    private var leases: [TxnID: SnapshotLease] = [:]
+    private var lastSweep: Int64 = 0
+    /// A transaction keeps its snapshot for max(window, this many seconds); tests lower it.
+    var leaseMinimumSeconds: Int64 = 60
+    /// Expired snapshots are looked for at most this often (ns); tests lower it.
+    var sweepIntervalNanos: Int64 = 1_000_000_000
     /// Statistics: commits, serialization failures, deadlocks counted by the lock manager.
     private var commits = 0
     private var serializationFailures = 0
@@ -87,32 +132,51 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     /// A new transaction's identity, snapshot, start point and the catalog generation that
     /// snapshot holds.
-    func begin() -> (id: TxnID, snapshot: Snapshot, start: UInt64, generation: Int) {
+    func begin() -> (id: TxnID, snapshot: SnapshotLease, start: UInt64, generation: Int) {
         cond.lock()
         defer { cond.unlock() }
         nextID += 1
         let start = applied
         active[start, default: 0] += 1
-        return (nextID, engine.snapshot(), start, generation)
+        let lease = SnapshotLease(engine.snapshot())
+        leases[nextID] = lease
+        sweep(now: lease.wall)
+        return (nextID, lease, start, generation)
     }
 
-    /// A fresh snapshot for a transaction whose start point was `start` (READ COMMITTED's
+    /// A fresh snapshot for transaction `id` whose start point was `start` (READ COMMITTED's
     /// per-statement snapshot).
-    func refresh(_ start: UInt64) -> (snapshot: Snapshot, start: UInt64) {
+    func refresh(_ id: TxnID, _ start: UInt64) -> (snapshot: SnapshotLease, start: UInt64) {
         cond.lock()
         defer { cond.unlock() }
         removeActive(start)
         let now = applied
         active[now, default: 0] += 1
-        return (engine.snapshot(), now)
+        let lease = SnapshotLease(engine.snapshot())
+        leases[id] = lease
+        return (lease, now)
     }
 
-    /// Ends a transaction that started at `start` without committing writes.
-    func end(_ start: UInt64) {
+    /// Ends transaction `id`, which started at `start`, without committing writes.
+    func end(_ id: TxnID, _ start: UInt64) {
         cond.lock()
         removeActive(start)
+        leases[id] = nil
         prune()
         cond.unlock()
+    }
+
+    /// Transactions hold their snapshot at most max(window, 1 minute): older ones lose it
+    /// (and fail with 72000 at their next read), so that they do not hold back GC.
+    private func sweep(now: Int64) {
+        guard now - lastSweep >= sweepIntervalNanos else { return }
+        lastSweep = now
+        let window = max(Int64(gcWindow.components.seconds), leaseMinimumSeconds)
+        let cutoff = now - window * 1_000_000_000
+        for (id, lease) in leases where lease.wall < cutoff {
+            lease.expire(window: window)
+            leases[id] = nil
+        }
     }
 
     /// The catalog generation: bumped by every commit that changed the catalog.
@@ -191,8 +255,10 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// - Returns: the commit's number in the commit order.
     /// - Throws: 40001 when validation fails (nothing is written); the engine's error when the
     ///   batch could not be written.
-    func commit(batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool) throws(SQLError) -> UInt64 {
+    func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool)
+        throws(SQLError) -> UInt64 {
         cond.lock()
+        leases[id] = nil
         // A group stays within one engine batch.
         while !group.isEmpty && group.data.count + batch.data.count > engine.batchBytesMax { cond.wait() }
         if let reads, conflicts(reads, start) {
@@ -234,6 +300,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             if let failure { failures.append((applied + 1, last, failure)) }
             applied = last
             noteHistory(wall: wall, sequence: sequence)
+            sweep(now: wall)
             writing = false
             cond.broadcast()
         }

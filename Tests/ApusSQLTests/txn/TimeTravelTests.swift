@@ -118,3 +118,29 @@ import Testing
         }
     }
 }
+
+@Suite struct SnapshotLeaseTests {
+    /// A transaction older than the window loses its snapshot: its next read fails with 72000
+    /// and it no longer holds back compaction; younger ones are untouched.
+    @Test func transactionsOlderThanTheWindowFailInsteadOfHoldingBackGC() throws {
+        let engine = try StorageEngine.open(directory: "/lease", options: StorageOptions(), fileSystem: MemoryFileSystem())
+        defer { try? engine.close() }
+        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
+        c.leaseMinimumSeconds = 0
+        c.sweepIntervalNanos = 0
+        let old = try SQLSession(engine: engine)
+        let writer = try SQLSession(engine: engine)
+        _ = try writer.execute(sql: "CREATE TABLE t (id int PRIMARY KEY)")
+        _ = try old.execute(sql: "BEGIN; SELECT count(*) FROM t")
+        _ = try writer.execute(sql: "INSERT INTO t VALUES (1)")  // a commit sweeps
+        do {
+            _ = try old.execute(sql: "SELECT count(*) FROM t")
+            Issue.record("the old transaction must lose its snapshot")
+        } catch {
+            #expect(error.sqlState.code == "72000")
+        }
+        _ = try old.execute(sql: "ROLLBACK")
+        #expect(try old.execute(sql: "SELECT count(*) FROM t").last?.rows == [[.int(1)]])
+        #expect(c.statistics.activeTransactions == 0)
+    }
+}
