@@ -3,7 +3,8 @@
 # transactions), psycopg 3 (text and binary, parameters, types, errors, transactions,
 # cancellation and timeouts), the pgvector package (vector round trips, HNSW nearest-neighbour
 # queries), asyncpg (binary protocol, prepared statements, cancellation), pg8000, pgbench
-# (initialisation, TPC-B-like and select-only runs, the balance invariant), and SCRAM-SHA-256 and
+# (initialisation, TPC-B-like and select-only runs, the balance invariant), a restart, a crash
+# (SIGKILL during concurrent commits: every acknowledged one survives), and SCRAM-SHA-256 and
 # TLS against second and third servers (`--auth scram`, a self-signed certificate, `--tls-required`).
 # Starts the server on a free loopback port with a temporary data directory; stops it after.
 set -euo pipefail
@@ -119,6 +120,18 @@ for _ in $(seq 1200); do [ -s "$WORK/port2" ] && break; sleep 0.1; done
 PGPORT=$(cat "$WORK/port2") psql -X -A -t -c "SELECT count(*) FROM items" > "$WORK/count.out"
 [ "$(cat "$WORK/count.out")" = "3" ] || { cat "$WORK/count.out"; echo "client-tests: data lost across restart"; exit 1; }
 echo "client-tests: restart ok"
+
+# A crash: SIGKILL while four connections commit concurrently; after the restart every
+# acknowledged commit is there and no transaction is torn (tests/clients/crash_test.py).
+python3 tests/clients/crash_test.py run "$(cat "$WORK/port2")" "$PID" "$WORK/acked"
+wait "$PID" 2>/dev/null || true
+PID=""
+"$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --port-file "$WORK/port3" > "$WORK/server3.log" 2>&1 &
+PID=$!
+for _ in $(seq 1200); do [ -s "$WORK/port3" ] && break; sleep 0.1; done
+[ -s "$WORK/port3" ] || { cat "$WORK/server3.log"; echo "client-tests: the server did not restart after the crash" >&2; exit 1; }
+python3 tests/clients/crash_test.py check "$(cat "$WORK/port3")" "$WORK/acked"
+echo "client-tests: crash ok"
 
 # Authentication and TLS: a server with SCRAM-SHA-256 and a self-signed certificate (TLS
 # optional), and one that requires TLS. The superuser's password comes from --password-file.
