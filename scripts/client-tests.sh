@@ -49,6 +49,9 @@ diff -u "$WORK/in.csv" "$WORK/out.csv"
     || { psql -X -c '\dt'; echo "psql: \\dt listing differs"; exit 1; }
 psql -X -A -t -c '\di' | grep -q '^public|items_pkey|index|apus|items$' || { echo "psql: \\di misses items_pkey"; exit 1; }
 psql -X -A -t -c '\dn' | grep -q '^public|apus$' || { echo "psql: \\dn misses public"; exit 1; }
+# psql's \d TABLE and \d INDEX, compared with what PostgreSQL 15 prints for the same script.
+psql -X -q -f tests/clients/psql_describe.sql > "$WORK/describe.out" 2>&1
+diff -u tests/clients/psql_describe.expected "$WORK/describe.out"
 psql -X -A -t -c '\l' | grep -q '^apus|apus|UTF8|' || { echo "psql: \\l misses the database"; exit 1; }
 # Settings in the startup packet (PGOPTIONS, PGAPPNAME) apply to the session; an unknown one
 # refuses the connection, as in PostgreSQL.

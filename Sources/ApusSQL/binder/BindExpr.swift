@@ -187,6 +187,28 @@ extension Binder {
             let (b, from) = try bindExpr(x, frame, agg: agg)
             if from.isInteger { return (.function("format_type", [coerce(b, from, to: .int8)], .text), .text) }
             return (.function("regtype_in", [coerce(b, from, to: .text)], .int8), .int8)
+        case .cast(let inner, let tn) where ["text", "varchar"].contains(tn.name.name) && tn.arrayBounds.isEmpty
+            && Binder.regCastType(inner) != nil:
+            // 'name'::regclass::text: the name (the OID checked to exist), as regclass's output.
+            guard case let .cast(x, r) = inner.kind else { throw SQLError(.internalError, "unreachable") }
+            let (b, t) = try bindRegCast(x, r.name.name, frame, agg: agg, pos: pos)
+            if t == .text { return (b, t) }
+            return (oidToName(b, r.name.name), .text)
+        case .cast(let x, let tn) where ["regclass", "regnamespace"].contains(tn.name.name) && tn.arrayBounds.isEmpty:
+            return try bindRegCast(x, tn.name.name, frame, agg: agg, pos: pos)
+        case .cast(let x, let tn) where !tn.arrayBounds.isEmpty:
+            // No array values yet: an array cast keeps the text form ('{1,2}'), checked when used.
+            let (b, from) = try bindExpr(x, frame, agg: agg)
+            guard from.isString || from == .unknown || from == .null else { throw SQLError.unsupported("array types") }
+            return (coerce(b, from, to: .text), .text)
+        case .subscripts(let base, let subs) where subs.count == 1:
+            // An element of an array in its text form, as text (1-based, NULL outside).
+            guard case let .index(i) = subs[0] else { throw SQLError.unsupported("array slices") }
+            let (b, t) = try bindExpr(base, frame, agg: agg)
+            guard t.isString || t == .unknown || t == .null else { throw SQLError.unsupported("arrays") }
+            let (bi, ti) = try bindExpr(i, frame, agg: agg)
+            // Typed unknown, like a literal, so that it takes the type it is compared with.
+            return (.function("text_array_element", [coerce(b, t, to: .text), coerce(bi, ti, to: .int8)], .text), .unknown)
         case .cast(let x, let tn):
             let t = try SQLType.from(tn)
             let (b, from) = try bindExpr(x, frame, agg: agg)
@@ -282,6 +304,15 @@ extension Binder {
             }
             return (.quantified(op, lhs, all: quant == .all, sp), .bool)
         case .quantifiedArray(let op, let x, let quant, let arr):
+            if case .array = arr.kind {} else if (op == "=" && quant == .any) || (op == "<>" && quant == .all) {
+                // An array in its text form ('{1,2}', or ARRAY(SELECT ...), which binds to text):
+                // membership by element text.
+                let (ba, ta) = try bindExpr(arr, frame, agg: agg)
+                guard ta.isString || ta == .unknown || ta == .null else { throw SQLError.unsupported("ANY/ALL over arrays") }
+                let (bx, tx) = try bindExpr(x, frame, agg: agg)
+                let member = BExpr.function("text_array_contains", [coerce(ba, ta, to: .text), coerce(bx, tx, to: .text)], .bool)
+                return (quant == .any ? member : .not(member), .bool)
+            }
             guard case .array(let items) = arr.kind, ["=", "<>"].contains(op) || quant == .any else {
                 throw SQLError.unsupported("ANY/ALL over arrays")
             }
@@ -772,5 +803,41 @@ extension Binder {
                 .undefinedFunction,
                 "function \(name)(\(types.map(\.description).joined(separator: ", "))) does not exist", position: pos)
         }
+    }
+}
+
+extension Binder {
+    /// The reg type `e` casts to (`x::regclass`), if it is such a cast.
+    static func regCastType(_ e: Expr) -> String? {
+        guard case let .cast(_, r) = e.kind, r.arrayBounds.isEmpty, ["regclass", "regnamespace"].contains(r.name.name) else { return nil }
+        return r.name.name
+    }
+
+    /// OIDs and names for a reg type: relations (regclass) or schemas (regnamespace).
+    func regNames(_ type: String) -> [(Int64, String)] {
+        type == "regclass" ? relationNames() : [(11, "pg_catalog"), (Binder.publicOID, "public"), (13_000, "information_schema")]
+    }
+
+    /// `oid` as the name of a relation or schema (the number as text when unknown).
+    func oidToName(_ oid: BExpr, _ type: String) -> BExpr {
+        let whens = regNames(type).map { (BExpr.const(.int($0.0)), BExpr.const(.text($0.1))) }
+        return whens.isEmpty ? .cast(oid, .text) : .caseWhen(operand: oid, whens: whens, otherwise: .cast(oid, .text))
+    }
+
+    /// `x::regclass` / `x::regnamespace`: an integer gives the name (text); a name gives its OID
+    /// (int8; 42P01 for an unknown constant name, NULL for an unknown computed one).
+    func bindRegCast(_ x: Expr, _ type: String, _ frame: Frame, agg: AggContext?, pos: Int) throws -> (BExpr, SQLType) {
+        let (b, from) = try bindExpr(x, frame, agg: agg)
+        if from.isInteger { return (oidToName(coerce(b, from, to: .int8), type), .text) }
+        let names = regNames(type)
+        if case let .const(.text(name)) = b {
+            let n = name.split(separator: ".").last.map { String($0).lowercased() } ?? ""
+            guard let oid = names.first(where: { $0.1 == n })?.0 else {
+                throw SQLError(.undefinedTable, "relation \"\(name)\" does not exist", position: pos)
+            }
+            return (.const(.int(oid)), .int8)
+        }
+        let whens = names.map { (BExpr.const(.text($0.1)), BExpr.const(.int($0.0))) }
+        return (.caseWhen(operand: coerce(b, from, to: .text), whens: whens, otherwise: .const(.null)), .int8)
     }
 }

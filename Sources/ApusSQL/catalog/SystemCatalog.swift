@@ -78,40 +78,106 @@ extension Binder {
                 rows.append([int(Binder.relationOID(s.id)), text(s.name), int(Binder.publicOID), text("S"), int(10), int(0), int(0),
                              .bool(false), .bool(false), text("p"), int(3)])
             }
-            return (rows, [("oid", .int8), ("relname", .text), ("relnamespace", .int8), ("relkind", .text), ("relowner", .int8),
-                           ("relam", .int8), ("relchecks", .int2), ("relhasindex", .bool), ("relispartition", .bool),
-                           ("relpersistence", .text), ("relnatts", .int2)])
+            // Constant columns psql's \d reads: no rules, triggers, row security, tablespaces,
+            // typed tables or TOAST tables; replica identity default.
+            let fixed: [Value] = [.bool(false), .bool(false), .bool(false), .bool(false), int(0), int(0), text("d"), int(0), .null, .null]
+            return (rows.map { $0 + fixed },
+                    [("oid", .int8), ("relname", .text), ("relnamespace", .int8), ("relkind", .text), ("relowner", .int8),
+                     ("relam", .int8), ("relchecks", .int2), ("relhasindex", .bool), ("relispartition", .bool),
+                     ("relpersistence", .text), ("relnatts", .int2), ("relhasrules", .bool), ("relhastriggers", .bool),
+                     ("relrowsecurity", .bool), ("relforcerowsecurity", .bool), ("reltablespace", .int8), ("reloftype", .int8),
+                     ("relreplident", .text), ("reltoastrelid", .int8), ("relpartbound", .text), ("reloptions", .text)])
         case "pg_attribute":
             var rows: [[Value]] = []
             for t in tables {
                 for (i, c) in t.columns.enumerated() {
                     let ty = typeOf(c)
                     rows.append([int(Binder.relationOID(t.id)), text(c.name), int(Binder.oid(of: ty)), int(Int64(i + 1)),
-                                 .bool(c.notNull), .bool(c.defaultSQL != nil || c.serial == true), .bool(false), int(-1)])
+                                 .bool(c.notNull), .bool(Binder.columnDefault(t, c) != nil), .bool(false), int(Binder.typmod(ty)),
+                                 int(Binder.collation(ty)), text(""), text("")])
+                }
+                // An index's attributes are its key columns.
+                var indexes: [(Int64, [Int])] = t.primaryKey.isEmpty ? [] : [(Binder.indexOID(t.id, 1), t.primaryKey)]
+                indexes += t.indexes.map { (Binder.indexOID(t.id, $0.id), $0.columns) }
+                for (oid, cols) in indexes {
+                    for (n, k) in cols.enumerated() {
+                        let c = t.columns[k]
+                        let ty = typeOf(c)
+                        rows.append([int(oid), text(c.name), int(Binder.oid(of: ty)), int(Int64(n + 1)), .bool(false), .bool(false),
+                                     .bool(false), int(Binder.typmod(ty)), int(Binder.collation(ty)), text(""), text("")])
+                    }
                 }
             }
             return (rows, [("attrelid", .int8), ("attname", .text), ("atttypid", .int8), ("attnum", .int2), ("attnotnull", .bool),
-                           ("atthasdef", .bool), ("attisdropped", .bool), ("atttypmod", .int4)])
+                           ("atthasdef", .bool), ("attisdropped", .bool), ("atttypmod", .int4), ("attcollation", .int8),
+                           ("attidentity", .text), ("attgenerated", .text)])
+        case "pg_collation":
+            return ([[int(100), text("default"), int(11)], [int(950), text("C"), int(11)]],
+                    [("oid", .int8), ("collname", .text), ("collnamespace", .int8)])
+        case "pg_attrdef":
+            var rows: [[Value]] = []
+            for t in tables {
+                for (i, c) in t.columns.enumerated() {
+                    guard let d = Binder.columnDefault(t, c) else { continue }
+                    let rel = Binder.relationOID(t.id)
+                    rows.append([int(rel * 1000 + Int64(i + 1)), int(rel), int(Int64(i + 1)), text(d)])
+                }
+            }
+            return (rows, [("oid", .int8), ("adrelid", .int8), ("adnum", .int2), ("adbin", .text)])
+        case "pg_constraint":
+            // Primary keys, unique indexes and checks, as psql's \d lists them.
+            var rows: [[Value]] = []
+            for t in tables {
+                let rel = Binder.relationOID(t.id)
+                if !t.primaryKey.isEmpty {
+                    let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
+                    rows.append([int(Binder.indexOID(t.id, 1)), text("\(t.name)_pkey"), int(rel), text("p"), int(Binder.indexOID(t.id, 1)),
+                                 .bool(false), .bool(false), text("PRIMARY KEY (\(cols))"), int(0)])
+                }
+                for i in t.indexes where i.unique && !i.isVector {
+                    let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
+                    rows.append([int(Binder.indexOID(t.id, i.id)), text(i.name), int(rel), text("u"), int(Binder.indexOID(t.id, i.id)),
+                                 .bool(false), .bool(false), text("UNIQUE (\(cols))"), int(0)])
+                }
+                for (n, c) in (t.checks ?? []).enumerated() {
+                    let name = n == 0 ? "\(t.name)_check" : "\(t.name)_check\(n)"
+                    let oid: Int64 = rel * 1000 + 500 + Int64(n)
+                    rows.append([int(oid), text(name), int(rel), text("c"), int(0), .bool(false), .bool(false), text("CHECK " + Binder.parenthesized(c)), int(0)])
+                }
+            }
+            return (rows, [("oid", .int8), ("conname", .text), ("conrelid", .int8), ("contype", .text), ("conindid", .int8),
+                           ("condeferrable", .bool), ("condeferred", .bool), ("condef", .text), ("confrelid", .int8)])
         case "pg_type":
             // Built-in types live in pg_catalog; `vector` in public, where pgvector installs it.
             return (Binder.typeOIDs.map {
                         let vector = $0.0 == "vector"
                         return [int($0.1), text($0.0), int(vector ? Binder.publicOID : 11), int($0.2), text("b"), int(0), int(0),
-                                int(vector ? Int64(VectorValue.arrayTypeOID) : 0), text(",")]
+                                int(vector ? Int64(VectorValue.arrayTypeOID) : 0), text(","),
+                                int(["text", "varchar", "bpchar", "name"].contains($0.0) ? 100 : 0)]
                     },
                     [("oid", .int8), ("typname", .text), ("typnamespace", .int8), ("typlen", .int2), ("typtype", .text),
-                     ("typbasetype", .int8), ("typelem", .int8), ("typarray", .int8), ("typdelim", .text)])
+                     ("typbasetype", .int8), ("typelem", .int8), ("typarray", .int8), ("typdelim", .text), ("typcollation", .int8)])
         case "pg_index":
             var rows: [[Value]] = []
             for t in tables {
                 if !t.primaryKey.isEmpty {
-                    rows.append([int(Binder.indexOID(t.id, 1)), int(Binder.relationOID(t.id)), .bool(true), .bool(true)])
+                    let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
+                    rows.append([int(Binder.indexOID(t.id, 1)), int(Binder.relationOID(t.id)), .bool(true), .bool(true),
+                                 text("CREATE UNIQUE INDEX \(t.name)_pkey ON public.\(t.name) USING btree (\(cols))")])
                 }
                 for i in t.indexes {
-                    rows.append([int(Binder.indexOID(t.id, i.id)), int(Binder.relationOID(t.id)), .bool(i.unique), .bool(false)])
+                    let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
+                    let method = i.isVector ? (i.method ?? "hnsw") : "btree"
+                    rows.append([int(Binder.indexOID(t.id, i.id)), int(Binder.relationOID(t.id)), .bool(i.unique), .bool(false),
+                                 text("CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))")])
                 }
             }
-            return (rows, [("indexrelid", .int8), ("indrelid", .int8), ("indisunique", .bool), ("indisprimary", .bool)])
+            let fixed: [Value] = [.bool(false), .bool(true), .bool(false), .bool(true), .bool(true), .bool(true), .null, .bool(false)]
+            return (rows.map { $0 + fixed + [int(Int64(indexColumns(oid: $0[0]).count)), int(Int64(indexColumns(oid: $0[0]).count))] },
+                    [("indexrelid", .int8), ("indrelid", .int8), ("indisunique", .bool), ("indisprimary", .bool), ("indexdef", .text),
+                     ("indisclustered", .bool), ("indisvalid", .bool), ("indisreplident", .bool), ("indisready", .bool),
+                     ("indislive", .bool), ("indimmediate", .bool), ("indpred", .text), ("indnullsnotdistinct", .bool),
+                     ("indnatts", .int2), ("indnkeyatts", .int2)])
         case "pg_database":
             return ([[int(16_383), text("apus"), int(10), text("UTF8"), .bool(false), .bool(true), text("C.UTF-8"), text("C.UTF-8"),
                       .null, text("c"), .null]],
@@ -130,14 +196,20 @@ extension Binder {
         case "pg_extension":
             return ([[int(13_500), text("plpgsql"), text("1.0")], [int(13_501), text("vector"), text("0.8.0")]],
                     [("oid", .int8), ("extname", .text), ("extversion", .text)])
-        case "pg_description", "pg_constraint", "pg_attrdef", "pg_inherits", "pg_proc", "pg_trigger", "pg_tablespace":
+        case "pg_description", "pg_inherits", "pg_proc", "pg_trigger", "pg_tablespace", "pg_statistic_ext", "pg_publication",
+             "pg_publication_rel", "pg_publication_namespace", "pg_policy":
             let cols: [(String, SQLType)] = switch rel {
             case "pg_description": [("objoid", .int8), ("classoid", .int8), ("objsubid", .int4), ("description", .text)]
-            case "pg_constraint": [("oid", .int8), ("conname", .text), ("conrelid", .int8), ("contype", .text)]
-            case "pg_attrdef": [("oid", .int8), ("adrelid", .int8), ("adnum", .int2), ("adbin", .text)]
-            case "pg_inherits": [("inhrelid", .int8), ("inhparent", .int8)]
+            case "pg_inherits": [("inhrelid", .int8), ("inhparent", .int8), ("inhseqno", .int4), ("inhdetachpending", .bool)]
             case "pg_proc": [("oid", .int8), ("proname", .text), ("pronamespace", .int8)]
             case "pg_trigger": [("oid", .int8), ("tgrelid", .int8), ("tgname", .text)]
+            case "pg_statistic_ext": [("oid", .int8), ("stxrelid", .int8), ("stxname", .text), ("stxnamespace", .int8),
+                                      ("stxkeys", .text), ("stxkind", .text), ("stxstattarget", .int4)]
+            case "pg_publication": [("oid", .int8), ("pubname", .text), ("puballtables", .bool), ("pubviaroot", .bool)]
+            case "pg_publication_rel": [("oid", .int8), ("prpubid", .int8), ("prrelid", .int8), ("prqual", .text), ("prattrs", .text)]
+            case "pg_publication_namespace": [("oid", .int8), ("pnpubid", .int8), ("pnnspid", .int8)]
+            case "pg_policy": [("oid", .int8), ("polname", .text), ("polrelid", .int8), ("polcmd", .text), ("polpermissive", .bool),
+                               ("polroles", .text), ("polqual", .text), ("polwithcheck", .text)]
             default: [("oid", .int8), ("spcname", .text)]
             }
             return ([], cols)
@@ -183,6 +255,114 @@ extension Binder {
     }
 
     /// `format_type(oid, typmod)`: PostgreSQL's name of a type OID.
+    /// The key column names of the index with OID `oid` (empty when there is none).
+    func indexColumns(oid: Value) -> [String] {
+        guard case let .int(o) = oid else { return [] }
+        for t in catalog.tables.values {
+            if !t.primaryKey.isEmpty && Binder.indexOID(t.id, 1) == o { return t.primaryKey.map { t.columns[$0].name } }
+            if let i = t.indexes.first(where: { Binder.indexOID(t.id, $0.id) == o }) { return i.columns.map { t.columns[$0].name } }
+        }
+        return []
+    }
+
+    /// Every relation's OID and name: tables, views, indexes, sequences.
+    func relationNames() -> [(Int64, String)] {
+        var out: [(Int64, String)] = []
+        for t in catalog.tables.values.sorted(by: { $0.id < $1.id }) {
+            out.append((Binder.relationOID(t.id), t.name))
+            if !t.primaryKey.isEmpty { out.append((Binder.indexOID(t.id, 1), "\(t.name)_pkey")) }
+            for i in t.indexes { out.append((Binder.indexOID(t.id, i.id), i.name)) }
+        }
+        for q in (catalog.sequences ?? [:]).values.sorted(by: { $0.id < $1.id }) { out.append((Binder.relationOID(q.id), q.name)) }
+        return out
+    }
+
+    /// Index definitions (`CREATE INDEX ...`) or constraint definitions (`PRIMARY KEY (id)`) by OID.
+    func definitions(constraints: Bool) -> [(Int64, String)] {
+        var out: [(Int64, String)] = []
+        for t in catalog.tables.values.sorted(by: { $0.id < $1.id }) where t.viewSQL == nil {
+            let pk = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
+            if !t.primaryKey.isEmpty {
+                out.append((Binder.indexOID(t.id, 1),
+                            constraints ? "PRIMARY KEY (\(pk))" : "CREATE UNIQUE INDEX \(t.name)_pkey ON public.\(t.name) USING btree (\(pk))"))
+            }
+            for i in t.indexes {
+                let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
+                if constraints {
+                    if i.unique && !i.isVector { out.append((Binder.indexOID(t.id, i.id), "UNIQUE (\(cols))")) }
+                } else {
+                    let method = i.isVector ? (i.method ?? "hnsw") : "btree"
+                    out.append((Binder.indexOID(t.id, i.id),
+                                "CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))"))
+                }
+            }
+            if constraints {
+                for (n, c) in (t.checks ?? []).enumerated() {
+                    let oid: Int64 = Binder.relationOID(t.id) * 1000 + 500 + Int64(n)
+                    out.append((oid, "CHECK " + Binder.parenthesized(c)))
+                }
+            }
+        }
+        return out
+    }
+
+    /// `sql` in one pair of parentheses (as stored it may have them already).
+    static func parenthesized(_ sql: String) -> String {
+        guard sql.hasPrefix("("), sql.hasSuffix(")") else { return "(" + sql + ")" }
+        var depth = 0
+        for (i, ch) in sql.enumerated() {
+            if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 }
+            if depth == 0 && i < sql.count - 1 { return "(" + sql + ")" }
+        }
+        return sql
+    }
+
+    /// A column's default as PostgreSQL shows it (serial columns: their nextval call).
+    static func columnDefault(_ t: TableDesc, _ c: ColumnDesc) -> String? {
+        if let d = c.defaultSQL {
+            // A string literal shows with its type, as PostgreSQL deparses it ('x'::text).
+            guard d.count >= 2, d.hasPrefix("'"), d.hasSuffix("'"), !d.dropFirst().dropLast().replacingOccurrences(of: "''", with: "").contains("'"),
+                  let ty = try? SQLType.from(try parseTypeSQL(c.typeSQL)) else { return d }
+            let name = switch ty {
+            case .varchar: "character varying"
+            case .bpchar: "bpchar"
+            default: ty.description
+            }
+            return d + "::" + name
+        }
+        return c.serial == true ? "nextval('\(t.name)_\(c.name)_seq'::regclass)" : nil
+    }
+
+    /// PostgreSQL's type modifier: numeric ((p << 16) | s) + 4, character types n + 4, vector n.
+    static func typmod(_ t: SQLType) -> Int64 {
+        switch t {
+        case let .numeric(p?, s): Int64((p << 16) | (s ?? 0)) + 4
+        case let .varchar(n?), let .bpchar(n?): Int64(n) + 4
+        case let .vector(n?): Int64(n)
+        default: -1
+        }
+    }
+
+    /// The collation of a column of type `t`: the default one (100) for text types, else none.
+    static func collation(_ t: SQLType) -> Int64 {
+        switch t {
+        case .text, .varchar, .bpchar: 100
+        default: 0
+        }
+    }
+
+    /// format_type(oid, typmod): the type's name with its modifier.
+    static func formatType(_ oid: Int64, typmod: Int64) -> String {
+        guard typmod >= 0, let named = Binder.typeOIDs.first(where: { $0.1 == oid })?.0 else { return formatType(oid) }
+        switch named {
+        case "numeric": return SQLType.numeric(precision: Int((typmod - 4) >> 16), scale: Int((typmod - 4) & 0xFFFF)).description
+        case "varchar": return SQLType.varchar(Int(typmod - 4)).description
+        case "bpchar": return SQLType.bpchar(Int(typmod - 4)).description
+        case "vector": return SQLType.vector(Int(typmod)).description
+        default: return formatType(oid)
+        }
+    }
+
     static func formatType(_ oid: Int64) -> String {
         guard let named = Binder.typeOIDs.first(where: { $0.1 == oid })?.0 else { return "???" }
         let pretty: [String: String] = [
@@ -213,11 +393,33 @@ extension Binder {
         case "pg_table_is_visible", "pg_type_is_visible", "has_table_privilege", "has_schema_privilege", "has_database_privilege",
             "has_column_privilege", "pg_has_role":
             return (.const(.bool(true)), .bool)
-        case "obj_description", "col_description", "shobj_description", "pg_get_expr", "pg_get_indexdef", "pg_get_constraintdef":
+        case "obj_description", "col_description", "shobj_description", "pg_get_statisticsobjdef_columns":
             return (.const(.null), .text)
+        // The stored text is the expression (pg_attrdef.adbin) or definition.
+        case "pg_get_expr":
+            guard let (b, _) = args.first else { return (.const(.null), .text) }
+            return (.cast(b, .text), .text)
+        case "pg_get_indexdef", "pg_get_constraintdef":
+            // A lookup of the definitions the catalog makes (an index or constraint OID).
+            guard let (b, t) = args.first else { return (.const(.null), .text) }
+            let oid = t == .int8 ? b : BExpr.cast(b, .int8)
+            var whens = definitions(constraints: name == "pg_get_constraintdef").map { (BExpr.const(.int($0.0)), BExpr.const(.text($0.1))) }
+            if name == "pg_get_indexdef", args.count > 1 {
+                // pg_get_indexdef(index, column, pretty): column 0 is the whole definition, n its n-th key column.
+                let column = args[1].1 == .int8 ? args[1].0 : BExpr.cast(args[1].0, .int8)
+                whens = whens.map { w in
+                    guard case let .const(.int(o)) = w.0 else { return w }
+                    let cols = indexColumns(oid: .int(o)).enumerated().map { (BExpr.const(.int(Int64($0.offset + 1))), BExpr.const(.text($0.element))) }
+                    return (w.0, .caseWhen(operand: column, whens: [(.const(.int(0)), w.1)] + cols, otherwise: .const(.null)))
+                }
+            }
+            guard !whens.isEmpty else { return (.const(.null), .text) }
+            return (.caseWhen(operand: oid, whens: whens, otherwise: .const(.null)), .text)
         case "format_type":
             guard let (b, t) = args.first else { return (.const(.null), .text) }
-            return (.function("format_type", [t == .int8 ? b : .cast(b, .int8)], .text), .text)
+            var call = [t == .int8 ? b : .cast(b, .int8)]
+            if args.count > 1 { call.append(args[1].1 == .int8 ? args[1].0 : .cast(args[1].0, .int8)) }
+            return (.function("format_type", call, .text), .text)
         case "to_regtype":
             guard args.count == 1 else { return nil }
             return (.function("to_regtype", [args[0].1 == .text ? args[0].0 : .cast(args[0].0, .text)], .int8), .int8)
@@ -244,10 +446,14 @@ extension Binder {
             let (b, t) = args[0]
             return (.function("pg_size_pretty", [t.isInteger ? .cast(b, .int8) : .cast(b, .numeric(precision: nil, scale: nil))], .text), .text)
         case "current_schemas": return (.const(.text("{pg_catalog,public}")), .text)
+        case "pg_relation_is_publishable": return (.const(.bool(false)), .bool)
+        case "array_upper", "array_length" where args.count == 2 && (args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null):
+            // Arrays in their text form: one dimension, lower bound 1.
+            return (.function("text_array_upper", [.cast(args[0].0, .text), .cast(args[1].0, .int8)], .int4), .int4)
         case "pg_encoding_to_char": return (.const(.text("UTF8")), .text)
-        // There are no array values yet, so the only input is NULL (e.g. pg_database.datacl).
-        case "array_to_string" where args.first.map({ if case .const(.null) = $0.0 { return true }; return $0.1 == .text }) == true:
-            return (.const(.null), .text)
+        // There are no array values yet: arrays in their text form ('{a,b}', ARRAY(SELECT ...)).
+        case "array_to_string" where args.count >= 2 && args.first.map({ if case .const(.null) = $0.0 { return true }; return $0.1 == .text }) == true:
+            return (.function("text_array_to_string", [.cast(args[0].0, .text), .cast(args[1].0, .text)], .text), .text)
         default: return nil
         }
     }

@@ -345,8 +345,29 @@ extension Executor {
             if name != "bytea_rtrim" { while lo < hi, strip.contains(data[lo]) { lo += 1 } }
             if name != "bytea_ltrim" { while hi > lo, strip.contains(data[hi - 1]) { hi -= 1 } }
             return .bytes(Array(data[lo..<hi]))
+        case "text_array_contains":
+            // x = ANY(array text): NULL when x is NULL or the array is, or when no element
+            // matches and one is NULL (three-valued, as PostgreSQL).
+            guard case let .text(arr) = a[0], case let .text(x) = a[1] else { return .null }
+            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            if elements.contains(where: { $0 == x }) { return .bool(true) }
+            return elements.contains(where: { $0 == nil }) ? .null : .bool(false)
+        case "text_array_element":
+            guard case let .text(arr) = a[0], case let .int(i) = a[1] else { return .null }
+            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            guard i >= 1 && i <= elements.count, let e = elements[Int(i) - 1] else { return .null }
+            return .text(e)
+        case "text_array_upper":
+            guard case let .text(arr) = a[0], case .int(1) = a[1] else { return .null }
+            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            return elements.isEmpty ? .null : .int(Int64(elements.count))
+        case "text_array_to_string":
+            guard case let .text(arr) = a[0], case let .text(sep) = a[1] else { return .null }
+            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            return .text(elements.compactMap { $0 }.joined(separator: sep))
         case "format_type":
             guard case let .int(oid) = a[0] else { return .null }
+            if a.count > 1, case let .int(typmod) = a[1] { return .text(Binder.formatType(oid, typmod: typmod)) }
             return .text(Binder.formatType(oid))
         case "to_regtype": return Binder.regtypeOID(s(0)).map { .int($0) } ?? .null
         case "relation_bytes":
@@ -508,6 +529,45 @@ extension Executor {
         let dec = SQLDecimal.parse(formatFloat(d, single: false)) ?? SQLDecimal(0)
         return .numeric((try? dec.rescaled(scale)) ?? dec)
     }
+}
+
+/// The elements of a one-dimensional array in PostgreSQL's text form (`{a,"b c",NULL}`), nil
+/// elements for NULL; nil when the text is malformed.
+func parseArrayText(_ text: String) -> [String?]? {
+    let chars = Array(text.trimmingCharacters(in: .whitespaces))
+    guard chars.first == "{", chars.last == "}" else { return nil }
+    var out: [String?] = []
+    var i = 1
+    let end = chars.count - 1
+    if i == end { return [] }
+    while i <= end {
+        var value = ""
+        var quoted = false
+        while i < end && chars[i] == " " { i += 1 }
+        if i < end && chars[i] == "\"" {
+            quoted = true
+            i += 1
+            while i < end && chars[i] != "\"" {
+                if chars[i] == "\\" && i + 1 < end { i += 1 }
+                value.append(chars[i])
+                i += 1
+            }
+            guard i < end else { return nil }
+            i += 1
+        } else {
+            while i < end && chars[i] != "," {
+                if chars[i] == "\\" && i + 1 < end { i += 1 }
+                value.append(chars[i])
+                i += 1
+            }
+            value = value.trimmingCharacters(in: .whitespaces)
+        }
+        out.append(!quoted && value.uppercased() == "NULL" ? nil : value)
+        while i < end && chars[i] == " " { i += 1 }
+        if i < end && chars[i] != "," { return nil }
+        i += 1
+    }
+    return out
 }
 
 extension Executor {

@@ -76,6 +76,8 @@ extension Parser {
             case "at":
                 return peek().isKeyword("time") && peek(2).isKeyword("zone") ? Precedence.atTimeZone : nil
             case "collate": return !gated || isColId(peek()) ? Precedence.collate : nil
+            // `OPERATOR(schema.op)`: a qualified operator, with the generic operators' precedence.
+            case "operator": return peek().kind == .leftParen ? Precedence.otherOp : nil
             default: return nil
             }
         default:
@@ -151,13 +153,32 @@ extension Parser {
             return Expr(.collate(left, try parseQualifiedName()), position: position)
         default:
             advance()
-            let op = opToken.text
+            var op = opToken.text
+            if opToken.kind == .identifier && opToken.text == "operator" { op = try parseQualifiedOperator() }
             if let quantifier = quantifierAhead() {
                 return try parseQuantified(left, op: op, quantifier: quantifier, position: position)
             }
             let right = try parseExpr(precedence + 1)
             return Expr(.binary(op: op, left: left, right: right), position: position)
         }
+    }
+
+    /// The rest of `OPERATOR ( [schema .] op )` after the keyword: the operator. Only
+    /// `pg_catalog` operators exist, so the schema is checked and dropped.
+    mutating func parseQualifiedOperator() throws -> String {
+        try expect(.leftParen)
+        while current.kind == .identifier || current.kind == .quotedIdentifier, peek().kind == .dot {
+            guard current.text == "pg_catalog" else {
+                throw ParseError(.undefinedFunction, "operator does not exist: \(current.text).\(peek(2).text)",
+                                 position: current.position)
+            }
+            index += 2
+        }
+        guard current.kind == .op else { throw syntaxError(current) }
+        let op = current.text
+        advance()
+        try expect(.rightParen)
+        return op
     }
 
     /// `ANY`, `SOME` or `ALL` at the current token (reserved words, so after an operator they can
