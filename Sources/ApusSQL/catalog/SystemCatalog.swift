@@ -142,7 +142,8 @@ extension Binder {
                 for (n, c) in (t.checks ?? []).enumerated() {
                     let name = n == 0 ? "\(t.name)_check" : "\(t.name)_check\(n)"
                     let oid: Int64 = rel * 1000 + 500 + Int64(n)
-                    rows.append([int(oid), text(name), int(rel), text("c"), int(0), .bool(false), .bool(false), text("CHECK " + Binder.parenthesized(c)), int(0)])
+                    let def = "CHECK " + Binder.parenthesized(c)
+                    rows.append([int(oid), text(name), int(rel), text("c"), int(0), .bool(false), .bool(false), text(def), int(0)])
                 }
             }
             return (rows, [("oid", .int8), ("conname", .text), ("conrelid", .int8), ("contype", .text), ("conindid", .int8),
