@@ -101,6 +101,41 @@ with psycopg.connect() as conn:
 with psycopg.connect() as other:
     check("other connection", other.execute("SELECT count(*) FROM kinds").fetchone(), (55,))
 
+# Concurrent transactions: a reader is not blocked by an open writer and sees committed data
+# only; SELECT ... FOR UPDATE NOWAIT on the writer's row fails with 55P03; REPEATABLE READ
+# makes the second writer of a row fail with 40001 (SerializationFailure) once the first
+# commits; AS OF SYSTEM TIME with a parameter reads the state before an update.
+with psycopg.connect() as a, psycopg.connect() as b:
+    a.execute("CREATE TABLE conc (id int PRIMARY KEY, v int)")
+    a.execute("INSERT INTO conc VALUES (1, 10)")
+    a.commit()
+    before = a.execute("SELECT now()").fetchone()[0]
+    a.execute("UPDATE conc SET v = 11 WHERE id = 1")
+    check("reader not blocked", b.execute("SELECT v FROM conc WHERE id = 1").fetchone(), (10,))
+    b.rollback()
+    try:
+        b.execute("SELECT v FROM conc WHERE id = 1 FOR UPDATE NOWAIT")
+        failures.append("FOR UPDATE NOWAIT: no error")
+    except psycopg.errors.LockNotAvailable:
+        pass
+    b.rollback()
+    a.commit()
+    check("committed value", b.execute("SELECT v FROM conc WHERE id = 1").fetchone(), (11,))
+    b.rollback()
+    b.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    check("snapshot", b.execute("SELECT v FROM conc WHERE id = 1").fetchone(), (11,))
+    a.execute("UPDATE conc SET v = 12 WHERE id = 1")
+    a.commit()
+    try:
+        b.execute("UPDATE conc SET v = v + 1 WHERE id = 1")
+        failures.append("repeatable read: lost update not refused")
+    except psycopg.errors.SerializationFailure:
+        pass
+    b.rollback()
+    a.autocommit = True
+    got = a.execute("SELECT v FROM conc AS OF SYSTEM TIME %s WHERE id = 1", (before,)).fetchone()
+    check("AS OF SYSTEM TIME", got, (10,))
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)

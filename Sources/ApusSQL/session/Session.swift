@@ -179,8 +179,10 @@ public final class SQLSession {
         default:
             break
         }
-        guard case let .query(q) = statement else { return (nil, []) }
+        guard case var .query(q) = statement else { return (nil, []) }
         do {
+            // AS OF SYSTEM TIME: described as the same query of the present catalog.
+            if let (_, rest) = try SQLSession.splitAsOf(q) { q = rest }
             let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
             let b = try binder.bindQuery(q, outer: nil)
             return (b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, binder.paramTypes)
