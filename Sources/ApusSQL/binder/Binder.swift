@@ -479,6 +479,15 @@ final class Binder {
                 if let a = alias, i < a.columns.count { c[i].name = a.columns[i] }
             }
             return (b.plan, c)
+        case let .function(e, _, false, alias) where {
+            if case let .function(call) = e.kind { return call.name.name == "unnest" && call.arguments.count == 1 } else { return false }
+        }():
+            // unnest over an array in its text form: one text row per element.
+            guard case let .function(call) = e.kind else { throw SQLError(.internalError, "unreachable") }
+            let (b, t) = try bindExpr(call.arguments[0].value, Frame(columns: [], outer: outer), agg: nil)
+            guard t.isString || t == .unknown || t == .null else { throw SQLError.unsupported("unnest over \(t)") }
+            let name = alias?.name ?? "unnest"
+            return (.unnest(.cast(b, .text)), [ScopeColumn(table: name, name: alias?.columns.first ?? name, type: .text)])
         case let .function(e, _, ordinality, alias):
             guard !ordinality, case let .function(call) = e.kind, call.name.name == "generate_series",
                   call.arguments.count == 2 || call.arguments.count == 3 else {

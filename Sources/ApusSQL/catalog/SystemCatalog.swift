@@ -94,7 +94,7 @@ extension Binder {
                     let ty = typeOf(c)
                     rows.append([int(Binder.relationOID(t.id)), text(c.name), int(Binder.oid(of: ty)), int(Int64(i + 1)),
                                  .bool(c.notNull), .bool(Binder.columnDefault(t, c) != nil), .bool(false), int(Binder.typmod(ty)),
-                                 int(Binder.collation(ty)), text(""), text("")])
+                                 int(Binder.collation(ty)), text(""), text(""), text(Binder.storage(ty)), text(""), int(-1)])
                 }
                 // An index's attributes are its key columns.
                 var indexes: [(Int64, [Int])] = t.primaryKey.isEmpty ? [] : [(Binder.indexOID(t.id, 1), t.primaryKey)]
@@ -104,13 +104,15 @@ extension Binder {
                         let c = t.columns[k]
                         let ty = typeOf(c)
                         rows.append([int(oid), text(c.name), int(Binder.oid(of: ty)), int(Int64(n + 1)), .bool(false), .bool(false),
-                                     .bool(false), int(Binder.typmod(ty)), int(Binder.collation(ty)), text(""), text("")])
+                                     .bool(false), int(Binder.typmod(ty)), int(Binder.collation(ty)), text(""), text(""),
+                                     text(Binder.storage(ty)), text(""), int(-1)])
                     }
                 }
             }
             return (rows, [("attrelid", .int8), ("attname", .text), ("atttypid", .int8), ("attnum", .int2), ("attnotnull", .bool),
                            ("atthasdef", .bool), ("attisdropped", .bool), ("atttypmod", .int4), ("attcollation", .int8),
-                           ("attidentity", .text), ("attgenerated", .text)])
+                           ("attidentity", .text), ("attgenerated", .text), ("attstorage", .text), ("attcompression", .text),
+                           ("attstattarget", .int4)])
         case "pg_collation":
             return ([[int(100), text("default"), int(11)], [int(950), text("C"), int(11)]],
                     [("oid", .int8), ("collname", .text), ("collnamespace", .int8)])
@@ -341,6 +343,16 @@ extension Binder {
         case let .varchar(n?), let .bpchar(n?): Int64(n) + 4
         case let .vector(n?): Int64(n)
         default: -1
+        }
+    }
+
+    /// PostgreSQL's storage strategy of type `t`: plain for fixed-size types, main for numeric,
+    /// extended for the other variable-size ones.
+    static func storage(_ t: SQLType) -> String {
+        switch t {
+        case .numeric: "m"
+        case .text, .varchar, .bpchar, .bytea, .jsonb, .vector: "x"
+        default: "p"
         }
     }
 

@@ -215,6 +215,10 @@ final class Executor {
             return result
         case let .window(input, calls):
             return try window(try run(input), calls)
+        case let .unnest(a):
+            guard case let .text(arr) = try eval(a, []) else { return [] }
+            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            return elements.map { [$0.map { Value.text($0) } ?? .null] }
         case let .series(a, b, c):
             guard case let .int(start) = try eval(a, []), case let .int(stop) = try eval(b, []) else { return [] }
             var step: Int64 = 1

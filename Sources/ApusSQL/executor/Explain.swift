@@ -41,7 +41,7 @@ enum Explain {
     /// A node's inputs, in the order the executor runs them.
     static func children(_ p: Plan) -> [Plan] {
         switch p {
-        case .one, .values, .scan, .scanRange, .indexScan, .vectorSearch, .cte, .series: return []
+        case .one, .values, .scan, .scanRange, .indexScan, .vectorSearch, .cte, .series, .unnest: return []
         case let .filter(c, _), let .project(c, _), let .aggregate(c, _, _), let .sort(c, _), let .limit(c, _, _),
             let .distinct(c), let .distinctOn(c, _), let .trim(c, _), let .window(c, _), let .groupingSets(c, _, _, _),
             let .lockRows(c, _, _, _):
@@ -89,6 +89,7 @@ enum Explain {
         case .recursive: return "Recursive Union"
         case .window: return "WindowAgg"
         case .series: return "Function Scan on generate_series"
+        case .unnest: return "Function Scan on unnest"
         case .lockRows: return "LockRows"
         }
     }

@@ -142,6 +142,8 @@ indirect enum Plan {
     case window(Plan, [WindowCall])
     /// generate_series(start, stop[, step]).
     case series(BExpr, BExpr, BExpr?)
+    /// unnest(array in text form): one row per element.
+    case unnest(BExpr)
     /// SELECT ... FOR UPDATE/SHARE: locks the row of `table` behind each row of the input
     /// (a scan of that table, possibly filtered), dropping rows skipped by SKIP LOCKED.
     case lockRows(Plan, TableDesc, RowLockStrength, RowLockWait)
