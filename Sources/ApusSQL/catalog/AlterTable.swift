@@ -76,6 +76,13 @@ extension DDL {
                     throw SQLError(.undefinedColumn, "column \"\(name)\" of relation \"\(t.name)\" does not exist")
                 }
                 if t.primaryKey.contains(i) { throw SQLError.unsupported("dropping a primary key column") }
+                let columnID = t.columns[i].id
+                let referenced = session.txCatalog.references(to: t.id).contains { $0.fk.refColumns.contains(columnID) }
+                if referenced || (t.foreignKeys ?? []).contains(where: { $0.columns.contains(columnID) }) {
+                    throw SQLError(
+                        SQLState("2BP01"),
+                        "cannot drop column \(name) of table \(t.name) because a foreign key constraint depends on it")
+                }
                 // As PostgreSQL: indexes and CHECK constraints that use the column go with it.
                 t.indexes.removeAll { $0.columns.contains(i) }
                 t.columns.remove(at: i)
@@ -152,12 +159,24 @@ extension DDL {
                     let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
                     _ = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindBool(e, f, nil, "CHECK")
                     t.checks = (t.checks ?? []) + [e.description]
-                case .foreignKey:
-                    throw SQLError.unsupported("FOREIGN KEY constraints")
+                case let .foreignKey(cols, r):
+                    // Checked against the existing rows before it is added.
+                    let fk = try foreignKey(t, columns: cols, r, name: tc.name)
+                    let dml = DML(session: session, tx: tx, params: [])
+                    let prefix = KeyEncoding.indexPrefix(table: t.id, index: 1)
+                    for (_, v) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {
+                        var probe = t
+                        probe.foreignKeys = [fk]
+                        try dml.checkParents(probe, try RowEncoding.decode(v, columns: t.columns))
+                    }
+                    t.foreignKeys = (t.foreignKeys ?? []) + [fk]
+                    continue
                 }
                 rewrite = true
             case let .dropConstraint(name, ifExists, _):
-                if let k = t.indexes.firstIndex(where: { $0.name == name && $0.unique }) {
+                if let k = t.foreignKeys?.firstIndex(where: { $0.name == name }) {
+                    t.foreignKeys?.remove(at: k)
+                } else if let k = t.indexes.firstIndex(where: { $0.name == name && $0.unique }) {
                     t.indexes.remove(at: k)
                     rewrite = true
                 } else if name == "\(t.name)_pkey" && !t.primaryKey.isEmpty {

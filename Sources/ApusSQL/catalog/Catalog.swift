@@ -59,6 +59,8 @@ public struct TableDesc: Sendable, Codable, Hashable {
     public var checks: [String]?
     public var nextColumnID: UInt32
     public var nextIndexID: UInt32
+    /// FOREIGN KEY constraints of this (referencing) table.
+    public var foreignKeys: [ForeignKeyDesc]? = nil
 }
 
 /// A sequence (CREATE SEQUENCE); its current value lives at `Catalog.sequenceValueKey(id)`.

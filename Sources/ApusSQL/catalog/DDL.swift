@@ -17,7 +17,7 @@ struct DDL {
     /// A column definition's descriptor and its column constraints (shared by CREATE TABLE and
     /// ALTER TABLE ADD COLUMN): SERIAL types become integers with a counter, IDENTITY likewise.
     func columnDefinition(_ cd: ColumnDefinition, id: UInt32) throws -> (
-        column: ColumnDesc, primaryKey: Bool, unique: Bool, checks: [String]
+        column: ColumnDesc, primaryKey: Bool, unique: Bool, checks: [String], references: [(String?, ForeignKeyReference)]
     ) {
         let typeName = cd.type.name.name
         let serial = ["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"].contains(typeName)
@@ -28,6 +28,7 @@ struct DDL {
             notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
         var primary = false, unique = false
         var checks: [String] = []
+        var references: [(String?, ForeignKeyReference)] = []
         for con in cd.constraints {
             switch con.kind {
             case .notNull: col.notNull = true
@@ -36,14 +37,14 @@ struct DDL {
             case .primaryKey: primary = true
             case .unique: unique = true
             case .check(let e): checks.append(e.description)
-            case .references: throw SQLError.unsupported("FOREIGN KEY constraints")
+            case .references(let r): references.append((con.name, r))
             case .identity:
                 col.serial = true
                 col.notNull = true
             case .generated: throw SQLError.unsupported("generated columns")
             }
         }
-        return (col, primary, unique, checks)
+        return (col, primary, unique, checks, references)
     }
 
     func createTable(_ c: CreateTableStatement) throws -> StatementResult {
@@ -62,6 +63,7 @@ struct DDL {
         var uniques: [[String]] = []
         var pk: [String]?
         var checks: [String] = []
+        var foreignKeys: [(name: String?, columns: [String], ref: ForeignKeyReference)] = []
         for el in c.elements {
             switch el {
             case .column(let cd):
@@ -81,6 +83,7 @@ struct DDL {
                 }
                 if d.unique { uniques.append([cd.name]) }
                 checks += d.checks
+                foreignKeys += d.references.map { ($0.0, [cd.name], $0.1) }
                 t.columns.append(col)
             case .constraint(let tc):
                 switch tc.kind {
@@ -91,7 +94,7 @@ struct DDL {
                     pk = cols
                 case .unique(let cols, _): uniques.append(cols)
                 case .check(let e): checks.append(e.description)
-                case .foreignKey: throw SQLError.unsupported("FOREIGN KEY constraints")
+                case .foreignKey(let cols, let r): foreignKeys.append((tc.name, cols, r))
                 }
             }
         }
@@ -119,6 +122,10 @@ struct DDL {
             t.nextIndexID += 1
         }
         if !checks.isEmpty { t.checks = checks }
+        for fk in foreignKeys {
+            let desc = try foreignKey(t, columns: fk.columns, fk.ref, name: fk.name)
+            t.foreignKeys = (t.foreignKeys ?? []) + [desc]
+        }
         // Validate defaults and checks now, as PostgreSQL does.
         let binder = Binder(catalog: cat, paramTypes: [], user: session.user)
         let frame = Frame(
@@ -292,6 +299,15 @@ struct DDL {
                             "cannot drop \(d.kind == .table ? "table" : "view") \(t.name) because other objects depend on it"
                         )
                     }
+                }
+                // Foreign keys of other tables that reference it: refused, or dropped with CASCADE.
+                for (child, fk) in cat.references(to: t.id) where child.id != t.id {
+                    guard d.behavior == .cascade else {
+                        throw SQLError(
+                            SQLState("2BP01"),
+                            "cannot drop table \(t.name) because other objects depend on it (constraint \(fk.name) on table \(child.name))")
+                    }
+                    cat.tables[child.name]?.foreignKeys?.removeAll { $0.name == fk.name }
                 }
                 try deleteData(t)
                 cat.tables[n.name] = nil

@@ -141,6 +141,10 @@ extension Binder {
                     rows.append([int(Binder.indexOID(t.id, i.id)), text(i.name), int(rel), text("u"), int(Binder.indexOID(t.id, i.id)),
                                  .bool(false), .bool(false), text("UNIQUE (\(cols))"), int(0)])
                 }
+                for (n, fk) in (t.foreignKeys ?? []).enumerated() {
+                    rows.append([int(rel * 1000 + 800 + Int64(n)), text(fk.name), int(rel), text("f"), int(0), .bool(false), .bool(false),
+                                 text(foreignKeyDefinition(t, fk)), int(Binder.relationOID(fk.refTable))])
+                }
                 for (n, c) in (t.checks ?? []).enumerated() {
                     let name = n == 0 ? "\(t.name)_check" : "\(t.name)_check\(n)"
                     let oid: Int64 = rel * 1000 + 500 + Int64(n)
@@ -300,6 +304,9 @@ extension Binder {
                 }
             }
             if constraints {
+                for (n, fk) in (t.foreignKeys ?? []).enumerated() {
+                    out.append((Binder.relationOID(t.id) * 1000 + 800 + Int64(n), foreignKeyDefinition(t, fk)))
+                }
                 for (n, c) in (t.checks ?? []).enumerated() {
                     let oid: Int64 = Binder.relationOID(t.id) * 1000 + 500 + Int64(n)
                     out.append((oid, "CHECK " + Binder.parenthesized(c)))
@@ -307,6 +314,18 @@ extension Binder {
             }
         }
         return out
+    }
+
+    /// `FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE`, as pg_get_constraintdef prints it.
+    func foreignKeyDefinition(_ t: TableDesc, _ fk: ForeignKeyDesc) -> String {
+        let parent = catalog.table(id: fk.refTable)
+        let cols = (t.positions(ofColumnIDs: fk.columns) ?? []).map { t.columns[$0].name }.joined(separator: ", ")
+        let refs = parent.map { p in (p.positions(ofColumnIDs: fk.refColumns) ?? []).map { p.columns[$0].name }.joined(separator: ", ") } ?? ""
+        let names = ["r": "RESTRICT", "c": "CASCADE", "n": "SET NULL"]
+        var def = "FOREIGN KEY (\(cols)) REFERENCES \(parent?.name ?? "?")(\(refs))"
+        if let u = names[fk.onUpdate] { def += " ON UPDATE \(u)" }
+        if let d = names[fk.onDelete] { def += " ON DELETE \(d)" }
+        return def
     }
 
     /// `sql` in one pair of parentheses (as stored it may have them already).

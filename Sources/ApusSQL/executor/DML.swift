@@ -139,6 +139,7 @@ struct DML {
         }
         for idx in t.indexes { try putIndexEntry(t, idx, row, pk) }
         try tx.put(key, RowEncoding.encode(columnIDs: t.columns.map(\.id), values: row))
+        try checkParents(t, row)  // after the write: a row may reference itself
         lastRow.value = row
         return true
     }
@@ -569,6 +570,8 @@ struct DML {
         }
         for idx in t.indexes { try putIndexEntry(t, idx, new, newPK) }
         try tx.put(rowKey(t, newPK), RowEncoding.encode(columnIDs: t.columns.map(\.id), values: new))
+        try checkParents(t, new, old: old)
+        try parentRowsChanged(t, [(old, new)])
         return newPK
     }
 
@@ -690,6 +693,9 @@ struct DML {
             try deleteIndexEntries(t, old, pk)
             try tx.delete(rowKey(t, pk))
         }
+        // Referencing rows are checked once the statement's rows are gone (a statement may
+        // delete parents and their children together).
+        try parentRowsChanged(t, rows.map { ($0.1, nil) })
         if !s.returning.isEmpty {
             var r = try returning(s.returning, t, alias: alias, rows.map(\.1))
             r.tag = "DELETE \(rows.count)"

@@ -459,10 +459,16 @@ public final class SQLSession {
         case let .createView(v): return try DDL(session: self, tx: t).createView(v)
         case let .drop(d): return try DDL(session: self, tx: t).drop(d)
         case let .truncate(tr):
-            for n in tr.tables {
-                let desc = try Binder(catalog: txCatalog, paramTypes: [], user: user).table(n)
-                try DDL(session: self, tx: t).deleteData(desc)
+            let descs = try tr.tables.map { try Binder(catalog: txCatalog, paramTypes: [], user: user).table($0) }
+            for desc in descs {
+                let ids = Set(descs.map(\.id))
+                if let (child, _) = txCatalog.references(to: desc.id).first(where: { !ids.contains($0.child.id) }) {
+                    throw SQLError(
+                        .featureNotSupported,
+                        "cannot truncate a table referenced in a foreign key constraint (table \"\(child.name)\" references \"\(desc.name)\")")
+                }
             }
+            for desc in descs { try DDL(session: self, tx: t).deleteData(desc) }
             return .command("TRUNCATE TABLE")
         case let .set(st):
             let value = st.values.map { v -> String in

@@ -125,8 +125,16 @@ public final class StorageTransaction: KVTransaction {
 
     public func scan(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
         if tracksReads { ranges.append((lower, upper)) }
+        return try scan(lower: lower, upper: upper, at: try lease.get())
+    }
+
+    public func scanLatest(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
+        if tracksReads { ranges.append((lower, upper)) }
+        return try scan(lower: lower, upper: upper, at: engine.snapshot())
+    }
+
+    private func scan(lower: [UInt8], upper: [UInt8], at snapshot: Snapshot) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
         var base: [(key: [UInt8], value: [UInt8])] = []
-        let snapshot = try lease.get()
         do {
             let it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
             try it.seek(lower)

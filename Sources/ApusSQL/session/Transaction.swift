@@ -45,6 +45,9 @@ public protocol KVTransaction: AnyObject {
     /// once, visible to every later transaction and not undone by a rollback (sequences and
     /// hidden row IDs, as PostgreSQL's nextval). Concurrent calls on one engine run one at a time.
     func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError)
+    /// Like `scan`, but over the newest committed state (plus this transaction's writes)
+    /// instead of the snapshot: what foreign-key checks of referencing rows must see.
+    func scanLatest(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])]
 }
 
 extension KVTransaction {
@@ -52,6 +55,9 @@ extension KVTransaction {
     public func lockRow(_ key: [UInt8], _ strength: RowLockStrength, _ wait: RowLockWait) throws(SQLError) -> Bool { true }
     public func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError) {
         try put(key, try body(try get(key)))
+    }
+    public func scanLatest(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
+        try scan(lower: lower, upper: upper)
     }
 }
 

@@ -134,4 +134,33 @@ import Testing
         try h.run(0, "COMMIT")
         #expect(try h.run(1, "SELECT v FROM t") == [["2"]])
     }
+
+    /// A child inserted concurrently with the delete of its parent: the insert locks the parent
+    /// row (FOR KEY SHARE), the delete waits for it, then finds the committed child in the newest
+    /// state (not only in its snapshot) and fails with 23503: no orphan either way round.
+    @Test(arguments: ["read committed", "serializable"]) func foreignKeysHoldUnderConcurrency(level: String) throws {
+        let h = try TxnHarness(
+            sessions: 2,
+            setup: "CREATE TABLE parent (id int PRIMARY KEY); CREATE TABLE child (id int PRIMARY KEY, p int REFERENCES parent); "
+                + "INSERT INTO parent VALUES (1), (2)")
+        try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(1, "SELECT count(*) FROM child")  // the deleter's snapshot predates the child
+        try h.run(0, "INSERT INTO child VALUES (10, 1)")
+        let delete = h.start(1, "DELETE FROM parent WHERE id = 1")
+        #expect(!delete.isDone)
+        try h.run(0, "COMMIT")
+        #expect(delete.code == "23503")
+        try h.run(1, "ROLLBACK")
+        // The other way round: the parent is deleted first, the child insert waits and fails.
+        try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(1, "DELETE FROM parent WHERE id = 2")
+        try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
+        let insert = h.start(0, "INSERT INTO child VALUES (11, 2)")
+        try h.run(1, "COMMIT")
+        #expect(["23503", "40001"].contains(insert.code ?? "none"))
+        try h.run(0, "ROLLBACK")
+        #expect(try h.run(0, "SELECT id, p FROM child") == [["10", "1"]])
+        #expect(try h.run(0, "SELECT id FROM parent") == [["1"]])
+    }
 }
