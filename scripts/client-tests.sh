@@ -2,7 +2,8 @@
 # Real PostgreSQL clients against a running `apus serve`: psql (scripts with -f, errors,
 # transactions), psycopg 3 (text and binary, parameters, types, errors, transactions,
 # cancellation and timeouts), the pgvector package (vector round trips, HNSW nearest-neighbour
-# queries), asyncpg (binary protocol, prepared statements, cancellation), pg8000, pgbench
+# queries), asyncpg (binary protocol, prepared statements, cancellation), pg8000, the SQLAlchemy 2
+# ORM (create_all with a foreign key, CRUD, eager loading, drop_all), pgbench
 # (initialisation, TPC-B-like and select-only runs, the balance invariant), a restart, a crash
 # (SIGKILL during concurrent commits: every acknowledged one survives), and SCRAM-SHA-256 and
 # TLS against second and third servers (`--auth scram`, a self-signed certificate, `--tls-required`).
@@ -85,6 +86,8 @@ echo "client-tests: asyncpg ok"
 
 python3 tests/clients/pg8000_test.py
 echo "client-tests: pg8000 ok"
+python3 tests/clients/sqlalchemy_test.py "$PORT"
+echo "client-tests: SQLAlchemy ok"
 
 # pgbench, unchanged: initialise scale 1 (CREATE TABLE ... WITH (fillfactor), COPY FROM STDIN,
 # VACUUM ANALYZE, ALTER TABLE ADD PRIMARY KEY), then short runs of the TPC-B-like script (one

@@ -1,0 +1,82 @@
+"""SQLAlchemy 2 ORM against a running `apus serve` (psycopg 3 driver).
+
+create_all of two related tables (a foreign key, a unique column, VARCHAR, a serial primary
+key), session CRUD with insertmanyvalues and RETURNING, eager loading through selectinload
+(IN) and joinedload (LEFT OUTER JOIN), an ORM cascade delete, a foreign-key violation from the
+database as IntegrityError, a rollback, table listing through the inspector, and drop_all.
+Usage: sqlalchemy_test.py PORT
+"""
+import sys
+
+from sqlalchemy import ForeignKey, String, create_engine, func, inspect, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, joinedload, mapped_column, relationship, selectinload
+
+port = int(sys.argv[1])
+engine = create_engine(f"postgresql+psycopg://apus@127.0.0.1:{port}/apus")
+failures = []
+
+
+def check(what, got, want):
+    if got != want:
+        failures.append(f"{what}: got {got!r}, want {want!r}")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Author(Base):
+    __tablename__ = "sa_authors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    books: Mapped[list["Book"]] = relationship(back_populates="author", cascade="all, delete-orphan")
+
+
+class Book(Base):
+    __tablename__ = "sa_books"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    author_id: Mapped[int] = mapped_column(ForeignKey("sa_authors.id"))
+    author: Mapped[Author] = relationship(back_populates="books")
+
+
+Base.metadata.create_all(engine)
+check("tables", sorted(inspect(engine).get_table_names()), ["sa_authors", "sa_books"])
+with Session(engine) as s:
+    s.add_all([
+        Author(name="Le Guin", books=[Book(title="Earthsea"), Book(title="The Dispossessed")]),
+        Author(name="Herbert", books=[Book(title="Dune")]),
+    ])
+    s.commit()
+with Session(engine) as s:
+    authors = s.scalars(select(Author).options(selectinload(Author.books)).order_by(Author.name)).all()
+    check("selectinload", [(a.name, sorted(b.title for b in a.books)) for a in authors],
+          [("Herbert", ["Dune"]), ("Le Guin", ["Earthsea", "The Dispossessed"])])
+    books = s.scalars(select(Book).options(joinedload(Book.author)).order_by(Book.title)).all()
+    check("joinedload", [(b.title, b.author.name) for b in books],
+          [("Dune", "Herbert"), ("Earthsea", "Le Guin"), ("The Dispossessed", "Le Guin")])
+    herbert = s.scalars(select(Author).where(Author.name == "Herbert")).one()
+    herbert.name = "Frank Herbert"
+    s.delete(authors[1])  # Le Guin and, by the ORM cascade, her books
+    s.commit()
+with Session(engine) as s:
+    check("after delete", s.scalars(select(Book.title)).all(), ["Dune"])
+    check("count", s.scalar(select(func.count()).select_from(Author)), 1)
+    check("renamed", s.scalars(select(Author.name)).all(), ["Frank Herbert"])
+    # The database enforces the foreign key: a book of a missing author is refused.
+    try:
+        s.execute(insert(Book).values(title="Orphan", author_id=999))
+        s.commit()
+        failures.append("foreign key: orphan accepted")
+    except IntegrityError as e:
+        check("foreign key sqlstate", e.orig.sqlstate, "23503")
+        s.rollback()
+    check("after rollback", s.scalar(select(func.count()).select_from(Book)), 1)
+Base.metadata.drop_all(engine)
+check("dropped", inspect(engine).get_table_names(), [])
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("sqlalchemy: ok")
