@@ -3,7 +3,9 @@
 create_all of two related tables (a foreign key, a unique column, VARCHAR, a serial primary
 key), session CRUD with insertmanyvalues and RETURNING, eager loading through selectinload
 (IN) and joinedload (LEFT OUTER JOIN), an ORM cascade delete, a foreign-key violation from the
-database as IntegrityError, a rollback, table listing through the inspector, and drop_all.
+database as IntegrityError, a rollback, reflection of tables, columns and foreign keys through
+the inspector, and drop_all. (Reflection of primary keys, indexes and unique constraints needs
+array values, which do not exist yet.)
 Usage: sqlalchemy_test.py PORT
 """
 import sys
@@ -42,7 +44,7 @@ class Book(Base):
 
 
 Base.metadata.create_all(engine)
-check("tables", sorted(inspect(engine).get_table_names()), ["sa_authors", "sa_books"])
+check("tables", sorted(t for t in inspect(engine).get_table_names() if t.startswith("sa_")), ["sa_authors", "sa_books"])
 with Session(engine) as s:
     s.add_all([
         Author(name="Le Guin", books=[Book(title="Earthsea"), Book(title="The Dispossessed")]),
@@ -73,8 +75,18 @@ with Session(engine) as s:
         check("foreign key sqlstate", e.orig.sqlstate, "23503")
         s.rollback()
     check("after rollback", s.scalar(select(func.count()).select_from(Book)), 1)
+# Reflection of columns and foreign keys (Alembic's autogenerate reads these).
+insp = inspect(engine)
+cols = {c["name"]: c for c in insp.get_columns("sa_books")}
+check("reflected columns", sorted(cols), ["author_id", "id", "title"])
+check("reflected type", str(cols["title"]["type"]), "VARCHAR(200)")
+check("reflected nullability", (cols["id"]["nullable"], cols["title"]["nullable"]), (False, False))
+check("reflected serial", insp.get_columns("sa_authors")[0]["autoincrement"], True)
+fks = insp.get_foreign_keys("sa_books")
+check("reflected foreign key", [(f["constrained_columns"], f["referred_table"], f["referred_columns"]) for f in fks],
+      [(["author_id"], "sa_authors", ["id"])])
 Base.metadata.drop_all(engine)
-check("dropped", inspect(engine).get_table_names(), [])
+check("dropped", [t for t in inspect(engine).get_table_names() if t.startswith("sa_")], [])
 
 if failures:
     print("\n".join(failures))

@@ -760,6 +760,11 @@ extension Binder {
             )
         case "concat":
             return (.function("concat", args.indices.map { args[$0].0 }, .text), .text)
+        case "json_build_object", "jsonb_build_object":
+            guard args.count % 2 == 0 else {
+                throw SQLError(.invalidParameterValue, "argument list must have even number of elements")
+            }
+            return (.function(name, args.map(\.0), .jsonb), .jsonb)
         case "concat_ws":
             try need(1...100)
             return (.function("concat_ws", args.indices.map { args[$0].0 }, .text), .text)

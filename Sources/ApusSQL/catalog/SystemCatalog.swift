@@ -180,11 +180,23 @@ extension Binder {
                 }
             }
             let fixed: [Value] = [.bool(false), .bool(true), .bool(false), .bool(true), .bool(true), .bool(true), .null, .bool(false)]
-            return (rows.map { $0 + fixed + [int(Int64(indexColumns(oid: $0[0]).count)), int(Int64(indexColumns(oid: $0[0]).count))] },
+            // indkey: the key columns' attribute numbers, space-separated (int2vector's text form).
+            func indkey(_ oid: Value) -> Value {
+                guard case let .int(o) = oid, let t = tables.first(where: { t in
+                    (!t.primaryKey.isEmpty && Binder.indexOID(t.id, 1) == o) || t.indexes.contains { Binder.indexOID(t.id, $0.id) == o }
+                }) else { return text("") }
+                let cols = Binder.indexOID(t.id, 1) == o ? t.primaryKey : t.indexes.first { Binder.indexOID(t.id, $0.id) == o }?.columns ?? []
+                return text(cols.map { String($0 + 1) }.joined(separator: " "))
+            }
+            return (rows.map { r -> [Value] in
+                        let n = int(Int64(indexColumns(oid: r[0]).count))
+                        return r + fixed + [n, n, indkey(r[0]), text(""), text(""), .null]
+                    },
                     [("indexrelid", .int8), ("indrelid", .int8), ("indisunique", .bool), ("indisprimary", .bool), ("indexdef", .text),
                      ("indisclustered", .bool), ("indisvalid", .bool), ("indisreplident", .bool), ("indisready", .bool),
                      ("indislive", .bool), ("indimmediate", .bool), ("indpred", .text), ("indnullsnotdistinct", .bool),
-                     ("indnatts", .int2), ("indnkeyatts", .int2)])
+                     ("indnatts", .int2), ("indnkeyatts", .int2), ("indkey", .text), ("indoption", .text), ("indclass", .text),
+                     ("indexprs", .text)])
         case "pg_database":
             return ([[int(16_383), text("apus"), int(10), text("UTF8"), .bool(false), .bool(true), text("C.UTF-8"), text("C.UTF-8"),
                       .null, text("c"), .null]],
@@ -204,7 +216,7 @@ extension Binder {
             return ([[int(13_500), text("plpgsql"), text("1.0")], [int(13_501), text("vector"), text("0.8.0")]],
                     [("oid", .int8), ("extname", .text), ("extversion", .text)])
         case "pg_description", "pg_inherits", "pg_proc", "pg_trigger", "pg_tablespace", "pg_statistic_ext", "pg_publication",
-             "pg_publication_rel", "pg_publication_namespace", "pg_policy":
+             "pg_publication_rel", "pg_publication_namespace", "pg_policy", "pg_sequence", "pg_opclass":
             let cols: [(String, SQLType)] = switch rel {
             case "pg_description": [("objoid", .int8), ("classoid", .int8), ("objsubid", .int4), ("description", .text)]
             case "pg_inherits": [("inhrelid", .int8), ("inhparent", .int8), ("inhseqno", .int4), ("inhdetachpending", .bool)]
@@ -217,6 +229,10 @@ extension Binder {
             case "pg_publication_namespace": [("oid", .int8), ("pnpubid", .int8), ("pnnspid", .int8)]
             case "pg_policy": [("oid", .int8), ("polname", .text), ("polrelid", .int8), ("polcmd", .text), ("polpermissive", .bool),
                                ("polroles", .text), ("polqual", .text), ("polwithcheck", .text)]
+            // Sequences of identity columns (none: serial columns use hidden counters).
+            case "pg_sequence": [("seqrelid", .int8), ("seqtypid", .int8), ("seqstart", .int8), ("seqincrement", .int8),
+                                 ("seqmax", .int8), ("seqmin", .int8), ("seqcache", .int8), ("seqcycle", .bool)]
+            case "pg_opclass": [("oid", .int8), ("opcname", .text), ("opcnamespace", .int8), ("opcdefault", .bool), ("opcmethod", .int8)]
             default: [("oid", .int8), ("spcname", .text)]
             }
             return ([], cols)
@@ -479,6 +495,8 @@ extension Binder {
             return (.function("pg_size_pretty", [t.isInteger ? .cast(b, .int8) : .cast(b, .numeric(precision: nil, scale: nil))], .text), .text)
         case "current_schemas": return (.const(.text("{pg_catalog,public}")), .text)
         case "pg_relation_is_publishable": return (.const(.bool(false)), .bool)
+        case "pg_collation_is_visible", "pg_opclass_is_visible", "pg_function_is_visible": return (.const(.bool(true)), .bool)
+        case "pg_get_serial_sequence": return (.const(.null), .text)
         case "array_upper", "array_length" where args.count == 2 && (args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null):
             // Arrays in their text form: one dimension, lower bound 1.
             return (.function("text_array_upper", [.cast(args[0].0, .text), .cast(args[1].0, .int8)], .int4), .int4)

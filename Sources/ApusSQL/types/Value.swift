@@ -94,6 +94,8 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case "interval": return .interval
         case "uuid": return .uuid
         case "jsonb", "json": return .jsonb
+        // Object identifiers are integers here (system catalogs use bigint OIDs).
+        case "oid", "regproc", "xid", "cid": return .int8
         case "vector":
             if let n = mods.first {
                 guard n >= 1 else { throw SQLError(SQLState("22023"), "dimensions for type vector must be at least 1") }
