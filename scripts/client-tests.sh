@@ -14,7 +14,7 @@ BIN=${APUS_BIN:-.build/debug/apus}
 [ -x "$BIN" ] || swift build --product apus
 WORK=$(mktemp -d)
 cleanup() {
-    for p in "${PID:-}" "${AUTH_PID:-}" "${REQ_PID:-}"; do
+    for p in "${PID:-}" "${AUTH_PID:-}" "${REQ_PID:-}" "${CFG_PID:-}"; do
         if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
     done
     rm -rf "$WORK"
@@ -138,6 +138,23 @@ for _ in $(seq 1200); do [ -s "$WORK/port3" ] && break; sleep 0.1; done
 [ -s "$WORK/port3" ] || { cat "$WORK/server3.log"; echo "client-tests: the server did not restart after the crash" >&2; exit 1; }
 python3 tests/clients/crash_test.py check "$(cat "$WORK/port3")" "$WORK/acked"
 echo "client-tests: crash ok"
+
+# Settings from a configuration file and the environment (a flag beats the environment, which
+# beats the file); an unknown setting stops the server before it starts.
+printf '# client tests\nlisten = "127.0.0.1:0"\nsuperuser = cfguser\nmax-connections = 2  # small\n' > "$WORK/apus.conf"
+APUS_DATA_DIR="$WORK/data-cfg" APUS_SUPERUSER=envuser "$BIN" serve --config "$WORK/apus.conf" --port-file "$WORK/port-cfg" \
+    > "$WORK/server-cfg.log" 2>&1 &
+CFG_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/port-cfg" ] && break; sleep 0.1; done
+[ -s "$WORK/port-cfg" ] || { cat "$WORK/server-cfg.log"; echo "client-tests: the configured server did not start" >&2; exit 1; }
+[ "$(PGPORT=$(cat "$WORK/port-cfg") PGUSER=envuser psql -X -Atc "SELECT current_user")" = "envuser" ] \
+    || { echo "client-tests: APUS_SUPERUSER not applied"; exit 1; }
+[ -d "$WORK/data-cfg" ] || { echo "client-tests: APUS_DATA_DIR not applied"; exit 1; }
+kill "$CFG_PID"; wait "$CFG_PID" 2>/dev/null || true; CFG_PID=""
+printf 'no_such_setting = 1\n' > "$WORK/bad.conf"
+if "$BIN" serve --config "$WORK/bad.conf" > "$WORK/bad-cfg.log" 2>&1; then echo "client-tests: a bad configuration was accepted"; exit 1; fi
+grep -q 'unknown setting "no_such_setting"' "$WORK/bad-cfg.log" || { cat "$WORK/bad-cfg.log"; exit 1; }
+echo "client-tests: configuration ok"
 
 # Authentication and TLS: a server with SCRAM-SHA-256 and a self-signed certificate (TLS
 # optional), and one that requires TLS. The superuser's password comes from --password-file.

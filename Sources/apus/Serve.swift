@@ -14,14 +14,17 @@ import Foundation
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start an ApusDB node.")
 
-    @Option(name: .long, help: "Data directory.")
-    var dataDir: String = "./apus-data"
+    @Option(name: .long, help: "A configuration file of `name = value` lines (names as the long flags, e.g. `listen = \"0.0.0.0:5433\"`); also APUS_CONFIG.")
+    var config: String?
 
-    @Option(name: .long, help: "PostgreSQL protocol address, HOST:PORT (port 0 picks a free one).")
-    var listen: String = "127.0.0.1:5433"
+    @Option(name: .long, help: "Data directory (default ./apus-data).")
+    var dataDir: String?
 
-    @Option(name: .long, help: "Maximum client connections (more get SQLSTATE 53300).")
-    var maxConnections: Int = 100
+    @Option(name: .long, help: "PostgreSQL protocol address, HOST:PORT; port 0 picks a free one (default 127.0.0.1:5433).")
+    var listen: String?
+
+    @Option(name: .long, help: "Maximum client connections; more get SQLSTATE 53300 (default 100).")
+    var maxConnections: Int?
 
     @Option(name: .long, help: "Write the listening port to this file once the server accepts connections.")
     var portFile: String?
@@ -29,8 +32,8 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Client authentication: trust or scram (default: trust on a loopback address, scram otherwise).")
     var auth: String?
 
-    @Option(name: .long, help: "The bootstrap superuser (created at the first start when missing).")
-    var superuser: String = "apus"
+    @Option(name: .long, help: "The bootstrap superuser, created at the first start when missing (default apus).")
+    var superuser: String?
 
     @Option(name: .long, help: "A file whose first line is the superuser's password, set when the role has none.")
     var passwordFile: String?
@@ -45,7 +48,7 @@ struct Serve: ParsableCommand {
     var tlsRequired = false
 
     /// The authentication method: as given, else trust on loopback and SCRAM elsewhere.
-    func authenticationMethod(host: String) throws -> AuthenticationMethod {
+    static func authenticationMethod(_ auth: String?, host: String) throws -> AuthenticationMethod {
         if let auth {
             guard let m = AuthenticationMethod(rawValue: auth) else { throw ValidationError("--auth must be trust or scram") }
             return m
@@ -54,7 +57,7 @@ struct Serve: ParsableCommand {
     }
 
     /// The first line of `--password-file`, or nil.
-    func bootstrapPassword() throws -> String? {
+    static func bootstrapPassword(_ passwordFile: String?) throws -> String? {
         guard let passwordFile else { return nil }
         let text = try String(contentsOfFile: passwordFile, encoding: .utf8)
         let line = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
@@ -65,22 +68,39 @@ struct Serve: ParsableCommand {
     // One transaction's writes are committed as one storage batch, which must fit in a memtable
     // (issue 4's MVCC intents lift this): 256 MiB holds `pgbench -i -s 10`'s single
     // transaction of 1,000,000 accounts and the rewrite of ALTER TABLE ADD PRIMARY KEY.
-    @Option(name: .long, help: "Memtable size in MiB; also the most one transaction can write (64...1024).")
-    var memtableMB: Int = 256
+    @Option(name: .long, help: "Memtable size in MiB; also the most one transaction can write, 64...1024 (default 256).")
+    var memtableMB: Int?
 
-    @Option(name: .long, help: "Block cache size in MiB.")
-    var cacheMB: Int = 128
+    @Option(name: .long, help: "Block cache size in MiB (default 128).")
+    var cacheMB: Int?
 
-    @Option(name: .long, help: "How far back, in seconds, AS OF SYSTEM TIME can read; older versions are garbage-collected.")
-    var gcWindowSeconds: Int = 4 * 3600
+    @Option(name: .long, help: "How far back, in seconds, AS OF SYSTEM TIME can read; older versions are garbage-collected (default 14400).")
+    var gcWindowSeconds: Int?
 
     func run() throws {
+        // Each setting: the flag, else the environment (APUS_DATA_DIR ...), else the
+        // configuration file, else the default.
+        let env = ProcessInfo.processInfo.environment
+        let settings = try ServeSettings(file: config ?? env["APUS_CONFIG"], environment: env)
+        let dataDir = try settings.string(self.dataDir, "data-dir") ?? "./apus-data"
+        let listen = try settings.string(self.listen, "listen") ?? "127.0.0.1:5433"
+        let maxConnections = try settings.int(self.maxConnections, "max-connections") ?? 100
+        let portFile = try settings.string(self.portFile, "port-file")
+        let auth = try settings.string(self.auth, "auth")
+        let superuser = try settings.string(self.superuser, "superuser") ?? "apus"
+        let passwordFile = try settings.string(self.passwordFile, "password-file")
+        let tlsCert = try settings.string(self.tlsCert, "tls-cert")
+        let tlsKey = try settings.string(self.tlsKey, "tls-key")
+        let tlsRequired = try settings.bool(self.tlsRequired ? true : nil, "tls-required") ?? false
+        let memtableMB = try settings.int(self.memtableMB, "memtable-mb") ?? 256
+        let cacheMB = try settings.int(self.cacheMB, "cache-mb") ?? 128
+        let gcWindowSeconds = try settings.int(self.gcWindowSeconds, "gc-window-seconds") ?? 4 * 3600
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT")
         }
         let host = String(listen[..<colon])
-        let method = try authenticationMethod(host: host)
-        let password = try bootstrapPassword()
+        let method = try Serve.authenticationMethod(auth, host: host)
+        let password = try Serve.bootstrapPassword(passwordFile)
         guard !superuser.isEmpty else { throw ValidationError("--superuser must not be empty") }
         var options = StorageOptions()
         options.memtableBytesMax = memtableMB << 20
@@ -142,6 +162,71 @@ struct Serve: ParsableCommand {
         try engine.close()
         log("stopped")
         _ = sources
+    }
+}
+
+/// `apus serve`'s settings from the environment (`APUS_` and the flag's name in capitals with
+/// underscores: `APUS_DATA_DIR`) and from a configuration file of `name = value` lines (the
+/// flag's name; `#` starts a comment; values may be double-quoted). A flag beats the
+/// environment, which beats the file.
+struct ServeSettings {
+    static let names: Set<String> = [
+        "data-dir", "listen", "max-connections", "port-file", "auth", "superuser", "password-file", "tls-cert", "tls-key",
+        "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds",
+    ]
+    let file: [String: String]
+    let environment: [String: String]
+    let path: String?
+
+    init(file path: String?, environment: [String: String]) throws {
+        self.environment = environment
+        self.path = path
+        var values: [String: String] = [:]
+        if let path {
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ValidationError("cannot read the configuration file \(path): \(error.localizedDescription)")
+            }
+            for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.isEmpty || line.hasPrefix("#") { continue }
+                guard let eq = line.firstIndex(of: "=") else { throw ValidationError("\(path):\(n + 1): expected name = value") }
+                let name = line[..<eq].trimmingCharacters(in: .whitespaces)
+                var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 {
+                    value = String(value.dropFirst().dropLast())
+                } else if let hash = value.firstIndex(of: "#") {
+                    value = value[..<hash].trimmingCharacters(in: .whitespaces)
+                }
+                guard ServeSettings.names.contains(name) else { throw ValidationError("\(path):\(n + 1): unknown setting \"\(name)\"") }
+                values[name] = value
+            }
+        }
+        file = values
+    }
+
+    /// The value of setting `name` from the flag, the environment or the file, or nil.
+    func string(_ flag: String?, _ name: String) throws -> String? {
+        if let flag { return flag }
+        if let v = environment["APUS_" + name.uppercased().replacingOccurrences(of: "-", with: "_")] { return v }
+        return file[name]
+    }
+
+    func int(_ flag: Int?, _ name: String) throws -> Int? {
+        if let flag { return flag }
+        guard let text = try string(nil, name) else { return nil }
+        guard let v = Int(text) else { throw ValidationError("\(name) must be an integer, not \"\(text)\"") }
+        return v
+    }
+
+    func bool(_ flag: Bool?, _ name: String) throws -> Bool? {
+        if let flag { return flag }
+        guard let text = try string(nil, name)?.lowercased() else { return nil }
+        switch text {
+        case "true", "on", "yes", "1": return true
+        case "false", "off", "no", "0": return false
+        default: throw ValidationError("\(name) must be true or false, not \"\(text)\"")
+        }
     }
 }
 
