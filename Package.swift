@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         // HMAC/SHA-256 for SCRAM-SHA-256 (roles' verifiers and the login exchange).
@@ -65,6 +66,7 @@ let package = Package(
             "ApusCore", "ApusStorage", "ApusKV", "ApusRaft", "ApusVector", "ApusSQL", "ApusDB", "ApusPGWire", "CEditLine",
             "CSQLite3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
         .testTarget(name: "ApusCoreTests", dependencies: ["ApusCore"], swiftSettings: strict),

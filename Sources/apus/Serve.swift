@@ -4,6 +4,7 @@ import ApusSQL
 import ApusStorage
 import ArgumentParser
 import Foundation
+import Logging
 
 /// `apus serve`: runs a node with embedded defaults (data in ./apus-data, the PostgreSQL
 /// protocol on 127.0.0.1:5433, trust authentication on loopback, SCRAM-SHA-256 elsewhere).
@@ -106,7 +107,7 @@ struct Serve: ParsableCommand {
         options.memtableBytesMax = memtableMB << 20
         options.blockCacheBytes = cacheMB << 20
         let engine = try StorageEngine.open(directory: dataDir, options: options)
-        log("opened data directory \(dataDir)")
+        logger.info("opened data directory \(dataDir)")
         var configuration = PGServer.Configuration(host: host, port: port, maxConnections: maxConnections)
         configuration.authentication = method
         configuration.tlsCertificateFile = tlsCert
@@ -117,26 +118,26 @@ struct Serve: ParsableCommand {
         let server: PGServer
         do {
             switch try RoleDirectory.ensureSuperuser(named: superuser, password: password, engine: engine) {
-            case .created: log("created the superuser role \(superuser)")
-            case .updated: log("updated the superuser role \(superuser)")
+            case .created: logger.info("created the superuser role \(superuser)")
+            case .updated: logger.info("updated the superuser role \(superuser)")
             case .unchanged: break
             }
             if method == .scram, try RoleDirectory.role(named: superuser, engine: engine)?.password == nil {
-                log("WARNING: role \(superuser) has no password, so it cannot log in with SCRAM; give one with --password-file")
+                logger.warning("role \(superuser) has no password, so it cannot log in with SCRAM; give one with --password-file")
             }
             server = try PGServer.start(engine: engine, configuration: configuration)
         } catch {
             try? engine.close()
             throw error
         }
-        log("PostgreSQL protocol on \(host):\(server.port) (psql -h \(host) -p \(server.port) -U \(superuser) apus)")
+        logger.info("PostgreSQL protocol on \(host):\(server.port) (psql -h \(host) -p \(server.port) -U \(superuser) apus)")
         switch method {
         case .trust:
-            log("WARNING: trust authentication: any client that can reach \(host):\(server.port) connects without a password")
+            logger.warning("trust authentication: any client that can reach \(host):\(server.port) connects without a password")
         case .scram:
-            log("authentication: SCRAM-SHA-256")
+            logger.info("authentication: SCRAM-SHA-256")
         }
-        if tlsCert != nil { log("TLS: on\(tlsRequired ? ", required" : " (optional)")") }
+        if tlsCert != nil { logger.info("TLS: on\(tlsRequired ? ", required" : " (optional)")") }
         if let portFile { try String(server.port).write(toFile: portFile, atomically: true, encoding: .utf8) }
         let signals = DispatchQueue(label: "apus.signals")
         let stop = DispatchSemaphore(value: 0)
@@ -148,7 +149,7 @@ struct Serve: ParsableCommand {
             s.setEventHandler {
                 received.mutate { $0 += 1 }
                 if received.get() > 1 {
-                    log("second signal: exiting now (recovery replays the WAL at next start)")
+                    logger.info("second signal: exiting now (recovery replays the WAL at next start)")
                     Foundation.exit(1)
                 }
                 stop.signal()
@@ -157,10 +158,10 @@ struct Serve: ParsableCommand {
             sources.append(s)
         }
         stop.wait()
-        log("shutting down: closing connections, then flushing and closing the storage engine")
+        logger.info("shutting down: closing connections, then flushing and closing the storage engine")
         try server.shutdown()
         try engine.close()
-        log("stopped")
+        logger.info("stopped")
         _ = sources
     }
 }
@@ -230,6 +231,9 @@ struct ServeSettings {
     }
 }
 
-private func log(_ message: String) {
-    FileHandle.standardError.write(Data("apus: \(message)\n".utf8))
-}
+/// `apus serve`'s log: swift-log, to standard error (`LoggingSystem` is bootstrapped once, by
+/// the first use).
+private let logger: Logger = {
+    LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    return Logger(label: "apus.serve")
+}()
