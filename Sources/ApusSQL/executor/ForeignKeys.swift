@@ -20,7 +20,9 @@ extension Catalog {
 
     /// Every foreign key that references table `id`, with its child table.
     func references(to id: UInt32) -> [(child: TableDesc, fk: ForeignKeyDesc)] {
-        tables.values.sorted { $0.id < $1.id }.flatMap { t in (t.foreignKeys ?? []).filter { $0.refTable == id }.map { (t, $0) } }
+        // Called for every updated or deleted row: without any reference to `id`, no sorting.
+        guard tables.values.contains(where: { $0.foreignKeys?.contains { $0.refTable == id } == true }) else { return [] }
+        return tables.values.sorted { $0.id < $1.id }.flatMap { t in (t.foreignKeys ?? []).filter { $0.refTable == id }.map { (t, $0) } }
     }
 }
 
@@ -103,8 +105,6 @@ extension DML {
             let parent = fk.refTable == t.id ? t : session.txCatalog.table(id: fk.refTable)
             guard let parent, let refCols = parent.positions(ofColumnIDs: fk.refColumns),
                   let parentKey = try findRow(parent, refCols, values) else {
-                let names = cols.map { t.columns[$0].name }.joined(separator: ", ")
-                _ = names
                 throw SQLError(
                     SQLState("23503"),
                     "insert or update on table \"\(t.name)\" violates foreign key constraint \"\(fk.name)\"")
@@ -153,8 +153,7 @@ extension DML {
                 vanished.insert(oldKey)
             }
             if vanished.isEmpty { continue }
-            // Still referenced if another row of `t` holds the same key now (updated in place).
-            let current = session.txCatalog.table(id: child.id) ?? child
+            let current = child
             let prefix = KeyEncoding.indexPrefix(table: current.id, index: 1)
             var hits: [(pk: [UInt8], row: [Value])] = []
             for (k, v) in try tx.scanLatest(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {

@@ -208,7 +208,7 @@ public final class TxnCoordinator: @unchecked Sendable {
 
         init(keys: Set<[UInt8]>, ranges: [(lower: [UInt8], upper: [UInt8])]) {
             self.keys = keys
-            var sorted = ranges.sorted { Value.cmpBytes($0.lower, $1.lower) < 0 }
+            let sorted = ranges.sorted { Value.cmpBytes($0.lower, $1.lower) < 0 }
             var merged: [(lower: [UInt8], upper: [UInt8])] = []
             for r in sorted where Value.cmpBytes(r.lower, r.upper) < 0 {
                 if let last = merged.last, Value.cmpBytes(r.lower, last.upper) <= 0 {
@@ -217,7 +217,6 @@ public final class TxnCoordinator: @unchecked Sendable {
                     merged.append(r)
                 }
             }
-            sorted = []
             self.ranges = merged
         }
 
