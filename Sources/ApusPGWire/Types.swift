@@ -10,7 +10,7 @@ public enum PGTypes {
         switch t {
         case .bool: 1
         case .int2: 2
-        case .int4, .float4, .date: 4
+        case .int4, .float4, .date, .oid: 4
         case .int8, .float8, .timestamp, .timestamptz: 8
         case .interval, .uuid: 16
         default: -1
@@ -24,6 +24,7 @@ public enum PGTypes {
         case 21: .int2
         case 23: .int4
         case 20: .int8
+        case 26: .oid
         case 700: .float4
         case 701: .float8
         case 1700: .numeric(precision: nil, scale: nil)
@@ -38,16 +39,17 @@ public enum PGTypes {
         case 2950: .uuid
         case 3802, 114: .jsonb
         case VectorValue.typeOID: .vector(nil)
-        default: nil
+        default: ArrayValue.elementTypes[oid].map { SQLType.array($0) }
         }
     }
 
     /// Whether the binary form of `t` is implemented (otherwise text is sent).
     public static func hasBinary(_ t: SQLType) -> Bool {
         switch t {
-        case .bool, .int2, .int4, .int8, .float4, .float8, .text, .varchar, .bpchar, .bytea, .date, .timestamp,
+        case .bool, .int2, .int4, .int8, .oid, .float4, .float8, .text, .varchar, .bpchar, .bytea, .date, .timestamp,
             .timestamptz, .uuid, .jsonb, .interval, .numeric, .vector, .unknown, .null:
             true
+        case let .array(e): hasBinary(e)
         }
     }
 
@@ -69,6 +71,7 @@ public enum PGTypes {
         case (.int2, .int(let i)): return be(Int16(truncatingIfNeeded: i))
         case (.int4, .int(let i)): return be(Int32(truncatingIfNeeded: i))
         case (.int8, .int(let i)): return be(i)
+        case (.oid, .int(let i)): return be(UInt32(truncatingIfNeeded: i))
         case (.float4, .float(let d)): return be(Float(d).bitPattern)
         case (.float8, .float(let d)): return be(d.bitPattern)
         case (.bytea, .bytes(let b)): return b
@@ -88,6 +91,16 @@ public enum PGTypes {
             var out = be(Int16(truncatingIfNeeded: x.count)) + be(Int16(0))
             out.reserveCapacity(4 + 4 * x.count)
             for f in x { out += be(f.bitPattern) }
+            return out
+        case (.array(let e), .array(let items)):
+            // array_send: dimensions, a has-NULLs flag, the element OID, then per dimension its
+            // length and lower bound, then each element as a length (-1 for NULL) and its bytes.
+            if items.isEmpty { return be(Int32(0)) + be(Int32(0)) + be(e.oid) }
+            var out = be(Int32(1)) + be(Int32(items.contains(where: \.isNull) ? 1 : 0)) + be(e.oid)
+            out += be(Int32(items.count)) + be(Int32(1))
+            for x in items {
+                if let b = binary(x, e) { out += be(Int32(b.count)) + b } else { out += be(Int32(-1)) }
+            }
             return out
         default: return text(v, t)
         }
@@ -162,6 +175,43 @@ public enum PGTypes {
         return out
     }
 
+    /// array_recv: a binary array parameter of element type `e` (one dimension, or none when empty).
+    static func arrayParameter(_ bytes: [UInt8], element e: SQLType) throws(SQLError) -> Value {
+        let bad = SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter")
+        var pos = 0
+        func i32() throws(SQLError) -> Int32 {
+            guard pos + 4 <= bytes.count else { throw bad }
+            defer { pos += 4 }
+            return Int32(bitPattern: UInt32(bytes[pos]) << 24 | UInt32(bytes[pos + 1]) << 16 | UInt32(bytes[pos + 2]) << 8 | UInt32(bytes[pos + 3]))
+        }
+        let ndim = try i32()
+        _ = try i32() // has-NULLs flag
+        let elementOID = UInt32(bitPattern: try i32())
+        if ndim == 0 { return .array([]) }
+        guard ndim == 1 else {
+            if ndim > 1 && ndim <= 6 { throw SQLError(.featureNotSupported, "multidimensional arrays are not supported yet") }
+            throw SQLError(SQLState("22P03"), "invalid number of dimensions: \(ndim)")
+        }
+        let count = try i32()
+        _ = try i32() // lower bound
+        guard count >= 0, Int(count) <= bytes.count else { throw bad }
+        // The element type is the one the client names when it is known, else the parameter's.
+        var et = type(oid: elementOID) ?? e
+        if case .array = et { et = e } // arrays do not nest
+        var items: [Value] = []
+        items.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            let n = try i32()
+            if n == -1 { items.append(.null); continue }
+            guard n >= 0, pos + Int(n) <= bytes.count else { throw bad }
+            let v = try parameter(Array(bytes[pos..<pos + Int(n)]), format: 1, oid: et.oid)
+            pos += Int(n)
+            items.append(try castValue(v, to: e))
+        }
+        guard pos == bytes.count else { throw bad }
+        return .array(items)
+    }
+
     /// Decodes a Bind parameter. Text parameters of unspecified type stay text: the binder
     /// casts them to the type the statement needs, as PostgreSQL does with `unknown` literals.
     public static func parameter(_ bytes: [UInt8]?, format: Int16, oid: UInt32) throws(SQLError) -> Value {
@@ -185,6 +235,7 @@ public enum PGTypes {
         case .int2: return .int(Int64(Int16(bitPattern: try int(UInt16.self))))
         case .int4: return .int(Int64(Int32(bitPattern: try int(UInt32.self))))
         case .int8: return .int(Int64(bitPattern: try int(UInt64.self)))
+        case .oid: return .int(Int64(try int(UInt32.self)))
         case .float4: return .float(Double(Float(bitPattern: try int(UInt32.self))))
         case .float8: return .float(Double(bitPattern: try int(UInt64.self)))
         case .bytea: return .bytes(bytes)
@@ -208,6 +259,7 @@ public enum PGTypes {
             }
             return .vector(v)
         case .text, .varchar, .bpchar, nil: return .text(String(decoding: bytes, as: UTF8.self))
+        case let .array(e): return try arrayParameter(bytes, element: e)
         default:
             throw SQLError(.featureNotSupported, "binary parameters of type \(t.map { "\($0)" } ?? "unknown") are not supported yet")
         }

@@ -43,6 +43,13 @@ async def main():
         got = await conn.fetch("SELECT * FROM apg ORDER BY id")
         check("round trip", tuple(got[0]), row)
         check("nulls", tuple(got[1]), (2,) + (None,) * 12)
+        # Arrays in the binary protocol: parameters and results.
+        await conn.execute("CREATE TABLE apg_arr (id int PRIMARY KEY, i8 bigint[], t text[], ts timestamp[])")
+        arow = (1, [9223372036854775807, None, -1], ["a", None, "ünï \"q\""], [datetime.datetime(2024, 1, 2, 3, 4, 5)])
+        await conn.execute("INSERT INTO apg_arr VALUES ($1, $2, $3, $4)", *arow)
+        check("array round trip", tuple(await conn.fetchrow("SELECT * FROM apg_arr")), arow)
+        check("ANY($1)", await conn.fetchval("SELECT count(*) FROM apg WHERE id = ANY($1)", [1, 2, 3]), 2)
+        check("empty array", await conn.fetchval("SELECT $1::int[]", []), [])
         # executemany through one prepared INSERT.
         await conn.executemany("INSERT INTO apg (id, t) VALUES ($1, $2)", [(100 + i, f"r{i}") for i in range(30)])
         check("executemany", tuple(await conn.fetchrow("SELECT count(*), min(t) FROM apg WHERE id >= 100")),

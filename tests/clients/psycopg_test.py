@@ -37,6 +37,23 @@ with psycopg.connect(autocommit=True) as conn:
         check(f"nulls binary={binary}", got[1], (2,) + (None,) * 9)
     cur.execute("SELECT %s::int + 1, %s::text || 'b', %s::bool", (41, "a", False), binary=True)
     check("binary params", cur.fetchone(), (42, "ab", False))
+    # Arrays: lists go out as array parameters and come back as lists, in text and binary.
+    cur.execute("CREATE TABLE arrs (id int PRIMARY KEY, i int[], t text[], n numeric(8,2)[], f float8[], b bool[], d date[])")
+    arow = (1, [1, None, -2147483648], ["a b", "", None, "q\"uote", "back\\slash", "{}", "ünï"],
+            [decimal.Decimal("1.50"), None], [1.5, -0.25], [True, False], [datetime.date(2024, 2, 29)])
+    cur.execute("INSERT INTO arrs VALUES (%s, %s, %s, %s, %s, %s, %s)", arow)
+    cur.execute("INSERT INTO arrs (id, i, t) VALUES (2, %s, %s)", ([], []), binary=True)
+    for binary in (False, True):
+        cur.execute("SELECT * FROM arrs ORDER BY id", binary=binary)
+        got = cur.fetchall()
+        check(f"array round trip binary={binary}", got[0], arow)
+        check(f"empty arrays binary={binary}", got[1][:3], (2, [], []))
+        cur.execute("SELECT id FROM arrs WHERE %s = ANY(i) ORDER BY id", (-2147483648,), binary=binary)
+        check(f"ANY(array column) binary={binary}", cur.fetchall(), [(1,)])
+        cur.execute("SELECT count(*) FROM items WHERE id = ANY(%s)", ([1, 2, 99],), binary=binary)
+        check(f"ANY(list parameter) binary={binary}", cur.fetchone(), (2,))
+    cur.execute("SELECT (SELECT array_agg(id ORDER BY id DESC) FROM arrs), ARRAY(SELECT t FROM unnest(%s::text[]) AS u(t))", (["x", "y"],))
+    check("array_agg and ARRAY()", cur.fetchone(), ([2, 1], ["x", "y"]))
     for sql, state in [("SELECT * FROM nosuch", "42P01"), ("SELECT 1/0", "22012"), ("SELEC 1", "42601"),
                        ("INSERT INTO items VALUES (1, 'dup', 1, NULL)", "23505"),
                        ("INSERT INTO items (id) VALUES (9)", "23502")]:

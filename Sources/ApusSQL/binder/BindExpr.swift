@@ -118,6 +118,7 @@ extension Binder {
         if ta == tb || ta == .null || tb == .null { return (la, rb) }
         if ta == .unknown { return (coerce(la, ta, to: tb.isString ? .text : tb), rb) }
         if tb == .unknown { return (la, coerce(rb, tb, to: ta.isString ? .text : ta)) }
+        if let x = Binder.elementType(ta), let y = Binder.elementType(tb), x.category != y.category { throw mismatch(op, ta, tb, pos) }
         if ta.category == tb.category && ta.category != 5 { return (la, rb) }
         if ta.category == 5 && tb.category == 5 && ta == tb { return (la, rb) }
         throw mismatch(op, ta, tb, pos)
@@ -196,19 +197,20 @@ extension Binder {
             return (oidToName(b, r.name.name), .text)
         case .cast(let x, let tn) where ["regclass", "regnamespace"].contains(tn.name.name) && tn.arrayBounds.isEmpty:
             return try bindRegCast(x, tn.name.name, frame, agg: agg, pos: pos)
-        case .cast(let x, let tn) where !tn.arrayBounds.isEmpty:
-            // No array values yet: an array cast keeps the text form ('{1,2}'), checked when used.
-            let (b, from) = try bindExpr(x, frame, agg: agg)
-            guard from.isString || from == .unknown || from == .null else { throw SQLError.unsupported("array types") }
-            return (coerce(b, from, to: .text), .text)
-        case .subscripts(let base, let subs) where subs.count == 1:
-            // An element of an array in its text form, as text (1-based, NULL outside).
-            guard case let .index(i) = subs[0] else { throw SQLError.unsupported("array slices") }
+        case .subscripts(let base, let subs):
             let (b, t) = try bindExpr(base, frame, agg: agg)
-            guard t.isString || t == .unknown || t == .null else { throw SQLError.unsupported("arrays") }
+            if let e = Binder.elementType(t) { return try bindArraySubscript(b, e, subs, frame, agg) }
+            // An element of an array in its text form (catalog columns), as text (1-based, NULL outside).
+            guard subs.count == 1, case let .index(i) = subs[0] else { throw SQLError.unsupported("array slices") }
+            guard t.isString || t == .unknown || t == .null else {
+                throw SQLError(.datatypeMismatch, "cannot subscript type \(t) because it does not support subscripting", position: pos)
+            }
             let (bi, ti) = try bindExpr(i, frame, agg: agg)
             // Typed unknown, like a literal, so that it takes the type it is compared with.
             return (.function("text_array_element", [coerce(b, t, to: .text), coerce(bi, ti, to: .int8)], .text), .unknown)
+        case .cast(let x, let tn) where !tn.arrayBounds.isEmpty && { if case .array(let l) = x.kind { return l.isEmpty }; return false }():
+            // ARRAY[]::int[]: an empty array gets its type from the cast.
+            return (.const(.array([])), try SQLType.from(tn))
         case .cast(let x, let tn):
             let t = try SQLType.from(tn)
             let (b, from) = try bindExpr(x, frame, agg: agg)
@@ -304,30 +306,19 @@ extension Binder {
             }
             return (.quantified(op, lhs, all: quant == .all, sp), .bool)
         case .quantifiedArray(let op, let x, let quant, let arr):
-            if case .array = arr.kind {} else if (op == "=" && quant == .any) || (op == "<>" && quant == .all) {
-                // An array in its text form ('{1,2}', or ARRAY(SELECT ...), which binds to text):
-                // membership by element text.
-                let (ba, ta) = try bindExpr(arr, frame, agg: agg)
-                guard ta.isString || ta == .unknown || ta == .null else { throw SQLError.unsupported("ANY/ALL over arrays") }
-                let (bx, tx) = try bindExpr(x, frame, agg: agg)
-                let member = BExpr.function("text_array_contains", [coerce(ba, ta, to: .text), coerce(bx, tx, to: .text)], .bool)
-                return (quant == .any ? member : .not(member), .bool)
+            if case .array(let items) = arr.kind, (op == "=" && quant == .any) || (op == "<>" && quant == .all) {
+                // x = ANY(ARRAY[a, b]) is x IN (a, b), which the planner can use for index lookups.
+                return try bindExpr(Expr(.inList(x, items, negated: quant == .all), position: e.position), frame, agg: agg)
             }
-            guard case .array(let items) = arr.kind, ["=", "<>"].contains(op) || quant == .any else {
-                throw SQLError.unsupported("ANY/ALL over arrays")
+            let (ba, ta) = try bindExpr(arr, frame, agg: agg)
+            let (bx, tx) = try bindExpr(x, frame, agg: agg)
+            if !ta.isString || ta == .unknown, let b = try bindQuantifiedArray(op, bx, tx, all: quant == .all, ba, ta, pos) { return (b, .bool) }
+            guard (op == "=" && quant == .any) || (op == "<>" && quant == .all), ta.isString || ta == .unknown || ta == .null else {
+                throw SQLError.unsupported("ANY/ALL over \(ta)")
             }
-            if op == "=" && quant == .any {
-                return try bindExpr(Expr(.inList(x, items, negated: false), position: e.position), frame, agg: agg)
-            }
-            if op == "<>" && quant == .all {
-                return try bindExpr(Expr(.inList(x, items, negated: true), position: e.position), frame, agg: agg)
-            }
-            var acc: Expr?
-            for i in items {
-                let c = Expr(.binary(op: op, left: x, right: i), position: e.position)
-                acc = acc.map { quant == .any ? Expr(.or($0, c)) : Expr(.and($0, c)) } ?? c
-            }
-            return try bindExpr(acc ?? Expr(.literal(.boolean(quant == .all))), frame, agg: agg)
+            // An array in its text form (catalog columns): membership by element text.
+            let member = BExpr.function("text_array_contains", [coerce(ba, ta, to: .text), coerce(bx, tx, to: .text)], .bool)
+            return (quant == .any ? member : .not(member), .bool)
         case .pattern(let kind, let x, let pattern, let escape, let negated):
             let (bx, tx) = try bindExpr(x, frame, agg: agg)
             let (bp, tp) = try bindExpr(pattern, frame, agg: agg)
@@ -448,17 +439,10 @@ extension Binder {
             throw SQLError(.syntaxError, "DEFAULT is not allowed in this context", position: pos)
         case .row: throw SQLError.unsupported("row constructors")
         case .arraySubquery(let q):
-            // There are no array values yet; `ARRAY(SELECT ...)` (psql's \du asks for role
-            // memberships this way) gives the array's text form as PostgreSQL's array_out writes
-            // it: '{a,"b c",NULL,"x\"y"}' (elements quoted when empty, NULL-like, or holding
-            // a delimiter, brace, quote, backslash or space), typed text rather than an array.
-            let x = "CAST(_array.x AS text)"
-            let element = "CASE WHEN _array.x IS NULL THEN 'NULL' WHEN \(x) = '' OR upper(\(x)) = 'NULL' "
-                + "OR \(x) ~ '[,\"\\\\{}[:space:]]' THEN '\"' || replace(replace(\(x), '\\', '\\\\'), '\"', '\\\"') || '\"' "
-                + "ELSE \(x) END"
-            let sql = "(SELECT '{' || coalesce(string_agg(\(element), ','), '') || '}' FROM (\(q)) AS _array (x))"
+            // ARRAY(SELECT x ...): the rows' values in order, an empty array for no rows.
+            let sql = "(SELECT coalesce(array_agg(_array.x), '{}') FROM (\(q)) AS _array (x))"
             return try bindExpr(try Parser.parseExpression(sql: sql), frame, agg: agg)
-        case .array, .subscripts: throw SQLError.unsupported("arrays")
+        case .array(let items): return try bindArrayConstructor(items, frame, agg, pos)
         case .atTimeZone: throw SQLError.unsupported("AT TIME ZONE")
         case .field, .fieldStar: throw SQLError.unsupported("composite field access")
         case .overlay: throw SQLError.unsupported("OVERLAY")
@@ -471,6 +455,7 @@ extension Binder {
         let (la, ta) = try bindExpr(l, frame, agg: agg)
         let (rb, tb) = try bindExpr(r, frame, agg: agg)
         if let v = try bindVectorOperator(op, la, ta, rb, tb, pos) { return v }
+        if let v = try bindArrayOperator(op, la, ta, rb, tb, pos) { return v }
         switch op {
         case "=", "<>", "<", "<=", ">", ">=":
             let (x, y) = try comparable(la, ta, rb, tb, op: op, pos: pos)
@@ -561,7 +546,6 @@ extension Binder {
                 throw SQLError(.groupingError, "aggregate functions are not allowed here", position: pos)
             }
             if !call.withinGroup.isEmpty { throw SQLError.unsupported("WITHIN GROUP") }
-            if name == "array_agg" { throw SQLError.unsupported("array_agg") }
             var order: [(BExpr, SortKey)] = []
             for item in call.orderBy {
                 let (b, _) = try bindExpr(item.expr, agg.inputFrame, agg: agg.argAgg)
@@ -617,6 +601,12 @@ extension Binder {
                     throw SQLError(.undefinedFunction, "function string_agg does not exist", position: pos)
                 }
                 rt = argType == .bytea ? .bytea : .text
+            case "array_agg":
+                guard args.count == 1 else {
+                    throw SQLError(.undefinedFunction, "function array_agg does not exist", position: pos)
+                }
+                if Binder.elementType(argType) != nil { throw SQLError.unsupported("array_agg of arrays") }
+                rt = .array(argType == .unknown || argType == .null ? .text : argType)
             case "bool_and", "bool_or", "every":
                 guard argType == .bool || argType == .null || argType == .unknown else {
                     throw SQLError(.undefinedFunction, "function \(name)(\(argType)) does not exist", position: pos)
@@ -649,6 +639,7 @@ extension Binder {
         if types.contains(.bytea) && !byteaFunctions.contains(name) {
             throw SQLError.unsupported("\(name) on bytea")
         }
+        if let r = try bindArrayFunction(name, args, pos) { return r }
         func arg(_ i: Int, _ t: SQLType) -> BExpr { coerce(args[i].0, args[i].1, to: t) }
         func need(_ n: ClosedRange<Int>) throws {
             guard n.contains(args.count) else {
@@ -791,6 +782,23 @@ extension Binder {
             return try bindVectorFunction(name, args, pos) ?? (.const(.null), .text)
         case _ where systemFunction(name, args) != nil:
             return systemFunction(name, args) ?? (.const(.null), .text)
+        case "current_setting":
+            // Read when the statement is bound: constant within the statement, as in PostgreSQL.
+            try need(1...2)
+            guard case let .const(.text(setting)) = args[0].0 else { throw SQLError.unsupported("current_setting of a computed name") }
+            if let v = settings?.get(setting) ?? SQLSession.defaultSettings[SQLSession.settingKey(setting)] { return (.const(.text(v)), .text) }
+            if args.count == 2, case .const(.bool(true)) = coerce(args[1].0, types[1], to: .bool) { return (.const(.null), .text) }
+            throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(setting)\"", position: pos)
+        case "set_config":
+            // Applied when the statement is bound; a transaction-local setting (is_local) lasts
+            // for the session here.
+            try need(3...3)
+            guard case let .const(.text(setting)) = args[0].0, case let .const(v) = coerce(args[1].0, types[1], to: .text) else {
+                throw SQLError.unsupported("set_config with computed arguments")
+            }
+            let value = v.text(as: nil) ?? ""
+            if let set = settings?.set { try set(setting, value) }
+            return (.const(.text(value)), .text)
         case "version": return (.const(.text("PostgreSQL 15.0 (ApusDB 0.1) on x86_64-pc-linux-gnu, compiled by Swift 6")), .text)
         case "gen_random_uuid": return (.function("gen_random_uuid", [], .uuid), .uuid)
         case "date_trunc":

@@ -56,6 +56,13 @@ let aggregateNames: Set<String> = ["count", "sum", "avg", "min", "max", "string_
 
 /// Turns AST into typed plans: resolves names against the catalog, types expressions,
 /// picks access paths.
+/// How the binder reads and changes the session's settings (`current_setting`, `set_config`).
+struct SessionSettingsAccess {
+    var get: (String) -> String?
+    /// Applies a setting; nil when binding must not change anything (Describe).
+    var set: ((String, String) throws -> Void)?
+}
+
 final class Binder {
     let catalog: Catalog
     var paramTypes: [SQLType]
@@ -69,6 +76,8 @@ final class Binder {
     static let depthMax = 200
     /// The session's role: `current_user`, and whose privileges system relations check.
     let user: String
+    /// The session's settings for `current_setting` and `set_config` (nil: defaults, read-only).
+    var settings: SessionSettingsAccess?
 
     init(catalog: Catalog, paramTypes: [SQLType], user: String? = nil) {
         self.catalog = catalog
@@ -252,6 +261,7 @@ final class Binder {
         if a.isNumber && b.isNumber { return promoteNumeric(a, b) }
         if a.isString && b.isString { return .text }
         if a.category == 4 && b.category == 4 { return a == .timestamptz || b == .timestamptz ? .timestamptz : .timestamp }
+        if case let .array(x) = a, case let .array(y) = b, let e = try? unify(x, y, what) { return .array(e) }
         throw SQLError(.datatypeMismatch, "\(what) types \(a) and \(b) cannot be matched")
     }
 
@@ -482,9 +492,13 @@ final class Binder {
         case let .function(e, _, false, alias) where {
             if case let .function(call) = e.kind { return call.name.name == "unnest" && call.arguments.count == 1 } else { return false }
         }():
-            // unnest over an array in its text form: one text row per element.
+            // unnest over an array (or one in its text form: one text row per element).
             guard case let .function(call) = e.kind else { throw SQLError(.internalError, "unreachable") }
             let (b, t) = try bindExpr(call.arguments[0].value, Frame(columns: [], outer: outer), agg: nil)
+            if let et = Binder.elementType(t) {
+                let name = alias?.name ?? "unnest"
+                return (.unnest(b), [ScopeColumn(table: name, name: alias?.columns.first ?? name, type: et)])
+            }
             guard t.isString || t == .unknown || t == .null else { throw SQLError.unsupported("unnest over \(t)") }
             let name = alias?.name ?? "unnest"
             return (.unnest(.cast(b, .text)), [ScopeColumn(table: name, name: alias?.columns.first ?? name, type: .text)])

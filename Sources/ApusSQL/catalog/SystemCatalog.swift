@@ -22,7 +22,24 @@ extension Binder {
     static func oid(of t: SQLType) -> Int64 { Int64(t.oid) }
 
     /// Rows and columns of a system relation, or nil when `name` is not one.
+    /// Columns that PostgreSQL types `oid` (bigint-valued here, typed oid on the wire, so
+    /// drivers decode them and their arrays with their built-in codecs).
+    static let oidColumns: Set<String> = [
+        "oid", "relnamespace", "relowner", "relam", "reltablespace", "reloftype", "reltoastrelid", "reltype", "attrelid",
+        "atttypid", "attcollation", "typnamespace", "typbasetype", "typelem", "typarray", "typcollation", "typowner",
+        "indexrelid", "indrelid", "conrelid", "conindid", "confrelid", "connamespace", "contypid", "adrelid", "nspowner",
+        "datdba", "roleid", "member", "grantor", "rngtypid", "rngsubtype", "rngmultitypid", "rngcollation", "rngsubopc",
+        "extnamespace", "extowner", "opcnamespace", "opcmethod", "seqrelid", "seqtypid", "polrelid", "collnamespace",
+        "objoid", "classoid", "refobjid", "refclassid", "inhrelid", "inhparent", "starelid", "dattablespace",
+        "pronamespace", "prorettype", "proowner", "prolang",
+    ]
+
     func systemRelation(_ name: QualifiedName) throws -> (rows: [[Value]], columns: [(String, SQLType)])? {
+        guard let r = try systemRelationUntyped(name) else { return nil }
+        return (r.rows, r.columns.map { Binder.oidColumns.contains($0.0) && $0.1 == .int8 ? ($0.0, .oid) : $0 })
+    }
+
+    func systemRelationUntyped(_ name: QualifiedName) throws -> (rows: [[Value]], columns: [(String, SQLType)])? {
         let schema = name.parts.count > 1 ? name.qualifier.last : nil
         let rel = name.name
         if let schema, schema != "pg_catalog" && schema != "information_schema" { return nil }
@@ -79,14 +96,16 @@ extension Binder {
                              .bool(false), .bool(false), text("p"), int(3)])
             }
             // Constant columns psql's \d reads: no rules, triggers, row security, tablespaces,
-            // typed tables or TOAST tables; replica identity default.
-            let fixed: [Value] = [.bool(false), .bool(false), .bool(false), .bool(false), int(0), int(0), text("d"), int(0), .null, .null]
+            // typed tables or TOAST tables; replica identity default; no composite row types.
+            let fixed: [Value] = [.bool(false), .bool(false), .bool(false), .bool(false), int(0), int(0), text("d"), int(0), .null, .null,
+                                  int(0)]
             return (rows.map { $0 + fixed },
                     [("oid", .int8), ("relname", .text), ("relnamespace", .int8), ("relkind", .text), ("relowner", .int8),
                      ("relam", .int8), ("relchecks", .int2), ("relhasindex", .bool), ("relispartition", .bool),
                      ("relpersistence", .text), ("relnatts", .int2), ("relhasrules", .bool), ("relhastriggers", .bool),
                      ("relrowsecurity", .bool), ("relforcerowsecurity", .bool), ("reltablespace", .int8), ("reloftype", .int8),
-                     ("relreplident", .text), ("reltoastrelid", .int8), ("relpartbound", .text), ("reloptions", .text)])
+                     ("relreplident", .text), ("reltoastrelid", .int8), ("relpartbound", .text), ("reloptions", .text),
+                     ("reltype", .int8)])
         case "pg_attribute":
             var rows: [[Value]] = []
             for t in tables {
@@ -156,12 +175,22 @@ extension Binder {
                            ("condeferrable", .bool), ("condeferred", .bool), ("condef", .text), ("confrelid", .int8)])
         case "pg_type":
             // Built-in types live in pg_catalog; `vector` in public, where pgvector installs it.
-            return (Binder.typeOIDs.map {
-                        let vector = $0.0 == "vector"
-                        return [int($0.1), text($0.0), int(vector ? Binder.publicOID : 11), int($0.2), text("b"), int(0), int(0),
-                                int(vector ? Int64(VectorValue.arrayTypeOID) : 0), text(","),
-                                int(["text", "varchar", "bpchar", "name"].contains($0.0) ? 100 : 0)]
-                    },
+            // Array types (`_int4`) follow, with typelem naming the element type.
+            var arrayOf: [Int64: Int64] = [Int64(VectorValue.typeOID): Int64(VectorValue.arrayTypeOID)]
+            for (a, e) in ArrayValue.elementTypes where a != 199 && a != 1028 { arrayOf[Int64(e.oid)] = Int64(a) }
+            arrayOf[114] = 199
+            arrayOf[26] = 1028
+            var rows: [[Value]] = Binder.typeOIDs.map {
+                let vector = $0.0 == "vector"
+                return [int($0.1), text($0.0), int(vector ? Binder.publicOID : 11), int($0.2), text("b"), int(0), int(0),
+                        int(arrayOf[$0.1] ?? 0), text(","), int(["text", "varchar", "bpchar", "name"].contains($0.0) ? 100 : 0)]
+            }
+            for base in Binder.typeOIDs {
+                guard let a = arrayOf[base.1] else { continue }
+                rows.append([int(a), text("_" + base.0), int(base.0 == "vector" ? Binder.publicOID : 11), int(-1), text("b"), int(0),
+                             int(base.1), int(0), text(","), int(["text", "varchar", "bpchar"].contains(base.0) ? 100 : 0)])
+            }
+            return (rows,
                     [("oid", .int8), ("typname", .text), ("typnamespace", .int8), ("typlen", .int2), ("typtype", .text),
                      ("typbasetype", .int8), ("typelem", .int8), ("typarray", .int8), ("typdelim", .text), ("typcollation", .int8)])
         case "pg_index":
@@ -216,7 +245,7 @@ extension Binder {
             return ([[int(13_500), text("plpgsql"), text("1.0")], [int(13_501), text("vector"), text("0.8.0")]],
                     [("oid", .int8), ("extname", .text), ("extversion", .text)])
         case "pg_description", "pg_inherits", "pg_proc", "pg_trigger", "pg_tablespace", "pg_statistic_ext", "pg_publication",
-             "pg_publication_rel", "pg_publication_namespace", "pg_policy", "pg_sequence", "pg_opclass":
+             "pg_publication_rel", "pg_publication_namespace", "pg_policy", "pg_sequence", "pg_opclass", "pg_range":
             let cols: [(String, SQLType)] = switch rel {
             case "pg_description": [("objoid", .int8), ("classoid", .int8), ("objsubid", .int4), ("description", .text)]
             case "pg_inherits": [("inhrelid", .int8), ("inhparent", .int8), ("inhseqno", .int4), ("inhdetachpending", .bool)]
@@ -233,6 +262,9 @@ extension Binder {
             case "pg_sequence": [("seqrelid", .int8), ("seqtypid", .int8), ("seqstart", .int8), ("seqincrement", .int8),
                                  ("seqmax", .int8), ("seqmin", .int8), ("seqcache", .int8), ("seqcycle", .bool)]
             case "pg_opclass": [("oid", .int8), ("opcname", .text), ("opcnamespace", .int8), ("opcdefault", .bool), ("opcmethod", .int8)]
+            // Range types (none).
+            case "pg_range": [("rngtypid", .int8), ("rngsubtype", .int8), ("rngmultitypid", .int8), ("rngcollation", .int8),
+                              ("rngsubopc", .int8)]
             default: [("oid", .int8), ("spcname", .text)]
             }
             return ([], cols)
@@ -377,6 +409,7 @@ extension Binder {
         case let .numeric(p?, s): Int64((p << 16) | (s ?? 0)) + 4
         case let .varchar(n?), let .bpchar(n?): Int64(n) + 4
         case let .vector(n?): Int64(n)
+        case let .array(e): typmod(e)
         default: -1
         }
     }
@@ -386,7 +419,7 @@ extension Binder {
     static func storage(_ t: SQLType) -> String {
         switch t {
         case .numeric: "m"
-        case .text, .varchar, .bpchar, .bytea, .jsonb, .vector: "x"
+        case .text, .varchar, .bpchar, .bytea, .jsonb, .vector, .array: "x"
         default: "p"
         }
     }
@@ -394,13 +427,14 @@ extension Binder {
     /// The collation of a column of type `t`: the default one (100) for text types, else none.
     static func collation(_ t: SQLType) -> Int64 {
         switch t {
-        case .text, .varchar, .bpchar: 100
+        case .text, .varchar, .bpchar, .array(.text), .array(.varchar), .array(.bpchar): 100
         default: 0
         }
     }
 
     /// format_type(oid, typmod): the type's name with its modifier.
     static func formatType(_ oid: Int64, typmod: Int64) -> String {
+        if let e = arrayElementOID(oid) { return formatType(e, typmod: typmod) + "[]" }
         guard typmod >= 0, let named = Binder.typeOIDs.first(where: { $0.1 == oid })?.0 else { return formatType(oid) }
         switch named {
         case "numeric": return SQLType.numeric(precision: Int((typmod - 4) >> 16), scale: Int((typmod - 4) & 0xFFFF)).description
@@ -411,7 +445,17 @@ extension Binder {
         }
     }
 
+    /// The element type's OID of array type `oid`, or nil when `oid` is not an array type.
+    static func arrayElementOID(_ oid: Int64) -> Int64? {
+        if oid == Int64(VectorValue.arrayTypeOID) { return Int64(VectorValue.typeOID) }
+        if oid == 199 { return 114 }
+        if oid == 1028 { return 26 }
+        return ArrayValue.elementTypes[UInt32(truncatingIfNeeded: oid)].map { Int64($0.oid) }
+    }
+
     static func formatType(_ oid: Int64) -> String {
+        if let e = arrayElementOID(oid) { return formatType(e) + "[]" }
+        if oid == 0 { return "-" }
         guard let named = Binder.typeOIDs.first(where: { $0.1 == oid })?.0 else { return "???" }
         let pretty: [String: String] = [
             "int4": "integer", "int8": "bigint", "int2": "smallint", "bool": "boolean", "float8": "double precision",

@@ -41,6 +41,14 @@ public enum KeyEncoding {
                 for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: u >> UInt32(s))) }
             }
             out.append(0x00)
+        case let .array(items):
+            // Element-wise like vectors: 0x01 + the element's encoding, 0x02 for a NULL element
+            // (after every value, as PostgreSQL orders them), then 0x00 (a prefix sorts first).
+            out.append(0x90)
+            for x in items {
+                if x.isNull { out.append(0x02) } else { out.append(0x01); append(x, to: &out) }
+            }
+            out.append(0x00)
         }
     }
 
@@ -179,6 +187,10 @@ public enum RowEncoding {
             out.append(11)
             appendU32(UInt32(v.count), &out)
             for x in v { appendU32(x.bitPattern, &out) }
+        case let .array(items):
+            out.append(12)
+            appendU32(UInt32(items.count), &out)
+            for x in items { appendValue(x, &out) }
         }
     }
 
@@ -220,6 +232,14 @@ public enum RowEncoding {
             case 5, 6: let n = Int(try u32()); try skip(n)
             case 10: try skip(24)
             case 11: let n = Int(try u32()); try skip(4 * n)
+            case 12:
+                let n = Int(try u32())
+                guard n <= bytes.count - pos else { throw Reader.corrupt() }
+                for _ in 0..<n {
+                    // Arrays do not nest: refusing a nested tag also bounds the recursion on corrupt input.
+                    guard pos < bytes.count, bytes[pos] != 12 else { throw Reader.corrupt() }
+                    try skipValue()
+                }
             default: throw Reader.corrupt()
             }
         }
@@ -266,6 +286,17 @@ public enum RowEncoding {
                     count = n
                 }
                 return .vector(v)
+            case 12:
+                // Every element takes at least its tag byte, which bounds a corrupt count.
+                let n = Int(try u32())
+                guard n <= bytes.count - pos else { throw Reader.corrupt() }
+                var items: [Value] = []
+                items.reserveCapacity(n)
+                for _ in 0..<n {
+                    guard pos < bytes.count, bytes[pos] != 12 else { throw Reader.corrupt() }
+                    items.append(try value())
+                }
+                return .array(items)
             default: throw Reader.corrupt()
             }
         }

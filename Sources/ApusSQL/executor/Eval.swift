@@ -264,6 +264,7 @@ extension Executor {
         case "gen_random_uuid": return .text(UUID().uuidString.lowercased())
         default: break
         }
+        if name.hasPrefix("arr_") { return try arrayFunction(name, a, t) }
         if a.contains(where: \.isNull) { return .null }
         if name.hasPrefix("vec_") { return try vectorFunction(name, a) }
         func s(_ i: Int) -> String { a[i].text(as: nil) ?? "" }

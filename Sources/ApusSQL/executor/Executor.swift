@@ -216,7 +216,9 @@ final class Executor {
         case let .window(input, calls):
             return try window(try run(input), calls)
         case let .unnest(a):
-            guard case let .text(arr) = try eval(a, []) else { return [] }
+            let v = try eval(a, [])
+            if case let .array(items) = v { return items.map { [$0] } }
+            guard case let .text(arr) = v else { return [] }
             guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
             return elements.map { [$0.map { Value.text($0) } ?? .null] }
         case let .series(a, b, c):
@@ -386,6 +388,8 @@ final class Executor {
         /// sum/avg of vectors: element sums.
         var vsum: [Double]?
         var seen = Set<Value>()
+        /// array_agg's elements.
+        var items: [Value] = []
         /// Inputs of an ordered aggregate: sort keys, value, row.
         var pending: [([Value], Value, [Value])] = []
     }
@@ -403,7 +407,7 @@ final class Executor {
                 if let f = a.filter, try eval(f, r) != .bool(true) { continue }
                 if a.star { entry.states[i].count += 1; continue }
                 let v = try eval(a.args[0], r)
-                if v.isNull { continue }
+                if v.isNull && a.name != "array_agg" { continue }
                 if a.distinct && !entry.states[i].seen.insert(v.groupKey).inserted { continue }
                 if !a.order.isEmpty {
                     entry.states[i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
@@ -452,6 +456,7 @@ final class Executor {
             if s.ext.isNull { s.ext = v; return }
             let c = Value.compare(v, s.ext)
             if (a.name == "min" && c < 0) || (a.name == "max" && c > 0) { s.ext = v }
+        case "array_agg": s.items.append(v)
         case "string_agg":
             let sep = try a.separator.map { try eval($0, row) } ?? .null
             if let t = s.text { s.text = t + (sep.text(as: nil) ?? "") + (v.text(as: nil) ?? "") } else { s.text = v.text(as: nil) ?? "" }
@@ -502,6 +507,7 @@ final class Executor {
             return .numeric(try SQLDecimal.divide(toDecimal(s.sum), SQLDecimal(s.count)))
         case "min", "max": return s.ext
         case "string_agg": return s.text.map { .text($0) } ?? .null
+        case "array_agg": return s.count == 0 ? .null : .array(s.items)
         case "bool_and", "bool_or": return s.bool.map { .bool($0) } ?? .null
         default:
             let n = Double(s.count)

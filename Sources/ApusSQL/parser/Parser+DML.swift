@@ -72,8 +72,20 @@ extension Parser {
                 clauses.append(.multiple(columns: columns, value: try parseExpr(), position: position))
             } else {
                 let column = try parseColId()
-                if current.kind == .dot || current.kind == .leftBracket {
-                    throw unsupported("assignment to a field or array element")
+                if current.kind == .dot { throw unsupported("assignment to a field") }
+                if current.kind == .leftBracket {
+                    // `col[i] = v` is `col = array_set(col, i, v)`: the array with element i replaced
+                    // (grown with NULLs when i is past the end, as PostgreSQL does).
+                    guard case let .index(i) = try parseSubscript() else { throw unsupported("assignment to an array slice") }
+                    if current.kind == .leftBracket { throw unsupported("assignment to an element of a multidimensional array") }
+                    guard consumeOp("=") else { throw syntaxError() }
+                    let value = try parseExpr()
+                    let call = FunctionCall(name: QualifiedName(["array_set"]), arguments: [
+                        FunctionArgument(value: Expr(.column([column]), position: position)), FunctionArgument(value: i),
+                        FunctionArgument(value: value),
+                    ])
+                    clauses.append(.single(column: column, value: Expr(.function(call), position: position), position: position))
+                    continue
                 }
                 guard consumeOp("=") else { throw syntaxError() }
                 clauses.append(.single(column: column, value: try parseExpr(), position: position))

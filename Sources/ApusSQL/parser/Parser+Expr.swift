@@ -342,7 +342,7 @@ extension Parser {
         }
     }
 
-    private mutating func parseSubscript() throws -> Subscript {
+    mutating func parseSubscript() throws -> Subscript {
         try expect(.leftBracket)
         var lower: Expr?
         if current.kind != .colon { lower = try parseExpr() }

@@ -128,6 +128,18 @@ public final class SQLSession {
         }
     }
 
+    /// Sets a session setting (SET, set_config): 42704 for an unknown name, 22023 for a bad duration.
+    func applySetting(_ name: String, _ value: String) throws(SQLError) {
+        let key = SQLSession.settingKey(name)
+        guard SQLSession.defaultSettings[key] != nil || key.contains(".") else {
+            throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(name)\"")
+        }
+        if SQLSession.timeoutSettings.contains(key) && StatementInterrupt.milliseconds(value) == nil {
+            throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
+        }
+        settings[key] = value
+    }
+
     /// Whether an explicit transaction block is open.
     public var inTransaction: Bool { explicit }
 
@@ -184,6 +196,7 @@ public final class SQLSession {
             // AS OF SYSTEM TIME: described as the same query of the present catalog.
             if let (_, rest) = try SQLSession.splitAsOf(q) { q = rest }
             let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+            binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) }, set: nil)
             let b = try binder.bindQuery(q, outer: nil)
             return (b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, binder.paramTypes)
         } catch {
@@ -445,6 +458,8 @@ public final class SQLSession {
         case let .query(q):
             if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
             let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+            binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) },
+                                                    set: { [unowned self] in try self.applySetting($0, $1) })
             let b = try binder.bindQuery(q, outer: nil)
             let ex = Executor(tx: t, params: params)
             let rows = try ex.run(b.plan)
@@ -480,13 +495,7 @@ public final class SQLSession {
             if st.values.isEmpty || (key == "timezone" && value.lowercased() == "local") {
                 settings[key] = nil
             } else {
-                guard SQLSession.defaultSettings[key] != nil || key.contains(".") else {
-                    throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(st.name)\"")
-                }
-                if SQLSession.timeoutSettings.contains(key) && StatementInterrupt.milliseconds(value) == nil {
-                    throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
-                }
-                settings[key] = value
+                try applySetting(st.name, value)
             }
             return .command("SET")
         case let .reset(r):

@@ -32,6 +32,7 @@ extension Value {
             let x = (m1 * 30 + d1) * DateTime.usPerDay + u1, y = (m2 * 30 + d2) * DateTime.usPerDay + u2
             return x < y ? -1 : (x == y ? 0 : 1)
         case let (.vector(x), .vector(y)): return VectorValue.compare(x, y)
+        case let (.array(x), .array(y)): return ArrayValue.compare(x, y)
         default:
             return cmpBytes(Array(a.description.utf8), Array(b.description.utf8))
         }
@@ -66,6 +67,7 @@ extension Value {
             if let i = n.int64Value, SQLDecimal(i) == n { return .int(i) }
             if let d = Double(exactly: n.doubleValue), SQLDecimal.parse(formatFloat(d, single: false)) == n { return .float(d) }
             return self
+        case let .array(items): return .array(items.map(\.groupKey))
         default: return self
         }
     }
@@ -113,7 +115,7 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
             return .bool(b)
         default: break
         }
-    case .int2, .int4, .int8:
+    case .int2, .int4, .int8, .oid:
         switch v {
         case let .int(i): return try checkIntRange(i, t)
         case let .bool(b): return .int(b ? 1 : 0)
@@ -261,6 +263,8 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
         case let .text(s): return .vector(try VectorValue.checkDimensions(try VectorValue.parse(s), n))
         default: break
         }
+    case let .array(e):
+        return try ArrayValue.cast(v, to: e)
     }
     throw cannotCast(v, t)
 }
@@ -314,7 +318,7 @@ func parseInterval(_ s: String) -> Value? {
 func promoteNumeric(_ a: SQLType, _ b: SQLType) -> SQLType {
     if a.isFloat || b.isFloat { return (a == .float4 && (b == .float4 || b.isInteger)) || (b == .float4 && a.isInteger) ? .float4 : .float8 }
     if a.isNumeric || b.isNumeric { return .numeric(precision: nil, scale: nil) }
-    if a == .int8 || b == .int8 { return .int8 }
+    if a == .int8 || b == .int8 || a == .oid || b == .oid { return a == b ? a : .int8 }
     if a == .int4 || b == .int4 { return .int4 }
     return a == .int2 && b == .int2 ? .int2 : .int4
 }
@@ -323,7 +327,7 @@ func promoteNumeric(_ a: SQLType, _ b: SQLType) -> SQLType {
 func arithmetic(_ op: String, _ a: Value, _ b: Value, _ t: SQLType) throws(SQLError) -> Value {
     if a.isNull || b.isNull { return .null }
     switch t {
-    case .int2, .int4, .int8:
+    case .int2, .int4, .int8, .oid:
         guard case let .int(x) = a, case let .int(y) = b else { break }
         var r: Int64
         var o = false

@@ -3,6 +3,8 @@ import ApusCore
 /// A SQL type, with the modifiers that change behaviour (lengths, numeric scale).
 public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
     case bool, int2, int4, int8, float4, float8
+    /// An object identifier (unsigned 32-bit; the system catalogs' key type).
+    case oid
     case numeric(precision: Int?, scale: Int?)
     case text
     case varchar(Int?)
@@ -10,6 +12,8 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
     case bytea, date, timestamp, timestamptz, interval, uuid, jsonb
     /// pgvector's `vector(n)`: `n` float4 elements (nil: any dimension).
     case vector(Int?)
+    /// A one-dimensional array of the element type (`integer[]`).
+    case array(SQLType)
     /// An untyped string literal, resolved by context.
     case unknown
     /// The type of a bare NULL.
@@ -22,6 +26,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case .int2: "smallint"
         case .int4: "integer"
         case .int8: "bigint"
+        case .oid: "oid"
         case .float4: "real"
         case .float8: "double precision"
         case let .numeric(p, s): p.map { "numeric(\($0),\(s ?? 0))" } ?? "numeric"
@@ -36,12 +41,13 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case .uuid: "uuid"
         case .jsonb: "jsonb"
         case let .vector(n): n.map { "vector(\($0))" } ?? "vector"
+        case let .array(e): "\(e)[]"
         case .unknown: "unknown"
         case .null: "unknown"
         }
     }
 
-    var isInteger: Bool { self == .int2 || self == .int4 || self == .int8 }
+    var isInteger: Bool { self == .int2 || self == .int4 || self == .int8 || self == .oid }
     var isFloat: Bool { self == .float4 || self == .float8 }
     var isNumeric: Bool { if case .numeric = self { return true }; return false }
     var isNumber: Bool { isInteger || isFloat || isNumeric }
@@ -60,6 +66,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case .bool: return 3
         case .date, .timestamp, .timestamptz: return 4
         case .vector: return 6
+        case .array: return 7
         case .null: return 0
         default: return 5
         }
@@ -67,7 +74,14 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
 
     /// Resolves a parsed type name.
     static func from(_ t: TypeName) throws(SQLError) -> SQLType {
-        if !t.arrayBounds.isEmpty { throw SQLError.unsupported("array types") }
+        if !t.arrayBounds.isEmpty {
+            // PostgreSQL does not enforce the declared dimensions: `int[][]` and `int[3]` are `int[]`.
+            var element = t
+            element.arrayBounds = []
+            let e = try from(element)
+            guard ArrayValue.elementTypeAllowed(e) else { throw SQLError.unsupported("arrays of \(e)") }
+            return .array(e)
+        }
         var mods: [Int] = []
         for m in t.modifiers {
             if case let .literal(.integer(s)) = m.kind, let v = Int(s) { mods.append(v) } else {
@@ -95,7 +109,8 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case "uuid": return .uuid
         case "jsonb", "json": return .jsonb
         // Object identifiers are integers here (system catalogs use bigint OIDs).
-        case "oid", "regproc", "xid", "cid": return .int8
+        case "oid": return .oid
+        case "regproc", "xid", "cid": return .int8
         case "vector":
             if let n = mods.first {
                 guard n >= 1 else { throw SQLError(SQLState("22023"), "dimensions for type vector must be at least 1") }
@@ -128,6 +143,8 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
     case interval(months: Int64, days: Int64, micros: Int64)
     /// A pgvector `vector`: float4 elements.
     case vector([Float])
+    /// A one-dimensional array (lower bound 1); elements may be NULL.
+    case array([Value])
 
     /// Whether this is NULL.
     public var isNull: Bool { if case .null = self { return true }; return false }
@@ -154,6 +171,9 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         case let .timestamptz(t): return DateTime.formatTimestamp(t) + "+00"
         case let .interval(m, d, us): return DateTime.formatInterval(months: m, days: d, micros: us)
         case let .vector(v): return VectorValue.format(v)
+        case let .array(items):
+            if case let .array(e) = type { return ArrayValue.format(items, element: e) }
+            return ArrayValue.format(items, element: nil)
         }
     }
 }
@@ -329,6 +349,7 @@ extension SQLType {
         case .int2: 21
         case .int4: 23
         case .int8: 20
+        case .oid: 26
         case .float4: 700
         case .float8: 701
         case .numeric: 1700
@@ -343,6 +364,7 @@ extension SQLType {
         case .uuid: 2950
         case .jsonb: 3802
         case .vector: VectorValue.typeOID
+        case let .array(e): ArrayValue.arrayOID(of: e)
         case .unknown, .null: 25
         }
     }
