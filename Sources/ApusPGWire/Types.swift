@@ -37,7 +37,8 @@ public enum PGTypes {
         case 1184: .timestamptz
         case 1186: .interval
         case 2950: .uuid
-        case 3802, 114: .jsonb
+        case 3802: .jsonb
+        case 114: .json
         case VectorValue.typeOID: .vector(nil)
         default: ArrayValue.elementTypes[oid].map { SQLType.array($0) }
         }
@@ -47,7 +48,7 @@ public enum PGTypes {
     public static func hasBinary(_ t: SQLType) -> Bool {
         switch t {
         case .bool, .int2, .int4, .int8, .oid, .float4, .float8, .text, .varchar, .bpchar, .bytea, .date, .timestamp,
-            .timestamptz, .uuid, .jsonb, .interval, .numeric, .vector, .unknown, .null:
+            .timestamptz, .uuid, .jsonb, .json, .interval, .numeric, .vector, .unknown, .null:
             true
         case let .array(e): hasBinary(e)
         }
@@ -242,7 +243,10 @@ public enum PGTypes {
         case .date: return .date(Int64(Int32(bitPattern: try int(UInt32.self))))
         case .timestamp: return .timestamp(Int64(bitPattern: try int(UInt64.self)))
         case .timestamptz: return .timestamptz(Int64(bitPattern: try int(UInt64.self)))
-        case .jsonb: return .text(String(decoding: bytes.dropFirst(), as: UTF8.self))
+        case .jsonb:
+            guard bytes.first == 1 else { throw SQLError(SQLState("22P03"), "unsupported jsonb version number \(bytes.first ?? 0)") }
+            return try castValue(.text(String(decoding: bytes.dropFirst(), as: UTF8.self)), to: .jsonb)
+        case .json: return try castValue(.text(String(decoding: bytes, as: UTF8.self)), to: .json)
         case .numeric: return try castValue(.text(try numericText(bytes)), to: .numeric(precision: nil, scale: nil))
         case .vector:
             guard bytes.count >= 4 else { throw SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter") }

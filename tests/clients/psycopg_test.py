@@ -54,6 +54,27 @@ with psycopg.connect(autocommit=True) as conn:
         check(f"ANY(list parameter) binary={binary}", cur.fetchone(), (2,))
     cur.execute("SELECT (SELECT array_agg(id ORDER BY id DESC) FROM arrs), ARRAY(SELECT t FROM unnest(%s::text[]) AS u(t))", (["x", "y"],))
     check("array_agg and ARRAY()", cur.fetchone(), ([2, 1], ["x", "y"]))
+    # json and jsonb: dicts and lists out as parameters (binary jsonb has a version byte), back as
+    # Python values; jsonb is stored in its canonical form, json as written.
+    from psycopg.types.json import Json, Jsonb
+    cur.execute("CREATE TABLE jdocs (id int PRIMARY KEY, j json, jb jsonb)")
+    doc = {"name": "ünï \"q\"", "n": 1.5, "tags": ["a", None], "nested": {"ok": True}}
+    cur.execute("INSERT INTO jdocs VALUES (1, %s, %s)", (Json(doc), Jsonb(doc)), binary=True)
+    cur.execute("INSERT INTO jdocs VALUES (2, %s, %s)", ('{"b":1,  "a":2}', '{"b":1,  "a":2}'))
+    for binary in (False, True):
+        cur.execute("SELECT j, jb FROM jdocs WHERE id = 1", binary=binary)
+        check(f"json round trip binary={binary}", cur.fetchone(), (doc, doc))
+    cur.execute("SELECT j::text, jb::text FROM jdocs WHERE id = 2")
+    check("json kept, jsonb canonical", cur.fetchone(), ('{"b":1,  "a":2}', '{"a": 2, "b": 1}'))
+    cur.execute("SELECT id FROM jdocs WHERE jb @> %s ORDER BY id", (Jsonb({"nested": {"ok": True}}),))
+    check("jsonb @> parameter", cur.fetchall(), [(1,)])
+    cur.execute("SELECT jb ->> 'name', jb -> 'tags' -> 0 FROM jdocs WHERE id = 1")
+    check("-> and ->>", cur.fetchone(), (doc["name"], "a"))
+    try:
+        cur.execute("SELECT %s::jsonb", ('{"bad"',))
+        failures.append("bad jsonb: no error")
+    except psycopg.Error as e:
+        check("bad jsonb", e.sqlstate, "22P02")
     for sql, state in [("SELECT * FROM nosuch", "42P01"), ("SELECT 1/0", "22012"), ("SELEC 1", "42601"),
                        ("INSERT INTO items VALUES (1, 'dup', 1, NULL)", "23505"),
                        ("INSERT INTO items (id) VALUES (9)", "23502")]:

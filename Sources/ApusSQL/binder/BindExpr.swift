@@ -455,6 +455,7 @@ extension Binder {
         let (la, ta) = try bindExpr(l, frame, agg: agg)
         let (rb, tb) = try bindExpr(r, frame, agg: agg)
         if let v = try bindVectorOperator(op, la, ta, rb, tb, pos) { return v }
+        if let v = try bindJSONOperator(op, la, ta, rb, tb, pos) { return v }
         if let v = try bindArrayOperator(op, la, ta, rb, tb, pos) { return v }
         switch op {
         case "=", "<>", "<", "<=", ">", ">=":
@@ -601,6 +602,19 @@ extension Binder {
                     throw SQLError(.undefinedFunction, "function string_agg does not exist", position: pos)
                 }
                 rt = argType == .bytea ? .bytea : .text
+            case "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg":
+                // Each argument becomes its JSON text here (typed, so json arguments are embedded).
+                guard args.count == (name.contains("object") ? 2 : 1) else {
+                    throw SQLError(.undefinedFunction, "function \(name) does not exist", position: pos)
+                }
+                let jsonb = name.hasPrefix("jsonb")
+                var types: [SQLType] = []
+                for a in call.arguments { types.append(try bindExpr(a.value, agg.inputFrame, agg: agg.argAgg).1) }
+                args = args.indices.map { i in
+                    let t = types[i] == .unknown ? SQLType.text : types[i]
+                    return .function("json_from", [.cast(args[i], t), .const(.text(t.description)), .const(.bool(false))], .json)
+                }
+                rt = jsonb ? .jsonb : .json
             case "array_agg":
                 guard args.count == 1 else {
                     throw SQLError(.undefinedFunction, "function array_agg does not exist", position: pos)
@@ -640,6 +654,7 @@ extension Binder {
             throw SQLError.unsupported("\(name) on bytea")
         }
         if let r = try bindArrayFunction(name, args, pos) { return r }
+        if let r = try bindJSONFunction(name, args, pos) { return r }
         func arg(_ i: Int, _ t: SQLType) -> BExpr { coerce(args[i].0, args[i].1, to: t) }
         func need(_ n: ClosedRange<Int>) throws {
             guard n.contains(args.count) else {
@@ -751,11 +766,6 @@ extension Binder {
             )
         case "concat":
             return (.function("concat", args.indices.map { args[$0].0 }, .text), .text)
-        case "json_build_object", "jsonb_build_object":
-            guard args.count % 2 == 0 else {
-                throw SQLError(.invalidParameterValue, "argument list must have even number of elements")
-            }
-            return (.function(name, args.map(\.0), .jsonb), .jsonb)
         case "concat_ws":
             try need(1...100)
             return (.function("concat_ws", args.indices.map { args[$0].0 }, .text), .text)

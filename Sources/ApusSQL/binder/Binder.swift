@@ -52,7 +52,8 @@ struct BoundQuery {
 }
 
 let aggregateNames: Set<String> = ["count", "sum", "avg", "min", "max", "string_agg", "bool_and", "bool_or", "every",
-                                   "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "array_agg"]
+                                   "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop", "array_agg",
+                                   "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg"]
 
 /// Turns AST into typed plans: resolves names against the catalog, types expressions,
 /// picks access paths.

@@ -184,6 +184,10 @@ struct DDL {
         case .interval: "interval"
         case .uuid: "uuid"
         case .jsonb: "jsonb"
+        case .json: "json"
+        case .oid: "oid"
+        case let .vector(n): n.map { "vector(\($0))" } ?? "vector"
+        case let .array(e): typeSQL(e) + "[]"
         default: "text"
         }
     }

@@ -419,7 +419,7 @@ extension Binder {
     static func storage(_ t: SQLType) -> String {
         switch t {
         case .numeric: "m"
-        case .text, .varchar, .bpchar, .bytea, .jsonb, .vector, .array: "x"
+        case .text, .varchar, .bpchar, .bytea, .jsonb, .json, .vector, .array: "x"
         default: "p"
         }
     }

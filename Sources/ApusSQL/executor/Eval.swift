@@ -234,25 +234,6 @@ extension Executor {
         switch name {
         case "concat":
             return .text(a.map { $0.text(as: nil) ?? "" }.joined())
-        case "json_build_object", "jsonb_build_object":
-            // json keeps the order and writes `"k" : v`; jsonb keeps the last of equal keys,
-            // orders keys by length, then bytes, and writes `"k": v` (as PostgreSQL prints them).
-            var pairs: [(String, String)] = []
-            var i = 0
-            while i + 1 < a.count {
-                guard let key = a[i].text(as: nil) else { throw SQLError(SQLState("22004"), "null value not allowed for object key") }
-                pairs.append((key, Executor.jsonValue(a[i + 1])))
-                i += 2
-            }
-            if name == "json_build_object" {
-                return .text("{" + pairs.map { Executor.jsonString($0.0) + " : " + $0.1 }.joined(separator: ", ") + "}")
-            }
-            var byKey: [String: String] = [:]
-            for (k, v) in pairs { byKey[k] = v }
-            let keys = byKey.keys.sorted {
-                $0.utf8.count != $1.utf8.count ? $0.utf8.count < $1.utf8.count : Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8))
-            }
-            return .text("{" + keys.map { Executor.jsonString($0) + ": " + (byKey[$0] ?? "null") }.joined(separator: ", ") + "}")
         case "concat_ws":
             guard let sep = a.first?.text(as: nil) else { return .null }
             return .text(a.dropFirst().compactMap { $0.text(as: nil) }.joined(separator: sep))
@@ -265,6 +246,7 @@ extension Executor {
         default: break
         }
         if name.hasPrefix("arr_") { return try arrayFunction(name, a, t) }
+        if name.hasPrefix("json_") { return try jsonFunction(name, a) }
         if a.contains(where: \.isNull) { return .null }
         if name.hasPrefix("vec_") { return try vectorFunction(name, a) }
         func s(_ i: Int) -> String { a[i].text(as: nil) ?? "" }
@@ -548,35 +530,6 @@ extension Executor {
         if t.isFloat { return .float(d) }
         let dec = SQLDecimal.parse(formatFloat(d, single: false)) ?? SQLDecimal(0)
         return .numeric((try? dec.rescaled(scale)) ?? dec)
-    }
-}
-
-extension Executor {
-    /// `s` as a JSON string literal.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
-
-    /// A value as JSON: numbers and booleans as such, NULL as null, the rest as strings.
-    static func jsonValue(_ v: Value) -> String {
-        switch v {
-        case .null: return "null"
-        case let .bool(b): return b ? "true" : "false"
-        case .int, .float, .numeric: return v.text(as: nil) ?? "null"
-        default: return jsonString(v.text(as: nil) ?? "")
-        }
     }
 }
 

@@ -394,6 +394,9 @@ final class Executor {
         var pending: [([Value], Value, [Value])] = []
     }
 
+    /// Aggregates whose input includes NULL values (the others skip them).
+    static let aggregatesKeepingNulls: Set<String> = ["array_agg", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg"]
+
     func aggregate(_ rows: [[Value]], _ groups: [BExpr], _ aggs: [AggCall]) throws -> [[Value]] {
         var order: [[Value]] = []
         var states: [[Value]: (key: [Value], states: [AggState])] = [:]
@@ -407,7 +410,7 @@ final class Executor {
                 if let f = a.filter, try eval(f, r) != .bool(true) { continue }
                 if a.star { entry.states[i].count += 1; continue }
                 let v = try eval(a.args[0], r)
-                if v.isNull && a.name != "array_agg" { continue }
+                if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { continue }
                 if a.distinct && !entry.states[i].seen.insert(v.groupKey).inserted { continue }
                 if !a.order.isEmpty {
                     entry.states[i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
@@ -457,6 +460,16 @@ final class Executor {
             let c = Value.compare(v, s.ext)
             if (a.name == "min" && c < 0) || (a.name == "max" && c > 0) { s.ext = v }
         case "array_agg": s.items.append(v)
+        case "json_agg", "jsonb_agg":
+            guard case let .text(j) = v else { s.items.append(.text("null")); return }
+            s.items.append(.text(j))
+        case "json_object_agg", "jsonb_object_agg":
+            guard case let .text(k) = v, case let .string(key) = try JSONValue.parse(k, jsonb: false) else {
+                if v.isNull { throw SQLError(SQLState("22004"), "field name must not be null") }
+                s.items.append(v); s.items.append(try eval(a.args[1], row)); return
+            }
+            s.items.append(.text(key))
+            s.items.append(try eval(a.args[1], row))
         case "string_agg":
             let sep = try a.separator.map { try eval($0, row) } ?? .null
             if let t = s.text { s.text = t + (sep.text(as: nil) ?? "") + (v.text(as: nil) ?? "") } else { s.text = v.text(as: nil) ?? "" }
@@ -508,6 +521,23 @@ final class Executor {
         case "min", "max": return s.ext
         case "string_agg": return s.text.map { .text($0) } ?? .null
         case "array_agg": return s.count == 0 ? .null : .array(s.items)
+        case "json_agg", "jsonb_agg":
+            if s.count == 0 { return .null }
+            let items = try s.items.map { v throws -> JSONValue in
+                if case let .text(j) = v { return try JSONValue.parse(j, jsonb: false) }
+                return .null
+            }
+            return Executor.jsonText(.array(items), jsonb: a.name == "jsonb_agg")
+        case "json_object_agg", "jsonb_object_agg":
+            if s.count == 0 { return .null }
+            var members: [JSONMember] = []
+            for i in stride(from: 0, to: s.items.count - 1, by: 2) {
+                let key: String = if case let .text(k) = s.items[i] { k } else { s.items[i].text(as: nil) ?? "" }
+                let value: JSONValue = if case let .text(j) = s.items[i + 1] { try JSONValue.parse(j, jsonb: false) } else { .null }
+                members.append(JSONMember(key: key, value: value))
+            }
+            if a.name == "jsonb_object_agg" { return Executor.jsonText(.object(members), jsonb: true) }
+            return .text("{ " + members.map { JSONValue.quote($0.key) + " : " + $0.value.text }.joined(separator: ", ") + " }")
         case "bool_and", "bool_or": return s.bool.map { .bool($0) } ?? .null
         default:
             let n = Double(s.count)

@@ -32,6 +32,7 @@ public enum ArrayValue {
         case .numeric: 1231
         case .uuid: 2951
         case .jsonb: 3807
+        case .json: 199
         case .vector: VectorValue.arrayTypeOID
         case .array, .unknown, .null: 1009
         }
@@ -41,7 +42,7 @@ public enum ArrayValue {
     public static let elementTypes: [UInt32: SQLType] = [
         1000: .bool, 1001: .bytea, 1005: .int2, 1007: .int4, 1009: .text, 1014: .bpchar(nil), 1015: .varchar(nil),
         1016: .int8, 1021: .float4, 1022: .float8, 1115: .timestamp, 1182: .date, 1185: .timestamptz, 1187: .interval,
-        1231: .numeric(precision: nil, scale: nil), 2951: .uuid, 3807: .jsonb, 199: .jsonb, 1028: .oid,
+        1231: .numeric(precision: nil, scale: nil), 2951: .uuid, 3807: .jsonb, 199: .json, 1028: .oid,
     ]
 
     /// `array_out`: `{1,2,NULL}`; an element is quoted when it is empty, reads as NULL, or holds

@@ -255,8 +255,12 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
             return iv
         default: break
         }
-    case .uuid, .jsonb:
-        if case let .text(s) = v { return .text(t == .uuid ? s.lowercased() : s) }
+    case .uuid:
+        if case let .text(s) = v { return .text(s.lowercased()) }
+    case .json:
+        if case let .text(s) = v { _ = try JSONValue.parse(s, jsonb: false); return v }
+    case .jsonb:
+        if case let .text(s) = v { return .text(try JSONValue.parse(s, jsonb: true).text) }
     case let .vector(n):
         switch v {
         case let .vector(x): return .vector(try VectorValue.checkDimensions(x, n))

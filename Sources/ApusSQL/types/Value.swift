@@ -10,6 +10,8 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
     case varchar(Int?)
     case bpchar(Int?)
     case bytea, date, timestamp, timestamptz, interval, uuid, jsonb
+    /// `json`: validated text, kept as written (jsonb is kept in canonical form).
+    case json
     /// pgvector's `vector(n)`: `n` float4 elements (nil: any dimension).
     case vector(Int?)
     /// A one-dimensional array of the element type (`integer[]`).
@@ -40,6 +42,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case .interval: "interval"
         case .uuid: "uuid"
         case .jsonb: "jsonb"
+        case .json: "json"
         case let .vector(n): n.map { "vector(\($0))" } ?? "vector"
         case let .array(e): "\(e)[]"
         case .unknown: "unknown"
@@ -107,7 +110,8 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case "timestamptz": return .timestamptz
         case "interval": return .interval
         case "uuid": return .uuid
-        case "jsonb", "json": return .jsonb
+        case "jsonb": return .jsonb
+        case "json": return .json
         // Object identifiers are integers here (system catalogs use bigint OIDs).
         case "oid": return .oid
         case "regproc", "xid", "cid": return .int8
@@ -363,6 +367,7 @@ extension SQLType {
         case .interval: 1186
         case .uuid: 2950
         case .jsonb: 3802
+        case .json: 114
         case .vector: VectorValue.typeOID
         case let .array(e): ArrayValue.arrayOID(of: e)
         case .unknown, .null: 25
