@@ -653,6 +653,7 @@ extension Binder {
         if types.contains(.bytea) && !byteaFunctions.contains(name) {
             throw SQLError.unsupported("\(name) on bytea")
         }
+        if let r = try bindSetReturningFunction(name, args, pos) { return r }
         if let r = try bindArrayFunction(name, args, pos) { return r }
         if let r = try bindJSONFunction(name, args, pos) { return r }
         func arg(_ i: Int, _ t: SQLType) -> BExpr { coerce(args[i].0, args[i].1, to: t) }

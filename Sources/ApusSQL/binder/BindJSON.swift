@@ -26,12 +26,13 @@ extension Binder {
         switch op {
         case "->", "->>":
             let rt: SQLType = op == "->" ? jt : .text
-            if tb.isInteger { return (.function("json_get", [doc, coerce(rb, tb, to: .int8), .const(.bool(op == "->>"))], rt), rt) }
+            let raw = BExpr.const(.bool(jt == .json))
+            if tb.isInteger { return (.function("json_get", [doc, coerce(rb, tb, to: .int8), .const(.bool(op == "->>")), raw], rt), rt) }
             guard tb.isString || tb == .unknown || tb == .null else { throw mismatch(op, ta, tb, pos) }
-            return (.function("json_get", [doc, textArg(), .const(.bool(op == "->>"))], rt), rt)
+            return (.function("json_get", [doc, textArg(), .const(.bool(op == "->>")), raw], rt), rt)
         case "#>", "#>>":
             let rt: SQLType = op == "#>" ? jt : .text
-            return (.function("json_path", [doc, try pathArg(), .const(.bool(op == "#>>"))], rt), rt)
+            return (.function("json_path", [doc, try pathArg(), .const(.bool(op == "#>>")), .const(.bool(jt == .json))], rt), rt)
         case "@>", "<@":
             guard jt == .jsonb else { throw mismatch(op, ta, tb, pos) }
             let other = coerce(Binder.isJSON(ta) ? rb : la, Binder.isJSON(ta) ? tb : ta, to: .jsonb)
@@ -100,7 +101,8 @@ extension Binder {
             guard !args.isEmpty else { throw fail() }
             let asText = name.hasSuffix("_text")
             let path = BExpr.function("arr_make", args.indices.dropFirst().map { coerce(args[$0].0, types[$0], to: .text) }, .array(.text))
-            return (.function("json_path", [try doc(0), path, .const(.bool(asText))], asText ? .text : jt), asText ? .text : jt)
+            return (.function("json_path", [try doc(0), path, .const(.bool(asText)), .const(.bool(jt == .json))], asText ? .text : jt),
+                    asText ? .text : jt)
         case "to_json", "to_jsonb", "array_to_json", "row_to_json":
             guard args.count == 1 else { throw fail() }
             if name == "row_to_json" { throw SQLError.unsupported("row_to_json") }
@@ -164,6 +166,8 @@ extension Executor {
         return out
     }
 
+    func s0(_ v: Value) -> String { if case let .text(s) = v { return s }; return "" }
+
     /// Evaluates a `json_*` function. NULL arguments give NULL except where noted.
     func jsonFunction(_ name: String, _ a: [Value]) throws -> Value {
         switch name {
@@ -195,6 +199,17 @@ extension Executor {
         if a.contains(where: \.isNull) { return .null }
         guard let doc = try jsonDoc(a[0]) else { return .null }
         switch name {
+        case "json_get" where a[3] == .bool(true) && a[2] == .bool(false):
+            // json: the member as written.
+            return try JSONParser.rawChild(s0(a[0]), a[1]).map { .text($0) } ?? .null
+        case "json_path" where a[3] == .bool(true) && a[2] == .bool(false):
+            guard case let .array(steps) = a[1] else { return .null }
+            var cur = s0(a[0])
+            for step in steps {
+                guard let next = try JSONParser.rawChild(cur, step) else { return .null }
+                cur = next
+            }
+            return .text(cur)
         case "json_get":
             let asText = a[2] == .bool(true)
             var found: JSONValue?
@@ -315,6 +330,88 @@ extension Executor {
             return .array(items)
         default:
             return doc
+        }
+    }
+}
+
+extension Binder {
+    /// The JSON set-returning functions (rows of elements or keys).
+    static let jsonSetFunctions: Set<String> = [
+        "json_array_elements", "jsonb_array_elements", "json_array_elements_text", "jsonb_array_elements_text",
+        "json_object_keys", "jsonb_object_keys",
+    ]
+
+    /// A set-returning function call, bound to `srf_*` with its row type: the select list
+    /// expands it (`projectWithSets`), FROM reads its array; elsewhere it fails at run time.
+    func bindSetReturningFunction(_ name: String, _ args: [(BExpr, SQLType)], _ pos: Int) throws -> (BExpr, SQLType)? {
+        let types = args.map(\.1)
+        func fail() -> SQLError {
+            SQLError(.undefinedFunction, "function \(name)(\(types.map(\.description).joined(separator: ", "))) does not exist", position: pos)
+        }
+        switch name {
+        case "unnest":
+            guard args.count == 1 else { throw SQLError.unsupported("unnest with several arguments") }
+            guard let e = Binder.elementType(types[0]) else { return nil }
+            return (.function("srf_unnest", [args[0].0], e), e)
+        case "generate_series":
+            guard (2...3).contains(args.count), types.allSatisfy({ $0.isInteger || $0 == .unknown || $0 == .null }) else { throw fail() }
+            let t: SQLType = types.contains(.int8) ? .int8 : .int4
+            return (.function("srf_generate_series", args.indices.map { coerce(args[$0].0, types[$0], to: .int8) }, t), t)
+        case _ where Binder.jsonSetFunctions.contains(name):
+            guard args.count == 1 else { throw fail() }
+            let jt: SQLType = name.hasPrefix("jsonb") ? .jsonb : .json
+            guard types[0] == jt || types[0] == .unknown || types[0] == .null else { throw fail() }
+            let doc = coerce(args[0].0, types[0], to: jt)
+            if name.hasSuffix("_keys") { return (.function("srf_json_keys", [doc], .text), .text) }
+            let asText = name.hasSuffix("_text")
+            return (.function("srf_json_elements", [doc, .const(.bool(asText)), .const(.bool(jt == .json))], asText ? .text : jt),
+                    asText ? .text : jt)
+        default: return nil
+        }
+    }
+}
+
+extension Executor {
+    /// The rows of a set-returning function, as an array (`srfarr_*`, see `projectWithSets`).
+    func setReturningFunction(_ name: String, _ a: [Value]) throws -> Value {
+        if name == "srfarr_unnest" { return a[0].isNull ? .array([]) : a[0] }
+        if a.contains(where: \.isNull) { return .array([]) }
+        switch name {
+        case "srfarr_generate_series":
+            guard case let .int(start) = a[0], case let .int(stop) = a[1] else { return .array([]) }
+            var step: Int64 = 1
+            if a.count > 2, case let .int(s) = a[2] { step = s }
+            if step == 0 { throw SQLError(.invalidParameterValue, "step size cannot equal zero") }
+            var out: [Value] = []
+            var i = start
+            while step > 0 ? i <= stop : i >= stop {
+                out.append(.int(i))
+                if out.count > 10_000_000 { throw SQLError(.programLimitExceeded, "generate_series produced too many rows") }
+                let (n, o) = i.addingReportingOverflow(step)
+                if o { break }
+                i = n
+            }
+            return .array(out)
+        case "srfarr_json_elements" where a[2] == .bool(true) && a[1] == .bool(false):
+            guard let children = try JSONParser.rawChildren(s0(a[0])), children.first?.key == nil else {
+                throw SQLError(.invalidParameterValue, "cannot extract elements from \(try jsonDoc(a[0])?.typeName == "object" ? "an object" : "a scalar")")
+            }
+            return .array(children.map { .text($0.raw) })
+        case "srfarr_json_elements":
+            guard let doc = try jsonDoc(a[0]) else { return .array([]) }
+            guard case let .array(items) = doc else {
+                throw SQLError(.invalidParameterValue, "cannot extract elements from \(doc.typeName == "object" ? "an object" : "a scalar")")
+            }
+            return .array(items.map { a[1] == .bool(true) ? $0.scalarText : .text($0.text) })
+        case "srfarr_json_keys":
+            guard let doc = try jsonDoc(a[0]) else { return .array([]) }
+            guard case let .object(members) = doc else {
+                throw SQLError(.invalidParameterValue, "cannot call json_object_keys on \(doc.typeName == "array" ? "an array" : "a scalar")")
+            }
+            var seen = Set<String>()
+            return .array(members.compactMap { seen.insert($0.key).inserted ? .text($0.key) : nil })
+        default:
+            throw SQLError(.featureNotSupported, "set-returning functions must appear at top level of the select list or in FROM")
         }
     }
 }

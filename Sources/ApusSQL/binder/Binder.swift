@@ -491,6 +491,22 @@ final class Binder {
             }
             return (b.plan, c)
         case let .function(e, _, false, alias) where {
+            if case let .function(call) = e.kind { return Binder.jsonSetFunctions.contains(call.name.name) } else { return false }
+        }():
+            // jsonb_array_elements(...) and friends in FROM: one row per element or key.
+            guard case let .function(call) = e.kind else { throw SQLError(.internalError, "unreachable") }
+            let f = Frame(columns: [], outer: outer)
+            var args: [(BExpr, SQLType)] = []
+            for a in call.arguments { args.append(try bindExpr(a.value, f, agg: nil)) }
+            guard let (b, t) = try bindSetReturningFunction(call.name.name, args, e.position.offset),
+                  case let .function(name, fargs, _) = b else { throw SQLError(.internalError, "unreachable") }
+            let colName = alias?.name ?? call.name.name
+            let arr = BExpr.function("srfarr_" + name.dropFirst(4), fargs, .array(t))
+            // The element functions name their column `value` (an OUT parameter); the keys
+            // function's column takes the alias, as for any scalar function.
+            let column = call.name.name.hasSuffix("_keys") ? colName : "value"
+            return (.unnest(arr), [ScopeColumn(table: colName, name: alias?.columns.first ?? column, type: t)])
+        case let .function(e, _, false, alias) where {
             if case let .function(call) = e.kind { return call.name.name == "unnest" && call.arguments.count == 1 } else { return false }
         }():
             // unnest over an array (or one in its text form: one text row per element).
@@ -815,7 +831,7 @@ final class Binder {
                 onIdx.append(all.count)
                 all.append(b)
             }
-            plan = .project(plan, all)
+            plan = projectWithSets(plan, all)
             if !keys.isEmpty { plan = .sort(plan, keys) }
             plan = .trim(.distinctOn(plan, onIdx), outExprs.count)
             if limit != nil || offset != nil {
@@ -836,9 +852,9 @@ final class Binder {
                 case let .expr(b, item): keys.append(sortKey(item, all.count)); all.append(b)
                 }
             }
-            plan = .trim(.sort(.project(plan, all), keys), outExprs.count)
+            plan = .trim(.sort(projectWithSets(plan, all), keys), outExprs.count)
         } else {
-            plan = .project(plan, outExprs)
+            plan = projectWithSets(plan, outExprs)
             if distinct != nil { plan = .distinct(plan) }
             if !order.isEmpty {
                 plan = .sort(plan, order.map { part in
@@ -852,6 +868,20 @@ final class Binder {
             plan = useVectorIndex(plan)
         }
         return BoundQuery(plan: plan, columns: outCols)
+    }
+
+    /// A projection; set-returning functions at the top of an expression become their arrays,
+    /// expanded into rows by an `expandSets` node above it.
+    func projectWithSets(_ plan: Plan, _ exprs: [BExpr]) -> Plan {
+        var out = exprs
+        var sets: [Int] = []
+        for (i, e) in exprs.enumerated() {
+            if case let .function(name, args, t) = e, name.hasPrefix("srf_") {
+                out[i] = .function("srfarr_" + name.dropFirst(4), args, .array(t))
+                sets.append(i)
+            }
+        }
+        return sets.isEmpty ? .project(plan, exprs) : .expandSets(.project(plan, out), sets)
     }
 
     func outputName(_ e: Expr) -> String {

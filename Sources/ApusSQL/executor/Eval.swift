@@ -246,6 +246,7 @@ extension Executor {
         default: break
         }
         if name.hasPrefix("arr_") { return try arrayFunction(name, a, t) }
+        if name.hasPrefix("srf") { return try setReturningFunction(name, a) }
         if name.hasPrefix("json_") { return try jsonFunction(name, a) }
         if a.contains(where: \.isNull) { return .null }
         if name.hasPrefix("vec_") { return try vectorFunction(name, a) }

@@ -106,6 +106,22 @@ final class Executor {
                 if try eval(pred, r) == .bool(true) { out.append(r) }
             }
             return out
+        case let .expandSets(input, columns):
+            var out: [[Value]] = []
+            for r in try run(input) {
+                try checkInterrupt()
+                var sets: [[Value]] = []
+                for c in columns {
+                    if case let .array(items) = r[c] { sets.append(items) } else { sets.append([]) }
+                }
+                let n = sets.map(\.count).max() ?? 0
+                for i in 0..<n {
+                    var row = r
+                    for (k, c) in columns.enumerated() { row[c] = i < sets[k].count ? sets[k][i] : .null }
+                    out.append(row)
+                }
+            }
+            return out
         case let .project(input, exprs):
             let rows = try run(input)
             var out: [[Value]] = []

@@ -44,7 +44,7 @@ enum Explain {
         case .one, .values, .scan, .scanRange, .indexScan, .vectorSearch, .cte, .series, .unnest: return []
         case let .filter(c, _), let .project(c, _), let .aggregate(c, _, _), let .sort(c, _), let .limit(c, _, _),
             let .distinct(c), let .distinctOn(c, _), let .trim(c, _), let .window(c, _), let .groupingSets(c, _, _, _),
-            let .lockRows(c, _, _, _):
+            let .lockRows(c, _, _, _), let .expandSets(c, _):
             return [c]
         case let .join(_, l, r, _, _, _, _, _): return [l, r]
         case let .setOp(_, _, l, r): return [l, r]
@@ -90,6 +90,7 @@ enum Explain {
         case .window: return "WindowAgg"
         case .series: return "Function Scan on generate_series"
         case .unnest: return "Function Scan on unnest"
+        case .expandSets: return "ProjectSet"
         case .lockRows: return "LockRows"
         }
     }

@@ -144,6 +144,10 @@ indirect enum Plan {
     case series(BExpr, BExpr, BExpr?)
     /// unnest(array in text form): one row per element.
     case unnest(BExpr)
+    /// Set-returning functions in the select list: the listed columns of each input row hold
+    /// arrays; the row is repeated for the longest, those columns taking element i (NULL past
+    /// a shorter one's end), as PostgreSQL's ProjectSet.
+    case expandSets(Plan, [Int])
     /// SELECT ... FOR UPDATE/SHARE: locks the row of `table` behind each row of the input
     /// (a scan of that table, possibly filtered), dropping rows skipped by SKIP LOCKED.
     case lockRows(Plan, TableDesc, RowLockStrength, RowLockWait)

@@ -375,3 +375,60 @@ extension JSONValue {
         }
     }
 }
+
+extension JSONParser {
+    /// The children of a json document's top level, each as the exact text written: array
+    /// elements (no keys) or object members (with keys); nil for a scalar. json (unlike jsonb)
+    /// returns sub-documents as written, so `->` and json_array_elements use these spans.
+    static func rawChildren(_ text: String) throws(SQLError) -> [(key: String?, raw: String)]? {
+        var p = JSONParser(bytes: Array(text.utf8), typeName: "json", jsonb: false)
+        p.skipSpace()
+        guard p.pos < p.bytes.count else { throw p.fail() }
+        let open = p.bytes[p.pos]
+        guard open == UInt8(ascii: "[") || open == UInt8(ascii: "{") else { return nil }
+        let close = open == UInt8(ascii: "[") ? UInt8(ascii: "]") : UInt8(ascii: "}")
+        p.pos += 1
+        var out: [(key: String?, raw: String)] = []
+        p.skipSpace()
+        if p.pos < p.bytes.count && p.bytes[p.pos] == close { return out }
+        while true {
+            p.skipSpace()
+            var key: String?
+            if open == UInt8(ascii: "{") {
+                guard p.pos < p.bytes.count, p.bytes[p.pos] == UInt8(ascii: "\"") else { throw p.fail() }
+                key = try p.string()
+                p.skipSpace()
+                guard p.pos < p.bytes.count, p.bytes[p.pos] == UInt8(ascii: ":") else { throw p.fail() }
+                p.pos += 1
+                p.skipSpace()
+            }
+            let start = p.pos
+            _ = try p.value(depth: 1)
+            out.append((key, String(decoding: p.bytes[start..<p.pos], as: UTF8.self)))
+            p.skipSpace()
+            guard p.pos < p.bytes.count else { throw p.fail() }
+            if p.bytes[p.pos] == UInt8(ascii: ",") { p.pos += 1; continue }
+            if p.bytes[p.pos] == close { return out }
+            throw p.fail()
+        }
+    }
+
+    /// The raw text of one child: an object member by key (the last of duplicates) or an array
+    /// element by index (`step` as text; negative counts from the end).
+    static func rawChild(_ text: String, _ step: Value) throws(SQLError) -> String? {
+        guard let children = try rawChildren(text) else { return nil }
+        switch step {
+        case let .text(k):
+            if children.first?.key == nil {
+                guard let i = Int64(k) else { return nil }
+                return try rawChild(text, .int(i))
+            }
+            return children.last { $0.key == k }?.raw
+        case let .int(i):
+            guard children.first?.key == nil || children.isEmpty else { return nil }
+            let k = i < 0 ? Int64(children.count) + i : i
+            return k >= 0 && k < Int64(children.count) ? children[Int(k)].raw : nil
+        default: return nil
+        }
+    }
+}
