@@ -193,5 +193,22 @@ PGPASSWORD=apus-secret psql -X -q -v ON_ERROR_STOP=1 -c "CREATE ROLE reader LOGI
 PGPASSWORD=apus-secret psql -X -A -t -c '\du' | grep -q '^reader|' || { PGPASSWORD=apus-secret psql -X -c '\du'; echo "psql: \\du misses reader"; exit 1; }
 PGPASSWORD=apus-secret psql -X -q -c "DROP ROLE reader"
 echo "client-tests: psql SCRAM ok"
+# apus sql over the wire with SCRAM (the password from the URL, then from PGPASSWORD).
+printf 'CREATE TABLE shell_remote (id int PRIMARY KEY, v text);\nINSERT INTO shell_remote VALUES (1, $$a;b$$);\nSELECT v FROM shell_remote;\n\\d shell_remote\n' \
+    | "$BIN" sql "postgres://apus:apus-secret@127.0.0.1:$PGPORT/apus" > "$WORK/remote.out" 2>&1 \
+    || { cat "$WORK/remote.out"; echo "apus sql: the remote script failed"; exit 1; }
+grep -q '^ a;b$' "$WORK/remote.out" && grep -q '^ v      | text    |' "$WORK/remote.out" \
+    || { cat "$WORK/remote.out"; echo "apus sql: unexpected remote output"; exit 1; }
+set +e
+PGPASSWORD=apus-secret "$BIN" sql -c 'SELECT 1/0' "postgres://apus@127.0.0.1:$PGPORT/apus" > "$WORK/remote-err.out" 2>&1
+status=$?
+"$BIN" sql -c 'SELECT 1' "postgres://apus:wrong@127.0.0.1:$PGPORT/apus" > "$WORK/remote-bad.out" 2>&1
+bad_status=$?
+set -e
+[ "$status" -eq 1 ] && grep -q 'division by zero (SQLSTATE 22012)' "$WORK/remote-err.out" \
+    || { cat "$WORK/remote-err.out"; echo "apus sql: a remote error gave status $status"; exit 1; }
+[ "$bad_status" -eq 2 ] && grep -q '28P01' "$WORK/remote-bad.out" \
+    || { cat "$WORK/remote-bad.out"; echo "apus sql: a wrong password gave status $bad_status"; exit 1; }
+echo "client-tests: apus sql over the network ok"
 PGPASSWORD=apus-secret APUS_TLS_REQUIRED_PORT=$(cat "$WORK/port-req") python3 tests/clients/auth_tls_test.py
 echo "client-tests: SCRAM and TLS (psycopg) ok"

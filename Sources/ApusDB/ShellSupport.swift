@@ -18,6 +18,9 @@ public struct StatementSplitter {
     /// Whether a statement is partly typed (the shell shows a continuation prompt).
     public var isPending: Bool { !buffer.allSatisfy(\.isWhitespace) }
 
+    /// The text after the last complete statement (an unterminated last statement).
+    public var remainder: String { buffer.trimmingCharacters() }
+
     /// Drops the unfinished statement.
     public mutating func reset() {
         buffer = ""
@@ -115,13 +118,18 @@ public enum TableFormatter {
     public static func aligned(_ rs: ResultSet) -> String {
         let cols = rs.columns
         let cells: [[String]] = rs.rows.map { row in row.values.enumerated().map { i, v in v.text(as: i < cols.count ? cols[i].type : nil) ?? "" } }
-        var widths = cols.map { $0.name.count }
+        return aligned(names: cols.map(\.name), numeric: cols.map { isNumeric($0.type) }, cells: cells)
+    }
+
+    /// The same for columns given by name, whether each is right-aligned (numbers), and cells.
+    public static func aligned(names: [String], numeric: [Bool], cells: [[String]]) -> String {
+        var widths = names.map(\.count)
         for r in cells { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         var lines: [String] = []
         var header: [String] = []
-        for (i, c) in cols.enumerated() {
-            let pad = widths[i] - c.name.count
-            header.append(String(repeating: " ", count: pad / 2) + c.name + String(repeating: " ", count: pad - pad / 2))
+        for (i, name) in names.enumerated() {
+            let pad = widths[i] - name.count
+            header.append(String(repeating: " ", count: pad / 2) + name + String(repeating: " ", count: pad - pad / 2))
         }
         lines.append(" " + header.joined(separator: " | ") + " ")
         lines.append(widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "+"))
@@ -129,7 +137,7 @@ public enum TableFormatter {
             var parts: [String] = []
             for (i, c) in r.enumerated() where i < widths.count {
                 let pad = String(repeating: " ", count: widths[i] - c.count)
-                if isNumeric(cols[i].type) {
+                if numeric[i] {
                     parts.append(pad + c)
                 } else {
                     parts.append(i == r.count - 1 ? c : c + pad)
@@ -137,7 +145,7 @@ public enum TableFormatter {
             }
             lines.append(" " + parts.joined(separator: " | "))
         }
-        lines.append(rs.rows.count == 1 ? "(1 row)" : "(\(rs.rows.count) rows)")
+        lines.append(cells.count == 1 ? "(1 row)" : "(\(cells.count) rows)")
         return lines.joined(separator: "\n") + "\n"
     }
 }

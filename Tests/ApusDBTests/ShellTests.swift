@@ -71,4 +71,14 @@ import Testing
         let after = try runShell(dir, "SELECT count(*) FROM t")
         #expect(after.out.contains("     1\n(1 row)"))
     }
+
+    /// A line whose last statement has no semicolon: the complete ones run once, the rest
+    /// runs at the end of input (it once ran the whole line again, inserting twice).
+    @Test func unterminatedLastStatementRunsOnce() throws {
+        let dir = NSTemporaryDirectory() + "apus-shell-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runShell(dir, "CREATE TABLE once (x int); INSERT INTO once VALUES (1); SELECT count(*) AS n FROM once")
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out == "CREATE TABLE\nINSERT 0 1\n n \n---\n 1\n(1 row)\n\n")
+    }
 }

@@ -9,35 +9,7 @@ import ApusCore
 import ApusSQL
 import Testing
 
-/// The client side of SCRAM-SHA-256, written from RFC 5802 for the tests.
-struct SCRAMClient {
-    let password: String
-    let clientNonce: String
-    var gs2Header = "n,,"
-
-    var clientFirstBare: String { "n=,r=\(clientNonce)" }
-    var clientFirst: [UInt8] { Array((gs2Header + clientFirstBare).utf8) }
-
-    /// client-final-message for `serverFirst`, and the server signature the client expects.
-    func clientFinal(serverFirst: String) -> (message: [UInt8], serverFinal: String)? {
-        var fields: [Character: String] = [:]
-        for part in serverFirst.split(separator: ",") where part.count >= 2 {
-            fields[part.first!] = String(part.dropFirst(2))
-        }
-        guard let nonce = fields["r"], let saltText = fields["s"], let salt = SCRAMVerifier.base64Decode(saltText),
-              let iterations = fields["i"].flatMap({ Int($0) })
-        else { return nil }
-        let salted = SCRAMVerifier.pbkdf2(password: Array(password.utf8), salt: salt, iterations: iterations)
-        let clientKey = SCRAMVerifier.hmac(key: salted, Array("Client Key".utf8))
-        let storedKey = SCRAMVerifier.sha256(clientKey)
-        let withoutProof = "c=\(SCRAMVerifier.base64(Array(gs2Header.utf8))),r=\(nonce)"
-        let authMessage = Array("\(clientFirstBare),\(serverFirst),\(withoutProof)".utf8)
-        let proof = zip(clientKey, SCRAMVerifier.hmac(key: storedKey, authMessage)).map { $0 ^ $1 }
-        let serverKey = SCRAMVerifier.hmac(key: salted, Array("Server Key".utf8))
-        let serverSignature = SCRAMVerifier.hmac(key: serverKey, authMessage)
-        return (Array("\(withoutProof),p=\(SCRAMVerifier.base64(proof))".utf8), "v=\(SCRAMVerifier.base64(serverSignature))")
-    }
-}
+// The client side (`SCRAMClient`) is the one `apus sql postgres://...` uses.
 
 @Suite struct SCRAMTests {
     // RFC 7677 section 3: user "user", password "pencil".
