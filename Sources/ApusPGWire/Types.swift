@@ -11,7 +11,7 @@ public enum PGTypes {
         case .bool: 1
         case .int2: 2
         case .int4, .float4, .date, .oid: 4
-        case .int8, .float8, .timestamp, .timestamptz: 8
+        case .int8, .float8, .timestamp, .timestamptz, .time: 8
         case .interval, .uuid: 16
         default: -1
         }
@@ -33,6 +33,7 @@ public enum PGTypes {
         case 1042: .bpchar(nil)
         case 17: .bytea
         case 1082: .date
+        case 1083: .time
         case 1114: .timestamp
         case 1184: .timestamptz
         case 1186: .interval
@@ -48,7 +49,7 @@ public enum PGTypes {
     public static func hasBinary(_ t: SQLType) -> Bool {
         switch t {
         case .bool, .int2, .int4, .int8, .oid, .float4, .float8, .text, .varchar, .bpchar, .bytea, .date, .timestamp,
-            .timestamptz, .uuid, .jsonb, .json, .interval, .numeric, .vector, .unknown, .null:
+            .timestamptz, .uuid, .jsonb, .json, .interval, .numeric, .vector, .unknown, .null, .time:
             true
         case let .array(e): hasBinary(e)
         }
@@ -77,7 +78,7 @@ public enum PGTypes {
         case (.float8, .float(let d)): return be(d.bitPattern)
         case (.bytea, .bytes(let b)): return b
         case (.date, .date(let d)): return be(Int32(truncatingIfNeeded: d))
-        case (.timestamp, .timestamp(let x)), (.timestamptz, .timestamptz(let x)): return be(x)
+        case (.timestamp, .timestamp(let x)), (.timestamptz, .timestamptz(let x)), (.time, .time(let x)): return be(x)
         case (.interval, .interval(let m, let d, let us)): return be(us) + be(Int32(truncatingIfNeeded: d)) + be(Int32(truncatingIfNeeded: m))
         case (.uuid, _):
             let hex = (v.text(as: t) ?? "").filter { $0 != "-" }
@@ -243,6 +244,10 @@ public enum PGTypes {
         case .date: return .date(Int64(Int32(bitPattern: try int(UInt32.self))))
         case .timestamp: return .timestamp(Int64(bitPattern: try int(UInt64.self)))
         case .timestamptz: return .timestamptz(Int64(bitPattern: try int(UInt64.self)))
+        case .time:
+            let us = Int64(bitPattern: try int(UInt64.self))
+            guard us >= 0, us <= 86_400_000_000 else { throw SQLError(SQLState("22008"), "time out of range") }
+            return .time(us)
         case .jsonb:
             guard bytes.first == 1 else { throw SQLError(SQLState("22P03"), "unsupported jsonb version number \(bytes.first ?? 0)") }
             return try castValue(.text(String(decoding: bytes.dropFirst(), as: UTF8.self)), to: .jsonb)

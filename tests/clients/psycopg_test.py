@@ -54,6 +54,10 @@ with psycopg.connect(autocommit=True) as conn:
         check(f"ANY(list parameter) binary={binary}", cur.fetchone(), (2,))
     cur.execute("SELECT (SELECT array_agg(id ORDER BY id DESC) FROM arrs), ARRAY(SELECT t FROM unnest(%s::text[]) AS u(t))", (["x", "y"],))
     check("array_agg and ARRAY()", cur.fetchone(), ([2, 1], ["x", "y"]))
+    # time of day, both ways in text and binary.
+    for binary in (False, True):
+        cur.execute("SELECT %s::time, '23:59:59.5'::time", (datetime.time(13, 45, 10, 250000),), binary=binary)
+        check(f"time binary={binary}", cur.fetchone(), (datetime.time(13, 45, 10, 250000), datetime.time(23, 59, 59, 500000)))
     # json and jsonb: dicts and lists out as parameters (binary jsonb has a version byte), back as
     # Python values; jsonb is stored in its canonical form, json as written.
     from psycopg.types.json import Json, Jsonb

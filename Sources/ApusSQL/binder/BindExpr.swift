@@ -31,6 +31,10 @@ extension Binder {
                     found.append(i)
                 }
             }
+            if found.isEmpty && parts.count == 1,
+               let i = cur.columns.firstIndex(where: { $0.functionValue && $0.table == parts[0] && $0.name != parts[0] }) {
+                found = [i]
+            }
             if found.count > 1 {
                 throw SQLError(
                     .ambiguousColumn, "column reference \"\(parts.joined(separator: "."))\" is ambiguous",
@@ -428,6 +432,7 @@ extension Binder {
             switch f {
             case .currentDate: return (.function("current_date", [], .date), .date)
             case .currentTimestamp, .localTimestamp: return (.function("now", [], .timestamptz), .timestamptz)
+            case .currentTime, .localTime: return (.cast(.function("now", [], .timestamptz), .time), .time)
             case .currentUser, .sessionUser, .user, .currentRole: return (.const(.text(user)), .text)
             case .currentSchema: return (.const(.text("public")), .text)
             case .currentCatalog: return (.const(.text("apus")), .text)
@@ -478,7 +483,9 @@ extension Binder {
                 a = b.isNumber ? b : (b == .date || b == .timestamp ? .interval : .numeric(precision: nil, scale: nil))
             }
             if b == .unknown {
-                if op == "-" && (a == .date || a == .timestamp || a == .timestamptz) {
+                if a == .time {
+                    b = .interval
+                } else if op == "-" && (a == .date || a == .timestamp || a == .timestamptz) {
                     b = .interval
                 } else {
                     b = a.isNumber ? a : (a.category == 4 ? .interval : .numeric(precision: nil, scale: nil))
@@ -491,6 +498,15 @@ extension Binder {
                 return (.arith(op, coerce(la, ta, to: a == t ? a : t), coerce(rb, tb, to: b == t ? b : t), t), t)
             }
             // date/time arithmetic
+            if a == .time && b == .interval && (op == "+" || op == "-") {
+                return (.dateArith(op, coerce(la, ta, to: .time), coerce(rb, tb, to: .interval), .time), .time)
+            }
+            if a == .interval && b == .time && op == "+" {
+                return (.dateArith(op, coerce(rb, tb, to: .time), coerce(la, ta, to: .interval), .time), .time)
+            }
+            if a == .time && b == .time && op == "-" { return (.dateArith(op, la, rb, .interval), .interval) }
+            if a == .date && b == .time && op == "+" { return (.dateArith(op, la, rb, .timestamp), .timestamp) }
+            if a == .time && b == .date && op == "+" { return (.dateArith(op, rb, la, .timestamp), .timestamp) }
             if a == .date && b.isInteger && (op == "+" || op == "-") { return (.dateArith(op, la, rb, .date), .date) }
             if a.isInteger && b == .date && op == "+" { return (.dateArith(op, rb, la, .date), .date) }
             if a == .date && b == .date && op == "-" { return (.dateArith(op, la, rb, .int4), .int4) }

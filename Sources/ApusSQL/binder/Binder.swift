@@ -7,6 +7,9 @@ struct ScopeColumn {
     var type: SQLType
     /// Hidden from `*` and from unqualified names (the right side of JOIN USING).
     var hidden: Bool = false
+    /// The only column of a FROM function: its table alias alone also names it (`FROM
+    /// jsonb_array_elements(x) AS e` lets `e` stand for the value, as in PostgreSQL).
+    var functionValue: Bool = false
 }
 
 /// The columns of one query level, linked to the enclosing level for correlated references.
@@ -271,14 +274,18 @@ final class Binder {
     func bindFrom(_ refs: [TableRef], outer: Frame?, conjuncts: inout [Expr]) throws -> (Plan, [ScopeColumn]) {
         if refs.isEmpty { return (.one, []) }
         // Each comma item is bound alone; WHERE conjuncts are pushed to the items they touch.
-        var items: [(Plan, [ScopeColumn])] = []
-        for r in refs { items.append(try bindTableRef(r, outer: outer)) }
-        var plan = items[0].0
-        var cols = items[0].1
+        // A function or LATERAL subquery that names earlier items runs once per row of them.
+        var (plan, cols) = try bindTableRef(refs[0], outer: outer)
         // Single-table filters and index access for the first item.
         (plan, conjuncts) = try pushDown(plan, cols, conjuncts, outer: outer)
-        for k in 1..<max(1, items.count) where items.count > 1 {
-            var (rplan, rcols) = items[k]
+        for k in 1..<max(1, refs.count) where refs.count > 1 {
+            let item = try bindTableRefOrLateral(refs[k], left: cols, outer: outer)
+            if let lateral = item.lateral {
+                plan = .lateral(.inner, plan, lateral, on: nil, rightWidth: item.1.count)
+                cols += item.1
+                continue
+            }
+            var (rplan, rcols) = (item.0, item.1)
             (rplan, conjuncts) = try pushDown(rplan, rcols, conjuncts, outer: outer)
             // Equi-join keys between what we have and the new item.
             let all = cols + rcols
@@ -311,6 +318,39 @@ final class Binder {
             cols = all
         }
         return (plan, cols)
+    }
+
+    /// Whether a FROM item may refer to the items before it: functions always (PostgreSQL's
+    /// implicit LATERAL), subqueries when marked LATERAL.
+    static func mayBeLateral(_ r: TableRef) -> Bool {
+        switch r {
+        case .function: true
+        case let .subquery(_, lateral, _): lateral
+        default: false
+        }
+    }
+
+    /// Binds a FROM item on its own; when it can be LATERAL and names columns of `left`, binds
+    /// it over them instead and returns that plan in `lateral` (run once per left row).
+    func bindTableRefOrLateral(_ r: TableRef, left: [ScopeColumn], outer: Frame?) throws -> (Plan, [ScopeColumn], lateral: Plan?) {
+        guard Binder.mayBeLateral(r) else {
+            let (p, c) = try bindTableRef(r, outer: outer)
+            return (p, c, nil)
+        }
+        do {
+            let (p, c) = try bindTableRef(r, outer: outer)
+            return (p, c, nil)
+        } catch let e as SQLError where e.sqlState == .undefinedColumn || e.sqlState == .undefinedTable {
+            let (p, c) = try bindTableRef(Binder.withoutLateralFlag(r), outer: Frame(columns: left, outer: outer))
+            return (p, c, p)
+        }
+    }
+
+    /// The item with LATERAL cleared (it is bound over the left columns instead).
+    static func withoutLateralFlag(_ r: TableRef) -> TableRef {
+        if case let .subquery(q, true, alias) = r { return .subquery(q, lateral: false, alias: alias) }
+        if case let .function(e, true, ord, alias) = r { return .function(e, lateral: false, withOrdinality: ord, alias: alias) }
+        return r
     }
 
     /// Whether binding `e` against `cols` needs a name from outside them.
@@ -481,8 +521,9 @@ final class Binder {
                 return (.lockRows(.scan(t, keyPrefix: []), t, lock.strength, lock.wait), cols)
             }
             return (.scan(t, keyPrefix: []), cols)
-        case let .subquery(q, lateral, alias):
-            if lateral { throw SQLError.unsupported("LATERAL") }
+        case let .subquery(q, _, alias):
+            // LATERAL needs no flag here: `bindTableRefOrLateral` binds such an item over the
+            // items before it when it names them.
             let b = try bindQuery(q, outer: outer)
             var c = b.columns
             for i in c.indices {
@@ -505,7 +546,7 @@ final class Binder {
             // The element functions name their column `value` (an OUT parameter); the keys
             // function's column takes the alias, as for any scalar function.
             let column = call.name.name.hasSuffix("_keys") ? colName : "value"
-            return (.unnest(arr), [ScopeColumn(table: colName, name: alias?.columns.first ?? column, type: t)])
+            return (.unnest(arr), [ScopeColumn(table: colName, name: alias?.columns.first ?? column, type: t, functionValue: true)])
         case let .function(e, _, false, alias) where {
             if case let .function(call) = e.kind { return call.name.name == "unnest" && call.arguments.count == 1 } else { return false }
         }():
@@ -514,7 +555,7 @@ final class Binder {
             let (b, t) = try bindExpr(call.arguments[0].value, Frame(columns: [], outer: outer), agg: nil)
             if let et = Binder.elementType(t) {
                 let name = alias?.name ?? "unnest"
-                return (.unnest(b), [ScopeColumn(table: name, name: alias?.columns.first ?? name, type: et)])
+                return (.unnest(b), [ScopeColumn(table: name, name: alias?.columns.first ?? name, type: et, functionValue: true)])
             }
             guard t.isString || t == .unknown || t == .null else { throw SQLError.unsupported("unnest over \(t)") }
             let name = alias?.name ?? "unnest"
@@ -535,7 +576,8 @@ final class Binder {
             }
             let name = alias?.name ?? "generate_series"
             let colName = alias?.columns.first ?? name
-            return (.series(args[0], args[1], args.count > 2 ? args[2] : nil), [ScopeColumn(table: name, name: colName, type: ty)])
+            return (.series(args[0], args[1], args.count > 2 ? args[2] : nil),
+                    [ScopeColumn(table: name, name: colName, type: ty, functionValue: true)])
         case let .nested(inner, alias):
             var (p, c) = try bindTableRef(inner, outer: outer)
             if let a = alias {
@@ -544,7 +586,18 @@ final class Binder {
             return (p, c)
         case let .join(left, kind, right, condition):
             let (lp, lc) = try bindTableRef(left, outer: outer)
-            let (rp, rc0) = try bindTableRef(right, outer: outer)
+            let bound = try bindTableRefOrLateral(right, left: lc, outer: outer)
+            if let lateralPlan = bound.lateral {
+                // LATERAL: a nested loop; the whole ON condition filters each combined row.
+                guard kind == .inner || kind == .left || kind == .cross else {
+                    throw SQLError(.invalidColumnReference, "the combining JOIN type must be INNER or LEFT for a LATERAL reference")
+                }
+                var on: BExpr?
+                if case let .on(e) = condition { on = try bindBool(e, Frame(columns: lc + bound.1, outer: outer), nil, "JOIN/ON") }
+                if case .using = condition { throw SQLError.unsupported("USING with a LATERAL item") }
+                return (.lateral(kind == .left ? .left : .inner, lp, lateralPlan, on: on, rightWidth: bound.1.count), lc + bound.1)
+            }
+            let (rp, rc0) = (bound.0, bound.1)
             var rc = rc0
             var all = lc + rc
             var onExpr: Expr?

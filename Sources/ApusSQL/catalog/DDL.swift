@@ -179,6 +179,7 @@ struct DDL {
         case .bpchar(let n): "bpchar(\(n ?? 1))"
         case .bytea: "bytea"
         case .date: "date"
+        case .time: "time"
         case .timestamp: "timestamp"
         case .timestamptz: "timestamptz"
         case .interval: "interval"

@@ -460,7 +460,7 @@ extension Binder {
         let pretty: [String: String] = [
             "int4": "integer", "int8": "bigint", "int2": "smallint", "bool": "boolean", "float8": "double precision",
             "float4": "real", "varchar": "character varying", "bpchar": "character", "timestamp": "timestamp without time zone",
-            "timestamptz": "timestamp with time zone",
+            "timestamptz": "timestamp with time zone", "time": "time without time zone",
         ]
         return pretty[named] ?? named
     }

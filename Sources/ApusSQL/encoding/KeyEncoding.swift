@@ -27,6 +27,7 @@ public enum KeyEncoding {
         case let .date(d): out.append(0x60); appendInt(d, &out)
         case let .timestamp(t): out.append(0x61); appendInt(t, &out)
         case let .timestamptz(t): out.append(0x62); appendInt(t, &out)
+        case let .time(t): out.append(0x63); appendInt(t, &out)
         case let .interval(m, d, u):
             out.append(0x70)
             appendInt((m * 30 + d) &* DateTime.usPerDay &+ u, &out)
@@ -187,6 +188,7 @@ public enum RowEncoding {
             out.append(11)
             appendU32(UInt32(v.count), &out)
             for x in v { appendU32(x.bitPattern, &out) }
+        case let .time(t): out.append(13); appendU64(UInt64(bitPattern: t), &out)
         case let .array(items):
             out.append(12)
             appendU32(UInt32(items.count), &out)
@@ -227,7 +229,7 @@ public enum RowEncoding {
             switch try byte() {
             case 0: return
             case 1: try skip(1)
-            case 2, 3, 7, 8, 9: try skip(8)
+            case 2, 3, 7, 8, 9, 13: try skip(8)
             case 4: try skip(20)
             case 5, 6: let n = Int(try u32()); try skip(n)
             case 10: try skip(24)
@@ -269,6 +271,7 @@ public enum RowEncoding {
             case 7: return .date(Int64(bitPattern: try u64()))
             case 8: return .timestamp(Int64(bitPattern: try u64()))
             case 9: return .timestamptz(Int64(bitPattern: try u64()))
+            case 13: return .time(Int64(bitPattern: try u64()))
             case 10:
                 let m = Int64(bitPattern: try u64()), d = Int64(bitPattern: try u64()), u = Int64(bitPattern: try u64())
                 return .interval(months: m, days: d, micros: u)

@@ -196,6 +196,12 @@ extension Executor {
     func dateArith(_ op: String, _ x: Value, _ y: Value, _ t: SQLType) throws -> Value {
         if x.isNull || y.isNull { return .null }
         switch (x, y) {
+        case let (.time(a), .interval(_, _, u)):
+            // Months and days do not move a time of day; it wraps at midnight.
+            let r = (a + (op == "+" ? u : -u)) % DateTime.usPerDay
+            return .time(r < 0 ? r + DateTime.usPerDay : r)
+        case let (.time(a), .time(b)): return .interval(months: 0, days: 0, micros: a - b)
+        case let (.date(d), .time(tm)): return .timestamp(d * DateTime.usPerDay + tm)
         case let (.date(d), .int(n)): return .date(op == "+" ? d + n : d - n)
         case let (.date(a), .date(b)): return .int(a - b)
         case let (.interval(m1, d1, u1), .interval(m2, d2, u2)):
@@ -494,7 +500,7 @@ extension Executor {
         var us: Int64
         switch v {
         case let .date(d): us = d * DateTime.usPerDay
-        case let .timestamp(x), let .timestamptz(x): us = x
+        case let .timestamp(x), let .timestamptz(x), let .time(x): us = x
         case let .interval(m, d, u):
             switch field {
             case "year": return res(Double(m / 12), t)

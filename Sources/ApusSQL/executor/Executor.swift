@@ -133,6 +133,24 @@ final class Executor {
             return out
         case let .trim(input, n):
             return try run(input).map { Array($0.prefix(n)) }
+        case let .lateral(kind, l, r, on, rw):
+            var out: [[Value]] = []
+            for row in try run(l) {
+                try checkInterrupt()
+                outer.append(row)
+                let rights: [[Value]]
+                do { rights = try run(r) } catch { outer.removeLast(); throw error }
+                outer.removeLast()
+                var matched = false
+                for rr in rights {
+                    let combined = row + rr
+                    if let on, truth(try eval(on, combined)) != true { continue }
+                    matched = true
+                    out.append(combined)
+                }
+                if !matched && kind == .left { out.append(row + [Value](repeating: .null, count: rw)) }
+            }
+            return out
         case let .join(kind, l, r, on, lk, rk, lw, rw):
             return try join(kind, try run(l), try run(r), on: on, lk: lk, rk: rk, lw: lw, rw: rw)
         case let .groupingSets(input, groups, sets, aggs):

@@ -46,7 +46,7 @@ enum Explain {
             let .distinct(c), let .distinctOn(c, _), let .trim(c, _), let .window(c, _), let .groupingSets(c, _, _, _),
             let .lockRows(c, _, _, _), let .expandSets(c, _):
             return [c]
-        case let .join(_, l, r, _, _, _, _, _): return [l, r]
+        case let .join(_, l, r, _, _, _, _, _), let .lateral(_, l, r, _, _): return [l, r]
         case let .setOp(_, _, l, r): return [l, r]
         case let .recursive(base, step, _, _, _): return [base, step]
         }
@@ -73,6 +73,7 @@ enum Explain {
             case .full: " Full"
             }
             return lk.isEmpty ? "Nested Loop\(k == "" ? "" : k + " Join")" : "Hash\(k) Join"
+        case let .lateral(kind, _, _, _, _): return kind == .left ? "Nested Loop Left Join" : "Nested Loop"
         case let .aggregate(_, groups, _): return groups.isEmpty ? "Aggregate" : "HashAggregate"
         case .groupingSets: return "MixedAggregate"
         case .sort: return "Sort"

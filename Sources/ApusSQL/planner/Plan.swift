@@ -122,6 +122,9 @@ indirect enum Plan {
     case filter(Plan, BExpr)
     case project(Plan, [BExpr])
     case join(JoinKind, Plan, Plan, on: BExpr?, leftKeys: [BExpr], rightKeys: [BExpr], leftWidth: Int, rightWidth: Int)
+    /// A LATERAL join (inner or left): the right plan runs once per left row, which its outer
+    /// references (level 1) read.
+    case lateral(JoinKind, Plan, Plan, on: BExpr?, rightWidth: Int)
     case aggregate(Plan, groups: [BExpr], aggs: [AggCall])
     /// GROUPING SETS / ROLLUP / CUBE: one aggregation per set (indices into `groups`); rows
     /// have every group column, NULL where the set does not group it.

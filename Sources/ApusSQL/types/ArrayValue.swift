@@ -27,6 +27,7 @@ public enum ArrayValue {
         case .float8: 1022
         case .timestamp: 1115
         case .date: 1182
+        case .time: 1183
         case .timestamptz: 1185
         case .interval: 1187
         case .numeric: 1231
@@ -41,7 +42,7 @@ public enum ArrayValue {
     /// The element types of the array OIDs above, for parameter OIDs sent by clients.
     public static let elementTypes: [UInt32: SQLType] = [
         1000: .bool, 1001: .bytea, 1005: .int2, 1007: .int4, 1009: .text, 1014: .bpchar(nil), 1015: .varchar(nil),
-        1016: .int8, 1021: .float4, 1022: .float8, 1115: .timestamp, 1182: .date, 1185: .timestamptz, 1187: .interval,
+        1016: .int8, 1021: .float4, 1022: .float8, 1115: .timestamp, 1182: .date, 1183: .time, 1185: .timestamptz, 1187: .interval,
         1231: .numeric(precision: nil, scale: nil), 2951: .uuid, 3807: .jsonb, 199: .json, 1028: .oid,
     ]
 

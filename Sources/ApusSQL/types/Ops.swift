@@ -33,6 +33,7 @@ extension Value {
             return x < y ? -1 : (x == y ? 0 : 1)
         case let (.vector(x), .vector(y)): return VectorValue.compare(x, y)
         case let (.array(x), .array(y)): return ArrayValue.compare(x, y)
+        case let (.time(x), .time(y)): return x < y ? -1 : (x == y ? 0 : 1)
         default:
             return cmpBytes(Array(a.description.utf8), Array(b.description.utf8))
         }
@@ -269,6 +270,20 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
         }
     case let .array(e):
         return try ArrayValue.cast(v, to: e)
+    case .time:
+        switch v {
+        case .time: return v
+        case let .timestamp(u), let .timestamptz(u): return .time(u - DateTime.floorDiv(u, DateTime.usPerDay) * DateTime.usPerDay)
+        case let .interval(_, _, u): return .time(((u % DateTime.usPerDay) + DateTime.usPerDay) % DateTime.usPerDay)
+        case let .text(s):
+            // A timestamp's text gives its time of day, as PostgreSQL's time input accepts.
+            if let t = DateTime.parseTime(s) { return .time(t) }
+            if s.contains(" ") || s.contains("T"), let u = DateTime.parseTimestamp(s) {
+                return .time(u - DateTime.floorDiv(u, DateTime.usPerDay) * DateTime.usPerDay)
+            }
+            throw SQLError(.invalidDatetimeFormat, "invalid input syntax for type time: \"\(s)\"")
+        default: break
+        }
     }
     throw cannotCast(v, t)
 }

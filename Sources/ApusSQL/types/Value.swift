@@ -10,6 +10,8 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
     case varchar(Int?)
     case bpchar(Int?)
     case bytea, date, timestamp, timestamptz, interval, uuid, jsonb
+    /// Time of day without time zone (microseconds since midnight).
+    case time
     /// `json`: validated text, kept as written (jsonb is kept in canonical form).
     case json
     /// pgvector's `vector(n)`: `n` float4 elements (nil: any dimension).
@@ -37,6 +39,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case let .bpchar(n): "character(\(n ?? 1))"
         case .bytea: "bytea"
         case .date: "date"
+        case .time: "time without time zone"
         case .timestamp: "timestamp without time zone"
         case .timestamptz: "timestamp with time zone"
         case .interval: "interval"
@@ -69,6 +72,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case .bool: return 3
         case .date, .timestamp, .timestamptz: return 4
         case .vector: return 6
+        case .time: return 8
         case .array: return 7
         case .null: return 0
         default: return 5
@@ -106,6 +110,7 @@ public indirect enum SQLType: Sendable, Hashable, CustomStringConvertible {
         case "bpchar", "char": return .bpchar(mods.first ?? 1)
         case "bytea", "blob": return .bytea
         case "date": return .date
+        case "time": return .time
         case "timestamp": return .timestamp
         case "timestamptz": return .timestamptz
         case "interval": return .interval
@@ -149,6 +154,8 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
     case vector([Float])
     /// A one-dimensional array (lower bound 1); elements may be NULL.
     case array([Value])
+    /// Microseconds since midnight, 0 ..< 86,400,000,000 (24:00:00 allowed, as in PostgreSQL).
+    case time(Int64)
 
     /// Whether this is NULL.
     public var isNull: Bool { if case .null = self { return true }; return false }
@@ -175,6 +182,7 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         case let .timestamptz(t): return DateTime.formatTimestamp(t) + "+00"
         case let .interval(m, d, us): return DateTime.formatInterval(months: m, days: d, micros: us)
         case let .vector(v): return VectorValue.format(v)
+        case let .time(us): return DateTime.formatTime(us)
         case let .array(items):
             if case let .array(e) = type { return ArrayValue.format(items, element: e) }
             return ArrayValue.format(items, element: nil)
@@ -290,6 +298,31 @@ enum DateTime {
         return bc ? s + " BC" : s
     }
 
+    /// `HH:MM:SS[.ffffff]`.
+    static func formatTime(_ us: Int64) -> String {
+        let h = us / 3_600_000_000, mi = us / 60_000_000 % 60, sec = us / 1_000_000 % 60, frac = us % 1_000_000
+        var s = "\(pad(h, 2)):\(pad(mi, 2)):\(pad(sec, 2))"
+        if frac != 0 {
+            var f = pad(frac, 6)
+            while f.hasSuffix("0") { f.removeLast() }
+            s += "." + f
+        }
+        return s
+    }
+
+    /// `HH:MM[:SS[.ffffff]]` (24:00:00 at most); nil when malformed.
+    static func parseTime(_ text: String) -> Int64? {
+        let parts = text.trimmingSpaces().split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3, let h = Int64(parts[0]), let mi = Int64(parts[1]),
+              (0...24).contains(h), (0...59).contains(mi) else { return nil }
+        var us = h * 3_600_000_000 + mi * 60_000_000
+        if parts.count == 3 {
+            guard let sec = Double(parts[2]), sec >= 0, sec < 61, parts[2].first?.isNumber == true else { return nil }
+            us += Int64((sec * 1_000_000).rounded())
+        }
+        return us <= 24 * 3_600_000_000 ? us : nil
+    }
+
     static func formatInterval(months: Int64, days: Int64, micros: Int64) -> String {
         var parts: [String] = []
         let y = months / 12, mo = months % 12
@@ -362,6 +395,7 @@ extension SQLType {
         case .bpchar: 1042
         case .bytea: 17
         case .date: 1082
+        case .time: 1083
         case .timestamp: 1114
         case .timestamptz: 1184
         case .interval: 1186
