@@ -29,4 +29,22 @@ import Testing
         let plain = try db.execute("EXPLAIN SELECT * FROM a").rows.compactMap { $0.text(0) }
         #expect(plain == ["Seq Scan on a"])
     }
+
+    /// A partial index serves only queries whose WHERE includes its predicate, and then
+    /// returns the same rows as a scan; the index holds only the matching rows.
+    @Test func partialIndexIsUsedOnlyWhenItsPredicateIsImplied() throws {
+        let db = try Database.inMemory()
+        defer { try? db.close() }
+        try db.execute("CREATE TABLE a (id int PRIMARY KEY, email text, deleted boolean)")
+        try db.execute("INSERT INTO a SELECT g, 'e' || (g % 7), g % 3 = 0 FROM generate_series(1, 200) g")
+        try db.execute("CREATE INDEX a_live ON a (email) WHERE NOT deleted")
+        let implied = "SELECT id FROM a WHERE email = 'e3' AND NOT deleted ORDER BY id"
+        let plan = try db.execute("EXPLAIN " + implied).rows.compactMap { $0.text(0) }
+        #expect(plan.contains { $0.contains("Index Scan using a_live on a") }, "\(plan)")
+        let other = try db.execute("EXPLAIN SELECT id FROM a WHERE email = 'e3'").rows.compactMap { $0.text(0) }
+        #expect(other.contains { $0.contains("Seq Scan on a") } && !other.contains { $0.contains("a_live") }, "\(other)")
+        let viaIndex = try db.execute(implied).rows.compactMap { row -> Int64? in if case let .int(i) = row[0] { return i }; return nil }
+        let expected = (1...200).filter { $0 % 7 == 3 && $0 % 3 != 0 }.map(Int64.init)
+        #expect(viaIndex == expected)
+    }
 }

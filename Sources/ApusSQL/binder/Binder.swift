@@ -421,6 +421,7 @@ final class Binder {
                 p = .scanRange(t, lower: lowerBound[k], upper: upperBound[k])
             } else {
                 for idx in t.indexes where !idx.isVector {
+                    if let pred = idx.predicate, !predicateImplied(pred, t, cols, mine) { continue }
                     var ip: [BExpr] = []
                     for k in idx.columns { if let v = eqConst[k] { ip.append(.cast(v, try colType(t, k))) } else { break } }
                     if !ip.isEmpty { p = .indexScan(t, idx, prefix: ip); break }
@@ -429,6 +430,19 @@ final class Binder {
         }
         if !mine.isEmpty { p = .filter(p, mine.dropFirst().reduce(mine[0]) { BExpr.and($0, $1) }) }
         return (p, rest)
+    }
+
+    /// Whether the query's conjuncts include every conjunct of a partial index's predicate
+    /// (compared as bound expressions), so that the index holds every row the query can return.
+    func predicateImplied(_ pred: String, _ t: TableDesc, _ cols: [ScopeColumn], _ mine: [BExpr]) -> Bool {
+        guard cols.count == t.columns.count, let e = try? Parser.parseExpression(sql: pred),
+              let (b, _) = try? bindExpr(e, Frame(columns: cols, outer: nil), agg: nil) else { return false }
+        func parts(_ x: BExpr) -> [BExpr] {
+            if case let .and(l, r) = x { return parts(l) + parts(r) }
+            return [x]
+        }
+        let have = Set(mine.flatMap(parts).map { "\($0)" })
+        return parts(b).allSatisfy { have.contains("\($0)") }
     }
 
     /// The locking clauses of `q`, checked as PostgreSQL checks them.

@@ -85,6 +85,16 @@ extension DDL {
                 }
                 // As PostgreSQL: indexes and CHECK constraints that use the column go with it.
                 t.indexes.removeAll { $0.columns.contains(i) }
+                // Partial indexes whose predicate uses the column go too.
+                let remaining = t.columns.enumerated().filter { $0.offset != i }.map(\.element)
+                let rf = Frame(columns: try remaining.map {
+                    ScopeColumn(table: t.name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+                }, outer: nil)
+                t.indexes.removeAll { idx in
+                    guard let p = idx.predicate else { return false }
+                    guard let e = try? Parser.parseExpression(sql: p) else { return true }
+                    return (try? Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindExpr(e, rf, agg: nil)) == nil
+                }
                 t.columns.remove(at: i)
                 t.primaryKey = t.primaryKey.map { $0 > i ? $0 - 1 : $0 }
                 for k in t.indexes.indices { t.indexes[k].columns = t.indexes[k].columns.map { $0 > i ? $0 - 1 : $0 } }
@@ -107,6 +117,14 @@ extension DDL {
                     throw SQLError(.duplicateColumn, "column \"\(new)\" of relation \"\(t.name)\" already exists")
                 }
                 if try checksMention(old) { throw SQLError.unsupported("renaming a column that a CHECK constraint uses") }
+                for idx in t.indexes {
+                    guard let p = idx.predicate else { continue }
+                    var found = false
+                    Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).walk(try Parser.parseExpression(sql: p)) { x in
+                        if case let .column(parts) = x.kind, parts.last == old { found = true }
+                    }
+                    if found { throw SQLError.unsupported("renaming a column that a partial index's predicate uses") }
+                }
                 t.columns[i].name = new
             case let .renameTable(new):
                 if exists(new) || session.txCatalog.tables.values.contains(where: { $0.indexes.contains { $0.name == new } }) {

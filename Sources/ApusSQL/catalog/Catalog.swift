@@ -28,6 +28,9 @@ public struct IndexDesc: Sendable, Codable, Hashable {
     public var opclass: String?
     /// `WITH (...)` parameters of a vector index (`m`, `ef_construction`, `lists`).
     public var options: [String: Int]?
+    /// A partial index's `WHERE` predicate as SQL text: only rows it holds for are indexed
+    /// (and, for a unique index, kept unique).
+    public var predicate: String?
 
     /// Makes a descriptor.
     public init(id: UInt32, name: String, unique: Bool, columns: [Int], method: String? = nil, opclass: String? = nil,

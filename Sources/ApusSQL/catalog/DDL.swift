@@ -194,7 +194,6 @@ struct DDL {
     }
 
     func createIndex(_ c: CreateIndexStatement) throws -> StatementResult {
-        if c.whereClause != nil { throw SQLError.unsupported("partial indexes") }
         try checkSchema(c.table)
         guard var t = session.txCatalog.tables[c.table.name], t.viewSQL == nil else {
             throw SQLError(.undefinedTable, "relation \"\(c.table.name)\" does not exist")
@@ -221,7 +220,24 @@ struct DDL {
             if c.ifNotExists { return .command("CREATE INDEX") }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists")
         }
-        let idx = IndexDesc(id: t.nextIndexID, name: name, unique: c.unique, columns: cols)
+        var idx = IndexDesc(id: t.nextIndexID, name: name, unique: c.unique, columns: cols)
+        if let w = c.whereClause {
+            // A predicate over the table's own columns: no subqueries, aggregates or parameters.
+            var bad = false
+            let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+            binder.walk(w) { x in
+                switch x.kind {
+                case .exists, .subquery, .inSubquery, .quantifiedSubquery, .arraySubquery, .parameter: bad = true
+                default: break
+                }
+            }
+            if bad { throw SQLError.unsupported("subqueries and parameters in an index predicate") }
+            let f = Frame(columns: try t.columns.map {
+                ScopeColumn(table: t.name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+            }, outer: nil)
+            _ = try binder.bindBool(w, f, nil, "WHERE")
+            idx.predicate = Deparser.expr(w)
+        }
         t.nextIndexID += 1
         t.indexes.append(idx)
         // Build the index from the existing rows.

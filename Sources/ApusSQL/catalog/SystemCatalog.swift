@@ -205,7 +205,8 @@ extension Binder {
                     let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
                     let method = i.isVector ? (i.method ?? "hnsw") : "btree"
                     rows.append([int(Binder.indexOID(t.id, i.id)), int(Binder.relationOID(t.id)), .bool(i.unique), .bool(false),
-                                 text("CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))")])
+                                 text("CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))"
+                                      + (i.predicate.map { " WHERE \($0)" } ?? ""))])
                 }
             }
             let fixed: [Value] = [.bool(false), .bool(true), .bool(false), .bool(true), .bool(true), .bool(true), .null, .bool(false)]

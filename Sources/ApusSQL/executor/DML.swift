@@ -38,7 +38,15 @@ struct DML {
             + KeyEncoding.encode(idx.columns.map { row[$0].groupKeyForIndex })
     }
 
+    /// Whether `row` belongs in `idx`: always, unless a partial index's predicate is not true for it.
+    func indexCovers(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value]) throws -> Bool {
+        guard let pred = idx.predicate else { return true }
+        let b = try PartialIndexPredicates.shared.bound(t, pred, session.txCatalog)
+        return try Executor(tx: tx, params: []).eval(b, row) == .bool(true)
+    }
+
     func putIndexEntry(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value], _ pk: [UInt8]) throws {
+        if idx.predicate != nil, !(try indexCovers(t, idx, row)) { return }
         if idx.isVector {
             var vec: [Float]?
             if case let .vector(x) = row[idx.columns[0]] { vec = x }
@@ -133,6 +141,7 @@ struct DML {
         }
         if onConflictNothing {
             for idx in t.indexes where idx.unique && !idx.columns.contains(where: { row[$0].isNull }) {
+                if idx.predicate != nil, !(try indexCovers(t, idx, row)) { continue }
                 let prefix = indexKey(t, idx, row)
                 if !(try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix))).isEmpty { return false }
             }
@@ -612,7 +621,7 @@ struct DML {
                 }
                 if !t.primaryKey.isEmpty && Set(t.primaryKey) == cols {
                     arbiter = nil
-                } else if let idx = t.indexes.first(where: { $0.unique && !$0.isVector && Set($0.columns) == cols }) {
+                } else if let idx = t.indexes.first(where: { $0.unique && !$0.isVector && $0.predicate == nil && Set($0.columns) == cols }) {
                     arbiter = idx
                 } else {
                     throw noMatch
