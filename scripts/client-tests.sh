@@ -141,7 +141,7 @@ echo "client-tests: crash ok"
 
 # Settings from a configuration file and the environment (a flag beats the environment, which
 # beats the file); an unknown setting stops the server before it starts.
-printf '# client tests\nlisten = "127.0.0.1:0"\nsuperuser = cfguser\nmax-connections = 2  # small\n' > "$WORK/apus.conf"
+printf '# client tests\nlisten = "127.0.0.1:0"\nsuperuser = cfguser\nmax-connections = 2  # small\nquery-memory-mb = 1\n' > "$WORK/apus.conf"
 APUS_DATA_DIR="$WORK/data-cfg" APUS_SUPERUSER=envuser "$BIN" serve --config "$WORK/apus.conf" --port-file "$WORK/port-cfg" \
     > "$WORK/server-cfg.log" 2>&1 &
 CFG_PID=$!
@@ -150,6 +150,19 @@ for _ in $(seq 100); do [ -s "$WORK/port-cfg" ] && break; sleep 0.1; done
 [ "$(PGPORT=$(cat "$WORK/port-cfg") PGUSER=envuser psql -X -Atc "SELECT current_user")" = "envuser" ] \
     || { echo "client-tests: APUS_SUPERUSER not applied"; exit 1; }
 [ -d "$WORK/data-cfg" ] || { echo "client-tests: APUS_DATA_DIR not applied"; exit 1; }
+# query-memory-mb = 1: a query holding more fails with 53200, the connection and server go on.
+SAVED_PGPORT=$PGPORT SAVED_PGUSER=$PGUSER
+export PGPORT=$(cat "$WORK/port-cfg") PGUSER=envuser
+[ "$(psql -X -Atc "SHOW max_query_memory")" = "1MB" ] || { echo "client-tests: query-memory-mb not applied"; exit 1; }
+set +e
+psql -X -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "SELECT count(*) FROM (SELECT repeat('x', 100) || g FROM generate_series(1, 100000) g ORDER BY 1) s" \
+    > "$WORK/mem.out" 2>&1
+status=$?
+set -e
+[ "$status" -ne 0 ] && grep -q "53200" "$WORK/mem.out" || { cat "$WORK/mem.out"; echo "client-tests: no 53200 over the memory budget"; exit 1; }
+[ "$(psql -X -Atc "SET max_query_memory = '64MB'; SELECT count(*) FROM (SELECT repeat('x', 100) || g FROM generate_series(1, 100000) g ORDER BY 1) s" | tail -1)" = "100000" ] \
+    || { echo "client-tests: the query failed within a raised budget"; exit 1; }
+export PGPORT=$SAVED_PGPORT PGUSER=$SAVED_PGUSER
 kill "$CFG_PID"; wait "$CFG_PID" 2>/dev/null || true; CFG_PID=""
 printf 'no_such_setting = 1\n' > "$WORK/bad.conf"
 if "$BIN" serve --config "$WORK/bad.conf" > "$WORK/bad-cfg.log" 2>&1; then echo "client-tests: a bad configuration was accepted"; exit 1; fi

@@ -334,9 +334,9 @@ final class PGConnection: @unchecked Sendable {
         do throws(SQLError) {
             let s = try SQLSession(engine: host.engine, vectorIndexes: host.vectorIndexes, interrupt: interrupt)
             s.user = role.name
-            // Session settings from the startup packet, as SET would make them (a bad name or
-            // value ends the connection, as in PostgreSQL).
-            for (name, value) in startupSettings {
+            // The server's defaults, then the settings from the startup packet, as SET would
+            // make them (a bad name or value ends the connection, as in PostgreSQL).
+            for (name, value) in configuration.sessionDefaults.sorted(by: { $0.key < $1.key }).map({ ($0.key, $0.value) }) + startupSettings {
                 guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }), !name.isEmpty else {
                     throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(name)\"")
                 }

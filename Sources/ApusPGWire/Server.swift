@@ -28,6 +28,8 @@ public final class PGServer: Sendable {
         public var tlsKeyFile: String?
         /// Refuse (28000) clients that start without TLS; needs the certificate and key.
         public var tlsRequired = false
+        /// Settings every session starts with (before the client's own startup settings).
+        public var sessionDefaults: [String: String] = [:]
 
         public init(
             host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2

@@ -75,6 +75,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Block cache size in MiB (default 128).")
     var cacheMB: Int?
 
+    @Option(name: .long, help: "Memory one query may hold in MiB before it fails with 53200 (default 1024; 0: no limit; SET max_query_memory).")
+    var queryMemoryMB: Int?
+
     @Option(name: .long, help: "How far back, in seconds, AS OF SYSTEM TIME can read; older versions are garbage-collected (default 14400).")
     var gcWindowSeconds: Int?
 
@@ -95,6 +98,8 @@ struct Serve: ParsableCommand {
         let tlsRequired = try settings.bool(self.tlsRequired ? true : nil, "tls-required") ?? false
         let memtableMB = try settings.int(self.memtableMB, "memtable-mb") ?? 256
         let cacheMB = try settings.int(self.cacheMB, "cache-mb") ?? 128
+        let queryMemoryMB = try settings.int(self.queryMemoryMB, "query-memory-mb") ?? 1024
+        guard queryMemoryMB >= 0 else { throw ValidationError("--query-memory-mb must not be negative") }
         let gcWindowSeconds = try settings.int(self.gcWindowSeconds, "gc-window-seconds") ?? 4 * 3600
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT")
@@ -110,6 +115,7 @@ struct Serve: ParsableCommand {
         logger.info("opened data directory \(dataDir)")
         var configuration = PGServer.Configuration(host: host, port: port, maxConnections: maxConnections)
         configuration.authentication = method
+        configuration.sessionDefaults["max_query_memory"] = "\(queryMemoryMB)MB"
         configuration.tlsCertificateFile = tlsCert
         configuration.tlsKeyFile = tlsKey
         configuration.tlsRequired = tlsRequired
@@ -173,7 +179,7 @@ struct Serve: ParsableCommand {
 struct ServeSettings {
     static let names: Set<String> = [
         "data-dir", "listen", "max-connections", "port-file", "auth", "superuser", "password-file", "tls-cert", "tls-key",
-        "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds",
+        "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds", "query-memory-mb",
     ]
     let file: [String: String]
     let environment: [String: String]

@@ -118,7 +118,9 @@ extension Binder {
         } else {
             return nil
         }
-        guard ["=", "<>", "<", "<=", ">", ">="].contains(op) else { throw SQLError.unsupported("operator \(op) with ANY/ALL") }
+        guard ["=", "<>", "<", "<=", ">", ">=", "~~", "!~~", "~~*", "!~~*"].contains(op) else {
+            throw SQLError.unsupported("operator \(op) with ANY/ALL")
+        }
         var lhs = bx
         if tx == .unknown || tx == .null {
             lhs = coerce(bx, tx, to: e)
@@ -315,9 +317,13 @@ extension Executor {
             var sawNull = false
             for v in x {
                 if v.isNull { sawNull = true; continue }
-                let c = Value.compare(a[2], v)
+                let c = op.contains("~") ? 0 : Value.compare(a[2], v)
                 let r: Bool
                 switch op {
+                case "~~", "!~~", "~~*", "!~~*":
+                    let matched = likeMatch(Array(a[2].text(as: nil) ?? ""), Array(v.text(as: nil) ?? ""), escape: "\\",
+                                            caseInsensitive: op.hasSuffix("*"))
+                    r = op.hasPrefix("!") ? !matched : matched
                 case "=": r = c == 0
                 case "<>": r = c != 0
                 case "<": r = c < 0

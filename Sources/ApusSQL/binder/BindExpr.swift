@@ -828,6 +828,21 @@ extension Binder {
             return (.const(.text(value)), .text)
         case "version": return (.const(.text("PostgreSQL 15.0 (ApusDB 0.1) on x86_64-pc-linux-gnu, compiled by Swift 6")), .text)
         case "gen_random_uuid": return (.function("gen_random_uuid", [], .uuid), .uuid)
+        case "to_char":
+            try need(2...2)
+            let t = types[0]
+            if t == .date || t == .timestamp || t == .timestamptz || t == .unknown {
+                return (.function("to_char_ts", [arg(0, t == .unknown ? .timestamp : t), str(1)], .text), .text)
+            }
+            if t.isNumber { return (.function("to_char_num", [arg(0, .numeric(precision: nil, scale: nil)), str(1)], .text), .text) }
+            throw SQLError.unsupported("to_char of \(t)")
+        case "to_date":
+            try need(2...2)
+            return (.function("to_date", [str(0), str(1)], .date), .date)
+        case "to_timestamp":
+            try need(1...2)
+            if args.count == 1 { return (.function("to_timestamp_epoch", [arg(0, .float8)], .timestamptz), .timestamptz) }
+            return (.function("to_timestamp", [str(0), str(1)], .timestamptz), .timestamptz)
         case "date_trunc":
             try need(2...2)
             let t: SQLType = types[1] == .unknown ? .timestamp : types[1]

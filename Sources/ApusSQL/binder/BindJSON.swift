@@ -336,6 +336,9 @@ extension Executor {
 
 extension Binder {
     /// The JSON set-returning functions (rows of elements or keys).
+    /// The JSON functions that return (key, value) rows, in FROM only.
+    static let jsonEachFunctions: Set<String> = ["json_each", "jsonb_each", "json_each_text", "jsonb_each_text"]
+
     static let jsonSetFunctions: Set<String> = [
         "json_array_elements", "jsonb_array_elements", "json_array_elements_text", "jsonb_array_elements_text",
         "json_object_keys", "jsonb_object_keys",
@@ -353,6 +356,11 @@ extension Binder {
             guard args.count == 1 else { throw SQLError.unsupported("unnest with several arguments") }
             guard let e = Binder.elementType(types[0]) else { return nil }
             return (.function("srf_unnest", [args[0].0], e), e)
+        case "generate_subscripts":
+            guard (2...3).contains(args.count), Binder.elementType(types[0]) != nil || types[0] == .null else { throw fail() }
+            var a = [args[0].0, coerce(args[1].0, types[1], to: .int8)]
+            a.append(args.count == 3 ? coerce(args[2].0, types[2], to: .bool) : .const(.bool(false)))
+            return (.function("srf_generate_subscripts", a, .int4), .int4)
         case "generate_series":
             guard (2...3).contains(args.count), types.allSatisfy({ $0.isInteger || $0 == .unknown || $0 == .null }) else { throw fail() }
             let t: SQLType = types.contains(.int8) ? .int8 : .int4
@@ -392,6 +400,24 @@ extension Executor {
                 i = n
             }
             return .array(out)
+        case "srfarr_json_each":
+            // Members as [key, value] pairs; json keeps each value as written.
+            let asText = a[1] == .bool(true)
+            if a[2] == .bool(true), !asText {
+                guard let children = try JSONParser.rawChildren(s0(a[0])), children.allSatisfy({ $0.key != nil }) else {
+                    throw SQLError(.invalidParameterValue, "cannot call json_each on a non-object")
+                }
+                return .array(children.map { .array([.text($0.key ?? ""), .text($0.raw)]) })
+            }
+            guard let doc = try jsonDoc(a[0]), case let .object(members) = doc else {
+                throw SQLError(.invalidParameterValue, "cannot call \(a[2] == .bool(true) ? "json" : "jsonb")_each on a non-object")
+            }
+            return .array(members.map { .array([.text($0.key), asText ? $0.value.scalarText : .text($0.value.text)]) })
+        case "srfarr_generate_subscripts":
+            // One dimension: subscripts 1...n of dimension 1, none of any other.
+            guard case let .array(items) = a[0], case .int(1) = a[1] else { return .array([]) }
+            let subs = (0..<items.count).map { Value.int(Int64($0 + 1)) }
+            return .array(a[2] == .bool(true) ? subs.reversed() : subs)
         case "srfarr_json_elements" where a[2] == .bool(true) && a[1] == .bool(false):
             guard let children = try JSONParser.rawChildren(s0(a[0])), children.first?.key == nil else {
                 throw SQLError(.invalidParameterValue, "cannot extract elements from \(try jsonDoc(a[0])?.typeName == "object" ? "an object" : "a scalar")")

@@ -512,6 +512,9 @@ final class Binder {
                 return (.values(sys.rows.map { $0.map { BExpr.const($0) } }), cols)
             }
             let t = try table(r.name)
+            if t.matviewPopulated == false {
+                throw SQLError(SQLState("55000"), "materialized view \"\(t.name)\" has not been populated")
+            }
             if let v = t.viewSQL {
                 let stmt = try Parser.parseStatement(sql: v)
                 guard case let .query(q) = stmt else { throw SQLError(.dataCorrupted, "bad view definition") }
@@ -545,35 +548,52 @@ final class Binder {
                 if let a = alias, i < a.columns.count { c[i].name = a.columns[i] }
             }
             return (b.plan, c)
-        case let .function(e, _, false, alias) where {
-            if case let .function(call) = e.kind { return Binder.jsonSetFunctions.contains(call.name.name) } else { return false }
+        case let .function(e, _, ordinality, alias) where {
+            guard case let .function(call) = e.kind else { return false }
+            let n = call.name.name
+            return Binder.jsonSetFunctions.contains(n) || Binder.jsonEachFunctions.contains(n) || n == "unnest" || n == "generate_subscripts"
+                || (n == "generate_series" && ordinality)
         }():
-            // jsonb_array_elements(...) and friends in FROM: one row per element or key.
+            // Set-returning functions in FROM: one row per element (key, subscript), plus its
+            // 1-based position WITH ORDINALITY.
             guard case let .function(call) = e.kind else { throw SQLError(.internalError, "unreachable") }
+            let fname = call.name.name
             let f = Frame(columns: [], outer: outer)
             var args: [(BExpr, SQLType)] = []
             for a in call.arguments { args.append(try bindExpr(a.value, f, agg: nil)) }
-            guard let (b, t) = try bindSetReturningFunction(call.name.name, args, e.position.offset),
-                  case let .function(name, fargs, _) = b else { throw SQLError(.internalError, "unreachable") }
-            let colName = alias?.name ?? call.name.name
-            let arr = BExpr.function("srfarr_" + name.dropFirst(4), fargs, .array(t))
-            // The element functions name their column `value` (an OUT parameter); the keys
-            // function's column takes the alias, as for any scalar function.
-            let column = call.name.name.hasSuffix("_keys") ? colName : "value"
-            return (.unnest(arr), [ScopeColumn(table: colName, name: alias?.columns.first ?? column, type: t, functionValue: true)])
-        case let .function(e, _, false, alias) where {
-            if case let .function(call) = e.kind { return call.name.name == "unnest" && call.arguments.count == 1 } else { return false }
-        }():
-            // unnest over an array (or one in its text form: one text row per element).
-            guard case let .function(call) = e.kind else { throw SQLError(.internalError, "unreachable") }
-            let (b, t) = try bindExpr(call.arguments[0].value, Frame(columns: [], outer: outer), agg: nil)
-            if let et = Binder.elementType(t) {
-                let name = alias?.name ?? "unnest"
-                return (.unnest(b), [ScopeColumn(table: name, name: alias?.columns.first ?? name, type: et, functionValue: true)])
+            let tableName = alias?.name ?? fname
+            if Binder.jsonEachFunctions.contains(fname) {
+                // json_each(doc): key and value columns, one row per member.
+                guard args.count == 1 else { throw SQLError(.undefinedFunction, "function \(fname) does not exist") }
+                let jt: SQLType = fname.hasPrefix("jsonb") ? .jsonb : .json
+                let asText = fname.hasSuffix("_text")
+                let doc = coerce(args[0].0, args[0].1, to: jt)
+                let arr = BExpr.function("srfarr_json_each", [doc, .const(.bool(asText)), .const(.bool(jt == .json))], .array(.text))
+                let names = alias?.columns ?? []
+                var cols = [ScopeColumn(table: tableName, name: names.first ?? "key", type: .text),
+                            ScopeColumn(table: tableName, name: names.count > 1 ? names[1] : "value", type: asText ? .text : jt)]
+                if ordinality { cols.append(ScopeColumn(table: tableName, name: names.count > 2 ? names[2] : "ordinality", type: .int8)) }
+                return (.unnest(arr, ordinality: ordinality, spread: true), cols)
             }
-            guard t.isString || t == .unknown || t == .null else { throw SQLError.unsupported("unnest over \(t)") }
-            let name = alias?.name ?? "unnest"
-            return (.unnest(.cast(b, .text)), [ScopeColumn(table: name, name: alias?.columns.first ?? name, type: .text)])
+            if fname == "unnest", args.count == 1, args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null {
+                // An array in its text form (catalog columns): one text row per element.
+                guard !ordinality else { throw SQLError.unsupported("WITH ORDINALITY over a text array") }
+                return (.unnest(.cast(args[0].0, .text), ordinality: false),
+                        [ScopeColumn(table: tableName, name: alias?.columns.first ?? tableName, type: .text)])
+            }
+            guard let (b, t) = try bindSetReturningFunction(fname, args, e.position.offset), case let .function(name, fargs, _) = b else {
+                throw SQLError(.undefinedFunction, "function \(fname)(\(args.map(\.1.description).joined(separator: ", "))) does not exist")
+            }
+            let arr = BExpr.function("srfarr_" + name.dropFirst(4), fargs, .array(t))
+            // The JSON element functions name their column `value` (an OUT parameter); the
+            // others' column takes the alias, as for any scalar function.
+            let column = fname.hasSuffix("_elements") || fname.hasSuffix("_elements_text") ? "value" : tableName
+            var cols = [ScopeColumn(table: tableName, name: alias?.columns.first ?? column, type: t, functionValue: !ordinality)]
+            if ordinality {
+                let n = (alias?.columns.count ?? 0) > 1 ? alias?.columns[1] ?? "ordinality" : "ordinality"
+                cols.append(ScopeColumn(table: tableName, name: n, type: .int8))
+            }
+            return (.unnest(arr, ordinality: ordinality), cols)
         case let .function(e, _, ordinality, alias):
             guard !ordinality, case let .function(call) = e.kind, call.name.name == "generate_series",
                   call.arguments.count == 2 || call.arguments.count == 3 else {

@@ -58,6 +58,10 @@ public struct TableDesc: Sendable, Codable, Hashable {
     public var indexes: [IndexDesc]
     /// For views: the defining query's SQL.
     public var viewSQL: String?
+    /// For materialized views (stored like tables): the defining query's SQL, and whether the
+    /// view holds data (false after `WITH NO DATA` until a REFRESH).
+    public var matviewSQL: String? = nil
+    public var matviewPopulated: Bool? = nil
     /// CHECK constraints as SQL text.
     public var checks: [String]?
     public var nextColumnID: UInt32

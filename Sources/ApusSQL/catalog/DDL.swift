@@ -257,8 +257,48 @@ struct DDL {
         return .command("CREATE INDEX")
     }
 
+    /// CREATE MATERIALIZED VIEW: a table made from the query (as CREATE TABLE AS) that keeps
+    /// the query for REFRESH; writes to it are refused.
+    func createMaterializedView(_ v: CreateViewStatement, _ params: [Value]) throws -> StatementResult {
+        if exists(v.name.name) {
+            if v.ifNotExists { return .command("CREATE MATERIALIZED VIEW") }
+            throw SQLError(.duplicateTable, "relation \"\(v.name.name)\" already exists")
+        }
+        let r = try createTableAs(CreateTableAsStatement(name: v.name, columns: v.columns, query: v.query, withData: !v.withNoData), params)
+        var cat = session.txCatalog
+        cat.tables[v.name.name]?.matviewSQL = v.query.description
+        cat.tables[v.name.name]?.matviewPopulated = !v.withNoData
+        session.txCatalog = cat
+        try cat.save(tx)
+        return v.withNoData ? .command("CREATE MATERIALIZED VIEW") : r
+    }
+
+    /// REFRESH MATERIALIZED VIEW: the rows replaced by the query's rows now (or none, unpopulated).
+    func refreshMaterializedView(_ r: RefreshMaterializedViewStatement, _ params: [Value]) throws -> StatementResult {
+        try checkSchema(r.name)
+        guard let t = session.txCatalog.tables[r.name.name] else {
+            throw SQLError(.undefinedTable, "relation \"\(r.name.name)\" does not exist")
+        }
+        guard let sql = t.matviewSQL else { throw SQLError(.wrongObjectType, "\"\(t.name)\" is not a materialized view") }
+        if r.concurrently && t.matviewPopulated != true {
+            throw SQLError(SQLState("0A000"), "CONCURRENTLY cannot be used when the materialized view is not populated")
+        }
+        try deleteData(t)
+        if r.withData {
+            guard case let .query(q) = try Parser.parseStatement(sql: sql) else { throw SQLError(.dataCorrupted, "bad materialized view query") }
+            let b = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindQuery(q, outer: nil)
+            let rows = try Executor(tx: tx, params: params).run(b.plan)
+            let dml = DML(session: session, tx: tx, params: params)
+            for row in rows { _ = try dml.insertRow(t, row, onConflictNothing: false) }
+        }
+        var cat = session.txCatalog
+        cat.tables[t.name]?.matviewPopulated = r.withData
+        session.txCatalog = cat
+        try cat.save(tx)
+        return .command("REFRESH MATERIALIZED VIEW")
+    }
+
     func createView(_ v: CreateViewStatement) throws -> StatementResult {
-        if v.materialized { throw SQLError.unsupported("materialized views") }
         try checkSchema(v.name)
         if let old = session.txCatalog.tables[v.name.name] {
             if v.ifNotExists { return .command("CREATE VIEW") }
@@ -298,15 +338,14 @@ struct DDL {
         let tag = "DROP \(d.kind.rawValue)"
         for n in d.names {
             switch d.kind {
-            case .table, .view:
+            case .table, .view, .materializedView:
+                let what = d.kind == .table ? "table" : d.kind == .view ? "view" : "materialized view"
                 guard let t = cat.tables[n.name], n.parts.count == 1 || n.qualifier.last == "public" else {
                     if d.ifExists { continue }
-                    throw SQLError(
-                        .undefinedTable, "\(d.kind == .table ? "table" : "view") \"\(n.name)\" does not exist")
+                    throw SQLError(.undefinedTable, "\(what) \"\(n.name)\" does not exist")
                 }
-                if (t.viewSQL != nil) != (d.kind == .view) {
-                    throw SQLError(.wrongObjectType, "\"\(n.name)\" is not a \(d.kind == .table ? "table" : "view")")
-                }
+                let kind: ObjectKind = t.viewSQL != nil ? .view : t.matviewSQL != nil ? .materializedView : .table
+                if kind != d.kind { throw SQLError(.wrongObjectType, "\"\(n.name)\" is not a \(what)") }
                 // Refuse when a view depends on it (RESTRICT semantics), by name.
                 for (vn, v) in cat.tables where vn != t.name {
                     if let sql = v.viewSQL, (try? Parser.parseStatement(sql: sql)).map({ viewUses($0, t.name) }) == true

@@ -28,6 +28,7 @@ struct DML {
     func target(_ name: QualifiedName) throws -> TableDesc {
         let t = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).table(name)
         if t.viewSQL != nil { throw SQLError(SQLState("55000"), "cannot change view \"\(t.name)\"") }
+        if t.matviewSQL != nil { throw SQLError(.wrongObjectType, "cannot change materialized view \"\(t.name)\"") }
         return t
     }
 

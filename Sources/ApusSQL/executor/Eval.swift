@@ -374,6 +374,21 @@ extension Executor {
             guard case let .text(arr) = a[0], case let .text(sep) = a[1] else { return .null }
             guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
             return .text(elements.compactMap { $0 }.joined(separator: sep))
+        case "to_char_ts":
+            switch a[0] {
+            case let .date(d): return .text(DateFormat.format(d * DateTime.usPerDay, s(1)))
+            case let .timestamp(u), let .timestamptz(u): return .text(DateFormat.format(u, s(1)))
+            default: return .null
+            }
+        case "to_char_num":
+            guard case let .numeric(n) = a[0] else { return .null }
+            return .text(NumberFormat.format(n, s(1)))
+        case "to_date": return .date(DateTime.floorDiv(try DateFormat.parse(s(0), s(1)), DateTime.usPerDay))
+        case "to_timestamp": return .timestamptz(try DateFormat.parse(s(0), s(1)))
+        case "to_timestamp_epoch":
+            let secs = d(0)
+            guard secs.isFinite, abs(secs) < 9e12 else { throw SQLError(.datetimeOverflow, "timestamp out of range") }
+            return .timestamptz(Int64(((secs - 946_684_800) * 1_000_000).rounded()))
         case "format_type":
             guard case let .int(oid) = a[0] else { return .null }
             if a.count > 1, case let .int(typmod) = a[1] { return .text(Binder.formatType(oid, typmod: typmod)) }

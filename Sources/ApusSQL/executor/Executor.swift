@@ -18,11 +18,16 @@ final class Executor {
     /// The session's cancel and statement-timeout flag, polled once per row in the loops
     /// below (a relaxed atomic load), so that no operator runs on after a cancel.
     let interrupt: StatementInterrupt?
+    /// The statement's memory budget in bytes (0: none) and the estimated bytes of the row
+    /// sets alive now: every node's output is charged until its parent has finished with it.
+    let memoryLimit: Int
+    var liveBytes = 0
 
     init(tx: any KVTransaction, params: [Value]) {
         self.tx = tx
         self.params = params
         self.interrupt = tx.interrupt
+        self.memoryLimit = tx.interrupt?.memoryLimitBytes ?? 0
         let secs = Date().timeIntervalSince1970 - 946_684_800
         self.now = Int64(secs * 1_000_000)
     }
@@ -39,8 +44,40 @@ final class Executor {
         depth += 1
         defer { depth -= 1 }
         if depth > 400 { throw SQLError(.stackDepth, "stack depth limit exceeded") }
-        if profile != nil { return try runProfiled(plan) }
-        return try runNode(plan)
+        guard memoryLimit > 0 else { return profile != nil ? try runProfiled(plan) : try runNode(plan) }
+        let before = liveBytes
+        let rows = profile != nil ? try runProfiled(plan) : try runNode(plan)
+        // The inputs are released now; the output stays charged until the caller is done.
+        liveBytes = before + Executor.estimatedBytes(rows)
+        if liveBytes > memoryLimit {
+            throw SQLError(SQLState("53200"), "out of memory: the query needs more than max_query_memory (\(memoryLimit >> 20) MB)")
+        }
+        return rows
+    }
+
+    /// An estimate of the memory rows hold, from a sample of up to 32 of them.
+    static func estimatedBytes(_ rows: [[Value]]) -> Int {
+        if rows.isEmpty { return 0 }
+        let step = max(1, rows.count / 32)
+        var sampled = 0, bytes = 0
+        var i = 0
+        while i < rows.count {
+            bytes += 32 + rows[i].reduce(0) { $0 + valueBytes($1) }
+            sampled += 1
+            i += step
+        }
+        return bytes / sampled * rows.count
+    }
+
+    static func valueBytes(_ v: Value) -> Int {
+        switch v {
+        case let .text(s): 16 + s.utf8.count
+        case let .bytes(b): 48 + b.count
+        case let .vector(x): 48 + 4 * x.count
+        case let .array(items): 48 + items.reduce(0) { $0 + valueBytes($1) }
+        case .numeric: 40
+        default: 16
+        }
     }
 
     func runNode(_ plan: Plan) throws -> [[Value]] {
@@ -249,9 +286,16 @@ final class Executor {
             return result
         case let .window(input, calls):
             return try window(try run(input), calls)
-        case let .unnest(a):
+        case let .unnest(a, ordinality, spread):
             let v = try eval(a, [])
-            if case let .array(items) = v { return items.map { [$0] } }
+            if case let .array(items) = v {
+                func columns(_ x: Value) -> [Value] {
+                    if spread, case let .array(parts) = x { return parts }
+                    return [x]
+                }
+                if ordinality { return items.enumerated().map { columns($0.element) + [.int(Int64($0.offset + 1))] } }
+                return items.map(columns)
+            }
             guard case let .text(arr) = v else { return [] }
             guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
             return elements.map { [$0.map { Value.text($0) } ?? .null] }

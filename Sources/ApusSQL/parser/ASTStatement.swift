@@ -58,6 +58,8 @@ public indirect enum Statement: Sendable, Hashable {
     case vacuum(VacuumStatement)
     /// COPY.
     case copy(CopyStatement)
+    /// REFRESH MATERIALIZED VIEW.
+    case refreshMaterializedView(RefreshMaterializedViewStatement)
     /// CREATE ROLE/USER/GROUP.
     case createRole(CreateRoleStatement)
     /// ALTER ROLE/USER.
@@ -421,5 +423,19 @@ public struct CopyStatement: Sendable, Hashable {
         self.endpoint = endpoint
         self.options = options
         self.whereClause = whereClause
+    }
+}
+
+/// `REFRESH MATERIALIZED VIEW [CONCURRENTLY] name [WITH [NO] DATA]`.
+public struct RefreshMaterializedViewStatement: Sendable, Hashable {
+    public var name: QualifiedName
+    public var concurrently: Bool
+    /// False for `WITH NO DATA`: the view is emptied and left unpopulated.
+    public var withData: Bool
+
+    public init(name: QualifiedName, concurrently: Bool = false, withData: Bool = true) {
+        self.name = name
+        self.concurrently = concurrently
+        self.withData = withData
     }
 }

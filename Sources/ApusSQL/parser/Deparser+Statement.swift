@@ -69,6 +69,8 @@ extension Deparser {
         case .analyze(let analyze):
             return "ANALYZE" + (analyze.verbose ? " VERBOSE" : "")
                 + (analyze.tables.isEmpty ? "" : " " + list(analyze.tables) { name($0.parts) })
+        case .refreshMaterializedView(let r):
+            return "REFRESH MATERIALIZED VIEW " + (r.concurrently ? "CONCURRENTLY " : "") + name(r.name.parts) + (r.withData ? "" : " WITH NO DATA")
         case .vacuum(let vacuum):
             return "VACUUM" + (vacuum.options.isEmpty ? "" : " (" + list(vacuum.options, genericOption) + ")")
                 + (vacuum.tables.isEmpty ? "" : " " + list(vacuum.tables) { name($0.parts) })

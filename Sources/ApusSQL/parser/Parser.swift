@@ -401,6 +401,18 @@ public struct Parser {
         case "copy": return .copy(try parseCopy())
         case "grant": return .grant(try parseGrant())
         case "revoke": return .revoke(try parseRevoke())
+        case "refresh" where peek().kind == .identifier && peek().text == "materialized":
+            advance()
+            advance()
+            try expectKeyword("view")
+            let concurrently = consumeKeyword("concurrently")
+            let name = try parseQualifiedName()
+            var withData = true
+            if consumeKeyword("with") {
+                withData = !consumeKeyword("no")
+                try expectKeyword("data")
+            }
+            return .refreshMaterializedView(RefreshMaterializedViewStatement(name: name, concurrently: concurrently, withData: withData))
         case "listen", "notify", "unlisten", "do", "call", "lock", "cluster", "reindex", "checkpoint", "discard",
              "fetch", "move", "close", "declare", "load", "refresh", "security", "import", "reassign":
             throw unsupported(token.text.uppercased())

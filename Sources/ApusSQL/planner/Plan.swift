@@ -146,7 +146,9 @@ indirect enum Plan {
     /// generate_series(start, stop[, step]).
     case series(BExpr, BExpr, BExpr?)
     /// unnest(array in text form): one row per element.
-    case unnest(BExpr)
+    /// The elements of an array value as rows, with their 1-based positions WITH ORDINALITY;
+    /// with `spread`, each element is itself an array of the row's columns (json_each).
+    case unnest(BExpr, ordinality: Bool, spread: Bool = false)
     /// Set-returning functions in the select list: the listed columns of each input row hold
     /// arrays; the row is repeated for the longest, those columns taking element i (NULL past
     /// a shorter one's end), as PostgreSQL's ProjectSet.

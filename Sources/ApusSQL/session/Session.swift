@@ -101,7 +101,7 @@ public final class SQLSession {
         "lc_time": "C.UTF-8", "is_superuser": "on", "synchronous_commit": "on", "work_mem": "4MB",
         "max_connections": "100", "jit": "off", "row_security": "on", "xmloption": "content", "escape_string_warning": "on",
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
-        "hnsw.ef_search": "40", "ivfflat.probes": "1",
+        "hnsw.ef_search": "40", "ivfflat.probes": "1", "max_query_memory": "1GB",
     ]
 
     /// Settings whose values are durations (an integer of milliseconds or a number with a unit).
@@ -135,6 +135,9 @@ public final class SQLSession {
             throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(name)\"")
         }
         if SQLSession.timeoutSettings.contains(key) && StatementInterrupt.milliseconds(value) == nil {
+            throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
+        }
+        if key == "max_query_memory" && StatementInterrupt.bytes(value) == nil {
             throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
         }
         settings[key] = value
@@ -230,6 +233,11 @@ public final class SQLSession {
         return .milliseconds(ms)
     }
 
+    /// `max_query_memory` in bytes (0: no limit).
+    var queryMemoryLimit: Int {
+        StatementInterrupt.bytes(setting("max_query_memory") ?? "") ?? 0
+    }
+
     /// `idle_in_transaction_session_timeout` as a duration, nil when off.
     public var idleInTransactionTimeout: Duration? {
         // Read after every message: the common case (never set) costs one lookup.
@@ -245,6 +253,7 @@ public final class SQLSession {
     ///   it runs; the statement's effects are undone as for any other error.
     public func execute(statement: Statement, parameters: [Value] = []) throws(SQLError) -> StatementResult {
         let outermost = interrupt.begin(timeout: statementTimeout)
+        interrupt.memoryLimitBytes = queryMemoryLimit
         defer { if outermost { interrupt.end() } }
         if case let .transaction(t) = statement { return try transactionStatement(t) }
         return try inTransaction { t in try run(statement, parameters, t) }
@@ -471,7 +480,9 @@ public final class SQLSession {
         case let .createTable(c): return try DDL(session: self, tx: t).createTable(c)
         case let .createTableAs(c): return try DDL(session: self, tx: t).createTableAs(c, params)
         case let .createIndex(c): return try DDL(session: self, tx: t).createIndex(c)
-        case let .createView(v): return try DDL(session: self, tx: t).createView(v)
+        case let .createView(v):
+            if v.materialized { return try DDL(session: self, tx: t).createMaterializedView(v, params) }
+            return try DDL(session: self, tx: t).createView(v)
         case let .drop(d): return try DDL(session: self, tx: t).drop(d)
         case let .truncate(tr):
             let descs = try tr.tables.map { try Binder(catalog: txCatalog, paramTypes: [], user: user).table($0) }
@@ -514,6 +525,7 @@ public final class SQLSession {
                                    rowsAffected: 1, tag: "SHOW", hasRows: true)
         case .analyze: return .command("ANALYZE")
         case .vacuum: return .command("VACUUM")
+        case let .refreshMaterializedView(r): return try DDL(session: self, tx: t).refreshMaterializedView(r, params)
         case .comment: return .command("COMMENT")
         case let .prepare(p):
             prepared[p.name] = p

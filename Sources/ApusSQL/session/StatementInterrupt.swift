@@ -35,6 +35,14 @@ public final class StatementInterrupt: Sendable {
     /// 0, or the raw value of the `Reason` the running statement must stop for.
     private let flag = Atomic<Int>(0)
     private let state = Mutex(State())
+    private let memoryLimit = Atomic<Int>(0)
+
+    /// The running statement's memory budget in bytes (`max_query_memory`; 0: none). The
+    /// executor estimates what its materialized rows hold and stops with 53200 beyond it.
+    public var memoryLimitBytes: Int {
+        get { memoryLimit.load(ordering: .relaxed) }
+        set { memoryLimit.store(newValue, ordering: .relaxed) }
+    }
 
     public init() {}
 
@@ -115,6 +123,25 @@ public final class StatementInterrupt: Sendable {
     /// `lock_timeout`) in milliseconds: an integer (milliseconds) or a number with one of
     /// PostgreSQL's time units (`us`, `ms`, `s`, `min`, `h`, `d`). Zero means no timeout; nil
     /// means the text is not a valid value.
+    /// A memory size setting in bytes: a number with kB, MB, GB or TB (no unit: kB, as
+    /// PostgreSQL's memory settings); nil when malformed.
+    public static func bytes(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        let digits = t.prefix { $0.isNumber }
+        guard !digits.isEmpty, let n = Int(digits), n >= 0 else { return nil }
+        let scale: Int
+        switch t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces) {
+        case "", "kB": scale = 1 << 10
+        case "B": scale = 1
+        case "MB": scale = 1 << 20
+        case "GB": scale = 1 << 30
+        case "TB": scale = 1 << 40
+        default: return nil
+        }
+        let (r, o) = n.multipliedReportingOverflow(by: scale)
+        return o ? nil : r
+    }
+
     public static func milliseconds(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces)
         let digits = t.prefix { $0.isNumber || $0 == "." }
