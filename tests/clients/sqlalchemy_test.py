@@ -3,9 +3,9 @@
 create_all of two related tables (a foreign key, a unique column, VARCHAR, a serial primary
 key), session CRUD with insertmanyvalues and RETURNING, eager loading through selectinload
 (IN) and joinedload (LEFT OUTER JOIN), an ORM cascade delete, a foreign-key violation from the
-database as IntegrityError, a rollback, reflection of tables, columns and foreign keys through
-the inspector, and drop_all. (Reflection of primary keys, indexes and unique constraints needs
-array values, which do not exist yet.)
+database as IntegrityError, a rollback, reflection of tables, columns, primary keys, foreign
+keys, indexes and unique constraints through the inspector and MetaData.reflect (what Alembic's
+autogenerate reads), and drop_all.
 Usage: sqlalchemy_test.py PORT
 """
 import sys
@@ -38,7 +38,7 @@ class Author(Base):
 class Book(Base):
     __tablename__ = "sa_books"
     id: Mapped[int] = mapped_column(primary_key=True)
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200), index=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("sa_authors.id"))
     author: Mapped[Author] = relationship(back_populates="books")
 
@@ -85,6 +85,17 @@ check("reflected serial", insp.get_columns("sa_authors")[0]["autoincrement"], Tr
 fks = insp.get_foreign_keys("sa_books")
 check("reflected foreign key", [(f["constrained_columns"], f["referred_table"], f["referred_columns"]) for f in fks],
       [(["author_id"], "sa_authors", ["id"])])
+check("reflected primary key", insp.get_pk_constraint("sa_books")["constrained_columns"], ["id"])
+check("reflected unique constraint", [u["column_names"] for u in insp.get_unique_constraints("sa_authors")], [["name"]])
+check("reflected index", [(i["name"], i["column_names"], i["unique"]) for i in insp.get_indexes("sa_books")],
+      [("ix_sa_books_title", ["title"], False)])
+from sqlalchemy import MetaData  # noqa: E402
+md = MetaData()
+md.reflect(engine, only=["sa_authors", "sa_books"])
+books = md.tables["sa_books"]
+check("MetaData.reflect primary key", [c.name for c in books.primary_key.columns], ["id"])
+check("MetaData.reflect foreign key", [fk.target_fullname for fk in books.foreign_keys], ["sa_authors.id"])
+check("MetaData.reflect index", sorted(i.name for i in books.indexes), ["ix_sa_books_title"])
 Base.metadata.drop_all(engine)
 check("dropped", [t for t in inspect(engine).get_table_names() if t.startswith("sa_")], [])
 

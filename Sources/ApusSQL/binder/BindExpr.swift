@@ -812,7 +812,14 @@ extension Binder {
         case "current_setting":
             // Read when the statement is bound: constant within the statement, as in PostgreSQL.
             try need(1...2)
-            guard case let .const(.text(setting)) = args[0].0 else { throw SQLError.unsupported("current_setting of a computed name") }
+            guard case let .const(.text(setting)) = args[0].0 else {
+                // A computed name (a parameter): the settings as they are when the statement is bound.
+                let whens = SQLSession.defaultSettings.keys.sorted().map { k in
+                    (BExpr.const(.text(k)), BExpr.const(settings?.get(k).map { .text($0) } ?? .text(SQLSession.defaultSettings[k] ?? "")))
+                }
+                return (.caseWhen(operand: .function("lower", [coerce(args[0].0, types[0], to: .text)], .text), whens: whens,
+                                  otherwise: .const(.null)), .text)
+            }
             if let v = settings?.get(setting) ?? SQLSession.defaultSettings[SQLSession.settingKey(setting)] { return (.const(.text(v)), .text) }
             if args.count == 2, case .const(.bool(true)) = coerce(args[1].0, types[1], to: .bool) { return (.const(.null), .text) }
             throw SQLError(SQLState("42704"), "unrecognized configuration parameter \"\(setting)\"", position: pos)

@@ -79,7 +79,8 @@ extension Binder {
         case "pg_class":
             var rows: [[Value]] = []
             for t in tables {
-                rows.append([int(Binder.relationOID(t.id)), text(t.name), int(Binder.publicOID), text(t.viewSQL == nil ? "r" : "v"),
+                rows.append([int(Binder.relationOID(t.id)), text(t.name), int(Binder.publicOID),
+                             text(t.viewSQL != nil ? "v" : t.matviewSQL != nil ? "m" : "r"),
                              int(10), int(t.viewSQL == nil ? 2 : 0), int(Int64(t.checks?.count ?? 0)),
                              .bool(!t.indexes.isEmpty || !t.primaryKey.isEmpty), .bool(false), text("p"), int(Int64(t.columns.count))])
                 if !t.primaryKey.isEmpty {
@@ -146,33 +147,39 @@ extension Binder {
             }
             return (rows, [("oid", .int8), ("adrelid", .int8), ("adnum", .int2), ("adbin", .text)])
         case "pg_constraint":
-            // Primary keys, unique indexes and checks, as psql's \d lists them.
+            // Primary keys, unique indexes and checks, as psql's \d lists them; conkey/confkey
+            // the constrained and referenced columns' attribute numbers.
+            func attnums(_ positions: [Int]) -> Value { .array(positions.map { .int(Int64($0 + 1)) }) }
             var rows: [[Value]] = []
             for t in tables {
                 let rel = Binder.relationOID(t.id)
                 if !t.primaryKey.isEmpty {
                     let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
                     rows.append([int(Binder.indexOID(t.id, 1)), text("\(t.name)_pkey"), int(rel), text("p"), int(Binder.indexOID(t.id, 1)),
-                                 .bool(false), .bool(false), text("PRIMARY KEY (\(cols))"), int(0)])
+                                 .bool(false), .bool(false), text("PRIMARY KEY (\(cols))"), int(0), attnums(t.primaryKey), .null])
                 }
                 for i in t.indexes where i.unique && !i.isVector {
                     let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
                     rows.append([int(Binder.indexOID(t.id, i.id)), text(i.name), int(rel), text("u"), int(Binder.indexOID(t.id, i.id)),
-                                 .bool(false), .bool(false), text("UNIQUE (\(cols))"), int(0)])
+                                 .bool(false), .bool(false), text("UNIQUE (\(cols))"), int(0), attnums(i.columns), .null])
                 }
                 for (n, fk) in (t.foreignKeys ?? []).enumerated() {
+                    let parent = tables.first { $0.id == fk.refTable }
                     rows.append([int(rel * 1000 + 800 + Int64(n)), text(fk.name), int(rel), text("f"), int(0), .bool(false), .bool(false),
-                                 text(foreignKeyDefinition(t, fk)), int(Binder.relationOID(fk.refTable))])
+                                 text(foreignKeyDefinition(t, fk)), int(Binder.relationOID(fk.refTable)),
+                                 attnums(t.positions(ofColumnIDs: fk.columns) ?? []),
+                                 parent.map { attnums($0.positions(ofColumnIDs: fk.refColumns) ?? []) } ?? .null])
                 }
                 for (n, c) in (t.checks ?? []).enumerated() {
                     let name = n == 0 ? "\(t.name)_check" : "\(t.name)_check\(n)"
                     let oid: Int64 = rel * 1000 + 500 + Int64(n)
                     let def = "CHECK " + Binder.parenthesized(c)
-                    rows.append([int(oid), text(name), int(rel), text("c"), int(0), .bool(false), .bool(false), text(def), int(0)])
+                    rows.append([int(oid), text(name), int(rel), text("c"), int(0), .bool(false), .bool(false), text(def), int(0), .null, .null])
                 }
             }
             return (rows, [("oid", .int8), ("conname", .text), ("conrelid", .int8), ("contype", .text), ("conindid", .int8),
-                           ("condeferrable", .bool), ("condeferred", .bool), ("condef", .text), ("confrelid", .int8)])
+                           ("condeferrable", .bool), ("condeferred", .bool), ("condef", .text), ("confrelid", .int8),
+                           ("conkey", .array(.int2)), ("confkey", .array(.int2))])
         case "pg_type":
             // Built-in types live in pg_catalog; `vector` in public, where pgvector installs it.
             // Array types (`_int4`) follow, with typelem naming the element type.
@@ -210,22 +217,27 @@ extension Binder {
                 }
             }
             let fixed: [Value] = [.bool(false), .bool(true), .bool(false), .bool(true), .bool(true), .bool(true), .null, .bool(false)]
-            // indkey: the key columns' attribute numbers, space-separated (int2vector's text form).
-            func indkey(_ oid: Value) -> Value {
+            // indkey: the key columns' attribute numbers (int2vector in PostgreSQL, an int2 array
+            // here, so that unnest and generate_subscripts work on it), indclass likewise; zero per
+            // column for indoption (ascending, in int2vector's text form, which SQLAlchemy splits)
+            // and indclass (the default operator class).
+            func indkey(_ oid: Value) -> [Int] {
                 guard case let .int(o) = oid, let t = tables.first(where: { t in
                     (!t.primaryKey.isEmpty && Binder.indexOID(t.id, 1) == o) || t.indexes.contains { Binder.indexOID(t.id, $0.id) == o }
-                }) else { return text("") }
-                let cols = Binder.indexOID(t.id, 1) == o ? t.primaryKey : t.indexes.first { Binder.indexOID(t.id, $0.id) == o }?.columns ?? []
-                return text(cols.map { String($0 + 1) }.joined(separator: " "))
+                }) else { return [] }
+                return Binder.indexOID(t.id, 1) == o ? t.primaryKey : t.indexes.first { Binder.indexOID(t.id, $0.id) == o }?.columns ?? []
             }
             return (rows.map { r -> [Value] in
                         let n = int(Int64(indexColumns(oid: r[0]).count))
-                        return r + fixed + [n, n, indkey(r[0]), text(""), text(""), .null]
+                        let key = indkey(r[0])
+                        let options = text(key.map { _ in "0" }.joined(separator: " "))
+                        return r + fixed + [n, n, .array(key.map { .int(Int64($0 + 1)) }), options, .array(key.map { _ in .int(0) }), .null]
                     },
                     [("indexrelid", .int8), ("indrelid", .int8), ("indisunique", .bool), ("indisprimary", .bool), ("indexdef", .text),
                      ("indisclustered", .bool), ("indisvalid", .bool), ("indisreplident", .bool), ("indisready", .bool),
                      ("indislive", .bool), ("indimmediate", .bool), ("indpred", .text), ("indnullsnotdistinct", .bool),
-                     ("indnatts", .int2), ("indnkeyatts", .int2), ("indkey", .text), ("indoption", .text), ("indclass", .text),
+                     ("indnatts", .int2), ("indnkeyatts", .int2), ("indkey", .array(.int2)), ("indoption", .text),
+                     ("indclass", .array(.oid)),
                      ("indexprs", .text)])
         case "pg_database":
             return ([[int(16_383), text("apus"), int(10), text("UTF8"), .bool(false), .bool(true), text("C.UTF-8"), text("C.UTF-8"),

@@ -101,7 +101,7 @@ public final class SQLSession {
         "lc_time": "C.UTF-8", "is_superuser": "on", "synchronous_commit": "on", "work_mem": "4MB",
         "max_connections": "100", "jit": "off", "row_security": "on", "xmloption": "content", "escape_string_warning": "on",
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
-        "hnsw.ef_search": "40", "ivfflat.probes": "1", "max_query_memory": "1GB",
+        "hnsw.ef_search": "40", "ivfflat.probes": "1", "max_query_memory": "1GB", "default_table_access_method": "heap",
     ]
 
     /// Settings whose values are durations (an integer of milliseconds or a number with a unit).
