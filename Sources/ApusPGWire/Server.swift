@@ -85,6 +85,23 @@ public final class PGServer: Sendable {
         }
     }
 
+    /// The first half of a graceful shutdown: stops accepting connections, then waits up to
+    /// `timeout` for the running statements to finish; those still running then are interrupted
+    /// (57P01) and given up to 5 s more to roll back. Returns how many were interrupted.
+    /// Polls every 10 ms; `shutdown()` closes the connections afterwards.
+    @discardableResult
+    public func drain(timeout: Duration) -> Int {
+        try? channel.close().wait()
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while host.runningStatements > 0 && clock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        guard host.runningStatements > 0 else { return 0 }
+        let interrupted = host.cancelAll(.adminShutdown)
+        let grace = clock.now + .seconds(5)
+        while host.runningStatements > 0 && clock.now < grace { Thread.sleep(forTimeInterval: 0.01) }
+        return interrupted
+    }
+
     /// Stops accepting connections, closes the open ones and stops the event loops. The caller
     /// closes the engine afterwards.
     public func shutdown() throws {

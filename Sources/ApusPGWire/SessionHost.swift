@@ -55,6 +55,22 @@ public final class SessionHost: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// How many sessions are running a statement now.
+    public var runningStatements: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelKeys.values.filter { $0.interrupt.isRunning }.count
+    }
+
+    /// Interrupts every running statement for `reason`; returns how many were running.
+    @discardableResult
+    public func cancelAll(_ reason: StatementInterrupt.Reason) -> Int {
+        condition.lock()
+        let all = cancelKeys.values.map(\.interrupt)
+        condition.unlock()
+        return all.filter { $0.cancel(reason) }.count
+    }
+
     /// The interrupt of session `id`, while it is open.
     func interrupt(of id: Int32) -> StatementInterrupt? {
         condition.lock()

@@ -75,6 +75,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Block cache size in MiB (default 128).")
     var cacheMB: Int?
 
+    @Option(name: .long, help: "Seconds a shutdown waits for running statements before interrupting them (default 30).")
+    var shutdownTimeoutSeconds: Int?
+
     @Option(name: .long, help: "Memory one query may hold in MiB before it fails with 53200 (default 1024; 0: no limit; SET max_query_memory).")
     var queryMemoryMB: Int?
 
@@ -99,6 +102,8 @@ struct Serve: ParsableCommand {
         let memtableMB = try settings.int(self.memtableMB, "memtable-mb") ?? 256
         let cacheMB = try settings.int(self.cacheMB, "cache-mb") ?? 128
         let queryMemoryMB = try settings.int(self.queryMemoryMB, "query-memory-mb") ?? 1024
+        let shutdownTimeout = try settings.int(self.shutdownTimeoutSeconds, "shutdown-timeout-seconds") ?? 30
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout-seconds must not be negative") }
         guard queryMemoryMB >= 0 else { throw ValidationError("--query-memory-mb must not be negative") }
         let gcWindowSeconds = try settings.int(self.gcWindowSeconds, "gc-window-seconds") ?? 4 * 3600
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
@@ -164,7 +169,11 @@ struct Serve: ParsableCommand {
             sources.append(s)
         }
         stop.wait()
-        logger.info("shutting down: closing connections, then flushing and closing the storage engine")
+        let running = server.host.runningStatements
+        logger.info("shutting down: no new connections; waiting up to \(shutdownTimeout) s for \(running) running statement(s)")
+        let interrupted = server.drain(timeout: .seconds(shutdownTimeout))
+        if interrupted > 0 { logger.warning("interrupted \(interrupted) statement(s) still running at the deadline (57P01)") }
+        logger.info("closing connections, then flushing and closing the storage engine")
         try server.shutdown()
         try engine.close()
         logger.info("stopped")
@@ -179,7 +188,7 @@ struct Serve: ParsableCommand {
 struct ServeSettings {
     static let names: Set<String> = [
         "data-dir", "listen", "max-connections", "port-file", "auth", "superuser", "password-file", "tls-cert", "tls-key",
-        "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds", "query-memory-mb",
+        "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds", "query-memory-mb", "shutdown-timeout-seconds",
     ]
     let file: [String: String]
     let environment: [String: String]

@@ -189,6 +189,51 @@ final class Pending: @unchecked Sendable {
         #expect(other.query("INSERT INTO t VALUES (2); SELECT count(*) FROM t").contains { $0.0 == "D" && dataRow($0.1) == ["1"] })
     }
 
+    /// A graceful shutdown lets a running statement finish when it does so before the deadline,
+    /// refuses new connections meanwhile, and interrupts one that outlives it with 57P01.
+    @Test func shutdownWaitsForRunningStatementsAndInterruptsThemAtTheDeadline() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let (a, pid, _) = try connectWithKey(s)
+        let (b, bPID, _) = try connectWithKey(s)
+        // b's statement would run for hours: only the deadline's interrupt ends it.
+        let endless = Pending(b, endlessQuery)
+        #expect(waitUntilRunning(s, bPID))
+        // a's statement finishes on its own (well within a minute).
+        let finite = Pending(a, "SELECT count(*) FROM generate_series(1, 200000)")
+        #expect(waitUntilRunning(s, pid) || s.server.host.interrupt(of: pid)?.isRunning == false)
+        let drained = DispatchSemaphore(value: 0)
+        let interrupted = LockedResultCount()
+        let server = s.server
+        let port = server.port
+        Thread {
+            interrupted.set(server.drain(timeout: .seconds(600)))
+            drained.signal()
+        }.start()
+        // a's result arrives while the shutdown waits (b still runs, so the wait goes on).
+        let r = try #require(finite.wait())
+        #expect(r.contains { $0.0 == "D" && dataRow($0.1) == ["200000"] })
+        // With b still running, the wait lasts until its deadline; interrupt it as the deadline would.
+        #expect(drained.wait(timeout: .now() + 0.2) == .timedOut)
+        #expect(server.host.cancelAll(.adminShutdown) == 1)
+        let e = try #require(endless.wait())
+        #expect(sqlState(e[0].1) == "57P01")
+        #expect(drained.wait(timeout: .now() + 60) == .success)
+        #expect(interrupted.get() == 0)
+        // The listener was closed first: no new connections.
+        #expect((try? RawClient(port: port)) == nil)
+        // A short deadline interrupts by itself.
+        let t = try TestServer()
+        defer { t.stop() }
+        let (c, cPID, _) = try connectWithKey(t)
+        let long = Pending(c, endlessQuery)
+        #expect(waitUntilRunning(t, cPID))
+        #expect(t.server.drain(timeout: .milliseconds(50)) == 1)
+        let f = try #require(long.wait())
+        #expect(sqlState(f[0].1) == "57P01")
+        #expect(errorField(f[0].1, "M") == "terminating connection due to administrator command")
+    }
+
     @Test func timeoutValues() {
         #expect(StatementInterrupt.milliseconds("0") == 0)
         #expect(StatementInterrupt.milliseconds("250") == 250)
@@ -216,4 +261,12 @@ final class Pending: @unchecked Sendable {
         #expect(i.reason == nil)
         i.end()
     }
+}
+
+/// An integer set by one thread and read by another.
+final class LockedResultCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = -1
+    func set(_ v: Int) { lock.lock(); value = v; lock.unlock() }
+    func get() -> Int { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -22,6 +22,8 @@ public final class StatementInterrupt: Sendable {
         case userRequest = 1
         /// `statement_timeout` elapsed.
         case statementTimeout = 2
+        /// The server is shutting down and the statement outlived the shutdown deadline.
+        case adminShutdown = 3
     }
 
     private struct State {
@@ -116,13 +118,10 @@ public final class StatementInterrupt: Sendable {
         switch reason {
         case .userRequest: SQLError(.queryCanceled, "canceling statement due to user request")
         case .statementTimeout: SQLError(.queryCanceled, "canceling statement due to statement timeout")
+        case .adminShutdown: SQLError(SQLState("57P01"), "terminating connection due to administrator command")
         }
     }
 
-    /// A timeout setting's value (`statement_timeout`, `idle_in_transaction_session_timeout`,
-    /// `lock_timeout`) in milliseconds: an integer (milliseconds) or a number with one of
-    /// PostgreSQL's time units (`us`, `ms`, `s`, `min`, `h`, `d`). Zero means no timeout; nil
-    /// means the text is not a valid value.
     /// A memory size setting in bytes: a number with kB, MB, GB or TB (no unit: kB, as
     /// PostgreSQL's memory settings); nil when malformed.
     public static func bytes(_ text: String) -> Int? {
@@ -142,6 +141,10 @@ public final class StatementInterrupt: Sendable {
         return o ? nil : r
     }
 
+    /// A timeout setting's value (`statement_timeout`, `idle_in_transaction_session_timeout`,
+    /// `lock_timeout`) in milliseconds: an integer (milliseconds) or a number with one of
+    /// PostgreSQL's time units (`us`, `ms`, `s`, `min`, `h`, `d`). Zero means no timeout; nil
+    /// means the text is not a valid value.
     public static func milliseconds(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces)
         let digits = t.prefix { $0.isNumber || $0 == "." }
