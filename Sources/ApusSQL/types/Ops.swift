@@ -241,7 +241,7 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
         case let .date(d): us = d * DateTime.usPerDay
         case let .timestamp(u), let .timestamptz(u): us = u
         case let .text(s):
-            guard let u = DateTime.parseTimestamp(s) else {
+            guard let u = DateTime.parseTimestamp(s, applyOffset: t == .timestamptz) else {
                 throw SQLError(.invalidDatetimeFormat, "invalid input syntax for type timestamp: \"\(s)\"")
             }
             us = u

@@ -358,10 +358,27 @@ enum DateTime {
         return days
     }
 
-    static func parseTimestamp(_ text: String) -> Int64? {
+    /// `YYYY-MM-DD[ T]HH:MM[:SS[.f]][offset]`; an offset (`Z`, `UTC`, `+05`, `-07:00`, `+0530`)
+    /// moves the result to UTC when `applyOffset` (timestamptz); timestamp ignores it, as
+    /// PostgreSQL does.
+    static func parseTimestamp(_ text: String, applyOffset: Bool = true) -> Int64? {
         var s = text.trimmingSpaces()
-        if s.hasSuffix("+00") { s.removeLast(3) } else if s.hasSuffix("Z") { s.removeLast() }
+        var offset: Int64 = 0
+        if s.hasSuffix("Z") {
+            s.removeLast()
+        } else if s.uppercased().hasSuffix(" UTC") || s.uppercased().hasSuffix(" GMT") {
+            s.removeLast(4)
+        }
         let sep = s.firstIndex(where: { $0 == " " || $0 == "T" })
+        if let sep, let sign = s[s.index(after: sep)...].lastIndex(where: { $0 == "+" || $0 == "-" }) {
+            let zone = s[s.index(after: sign)...].filter { $0 != ":" }
+            guard zone.count == 2 || zone.count == 4 || zone.count == 6, zone.allSatisfy(\.isNumber),
+                  let h = Int64(zone.prefix(2)), h <= 15 else { return nil }
+            let m = zone.count >= 4 ? Int64(zone.dropFirst(2).prefix(2)) ?? 0 : 0
+            let sec = zone.count == 6 ? Int64(zone.suffix(2)) ?? 0 : 0
+            offset = (h * 3600 + m * 60 + sec) * 1_000_000 * (s[sign] == "-" ? -1 : 1)
+            s = String(s[..<sign]).trimmingSpaces()
+        }
         let datePart = sep.map { String(s[..<$0]) } ?? s
         guard let days = parseDate(datePart) else { return nil }
         var us = days * usPerDay
@@ -374,7 +391,7 @@ enum DateTime {
                 us += Int64((secs * 1_000_000).rounded())
             }
         }
-        return us
+        return applyOffset ? us - offset : us
     }
 }
 
