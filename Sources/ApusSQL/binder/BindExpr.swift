@@ -246,6 +246,12 @@ extension Binder {
             default: throw SQLError.unsupported("prefix operator \(op)")
             }
         case .binary(let op, let l, let r):
+            if case let .row(ls, _) = l.kind, case let .row(rs, _) = r.kind, ["=", "<>", "<", "<=", ">", ">="].contains(op) {
+                guard ls.count == rs.count else {
+                    throw SQLError(.syntaxError, "unequal number of entries in row expressions", position: pos)
+                }
+                return try bindExpr(Binder.rowComparison(op, ls, rs, e.position), frame, agg: agg)
+            }
             return try bindBinary(op, l, r, frame, agg, pos)
         case .and(let a, let b):
             return (.and(try bindBool(a, frame, agg, "AND"), try bindBool(b, frame, agg, "AND")), .bool)
@@ -277,6 +283,18 @@ extension Binder {
                 cond = Expr(.or(cond, Expr(.and(ge2, le2))), position: e.position)
             }
             return try bindExpr(negated ? Expr(.not(cond), position: e.position) : cond, frame, agg: agg)
+        case .inList(let x, let list, let negated) where { if case .row = x.kind { return true }; return false }():
+            // (a, b) IN ((1, 2), (3, 4)): one row comparison per item.
+            guard case let .row(ls, _) = x.kind else { throw SQLError(.internalError, "unreachable") }
+            var acc: Expr?
+            for item in list {
+                guard case let .row(rs, _) = item.kind, rs.count == ls.count else {
+                    throw SQLError(.syntaxError, "unequal number of entries in row expressions", position: pos)
+                }
+                let c = Binder.rowComparison(negated ? "<>" : "=", ls, rs, e.position)
+                acc = acc.map { negated ? Expr(.and($0, c), position: e.position) : Expr(.or($0, c), position: e.position) } ?? c
+            }
+            return try bindExpr(acc ?? Expr(.literal(.boolean(negated))), frame, agg: agg)
         case .inList(let x, let list, let negated):
             let (bx, tx) = try bindExpr(x, frame, agg: agg)
             var items: [(BExpr, SQLType)] = []
@@ -783,6 +801,9 @@ extension Binder {
             )
         case "concat":
             return (.function("concat", args.indices.map { args[$0].0 }, .text), .text)
+        case "format":
+            try need(1...100)
+            return (.function("format", [str(0)] + args.indices.dropFirst().map { args[$0].0 }, .text), .text)
         case "concat_ws":
             try need(1...100)
             return (.function("concat_ws", args.indices.map { args[$0].0 }, .text), .text)
@@ -869,6 +890,26 @@ extension Binder {
 }
 
 extension Binder {
+    /// A row comparison as scalar ones: `=` is every pair equal, `<>` some pair different, and
+    /// the ordering operators compare the first pair that differs (`(a, b) < (x, y)` is
+    /// `a < x OR (a = x AND b < y)`), which gives PostgreSQL's NULL results too.
+    static func rowComparison(_ op: String, _ l: [Expr], _ r: [Expr], _ p: SourcePosition) -> Expr {
+        func bin(_ o: String, _ i: Int) -> Expr { Expr(.binary(op: o, left: l[i], right: r[i]), position: p) }
+        switch op {
+        case "=", "<>":
+            var acc = bin(op, 0)
+            for i in 1..<l.count { acc = op == "=" ? Expr(.and(acc, bin(op, i)), position: p) : Expr(.or(acc, bin(op, i)), position: p) }
+            return acc
+        default:
+            let strict = String(op.prefix(1))
+            var acc = bin(op, l.count - 1)
+            for i in stride(from: l.count - 2, through: 0, by: -1) {
+                acc = Expr(.or(bin(strict, i), Expr(.and(bin("=", i), acc), position: p)), position: p)
+            }
+            return acc
+        }
+    }
+
     /// The reg type `e` casts to (`x::regclass`), if it is such a cast.
     static func regCastType(_ e: Expr) -> String? {
         guard case let .cast(_, r) = e.kind, r.arrayBounds.isEmpty, ["regclass", "regnamespace"].contains(r.name.name) else { return nil }

@@ -193,6 +193,73 @@ extension Executor {
         }
     }
 
+    /// quote_ident: the name as it is when it needs no quotes (lower-case letters, digits and
+    /// underscores, not starting with a digit), else in double quotes with quotes doubled.
+    static func quoteIdent(_ s: String) -> String {
+        let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+            && !(s.first?.isNumber ?? true)
+        return plain ? s : "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// quote_literal: single quotes doubled; with a backslash, the E'' form with it doubled.
+    static func quoteLiteral(_ s: String) -> String {
+        let body = s.replacingOccurrences(of: "'", with: "''")
+        return s.contains("\\") ? "E'" + body.replacingOccurrences(of: "\\", with: "\\\\") + "'" : "'" + body + "'"
+    }
+
+    /// format(fmt, args...): `%s` (text, NULL as empty), `%I` (identifier), `%L` (literal, NULL
+    /// as NULL), `%%`, with an optional `n$` argument position and a `-` flag and width.
+    static func format(_ a: [Value]) throws(SQLError) -> String {
+        guard case let .text(fmt) = a[0] else { return "" }
+        let chars = Array(fmt)
+        var out = ""
+        var next = 1
+        var i = 0
+        func bad(_ m: String) -> SQLError { SQLError(.invalidParameterValue, m) }
+        while i < chars.count {
+            let c = chars[i]
+            i += 1
+            guard c == "%" else { out.append(c); continue }
+            guard i < chars.count else { throw bad("unterminated format() type specifier") }
+            if chars[i] == "%" { out.append("%"); i += 1; continue }
+            // [n$][-][width]type
+            var digits = ""
+            var j = i
+            while j < chars.count && chars[j].isNumber { digits.append(chars[j]); j += 1 }
+            var argIndex = next
+            if j < chars.count && chars[j] == "$" && !digits.isEmpty {
+                argIndex = Int(digits) ?? 0
+                guard argIndex >= 1 else { throw bad("format specifies argument 0, but arguments are numbered from 1") }
+                i = j + 1
+            }
+            var left = false
+            if i < chars.count && chars[i] == "-" { left = true; i += 1 }
+            var widthText = ""
+            while i < chars.count && chars[i].isNumber { widthText.append(chars[i]); i += 1 }
+            guard i < chars.count else { throw bad("unterminated format() type specifier") }
+            let type = chars[i]
+            i += 1
+            guard ["s", "I", "L"].contains(type) else { throw bad("unrecognized format() type specifier \"\(type)\"") }
+            guard argIndex < a.count else { throw bad("too few arguments for format()") }
+            next = argIndex + 1
+            let v = a[argIndex]
+            var piece: String
+            switch type {
+            case "s": piece = v.text(as: nil) ?? ""
+            case "I":
+                guard let t = v.text(as: nil) else { throw SQLError(SQLState("22004"), "null values cannot be formatted as an SQL identifier") }
+                piece = quoteIdent(t)
+            default: piece = v.text(as: nil).map(quoteLiteral) ?? "NULL"
+            }
+            if let w = Int(widthText), piece.count < w {
+                let pad = String(repeating: " ", count: w - piece.count)
+                piece = left ? piece + pad : pad + piece
+            }
+            out += piece
+        }
+        return out
+    }
+
     func dateArith(_ op: String, _ x: Value, _ y: Value, _ t: SQLType) throws -> Value {
         if x.isNull || y.isNull { return .null }
         switch (x, y) {
@@ -240,6 +307,7 @@ extension Executor {
         switch name {
         case "concat":
             return .text(a.map { $0.text(as: nil) ?? "" }.joined())
+        case "format": return a[0].isNull ? .null : .text(try Executor.format(a))
         case "concat_ws":
             guard let sep = a.first?.text(as: nil) else { return .null }
             return .text(a.dropFirst().compactMap { $0.text(as: nil) }.joined(separator: sep))
@@ -345,8 +413,8 @@ extension Executor {
         case "reverse": return .text(String(s(0).reversed()))
         case "md5":
             return .text(MD5.hex(Array(s(0).utf8)))
-        case "quote_literal": return .text("'" + s(0).replacingOccurrences(of: "'", with: "''") + "'")
-        case "quote_ident": return .text("\"" + s(0) + "\"")
+        case "quote_literal": return .text(Executor.quoteLiteral(s(0)))
+        case "quote_ident": return .text(Executor.quoteIdent(s(0)))
         case "bytea_btrim", "bytea_ltrim", "bytea_rtrim":
             guard case let .bytes(data) = a[0], case let .bytes(set) = a[1] else { return .null }
             let strip = Set(set)

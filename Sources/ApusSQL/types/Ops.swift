@@ -212,16 +212,32 @@ public func castValue(_ v: Value, to t: SQLType) throws(SQLError) -> Value {
         case .bytes: return v
         case let .text(s):
             if s.hasPrefix("\\x") {
+                // Hex pairs; white space may separate pairs (not split one).
                 var out: [UInt8] = []
                 var hi: UInt8?
                 for c in s.utf8.dropFirst(2) {
+                    if hi == nil && (c == 32 || c == 9 || c == 10 || c == 13) { continue }
                     guard let h = hexValue(c) else { throw invalidInput("bytea", s) }
                     if let x = hi { out.append(x << 4 | h); hi = nil } else { hi = h }
                 }
                 if hi != nil { throw invalidInput("bytea", s) }
                 return .bytes(out)
             }
-            return .bytes(Array(s.utf8))
+            // The escape format: `\\` is a backslash and `\ooo` an octal byte.
+            let b = Array(s.utf8)
+            var out: [UInt8] = []
+            out.reserveCapacity(b.count)
+            var i = 0
+            while i < b.count {
+                guard b[i] == UInt8(ascii: "\\") else { out.append(b[i]); i += 1; continue }
+                if i + 1 < b.count && b[i + 1] == UInt8(ascii: "\\") { out.append(b[i]); i += 2; continue }
+                guard i + 3 < b.count, (48...51).contains(b[i + 1]), (48...55).contains(b[i + 2]), (48...55).contains(b[i + 3]) else {
+                    throw invalidInput("bytea", s)
+                }
+                out.append((b[i + 1] - 48) << 6 | (b[i + 2] - 48) << 3 | (b[i + 3] - 48))
+                i += 4
+            }
+            return .bytes(out)
         default: break
         }
     case .date:
