@@ -237,7 +237,11 @@ public final class StorageTransaction: KVTransaction {
         if readOnly { throw readOnlyError() }
         if writes[key] != nil { return }  // locked and checked by an earlier write
         if schemaLock == nil { try lockSchema(exclusive: false) }
-        try acquire(key, .exclusive, .wait)
+        // Under the exclusive schema lock (DDL, and whatever follows it in the transaction) no
+        // other transaction can write, since every writer holds the schema lock shared: row
+        // locks would only cost a lock-table entry per written key (ALTER TABLE rewrites,
+        // COPY into a table created in the same transaction).
+        if schemaLock != .exclusive { try acquire(key, .exclusive, .wait) }
         if coordinator.writtenSince(key, start) { try conflict() }
     }
 
@@ -245,6 +249,10 @@ public final class StorageTransaction: KVTransaction {
         guard let coordinator else { return true }
         if historical { throw readOnlyError() }
         if writes[key] != nil { return true }
+        // Row lockers hold the schema lock shared, as writers do, so that DDL (which then
+        // writes without row locks) waits for them.
+        if schemaLock == nil { try lockSchema(exclusive: false) }
+        if schemaLock == .exclusive { return true }
         do {
             try acquire(key, strength == .update ? .exclusive : .shared, wait)
         } catch where error.sqlState == .lockNotAvailable && wait == .skipLocked {

@@ -113,6 +113,29 @@ import Testing
         #expect(try h.run(0, "SELECT v FROM t") == [["4"]])
     }
 
+    /// DDL writes rows without row locks, so it must wait for the schema lock that row lockers
+    /// hold: an ALTER TABLE that rewrites rows waits for a SELECT ... FOR UPDATE, and while it
+    /// runs no one can lock or write rows. The locked row is not changed under its holder.
+    @Test func ddlWaitsForRowLockersAndBlocksThem() throws {
+        let h = try TxnHarness(sessions: 3, setup: "CREATE TABLE t (id int, v int); INSERT INTO t VALUES (1, 1), (2, 2)")
+        try h.run(0, "BEGIN")
+        #expect(try h.run(0, "SELECT v FROM t WHERE id = 1 FOR UPDATE") == [["1"]])
+        try h.run(1, "SET lock_timeout = '20ms'")
+        #expect(h.code(1, "ALTER TABLE t ADD PRIMARY KEY (id)") == "55P03")
+        try h.run(0, "UPDATE t SET v = 10 WHERE id = 1")
+        try h.run(0, "COMMIT")
+        #expect(h.code(1, "ALTER TABLE t ADD PRIMARY KEY (id)") == nil)
+        // A transaction inside DDL holds the schema lock exclusively: row lockers wait for it.
+        try h.run(1, "BEGIN")
+        try h.run(1, "ALTER TABLE t ADD COLUMN w int")
+        try h.run(2, "SET lock_timeout = '20ms'")
+        #expect(h.code(2, "SELECT * FROM t WHERE id = 2 FOR UPDATE") == "55P03")
+        #expect(h.code(2, "UPDATE t SET v = 3 WHERE id = 2") == "55P03")
+        try h.run(1, "UPDATE t SET w = v")
+        try h.run(1, "COMMIT")
+        #expect(try h.run(2, "SELECT id, v, w FROM t ORDER BY id") == [["1", "10", "10"], ["2", "2", "2"]])
+    }
+
     /// Concurrent INSERTs of one key: the second waits, then fails with 23505 (READ COMMITTED)
     /// or 40001 (higher levels), as in PostgreSQL.
     @Test(arguments: ["read committed", "serializable"]) func concurrentInsertOfOneKey(level: String) throws {
