@@ -31,6 +31,9 @@ public struct IndexDesc: Sendable, Codable, Hashable {
     /// A partial index's `WHERE` predicate as SQL text: only rows it holds for are indexed
     /// (and, for a unique index, kept unique).
     public var predicate: String?
+    /// True for CREATE UNIQUE INDEX, which (unlike a UNIQUE constraint) is no constraint in
+    /// pg_constraint; nil in catalogs written before the distinction (listed as constraints).
+    public var indexOnly: Bool?
 
     /// Makes a descriptor.
     public init(id: UInt32, name: String, unique: Bool, columns: [Int], method: String? = nil, opclass: String? = nil,

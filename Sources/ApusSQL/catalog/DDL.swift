@@ -221,6 +221,7 @@ struct DDL {
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists")
         }
         var idx = IndexDesc(id: t.nextIndexID, name: name, unique: c.unique, columns: cols)
+        if c.unique { idx.indexOnly = true }
         if let w = c.whereClause {
             // A predicate over the table's own columns: no subqueries, aggregates or parameters.
             var bad = false

@@ -158,7 +158,7 @@ extension Binder {
                     rows.append([int(Binder.indexOID(t.id, 1)), text("\(t.name)_pkey"), int(rel), text("p"), int(Binder.indexOID(t.id, 1)),
                                  .bool(false), .bool(false), text("PRIMARY KEY (\(cols))"), int(0), attnums(t.primaryKey), .null])
                 }
-                for i in t.indexes where i.unique && !i.isVector {
+                for i in t.indexes where i.unique && !i.isVector && i.indexOnly != true {
                     let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
                     rows.append([int(Binder.indexOID(t.id, i.id)), text(i.name), int(rel), text("u"), int(Binder.indexOID(t.id, i.id)),
                                  .bool(false), .bool(false), text("UNIQUE (\(cols))"), int(0), attnums(i.columns), .null])
@@ -357,11 +357,12 @@ extension Binder {
             for i in t.indexes {
                 let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
                 if constraints {
-                    if i.unique && !i.isVector { out.append((Binder.indexOID(t.id, i.id), "UNIQUE (\(cols))")) }
+                    if i.unique && !i.isVector && i.indexOnly != true { out.append((Binder.indexOID(t.id, i.id), "UNIQUE (\(cols))")) }
                 } else {
                     let method = i.isVector ? (i.method ?? "hnsw") : "btree"
                     out.append((Binder.indexOID(t.id, i.id),
-                                "CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))"))
+                                "CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))"
+                                    + (i.predicate.map { " WHERE \($0)" } ?? "")))
                 }
             }
             if constraints {
