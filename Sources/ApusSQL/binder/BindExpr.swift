@@ -454,7 +454,6 @@ extension Binder {
             case .currentUser, .sessionUser, .user, .currentRole: return (.const(.text(user)), .text)
             case .currentSchema: return (.const(.text("public")), .text)
             case .currentCatalog: return (.const(.text("apus")), .text)
-            default: throw SQLError.unsupported("\(f)")
             }
         case .collate(let x, _):
             return try bindExpr(x, frame, agg: agg)

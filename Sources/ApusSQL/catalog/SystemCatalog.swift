@@ -555,7 +555,8 @@ extension Binder {
         case "pg_relation_is_publishable": return (.const(.bool(false)), .bool)
         case "pg_collation_is_visible", "pg_opclass_is_visible", "pg_function_is_visible": return (.const(.bool(true)), .bool)
         case "pg_get_serial_sequence": return (.const(.null), .text)
-        case "array_upper", "array_length" where args.count == 2 && (args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null):
+        case "array_upper" where args.count == 2 && (args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null),
+             "array_length" where args.count == 2 && (args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null):
             // Arrays in their text form: one dimension, lower bound 1.
             return (.function("text_array_upper", [.cast(args[0].0, .text), .cast(args[1].0, .int8)], .int4), .int4)
         case "pg_encoding_to_char": return (.const(.text("UTF8")), .text)
