@@ -211,7 +211,9 @@ extension Binder {
         case "array_to_string":
             guard (2...3).contains(args.count) else { throw fail() }
             let rest = args.indices.dropFirst().map { coerce(args[$0].0, types[$0], to: .text) }
-            return (.function("arr_to_string", [ab] + rest + [.const(.text(e.description))], .text), .text)
+            // The last argument says whether elements print as float4 (the one element type whose
+            // text depends on the static type).
+            return (.function("arr_to_string", [ab] + rest + [.const(.bool(e == .float4))], .text), .text)
         default: return nil
         }
     }
@@ -293,7 +295,7 @@ extension Executor {
         case "arr_to_string":
             guard let x = items(0), case let .text(sep) = a[1] else { return .null }
             let nullText: String? = a.count > 3 ? a[2].text(as: nil) : nil
-            let e: SQLType? = a.last.flatMap { if case let .text(n) = $0 { return try? SQLType.from(TypeName(n)) }; return nil }
+            let e: SQLType? = a.last == .bool(true) ? .float4 : nil
             var parts: [String] = []
             for v in x {
                 if let s = v.text(as: e) { parts.append(s) } else if let n = nullText { parts.append(n) }

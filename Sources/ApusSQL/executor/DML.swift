@@ -42,8 +42,18 @@ struct DML {
     /// Whether `row` belongs in `idx`: always, unless a partial index's predicate is not true for it.
     func indexCovers(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value]) throws -> Bool {
         guard let pred = idx.predicate else { return true }
-        let b = try PartialIndexPredicates.shared.bound(t, pred, session.txCatalog)
-        return try Executor(tx: tx, params: []).eval(b, row) == .bool(true)
+        let key = PartialIndexCache.Key(table: t.id, index: idx.id, columns: t.columns.count, predicate: pred)
+        let b: BExpr
+        if let known = partialIndexes.bound[key] {
+            b = known
+        } else {
+            let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+            b = try binder.bindBool(try Parser.parseExpression(sql: pred), try frame(t, alias: nil), nil, "WHERE")
+            partialIndexes.bound[key] = b
+        }
+        let ex = partialIndexes.executor ?? Executor(tx: tx, params: [])
+        partialIndexes.executor = ex
+        return try ex.eval(b, row) == .bool(true)
     }
 
     func putIndexEntry(_ t: TableDesc, _ idx: IndexDesc, _ row: [Value], _ pk: [UInt8]) throws {
@@ -155,6 +165,21 @@ struct DML {
     }
 
     let lastRow = Box()
+    /// Partial index predicates bound once per statement (and an executor to evaluate them),
+    /// not once per written row.
+    let partialIndexes = PartialIndexCache()
+
+    final class PartialIndexCache {
+        struct Key: Hashable {
+            var table: UInt32
+            var index: UInt32
+            var columns: Int
+            var predicate: String
+        }
+
+        var bound: [Key: BExpr] = [:]
+        var executor: Executor?
+    }
 
     final class Box { var value: [Value] = [] }
 

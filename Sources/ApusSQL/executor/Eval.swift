@@ -426,21 +426,21 @@ extension Executor {
             // x = ANY(array text): NULL when x is NULL or the array is, or when no element
             // matches and one is NULL (three-valued, as PostgreSQL).
             guard case let .text(arr) = a[0], case let .text(x) = a[1] else { return .null }
-            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            let elements = try ArrayValue.parseElements(arr)
             if elements.contains(where: { $0 == x }) { return .bool(true) }
             return elements.contains(where: { $0 == nil }) ? .null : .bool(false)
         case "text_array_element":
             guard case let .text(arr) = a[0], case let .int(i) = a[1] else { return .null }
-            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            let elements = try ArrayValue.parseElements(arr)
             guard i >= 1 && i <= elements.count, let e = elements[Int(i) - 1] else { return .null }
             return .text(e)
         case "text_array_upper":
             guard case let .text(arr) = a[0], case .int(1) = a[1] else { return .null }
-            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            let elements = try ArrayValue.parseElements(arr)
             return elements.isEmpty ? .null : .int(Int64(elements.count))
         case "text_array_to_string":
             guard case let .text(arr) = a[0], case let .text(sep) = a[1] else { return .null }
-            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            let elements = try ArrayValue.parseElements(arr)
             return .text(elements.compactMap { $0 }.joined(separator: sep))
         case "to_char_ts":
             switch a[0] {
@@ -621,45 +621,6 @@ extension Executor {
         let dec = SQLDecimal.parse(formatFloat(d, single: false)) ?? SQLDecimal(0)
         return .numeric((try? dec.rescaled(scale)) ?? dec)
     }
-}
-
-/// The elements of a one-dimensional array in PostgreSQL's text form (`{a,"b c",NULL}`), nil
-/// elements for NULL; nil when the text is malformed.
-func parseArrayText(_ text: String) -> [String?]? {
-    let chars = Array(text.trimmingCharacters(in: .whitespaces))
-    guard chars.first == "{", chars.last == "}" else { return nil }
-    var out: [String?] = []
-    var i = 1
-    let end = chars.count - 1
-    if i == end { return [] }
-    while i <= end {
-        var value = ""
-        var quoted = false
-        while i < end && chars[i] == " " { i += 1 }
-        if i < end && chars[i] == "\"" {
-            quoted = true
-            i += 1
-            while i < end && chars[i] != "\"" {
-                if chars[i] == "\\" && i + 1 < end { i += 1 }
-                value.append(chars[i])
-                i += 1
-            }
-            guard i < end else { return nil }
-            i += 1
-        } else {
-            while i < end && chars[i] != "," {
-                if chars[i] == "\\" && i + 1 < end { i += 1 }
-                value.append(chars[i])
-                i += 1
-            }
-            value = value.trimmingCharacters(in: .whitespaces)
-        }
-        out.append(!quoted && value.uppercased() == "NULL" ? nil : value)
-        while i < end && chars[i] == " " { i += 1 }
-        if i < end && chars[i] != "," { return nil }
-        i += 1
-    }
-    return out
 }
 
 extension Executor {

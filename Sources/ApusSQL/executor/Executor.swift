@@ -297,7 +297,7 @@ final class Executor {
                 return items.map(columns)
             }
             guard case let .text(arr) = v else { return [] }
-            guard let elements = parseArrayText(arr) else { throw SQLError(.invalidTextRep, "malformed array literal: \"\(arr)\"") }
+            let elements = try ArrayValue.parseElements(arr)
             return elements.map { [$0.map { Value.text($0) } ?? .null] }
         case let .series(a, b, c):
             guard case let .int(start) = try eval(a, []), case let .int(stop) = try eval(b, []) else { return [] }
