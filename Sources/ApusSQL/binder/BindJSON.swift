@@ -35,10 +35,8 @@ extension Binder {
             return (.function("json_path", [doc, try pathArg(), .const(.bool(op == "#>>")), .const(.bool(jt == .json))], rt), rt)
         case "@>", "<@":
             guard jt == .jsonb else { throw mismatch(op, ta, tb, pos) }
-            let other = coerce(Binder.isJSON(ta) ? rb : la, Binder.isJSON(ta) ? tb : ta, to: .jsonb)
-            let (outer, inner) = op == "@>" ? (doc, other) : (other, doc)
-            if !Binder.isJSON(ta) { return (.function("json_contains", op == "@>" ? [other, doc] : [doc, other], .bool), .bool) }
-            return (.function("json_contains", [outer, inner], .bool), .bool)
+            let left = coerce(la, ta, to: .jsonb), right = coerce(rb, tb, to: .jsonb)
+            return (.function("json_contains", op == "@>" ? [left, right] : [right, left], .bool), .bool)
         case "?":
             guard jt == .jsonb else { throw mismatch(op, ta, tb, pos) }
             return (.function("json_has", [doc, textArg(), .const(.text("one"))], .bool), .bool)
