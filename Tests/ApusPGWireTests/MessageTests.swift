@@ -89,6 +89,33 @@ func cstr(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
         #expect(throws: SQLError.self) { try PGTypes.numericText(be16(2) + be16(0) + be16(0) + be16(0) + be16(1)) }
         #expect(throws: SQLError.self) { try PGTypes.numericText(be16(1) + be16(0) + be16(0) + be16(0) + be16(10000)) }
     }
+
+    /// Binary array parameters: PGTypes' own send form reads back; truncated, oversized,
+    /// nested and multidimensional ones are SQL errors, and seeded random bytes never crash.
+    @Test func binaryArrayParameters() throws {
+        let t = SQLType.array(.int8)
+        let v = Value.array([.int(1), .null, .int(-7)])
+        let bytes = try #require(PGTypes.binary(v, t))
+        #expect(try PGTypes.parameter(bytes, format: 1, oid: t.oid) == v)
+        #expect(try PGTypes.parameter(PGTypes.binary(.array([]), t), format: 1, oid: t.oid) == .array([]))
+        for cut in 1..<bytes.count {
+            #expect(throws: SQLError.self) { try PGTypes.parameter(Array(bytes.prefix(cut)), format: 1, oid: t.oid) }
+        }
+        let header = be32(1) + be32(0) + be32(20)
+        // 2^31 - 1 elements announced, none sent; an element of an array type; 7 dimensions.
+        #expect(throws: SQLError.self) { try PGTypes.parameter(header + be32(Int32.max) + be32(1), format: 1, oid: t.oid) }
+        let nested = be32(1) + be32(0) + be32(1016) + be32(1) + be32(1) + be32(12) + be32(1) + be32(0) + be32(20)
+        #expect(throws: SQLError.self) { try PGTypes.parameter(nested, format: 1, oid: t.oid) }
+        #expect(throws: SQLError.self) { try PGTypes.parameter(be32(7) + be32(0) + be32(20), format: 1, oid: t.oid) }
+        var seed: UInt64 = 7
+        for _ in 0..<2000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let n = Int(seed >> 58)
+            var body = header
+            for k in 0..<n { body.append(UInt8(truncatingIfNeeded: seed >> UInt64(k % 56))) }
+            _ = try? PGTypes.parameter(body, format: 1, oid: t.oid)
+        }
+    }
 }
 
 @Suite struct CopyFormatTests {
