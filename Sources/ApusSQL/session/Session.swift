@@ -306,6 +306,8 @@ public final class SQLSession {
                     try t.commit()
                     publishCatalog(t)
                     tx = nil
+                } else if savepoints.isEmpty {
+                    t.forgetMarks()
                 }
                 return r
             } catch {

@@ -24,6 +24,13 @@ public final class StorageTransaction: KVTransaction {
     private let engine: StorageEngine
     private var lease: SnapshotLease
     private var writes: [[UInt8]: [UInt8]?] = [:]
+    /// The undo log of `writes`: each write's key and what `writes` held for it before (nil:
+    /// nothing). A mark is a position in it, so taking one is free and rolling back to it costs
+    /// the writes made since (marks used to be copies of `writes`, and the first write after
+    /// each statement's mark copied the whole write set).
+    private var undo: [(key: [UInt8], before: [UInt8]??)] = []
+    /// Bumped whenever `undo` is forgotten, so that a mark from before cannot be misapplied.
+    private var undoEpoch = 0
     private var finished = false
     public let vectorState: VectorTxState?
     public let interrupt: StatementInterrupt?
@@ -196,21 +203,34 @@ public final class StorageTransaction: KVTransaction {
 
     // MARK: Writes and locks
 
-    public func mark() -> TransactionMark { TransactionMark(writes: writes, vectorChanges: vectorState?.changes) }
+    public func mark() -> TransactionMark {
+        TransactionMark(position: undo.count, epoch: undoEpoch, vectorChanges: vectorState?.changes)
+    }
 
     public func rollback(to mark: TransactionMark) {
-        writes = mark.writes
+        precondition(mark.epoch == undoEpoch && mark.position <= undo.count, "rollback to a mark whose undo log was forgotten")
+        while undo.count > mark.position {
+            let (key, before) = undo.removeLast()
+            if let before { writes[key] = .some(before) } else { writes.removeValue(forKey: key) }
+        }
         if let c = mark.vectorChanges { vectorState?.changes = c }
+    }
+
+    /// Drops the undo log: no mark taken so far will be rolled back to.
+    public func forgetMarks() {
+        if undo.isEmpty { return }
+        undo.removeAll(keepingCapacity: undo.count <= 4096)
+        undoEpoch += 1
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(SQLError) {
         try lockForWrite(key)
-        writes[key] = .some(value)
+        undo.append((key, writes.updateValue(.some(value), forKey: key)))
     }
 
     public func delete(_ key: [UInt8]) throws(SQLError) {
         try lockForWrite(key)
-        writes[key] = .some(nil)
+        undo.append((key, writes.updateValue(Optional<[UInt8]>.none, forKey: key)))
     }
 
     /// Takes the schema lock for DDL (exclusive) or for writing (shared).
@@ -324,6 +344,7 @@ public final class StorageTransaction: KVTransaction {
         }
         keys = Array(writes.keys)
         writes = [:]
+        undo = []
         guard batch.data.count <= engine.batchBytesMax else {
             coordinator?.end(id, start)
             vectorState?.rolledBack()
@@ -353,6 +374,7 @@ public final class StorageTransaction: KVTransaction {
         guard !finished else { return }
         finished = true
         writes = [:]
+        undo = []
         vectorState?.rolledBack()
         coordinator?.end(id, start)
         coordinator?.locks.releaseAll(id)

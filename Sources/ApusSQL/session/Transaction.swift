@@ -33,6 +33,9 @@ public protocol KVTransaction: AnyObject {
     func mark() -> TransactionMark
     /// Undoes every write made after `mark`.
     func rollback(to mark: TransactionMark)
+    /// Promises that no mark taken so far will be rolled back to, so the record kept for them
+    /// can go (a statement finished and no savepoint is open).
+    func forgetMarks()
     /// The session's interrupt, checked by the executor's row loops (nil: never interrupted).
     var interrupt: StatementInterrupt? { get }
     /// Locks the row stored under `key` (SELECT ... FOR UPDATE/SHARE); false when `wait` is
@@ -87,7 +90,9 @@ extension KVTransaction {
 
 /// A point in a transaction's writes (see `KVTransaction.mark()`).
 public struct TransactionMark {
-    let writes: [[UInt8]: [UInt8]?]
+    /// The length of the transaction's undo log when the mark was taken.
+    let position: Int
+    let epoch: Int
     let vectorChanges: VectorTxChanges?
 }
 
