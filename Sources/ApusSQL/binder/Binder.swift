@@ -1,4 +1,5 @@
 import ApusCore
+import Synchronization
 
 /// A column visible to name resolution.
 struct ScopeColumn {
@@ -478,7 +479,7 @@ final class Binder {
     }
 
     func colType(_ t: TableDesc, _ k: Int) throws -> SQLType {
-        try SQLType.from(try parseTypeSQL(t.columns[k].typeSQL))
+        try SQLType.ofColumn(t.columns[k].typeSQL)
     }
 
     func isConstant(_ b: BExpr) -> Bool {
@@ -532,7 +533,7 @@ final class Binder {
             var cols: [ScopeColumn] = []
             for (i, col) in t.columns.enumerated() {
                 cols.append(ScopeColumn(table: alias, name: r.alias.flatMap { i < $0.columns.count ? $0.columns[i] : nil } ?? col.name,
-                                        type: try SQLType.from(try parseTypeSQL(col.typeSQL))))
+                                        type: try SQLType.ofColumn(col.typeSQL)))
             }
             if let lock = rowLock(for: t, alias: alias) {
                 return (.lockRows(.scan(t, keyPrefix: []), t, lock.strength, lock.wait), cols)
@@ -1045,4 +1046,18 @@ func parseTypeSQL(_ s: String) throws -> TypeName {
     let e = try Parser.parseExpression(sql: "NULL::" + s)
     guard case let .cast(_, t) = e.kind else { throw SQLError(.dataCorrupted, "bad type \(s)") }
     return t
+}
+
+/// Column types by their stored text: every statement resolves the types of the columns it
+/// touches, and parsing the text each time cost a sixth of a point select.
+private let columnTypes = Mutex<[String: SQLType]>([:])
+
+extension SQLType {
+    /// The type of a column from its stored type text (`ColumnDesc.typeSQL`), parsed once.
+    static func ofColumn(_ typeSQL: String) throws -> SQLType {
+        if let t = columnTypes.withLock({ $0[typeSQL] }) { return t }
+        let t = try SQLType.from(try parseTypeSQL(typeSQL))
+        columnTypes.withLock { if $0.count < 4096 { $0[typeSQL] = t } }
+        return t
+    }
 }

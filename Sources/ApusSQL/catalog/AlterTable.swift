@@ -88,7 +88,7 @@ extension DDL {
                 // Partial indexes whose predicate uses the column go too.
                 let remaining = t.columns.enumerated().filter { $0.offset != i }.map(\.element)
                 let rf = Frame(columns: try remaining.map {
-                    ScopeColumn(table: t.name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+                    ScopeColumn(table: t.name, name: $0.name, type: try SQLType.ofColumn($0.typeSQL))
                 }, outer: nil)
                 t.indexes.removeAll { idx in
                     guard let p = idx.predicate else { return false }
@@ -100,7 +100,7 @@ extension DDL {
                 for k in t.indexes.indices { t.indexes[k].columns = t.indexes[k].columns.map { $0 > i ? $0 - 1 : $0 } }
                 if let checks = t.checks {
                     let f = Frame(columns: try t.columns.map {
-                        ScopeColumn(table: t.name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+                        ScopeColumn(table: t.name, name: $0.name, type: try SQLType.ofColumn($0.typeSQL))
                     }, outer: nil)
                     let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
                     let kept = checks.filter { ch in

@@ -130,7 +130,7 @@ struct DDL {
         let binder = Binder(catalog: cat, paramTypes: [], user: session.user)
         let frame = Frame(
             columns: try t.columns.map {
-                ScopeColumn(table: name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+                ScopeColumn(table: name, name: $0.name, type: try SQLType.ofColumn($0.typeSQL))
             }, outer: nil)
         for col in t.columns {
             if let d = col.defaultSQL {
@@ -234,7 +234,7 @@ struct DDL {
             }
             if bad { throw SQLError.unsupported("subqueries and parameters in an index predicate") }
             let f = Frame(columns: try t.columns.map {
-                ScopeColumn(table: t.name, name: $0.name, type: try SQLType.from(try parseTypeSQL($0.typeSQL)))
+                ScopeColumn(table: t.name, name: $0.name, type: try SQLType.ofColumn($0.typeSQL))
             }, outer: nil)
             _ = try binder.bindBool(w, f, nil, "WHERE")
             idx.predicate = Deparser.expr(w)

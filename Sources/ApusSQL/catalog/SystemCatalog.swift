@@ -46,7 +46,7 @@ extension Binder {
         func text(_ s: String) -> Value { .text(s) }
         func int(_ v: Int64) -> Value { .int(v) }
         let tables = catalog.tables.values.sorted { $0.id < $1.id }
-        let typeOf: (ColumnDesc) -> SQLType = { (try? SQLType.from(try parseTypeSQL($0.typeSQL))) ?? .text }
+        let typeOf: (ColumnDesc) -> SQLType = { (try? SQLType.ofColumn($0.typeSQL)) ?? .text }
         if schema == "information_schema" || (schema == nil && ["tables", "columns", "schemata"].contains(rel) && false) {
             switch rel {
             case "schemata":
@@ -406,7 +406,7 @@ extension Binder {
         if let d = c.defaultSQL {
             // A string literal shows with its type, as PostgreSQL deparses it ('x'::text).
             guard d.count >= 2, d.hasPrefix("'"), d.hasSuffix("'"), !d.dropFirst().dropLast().replacingOccurrences(of: "''", with: "").contains("'"),
-                  let ty = try? SQLType.from(try parseTypeSQL(c.typeSQL)) else { return d }
+                  let ty = try? SQLType.ofColumn(c.typeSQL) else { return d }
             let name = switch ty {
             case .varchar: "character varying"
             case .bpchar: "bpchar"

@@ -7,14 +7,7 @@ struct DML {
     let params: [Value]
 
     func types(_ t: TableDesc) throws -> [SQLType] {
-        try t.columns.map { c in
-            // Parsing a column's type text took 5% of a pgbench transaction; the mapping from
-            // type text to type never changes, so the session keeps it.
-            if let known = session.columnTypes[c.typeSQL] { return known }
-            let type = try SQLType.from(try parseTypeSQL(c.typeSQL))
-            if session.columnTypes.count < 4096 { session.columnTypes[c.typeSQL] = type }
-            return type
-        }
+        try t.columns.map { try SQLType.ofColumn($0.typeSQL) }
     }
 
     func frame(_ t: TableDesc, alias: String?) throws -> Frame {

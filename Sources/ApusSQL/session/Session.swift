@@ -51,8 +51,6 @@ public final class SQLSession {
     var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog)] = []
     /// The engine's vector indexes, shared with the other sessions on it.
     let vectorIndexes: VectorIndexes
-    /// Column types by their type text (see `DML.types`), at most 4096.
-    var columnTypes: [String: SQLType] = [:]
     /// Stops the running statement on a cancel request or at `statement_timeout` (57014);
     /// other threads call its `cancel()`.
     public let interrupt: StatementInterrupt
@@ -235,8 +233,15 @@ public final class SQLSession {
 
     /// `max_query_memory` in bytes (0: no limit).
     var queryMemoryLimit: Int {
-        StatementInterrupt.bytes(setting("max_query_memory") ?? "") ?? 0
+        // Read before every statement: parsed only when the text changed.
+        let text = settings["max_query_memory"] ?? SQLSession.defaultSettings["max_query_memory"] ?? ""
+        if let (known, bytes) = queryMemoryLimitParsed, known == text { return bytes }
+        let bytes = StatementInterrupt.bytes(text) ?? 0
+        queryMemoryLimitParsed = (text, bytes)
+        return bytes
     }
+
+    private var queryMemoryLimitParsed: (String, Int)?
 
     /// `idle_in_transaction_session_timeout` as a duration, nil when off.
     public var idleInTransactionTimeout: Duration? {

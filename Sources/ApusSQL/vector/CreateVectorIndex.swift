@@ -26,7 +26,7 @@ extension DDL {
         guard let col = t.columns.firstIndex(where: { $0.name == n }) else {
             throw SQLError(.undefinedColumn, "column \"\(n)\" does not exist")
         }
-        let type = try SQLType.from(try parseTypeSQL(t.columns[col].typeSQL))
+        let type = try SQLType.ofColumn(t.columns[col].typeSQL)
         guard case let .vector(dims) = type else {
             throw SQLError(.undefinedObject, "data type \(type) has no default operator class for access method \"\(method)\"")
         }

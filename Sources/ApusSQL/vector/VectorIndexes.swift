@@ -338,7 +338,7 @@ public final class VectorIndexes: Sendable {
 
     static func load(_ table: TableDesc, _ desc: IndexDesc, engine: StorageEngine) throws -> LiveVectorIndex {
         let col = desc.columns[0]
-        guard case let .vector(n?) = try SQLType.from(try parseTypeSQL(table.columns[col].typeSQL)) else {
+        guard case let .vector(n?) = try SQLType.ofColumn(table.columns[col].typeSQL) else {
             throw SQLError(.dataException, "column does not have dimensions")
         }
         let rows = try tableVectors(table, column: col, engine: engine)
