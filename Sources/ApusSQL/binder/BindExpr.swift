@@ -137,6 +137,7 @@ extension Binder {
     }
 
     func bindSubquery(_ q: Query, _ frame: Frame) throws -> (SubPlan, [ScopeColumn]) {
+        reusable = false
         let mark = SubqueryMark(outerFrame: frame)
         marks.append(mark)
         defer { marks.removeLast() }
@@ -831,6 +832,7 @@ extension Binder {
             return systemFunction(name, args) ?? (.const(.null), .text)
         case "current_setting":
             // Read when the statement is bound: constant within the statement, as in PostgreSQL.
+            reusable = false
             try need(1...2)
             guard case let .const(.text(setting)) = args[0].0 else {
                 // A computed name (a parameter): the settings as they are when the statement is bound.
@@ -846,6 +848,7 @@ extension Binder {
         case "set_config":
             // Applied when the statement is bound; a transaction-local setting (is_local) lasts
             // for the session here.
+            reusable = false
             try need(3...3)
             guard case let .const(.text(setting)) = args[0].0, case let .const(v) = coerce(args[1].0, types[1], to: .text) else {
                 throw SQLError.unsupported("set_config with computed arguments")

@@ -7,11 +7,14 @@ extension Binder {
 
     /// `->`, `->>`, `#>`, `#>>`, `@>`, `<@`, `?`, `?|`, `?&`, `||`, `-`, `#-` with a json operand;
     /// nil when the operator is not a JSON one for these types.
+    /// Operators that only JSON defines, so an untyped literal on their left is jsonb.
+    static let jsonOnlyOperators: Set<String> = ["->", "->>", "#>", "#>>", "?", "?|", "?&", "#-"]
+
     func bindJSONOperator(_ op: String, _ la: BExpr, _ ta: SQLType, _ rb: BExpr, _ tb: SQLType, _ pos: Int) throws -> (
         BExpr, SQLType
     )? {
-        let jsonOps: Set<String> = ["->", "->>", "#>", "#>>", "?", "?|", "?&", "#-"]
-        guard Binder.isJSON(ta) || (Binder.isJSON(tb) && ["@>", "<@", "||"].contains(op)) || (jsonOps.contains(op) && ta == .unknown) else {
+        guard Binder.isJSON(ta) || (Binder.isJSON(tb) && (op == "@>" || op == "<@" || op == "||"))
+                || (ta == .unknown && Binder.jsonOnlyOperators.contains(op)) else {
             return nil
         }
         let jt: SQLType = Binder.isJSON(ta) ? ta : (Binder.isJSON(tb) ? tb : .jsonb)

@@ -83,6 +83,10 @@ final class Binder {
     let user: String
     /// The session's settings for `current_setting` and `set_config` (nil: defaults, read-only).
     var settings: SessionSettingsAccess?
+    /// Whether the bound plan can run again for another execution of the same statement
+    /// (`SQLSession`'s plan cache): false once binding read or changed session state, or made
+    /// nodes that keep per-execution results (subqueries, CTEs) or live index handles.
+    var reusable = true
 
     init(catalog: Catalog, paramTypes: [SQLType], user: String? = nil) {
         self.catalog = catalog
@@ -132,6 +136,7 @@ final class Binder {
                 }
                 for (i, n) in cte.columns.enumerated() where i < cols.count { cols[i].name = n }
                 for i in cols.indices { cols[i].table = cte.name }
+                reusable = false
                 ctes[cte.name] = (CTEBox(plan: b.plan), cols)
             }
         }
@@ -189,6 +194,7 @@ final class Binder {
             cols[i].table = cte.name
             if cols[i].type == .unknown || cols[i].type == .null { cols[i].type = .text }
         }
+        reusable = false
         let work = CTEBox(plan: .values([]))
         ctes[cte.name] = (work, cols)
         let r = try bindBody(right, outer: outer)
@@ -202,6 +208,7 @@ final class Binder {
             }
         }
         let plan = Plan.recursive(base: l.plan, step: r.plan, work: work, all: all, types: cols.map(\.type))
+        reusable = false
         ctes[cte.name] = (CTEBox(plan: plan), cols)
     }
 

@@ -41,9 +41,9 @@ public struct StatementResult: Sendable {
 /// Not thread-safe; `ApusDB.Database` serializes access with a mutex.
 public final class SQLSession {
     let engine: StorageEngine
-    var catalog: Catalog
+    var catalog: Catalog { didSet { if catalog != oldValue { planCache.removeAll() } } }
     var tx: StorageTransaction?
-    var txCatalog: Catalog
+    var txCatalog: Catalog { didSet { if txCatalog != oldValue { planCache.removeAll() } } }
     var explicit = false
     var failed = false
     var prepared: [String: PrepareStatement] = [:]
@@ -81,10 +81,13 @@ public final class SQLSession {
 
     /// The role the session runs as (`current_user`, `session_user`): the bootstrap superuser
     /// for embedded use; the server sets the authenticated role before the first statement.
-    public var user: String
+    public var user: String { didSet { if user != oldValue { planCache.removeAll() } } }
 
     /// Session settings changed by SET (names lower-cased; see `defaultSettings`).
-    var settings: [String: String] = [:]
+    var settings: [String: String] = [:] { didSet { planCache.removeAll() } }
+    /// Bound plans of queries run before, by their syntax tree, for statements run again
+    /// (prepared statements): emptied whenever the catalog, the settings or the role change.
+    var planCache: [Query: (plan: Plan, columns: [ResultColumn])] = [:]
 
     /// The settings SHOW knows, with their defaults (what drivers and tools ask for).
     static let defaultSettings: [String: String] = [
@@ -106,6 +109,8 @@ public final class SQLSession {
     static let timeoutSettings: Set<String> = ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"]
 
     static func settingKey(_ name: String) -> String {
+        // The common case, a name already in lower case, without allocating.
+        if name.utf8.allSatisfy({ $0 < 128 && !(65...90).contains($0) && $0 != 32 }) { return name }
         let n = name.lowercased()
         return n == "time zone" ? "timezone" : n == "transaction isolation level" ? "transaction_isolation" : n
     }
@@ -472,15 +477,23 @@ public final class SQLSession {
         }
         switch s {
         case let .query(q):
-            if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
-            let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
-            binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) },
-                                                    set: { [unowned self] in try self.applySetting($0, $1) })
-            let b = try binder.bindQuery(q, outer: nil)
-            let ex = Executor(tx: t, params: params)
-            let rows = try ex.run(b.plan)
-            return StatementResult(columns: b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, rows: rows,
-                                   rowsAffected: rows.count, tag: "SELECT \(rows.count)", hasRows: true)
+            let plan: Plan, columns: [ResultColumn]
+            if let cached = planCache[q] {
+                (plan, columns) = cached
+            } else {
+                if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
+                let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+                binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) },
+                                                        set: { [unowned self] in try self.applySetting($0, $1) })
+                let b = try binder.bindQuery(q, outer: nil)
+                (plan, columns) = (b.plan, b.columns.map { ResultColumn(name: $0.name, type: $0.type) })
+                if binder.reusable {
+                    if planCache.count >= 64 { planCache.removeAll() }
+                    planCache[q] = (plan, columns)
+                }
+            }
+            let rows = try Executor(tx: t, params: params).run(plan)
+            return StatementResult(columns: columns, rows: rows, rowsAffected: rows.count, tag: "SELECT \(rows.count)", hasRows: true)
         case let .insert(i): return try DML(session: self, tx: t, params: params).insert(i)
         case let .update(u): return try DML(session: self, tx: t, params: params).update(u)
         case let .delete(d): return try DML(session: self, tx: t, params: params).delete(d)
