@@ -142,12 +142,15 @@ public final class LockManager: @unchecked Sendable {
     /// waiters on those keys whose snapshot predates the commit fail at once with 40001 (they
     /// could only abort once granted), and the others are granted as usual. Without this, a
     /// queue of doomed waiters is granted and aborts one after the other, a context switch each.
-    public func releaseAll(_ txn: TxnID, committed written: Set<[UInt8]>, at commit: UInt64) {
+    public func releaseAll(_ txn: TxnID, committed written: [[UInt8]], at commit: UInt64) {
         mutex.lock()
         var woken: [TxnID] = []
-        var doomed: [[UInt8]: [(TxnID, Parker)]] = [:]
-        for (id, p) in parked where p.snapshot.map({ $0 < commit }) == true && written.contains(p.key) {
-            doomed[p.key, default: []].append((id, p))
+        var doomed: [ByteKey: [(TxnID, Parker)]] = [:]
+        if !parked.isEmpty {
+            let writtenSet = Set(written.map(ByteKey.init))
+            for (id, p) in parked where p.snapshot.map({ $0 < commit }) == true && writtenSet.contains(ByteKey(p.key)) {
+                doomed[ByteKey(p.key), default: []].append((id, p))
+            }
         }
         for (id, p) in doomed.values.filter({ $0.count >= LockManager.doomQueueMin }).joined() {
             woken += table.cancelWait(id)

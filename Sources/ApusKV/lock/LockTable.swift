@@ -41,11 +41,11 @@ public struct LockTable {
         var queue: [Waiter] = []
     }
 
-    private var entries: [[UInt8]: Entry] = [:]
+    private var entries: [ByteKey: Entry] = [:]
     /// Keys each transaction holds or waits for, so release touches only those.
-    private var keysOf: [TxnID: Set<[UInt8]>] = [:]
+    private var keysOf: [TxnID: Set<ByteKey>] = [:]
     /// The key a transaction is queued on, if any (a transaction waits for at most one lock).
-    private var waitingOn: [TxnID: [UInt8]] = [:]
+    private var waitingOn: [TxnID: ByteKey] = [:]
 
     public init() {}
 
@@ -54,7 +54,8 @@ public struct LockTable {
 
     /// Requests `mode` on `key` for `txn`. Re-requesting a held lock (or a weaker one) is granted;
     /// upgrading shared to exclusive waits for the other sharers.
-    public mutating func acquire(_ txn: TxnID, key: [UInt8], mode: LockMode) -> LockDecision {
+    public mutating func acquire(_ txn: TxnID, key bytes: [UInt8], mode: LockMode) -> LockDecision {
+        let key = ByteKey(bytes)
         var e = entries[key] ?? Entry()
         if let held = e.holders[txn], held == .exclusive || mode == .shared { return .granted }
         let blockers = blockingHolders(e, txn: txn, mode: mode)
@@ -79,7 +80,7 @@ public struct LockTable {
 
     /// Whether `txn` holds `key` in a mode at least as strong as `mode`.
     public func holds(_ txn: TxnID, key: [UInt8], mode: LockMode) -> Bool {
-        guard let held = entries[key]?.holders[txn] else { return false }
+        guard let held = entries[ByteKey(key)]?.holders[txn] else { return false }
         return held == .exclusive || mode == .shared
     }
 
@@ -97,7 +98,7 @@ public struct LockTable {
     public mutating func releaseAll(_ txn: TxnID) -> [TxnID] {
         var woken: [TxnID] = []
         _ = waitingOn.removeValue(forKey: txn)
-        let keys = (keysOf.removeValue(forKey: txn) ?? []).sorted { $0.lexicographicallyPrecedes($1) }
+        let keys = (keysOf.removeValue(forKey: txn) ?? []).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
         for key in keys {
             guard var e = entries[key] else { continue }
             e.holders[txn] = nil
@@ -140,7 +141,7 @@ public struct LockTable {
     }
 
     /// Grants queued requests on `key` from the front while they are compatible.
-    private mutating func grantWaiters(_ key: [UInt8]) -> [TxnID] {
+    private mutating func grantWaiters(_ key: ByteKey) -> [TxnID] {
         guard var e = entries[key] else { return [] }
         var granted: [TxnID] = []
         while let w = e.queue.first, blockingHolders(e, txn: w.txn, mode: w.mode).isEmpty {

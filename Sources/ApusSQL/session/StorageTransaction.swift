@@ -23,12 +23,12 @@ extension SQLState {
 public final class StorageTransaction: KVTransaction {
     private let engine: StorageEngine
     private var lease: SnapshotLease
-    private var writes: [[UInt8]: [UInt8]?] = [:]
+    private var writes: [ByteKey: [UInt8]?] = [:]
     /// The undo log of `writes`: each write's key and what `writes` held for it before (nil:
     /// nothing). A mark is a position in it, so taking one is free and rolling back to it costs
     /// the writes made since (marks used to be copies of `writes`, and the first write after
     /// each statement's mark copied the whole write set).
-    private var undo: [(key: [UInt8], before: [UInt8]??)] = []
+    private var undo: [(key: ByteKey, before: [UInt8]??)] = []
     /// Bumped whenever `undo` is forgotten, so that a mark from before cannot be misapplied.
     private var undoEpoch = 0
     private var finished = false
@@ -52,7 +52,7 @@ public final class StorageTransaction: KVTransaction {
     /// The catalog generation the snapshot holds.
     let generation: Int
     private var start: UInt64
-    private var reads: Set<[UInt8]> = []
+    private var reads: Set<ByteKey> = []
     private var ranges: [(lower: [UInt8], upper: [UInt8])] = []
     private var schemaLock: LockMode?
     /// Whether any statement ran (SET TRANSACTION must come first).
@@ -124,8 +124,9 @@ public final class StorageTransaction: KVTransaction {
     // MARK: Reads
 
     public func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
-        if let w = writes[key] { return w }
-        if tracksReads { reads.insert(key) }
+        let k = ByteKey(key)
+        if let w = writes[k] { return w }
+        if tracksReads { reads.insert(k) }
         let snapshot = try lease.get()
         do { return try engine.get(key, snapshot: snapshot) } catch { throw StorageTransaction.storageError(error) }
     }
@@ -157,9 +158,9 @@ public final class StorageTransaction: KVTransaction {
         } catch {
             throw SQLError(.internalError, "\(error)")
         }
-        let local = writes.filter { Value.cmpBytes($0.key, lower) >= 0 && Value.cmpBytes($0.key, upper) < 0 }
+        let local = writes.filter { Value.cmpBytes($0.key.bytes, lower) >= 0 && Value.cmpBytes($0.key.bytes, upper) < 0 }
         if local.isEmpty { return base }
-        let localKeys = local.keys.sorted { Value.cmpBytes($0, $1) < 0 }
+        let localKeys = local.keys.map(\.bytes).sorted { Value.cmpBytes($0, $1) < 0 }
         var out: [(key: [UInt8], value: [UInt8])] = []
         out.reserveCapacity(base.count + localKeys.count)
         var i = 0, j = 0
@@ -169,7 +170,7 @@ public final class StorageTransaction: KVTransaction {
             } else {
                 let k = localKeys[j]
                 if i < base.count && base[i].key == k { i += 1 }
-                if let v = local[k], let v { out.append((k, v)) }
+                if let v = local[ByteKey(k)], let v { out.append((k, v)) }
                 j += 1
             }
         }
@@ -178,7 +179,7 @@ public final class StorageTransaction: KVTransaction {
 
     public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         // With writes of its own in the range, merge them in the collecting scan.
-        if writes.keys.contains(where: { Value.cmpBytes($0, lower) >= 0 && Value.cmpBytes($0, upper) < 0 }) {
+        if writes.keys.contains(where: { Value.cmpBytes($0.bytes, lower) >= 0 && Value.cmpBytes($0.bytes, upper) < 0 }) {
             for (k, v) in try scan(lower: lower, upper: upper) where try !body(k, v) { return }
             return
         }
@@ -224,13 +225,15 @@ public final class StorageTransaction: KVTransaction {
     }
 
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(SQLError) {
-        try lockForWrite(key)
-        undo.append((key, writes.updateValue(.some(value), forKey: key)))
+        let k = ByteKey(key)
+        try lockForWrite(k)
+        undo.append((k, writes.updateValue(.some(value), forKey: k)))
     }
 
     public func delete(_ key: [UInt8]) throws(SQLError) {
-        try lockForWrite(key)
-        undo.append((key, writes.updateValue(Optional<[UInt8]>.none, forKey: key)))
+        let k = ByteKey(key)
+        try lockForWrite(k)
+        undo.append((k, writes.updateValue(Optional<[UInt8]>.none, forKey: k)))
     }
 
     /// Takes the schema lock for DDL (exclusive) or for writing (shared).
@@ -252,7 +255,7 @@ public final class StorageTransaction: KVTransaction {
                  : "cannot execute a write in a read-only transaction")
     }
 
-    private func lockForWrite(_ key: [UInt8]) throws(SQLError) {
+    private func lockForWrite(_ key: ByteKey) throws(SQLError) {
         guard let coordinator else { return }
         if readOnly { throw readOnlyError() }
         if writes[key] != nil { return }  // locked and checked by an earlier write
@@ -261,14 +264,14 @@ public final class StorageTransaction: KVTransaction {
         // other transaction can write, since every writer holds the schema lock shared: row
         // locks would only cost a lock-table entry per written key (ALTER TABLE rewrites,
         // COPY into a table created in the same transaction).
-        if schemaLock != .exclusive { try acquire(key, .exclusive, .wait) }
+        if schemaLock != .exclusive { try acquire(key.bytes, .exclusive, .wait) }
         if coordinator.writtenSince(key, start) { try conflict() }
     }
 
     public func lockRow(_ key: [UInt8], _ strength: RowLockStrength, _ wait: RowLockWait) throws(SQLError) -> Bool {
         guard let coordinator else { return true }
         if historical { throw readOnlyError() }
-        if writes[key] != nil { return true }
+        if writes[ByteKey(key)] != nil { return true }
         // Row lockers hold the schema lock shared, as writers do, so that DDL (which then
         // writes without row locks) waits for them.
         if schemaLock == nil { try lockSchema(exclusive: false) }
@@ -278,7 +281,7 @@ public final class StorageTransaction: KVTransaction {
         } catch where error.sqlState == .lockNotAvailable && wait == .skipLocked {
             return false
         }
-        if coordinator.writtenSince(key, start) { try conflict() }
+        if coordinator.writtenSince(ByteKey(key), start) { try conflict() }
         return true
     }
 
@@ -311,7 +314,7 @@ public final class StorageTransaction: KVTransaction {
     }
 
     public func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError) {
-        guard let coordinator, writes[key] == nil else {
+        guard let coordinator, writes[ByteKey(key)] == nil else {
             try put(key, try body(try get(key)))
             return
         }
@@ -328,7 +331,7 @@ public final class StorageTransaction: KVTransaction {
         var keys: [[UInt8]] = []
         defer {
             if let committed {
-                coordinator?.locks.releaseAll(id, committed: Set(keys), at: committed)
+                coordinator?.locks.releaseAll(id, committed: keys, at: committed)
             } else {
                 coordinator?.locks.releaseAll(id)
             }
@@ -340,9 +343,9 @@ public final class StorageTransaction: KVTransaction {
         }
         var batch = WriteBatch()
         for (k, v) in writes {
-            if let v { batch.put(k, v) } else { batch.delete(k) }
+            if let v { batch.put(k.bytes, v) } else { batch.delete(k.bytes) }
         }
-        keys = Array(writes.keys)
+        keys = writes.keys.map(\.bytes)
         writes = [:]
         undo = []
         guard batch.data.count <= engine.batchBytesMax else {

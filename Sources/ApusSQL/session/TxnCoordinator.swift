@@ -87,7 +87,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     private var log: [(counter: UInt64, keys: [[UInt8]])] = []
     private var logHead = 0
     /// For each key in `log`, the newest commit that wrote it.
-    private var lastWriter: [[UInt8]: UInt64] = [:]
+    private var lastWriter: [ByteKey: UInt64] = [:]
     /// The start points (`applied` at their snapshot) of open transactions, as a multiset.
     private var active: [UInt64: Int] = [:]
     /// Validated commits waiting for the writer.
@@ -187,7 +187,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     }
 
     /// Whether a transaction other than the caller committed `key` after start point `start`.
-    func writtenSince(_ key: [UInt8], _ start: UInt64) -> Bool {
+    func writtenSince(_ key: ByteKey, _ start: UInt64) -> Bool {
         cond.lock()
         defer { cond.unlock() }
         return (lastWriter[key] ?? 0) > start
@@ -202,11 +202,11 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     /// What SERIALIZABLE validates at commit: the keys read and the ranges scanned.
     struct ReadSet {
-        var keys: Set<[UInt8]>
+        var keys: Set<ByteKey>
         /// Disjoint and sorted by lower bound.
         var ranges: [(lower: [UInt8], upper: [UInt8])]
 
-        init(keys: Set<[UInt8]>, ranges: [(lower: [UInt8], upper: [UInt8])]) {
+        init(keys: Set<ByteKey>, ranges: [(lower: [UInt8], upper: [UInt8])]) {
             self.keys = keys
             let sorted = ranges.sorted { Value.cmpBytes($0.lower, $1.lower) < 0 }
             var merged: [(lower: [UInt8], upper: [UInt8])] = []
@@ -221,7 +221,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
 
         func covers(_ key: [UInt8]) -> Bool {
-            if keys.contains(key) { return true }
+            if keys.contains(ByteKey(key)) { return true }
             // The last range starting at or before `key`.
             var lo = 0, hi = ranges.count
             while lo < hi {
@@ -273,7 +273,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         registered += 1
         let me = registered
         log.append((me, keys))
-        for k in keys { lastWriter[k] = me }
+        for k in keys { lastWriter[ByteKey(k)] = me }
         group.append(contentsOf: batch)
         groupLast = me
         if bumpsGeneration { generation += 1 }
@@ -399,7 +399,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         let threshold = min(active.keys.min() ?? applied, applied)
         while logHead < log.count && log[logHead].counter <= threshold {
             let e = log[logHead]
-            for k in e.keys where lastWriter[k] == e.counter { lastWriter[k] = nil }
+            for k in e.keys.lazy.map(ByteKey.init) where lastWriter[k] == e.counter { lastWriter[k] = nil }
             log[logHead].keys = []
             logHead += 1
         }
