@@ -98,12 +98,22 @@ public struct LockTable {
     public mutating func releaseAll(_ txn: TxnID) -> [TxnID] {
         var woken: [TxnID] = []
         _ = waitingOn.removeValue(forKey: txn)
-        let keys = (keysOf.removeValue(forKey: txn) ?? []).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
-        for key in keys {
+        // Keys without waiters are dropped in any order; those with waiters are granted in key
+        // order, so that the wake-up order is deterministic (sorting every key of a large
+        // transaction cost a tenth of its commit).
+        var contended: [ByteKey] = []
+        for key in keysOf.removeValue(forKey: txn) ?? [] {
             guard var e = entries[key] else { continue }
             e.holders[txn] = nil
             e.queue.removeAll { $0.txn == txn }
-            entries[key] = e
+            if e.queue.isEmpty {
+                entries[key] = e.holders.isEmpty ? nil : e
+            } else {
+                entries[key] = e
+                contended.append(key)
+            }
+        }
+        for key in contended.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
             woken += grantWaiters(key)
         }
         return woken

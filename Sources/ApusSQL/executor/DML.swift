@@ -287,7 +287,7 @@ struct DML {
                 if let written = try upsert.apply(row, ex) { inserted.append(written) }
                 continue
             }
-            if try insertRow(t, row, onConflictNothing: doNothing) { inserted.append(lastRow.value) }
+            if try insertRow(t, row, onConflictNothing: doNothing, columnTypes: ty) { inserted.append(lastRow.value) }
         }
         if !s.returning.isEmpty {
             var r = try returning(s.returning, t, alias: s.alias, inserted)

@@ -369,18 +369,38 @@ final class Executor {
             return try eval(on, row) == .bool(true)
         }
         if !lk.isEmpty {
-            var table: [[Value]: [Int]] = [:]
-            for (j, r) in right.enumerated() {
-                try checkInterrupt()
-                let key = try rk.map { try eval($0, r).groupKey }
-                if key.contains(where: \.isNull) { continue }
-                table[key, default: []].append(j)
+            // The right side's rows by join key; a single key column is hashed as a value, not
+            // as an array of one (an allocation per row on both sides).
+            let matchesOf: ([Value]) throws -> [Int]?
+            if lk.count == 1 {
+                var table: [Value: [Int]] = [:]
+                for (j, r) in right.enumerated() {
+                    try checkInterrupt()
+                    let key = try eval(rk[0], r).groupKey
+                    if key.isNull { continue }
+                    table[key, default: []].append(j)
+                }
+                matchesOf = { l in
+                    let key = try self.eval(lk[0], l).groupKey
+                    return key.isNull ? nil : table[key]
+                }
+            } else {
+                var table: [[Value]: [Int]] = [:]
+                for (j, r) in right.enumerated() {
+                    try checkInterrupt()
+                    let key = try rk.map { try eval($0, r).groupKey }
+                    if key.contains(where: \.isNull) { continue }
+                    table[key, default: []].append(j)
+                }
+                matchesOf = { l in
+                    let key = try lk.map { try self.eval($0, l).groupKey }
+                    return key.contains(where: \.isNull) ? nil : table[key]
+                }
             }
             for l in left {
                 try checkInterrupt()
-                let key = try lk.map { try eval($0, l).groupKey }
                 var any = false
-                if !key.contains(where: \.isNull), let js = table[key] {
+                if let js = try matchesOf(l) {
                     for j in js {
                         let row = l + right[j]
                         if try matches(row) { out.append(row); any = true; rightMatched[j] = true }
@@ -476,37 +496,39 @@ final class Executor {
     static let aggregatesKeepingNulls: Set<String> = ["array_agg", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg"]
 
     func aggregate(_ rows: [[Value]], _ groups: [BExpr], _ aggs: [AggCall]) throws -> [[Value]] {
-        var order: [[Value]] = []
-        var states: [[Value]: (key: [Value], states: [AggState])] = [:]
+        // Groups in order of first appearance; the dictionary maps a group's key to its place,
+        // so that the states are updated in place (one lookup per row, no copy of the states).
+        var groupsSeen: [(key: [Value], states: [AggState])] = []
+        var index: [[Value]: Int] = [:]
+        let fresh = [AggState](repeating: AggState(), count: aggs.count)
         for r in rows {
             try checkInterrupt()
             let key = try groups.map { try eval($0, r) }
-            let hk = key.map(\.groupKey)
-            var entry = states[hk] ?? (key, [AggState](repeating: AggState(), count: aggs.count))
-            if states[hk] == nil { order.append(hk) }
+            let g: Int
+            if let known = index[key.map(\.groupKey)] {
+                g = known
+            } else {
+                g = groupsSeen.count
+                index[key.map(\.groupKey)] = g
+                groupsSeen.append((key, fresh))
+            }
             for (i, a) in aggs.enumerated() {
                 if let f = a.filter, try eval(f, r) != .bool(true) { continue }
-                if a.star { entry.states[i].count += 1; continue }
+                if a.star { groupsSeen[g].states[i].count += 1; continue }
                 let v = try eval(a.args[0], r)
                 if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { continue }
-                if a.distinct && !entry.states[i].seen.insert(v.groupKey).inserted { continue }
+                if a.distinct && !groupsSeen[g].states[i].seen.insert(v.groupKey).inserted { continue }
                 if !a.order.isEmpty {
-                    entry.states[i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
+                    groupsSeen[g].states[i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
                     continue
                 }
-                try step(&entry.states[i], a, v, r)
+                try step(&groupsSeen[g].states[i], a, v, r)
             }
-            states[hk] = entry
         }
         if groups.isEmpty && rows.isEmpty {
             return [try aggs.map { try finish(AggState(), $0) }]
         }
-        var out: [[Value]] = []
-        for hk in order {
-            guard let e = states[hk] else { continue }
-            out.append(e.key + (try zip(aggs, e.states).map { try finish($1, $0) }))
-        }
-        return out
+        return try groupsSeen.map { e in e.key + (try zip(aggs, e.states).map { try finish($1, $0) }) }
     }
 
     func step(_ s: inout AggState, _ a: AggCall, _ v: Value, _ row: [Value]) throws {

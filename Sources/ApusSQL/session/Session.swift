@@ -84,7 +84,14 @@ public final class SQLSession {
     public var user: String { didSet { if user != oldValue { planCache.removeAll() } } }
 
     /// Session settings changed by SET (names lower-cased; see `defaultSettings`).
-    var settings: [String: String] = [:] { didSet { planCache.removeAll() } }
+    var settings: [String: String] = [:] {
+        didSet {
+            planCache.removeAll()
+            vectorKnobs = nil
+        }
+    }
+    /// `hnsw.ef_search` and `ivfflat.probes` as numbers, read once per change of the settings.
+    private var vectorKnobs: (efSearch: Int, probes: Int)?
     /// Bound plans of queries run before, by their syntax tree, for statements run again
     /// (prepared statements): emptied whenever the catalog, the settings or the role change.
     var planCache: [Query: (plan: Plan, columns: [ResultColumn])] = [:]
@@ -303,8 +310,10 @@ public final class SQLSession {
                 txCatalog = catalog
             }
             if let v = t.vectorState {
-                v.efSearch = setting("hnsw.ef_search").flatMap { Int($0) } ?? 40
-                v.probes = setting("ivfflat.probes").flatMap { Int($0) } ?? 1
+                if vectorKnobs == nil {
+                    vectorKnobs = (setting("hnsw.ef_search").flatMap { Int($0) } ?? 40, setting("ivfflat.probes").flatMap { Int($0) } ?? 1)
+                }
+                (v.efSearch, v.probes) = vectorKnobs ?? (40, 1)
             }
             let mark = t.mark()
             let catalogBefore = txCatalog
