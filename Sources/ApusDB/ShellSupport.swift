@@ -154,21 +154,28 @@ public enum TableFormatter {
 public enum SchemaFormatter {
     /// `\dt`/`\d`: the tables and views.
     public static func relations(_ c: Catalog) -> String {
-        let names = c.tables.keys.sorted()
+        // Tables outside public show as schema.name.
+        let byName = Dictionary(c.tables.values.map { ($0.schemaName == "public" ? $0.name : "\($0.schemaName).\($0.name)", $0) }) { a, _ in a }
+        let names = byName.keys.sorted()
         if names.isEmpty { return "Did not find any relations.\n" }
         var out = "List of relations\n"
         let w = max(4, names.map(\.count).max() ?? 0)
         out += " " + "Name".padding(w) + " | Type \n"
         out += String(repeating: "-", count: w + 2) + "+-------\n"
         for n in names {
-            out += " " + n.padding(w) + " | " + (c.tables[n]?.viewSQL == nil ? "table" : "view") + "\n"
+            out += " " + n.padding(w) + " | " + (byName[n]?.viewSQL == nil ? "table" : "view") + "\n"
         }
         return out + "(\(names.count) row\(names.count == 1 ? "" : "s"))\n"
     }
 
     /// `\d TABLE`: columns with type, nullability and default, then indexes.
     public static func table(_ c: Catalog, _ name: String) -> String? {
-        guard let t = c.tables[name] ?? c.tables[name.lowercased()] else { return nil }
+        let dotted = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard dotted.count <= 2 else { return nil }
+        let schema = dotted.count == 2 ? dotted[0] : "public"
+        let bare = dotted.last ?? name
+        guard let t = c.tables.values.first(where: { $0.schemaName == schema && $0.name == bare })
+            ?? c.tables.values.first(where: { $0.schemaName == schema.lowercased() && $0.name == bare.lowercased() }) else { return nil }
         var out = (t.viewSQL == nil ? "Table" : "View") + " \"\(t.name)\"\n"
         let rows = t.columns.map { col in [col.name, col.typeSQL, col.notNull ? "not null" : "", col.defaultSQL ?? ""] }
         let heads = ["Column", "Type", "Nullable", "Default"]

@@ -406,8 +406,8 @@ final class PGConnection: @unchecked Sendable {
             throw SQLError(SQLState("42601"), "COPY FROM requires a table")
         }
         if !cols.isEmpty { return cols }
-        guard let t = session?.schema.tables[name.name], t.viewSQL == nil else {
-            throw SQLError(SQLState("42P01"), "relation \"\(name.name)\" does not exist")
+        guard let t = session?.lookupTable(name), t.viewSQL == nil else {
+            throw SQLError(SQLState("42P01"), "relation \"\(name.parts.joined(separator: "."))\" does not exist")
         }
         return t.columns.map(\.name)
     }

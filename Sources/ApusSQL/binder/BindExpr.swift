@@ -453,7 +453,7 @@ extension Binder {
             case .currentTimestamp, .localTimestamp: return (.function("now", [], .timestamptz), .timestamptz)
             case .currentTime, .localTime: return (.cast(.function("now", [], .timestamptz), .time), .time)
             case .currentUser, .sessionUser, .user, .currentRole: return (.const(.text(user)), .text)
-            case .currentSchema: return (.const(.text("public")), .text)
+            case .currentSchema: return (.const(searchPath.first.map(Value.text) ?? .null), .text)
             case .currentCatalog: return (.const(.text("apus")), .text)
             }
         case .collate(let x, _):
@@ -752,8 +752,8 @@ extension Binder {
             guard case let .const(.text(seqName)) = args[0].0 else {
                 throw SQLError.unsupported("\(name) with a sequence name that is not a constant")
             }
-            let bare = seqName.split(separator: ".").last.map(String.init) ?? seqName
-            guard let d = catalog.sequences?[bare] ?? catalog.sequences?[bare.lowercased()] else {
+            let parts = parseNameText(seqName)
+            guard !parts.contains(where: \.isEmpty), let d = try catalog.lookupSequence(QualifiedName(parts), path: searchPath) else {
                 throw SQLError(.undefinedTable, "relation \"\(seqName)\" does not exist", position: pos)
             }
             var a: [BExpr] = [
@@ -920,7 +920,7 @@ extension Binder {
 
     /// OIDs and names for a reg type: relations (regclass) or schemas (regnamespace).
     func regNames(_ type: String) -> [(Int64, String)] {
-        type == "regclass" ? relationNames() : [(11, "pg_catalog"), (Binder.publicOID, "public"), (13_000, "information_schema")]
+        type == "regclass" ? relationNames() : catalog.allSchemas.map { ($0.oid, Deparser.quoteIdentifier($0.name)) }
     }
 
     /// `oid` as the name of a relation or schema (the number as text when unknown).
@@ -937,6 +937,7 @@ extension Binder {
         let names = regNames(type)
         if case let .const(.text(name)) = b {
             let n = name.split(separator: ".").last.map { String($0).lowercased() } ?? ""
+            if type == "regclass", let oid = relationOID(named: name) { return (.const(.int(oid)), .int8) }
             guard let oid = names.first(where: { $0.1 == n })?.0 else {
                 throw SQLError(.undefinedTable, "relation \"\(name)\" does not exist", position: pos)
             }

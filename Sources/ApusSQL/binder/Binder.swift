@@ -87,6 +87,9 @@ final class Binder {
     /// (`SQLSession`'s plan cache): false once binding read or changed session state, or made
     /// nodes that keep per-execution results (subqueries, CTEs) or live index handles.
     var reusable = true
+    /// The existing schemas of the session's `search_path`, in order: where unqualified
+    /// relation names are looked up.
+    var searchPath: [String] = ["public"]
 
     init(catalog: Catalog, paramTypes: [SQLType], user: String? = nil) {
         self.catalog = catalog
@@ -99,12 +102,10 @@ final class Binder {
         if depth > Binder.depthMax { throw SQLError(.stackDepth, "stack depth limit exceeded") }
     }
 
+    /// The table or view `name` names: in its schema when qualified, else through the search path.
     func table(_ name: QualifiedName) throws -> TableDesc {
-        if name.parts.count > 1, name.qualifier.last != "public" && name.qualifier.last != "pg_catalog" {
+        guard let t = try catalog.lookupTable(name, path: searchPath) else {
             throw SQLError(.undefinedTable, "relation \"\(name.parts.joined(separator: "."))\" does not exist", position: name.position.offset)
-        }
-        guard let t = catalog.tables[name.name] else {
-            throw SQLError(.undefinedTable, "relation \"\(name.name)\" does not exist", position: name.position.offset)
         }
         return t
     }
@@ -512,8 +513,11 @@ final class Binder {
                 if let names = r.alias?.columns { for (i, n) in names.enumerated() where i < c.count { c[i].name = n } }
                 return (.cte(box), c)
             }
-            if catalog.tables[r.name.name] == nil || r.name.parts.count > 1 && r.name.qualifier.last != "public",
-               let sys = try systemRelation(r.name) {
+            // pg_catalog and information_schema relations, qualified or (pg_catalog's) not shadowed by a table.
+            let system = if let schema = try Catalog.qualifier(r.name) { Catalog.systemSchemas.contains(schema) } else {
+                try catalog.lookupTable(r.name, path: searchPath) == nil
+            }
+            if system, let sys = try systemRelation(r.name) {
                 let cols = sys.columns.enumerated().map { i, c in
                     ScopeColumn(table: alias, name: r.alias.flatMap { i < $0.columns.count ? $0.columns[i] : nil } ?? c.0, type: c.1)
                 }
@@ -526,9 +530,10 @@ final class Binder {
             if let v = t.viewSQL {
                 let stmt = try Parser.parseStatement(sql: v)
                 guard case let .query(q) = stmt else { throw SQLError(.dataCorrupted, "bad view definition") }
-                let saved = ctes
+                let saved = ctes, savedPath = searchPath
                 ctes = [:]
-                defer { ctes = saved }
+                searchPath = t.viewSearchPath ?? ["public"]
+                defer { ctes = saved; searchPath = savedPath }
                 let b = try bindQuery(q, outer: nil)
                 var c = b.columns
                 for i in c.indices {

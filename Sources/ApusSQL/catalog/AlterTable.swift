@@ -7,8 +7,7 @@ import ApusCore
 /// constraint). Renames and defaults change only the catalog (rows name columns by ID).
 extension DDL {
     func alterTable(_ a: AlterTableStatement) throws -> StatementResult {
-        try checkSchema(a.name)
-        guard var t = session.txCatalog.tables[a.name.name], t.viewSQL == nil else {
+        guard try schemaOfNameExists(a.name, ifExists: a.ifExists), var t = try lookupTable(a.name), t.viewSQL == nil else {
             if a.ifExists { return .command("ALTER TABLE") }
             throw SQLError(.undefinedTable, "relation \"\(a.name.name)\" does not exist", position: a.name.position.offset)
         }
@@ -21,6 +20,7 @@ extension DDL {
         var rows = try ex.scanRows(t, lower: prefix, upper: KeyEncoding.prefixEnd(prefix))
         var rewrite = false
         var renamedTo: String?
+        var movedTo: String?
 
         func column(_ name: String) throws -> Int {
             guard let i = t.columns.firstIndex(where: { $0.name == name }) else {
@@ -32,7 +32,7 @@ extension DDL {
         func checksMention(_ name: String) throws -> Bool {
             for ch in t.checks ?? [] {
                 var found = false
-                Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).walk(try Parser.parseExpression(sql: ch)) { x in
+                session.binder().walk(try Parser.parseExpression(sql: ch)) { x in
                     if case let .column(parts) = x.kind, parts.last == name { found = true }
                 }
                 if found { return true }
@@ -56,7 +56,7 @@ extension DDL {
                 t.columns.append(col)
                 let i = t.columns.count - 1
                 // Existing rows get the default (evaluated per row, as PostgreSQL does for volatile ones).
-                let b = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+                let b = session.binder()
                 for r in rows.indices { rows[r].append(try dml.defaultValue(t, i, ex, b)) }
                 if primary {
                     guard t.primaryKey.isEmpty else {
@@ -93,7 +93,7 @@ extension DDL {
                 t.indexes.removeAll { idx in
                     guard let p = idx.predicate else { return false }
                     guard let e = try? Parser.parseExpression(sql: p) else { return true }
-                    return (try? Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindExpr(e, rf, agg: nil)) == nil
+                    return (try? session.binder().bindExpr(e, rf, agg: nil)) == nil
                 }
                 t.columns.remove(at: i)
                 t.primaryKey = t.primaryKey.map { $0 > i ? $0 - 1 : $0 }
@@ -102,7 +102,7 @@ extension DDL {
                     let f = Frame(columns: try t.columns.map {
                         ScopeColumn(table: t.name, name: $0.name, type: try SQLType.ofColumn($0.typeSQL))
                     }, outer: nil)
-                    let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+                    let binder = session.binder()
                     let kept = checks.filter { ch in
                         guard let e = try? Parser.parseExpression(sql: ch) else { return false }
                         return (try? binder.bindExpr(e, f, agg: nil)) != nil
@@ -120,20 +120,20 @@ extension DDL {
                 for idx in t.indexes {
                     guard let p = idx.predicate else { continue }
                     var found = false
-                    Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).walk(try Parser.parseExpression(sql: p)) { x in
+                    session.binder().walk(try Parser.parseExpression(sql: p)) { x in
                         if case let .column(parts) = x.kind, parts.last == old { found = true }
                     }
                     if found { throw SQLError.unsupported("renaming a column that a partial index's predicate uses") }
                 }
                 t.columns[i].name = new
             case let .renameTable(new):
-                if exists(new) || session.txCatalog.tables.values.contains(where: { $0.indexes.contains { $0.name == new } }) {
+                if exists(t.schemaName, new) {
                     throw SQLError(.duplicateTable, "relation \"\(new)\" already exists")
                 }
                 renamedTo = new
             case let .setDefault(name, e):
                 let i = try column(name)
-                _ = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
+                _ = try session.binder().bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
                 t.columns[i].defaultSQL = e.description
             case let .dropDefault(name):
                 t.columns[try column(name)].defaultSQL = nil
@@ -151,7 +151,7 @@ extension DDL {
                 let i = try column(name)
                 let newType = try SQLType.from(type)
                 let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
-                let conv = try using.map { try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindExpr($0, f, agg: nil).0 }
+                let conv = try using.map { try session.binder().bindExpr($0, f, agg: nil).0 }
                 for r in rows.indices {
                     let v = try conv.map { try ex.eval($0, rows[r]) } ?? rows[r][i]
                     rows[r][i] = try castValue(v, to: newType)
@@ -175,7 +175,7 @@ extension DDL {
                     t.nextIndexID += 1
                 case let .check(e):
                     let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
-                    _ = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindBool(e, f, nil, "CHECK")
+                    _ = try session.binder().bindBool(e, f, nil, "CHECK")
                     t.checks = (t.checks ?? []) + [e.description]
                 case let .foreignKey(cols, r):
                     // Checked against the existing rows before it is added.
@@ -204,16 +204,24 @@ extension DDL {
                 }
             case .renameConstraint:
                 throw SQLError.unsupported("ALTER TABLE RENAME CONSTRAINT")
-            case .setSchema:
-                throw SQLError.unsupported("ALTER TABLE SET SCHEMA")
+            case let .setSchema(schema):
+                guard session.txCatalog.schemaExists(schema) else { throw SQLError(.undefinedSchema, "schema \"\(schema)\" does not exist") }
+                if Catalog.systemSchemas.contains(schema) {
+                    throw SQLError(.insufficientPrivilege, "permission denied to create \"\(schema).\(t.name)\"")
+                }
+                if schema != t.schemaName {
+                    for n in [renamedTo ?? t.name] + t.indexes.map(\.name) where exists(schema, n) {
+                        throw SQLError(.duplicateTable, "relation \"\(n)\" already exists in schema \"\(schema)\"")
+                    }
+                }
+                movedTo = schema
             }
         }
         var cat = session.txCatalog
-        if let renamedTo {
-            cat.tables[t.name] = nil
-            t.name = renamedTo
-        }
-        cat.tables[t.name] = t
+        cat.tables[t.key] = nil
+        if let renamedTo { t.name = renamedTo }
+        if let movedTo { t.schema = movedTo == "public" ? nil : movedTo }
+        cat.tables[t.key] = t
         session.txCatalog = cat
         try cat.save(tx)
         if rewrite {

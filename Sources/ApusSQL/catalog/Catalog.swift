@@ -71,6 +71,11 @@ public struct TableDesc: Sendable, Codable, Hashable {
     public var nextIndexID: UInt32
     /// FOREIGN KEY constraints of this (referencing) table.
     public var foreignKeys: [ForeignKeyDesc]? = nil
+    /// The schema; nil for `public` (and in catalogs written before schemas existed).
+    public var schema: String? = nil
+    /// For views: the schemas the defining query's unqualified names resolved through when
+    /// the view was made (nil: `public`).
+    public var viewSearchPath: [String]? = nil
 }
 
 /// A sequence (CREATE SEQUENCE); its current value lives at `Catalog.sequenceValueKey(id)`.
@@ -82,17 +87,22 @@ public struct SequenceDesc: Sendable, Codable, Hashable {
     public var minValue: Int64
     public var maxValue: Int64
     public var cycle: Bool
+    /// The schema; nil for `public` (and in catalogs written before schemas existed).
+    public var schema: String? = nil
 }
 
 /// The schema: every table, view, index, sequence and role, persisted under the system key prefix `0x01`.
 public struct Catalog: Sendable, Codable, Hashable {
+    /// Tables and views by `Catalog.relationKey(schema, name)`.
     public var tables: [String: TableDesc] = [:]
     public var nextTableID: UInt32 = 100
-    /// Sequences by name (absent in catalogs written before sequences existed).
+    /// Sequences by `Catalog.relationKey(schema, name)` (absent in catalogs written before sequences existed).
     public var sequences: [String: SequenceDesc]?
     /// Roles by name (absent in catalogs written before roles existed: then the only role is
     /// the implicit bootstrap superuser `apus`, see `Catalog.allRoles`).
     public var roles: [String: RoleDesc]?
+    /// Schemas made by CREATE SCHEMA, by name (absent in catalogs written before schemas existed).
+    public var schemas: [String: SchemaDesc]?
 
     static func sequenceValueKey(_ id: UInt32) -> [UInt8] {
         [0x01] + Array("seqv/".utf8) + KeyEncoding.encode([.int(Int64(id))])

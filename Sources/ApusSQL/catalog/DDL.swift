@@ -6,12 +6,18 @@ struct DDL {
     let session: SQLSession
     let tx: any KVTransaction
 
-    func exists(_ name: String) -> Bool { session.txCatalog.tables[name] != nil }
+    /// Whether a relation (table, view, index, sequence) named `name` exists in `schema`.
+    func exists(_ schema: String, _ name: String) -> Bool { session.txCatalog.relationExists(schema: schema, name) }
 
-    func checkSchema(_ n: QualifiedName) throws {
-        if n.parts.count > 1, let q = n.qualifier.last, q != "public" {
-            throw SQLError(SQLState("3F000"), "schema \"\(q)\" does not exist")
-        }
+    /// The table or view `n` names through the session's search path.
+    func lookupTable(_ n: QualifiedName) throws -> TableDesc? { try session.txCatalog.lookupTable(n, path: path) }
+
+    /// For DROP and ALTER of `n`: false when `n` is qualified by a schema that does not exist
+    /// (3F000 unless `ifExists`).
+    func schemaOfNameExists(_ n: QualifiedName, ifExists: Bool) throws -> Bool {
+        guard let s = try Catalog.qualifier(n), !session.txCatalog.schemaExists(s) else { return true }
+        if ifExists { return false }
+        throw SQLError(.undefinedSchema, "schema \"\(s)\" does not exist")
     }
 
     /// A column definition's descriptor and its column constraints (shared by CREATE TABLE and
@@ -48,10 +54,9 @@ struct DDL {
     }
 
     func createTable(_ c: CreateTableStatement) throws -> StatementResult {
-        try checkSchema(c.name)
+        let schema = try session.txCatalog.creationSchema(c.name, path: path)
         let name = c.name.name
-        if exists(name) || session.txCatalog.tables.values.contains(where: { $0.indexes.contains { $0.name == name } })
-        {
+        if exists(schema, name) {
             if c.ifNotExists { return .command("CREATE TABLE") }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists", position: c.name.position.offset)
         }
@@ -59,6 +64,7 @@ struct DDL {
         var t = TableDesc(
             id: cat.nextTableID, name: name, columns: [], primaryKey: [], indexes: [], viewSQL: nil,
             checks: nil, nextColumnID: 1, nextIndexID: 2)
+        if schema != "public" { t.schema = schema }
         cat.nextTableID += 1
         var uniques: [[String]] = []
         var pk: [String]?
@@ -127,7 +133,7 @@ struct DDL {
             t.foreignKeys = (t.foreignKeys ?? []) + [desc]
         }
         // Validate defaults and checks now, as PostgreSQL does.
-        let binder = Binder(catalog: cat, paramTypes: [], user: session.user)
+        let binder = session.binder(cat)
         let frame = Frame(
             columns: try t.columns.map {
                 ScopeColumn(table: name, name: $0.name, type: try SQLType.ofColumn($0.typeSQL))
@@ -138,29 +144,29 @@ struct DDL {
             }
         }
         for ch in checks { _ = try binder.bindExpr(try Parser.parseExpression(sql: ch), frame, agg: nil) }
-        cat.tables[name] = t
+        cat.tables[t.key] = t
         session.txCatalog = cat
         try cat.save(tx)
         return .command("CREATE TABLE")
     }
 
     func createTableAs(_ c: CreateTableAsStatement, _ params: [Value]) throws -> StatementResult {
-        try checkSchema(c.name)
-        if exists(c.name.name) {
+        let schema = try session.txCatalog.creationSchema(c.name, path: path)
+        if exists(schema, c.name.name) {
             if c.ifNotExists { return .command("SELECT 0") }
             throw SQLError(.duplicateTable, "relation \"\(c.name.name)\" already exists")
         }
-        let b = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindQuery(c.query, outer: nil)
+        let b = try session.binder().bindQuery(c.query, outer: nil)
         var elements: [TableElement] = []
         for (i, col) in b.columns.enumerated() {
             let n = i < c.columns.count ? c.columns[i] : col.name
             let t = col.type == .unknown || col.type == .null ? SQLType.text : col.type
             elements.append(.column(ColumnDefinition(name: n, type: try parseTypeSQL(typeSQL(t)))))
         }
-        _ = try createTable(CreateTableStatement(name: c.name, elements: elements))
+        _ = try createTable(CreateTableStatement(name: QualifiedName([schema, c.name.name], position: c.name.position), elements: elements))
         guard c.withData else { return .command("SELECT 0") }
         let rows = try Executor(tx: tx, params: params).run(b.plan)
-        guard let t = session.txCatalog.tables[c.name.name] else { throw SQLError(.internalError, "table vanished") }
+        guard let t = session.txCatalog.table(schema: schema, c.name.name) else { throw SQLError(.internalError, "table vanished") }
         let dml = DML(session: session, tx: tx, params: params)
         for r in rows { _ = try dml.insertRow(t, r, onConflictNothing: false) }
         return .command("SELECT \(rows.count)", rows.count)
@@ -194,8 +200,7 @@ struct DDL {
     }
 
     func createIndex(_ c: CreateIndexStatement) throws -> StatementResult {
-        try checkSchema(c.table)
-        guard var t = session.txCatalog.tables[c.table.name], t.viewSQL == nil else {
+        guard var t = try lookupTable(c.table), t.viewSQL == nil else {
             throw SQLError(.undefinedTable, "relation \"\(c.table.name)\" does not exist")
         }
         let method = c.method ?? "btree"
@@ -214,9 +219,8 @@ struct DDL {
             }
             cols.append(i)
         }
-        let name = c.name ?? freeIndexName("\(t.name)_\(cols.map { t.columns[$0].name }.joined(separator: "_"))_idx")
-        let taken = exists(name) || session.txCatalog.tables.values.contains { $0.indexes.contains { $0.name == name } }
-        if taken {
+        let name = c.name ?? freeIndexName("\(t.name)_\(cols.map { t.columns[$0].name }.joined(separator: "_"))_idx", schema: t.schemaName)
+        if exists(t.schemaName, name) {
             if c.ifNotExists { return .command("CREATE INDEX") }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists")
         }
@@ -225,7 +229,7 @@ struct DDL {
         if let w = c.whereClause {
             // A predicate over the table's own columns: no subqueries, aggregates or parameters.
             var bad = false
-            let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+            let binder = session.binder()
             binder.walk(w) { x in
                 switch x.kind {
                 case .exists, .subquery, .inSubquery, .quantifiedSubquery, .arraySubquery, .parameter: bad = true
@@ -252,7 +256,7 @@ struct DDL {
             try dml.putIndexEntry(t, idx, row, pk)
         }
         var cat = session.txCatalog
-        cat.tables[t.name] = t
+        cat.tables[t.key] = t
         session.txCatalog = cat
         try cat.save(tx)
         return .command("CREATE INDEX")
@@ -261,14 +265,18 @@ struct DDL {
     /// CREATE MATERIALIZED VIEW: a table made from the query (as CREATE TABLE AS) that keeps
     /// the query for REFRESH; writes to it are refused.
     func createMaterializedView(_ v: CreateViewStatement, _ params: [Value]) throws -> StatementResult {
-        if exists(v.name.name) {
+        let schema = try session.txCatalog.creationSchema(v.name, path: path)
+        if exists(schema, v.name.name) {
             if v.ifNotExists { return .command("CREATE MATERIALIZED VIEW") }
             throw SQLError(.duplicateTable, "relation \"\(v.name.name)\" already exists")
         }
-        let r = try createTableAs(CreateTableAsStatement(name: v.name, columns: v.columns, query: v.query, withData: !v.withNoData), params)
+        let qualified = QualifiedName([schema, v.name.name], position: v.name.position)
+        let r = try createTableAs(CreateTableAsStatement(name: qualified, columns: v.columns, query: v.query, withData: !v.withNoData), params)
         var cat = session.txCatalog
-        cat.tables[v.name.name]?.matviewSQL = v.query.description
-        cat.tables[v.name.name]?.matviewPopulated = !v.withNoData
+        let key = Catalog.relationKey(schema, v.name.name)
+        cat.tables[key]?.matviewSQL = v.query.description
+        cat.tables[key]?.matviewPopulated = !v.withNoData
+        cat.tables[key]?.viewSearchPath = path
         session.txCatalog = cat
         try cat.save(tx)
         return v.withNoData ? .command("CREATE MATERIALIZED VIEW") : r
@@ -276,8 +284,7 @@ struct DDL {
 
     /// REFRESH MATERIALIZED VIEW: the rows replaced by the query's rows now (or none, unpopulated).
     func refreshMaterializedView(_ r: RefreshMaterializedViewStatement, _ params: [Value]) throws -> StatementResult {
-        try checkSchema(r.name)
-        guard let t = session.txCatalog.tables[r.name.name] else {
+        guard let t = try lookupTable(r.name) else {
             throw SQLError(.undefinedTable, "relation \"\(r.name.name)\" does not exist")
         }
         guard let sql = t.matviewSQL else { throw SQLError(.wrongObjectType, "\"\(t.name)\" is not a materialized view") }
@@ -287,27 +294,31 @@ struct DDL {
         try deleteData(t)
         if r.withData {
             guard case let .query(q) = try Parser.parseStatement(sql: sql) else { throw SQLError(.dataCorrupted, "bad materialized view query") }
-            let b = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindQuery(q, outer: nil)
+            let binder = session.binder()
+            binder.searchPath = t.viewSearchPath ?? ["public"]
+            let b = try binder.bindQuery(q, outer: nil)
             let rows = try Executor(tx: tx, params: params).run(b.plan)
             let dml = DML(session: session, tx: tx, params: params)
             for row in rows { _ = try dml.insertRow(t, row, onConflictNothing: false) }
         }
         var cat = session.txCatalog
-        cat.tables[t.name]?.matviewPopulated = r.withData
+        cat.tables[t.key]?.matviewPopulated = r.withData
         session.txCatalog = cat
         try cat.save(tx)
         return .command("REFRESH MATERIALIZED VIEW")
     }
 
     func createView(_ v: CreateViewStatement) throws -> StatementResult {
-        try checkSchema(v.name)
-        if let old = session.txCatalog.tables[v.name.name] {
+        let schema = try session.txCatalog.creationSchema(v.name, path: path)
+        let old = session.txCatalog.table(schema: schema, v.name.name)
+        if old != nil || exists(schema, v.name.name) {
             if v.ifNotExists { return .command("CREATE VIEW") }
-            if !(v.orReplace && old.viewSQL != nil) {
+            if !(v.orReplace && old?.viewSQL != nil) {
                 throw SQLError(.duplicateTable, "relation \"\(v.name.name)\" already exists")
             }
         }
-        let b = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).bindQuery(v.query, outer: nil)
+        let binder = session.binder()
+        let b = try binder.bindQuery(v.query, outer: nil)
         var cat = session.txCatalog
         var cols: [ColumnDesc] = []
         for (i, c) in b.columns.enumerated() {
@@ -316,11 +327,14 @@ struct DDL {
                     id: UInt32(i + 1), name: i < v.columns.count ? v.columns[i] : c.name,
                     typeSQL: typeSQL(c.type), notNull: false, defaultSQL: nil, serial: nil))
         }
-        let id = session.txCatalog.tables[v.name.name]?.id ?? cat.nextTableID
-        if session.txCatalog.tables[v.name.name] == nil { cat.nextTableID += 1 }
-        cat.tables[v.name.name] = TableDesc(
+        let id = old?.id ?? cat.nextTableID
+        if old == nil { cat.nextTableID += 1 }
+        var view = TableDesc(
             id: id, name: v.name.name, columns: cols, primaryKey: [], indexes: [],
             viewSQL: v.query.description, checks: nil, nextColumnID: UInt32(cols.count + 1), nextIndexID: 2)
+        if schema != "public" { view.schema = schema }
+        view.viewSearchPath = binder.searchPath
+        cat.tables[view.key] = view
         session.txCatalog = cat
         try cat.save(tx)
         return .command("CREATE VIEW")
@@ -335,31 +349,30 @@ struct DDL {
     }
 
     func drop(_ d: DropStatement) throws -> StatementResult {
+        if d.kind == .schema { return try dropSchemas(d) }
         var cat = session.txCatalog
         let tag = "DROP \(d.kind.rawValue)"
         for n in d.names {
+            guard try schemaOfNameExists(n, ifExists: d.ifExists) else { continue }
             switch d.kind {
             case .table, .view, .materializedView:
                 let what = d.kind == .table ? "table" : d.kind == .view ? "view" : "materialized view"
-                guard let t = cat.tables[n.name], n.parts.count == 1 || n.qualifier.last == "public" else {
+                guard let t = try cat.lookupTable(n, path: path) else {
                     if d.ifExists { continue }
                     throw SQLError(.undefinedTable, "\(what) \"\(n.name)\" does not exist")
                 }
                 let kind: ObjectKind = t.viewSQL != nil ? .view : t.matviewSQL != nil ? .materializedView : .table
                 if kind != d.kind { throw SQLError(.wrongObjectType, "\"\(n.name)\" is not a \(what)") }
-                // Refuse when a view depends on it (RESTRICT semantics), by name.
-                for (vn, v) in cat.tables where vn != t.name {
-                    if let sql = v.viewSQL, (try? Parser.parseStatement(sql: sql)).map({ viewUses($0, t.name) }) == true
-                    {
-                        if d.behavior == .cascade {
-                            cat.tables[vn] = nil
-                            continue
-                        }
-                        throw SQLError(
-                            SQLState("2BP01"),
-                            "cannot drop \(d.kind == .table ? "table" : "view") \(t.name) because other objects depend on it"
-                        )
+                // Refuse when a view depends on it (RESTRICT semantics).
+                for (vn, v) in cat.tables where vn != t.key && viewDepends(v, on: t, cat) {
+                    if d.behavior == .cascade {
+                        cat.tables[vn] = nil
+                        continue
                     }
+                    throw SQLError(
+                        SQLState("2BP01"),
+                        "cannot drop \(d.kind == .table ? "table" : "view") \(t.name) because other objects depend on it"
+                    )
                 }
                 // Foreign keys of other tables that reference it: refused, or dropped with CASCADE.
                 for (child, fk) in cat.references(to: t.id) where child.id != t.id {
@@ -368,17 +381,12 @@ struct DDL {
                             SQLState("2BP01"),
                             "cannot drop table \(t.name) because other objects depend on it (constraint \(fk.name) on table \(child.name))")
                     }
-                    cat.tables[child.name]?.foreignKeys?.removeAll { $0.name == fk.name }
+                    cat.tables[child.key]?.foreignKeys?.removeAll { $0.name == fk.name }
                 }
                 try deleteData(t)
-                cat.tables[n.name] = nil
+                cat.tables[t.key] = nil
             case .index:
-                guard
-                    let (tn, i) = cat.tables.lazy.compactMap({ kv in
-                        kv.value.indexes.firstIndex { $0.name == n.name }.map { (kv.key, $0) }
-                    }).first,
-                    var t = cat.tables[tn]
-                else {
+                guard let (found, i) = try cat.lookupIndex(n, path: path), var t = cat.tables[found.key] else {
                     if d.ifExists { continue }
                     throw SQLError(.undefinedObject, "index \"\(n.name)\" does not exist")
                 }
@@ -386,17 +394,14 @@ struct DDL {
                 if idx.isVector { tx.vectorState?.reset(table: t.id) }
                 let p = KeyEncoding.indexPrefix(table: t.id, index: idx.id)
                 for (k, _) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) { try tx.delete(k) }
-                cat.tables[tn] = t
+                cat.tables[t.key] = t
             case .sequence:
-                guard let seq = cat.sequences?[n.name] else {
+                guard let seq = try cat.lookupSequence(n, path: path) else {
                     if d.ifExists { continue }
                     throw SQLError(.undefinedTable, "sequence \"\(n.name)\" does not exist")
                 }
-                cat.sequences?[n.name] = nil
+                cat.sequences?[seq.key] = nil
                 try tx.delete(Catalog.sequenceValueKey(seq.id))
-            case .schema:
-                if d.ifExists { continue }
-                throw SQLError(SQLState("3F000"), "schema \"\(n.name)\" does not exist")
             default:
                 throw SQLError.unsupported("DROP \(d.kind.rawValue)")
             }
@@ -404,6 +409,21 @@ struct DDL {
         session.txCatalog = cat
         try cat.save(tx)
         return .command(tag)
+    }
+
+    /// Whether view `v` reads table or view `t`: its text names `t`, and its query binds in
+    /// `cat` but not without `t`.
+    func viewDepends(_ v: TableDesc, on t: TableDesc, _ cat: Catalog) -> Bool {
+        guard let sql = v.viewSQL, let stmt = try? Parser.parseStatement(sql: sql), viewUses(stmt, t.name),
+              case let .query(q) = stmt else { return false }
+        func binds(_ c: Catalog) -> Bool {
+            let b = session.binder(c)
+            b.searchPath = v.viewSearchPath ?? ["public"]
+            return (try? b.bindQuery(q, outer: nil)) != nil
+        }
+        var without = cat
+        without.tables[t.key] = nil
+        return binds(cat) && !binds(without)
     }
 
     func viewUses(_ s: Statement, _ table: String) -> Bool {

@@ -233,6 +233,8 @@ extension DDL {
         roles[role.name] = nil
         roles[newName] = renamed
         cat.roles = roles
+        // Schemas name their owner: they follow the rename.
+        for (k, v) in cat.schemas ?? [:] where v.owner == role.name { cat.schemas?[k]?.owner = newName }
         session.txCatalog = cat
         try cat.save(tx)
         return .command("ALTER ROLE")
@@ -253,6 +255,9 @@ extension DDL {
                 throw SQLError(SQLState("55006"), "cannot drop role \(name) because it is required by the database system")
             }
             if role.superuser && !isSuperuser { throw SQLError(SQLState("42501"), "must be superuser to drop superusers") }
+            if cat.schemas?.values.contains(where: { $0.owner == name }) == true {
+                throw SQLError(SQLState("2BP01"), "role \"\(name)\" cannot be dropped because some objects depend on it")
+            }
             roles[name] = nil
         }
         cat.roles = roles

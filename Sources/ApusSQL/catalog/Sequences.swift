@@ -5,17 +5,18 @@ import ApusCore
 /// rolled-back nextval is not handed out again, and concurrent callers never wait).
 extension DDL {
     func createSequence(_ c: CreateSequenceStatement) throws -> StatementResult {
-        try checkSchema(c.name)
+        let schema = try session.txCatalog.creationSchema(c.name, path: path)
         let name = c.name.name
         var cat = session.txCatalog
-        if cat.sequences?[name] != nil || exists(name) {
+        if exists(schema, name) {
             if c.ifNotExists { return .command("CREATE SEQUENCE") }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists")
         }
         var d = SequenceDesc(id: cat.nextTableID, name: name, start: 1, increment: 1, minValue: 1, maxValue: Int64.max, cycle: false)
+        if schema != "public" { d.schema = schema }
         cat.nextTableID += 1
         try apply(c.options, to: &d, creating: true)
-        cat.sequences = (cat.sequences ?? [:]).merging([name: d]) { $1 }
+        cat.sequences = (cat.sequences ?? [:]).merging([d.key: d]) { $1 }
         session.txCatalog = cat
         try cat.save(tx)
         // Stored: the last value handed out, or nil before the first nextval.
@@ -25,12 +26,12 @@ extension DDL {
 
     func alterSequence(_ a: AlterSequenceStatement) throws -> StatementResult {
         var cat = session.txCatalog
-        guard var d = cat.sequences?[a.name.name] else {
+        guard try schemaOfNameExists(a.name, ifExists: a.ifExists), var d = try cat.lookupSequence(a.name, path: path) else {
             if a.ifExists { return .command("ALTER SEQUENCE") }
             throw SQLError(.undefinedTable, "relation \"\(a.name.name)\" does not exist")
         }
         try apply(a.options, to: &d, creating: false)
-        cat.sequences?[d.name] = d
+        cat.sequences?[d.key] = d
         session.txCatalog = cat
         try cat.save(tx)
         return .command("ALTER SEQUENCE")

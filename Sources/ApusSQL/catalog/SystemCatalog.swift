@@ -4,7 +4,7 @@ import Foundation
 /// The parts of `pg_catalog` and `information_schema` that clients and tools read, generated
 /// from the catalog as constant rows when a query names them (psql's `\dt`, drivers' type and
 /// table lookups, ORMs' reflection). Object IDs: schemas 11 (pg_catalog), 2200 (public),
-/// 13000 (information_schema); relations 16384 + table ID; indexes and sequences after them;
+/// 13000 (information_schema), others 16384 + their ID; relations 16384 + table ID; indexes and sequences after them;
 /// type OIDs are PostgreSQL's.
 extension Binder {
     static let publicOID: Int64 = 2200
@@ -50,16 +50,16 @@ extension Binder {
         if schema == "information_schema" || (schema == nil && ["tables", "columns", "schemata"].contains(rel) && false) {
             switch rel {
             case "schemata":
-                return ([["apus", "public", "apus"], ["apus", "information_schema", "apus"], ["apus", "pg_catalog", "apus"]].map { $0.map(text) },
+                return (catalog.allSchemas.map { [text("apus"), text($0.name), text($0.owner)] },
                         [("catalog_name", .text), ("schema_name", .text), ("schema_owner", .text)])
             case "tables":
-                return (tables.map { [text("apus"), text("public"), text($0.name), text($0.viewSQL == nil ? "BASE TABLE" : "VIEW")] },
+                return (tables.map { [text("apus"), text($0.schemaName), text($0.name), text($0.viewSQL == nil ? "BASE TABLE" : "VIEW")] },
                         [("table_catalog", .text), ("table_schema", .text), ("table_name", .text), ("table_type", .text)])
             case "columns":
                 var rows: [[Value]] = []
                 for t in tables {
                     for (i, c) in t.columns.enumerated() {
-                        rows.append([text("apus"), text("public"), text(t.name), text(c.name), int(Int64(i + 1)),
+                        rows.append([text("apus"), text(t.schemaName), text(t.name), text(c.name), int(Int64(i + 1)),
                                      c.defaultSQL.map(text) ?? .null, text(c.notNull ? "NO" : "YES"), text(typeOf(c).description)])
                     }
                 }
@@ -70,8 +70,8 @@ extension Binder {
         }
         switch rel {
         case "pg_namespace":
-            return ([[int(11), text("pg_catalog"), int(10)], [int(Binder.publicOID), text("public"), int(10)],
-                     [int(13_000), text("information_schema"), int(10)]],
+            let roles = catalog.allRoles
+            return (catalog.allSchemas.map { [int($0.oid), text($0.name), int(roles[$0.owner]?.oid ?? 10)] },
                     [("oid", .int8), ("nspname", .text), ("nspowner", .int8)])
         case "pg_am":
             return ([[int(2), text("heap"), text("t")], [int(403), text("btree"), text("i")]],
@@ -79,21 +79,22 @@ extension Binder {
         case "pg_class":
             var rows: [[Value]] = []
             for t in tables {
-                rows.append([int(Binder.relationOID(t.id)), text(t.name), int(Binder.publicOID),
+                let ns = int(catalog.namespaceOID(t.schemaName))
+                rows.append([int(Binder.relationOID(t.id)), text(t.name), ns,
                              text(t.viewSQL != nil ? "v" : t.matviewSQL != nil ? "m" : "r"),
                              int(10), int(t.viewSQL == nil ? 2 : 0), int(Int64(t.checks?.count ?? 0)),
                              .bool(!t.indexes.isEmpty || !t.primaryKey.isEmpty), .bool(false), text("p"), int(Int64(t.columns.count))])
                 if !t.primaryKey.isEmpty {
-                    rows.append([int(Binder.indexOID(t.id, 1)), text("\(t.name)_pkey"), int(Binder.publicOID), text("i"), int(10),
+                    rows.append([int(Binder.indexOID(t.id, 1)), text("\(t.name)_pkey"), ns, text("i"), int(10),
                                  int(403), int(0), .bool(false), .bool(false), text("p"), int(Int64(t.primaryKey.count))])
                 }
                 for i in t.indexes {
-                    rows.append([int(Binder.indexOID(t.id, i.id)), text(i.name), int(Binder.publicOID), text("i"), int(10), int(403),
+                    rows.append([int(Binder.indexOID(t.id, i.id)), text(i.name), ns, text("i"), int(10), int(403),
                                  int(0), .bool(false), .bool(false), text("p"), int(Int64(i.columns.count))])
                 }
             }
             for s in (catalog.sequences ?? [:]).values.sorted(by: { $0.id < $1.id }) {
-                rows.append([int(Binder.relationOID(s.id)), text(s.name), int(Binder.publicOID), text("S"), int(10), int(0), int(0),
+                rows.append([int(Binder.relationOID(s.id)), text(s.name), int(catalog.namespaceOID(s.schemaName)), text("S"), int(10), int(0), int(0),
                              .bool(false), .bool(false), text("p"), int(3)])
             }
             // Constant columns psql's \d reads: no rules, triggers, row security, tablespaces,
@@ -206,13 +207,13 @@ extension Binder {
                 if !t.primaryKey.isEmpty {
                     let cols = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
                     rows.append([int(Binder.indexOID(t.id, 1)), int(Binder.relationOID(t.id)), .bool(true), .bool(true),
-                                 text("CREATE UNIQUE INDEX \(t.name)_pkey ON public.\(t.name) USING btree (\(cols))")])
+                                 text("CREATE UNIQUE INDEX \(t.name)_pkey ON \(Binder.qualified(t)) USING btree (\(cols))")])
                 }
                 for i in t.indexes {
                     let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
                     let method = i.isVector ? (i.method ?? "hnsw") : "btree"
                     rows.append([int(Binder.indexOID(t.id, i.id)), int(Binder.relationOID(t.id)), .bool(i.unique), .bool(false),
-                                 text("CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))"
+                                 text("CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON \(Binder.qualified(t)) USING \(method) (\(cols))"
                                       + (i.predicate.map { " WHERE \($0)" } ?? ""))])
                 }
             }
@@ -239,6 +240,26 @@ extension Binder {
                      ("indnatts", .int2), ("indnkeyatts", .int2), ("indkey", .array(.int2)), ("indoption", .text),
                      ("indclass", .array(.oid)),
                      ("indexprs", .text)])
+        case "pg_indexes":
+            // The indexes of tables (and materialized views) with their definitions.
+            let defs = Dictionary(definitions(constraints: false), uniquingKeysWith: { a, _ in a })
+            var rows: [[Value]] = []
+            for t in tables where t.viewSQL == nil {
+                let names = (t.primaryKey.isEmpty ? [] : [(Binder.indexOID(t.id, 1), "\(t.name)_pkey")])
+                    + t.indexes.map { (Binder.indexOID(t.id, $0.id), $0.name) }
+                for (oid, n) in names {
+                    rows.append([text(t.schemaName), text(t.name), text(n), .null, defs[oid].map(text) ?? .null])
+                }
+            }
+            return (rows, [("schemaname", .text), ("tablename", .text), ("indexname", .text), ("tablespace", .text), ("indexdef", .text)])
+        case "pg_tables":
+            let owner = text(catalog.bootstrapRoleName)
+            return (tables.filter { $0.viewSQL == nil && $0.matviewSQL == nil }.map {
+                        [text($0.schemaName), text($0.name), owner, .null, .bool(!$0.indexes.isEmpty || !$0.primaryKey.isEmpty), .bool(false),
+                         .bool(false), .bool(false)]
+                    },
+                    [("schemaname", .text), ("tablename", .text), ("tableowner", .text), ("tablespace", .text), ("hasindexes", .bool),
+                     ("hasrules", .bool), ("hastriggers", .bool), ("rowsecurity", .bool)])
         case "pg_database":
             return ([[int(16_383), text("apus"), int(10), text("UTF8"), .bool(false), .bool(true), text("C.UTF-8"), text("C.UTF-8"),
                       .null, text("c"), .null]],
@@ -333,16 +354,39 @@ extension Binder {
         return []
     }
 
-    /// Every relation's OID and name: tables, views, indexes, sequences.
+    /// Every relation's OID and name as regclass prints it (qualified when the search path
+    /// does not find it): tables, views, indexes, sequences.
     func relationNames() -> [(Int64, String)] {
-        var out: [(Int64, String)] = []
+        relations().map { ($0.oid, catalog.displayName(schema: $0.schema, $0.name, path: searchPath)) }
+    }
+
+    /// Every relation's OID, schema and name: tables, views, indexes, sequences.
+    func relations() -> [(oid: Int64, schema: String, name: String)] {
+        var out: [(oid: Int64, schema: String, name: String)] = []
         for t in catalog.tables.values.sorted(by: { $0.id < $1.id }) {
-            out.append((Binder.relationOID(t.id), t.name))
-            if !t.primaryKey.isEmpty { out.append((Binder.indexOID(t.id, 1), "\(t.name)_pkey")) }
-            for i in t.indexes { out.append((Binder.indexOID(t.id, i.id), i.name)) }
+            out.append((Binder.relationOID(t.id), t.schemaName, t.name))
+            if !t.primaryKey.isEmpty { out.append((Binder.indexOID(t.id, 1), t.schemaName, "\(t.name)_pkey")) }
+            for i in t.indexes { out.append((Binder.indexOID(t.id, i.id), t.schemaName, i.name)) }
         }
-        for q in (catalog.sequences ?? [:]).values.sorted(by: { $0.id < $1.id }) { out.append((Binder.relationOID(q.id), q.name)) }
+        for q in (catalog.sequences ?? [:]).values.sorted(by: { $0.id < $1.id }) {
+            out.append((Binder.relationOID(q.id), q.schemaName, q.name))
+        }
         return out
+    }
+
+    /// The OID of the relation the text `name` names (`t`, `s.t`, `"T"`) through the search path.
+    func relationOID(named name: String) -> Int64? {
+        let parts = parseNameText(name)
+        guard !parts.contains(where: \.isEmpty), parts.count <= 3 else { return nil }
+        let n = QualifiedName(parts)
+        let rels = relations()
+        let found = try? catalog.resolve(n, path: searchPath) { s, rel in rels.first { $0.schema == s && $0.name == rel } }
+        return found?.found.oid
+    }
+
+    /// `schema.name` of a table, as pg_get_indexdef prints it.
+    static func qualified(_ t: TableDesc) -> String {
+        Deparser.quoteIdentifier(t.schemaName) + "." + Deparser.quoteIdentifier(t.name)
     }
 
     /// Index definitions (`CREATE INDEX ...`) or constraint definitions (`PRIMARY KEY (id)`) by OID.
@@ -352,7 +396,7 @@ extension Binder {
             let pk = t.primaryKey.map { t.columns[$0].name }.joined(separator: ", ")
             if !t.primaryKey.isEmpty {
                 out.append((Binder.indexOID(t.id, 1),
-                            constraints ? "PRIMARY KEY (\(pk))" : "CREATE UNIQUE INDEX \(t.name)_pkey ON public.\(t.name) USING btree (\(pk))"))
+                            constraints ? "PRIMARY KEY (\(pk))" : "CREATE UNIQUE INDEX \(t.name)_pkey ON \(Binder.qualified(t)) USING btree (\(pk))"))
             }
             for i in t.indexes {
                 let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
@@ -361,7 +405,7 @@ extension Binder {
                 } else {
                     let method = i.isVector ? (i.method ?? "hnsw") : "btree"
                     out.append((Binder.indexOID(t.id, i.id),
-                                "CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON public.\(t.name) USING \(method) (\(cols))"
+                                "CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON \(Binder.qualified(t)) USING \(method) (\(cols))"
                                     + (i.predicate.map { " WHERE \($0)" } ?? "")))
                 }
             }
@@ -384,7 +428,8 @@ extension Binder {
         let cols = (t.positions(ofColumnIDs: fk.columns) ?? []).map { t.columns[$0].name }.joined(separator: ", ")
         let refs = parent.map { p in (p.positions(ofColumnIDs: fk.refColumns) ?? []).map { p.columns[$0].name }.joined(separator: ", ") } ?? ""
         let names = ["r": "RESTRICT", "c": "CASCADE", "n": "SET NULL"]
-        var def = "FOREIGN KEY (\(cols)) REFERENCES \(parent?.name ?? "?")(\(refs))"
+        let parentName = parent.map { catalog.displayName(schema: $0.schemaName, $0.name, path: searchPath) } ?? "?"
+        var def = "FOREIGN KEY (\(cols)) REFERENCES \(parentName)(\(refs))"
         if let u = names[fk.onUpdate] { def += " ON UPDATE \(u)" }
         if let d = names[fk.onDelete] { def += " ON DELETE \(d)" }
         return def
@@ -414,7 +459,8 @@ extension Binder {
             }
             return d + "::" + name
         }
-        return c.serial == true ? "nextval('\(t.name)_\(c.name)_seq'::regclass)" : nil
+        let schema = t.schemaName == "public" ? "" : t.schemaName + "."
+        return c.serial == true ? "nextval('\(schema)\(t.name)_\(c.name)_seq'::regclass)" : nil
     }
 
     /// PostgreSQL's type modifier: numeric ((p << 16) | s) + 4, character types n + 4, vector n.
@@ -492,11 +538,22 @@ extension Binder {
     func systemFunction(_ name: String, _ args: [(BExpr, SQLType)]) -> (BExpr, SQLType)? {
         switch name {
         case "current_database": return (.const(.text("apus")), .text)
-        case "current_schema": return (.const(.text("public")), .text)
+        case "current_schema": return (.const(searchPath.first.map(Value.text) ?? .null), .text)
         case "pg_backend_pid": return (.const(.int(Int64(ProcessInfo.processInfo.processIdentifier))), .int4)
         // Every object belongs to the bootstrap superuser (OID 10) until ownership exists.
-        case "pg_get_userbyid": return (.const(.text(catalog.bootstrapRoleName)), .text)
-        case "pg_table_is_visible", "pg_type_is_visible", "has_table_privilege", "has_schema_privilege", "has_database_privilege",
+        case "pg_get_userbyid":
+            let boot = BExpr.const(.text(catalog.bootstrapRoleName))
+            let roles = catalog.allRoles.values.filter { !$0.isBootstrap }.sorted { $0.oid < $1.oid }
+            guard let (b, t) = args.first, !roles.isEmpty else { return (boot, .text) }
+            return (.caseWhen(operand: t == .int8 ? b : .cast(b, .int8), whens: roles.map { (.const(.int($0.oid)), .const(.text($0.name))) },
+                              otherwise: boot), .text)
+        case "pg_table_is_visible":
+            // True but for the relations the search path does not find first.
+            let hidden = relations().filter { !catalog.isVisible(schema: $0.schema, $0.name, path: searchPath) }
+            guard let (b, t) = args.first, !hidden.isEmpty else { return (.const(.bool(true)), .bool) }
+            return (.caseWhen(operand: t == .int8 ? b : .cast(b, .int8), whens: hidden.map { (.const(.int($0.oid)), .const(.bool(false))) },
+                              otherwise: .const(.bool(true))), .bool)
+        case "pg_type_is_visible", "has_table_privilege", "has_schema_privilege", "has_database_privilege",
             "has_column_privilege", "pg_has_role":
             return (.const(.bool(true)), .bool)
         case "obj_description", "col_description", "shobj_description", "pg_get_statisticsobjdef_columns":
@@ -536,22 +593,22 @@ extension Binder {
             if t == .text || t == .unknown {
                 // A relation named by a constant ('items', as with ::regclass): resolved now.
                 guard case let .const(.text(rel)) = b else { return nil }
-                let n = rel.lowercased()
-                if let table = catalog.tables.values.first(where: { $0.name == n }) {
-                    oid = .const(.int(Binder.relationOID(table.id)))
-                } else if let table = catalog.tables.values.first(where: { $0.indexes.contains { $0.name == n } }),
-                          let idx = table.indexes.first(where: { $0.name == n }) {
-                    oid = .const(.int(Binder.indexOID(table.id, idx.id)))
-                } else {
-                    oid = .const(.null)
-                }
+                oid = .const(relationOID(named: rel).map(Value.int) ?? .null)
             }
             return (.function("relation_bytes", [oid, .const(.text(name))], .int8), .int8)
         case "pg_size_pretty":
             guard args.count == 1 else { return nil }
             let (b, t) = args[0]
             return (.function("pg_size_pretty", [t.isInteger ? .cast(b, .int8) : .cast(b, .numeric(precision: nil, scale: nil))], .text), .text)
-        case "current_schemas": return (.const(.text("{pg_catalog,public}")), .text)
+        case "current_schemas":
+            // The search path's existing schemas; with true, also the implicitly searched pg_catalog first.
+            guard args.count == 1 else { return nil }
+            let explicit = Value.array(searchPath.map(Value.text))
+            let implicit = Value.array((searchPath.contains("pg_catalog") ? [] : [.text("pg_catalog")]) + searchPath.map(Value.text))
+            if case let .const(v) = args[0].0 { return (.const(v.isNull ? .null : v == .bool(true) ? implicit : explicit), .array(.text)) }
+            return (.caseWhen(operand: .cast(args[0].0, .bool), whens: [(.const(.bool(true)), .const(implicit)),
+                                                                         (.const(.bool(false)), .const(explicit))],
+                              otherwise: .const(.null)), .array(.text))
         case "pg_relation_is_publishable": return (.const(.bool(false)), .bool)
         case "pg_collation_is_visible", "pg_opclass_is_visible", "pg_function_is_visible": return (.const(.bool(true)), .bool)
         case "pg_get_serial_sequence": return (.const(.null), .text)

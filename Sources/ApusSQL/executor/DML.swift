@@ -19,7 +19,7 @@ struct DML {
     }
 
     func target(_ name: QualifiedName) throws -> TableDesc {
-        let t = try Binder(catalog: session.txCatalog, paramTypes: [], user: session.user).table(name)
+        let t = try session.binder().table(name)
         if t.viewSQL != nil { throw SQLError(SQLState("55000"), "cannot change view \"\(t.name)\"") }
         if t.matviewSQL != nil { throw SQLError(.wrongObjectType, "cannot change materialized view \"\(t.name)\"") }
         return t
@@ -40,7 +40,7 @@ struct DML {
         if let known = partialIndexes.bound[key] {
             b = known
         } else {
-            let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+            let binder = session.binder()
             b = try binder.bindBool(try Parser.parseExpression(sql: pred), try frame(t, alias: nil), nil, "WHERE")
             partialIndexes.bound[key] = b
         }
@@ -104,7 +104,7 @@ struct DML {
                 "null value in column \"\(c.name)\" of relation \"\(t.name)\" violates not-null constraint")
         }
         if let checks = t.checks {
-            let b = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+            let b = session.binder()
             let f = try frame(t, alias: nil)
             let ex = Executor(tx: tx, params: params)
             for ch in checks {
@@ -186,7 +186,7 @@ struct DML {
 
     func returning(_ items: [SelectItem], _ t: TableDesc, alias: String?, _ rows: [[Value]]) throws -> StatementResult {
         let f = try frame(t, alias: alias)
-        let b = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+        let b = session.binder()
         var exprs: [BExpr] = []
         var cols: [ResultColumn] = []
         for item in items {
@@ -232,7 +232,7 @@ struct DML {
             }
         }
         let ty = try types(t)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+        let binder = session.binder()
         let ex = Executor(tx: tx, params: params)
         var sourceRows: [[Value?]] = []  // nil = DEFAULT
         switch s.source {
@@ -362,7 +362,7 @@ struct DML {
             }
         }
         let ty = try types(t)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let binder = session.binder()
         let ex = Executor(tx: tx, params: params)
         var given = [Bool](repeating: false, count: t.columns.count)
         for i in targetCols { given[i] = true }
@@ -402,7 +402,7 @@ struct DML {
     /// Rows of `t` (with their primary-key encodings) matching WHERE.
     func matching(_ t: TableDesc, alias: String?, _ whereClause: Expr?) throws -> [([UInt8], [Value])] {
         let f = try frame(t, alias: alias)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+        let binder = session.binder()
         let pred = try whereClause.map { try binder.bindBool($0, f, nil, "WHERE") }
         let ex = Executor(tx: tx, params: params)
         var out: [([UInt8], [Value])] = []
@@ -485,7 +485,7 @@ struct DML {
         let alias = s.table.alias?.name
         let f = try frame(t, alias: alias)
         let ty = try types(t)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [], user: session.user)
+        let binder = session.binder()
         let singles = try assignments(s.assignments, t)
         if !s.from.isEmpty { return try updateFrom(s, t, singles) }
         let sets = try bindAssignments(singles, t, ty, f, binder)
@@ -518,7 +518,7 @@ struct DML {
         let qualifier = [ref.alias?.name ?? t.name]
         let select = Select(targets: [SelectItem(Expr(.star(qualifier: qualifier)))] + extra.map { SelectItem($0) },
                             from: [.relation(ref)] + from, whereClause: whereClause)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let binder = session.binder()
         let bound = try binder.bindQuery(Query(body: .select(select)), outer: nil)
         let extraTypes = bound.columns.dropFirst(n).map(\.type)
         let ex = Executor(tx: tx, params: params)
@@ -557,7 +557,7 @@ struct DML {
             }
         }
         let ex = Executor(tx: tx, params: params)
-        let binder = Binder(catalog: session.txCatalog, paramTypes: [])
+        let binder = session.binder()
         var updated: [[Value]] = []
         for target in targets {
             var new = target.row
@@ -655,7 +655,7 @@ struct DML {
                 }
             }
             types = try dml.types(t)
-            binder = Binder(catalog: dml.session.txCatalog, paramTypes: [])
+            binder = dml.session.binder()
             // The target row's columns, then the proposed row's as `excluded`.
             let own = try dml.frame(t, alias: alias)
             let frame = Frame(columns: own.columns + own.columns.map {

@@ -157,7 +157,7 @@ extension SQLSession {
         }
         guard case let .query(q) = e.statement else { throw SQLError.unsupported("EXPLAIN of statements other than queries") }
         let start = DispatchTime.now().uptimeNanoseconds
-        let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+        let binder = self.binder()
         let b = try binder.bindQuery(q, outer: nil)
         let planned = DispatchTime.now().uptimeNanoseconds
         var lines: [String]

@@ -46,9 +46,13 @@ extension DDL {
     ///   0A000 for SET DEFAULT.
     func foreignKey(_ t: TableDesc, columns: [String], _ r: ForeignKeyReference, name: String?) throws -> ForeignKeyDesc {
         let parent: TableDesc
-        if r.table.name == t.name { parent = t } else {
-            guard let p = session.txCatalog.tables[r.table.name], p.viewSQL == nil else {
-                throw SQLError(.undefinedTable, "relation \"\(r.table.name)\" does not exist")
+        // `t` itself: found by name, or (while CREATE TABLE makes it) named and not yet found.
+        let q = try Catalog.qualifier(r.table)
+        let found = try lookupTable(r.table)
+        let named = r.table.name == t.name && (q ?? t.schemaName) == t.schemaName
+        if found?.id == t.id || (named && found == nil) { parent = t } else {
+            guard let p = found, p.viewSQL == nil else {
+                throw SQLError(.undefinedTable, "relation \"\(r.table.parts.joined(separator: "."))\" does not exist")
             }
             parent = p
         }

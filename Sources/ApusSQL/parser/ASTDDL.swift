@@ -336,6 +336,28 @@ public struct CreateSchemaStatement: Sendable, Hashable {
     }
 }
 
+/// `ALTER SCHEMA name RENAME TO new | OWNER TO role`.
+public struct AlterSchemaStatement: Sendable, Hashable {
+    /// What ALTER SCHEMA does.
+    public enum Action: Sendable, Hashable {
+        /// `RENAME TO new`.
+        case rename(String)
+        /// `OWNER TO role`.
+        case owner(String)
+    }
+
+    /// The schema's name.
+    public var name: String
+    /// The change.
+    public var action: Action
+
+    /// Makes the statement.
+    public init(name: String, action: Action) {
+        self.name = name
+        self.action = action
+    }
+}
+
 /// `CREATE [TEMP] SEQUENCE [IF NOT EXISTS] name [options]`.
 public struct CreateSequenceStatement: Sendable, Hashable {
     /// The sequence's name.

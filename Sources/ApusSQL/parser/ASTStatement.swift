@@ -22,6 +22,8 @@ public indirect enum Statement: Sendable, Hashable {
     case createView(CreateViewStatement)
     /// CREATE SCHEMA.
     case createSchema(CreateSchemaStatement)
+    /// ALTER SCHEMA.
+    case alterSchema(AlterSchemaStatement)
     /// CREATE SEQUENCE.
     case createSequence(CreateSequenceStatement)
     /// ALTER SEQUENCE.

@@ -30,6 +30,11 @@ extension Deparser {
             return "CREATE " + (create.temporary ? "TEMPORARY " : "") + "SEQUENCE "
                 + (create.ifNotExists ? "IF NOT EXISTS " : "") + name(create.name.parts)
                 + sequenceOptions(create.options, separator: " ")
+        case .alterSchema(let alter):
+            switch alter.action {
+            case .rename(let new): return "ALTER SCHEMA " + quoteIdentifier(alter.name) + " RENAME TO " + quoteIdentifier(new)
+            case .owner(let role): return "ALTER SCHEMA " + quoteIdentifier(alter.name) + " OWNER TO " + quoteIdentifier(role)
+            }
         case .alterSequence(let alter):
             return "ALTER SEQUENCE " + (alter.ifExists ? "IF EXISTS " : "") + name(alter.name.parts)
                 + sequenceOptions(alter.options, separator: " ")

@@ -472,7 +472,7 @@ extension Parser {
         return nil
     }
 
-    /// `ALTER TABLE`, `ALTER SEQUENCE`, `ALTER ROLE/USER`.
+    /// `ALTER TABLE`, `ALTER SEQUENCE`, `ALTER ROLE/USER`, `ALTER SCHEMA`.
     mutating func parseAlter() throws -> Statement {
         let alterToken = current
         try expectKeyword("alter")
@@ -495,6 +495,12 @@ extension Parser {
         }
         if consumeKeyword("role") || consumeKeyword("user") {
             return .alterRole(try parseAlterRole())
+        }
+        if consumeKeyword("schema") {
+            let name = try parseColId()
+            if consumeKeywords("rename", "to") { return .alterSchema(AlterSchemaStatement(name: name, action: .rename(try parseColId()))) }
+            if consumeKeywords("owner", "to") { return .alterSchema(AlterSchemaStatement(name: name, action: .owner(try parseRoleName()))) }
+            throw syntaxError()
         }
         if current.kind == .identifier {
             throw unsupported("ALTER \(current.text.uppercased())", at: alterToken)

@@ -194,7 +194,7 @@ public final class SQLSession {
     public func describe(statement: Statement) throws(SQLError) -> (columns: [ResultColumn]?, parameterTypes: [SQLType]) {
         switch statement {
         case .insert, .update, .delete:
-            let binder = Binder(catalog: txCatalog, paramTypes: [])
+            let binder = self.binder()
             let t = StorageTransaction(engine: engine)
             defer { t.rollback() }
             do { try DML(session: self, tx: t, params: []).inferParameterTypes(statement, binder) } catch {
@@ -208,7 +208,7 @@ public final class SQLSession {
         do {
             // AS OF SYSTEM TIME: described as the same query of the present catalog.
             if let (_, rest) = try SQLSession.splitAsOf(q) { q = rest }
-            let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+            let binder = self.binder()
             binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) }, set: nil)
             let b = try binder.bindQuery(q, outer: nil)
             return (b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, binder.paramTypes)
@@ -478,7 +478,7 @@ public final class SQLSession {
     func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
         switch s {
         case .createTable, .createTableAs, .createIndex, .createView, .drop, .truncate, .alterTable, .createSequence,
-             .alterSequence, .createRole, .alterRole, .dropRole:
+             .alterSequence, .createRole, .alterRole, .dropRole, .createSchema, .alterSchema:
             // Schema changes wait for open writers and hold new ones off until they commit.
             try (t as? StorageTransaction)?.lockSchema(exclusive: true)
         default:
@@ -491,7 +491,7 @@ public final class SQLSession {
                 (plan, columns) = cached
             } else {
                 if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
-                let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+                let binder = self.binder()
                 binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) },
                                                         set: { [unowned self] in try self.applySetting($0, $1) })
                 let b = try binder.bindQuery(q, outer: nil)
@@ -514,7 +514,7 @@ public final class SQLSession {
             return try DDL(session: self, tx: t).createView(v)
         case let .drop(d): return try DDL(session: self, tx: t).drop(d)
         case let .truncate(tr):
-            let descs = try tr.tables.map { try Binder(catalog: txCatalog, paramTypes: [], user: user).table($0) }
+            let descs = try tr.tables.map { try binder().table($0) }
             for desc in descs {
                 let ids = Set(descs.map(\.id))
                 if let (child, _) = txCatalog.references(to: desc.id).first(where: { !ids.contains($0.child.id) }) {
@@ -526,12 +526,14 @@ public final class SQLSession {
             for desc in descs { try DDL(session: self, tx: t).deleteData(desc) }
             return .command("TRUNCATE TABLE")
         case let .set(st):
+            let key = SQLSession.settingKey(st.name)
             let value = st.values.map { v -> String in
                 switch v {
+                // search_path is a list of names: each one quoted when it needs it, as PostgreSQL shows it.
+                case let .string(x) where key == "search_path", let .word(x) where key == "search_path": Deparser.quoteIdentifier(x)
                 case let .number(x), let .string(x), let .word(x): x
                 }
             }.joined(separator: ", ")
-            let key = SQLSession.settingKey(st.name)
             if st.values.isEmpty || (key == "timezone" && value.lowercased() == "local") {
                 settings[key] = nil
             } else {
@@ -561,7 +563,7 @@ public final class SQLSession {
             return .command("PREPARE")
         case let .execute(e):
             guard let p = prepared[e.name] else { throw SQLError(SQLState("26000"), "prepared statement \"\(e.name)\" does not exist") }
-            let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+            let binder = self.binder()
             let ex = Executor(tx: t, params: params)
             var args: [Value] = []
             for (i, a) in e.arguments.enumerated() {
@@ -574,9 +576,8 @@ public final class SQLSession {
         case let .deallocate(d):
             if let n = d.name { prepared[n] = nil } else { prepared = [:] }
             return .command("DEALLOCATE")
-        case let .createSchema(cs):
-            if cs.name == "public" && cs.ifNotExists { return .command("CREATE SCHEMA") }
-            throw SQLError.unsupported("CREATE SCHEMA")
+        case let .createSchema(cs): return try DDL(session: self, tx: t).createSchema(cs)
+        case let .alterSchema(a): return try DDL(session: self, tx: t).alterSchema(a)
         case .transaction: throw SQLError(.internalError, "unreachable")
         case let .explain(e): return try explain(e, params, t)
         case let .alterTable(a): return try DDL(session: self, tx: t).alterTable(a)

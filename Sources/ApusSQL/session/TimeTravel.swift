@@ -80,14 +80,14 @@ extension SQLSession {
         guard !explicit, let st = t as? StorageTransaction else {
             throw SQLError(.activeTransaction, "AS OF SYSTEM TIME is allowed only outside a transaction block")
         }
-        let binder = Binder(catalog: txCatalog, paramTypes: [], user: user)
+        let binder = self.binder()
         let (b, _) = try binder.bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
         let value = try Executor(tx: t, params: params).eval(b, [])
         let wall = try SQLSession.asOfWall(value, now: TxnCoordinator.wallNanos())
         st.travel(to: try coordinator.snapshot(atWall: wall))
         // The catalog as it was then: a table created since is unknown, one dropped since is back.
         let then = try Catalog.load(st)
-        let bound = try Binder(catalog: then, paramTypes: [], user: user).bindQuery(q, outer: nil)
+        let bound = try self.binder(then).bindQuery(q, outer: nil)
         let rows = try Executor(tx: t, params: params).run(bound.plan)
         return StatementResult(columns: bound.columns.map { ResultColumn(name: $0.name, type: $0.type) }, rows: rows,
                                rowsAffected: rows.count, tag: "SELECT \(rows.count)", hasRows: true)

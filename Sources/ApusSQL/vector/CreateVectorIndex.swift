@@ -2,11 +2,9 @@ import ApusCore
 
 extension DDL {
     /// `base`, or `base1`, `base2`, ... : the first name no relation has (PostgreSQL's choice
-    /// for an unnamed index).
-    func freeIndexName(_ base: String) -> String {
-        func taken(_ n: String) -> Bool {
-            exists(n) || session.txCatalog.tables.values.contains { $0.indexes.contains { $0.name == n } }
-        }
+    /// for an unnamed index) in `schema`.
+    func freeIndexName(_ base: String, schema: String) -> String {
+        func taken(_ n: String) -> Bool { exists(schema, n) }
         if !taken(base) { return base }
         var i = 1
         while taken("\(base)\(i)") { i += 1 }
@@ -58,9 +56,8 @@ extension DDL {
         if method == "hnsw", let m = options["m"], (options["ef_construction"] ?? 64) < 2 * m {
             throw SQLError(.invalidParameterValue, "ef_construction must be greater than or equal to 2 * m")
         }
-        let name = c.name ?? freeIndexName("\(t.name)_\(n)_idx")
-        let taken = exists(name) || session.txCatalog.tables.values.contains { $0.indexes.contains { $0.name == name } }
-        if taken {
+        let name = c.name ?? freeIndexName("\(t.name)_\(n)_idx", schema: t.schemaName)
+        if exists(t.schemaName, name) {
             if c.ifNotExists { return .command("CREATE INDEX") }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists")
         }
@@ -70,7 +67,7 @@ extension DDL {
         t.indexes.append(idx)
         tx.vectorState?.changes.builds.append((t, idx))
         var cat = session.txCatalog
-        cat.tables[t.name] = t
+        cat.tables[t.key] = t
         session.txCatalog = cat
         try cat.save(tx)
         return .command("CREATE INDEX")
