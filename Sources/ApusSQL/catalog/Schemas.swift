@@ -235,11 +235,15 @@ extension SQLSession {
     /// order, `$user` standing for the session's role.
     func searchPath(_ cat: Catalog? = nil) -> [String] {
         let c = cat ?? txCatalog
+        let text = setting("search_path") ?? ""
+        // Asked for by every statement: parsed again only when the setting, role or schemas change.
+        if let k = searchPathCache, k.text == text, k.user == user, k.schemas == c.schemas { return k.path }
         var out: [String] = []
-        for n in searchPathNames(setting("search_path") ?? "") {
+        for n in searchPathNames(text) {
             let s = n == "$user" ? user : n
             if c.schemaExists(s) && !out.contains(s) { out.append(s) }
         }
+        searchPathCache = (text, user, c.schemas, out)
         return out
     }
 

@@ -83,6 +83,9 @@ public final class SQLSession {
     /// for embedded use; the server sets the authenticated role before the first statement.
     public var user: String { didSet { if user != oldValue { planCache.removeAll() } } }
 
+    /// The last search path computed (`searchPath(_:)`) and what it was computed from.
+    var searchPathCache: (text: String, user: String, schemas: [String: SchemaDesc]?, path: [String])?
+
     /// Session settings changed by SET (names lower-cased; see `defaultSettings`).
     var settings: [String: String] = [:] {
         didSet {
