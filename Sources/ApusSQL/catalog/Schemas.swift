@@ -288,6 +288,25 @@ extension DDL {
         cat.nextTableID += 1
         session.txCatalog = cat
         try cat.save(tx)
+        if !c.elements.isEmpty {
+            // The elements are made in the new schema: it is the whole search path while they run.
+            let saved = session.settings["search_path"]
+            session.settings["search_path"] = Deparser.quoteIdentifier(name)
+            defer { session.settings["search_path"] = saved }
+            for e in c.elements {
+                let made: QualifiedName? = switch e {
+                case let .createTable(t): t.name
+                case let .createTableAs(t): t.name
+                case let .createView(v): v.name
+                case let .createSequence(q): q.name
+                default: nil
+                }
+                if let made, let other = try Catalog.qualifier(made), other != name {
+                    throw SQLError(SQLState("42P15"), "CREATE specifies a schema (\(other)) different from the one being created (\(name))")
+                }
+                _ = try session.run(e, [], tx)
+            }
+        }
         return .command("CREATE SCHEMA")
     }
 

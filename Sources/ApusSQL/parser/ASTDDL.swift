@@ -319,7 +319,7 @@ public struct CreateViewStatement: Sendable, Hashable {
     }
 }
 
-/// `CREATE SCHEMA [IF NOT EXISTS] name [AUTHORIZATION role]`.
+/// `CREATE SCHEMA [IF NOT EXISTS] name [AUTHORIZATION role] [elements]`.
 public struct CreateSchemaStatement: Sendable, Hashable {
     /// The schema's name; nil when only `AUTHORIZATION role` names it.
     public var name: String?
@@ -327,12 +327,15 @@ public struct CreateSchemaStatement: Sendable, Hashable {
     public var ifNotExists: Bool
     /// `AUTHORIZATION role`.
     public var authorization: String?
+    /// Schema elements: CREATE TABLE, VIEW, INDEX and SEQUENCE statements made in the new schema.
+    public var elements: [Statement]
 
     /// Makes the statement.
-    public init(name: String?, ifNotExists: Bool = false, authorization: String? = nil) {
+    public init(name: String?, ifNotExists: Bool = false, authorization: String? = nil, elements: [Statement] = []) {
         self.name = name
         self.ifNotExists = ifNotExists
         self.authorization = authorization
+        self.elements = elements
     }
 }
 

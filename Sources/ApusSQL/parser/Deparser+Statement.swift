@@ -25,7 +25,7 @@ extension Deparser {
             if let role = create.authorization {
                 text += (create.name == nil ? "" : " ") + "AUTHORIZATION " + quoteIdentifier(role)
             }
-            return text
+            return text + create.elements.map { " " + statement($0) }.joined()
         case .createSequence(let create):
             return "CREATE " + (create.temporary ? "TEMPORARY " : "") + "SEQUENCE "
                 + (create.ifNotExists ? "IF NOT EXISTS " : "") + name(create.name.parts)

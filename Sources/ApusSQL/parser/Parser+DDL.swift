@@ -357,9 +357,17 @@ extension Parser {
         if !isKeyword("authorization") { statement.name = try parseColId() }
         if consumeKeyword("authorization") { statement.authorization = try parseRoleName() }
         if statement.name == nil && statement.authorization == nil { throw syntaxError() }
-        if current.kind != .eof && current.kind != .semicolon {
-            throw unsupported("schema elements in CREATE SCHEMA")
+        while isKeyword("create") {
+            let token = current
+            let element = try parseCreate()
+            switch element {
+            case .createTable, .createTableAs, .createView, .createIndex, .createSequence: break
+            default: throw unsupported("this statement as a CREATE SCHEMA element", at: token)
+            }
+            statement.elements.append(element)
         }
+        if isKeyword("grant") { throw unsupported("GRANT in CREATE SCHEMA") }
+        if ifNotExists && !statement.elements.isEmpty { throw unsupported("CREATE SCHEMA IF NOT EXISTS with schema elements") }
         return statement
     }
 
