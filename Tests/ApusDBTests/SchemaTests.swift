@@ -105,6 +105,24 @@ import Testing
         #expect(try Self.texts(db, "SELECT current_schema()") == ["public"])
     }
 
+    /// `"$user"` in the default path: a schema named after the session's role comes first;
+    /// an empty path (pg_dump's `set_config('search_path', '', false)`) finds only qualified names.
+    @Test func userSchemaAndEmptyPath() throws {
+        let db = try Database.inMemory()
+        let user = try Self.texts(db, "SELECT current_user")[0]
+        try db.execute("CREATE TABLE t (src text)")
+        try db.execute("CREATE SCHEMA AUTHORIZATION \(user)")
+        #expect(try Self.texts(db, "SELECT current_schema()") == [user])
+        try db.execute("CREATE TABLE t (src text)")
+        #expect(try Self.texts(db, "SELECT table_schema FROM information_schema.tables WHERE table_name = 't' ORDER BY 1") == [user, "public"].sorted())
+        try db.execute("SELECT set_config('search_path', '', false)")
+        #expect(Self.code(db, "SELECT * FROM t") == "42P01")
+        #expect(Self.code(db, "CREATE TABLE u (a int)") == "3F000")
+        try db.execute("CREATE TABLE public.u (a int)")
+        #expect(try Self.texts(db, "SELECT count(*) FROM public.u") == ["0"])
+        #expect(try Self.texts(db, "SELECT 'public.u'::regclass::text") == ["public.u"])
+    }
+
     @Test func alterAndDropSchema() throws {
         let db = try Database.inMemory()
         try db.execute("CREATE SCHEMA s")

@@ -235,7 +235,7 @@ extension SQLSession {
     /// order, `$user` standing for the session's role.
     func searchPath(_ cat: Catalog? = nil) -> [String] {
         let c = cat ?? txCatalog
-        let text = setting("search_path") ?? ""
+        let text = settings["search_path"] ?? SQLSession.defaultSettings["search_path"] ?? ""
         // Asked for by every statement: parsed again only when the setting, role or schemas change.
         if let k = searchPathCache, k.text == text, k.user == user, k.schemas == c.schemas { return k.path }
         var out: [String] = []
