@@ -56,6 +56,13 @@ import Testing
         #expect(Self.code(db, "DROP TABLE IF EXISTS nosuch.t") == nil)
         #expect(Self.code(db, "DROP SCHEMA nosuch") == "3F000")
         #expect(Self.code(db, "DROP SCHEMA IF EXISTS nosuch") == nil)
+        // DDL, TRUNCATE and nextval name the missing schema, as PostgreSQL does.
+        for sql in ["CREATE INDEX ON nosuch.t (a)", "ALTER TABLE nosuch.t ADD COLUMN b int", "CREATE VIEW nosuch.v AS SELECT 1",
+                    "CREATE SEQUENCE nosuch.q", "ALTER SEQUENCE nosuch.q RESTART", "TRUNCATE nosuch.t", "SELECT nextval('nosuch.q')",
+                    "REFRESH MATERIALIZED VIEW nosuch.mv", "CREATE TABLE x (a int REFERENCES nosuch.p (id))"] {
+            #expect(Self.code(db, sql) == "3F000", "\(sql)")
+        }
+        #expect(Self.code(db, "CREATE INDEX ON nosuchtable (a)") == "42P01")
         #expect(Self.code(db, "CREATE TABLE pg_catalog.t (a int)") == "42501")
         #expect(Self.code(db, "DROP SCHEMA pg_catalog") == "2BP01")
         #expect(Self.code(db, "ALTER SCHEMA nosuch RENAME TO x") == "3F000")

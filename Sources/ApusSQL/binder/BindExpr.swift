@@ -753,6 +753,7 @@ extension Binder {
                 throw SQLError.unsupported("\(name) with a sequence name that is not a constant")
             }
             let parts = parseNameText(seqName)
+            if !parts.contains(where: \.isEmpty) { try catalog.requireSchema(of: QualifiedName(parts)) }
             guard !parts.contains(where: \.isEmpty), let d = try catalog.lookupSequence(QualifiedName(parts), path: searchPath) else {
                 throw SQLError(.undefinedTable, "relation \"\(seqName)\" does not exist", position: pos)
             }

@@ -17,7 +17,8 @@ struct DDL {
     func schemaOfNameExists(_ n: QualifiedName, ifExists: Bool) throws -> Bool {
         guard let s = try Catalog.qualifier(n), !session.txCatalog.schemaExists(s) else { return true }
         if ifExists { return false }
-        throw SQLError(.undefinedSchema, "schema \"\(s)\" does not exist")
+        try session.txCatalog.requireSchema(of: n)
+        return false
     }
 
     /// A column definition's descriptor and its column constraints (shared by CREATE TABLE and
@@ -200,8 +201,9 @@ struct DDL {
     }
 
     func createIndex(_ c: CreateIndexStatement) throws -> StatementResult {
+        try session.txCatalog.requireSchema(of: c.table)
         guard var t = try lookupTable(c.table), t.viewSQL == nil else {
-            throw SQLError(.undefinedTable, "relation \"\(c.table.name)\" does not exist")
+            throw SQLError(.undefinedTable, "relation \"\(c.table.parts.joined(separator: "."))\" does not exist")
         }
         let method = c.method ?? "btree"
         if method == "hnsw" || method == "ivfflat" { return try createVectorIndex(c, &t, method) }
@@ -284,6 +286,7 @@ struct DDL {
 
     /// REFRESH MATERIALIZED VIEW: the rows replaced by the query's rows now (or none, unpopulated).
     func refreshMaterializedView(_ r: RefreshMaterializedViewStatement, _ params: [Value]) throws -> StatementResult {
+        try session.txCatalog.requireSchema(of: r.name)
         guard let t = try lookupTable(r.name) else {
             throw SQLError(.undefinedTable, "relation \"\(r.name.name)\" does not exist")
         }

@@ -97,6 +97,14 @@ extension Catalog {
         }
     }
 
+    /// 3F000 when `n` is qualified by a schema that does not exist (DDL, TRUNCATE and nextval
+    /// say so; queries and DML say 42P01 for the relation).
+    func requireSchema(of n: QualifiedName) throws {
+        if let s = try Catalog.qualifier(n), !schemaExists(s) {
+            throw SQLError(.undefinedSchema, "schema \"\(s)\" does not exist", position: n.position.offset)
+        }
+    }
+
     /// The schema where `find` finds `n`: its own schema when qualified, else the first schema
     /// of `path` where `find` answers; nil when nowhere.
     func resolve<T>(_ n: QualifiedName, path: [String], _ find: (String, String) -> T?) throws -> (schema: String, found: T)? {

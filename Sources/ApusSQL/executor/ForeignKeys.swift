@@ -48,6 +48,7 @@ extension DDL {
         let parent: TableDesc
         // `t` itself: found by name, or (while CREATE TABLE makes it) named and not yet found.
         let q = try Catalog.qualifier(r.table)
+        try session.txCatalog.requireSchema(of: r.table)
         let found = try lookupTable(r.table)
         let named = r.table.name == t.name && (q ?? t.schemaName) == t.schemaName
         if found?.id == t.id || (named && found == nil) { parent = t } else {

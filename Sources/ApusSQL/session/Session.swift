@@ -517,6 +517,7 @@ public final class SQLSession {
             return try DDL(session: self, tx: t).createView(v)
         case let .drop(d): return try DDL(session: self, tx: t).drop(d)
         case let .truncate(tr):
+            for n in tr.tables { try txCatalog.requireSchema(of: n) }
             let descs = try tr.tables.map { try binder().table($0) }
             for desc in descs {
                 let ids = Set(descs.map(\.id))
