@@ -130,6 +130,22 @@ import Testing
         #expect(try Self.texts(db, "SELECT 'public.u'::regclass::text") == ["public.u"])
     }
 
+    /// A prepared query binds again after search_path or the schemas change (no stale cached plan).
+    @Test func preparedQueryFollowsSearchPath() throws {
+        let db = try Database.inMemory()
+        try db.execute("CREATE SCHEMA s")
+        try db.execute("CREATE TABLE t (src text)")
+        try db.execute("INSERT INTO t VALUES ('public')")
+        try db.execute("CREATE TABLE s.t (src text)")
+        try db.execute("INSERT INTO s.t VALUES ('s')")
+        let q = try db.prepare("SELECT src FROM t")
+        #expect(try q.execute().rows.map { $0.text(0) } == ["public"])
+        try db.execute("SET search_path = s, public")
+        #expect(try q.execute().rows.map { $0.text(0) } == ["s"])
+        try db.execute("DROP TABLE s.t")
+        #expect(try q.execute().rows.map { $0.text(0) } == ["public"])
+    }
+
     @Test func alterAndDropSchema() throws {
         let db = try Database.inMemory()
         try db.execute("CREATE SCHEMA s")
