@@ -59,6 +59,7 @@ struct DML {
         }
         let prefix = indexKey(t, idx, row)
         if idx.unique && !idx.columns.contains(where: { row[$0].isNull }) {
+            try tx.claimUnique(prefix)
             for (_, other) in try tx.scan(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) where other != pk {
                 let cols = idx.columns.map { t.columns[$0].name }.joined(separator: ", ")
                 let vals = idx.columns.map { row[$0].description }.joined(separator: ", ")

@@ -31,6 +31,9 @@ public final class StorageTransaction: KVTransaction {
     private var undo: [(key: ByteKey, before: [UInt8]??)] = []
     /// Bumped whenever `undo` is forgotten, so that a mark from before cannot be misapplied.
     private var undoEpoch = 0
+    /// Unique-index values claimed (`claimUnique`): committed with the written keys, so that a
+    /// transaction that waited for the claim sees the conflict.
+    private var claims: Set<ByteKey> = []
     private var finished = false
     public let vectorState: VectorTxState?
     public let interrupt: StatementInterrupt?
@@ -268,6 +271,17 @@ public final class StorageTransaction: KVTransaction {
         if coordinator.writtenSince(key, start) { try conflict() }
     }
 
+    public func claimUnique(_ key: [UInt8]) throws(SQLError) {
+        guard let coordinator else { return }
+        if readOnly { throw readOnlyError() }
+        let k = ByteKey(key)
+        if claims.contains(k) { return }
+        if schemaLock == nil { try lockSchema(exclusive: false) }
+        if schemaLock != .exclusive { try acquire(key, .exclusive, .wait) }
+        claims.insert(k)
+        if coordinator.writtenSince(k, start) { try conflict() }
+    }
+
     public func lockRow(_ key: [UInt8], _ strength: RowLockStrength, _ wait: RowLockWait) throws(SQLError) -> Bool {
         guard let coordinator else { return true }
         if historical { throw readOnlyError() }
@@ -345,7 +359,7 @@ public final class StorageTransaction: KVTransaction {
         for (k, v) in writes {
             if let v { batch.put(k.bytes, v) } else { batch.delete(k.bytes) }
         }
-        keys = writes.keys.map(\.bytes)
+        keys = writes.keys.map(\.bytes) + claims.map(\.bytes)
         writes = [:]
         undo = []
         guard batch.data.count <= engine.batchBytesMax else {

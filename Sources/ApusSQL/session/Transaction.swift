@@ -48,6 +48,11 @@ public protocol KVTransaction: AnyObject {
     /// once, visible to every later transaction and not undone by a rollback (sequences and
     /// hidden row IDs, as PostgreSQL's nextval). Concurrent calls on one engine run one at a time.
     func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError)
+    /// Claims a value of a unique index (`key`: the index entry's prefix without the row's
+    /// primary key) before checking it is free: another transaction writing the same value
+    /// waits until this one ends, and then fails (40001, or a statement restart at READ
+    /// COMMITTED, which then sees the committed row and reports 23505).
+    func claimUnique(_ key: [UInt8]) throws(SQLError)
     /// Like `scan`, but over the newest committed state (plus this transaction's writes)
     /// instead of the snapshot: what foreign-key checks of referencing rows must see.
     func scanLatest(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])]
@@ -56,6 +61,7 @@ public protocol KVTransaction: AnyObject {
 extension KVTransaction {
     public var interrupt: StatementInterrupt? { nil }
     public func lockRow(_ key: [UInt8], _ strength: RowLockStrength, _ wait: RowLockWait) throws(SQLError) -> Bool { true }
+    public func claimUnique(_ key: [UInt8]) throws(SQLError) {}
     public func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError) {
         try put(key, try body(try get(key)))
     }

@@ -149,6 +149,23 @@ import Testing
         try h.run(1, "ROLLBACK")
     }
 
+    /// Two transactions insert different rows with the same value of a UNIQUE column: the
+    /// second waits for the first, and fails once it commits (23505 at READ COMMITTED, as in
+    /// PostgreSQL; 40001 or 23505 where it cannot see the other row).
+    @Test(arguments: ["read committed", "repeatable read", "serializable"])
+    func concurrentInsertOfOneUniqueValue(level: String) throws {
+        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY, email text UNIQUE)")
+        try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(0, "INSERT INTO u VALUES (1, 'a@x')")
+        let second = h.start(1, "INSERT INTO u VALUES (2, 'a@x')")
+        try h.run(0, "COMMIT")
+        let code = second.code
+        #expect(code == "23505" || (level != "read committed" && code == "40001"), "\(level): \(code ?? "success")")
+        try? h.run(1, "COMMIT")
+        #expect(try h.run(0, "SELECT count(*) FROM u WHERE email = 'a@x'") == [["1"]])
+    }
+
     /// Savepoints keep working under locking; the lock outlives ROLLBACK TO.
     @Test func savepointRollbackKeepsTheBlockUsable() throws {
         let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
