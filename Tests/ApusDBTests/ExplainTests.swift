@@ -16,7 +16,8 @@ import Testing
         let rs = try db.execute("EXPLAIN ANALYZE SELECT a.v, count(*) FROM a JOIN b ON a.id = b.a_id GROUP BY a.v ORDER BY 1")
         let lines = rs.rows.compactMap { $0.text(0) }
         func rows(_ node: String) -> String? {
-            guard let l = lines.first(where: { $0.contains(node) }), let r = l.range(of: "rows=") else { return nil }
+            guard let l = lines.first(where: { $0.contains(node) }), let a = l.range(of: "(actual"),
+                  let r = l[a.upperBound...].range(of: "rows=") else { return nil }
             return String(l[r.upperBound...].prefix { $0.isNumber })
         }
         #expect(rows("Seq Scan on a") == "100", "\(lines)")
@@ -26,8 +27,13 @@ import Testing
         #expect(rows("Sort") == "10", "\(lines)")
         #expect(lines.contains { $0.hasPrefix("Execution Time: ") })
         // EXPLAIN without ANALYZE does not run the statement's plan (no actual figures).
-        let plain = try db.execute("EXPLAIN SELECT * FROM a").rows.compactMap { $0.text(0) }
+        let plain = try db.execute("EXPLAIN (COSTS OFF) SELECT * FROM a").rows.compactMap { $0.text(0) }
         #expect(plain == ["Seq Scan on a"])
+        // With costs (the default), estimated rows: 1,000 for a table never analyzed, then
+        // the counted rows.
+        #expect(try db.execute("EXPLAIN SELECT * FROM a").rows.compactMap { $0.text(0) } == ["Seq Scan on a  (rows=1000)"])
+        try db.execute("ANALYZE a")
+        #expect(try db.execute("EXPLAIN SELECT * FROM a").rows.compactMap { $0.text(0) } == ["Seq Scan on a  (rows=100)"])
     }
 
     /// A partial index serves only queries whose WHERE includes its predicate, and then

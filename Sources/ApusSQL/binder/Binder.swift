@@ -90,6 +90,8 @@ final class Binder {
     /// The existing schemas of the session's `search_path`, in order: where unqualified
     /// relation names are looked up.
     var searchPath: [String] = ["public"]
+    /// Table statistics for estimates (nil: defaults only).
+    var statistics: StatisticsSource?
 
     init(catalog: Catalog, paramTypes: [SQLType], user: String? = nil) {
         self.catalog = catalog
@@ -287,6 +289,7 @@ final class Binder {
         var (plan, cols) = try bindTableRef(refs[0], outer: outer)
         // Single-table filters and index access for the first item.
         (plan, conjuncts) = try pushDown(plan, cols, conjuncts, outer: outer)
+        if refs.count == 1 { return (orderJoins(plan), cols) }
         for k in 1..<max(1, refs.count) where refs.count > 1 {
             let item = try bindTableRefOrLateral(refs[k], left: cols, outer: outer)
             if let lateral = item.lateral {
@@ -326,7 +329,7 @@ final class Binder {
             plan = .join(.inner, plan, rplan, on: on, leftKeys: lk, rightKeys: rk, leftWidth: cols.count, rightWidth: rcols.count)
             cols = all
         }
-        return (plan, cols)
+        return (orderJoins(plan), cols)
     }
 
     /// Whether a FROM item may refer to the items before it: functions always (PostgreSQL's
@@ -699,6 +702,18 @@ final class Binder {
             let k: JoinKind = kind == .cross ? .inner : kind
             return (.join(k, lp, rp, on: on, leftKeys: lk, rightKeys: rk, leftWidth: lc.count, rightWidth: rc.count), all)
         }
+    }
+
+    /// Orders the inner joins of a FROM clause by estimated cost (`JoinOrder`), unless
+    /// `join_collapse_limit` is 1 or less.
+    func orderJoins(_ plan: Plan) -> Plan {
+        switch plan {
+        case .join, .filter(.join, _): break
+        default: return plan
+        }
+        let limit = settings?.get("join_collapse_limit").flatMap { Int($0) } ?? 8
+        if limit <= 1 { return plan }
+        return JoinOrder(estimator: Estimator(stats: statistics), limit: limit).optimize(plan)
     }
 
     func conjunctsOf(_ e: Expr) -> [Expr] {

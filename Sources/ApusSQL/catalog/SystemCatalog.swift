@@ -76,10 +76,21 @@ extension Binder {
         case "pg_am":
             return ([[int(2), text("heap"), text("t")], [int(403), text("btree"), text("i")]],
                     [("oid", .int8), ("amname", .text), ("amtype", .text)])
+        case "pg_stats":
+            return (statsRows(tables), [
+                ("schemaname", .text), ("tablename", .text), ("attname", .text), ("inherited", .bool), ("null_frac", .float4),
+                ("avg_width", .int4), ("n_distinct", .float4), ("most_common_vals", .text), ("most_common_freqs", .array(.float4)),
+                ("histogram_bounds", .text), ("correlation", .float4),
+            ])
         case "pg_class":
             var rows: [[Value]] = []
+            // reltuples: the rows ANALYZE counted, -1 before the first ANALYZE (as PostgreSQL 14+).
+            var tuples: [Value] = []
             for t in tables {
                 let ns = int(catalog.namespaceOID(t.schemaName))
+                let n = t.viewSQL == nil ? statistics?.table(t)?.rows ?? -1 : 0
+                tuples.append(.float(n))
+                tuples += Array(repeating: .float(0), count: (t.primaryKey.isEmpty ? 0 : 1) + t.indexes.count)
                 rows.append([int(Binder.relationOID(t.id)), text(t.name), ns,
                              text(t.viewSQL != nil ? "v" : t.matviewSQL != nil ? "m" : "r"),
                              int(10), int(t.viewSQL == nil ? 2 : 0), int(Int64(t.checks?.count ?? 0)),
@@ -101,13 +112,14 @@ extension Binder {
             // typed tables or TOAST tables; replica identity default; no composite row types.
             let fixed: [Value] = [.bool(false), .bool(false), .bool(false), .bool(false), int(0), int(0), text("d"), int(0), .null, .null,
                                   int(0)]
-            return (rows.map { $0 + fixed },
+            tuples += Array(repeating: .float(0), count: rows.count - tuples.count)
+            return (rows.enumerated().map { $1 + fixed + [tuples[$0]] },
                     [("oid", .int8), ("relname", .text), ("relnamespace", .int8), ("relkind", .text), ("relowner", .int8),
                      ("relam", .int8), ("relchecks", .int2), ("relhasindex", .bool), ("relispartition", .bool),
                      ("relpersistence", .text), ("relnatts", .int2), ("relhasrules", .bool), ("relhastriggers", .bool),
                      ("relrowsecurity", .bool), ("relforcerowsecurity", .bool), ("reltablespace", .int8), ("reloftype", .int8),
                      ("relreplident", .text), ("reltoastrelid", .int8), ("relpartbound", .text), ("reloptions", .text),
-                     ("reltype", .int8)])
+                     ("reltype", .int8), ("reltuples", .float4)])
         case "pg_attribute":
             var rows: [[Value]] = []
             for t in tables {
@@ -622,5 +634,35 @@ extension Binder {
             return (.function("text_array_to_string", [.cast(args[0].0, .text), .cast(args[1].0, .text)], .text), .text)
         default: return nil
         }
+    }
+}
+
+extension Binder {
+    /// `pg_stats`: one row per analyzed column. n_distinct follows PostgreSQL: a count, or
+    /// minus the fraction of rows when the distinct values are more than a tenth of them.
+    func statsRows(_ tables: [TableDesc]) -> [[Value]] {
+        var rows: [[Value]] = []
+        for t in tables where t.viewSQL == nil {
+            guard let a = statistics?.table(t) else { continue }
+            for c in t.columns {
+                guard let cs = a.raw.columns[String(c.id)] else { continue }
+                var nd = cs.distinct
+                if a.rows > 0 && nd > 0.1 * a.rows { nd = -(nd / a.rows) }
+                func texts(_ items: [String]) -> Value {
+                    items.isEmpty ? .null : .text(ArrayValue.format(items.map { Value.text($0) }, element: .text))
+                }
+                let freqs: [Value] = cs.mostCommonFrequencies.map { Value.float(Double(Float($0))) }
+                var row: [Value] = [.text(t.schemaName), .text(t.name), .text(c.name), .bool(false)]
+                row.append(.float(Double(Float(cs.nullFraction))))
+                row.append(.int(Int64(cs.averageWidth)))
+                row.append(.float(Double(Float(nd))))
+                row.append(texts(cs.mostCommon))
+                row.append(freqs.isEmpty ? .null : .array(freqs))
+                row.append(texts(cs.histogram))
+                row.append(.null)
+                rows.append(row)
+            }
+        }
+        return rows
     }
 }

@@ -35,8 +35,8 @@ extension Executor {
     }
 }
 
-/// EXPLAIN's text: PostgreSQL's format with COSTS OFF (there is no cost model yet), and with
-/// ANALYZE the actual rows, loops and time per node.
+/// EXPLAIN's text: PostgreSQL's format, with estimated rows per node instead of costs (none
+/// with COSTS OFF), and with ANALYZE the actual rows, loops and time per node.
 enum Explain {
     /// A node's inputs, in the order the executor runs them.
     static func children(_ p: Plan) -> [Plan] {
@@ -112,20 +112,27 @@ enum Explain {
         }
     }
 
-    static func render(_ plan: Plan, profile: ProfileNode?) -> [String] {
+    /// The plan's lines; with `estimator` (COSTS on, the default), each node's estimated rows
+    /// as `(rows=N)`.
+    static func render(_ plan: Plan, profile: ProfileNode?, estimator: Estimator? = nil) -> [String] {
         var lines: [String] = []
         func ms(_ n: UInt64) -> String { String(format: "%.3f", Double(n) / 1e6) }
-        func walk(_ p: Plan, _ prof: ProfileNode?, _ level: Int, _ pendingFilter: Bool) {
+        func walk(_ p: Plan, _ prof: ProfileNode?, _ level: Int, _ pendingFilter: Bool, _ shown: Plan? = nil) {
             let kids = children(p)
             guard let title = title(p) else {
                 // Hidden node: its input takes its place (a filter shows under that input).
                 var filter = pendingFilter
-                if case .filter = p { filter = true }
-                if let c = kids.first { walk(c, prof?.children.first, level, filter) }
+                var top = shown
+                if case .filter = p { filter = true; if top == nil { top = p } }
+                if let c = kids.first { walk(c, prof?.children.first, level, filter, top) }
                 return
             }
             let indent = level == 0 ? "" : String(repeating: " ", count: (level - 1) * 6 + 2) + "->  "
             var line = indent + title
+            if let estimator {
+                // A hidden filter above this node is what PostgreSQL shows as this node's rows.
+                line += "  (rows=\(Int(max(estimator.rows(shown ?? p), 1).rounded())))"
+            }
             if let prof {
                 let perLoop = prof.loops > 0 ? prof.nanos / UInt64(prof.loops) : 0
                 let rows = prof.loops > 0 ? prof.rows / prof.loops : 0
@@ -147,17 +154,20 @@ enum Explain {
 extension SQLSession {
     func explain(_ e: ExplainStatement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
         var analyze = false
+        var costs = true
         for o in e.options {
             switch o.name {
             case "analyze":
                 if case let .word(w)? = o.value { analyze = !["false", "off", "0"].contains(w) } else { analyze = true }
-            case "costs", "verbose", "buffers", "timing", "summary", "format", "settings", "wal": continue
+            case "costs":
+                if case let .word(w)? = o.value { costs = !["false", "off", "0"].contains(w) } else { costs = true }
+            case "verbose", "buffers", "timing", "summary", "format", "settings", "wal": continue
             default: throw SQLError(.syntaxError, "unrecognized EXPLAIN option \"\(o.name)\"")
             }
         }
         guard case let .query(q) = e.statement else { throw SQLError.unsupported("EXPLAIN of statements other than queries") }
         let start = DispatchTime.now().uptimeNanoseconds
-        let binder = self.binder()
+        let binder = queryBinder(settable: false)
         let b = try binder.bindQuery(q, outer: nil)
         let planned = DispatchTime.now().uptimeNanoseconds
         var lines: [String]
@@ -167,11 +177,11 @@ extension SQLSession {
             ex.profile = root
             _ = try ex.run(b.plan)
             let done = DispatchTime.now().uptimeNanoseconds
-            lines = Explain.render(b.plan, profile: root.children.first)
+            lines = Explain.render(b.plan, profile: root.children.first, estimator: costs ? Estimator(stats: statistics) : nil)
             lines.append(String(format: "Planning Time: %.3f ms", Double(planned - start) / 1e6))
             lines.append(String(format: "Execution Time: %.3f ms", Double(done - planned) / 1e6))
         } else {
-            lines = Explain.render(b.plan, profile: nil)
+            lines = Explain.render(b.plan, profile: nil, estimator: costs ? Estimator(stats: statistics) : nil)
         }
         return StatementResult(
             columns: [ResultColumn(name: "QUERY PLAN", type: .text)], rows: lines.map { [.text($0)] },

@@ -58,6 +58,10 @@ public final class SQLSession {
     let coordinator: TxnCoordinator
     /// The catalog generation `catalog` was loaded at.
     var catalogSeen = 0
+    /// Table statistics (ANALYZE) as this session has read them, and the statistics generation
+    /// they were read at.
+    lazy var statistics = StatisticsSource { [unowned self] in self.readStatistics($0) }
+    var statisticsSeen = 0
 
     /// Opens a session, loading the catalog from the engine. Sessions on one engine must share
     /// one `VectorIndexes`.
@@ -113,6 +117,7 @@ public final class SQLSession {
         "max_connections": "100", "jit": "off", "row_security": "on", "xmloption": "content", "escape_string_warning": "on",
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
         "hnsw.ef_search": "40", "ivfflat.probes": "1", "max_query_memory": "1GB", "default_table_access_method": "heap",
+        "join_collapse_limit": "8", "from_collapse_limit": "8", "default_statistics_target": "100",
     ]
 
     /// Settings whose values are durations (an integer of milliseconds or a number with a unit).
@@ -211,8 +216,7 @@ public final class SQLSession {
         do {
             // AS OF SYSTEM TIME: described as the same query of the present catalog.
             if let (_, rest) = try SQLSession.splitAsOf(q) { q = rest }
-            let binder = self.binder()
-            binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) }, set: nil)
+            let binder = queryBinder(settable: false)
             let b = try binder.bindQuery(q, outer: nil)
             return (b.columns.map { ResultColumn(name: $0.name, type: $0.type) }, binder.paramTypes)
         } catch {
@@ -343,6 +347,7 @@ public final class SQLSession {
                 if explicit {
                     failed = true
                 } else {
+                    if t.storesStatistics { statistics.clear() }
                     t.rollback()
                     tx = nil
                     txCatalog = catalog
@@ -385,6 +390,12 @@ public final class SQLSession {
             t.lockTimeout = Double(ms) / 1000
         }
         t.readOnly = setting("default_transaction_read_only") == "on"
+        if t.statisticsGeneration != statisticsSeen {
+            // Another session's ANALYZE committed.
+            statistics.clear()
+            planCache.removeAll()
+            statisticsSeen = t.statisticsGeneration
+        }
         if t.generation != catalogSeen {
             // The snapshot holds another session's DDL: load the catalog it holds.
             catalog = try Catalog.load(t)
@@ -425,6 +436,7 @@ public final class SQLSession {
             publishCatalog(t)
             return .command("COMMIT")
         case .rollback:
+            if tx?.storesStatistics == true { statistics.clear() }
             tx?.rollback()
             explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = []
             return .command("ROLLBACK")
@@ -494,9 +506,7 @@ public final class SQLSession {
                 (plan, columns) = cached
             } else {
                 if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
-                let binder = self.binder()
-                binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) },
-                                                        set: { [unowned self] in try self.applySetting($0, $1) })
+                let binder = queryBinder(settable: true)
                 let b = try binder.bindQuery(q, outer: nil)
                 (plan, columns) = (b.plan, b.columns.map { ResultColumn(name: $0.name, type: $0.type) })
                 if binder.reusable {
@@ -558,8 +568,11 @@ public final class SQLSession {
             }
             return StatementResult(columns: [ResultColumn(name: name, type: .text)], rows: [[.text(v)]],
                                    rowsAffected: 1, tag: "SHOW", hasRows: true)
-        case .analyze: return .command("ANALYZE")
-        case .vacuum: return .command("VACUUM")
+        case let .analyze(a): return try analyze(a.tables, t)
+        case let .vacuum(v):
+            // VACUUM itself has nothing to do (compaction reclaims space); VACUUM ANALYZE analyzes.
+            if v.options.contains(where: { $0.name == "analyze" }) { _ = try analyze(v.tables, t) }
+            return .command("VACUUM")
         case let .refreshMaterializedView(r): return try DDL(session: self, tx: t).refreshMaterializedView(r, params)
         case .comment: return .command("COMMENT")
         case let .prepare(p):

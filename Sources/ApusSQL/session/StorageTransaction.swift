@@ -54,6 +54,10 @@ public final class StorageTransaction: KVTransaction {
     var bumpsGeneration = false
     /// The catalog generation the snapshot holds.
     let generation: Int
+    /// The statistics generation when the transaction began (see `TxnCoordinator.bumpStatistics`).
+    let statisticsGeneration: Int
+    /// Whether the transaction stored statistics (ANALYZE): its commit bumps the generation.
+    var storesStatistics = false
     private var start: UInt64
     private var reads: Set<ByteKey> = []
     private var ranges: [(lower: [UInt8], upper: [UInt8])] = []
@@ -83,11 +87,13 @@ public final class StorageTransaction: KVTransaction {
             lease = b.snapshot
             start = b.start
             generation = b.generation
+            statisticsGeneration = b.statistics
         } else {
             id = 0
             lease = SnapshotLease(engine.snapshot())
             start = 0
             generation = 0
+            statisticsGeneration = 0
         }
     }
 
@@ -374,6 +380,7 @@ public final class StorageTransaction: KVTransaction {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             do {
                 committed = try coordinator.commit(id: id, batch: batch, keys: keys, reads: readSet, start: start, bumpsGeneration: bumpsGeneration)
+                if storesStatistics { coordinator.bumpStatistics() }
             } catch {
                 vectorState?.rolledBack()
                 throw error

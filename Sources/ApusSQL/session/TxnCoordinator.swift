@@ -98,6 +98,9 @@ public final class TxnCoordinator: @unchecked Sendable {
     private var failures: [(from: UInt64, through: UInt64, error: SQLError)] = []
     private var nextID: TxnID
     private var generation = 0
+    /// Bumped after every commit that stored table statistics (ANALYZE), so that sessions drop
+    /// the ones they cached.
+    private var statisticsGeneration = 0
     /// Wall-clock time (ns since 1970) and the engine sequence visible then, oldest first from
     /// `historyHead`: what AS OF SYSTEM TIME resolves a time to.
     private var history: [(wall: Int64, sequence: UInt64)] = []
@@ -132,7 +135,7 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     /// A new transaction's identity, snapshot, start point and the catalog generation that
     /// snapshot holds.
-    func begin() -> (id: TxnID, snapshot: SnapshotLease, start: UInt64, generation: Int) {
+    func begin() -> (id: TxnID, snapshot: SnapshotLease, start: UInt64, generation: Int, statistics: Int) {
         cond.lock()
         defer { cond.unlock() }
         nextID += 1
@@ -141,7 +144,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         let lease = SnapshotLease(engine.snapshot())
         leases[nextID] = lease
         sweep(now: lease.wall)
-        return (nextID, lease, start, generation)
+        return (nextID, lease, start, generation, statisticsGeneration)
     }
 
     /// A fresh snapshot for transaction `id` whose start point was `start` (READ COMMITTED's
@@ -177,6 +180,13 @@ public final class TxnCoordinator: @unchecked Sendable {
             lease.expire(window: window)
             leases[id] = nil
         }
+    }
+
+    /// Notes a committed ANALYZE (see `statisticsGeneration`).
+    func bumpStatistics() {
+        cond.lock()
+        statisticsGeneration += 1
+        cond.unlock()
     }
 
     /// The catalog generation: bumped by every commit that changed the catalog.
