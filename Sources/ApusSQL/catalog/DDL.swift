@@ -387,6 +387,7 @@ struct DDL {
                     cat.tables[child.key]?.foreignKeys?.removeAll { $0.name == fk.name }
                 }
                 try deleteData(t)
+                try tx.delete(TableStats.key(t.id))
                 cat.tables[t.key] = nil
             case .index:
                 guard let (found, i) = try cat.lookupIndex(n, path: path), var t = cat.tables[found.key] else {
