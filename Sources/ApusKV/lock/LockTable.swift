@@ -37,8 +37,46 @@ public struct LockTable {
     }
 
     struct Entry {
-        var holders: [TxnID: LockMode] = [:]
+        var holders = Holders()
         var queue: [Waiter] = []
+    }
+
+    /// A key's lock holders: almost always one (a writer), kept inline, so that locking a key
+    /// allocates no dictionary; further sharers go to `rest`.
+    struct Holders {
+        private var one: TxnID = 0
+        private var oneMode: LockMode = .shared
+        private var hasOne = false
+        private var rest: [TxnID: LockMode] = [:]
+
+        subscript(txn: TxnID) -> LockMode? {
+            get {
+                if hasOne && one == txn { return oneMode }
+                return rest.isEmpty ? nil : rest[txn]
+            }
+            set {
+                if hasOne && one == txn {
+                    if let m = newValue { oneMode = m } else { hasOne = false }
+                } else if !rest.isEmpty && rest[txn] != nil {
+                    rest[txn] = newValue
+                } else if let m = newValue {
+                    if hasOne {
+                        rest[txn] = m
+                    } else {
+                        (one, oneMode, hasOne) = (txn, m, true)
+                    }
+                }
+            }
+        }
+
+        var isEmpty: Bool { !hasOne && rest.isEmpty }
+
+        /// Every holder and its mode (in no particular order).
+        var all: [(txn: TxnID, mode: LockMode)] {
+            var out: [(txn: TxnID, mode: LockMode)] = hasOne ? [(one, oneMode)] : []
+            for (t, m) in rest { out.append((t, m)) }
+            return out
+        }
     }
 
     private var entries: [ByteKey: Entry] = [:]
@@ -133,7 +171,8 @@ public struct LockTable {
     // MARK: - Internals
 
     private func blockingHolders(_ e: Entry, txn: TxnID, mode: LockMode) -> [TxnID] {
-        e.holders.filter { $0.key != txn && $0.value.conflicts(with: mode) }.map(\.key).sorted()
+        if e.holders.isEmpty { return [] }
+        return e.holders.all.filter { $0.txn != txn && $0.mode.conflicts(with: mode) }.map(\.txn).sorted()
     }
 
     /// A path of wait-for edges from `start` to `target`, depth-first in sorted order; nil if none.
