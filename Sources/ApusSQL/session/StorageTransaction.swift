@@ -31,6 +31,13 @@ public final class StorageTransaction: KVTransaction {
     private var undo: [(key: ByteKey, before: [UInt8]??)] = []
     /// Bumped whenever `undo` is forgotten, so that a mark from before cannot be misapplied.
     private var undoEpoch = 0
+    /// The keys of `writes` in byte order, for scans: `sortedKeys` is sorted, `newKeys` holds
+    /// the keys added since (merged in once there are about √n of them). Either may still hold
+    /// keys that a rollback to a savepoint removed from `writes`, and a key may be in both;
+    /// `localWrites` filters. (Scans used to filter the whole write set, which made a
+    /// transaction that checks a unique index per written row quadratic.)
+    private var sortedKeys: [[UInt8]] = []
+    private var newKeys: [[UInt8]] = []
     /// Unique-index values claimed (`claimUnique`): committed with the written keys, so that a
     /// transaction that waited for the claim sees the conflict.
     private var claims: Set<ByteKey> = []
@@ -167,28 +174,72 @@ public final class StorageTransaction: KVTransaction {
         } catch {
             throw SQLError(.internalError, "\(error)")
         }
-        let local = writes.filter { Value.cmpBytes($0.key.bytes, lower) >= 0 && Value.cmpBytes($0.key.bytes, upper) < 0 }
+        let local = localWrites(lower, upper)
         if local.isEmpty { return base }
-        let localKeys = local.keys.map(\.bytes).sorted { Value.cmpBytes($0, $1) < 0 }
         var out: [(key: [UInt8], value: [UInt8])] = []
-        out.reserveCapacity(base.count + localKeys.count)
+        out.reserveCapacity(base.count + local.count)
         var i = 0, j = 0
-        while i < base.count || j < localKeys.count {
-            if j >= localKeys.count || (i < base.count && Value.cmpBytes(base[i].key, localKeys[j]) < 0) {
+        while i < base.count || j < local.count {
+            if j >= local.count || (i < base.count && Value.cmpBytes(base[i].key, local[j].key) < 0) {
                 out.append(base[i]); i += 1
             } else {
-                let k = localKeys[j]
+                let k = local[j].key
                 if i < base.count && base[i].key == k { i += 1 }
-                if let v = local[ByteKey(k)], let v { out.append((k, v)) }
+                if let v = local[j].value { out.append((k, v)) }
                 j += 1
             }
         }
         return out
     }
 
+    /// This transaction's writes (nil: deleted) to keys in [lower, upper), in key order.
+    private func localWrites(_ lower: [UInt8], _ upper: [UInt8]) -> [(key: [UInt8], value: [UInt8]?)] {
+        if writes.isEmpty { return [] }
+        if newKeys.count > max(64, Int(Double(sortedKeys.count).squareRoot())) { mergeNewKeys() }
+        var keys: [[UInt8]] = []
+        // The first sorted key at or after `lower`.
+        var lo = 0, hi = sortedKeys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if Value.cmpBytes(sortedKeys[mid], lower) < 0 { lo = mid + 1 } else { hi = mid }
+        }
+        while lo < sortedKeys.count && Value.cmpBytes(sortedKeys[lo], upper) < 0 {
+            keys.append(sortedKeys[lo])
+            lo += 1
+        }
+        for k in newKeys where Value.cmpBytes(k, lower) >= 0 && Value.cmpBytes(k, upper) < 0 { keys.append(k) }
+        if keys.isEmpty { return [] }
+        keys.sort { Value.cmpBytes($0, $1) < 0 }
+        var out: [(key: [UInt8], value: [UInt8]?)] = []
+        for (n, k) in keys.enumerated() where n == 0 || keys[n - 1] != k {
+            if let v = writes[ByteKey(k)] { out.append((k, v)) }
+        }
+        return out
+    }
+
+    /// Sorts `newKeys` into `sortedKeys`, dropping repeats and keys no longer written.
+    private func mergeNewKeys() {
+        newKeys.sort { Value.cmpBytes($0, $1) < 0 }
+        var merged: [[UInt8]] = []
+        merged.reserveCapacity(sortedKeys.count + newKeys.count)
+        var i = 0, j = 0
+        while i < sortedKeys.count || j < newKeys.count {
+            let k: [UInt8]
+            if j >= newKeys.count || (i < sortedKeys.count && Value.cmpBytes(sortedKeys[i], newKeys[j]) <= 0) {
+                k = sortedKeys[i]; i += 1
+            } else {
+                k = newKeys[j]; j += 1
+            }
+            if let last = merged.last, last == k { continue }
+            if writes[ByteKey(k)] != nil { merged.append(k) }
+        }
+        sortedKeys = merged
+        newKeys = []
+    }
+
     public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         // With writes of its own in the range, merge them in the collecting scan.
-        if writes.keys.contains(where: { Value.cmpBytes($0.bytes, lower) >= 0 && Value.cmpBytes($0.bytes, upper) < 0 }) {
+        if !localWrites(lower, upper).isEmpty {
             for (k, v) in try scan(lower: lower, upper: upper) where try !body(k, v) { return }
             return
         }
@@ -236,13 +287,17 @@ public final class StorageTransaction: KVTransaction {
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(SQLError) {
         let k = ByteKey(key)
         try lockForWrite(k)
-        undo.append((k, writes.updateValue(.some(value), forKey: k)))
+        let before = writes.updateValue(.some(value), forKey: k)
+        if before == nil { newKeys.append(key) }
+        undo.append((k, before))
     }
 
     public func delete(_ key: [UInt8]) throws(SQLError) {
         let k = ByteKey(key)
         try lockForWrite(k)
-        undo.append((k, writes.updateValue(Optional<[UInt8]>.none, forKey: k)))
+        let before = writes.updateValue(Optional<[UInt8]>.none, forKey: k)
+        if before == nil { newKeys.append(key) }
+        undo.append((k, before))
     }
 
     /// Takes the schema lock for DDL (exclusive) or for writing (shared).
@@ -368,6 +423,8 @@ public final class StorageTransaction: KVTransaction {
         keys = writes.keys.map(\.bytes) + claims.map(\.bytes)
         writes = [:]
         undo = []
+        sortedKeys = []
+        newKeys = []
         guard batch.data.count <= engine.batchBytesMax else {
             coordinator?.end(id, start)
             vectorState?.rolledBack()
@@ -399,6 +456,8 @@ public final class StorageTransaction: KVTransaction {
         finished = true
         writes = [:]
         undo = []
+        sortedKeys = []
+        newKeys = []
         vectorState?.rolledBack()
         coordinator?.end(id, start)
         coordinator?.locks.releaseAll(id)

@@ -30,7 +30,7 @@ import Testing
     @Test(arguments: 1...40)
     func randomSavepointHistoriesMatchTheModel(seed: Int) throws {
         var rng = Rng(state: UInt64(seed))
-        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); CREATE INDEX t_v ON t (v)")
+        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int, w int UNIQUE); CREATE INDEX t_v ON t (v)")
         var committed: [Int: Int] = [:]
         for _ in 0..<4 {
             try h.run(0, "BEGIN")
@@ -70,7 +70,7 @@ import Testing
                         model = committed
                     }
                 default:
-                    try h.run(0, "INSERT INTO t VALUES (\(id), \(v)) ON CONFLICT (id) DO UPDATE SET v = excluded.v")
+                    try h.run(0, "INSERT INTO t VALUES (\(id), \(v), -\(id)) ON CONFLICT (id) DO UPDATE SET v = excluded.v")
                     model[id] = v
                 }
                 let seen = try contents(h)
