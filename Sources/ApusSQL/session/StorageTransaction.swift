@@ -31,13 +31,11 @@ public final class StorageTransaction: KVTransaction {
     private var undo: [(key: ByteKey, before: [UInt8]??)] = []
     /// Bumped whenever `undo` is forgotten, so that a mark from before cannot be misapplied.
     private var undoEpoch = 0
-    /// The keys of `writes` in byte order, for scans: `sortedKeys` is sorted, `newKeys` holds
-    /// the keys added since (merged in once there are about √n of them). Either may still hold
-    /// keys that a rollback to a savepoint removed from `writes`, and a key may be in both;
-    /// `localWrites` filters. (Scans used to filter the whole write set, which made a
-    /// transaction that checks a unique index per written row quadratic.)
-    private var sortedKeys: [[UInt8]] = []
-    private var newKeys: [[UInt8]] = []
+    /// The keys of `writes` in byte order, for scans. It may still hold keys that a rollback to
+    /// a savepoint removed from `writes`; `localWrites` skips them. (Scans used to filter the
+    /// whole write set, which made a transaction that checks a unique index per written row
+    /// quadratic.)
+    private var sortedKeys = SortedKeys()
     /// Unique-index values claimed (`claimUnique`): committed with the written keys, so that a
     /// transaction that waited for the claim sees the conflict.
     private var claims: Set<ByteKey> = []
@@ -195,46 +193,11 @@ public final class StorageTransaction: KVTransaction {
     /// This transaction's writes (nil: deleted) to keys in [lower, upper), in key order.
     private func localWrites(_ lower: [UInt8], _ upper: [UInt8]) -> [(key: [UInt8], value: [UInt8]?)] {
         if writes.isEmpty { return [] }
-        if newKeys.count > max(64, Int(Double(sortedKeys.count).squareRoot())) { mergeNewKeys() }
-        var keys: [[UInt8]] = []
-        // The first sorted key at or after `lower`.
-        var lo = 0, hi = sortedKeys.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if Value.cmpBytes(sortedKeys[mid], lower) < 0 { lo = mid + 1 } else { hi = mid }
-        }
-        while lo < sortedKeys.count && Value.cmpBytes(sortedKeys[lo], upper) < 0 {
-            keys.append(sortedKeys[lo])
-            lo += 1
-        }
-        for k in newKeys where Value.cmpBytes(k, lower) >= 0 && Value.cmpBytes(k, upper) < 0 { keys.append(k) }
-        if keys.isEmpty { return [] }
-        keys.sort { Value.cmpBytes($0, $1) < 0 }
         var out: [(key: [UInt8], value: [UInt8]?)] = []
-        for (n, k) in keys.enumerated() where n == 0 || keys[n - 1] != k {
+        for k in sortedKeys.range(lower, upper) {
             if let v = writes[ByteKey(k)] { out.append((k, v)) }
         }
         return out
-    }
-
-    /// Sorts `newKeys` into `sortedKeys`, dropping repeats and keys no longer written.
-    private func mergeNewKeys() {
-        newKeys.sort { Value.cmpBytes($0, $1) < 0 }
-        var merged: [[UInt8]] = []
-        merged.reserveCapacity(sortedKeys.count + newKeys.count)
-        var i = 0, j = 0
-        while i < sortedKeys.count || j < newKeys.count {
-            let k: [UInt8]
-            if j >= newKeys.count || (i < sortedKeys.count && Value.cmpBytes(sortedKeys[i], newKeys[j]) <= 0) {
-                k = sortedKeys[i]; i += 1
-            } else {
-                k = newKeys[j]; j += 1
-            }
-            if let last = merged.last, last == k { continue }
-            if writes[ByteKey(k)] != nil { merged.append(k) }
-        }
-        sortedKeys = merged
-        newKeys = []
     }
 
     public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
@@ -288,7 +251,7 @@ public final class StorageTransaction: KVTransaction {
         let k = ByteKey(key)
         try lockForWrite(k)
         let before = writes.updateValue(.some(value), forKey: k)
-        if before == nil { newKeys.append(key) }
+        if before == nil { sortedKeys.insert(key) }
         undo.append((k, before))
     }
 
@@ -296,7 +259,7 @@ public final class StorageTransaction: KVTransaction {
         let k = ByteKey(key)
         try lockForWrite(k)
         let before = writes.updateValue(Optional<[UInt8]>.none, forKey: k)
-        if before == nil { newKeys.append(key) }
+        if before == nil { sortedKeys.insert(key) }
         undo.append((k, before))
     }
 
@@ -423,8 +386,7 @@ public final class StorageTransaction: KVTransaction {
         keys = writes.keys.map(\.bytes) + claims.map(\.bytes)
         writes = [:]
         undo = []
-        sortedKeys = []
-        newKeys = []
+        sortedKeys = SortedKeys()
         guard batch.data.count <= engine.batchBytesMax else {
             coordinator?.end(id, start)
             vectorState?.rolledBack()
@@ -456,8 +418,7 @@ public final class StorageTransaction: KVTransaction {
         finished = true
         writes = [:]
         undo = []
-        sortedKeys = []
-        newKeys = []
+        sortedKeys = SortedKeys()
         vectorState?.rolledBack()
         coordinator?.end(id, start)
         coordinator?.locks.releaseAll(id)
