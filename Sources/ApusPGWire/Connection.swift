@@ -145,6 +145,20 @@ final class PGConnection: @unchecked Sendable {
         channel.writeAndFlush(buf, promise: nil)
     }
 
+    /// Closes the connection (FATAL 08006) unless its startup, authentication included, has
+    /// ended within `configuration.authenticationTimeout`.
+    func armAuthenticationTimeout() {
+        let nanos = configuration.authenticationTimeout.components
+        let delay = TimeAmount.nanoseconds(nanos.seconds * 1_000_000_000 + nanos.attoseconds / 1_000_000_000)
+        channel.eventLoop.scheduleTask(in: delay) { [weak self] in
+            guard let self else { return }
+            self.queue.async {
+                guard self.session == nil, !self.closed else { return }
+                self.fatal("08006", "canceling authentication due to timeout")
+            }
+        }
+    }
+
     func fatal(_ code: String, _ message: String) {
         var w = BackendWriter()
         w.errorResponse(severity: "FATAL", code: code, message: message)

@@ -30,6 +30,10 @@ public final class PGServer: Sendable {
         public var tlsRequired = false
         /// Settings every session starts with (before the client's own startup settings).
         public var sessionDefaults: [String: String] = [:]
+        /// How long a connection may take from connecting to the end of authentication
+        /// (PostgreSQL's `authentication_timeout`, 60 s): a client that never finishes its
+        /// startup, or sends it a byte at a time, is closed instead of holding a connection slot.
+        public var authenticationTimeout: Duration = .seconds(60)
 
         public init(
             host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2
@@ -67,6 +71,7 @@ public final class PGServer: Sendable {
             .childChannelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let connection = PGConnection(channel: channel, host: host, configuration: configuration)
+                connection.armAuthenticationTimeout()
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(FrontendFrameDecoder(maxMessageSize: configuration.maxMessageSize)))

@@ -84,6 +84,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "How far back, in seconds, AS OF SYSTEM TIME can read; older versions are garbage-collected (default 14400).")
     var gcWindowSeconds: Int?
 
+    @Option(name: .long, help: "Seconds a client may take to connect and authenticate before it is disconnected (default 60).")
+    var authenticationTimeoutSeconds: Int?
+
     func run() throws {
         // Each setting: the flag, else the environment (APUS_DATA_DIR ...), else the
         // configuration file, else the default.
@@ -106,6 +109,8 @@ struct Serve: ParsableCommand {
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout-seconds must not be negative") }
         guard queryMemoryMB >= 0 else { throw ValidationError("--query-memory-mb must not be negative") }
         let gcWindowSeconds = try settings.int(self.gcWindowSeconds, "gc-window-seconds") ?? 4 * 3600
+        let authenticationTimeout = try settings.int(self.authenticationTimeoutSeconds, "authentication-timeout-seconds") ?? 60
+        guard authenticationTimeout > 0 else { throw ValidationError("--authentication-timeout-seconds must be positive") }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT")
         }
@@ -126,6 +131,7 @@ struct Serve: ParsableCommand {
         configuration.tlsRequired = tlsRequired
         guard gcWindowSeconds >= 0 else { throw ValidationError("--gc-window-seconds must not be negative") }
         configuration.gcWindow = .seconds(gcWindowSeconds)
+        configuration.authenticationTimeout = .seconds(authenticationTimeout)
         let server: PGServer
         do {
             switch try RoleDirectory.ensureSuperuser(named: superuser, password: password, engine: engine) {
@@ -188,7 +194,7 @@ struct Serve: ParsableCommand {
 struct ServeSettings {
     static let names: Set<String> = [
         "data-dir", "listen", "max-connections", "port-file", "auth", "superuser", "password-file", "tls-cert", "tls-key",
-        "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds", "query-memory-mb", "shutdown-timeout-seconds",
+        "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds", "query-memory-mb", "shutdown-timeout-seconds", "authentication-timeout-seconds",
     ]
     let file: [String: String]
     let environment: [String: String]

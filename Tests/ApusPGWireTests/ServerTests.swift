@@ -126,11 +126,12 @@ final class TestServer {
     let engine: StorageEngine
     let server: PGServer
 
-    init(maxConnections: Int = 20) throws {
+    init(maxConnections: Int = 20, authenticationTimeout: Duration = .seconds(60)) throws {
         dir = NSTemporaryDirectory() + "apus-pgwire-\(UUID().uuidString)"
         engine = try StorageEngine.open(directory: dir)
-        server = try PGServer.start(
-            engine: engine, configuration: PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20))
+        var configuration = PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20)
+        configuration.authenticationTimeout = authenticationTimeout
+        server = try PGServer.start(engine: engine, configuration: configuration)
     }
 
     func client() throws -> RawClient {
@@ -236,6 +237,25 @@ final class TestServer {
         // Other sessions still work.
         let ok = try s.client()
         #expect(ok.query("SELECT 41 + 1").contains { $0.0 == "D" && dataRow($0.1) == ["42"] })
+    }
+
+    /// A client that never finishes its startup (here: part of a startup packet, then
+    /// nothing, as one sending a byte a second) is disconnected with 08006 once the
+    /// authentication timeout passes; a session that started is unaffected.
+    @Test func unfinishedStartupIsDisconnected() throws {
+        let s = try TestServer(maxConnections: 2, authenticationTimeout: .seconds(1))
+        defer { s.stop() }
+        let good = try s.client()
+        let slow = try RawClient(port: s.server.port)
+        slow.sendRaw(be32(40) + [0, 3])
+        let reply = slow.read()
+        #expect(reply?.0 == "E")
+        #expect(reply.flatMap { sqlState($0.1) } == "08006")
+        #expect(slow.read() == nil)
+        // The slot is free again, and the started session still works.
+        #expect(good.query("SELECT 1 + 1").contains { $0.0 == "D" && dataRow($0.1) == ["2"] })
+        let next = try s.client()
+        #expect(next.query("SELECT 2 + 2").contains { $0.0 == "D" && dataRow($0.1) == ["4"] })
     }
 
     @Test func connectionLimit() throws {
