@@ -27,7 +27,7 @@ struct SCRAMClient {
               let salt = SCRAMVerifier.base64Decode(saltText), let iterations = fields["i"].flatMap({ Int($0) }),
               iterations >= 1, iterations <= SCRAMVerifier.iterationsMax
         else { return nil }
-        let salted = SCRAMVerifier.pbkdf2(password: Array(password.utf8), salt: salt, iterations: iterations)
+        let salted = SCRAMVerifier.pbkdf2(password: SASLprep.passwordBytes(password), salt: salt, iterations: iterations)
         let clientKey = SCRAMVerifier.hmac(key: salted, Array("Client Key".utf8))
         let storedKey = SCRAMVerifier.sha256(clientKey)
         let withoutProof = "c=\(SCRAMVerifier.base64(Array(gs2Header.utf8))),r=\(nonce)"

@@ -10,9 +10,9 @@ import Foundation
 /// proof; ServerKey = HMAC(SaltedPassword, "Server Key") lets it prove that it knows the
 /// verifier. Neither gives the password back, and neither alone lets anyone log in.
 ///
-/// Passwords are used as their UTF-8 bytes. PostgreSQL first applies SASLprep (NFKC and a
-/// list of prohibited characters); for ASCII and already-normalized passwords both are the
-/// same, and this is the documented difference for the rest.
+/// Passwords go through SASLprep first (`SASLprep.passwordBytes`: NFKC and RFC 4013's
+/// mappings, the raw bytes when prohibited characters remain), as PostgreSQL and libpq do, so
+/// a password typed in another Unicode normalization form still logs in.
 package struct SCRAMVerifier: Sendable, Hashable {
     package static let mechanism = "SCRAM-SHA-256"
     /// PostgreSQL's default (`scram_iterations`).
@@ -40,7 +40,7 @@ package struct SCRAMVerifier: Sendable, Hashable {
     /// salt, i), then the two keys).
     package init(password: String, salt: [UInt8], iterations: Int = SCRAMVerifier.defaultIterations) {
         precondition(iterations >= 1, "SCRAM needs at least one iteration")
-        let salted = SCRAMVerifier.pbkdf2(password: Array(password.utf8), salt: salt, iterations: iterations)
+        let salted = SCRAMVerifier.pbkdf2(password: SASLprep.passwordBytes(password), salt: salt, iterations: iterations)
         let clientKey = SCRAMVerifier.hmac(key: salted, Array("Client Key".utf8))
         self.init(
             iterations: iterations, salt: salt, storedKey: SCRAMVerifier.sha256(clientKey),
