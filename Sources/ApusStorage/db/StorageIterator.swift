@@ -7,7 +7,7 @@ import ApusCore
 /// bounds. Forward and backward steps may be mixed. It pins the files and memtables it reads
 /// until it is released. Concurrency: one owner (not `Sendable`).
 public final class StorageIterator {
-    private let input: any InternalIterator
+    private let input: MergingIterator
     private let snapshot: Snapshot
     private let tombstones: [RangeTombstone]
     private let comparator: KeyComparator
@@ -15,13 +15,21 @@ public final class StorageIterator {
     private let upper: [UInt8]?
     private let pinned: StorageEngine.ReadState
     private var forward = true
-    public private(set) var isValid = false
-    /// The current user key. Meaningful only while `isValid`.
-    public private(set) var key: [UInt8] = []
-    /// The current value. Meaningful only while `isValid`.
-    public private(set) var value: [UInt8] = []
+    // The position's state is private, behind read-only accessors: a public stored property
+    // could be accessed from other modules directly, so every access to it here would be a
+    // dynamic exclusivity check.
+    private var valid = false
+    private var currentKey: [UInt8] = []
+    private var currentValue: [UInt8] = []
 
-    init(input: any InternalIterator, snapshot: Snapshot, tombstones: [RangeTombstone], options: IteratorOptions,
+    /// Whether the iterator is on an entry.
+    public var isValid: Bool { valid }
+    /// The current user key. Meaningful only while `isValid`.
+    public var key: [UInt8] { currentKey }
+    /// The current value. Meaningful only while `isValid`.
+    public var value: [UInt8] { currentValue }
+
+    init(input: MergingIterator, snapshot: Snapshot, tombstones: [RangeTombstone], options: IteratorOptions,
          comparator: KeyComparator, pinned: StorageEngine.ReadState) {
         self.input = input
         self.snapshot = snapshot
@@ -53,7 +61,7 @@ public final class StorageIterator {
     public func seekToFirst() throws(StorageError) {
         forward = true
         if let lower { try input.seek(InternalKey.seekTarget(lower, maxSequenceNumber)) } else { try input.seekToFirst() }
-        try findNext(skipping: nil)
+        try findNext(skippingCurrent: false)
     }
 
     public func seekToLast() throws(StorageError) {
@@ -68,7 +76,7 @@ public final class StorageIterator {
         var t = target
         if let lower, comparator.compare(t, lower) < 0 { t = lower }
         try input.seek(InternalKey.seekTarget(t, snapshot.sequence))
-        try findNext(skipping: nil)
+        try findNext(skippingCurrent: false)
     }
 
     /// Positions at the last key <= `target` (and within bounds).
@@ -80,25 +88,29 @@ public final class StorageIterator {
 
     /// - Precondition: `isValid`.
     public func next() throws(StorageError) {
-        precondition(isValid, "next on a valid iterator")
+        precondition(valid, "next on a valid iterator")
         if !forward {
             // The input sits before the current key's entries; step onto them.
             forward = true
             if input.isValid { try input.next() } else { try input.seekToFirst() }
         }
-        try findNext(skipping: key)
+        try findNext(skippingCurrent: true)
     }
 
     /// - Precondition: `isValid`.
     public func prev() throws(StorageError) {
-        precondition(isValid, "prev on a valid iterator")
+        precondition(valid, "prev on a valid iterator")
         if forward {
             // The input sits on the current key's newest entry; step before all its entries.
             forward = false
-            let current = key
+            let current = currentKey
             while input.isValid {
-                guard let p = InternalKey.parse(input.key) else { throw malformed() }
-                if compareUser(p.userKey, current) < 0 { break }
+                let before = input.withKey { (ik: UnsafeRawBufferPointer) -> Bool? in
+                    guard let p = InternalKey.parse(ik) else { return nil }
+                    return compareUser(UnsafeRawBufferPointer(rebasing: ik[0..<p.userKeyLength]), current) < 0
+                }
+                guard let before else { throw malformed() }
+                if before { break }
                 try input.prev()
             }
         }
@@ -109,37 +121,91 @@ public final class StorageIterator {
         StorageError(.corruption, "malformed internal key during iteration")
     }
 
-    private func compareUser(_ a: ArraySlice<UInt8>, _ b: [UInt8]) -> Int {
-        a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in comparator.compare(pa, pb) } }
+    @inline(__always)
+    private func compareUser(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
+        b.withUnsafeBytes { pb in comparator.compare(a, pb) }
     }
 
-    private func isCovered(_ userKey: ArraySlice<UInt8>, _ seq: SequenceNumber) -> Bool {
+    private func isCovered(_ userKey: UnsafeRawBufferPointer, _ seq: SequenceNumber) -> Bool {
         guard !tombstones.isEmpty else { return false }
-        return userKey.withUnsafeBytes { raw in
-            tombstones.contains { $0.covers(raw, entrySequence: seq, readSequence: snapshot.sequence, comparator: comparator) }
-        }
+        return tombstones.contains { $0.covers(userKey, entrySequence: seq, readSequence: snapshot.sequence, comparator: comparator) }
     }
 
-    /// Moves forward to the newest visible live entry of a user key greater than `skipping`.
-    private func findNext(skipping: [UInt8]?) throws(StorageError) {
-        var skip = skipping
+    /// What `findNext` makes of one input entry.
+    private enum Visit {
+        /// Not visible, or an older version of a key already passed: step on.
+        case pass
+        /// The newest visible entry of its key is a deletion (or is range-deleted): its user key
+        /// is now the one to skip; step on.
+        case hide
+        /// At or past the upper bound: the iteration ends.
+        case end
+        /// A live entry: its user key is now in `found`.
+        case found
+        case malformed
+    }
+
+    /// Moves forward to the newest visible live entry of a user key greater than the current
+    /// `key` (when `skippingCurrent`). Input keys are read borrowed; only a returned entry's user
+    /// key and value are copied. The loop keeps its state in locals: a property of this class
+    /// touched per entry would cost a dynamic exclusivity check each time.
+    private func findNext(skippingCurrent: Bool) throws(StorageError) {
+        let input = self.input, upper = self.upper, readSequence = snapshot.sequence, comparator = self.comparator
+        // Entries of user keys up to `current` (when skipping it), or up to `hidden` once a
+        // deleted key was passed, are older versions to skip.
+        let current = skippingCurrent ? currentKey : []
+        var hidden: [UInt8] = []
+        var haveHidden = false
+        var found: [UInt8] = []
         while input.isValid {
-            guard let p = InternalKey.parse(input.key) else { throw malformed() }
-            if p.sequence <= snapshot.sequence && p.kind != .rangeDelete {
-                if let upper, compareUser(p.userKey, upper) >= 0 { break }
-                if skip == nil || compareUser(p.userKey, skip!) > 0 {
-                    if p.kind == .put && !isCovered(p.userKey, p.sequence) {
-                        key = Array(p.userKey)
-                        value = input.value
-                        isValid = true
-                        return
-                    }
-                    skip = Array(p.userKey)  // deleted: hide older versions too
+            let visit = input.withKey { (ik: UnsafeRawBufferPointer) -> Visit in
+                guard let p = InternalKey.parse(ik) else { return .malformed }
+                guard p.sequence <= readSequence && p.kind != .rangeDelete else { return .pass }
+                let userKey = UnsafeRawBufferPointer(rebasing: ik[0..<p.userKeyLength])
+                if let upper, upper.withUnsafeBytes({ comparator.compare(userKey, $0) }) >= 0 { return .end }
+                if haveHidden {
+                    if hidden.withUnsafeBytes({ comparator.compare(userKey, $0) }) <= 0 { return .pass }
+                } else if skippingCurrent && current.withUnsafeBytes({ comparator.compare(userKey, $0) }) <= 0 {
+                    return .pass
                 }
+                if p.kind == .put && !isCovered(userKey, p.sequence) {
+                    found = [UInt8](userKey)
+                    return .found
+                }
+                // Deleted: hide older versions too.
+                hidden.removeAll(keepingCapacity: true)
+                hidden.append(contentsOf: userKey)
+                haveHidden = true
+                return .hide
+            }
+            switch visit {
+            case .pass, .hide: break
+            case .end:
+                valid = false
+                return
+            case .found:
+                currentKey = found
+                currentValue = input.value
+                valid = true
+                return
+            case .malformed: throw malformed()
             }
             try input.next()
         }
-        isValid = false
+        valid = false
+    }
+
+    /// What `findPrev` makes of one input entry.
+    private enum BackwardVisit {
+        /// Not visible or out of bounds: step on.
+        case pass
+        /// A live entry (so far the newest of its key): its user key is now in `savedKey`.
+        case live
+        /// A deletion or range-deleted entry (so far the newest of its key).
+        case dead
+        /// Before the lower bound, or a key before a live one found: the step ends.
+        case end
+        case malformed
     }
 
     /// Moves backward to the newest visible live entry of the previous user key.
@@ -147,29 +213,34 @@ public final class StorageIterator {
         var haveEntry = false
         var savedKey: [UInt8] = []
         var savedValue: [UInt8] = []
-        while input.isValid {
-            guard let p = InternalKey.parse(input.key) else { throw malformed() }
-            if p.sequence <= snapshot.sequence && p.kind != .rangeDelete {
-                if let lower, compareUser(p.userKey, lower) < 0 { break }
-                let inBounds = upper.map { compareUser(p.userKey, $0) < 0 } ?? true
-                if inBounds {
-                    if haveEntry && compareUser(p.userKey, savedKey) < 0 { break }
-                    // Entries of one key arrive oldest first going backward: the last one seen wins.
-                    savedKey = Array(p.userKey)
-                    if p.kind == .put && !isCovered(p.userKey, p.sequence) {
-                        savedValue = input.value
-                        haveEntry = true
-                    } else {
-                        haveEntry = false
-                    }
-                }
+        scan: while input.isValid {
+            let visit = input.withKey { (ik: UnsafeRawBufferPointer) -> BackwardVisit in
+                guard let p = InternalKey.parse(ik) else { return .malformed }
+                guard p.sequence <= snapshot.sequence && p.kind != .rangeDelete else { return .pass }
+                let userKey = UnsafeRawBufferPointer(rebasing: ik[0..<p.userKeyLength])
+                if let lower, compareUser(userKey, lower) < 0 { return .end }
+                if let upper, compareUser(userKey, upper) >= 0 { return .pass }
+                if haveEntry && compareUser(userKey, savedKey) < 0 { return .end }
+                // Entries of one key arrive oldest first going backward: the last one seen wins.
+                savedKey.removeAll(keepingCapacity: true)
+                savedKey.append(contentsOf: userKey)
+                return p.kind == .put && !isCovered(userKey, p.sequence) ? .live : .dead
+            }
+            switch visit {
+            case .pass: break
+            case .live:
+                savedValue = input.value
+                haveEntry = true
+            case .dead: haveEntry = false
+            case .end: break scan
+            case .malformed: throw malformed()
             }
             try input.prev()
         }
-        isValid = haveEntry
+        valid = haveEntry
         if haveEntry {
-            key = savedKey
-            value = savedValue
+            currentKey = savedKey
+            currentValue = savedValue
         }
     }
 }

@@ -7,6 +7,11 @@ package protocol InternalIterator: AnyObject {
     var isValid: Bool { get }
     /// The current internal key. - Precondition: `isValid`.
     var key: [UInt8] { get }
+    /// Replaces the contents of `buffer` with the current internal key. Iterators that hold
+    /// their key in borrowed memory copy it into the buffer's existing storage, so a caller that
+    /// keeps one buffer per iterator (as the merging iterator does) allocates nothing per step.
+    /// - Precondition: `isValid`.
+    func copyKey(into buffer: inout [UInt8])
     /// The current value. - Precondition: `isValid`.
     var value: [UInt8] { get }
     func seekToFirst() throws(StorageError)
@@ -19,4 +24,10 @@ package protocol InternalIterator: AnyObject {
     func next() throws(StorageError)
     /// - Precondition: `isValid`.
     func prev() throws(StorageError)
+}
+
+extension InternalIterator {
+    package func copyKey(into buffer: inout [UInt8]) {
+        buffer = key
+    }
 }

@@ -8,7 +8,7 @@ final class LevelIterator: InternalIterator {
     private let files: [TableFile]
     private let tableCache: TableCache
     private var index = -1
-    private var current: (any InternalIterator)?
+    private var current: TableIterator?
 
     init(version: Version, level: Int, tableCache: TableCache) {
         precondition(level > 0, "level 0 tables overlap and are iterated one by one")
@@ -21,12 +21,13 @@ final class LevelIterator: InternalIterator {
     var isValid: Bool { current?.isValid ?? false }
     var key: [UInt8] { current!.key }  // precondition: isValid
     var value: [UInt8] { current!.value }
+    func copyKey(into buffer: inout [UInt8]) { current!.copyKey(into: &buffer) }
 
     private func open(_ i: Int) throws(StorageError) {
         if i == index, current != nil { return }
         index = i
         guard i >= 0, i < files.count else { current = nil; return }
-        current = try tableCache.reader(fileNumber: files[i].number).makeIterator()
+        current = try tableCache.reader(fileNumber: files[i].number).makeTableIterator()
     }
 
     private func skipEmptyForward() throws(StorageError) {

@@ -15,8 +15,14 @@
 /// Errors: a child's error is rethrown from the positioning call that met it; the merging
 /// iterator is then invalid until the next successful `seek...` call.
 ///
-/// Each child's current key is cached after every move of that child, so the heap compares
-/// cached arrays instead of asking children for keys again.
+/// Each child's current key is copied after every move of that child into a buffer kept for
+/// that child (reusing its storage, so a step allocates nothing), and the heap compares those
+/// buffers instead of asking children for keys again.
+///
+/// The key buffers and the heap live in memory the iterator allocates itself rather than in
+/// array properties: an array property of a class that is modified across a call (as
+/// `copyKey(into:)` does) gets a dynamic exclusivity check on every access, and those checks
+/// cost more than the merge itself.
 ///
 /// Concurrency: one owner (not `Sendable`), like its children.
 package final class MergingIterator: InternalIterator {
@@ -27,10 +33,14 @@ package final class MergingIterator: InternalIterator {
 
     private let children: [any InternalIterator]
     private let comparator: KeyComparator
-    /// The current key of each child while it is valid; stale otherwise.
-    private var keys: [[UInt8]]
-    /// Indices of valid children, heap-ordered for `direction`; the top is the current child.
-    private var heap: [Int]
+    /// The current key of each child (`children.count` of them) while it is valid; stale
+    /// otherwise. Each buffer is refilled in place (`copyKey(into:)`); `key` hands out a
+    /// copy-on-write reference, which only costs the next refill an allocation.
+    private let keys: UnsafeMutablePointer<[UInt8]>
+    /// Indices of valid children (the first `heapCount`), heap-ordered for `direction`; the top
+    /// is the current child. Room for every child.
+    private let heap: UnsafeMutablePointer<Int>
+    private var heapCount = 0
     private var direction: Direction = .forward
 
     /// Merges `children`, whose keys compare with `comparator`'s internal-key order.
@@ -38,16 +48,36 @@ package final class MergingIterator: InternalIterator {
     package init(children: [any InternalIterator], comparator: KeyComparator) {
         self.children = children
         self.comparator = comparator
-        self.keys = Array(repeating: [], count: children.count)
-        self.heap = []
-        self.heap.reserveCapacity(children.count)
+        self.keys = .allocate(capacity: max(1, children.count))
+        self.keys.initialize(repeating: [], count: children.count)
+        self.heap = .allocate(capacity: max(1, children.count))
     }
 
-    package var isValid: Bool { !heap.isEmpty }
+    deinit {
+        keys.deinitialize(count: children.count)
+        keys.deallocate()
+        heap.deallocate()
+    }
+
+    package var isValid: Bool { heapCount > 0 }
 
     package var key: [UInt8] {
         precondition(isValid, "iterator is positioned")
         return keys[heap[0]]
+    }
+
+    /// Calls `body` with the current internal key, borrowed without copying.
+    /// - Precondition: `isValid`.
+    @inline(__always)
+    package func withKey<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        precondition(isValid, "iterator is positioned")
+        return keys[heap[0]].withUnsafeBytes(body)
+    }
+
+    package func copyKey(into buffer: inout [UInt8]) {
+        precondition(isValid, "iterator is positioned")
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: keys[heap[0]])
     }
 
     package var value: [UInt8] {
@@ -97,12 +127,12 @@ package final class MergingIterator: InternalIterator {
     /// Moves every child with `move`, then rebuilds the heap for `newDirection`.
     private func repositionAll(_ newDirection: Direction,
                                _ move: (any InternalIterator) throws(StorageError) -> Void) throws(StorageError) {
-        heap.removeAll(keepingCapacity: true)
+        heapCount = 0
         direction = newDirection
         for i in children.indices {
             try guarded { () throws(StorageError) in try move(children[i]) }
             if children[i].isValid {
-                keys[i] = children[i].key
+                children[i].copyKey(into: &keys[i])
             }
         }
         rebuildHeap()
@@ -116,17 +146,17 @@ package final class MergingIterator: InternalIterator {
             let child = children[i]
             try guarded { () throws(StorageError) in try child.seek(target) }
             if child.isValid {
-                keys[i] = child.key
+                child.copyKey(into: &keys[i])
                 // An equal key in a lower-indexed child came before the current entry.
                 if i < current && comparator.compareInternal(keys[i], target) == 0 {
                     try guarded { () throws(StorageError) in try child.next() }
-                    if child.isValid { keys[i] = child.key }
+                    if child.isValid { child.copyKey(into: &keys[i]) }
                 }
             }
         }
         direction = .forward
         rebuildHeap()
-        precondition(heap.first == current, "merging iterator resumes forward at the current child")
+        precondition(heapCount > 0 && heap[0] == current, "merging iterator resumes forward at the current child")
     }
 
     /// Puts every other child at its last entry before (current key, `current`) in merge
@@ -137,17 +167,17 @@ package final class MergingIterator: InternalIterator {
             let child = children[i]
             try guarded { () throws(StorageError) in try child.seekForPrev(target) }
             if child.isValid {
-                keys[i] = child.key
+                child.copyKey(into: &keys[i])
                 // An equal key in a higher-indexed child comes after the current entry.
                 if i > current && comparator.compareInternal(keys[i], target) == 0 {
                     try guarded { () throws(StorageError) in try child.prev() }
-                    if child.isValid { keys[i] = child.key }
+                    if child.isValid { child.copyKey(into: &keys[i]) }
                 }
             }
         }
         direction = .backward
         rebuildHeap()
-        precondition(heap.first == current, "merging iterator resumes backward at the current child")
+        precondition(heapCount > 0 && heap[0] == current, "merging iterator resumes backward at the current child")
     }
 
     /// Runs a child move; on error leaves the merging iterator invalid and rethrows.
@@ -156,21 +186,21 @@ package final class MergingIterator: InternalIterator {
         do {
             try body()
         } catch {
-            heap.removeAll(keepingCapacity: true)
+            heapCount = 0
             throw error
         }
     }
 
     /// After the top child `current` moved: refresh its key and restore the heap.
     private func refreshTop(_ current: Int) {
-        precondition(heap.first == current, "the moved child is the heap's top")
+        precondition(heapCount > 0 && heap[0] == current, "the moved child is the heap's top")
         if children[current].isValid {
-            keys[current] = children[current].key
+            children[current].copyKey(into: &keys[current])
             siftDown(0)
         } else {
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
+            heapCount -= 1
+            if heapCount > 0 {
+                heap[0] = heap[heapCount]
                 siftDown(0)
             }
         }
@@ -188,11 +218,12 @@ package final class MergingIterator: InternalIterator {
 
     /// Rebuilds the heap from every valid child. O(k) for k children.
     private func rebuildHeap() {
-        heap.removeAll(keepingCapacity: true)
+        heapCount = 0
         for i in children.indices where children[i].isValid {
-            heap.append(i)
+            heap[heapCount] = i
+            heapCount += 1
         }
-        var i = heap.count / 2
+        var i = heapCount / 2
         while i > 0 {
             i -= 1
             siftDown(i)
@@ -201,7 +232,7 @@ package final class MergingIterator: InternalIterator {
 
     private func siftDown(_ start: Int) {
         var i = start
-        let n = heap.count
+        let n = heapCount
         while true {
             let left = 2 * i + 1
             if left >= n { return }
@@ -209,7 +240,7 @@ package final class MergingIterator: InternalIterator {
             let right = left + 1
             if right < n && comesFirst(heap[right], heap[left]) { best = right }
             if !comesFirst(heap[best], heap[i]) { return }
-            heap.swapAt(i, best)
+            (heap[i], heap[best]) = (heap[best], heap[i])
             i = best
         }
     }

@@ -187,6 +187,12 @@ package final class MemtableIterator: InternalIterator {
         return Array(list.key(node))
     }
 
+    package func copyKey(into buffer: inout [UInt8]) {
+        precondition(isValid, "iterator is positioned")
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: list.key(node))
+    }
+
     package var value: [UInt8] {
         precondition(isValid, "iterator is positioned")
         return Array(list.value(node))

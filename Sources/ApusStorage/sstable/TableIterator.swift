@@ -33,6 +33,14 @@ package final class TableIterator: InternalIterator {
         return data.key
     }
 
+    /// Copies the current internal key into `buffer`'s storage; the cursor keeps its own key
+    /// buffer unshared, so decoding the next entry updates it in place.
+    package func copyKey(into buffer: inout [UInt8]) {
+        precondition(data.isValid, "key of a valid iterator")
+        buffer.removeAll(keepingCapacity: true)
+        data.key.withUnsafeBytes { buffer.append(contentsOf: $0) }
+    }
+
     /// The current value (a fresh copy). - Precondition: `isValid`.
     package var value: [UInt8] {
         precondition(data.isValid, "value of a valid iterator")
