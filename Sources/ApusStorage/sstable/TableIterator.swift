@@ -8,51 +8,66 @@
 /// Use `TableReader.makeTableIterator()` where the concrete type avoids existential dispatch in
 /// hot loops (merging iterators, compaction).
 ///
+/// The two cursors live in memory the iterator allocates itself rather than in stored `var`
+/// properties: a struct property of a class that is mutated across calls gets a dynamic
+/// exclusivity check on every access, several per step.
+///
 /// Concurrency: one owner (not `Sendable`), as `InternalIterator` requires.
 package final class TableIterator: InternalIterator {
     private let reader: TableReader
-    private var index: BlockCursor
-    private var data: BlockCursor
+    /// The cursor over the index block.
+    private let index: UnsafeMutablePointer<BlockCursor>
+    /// The cursor over the current data block.
+    private let data: UnsafeMutablePointer<BlockCursor>
     /// File offset of the block `data` is on, or -1 for none.
     private var dataOffset = -1
 
     /// Creates an unpositioned iterator over `reader`'s entries.
     init(reader: TableReader) {
         self.reader = reader
-        index = BlockCursor(block: reader.indexBlock, comparator: reader.comparator, path: reader.path,
-                            blockOffset: reader.indexOffset)
-        data = BlockCursor(block: Block.empty, comparator: reader.comparator, path: reader.path, blockOffset: 0)
+        let cursors = UnsafeMutablePointer<BlockCursor>.allocate(capacity: 2)
+        cursors.initialize(to: BlockCursor(block: reader.indexBlock, comparator: reader.comparator, path: reader.path,
+                                           blockOffset: reader.indexOffset))
+        (cursors + 1).initialize(to: BlockCursor(block: Block.empty, comparator: reader.comparator, path: reader.path,
+                                                 blockOffset: 0))
+        index = cursors
+        data = cursors + 1
+    }
+
+    deinit {
+        index.deinitialize(count: 2)
+        index.deallocate()
     }
 
     /// Whether the iterator is on an entry.
-    package var isValid: Bool { data.isValid }
+    package var isValid: Bool { data.pointee.isValid }
 
     /// The current internal key. - Precondition: `isValid`.
     package var key: [UInt8] {
-        precondition(data.isValid, "key of a valid iterator")
-        return data.key
+        precondition(data.pointee.isValid, "key of a valid iterator")
+        return data.pointee.key
     }
 
     /// Copies the current internal key into `buffer`'s storage; the cursor keeps its own key
     /// buffer unshared, so decoding the next entry updates it in place.
     package func copyKey(into buffer: inout [UInt8]) {
-        precondition(data.isValid, "key of a valid iterator")
+        precondition(data.pointee.isValid, "key of a valid iterator")
         buffer.removeAll(keepingCapacity: true)
-        data.key.withUnsafeBytes { buffer.append(contentsOf: $0) }
+        data.pointee.key.withUnsafeBytes { buffer.append(contentsOf: $0) }
     }
 
     /// The current value (a fresh copy). - Precondition: `isValid`.
     package var value: [UInt8] {
-        precondition(data.isValid, "value of a valid iterator")
-        return data.value
+        precondition(data.pointee.isValid, "value of a valid iterator")
+        return data.pointee.value
     }
 
     /// Positions at the table's first entry (invalid if the table has none).
     package func seekToFirst() throws(StorageError) {
         try guarded { () throws(StorageError) in
-            try index.seekToFirst()
+            try index.pointee.seekToFirst()
             try loadBlock()
-            if dataOffset >= 0 { try data.seekToFirst() }
+            if dataOffset >= 0 { try data.pointee.seekToFirst() }
             try skipEmptyForward()
         }
     }
@@ -60,9 +75,9 @@ package final class TableIterator: InternalIterator {
     /// Positions at the table's last entry (invalid if the table has none).
     package func seekToLast() throws(StorageError) {
         try guarded { () throws(StorageError) in
-            try index.seekToLast()
+            try index.pointee.seekToLast()
             try loadBlock()
-            if dataOffset >= 0 { try data.seekToLast() }
+            if dataOffset >= 0 { try data.pointee.seekToLast() }
             try skipEmptyBackward()
         }
     }
@@ -80,13 +95,13 @@ package final class TableIterator: InternalIterator {
         precondition(target.count >= InternalKey.trailerLength, "seek target is an internal key")
         try guarded { () throws(StorageError) in
             try seekRaw(target)
-            if !data.isValid {
-                try index.seekToLast()
+            if !data.pointee.isValid {
+                try index.pointee.seekToLast()
                 try loadBlock()
-                if dataOffset >= 0 { try data.seekToLast() }
+                if dataOffset >= 0 { try data.pointee.seekToLast() }
                 try skipEmptyBackward()
-            } else if compare(data.key, target) > 0 {
-                try data.prev()
+            } else if compare(data.pointee.key, target) > 0 {
+                try data.pointee.prev()
                 try skipEmptyBackward()
             }
         }
@@ -94,18 +109,18 @@ package final class TableIterator: InternalIterator {
 
     /// Moves to the next entry. - Precondition: `isValid`.
     package func next() throws(StorageError) {
-        precondition(data.isValid, "next on a valid iterator")
+        precondition(data.pointee.isValid, "next on a valid iterator")
         try guarded { () throws(StorageError) in
-            try data.next()
+            try data.pointee.next()
             try skipEmptyForward()
         }
     }
 
     /// Moves to the previous entry. - Precondition: `isValid`.
     package func prev() throws(StorageError) {
-        precondition(data.isValid, "prev on a valid iterator")
+        precondition(data.pointee.isValid, "prev on a valid iterator")
         try guarded { () throws(StorageError) in
-            try data.prev()
+            try data.pointee.prev()
             try skipEmptyBackward()
         }
     }
@@ -119,13 +134,13 @@ package final class TableIterator: InternalIterator {
     private func seekRaw(_ target: [UInt8]) throws(StorageError) {
         var failure: StorageError?
         target.withUnsafeBytes { t in
-            do throws(StorageError) { try index.seek(t) } catch { failure = error }
+            do throws(StorageError) { try index.pointee.seek(t) } catch { failure = error }
         }
         if let failure { throw failure }
         try loadBlock()
         if dataOffset >= 0 {
             target.withUnsafeBytes { t in
-                do throws(StorageError) { try data.seek(t) } catch { failure = error }
+                do throws(StorageError) { try data.pointee.seek(t) } catch { failure = error }
             }
             if let failure { throw failure }
         }
@@ -135,7 +150,7 @@ package final class TableIterator: InternalIterator {
     /// Runs `body`; on error leaves the iterator invalid and rethrows.
     private func guarded(_ body: () throws(StorageError) -> Void) throws(StorageError) {
         do { try body() } catch {
-            data.reset(block: Block.empty, blockOffset: 0)
+            data.pointee.reset(block: Block.empty, blockOffset: 0)
             dataOffset = -1
             throw error
         }
@@ -143,36 +158,36 @@ package final class TableIterator: InternalIterator {
 
     /// Points `data` at the block the index cursor names (unpositioned), or at no block.
     private func loadBlock() throws(StorageError) {
-        guard index.isValid else {
-            data.reset(block: Block.empty, blockOffset: 0)
+        guard index.pointee.isValid else {
+            data.pointee.reset(block: Block.empty, blockOffset: 0)
             dataOffset = -1
             return
         }
-        let handle = try reader.dataHandle(index)
+        let handle = try reader.dataHandle(index.pointee)
         if handle.offset != dataOffset {
             let block = try reader.dataBlock(handle)
-            data.reset(block: block, blockOffset: handle.offset)
+            data.pointee.reset(block: block, blockOffset: handle.offset)
             dataOffset = handle.offset
         }
     }
 
     private func skipEmptyForward() throws(StorageError) {
-        while !data.isValid {
-            guard index.isValid else { return }
-            try index.next()
+        while !data.pointee.isValid {
+            guard index.pointee.isValid else { return }
+            try index.pointee.next()
             try loadBlock()
             guard dataOffset >= 0 else { return }
-            try data.seekToFirst()
+            try data.pointee.seekToFirst()
         }
     }
 
     private func skipEmptyBackward() throws(StorageError) {
-        while !data.isValid {
-            guard index.isValid else { return }
-            try index.prev()
+        while !data.pointee.isValid {
+            guard index.pointee.isValid else { return }
+            try index.pointee.prev()
             try loadBlock()
             guard dataOffset >= 0 else { return }
-            try data.seekToLast()
+            try data.pointee.seekToLast()
         }
     }
 }
