@@ -8,18 +8,7 @@ import Testing
 /// and after COMMIT. The transaction's undo log is what ROLLBACK TO replays, so a write it
 /// forgets or restores wrongly shows up as a difference.
 @Suite struct SavepointModelTests {
-    /// A deterministic generator (SplitMix64), so that a failing seed can be replayed.
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
+    func below(_ rng: inout SplitMix64, _ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
 
     func contents(_ h: TxnHarness) throws -> [Int: Int] {
         var out: [Int: Int] = [:]
@@ -29,7 +18,7 @@ import Testing
 
     @Test(arguments: 1...40)
     func randomSavepointHistoriesMatchTheModel(seed: Int) throws {
-        var rng = Rng(state: UInt64(seed))
+        var rng = SplitMix64(seed: UInt64(seed))
         let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int, w int UNIQUE); CREATE INDEX t_v ON t (v)")
         var committed: [Int: Int] = [:]
         for _ in 0..<4 {
@@ -38,19 +27,19 @@ import Testing
             var stack: [(name: String, state: [Int: Int])] = []
             var counter = 0
             for step in 0..<60 {
-                let id = rng.below(12), v = rng.below(1000)
-                switch rng.below(10) {
+                let id = below(&rng, 12), v = below(&rng, 1000)
+                switch below(&rng, 10) {
                 case 0, 1:
                     counter += 1
                     stack.append(("s\(counter)", model))
                     try h.run(0, "SAVEPOINT s\(counter)")
                 case 2 where !stack.isEmpty:
-                    let i = rng.below(stack.count)
+                    let i = below(&rng, stack.count)
                     try h.run(0, "ROLLBACK TO SAVEPOINT \(stack[i].name)")
                     model = stack[i].state
                     stack.removeSubrange((i + 1)...)
                 case 3 where !stack.isEmpty:
-                    let i = rng.below(stack.count)
+                    let i = below(&rng, stack.count)
                     try h.run(0, "RELEASE SAVEPOINT \(stack[i].name)")
                     stack.removeSubrange(i...)
                 case 4:
@@ -78,12 +67,12 @@ import Testing
                 if seen != model { return }
                 // The secondary index agrees with the table (an index lookup by v).
                 if !model.isEmpty {
-                    let values = model.values.sorted(), probe = values[rng.below(values.count)]
+                    let values = model.values.sorted(), probe = values[below(&rng, values.count)]
                     let viaIndex = try h.run(0, "SELECT id FROM t WHERE v = \(probe) ORDER BY id").map { Int($0[0])! }
                     #expect(viaIndex == model.filter { $0.value == probe }.keys.sorted(), "seed \(seed), step \(step)")
                 }
             }
-            if rng.below(4) == 0 {
+            if below(&rng, 4) == 0 {
                 try h.run(0, "ROLLBACK")
             } else {
                 try h.run(0, "COMMIT")
