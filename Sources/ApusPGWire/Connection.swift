@@ -159,6 +159,27 @@ final class PGConnection: @unchecked Sendable {
         }
     }
 
+    /// When the outgoing buffer last became full (nil: it is not); event-loop state.
+    var unwritableSince: NIODeadline?
+
+    /// Called on the event loop when the outgoing buffer crosses NIO's water marks: once it
+    /// has stayed full for `configuration.clientSendTimeout`, the client is not reading and the
+    /// connection is closed (which cancels its statement, see `disconnected`).
+    func writabilityChanged(_ writable: Bool) {
+        if writable {
+            unwritableSince = nil
+            return
+        }
+        let since = NIODeadline.now()
+        unwritableSince = since
+        let t = configuration.clientSendTimeout.components
+        let delay = TimeAmount.nanoseconds(t.seconds * 1_000_000_000 + t.attoseconds / 1_000_000_000)
+        channel.eventLoop.scheduleTask(in: delay) { [weak self] in
+            guard let self, self.unwritableSince == since, self.channel.isActive else { return }
+            self.channel.close(promise: nil)
+        }
+    }
+
     func fatal(_ code: String, _ message: String) {
         var w = BackendWriter()
         w.errorResponse(severity: "FATAL", code: code, message: message)
@@ -668,6 +689,11 @@ final class PGChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         connection.disconnected()
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        connection.writabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

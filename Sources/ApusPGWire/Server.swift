@@ -34,6 +34,10 @@ public final class PGServer: Sendable {
         /// (PostgreSQL's `authentication_timeout`, 60 s): a client that never finishes its
         /// startup, or sends it a byte at a time, is closed instead of holding a connection slot.
         public var authenticationTimeout: Duration = .seconds(60)
+        /// How long replies may wait unread: a client that stops reading while replies are
+        /// pending (the outgoing buffer stays above NIO's high-water mark) for this long is
+        /// disconnected and its statement cancelled, instead of holding its results and locks.
+        public var clientSendTimeout: Duration = .seconds(60)
 
         public init(
             host: String = "127.0.0.1", port: Int = 5433, maxConnections: Int = 100, maxMessageSize: Int = 64 << 20, threads: Int = 2

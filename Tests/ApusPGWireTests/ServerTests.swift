@@ -126,11 +126,12 @@ final class TestServer {
     let engine: StorageEngine
     let server: PGServer
 
-    init(maxConnections: Int = 20, authenticationTimeout: Duration = .seconds(60)) throws {
+    init(maxConnections: Int = 20, authenticationTimeout: Duration = .seconds(60), clientSendTimeout: Duration = .seconds(60)) throws {
         dir = NSTemporaryDirectory() + "apus-pgwire-\(UUID().uuidString)"
         engine = try StorageEngine.open(directory: dir)
         var configuration = PGServer.Configuration(port: 0, maxConnections: maxConnections, maxMessageSize: 1 << 20)
         configuration.authenticationTimeout = authenticationTimeout
+        configuration.clientSendTimeout = clientSendTimeout
         server = try PGServer.start(engine: engine, configuration: configuration)
     }
 
@@ -256,6 +257,26 @@ final class TestServer {
         #expect(good.query("SELECT 1 + 1").contains { $0.0 == "D" && dataRow($0.1) == ["2"] })
         let next = try s.client()
         #expect(next.query("SELECT 2 + 2").contains { $0.0 == "D" && dataRow($0.1) == ["4"] })
+    }
+
+    /// A client that sends a query with a large result and then reads nothing is disconnected
+    /// once its replies have waited unread for the send timeout: its connection slot frees up
+    /// (waited for, up to 60 s), and the other session keeps working.
+    @Test func clientThatStopsReadingIsDisconnected() throws {
+        let s = try TestServer(maxConnections: 2, clientSendTimeout: .seconds(1))
+        defer { s.stop() }
+        let good = try s.client()
+        let stalled = try s.client()
+        stalled.send("Q", cstr("SELECT repeat('x', 1000) FROM generate_series(1, 40000)"))
+        var admitted = false
+        for _ in 0..<600 where !admitted {
+            let c = try RawClient(port: s.server.port)
+            c.startup()
+            admitted = c.untilReady().last?.0 == "Z"
+            if !admitted { usleep(100_000) }
+        }
+        #expect(admitted)
+        #expect(good.query("SELECT 3 + 3").contains { $0.0 == "D" && dataRow($0.1) == ["6"] })
     }
 
     @Test func connectionLimit() throws {
