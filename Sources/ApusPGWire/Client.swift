@@ -81,6 +81,8 @@ public struct PGClientError: Error, Sendable, CustomStringConvertible {
     public var severity = "ERROR"
     public var sqlState = "08006"
     public var message: String
+    public var detail: String?
+    public var hint: String?
     public var description: String { "\(severity):  \(message) (SQLSTATE \(sqlState))" }
 }
 
@@ -199,6 +201,8 @@ public final class PGClient {
             case UInt8(ascii: "S"): e.severity = value
             case UInt8(ascii: "C"): e.sqlState = value
             case UInt8(ascii: "M"): e.message = value
+            case UInt8(ascii: "D"): e.detail = value
+            case UInt8(ascii: "H"): e.hint = value
             default: break
             }
         }

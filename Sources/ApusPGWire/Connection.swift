@@ -665,7 +665,7 @@ final class PGConnection: @unchecked Sendable {
 
 extension SQLError {
     func write(to w: inout BackendWriter) {
-        w.errorResponse(code: sqlState.code, message: message, position: position)
+        w.errorResponse(code: sqlState.code, message: message, detail: detail, hint: hint, position: position)
     }
 }
 

@@ -122,6 +122,8 @@ struct ShellSession {
         } catch {
             let e = error as SQLError?
             err("ERROR:  \(e?.message ?? "\(error)")\(e.map { " (SQLSTATE \($0.sqlState))" } ?? "")\n")
+            if let detail = e?.detail { err("DETAIL:  \(detail)\n") }
+            if let hint = e?.hint { err("HINT:  \(hint)\n") }
             return false
         }
         if timing {
@@ -151,6 +153,8 @@ struct ShellSession {
         } catch let e as PGQueryError {
             show(e.partial)
             err("\(e.error.severity):  \(e.error.message) (SQLSTATE \(e.error.sqlState))\n")
+            if let detail = e.error.detail { err("DETAIL:  \(detail)\n") }
+            if let hint = e.error.hint { err("HINT:  \(hint)\n") }
         } catch {
             err("\(error)\n")
         }

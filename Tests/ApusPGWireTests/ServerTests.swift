@@ -81,16 +81,7 @@ final class RawClient: @unchecked Sendable {
 }
 
 /// The SQLSTATE of an ErrorResponse body.
-func sqlState(_ body: [UInt8]) -> String? {
-    var i = 0
-    while i < body.count, body[i] != 0 {
-        let code = body[i]
-        guard let end = body[(i + 1)...].firstIndex(of: 0) else { return nil }
-        if code == UInt8(ascii: "C") { return String(decoding: body[(i + 1)..<end], as: UTF8.self) }
-        i = end + 1
-    }
-    return nil
-}
+func sqlState(_ body: [UInt8]) -> String? { errorField(body, "C") }
 
 /// The text values of a DataRow body.
 func dataRow(_ body: [UInt8]) -> [String?] {
@@ -277,6 +268,27 @@ final class TestServer {
         }
         #expect(admitted)
         #expect(good.query("SELECT 3 + 3").contains { $0.0 == "D" && dataRow($0.1) == ["6"] })
+    }
+
+    /// Constraint violations carry PostgreSQL's message and DETAIL fields.
+    @Test func constraintErrorsCarryDetail() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try s.client()
+        _ = c.query("CREATE TABLE p (id int PRIMARY KEY, e text UNIQUE); CREATE TABLE ch (pid int REFERENCES p)")
+        _ = c.query("INSERT INTO p VALUES (1, 'a')")
+        func error(_ sql: String) -> [UInt8]? { c.query(sql).first { $0.0 == "E" }?.1 }
+        let pk = error("INSERT INTO p VALUES (1, 'b')")
+        #expect(pk.flatMap { errorField($0, "M") } == "duplicate key value violates unique constraint \"p_pkey\"")
+        #expect(pk.flatMap { errorField($0, "D") } == "Key (id)=(1) already exists.")
+        let unique = error("INSERT INTO p VALUES (2, 'a')")
+        #expect(unique.flatMap { errorField($0, "D") } == "Key (e)=(a) already exists.")
+        let fk = error("INSERT INTO ch VALUES (7)")
+        #expect(fk.flatMap { errorField($0, "C") } == "23503")
+        #expect(fk.flatMap { errorField($0, "D") } == "Key (pid)=(7) is not present in table \"p\".")
+        _ = c.query("INSERT INTO ch VALUES (1)")
+        let restrict = error("DELETE FROM p WHERE id = 1")
+        #expect(restrict.flatMap { errorField($0, "D") } == "Key (id)=(1) is still referenced from table \"ch\".")
     }
 
     @Test func connectionLimit() throws {

@@ -65,7 +65,7 @@ struct DML {
                 let vals = idx.columns.map { row[$0].description }.joined(separator: ", ")
                 throw SQLError(
                     .uniqueViolation,
-                    "duplicate key value violates unique constraint \"\(idx.name)\": Key (\(cols))=(\(vals)) already exists."
+                    "duplicate key value violates unique constraint \"\(idx.name)\"", detail: "Key (\(cols))=(\(vals)) already exists."
                 )
             }
         }
@@ -141,7 +141,7 @@ struct DML {
             let vals = t.primaryKey.map { row[$0].description }.joined(separator: ", ")
             throw SQLError(
                 .uniqueViolation,
-                "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists."
+                "duplicate key value violates unique constraint \"\(t.name)_pkey\"", detail: "Key (\(cols))=(\(vals)) already exists."
             )
         }
         if onConflictNothing {
@@ -592,7 +592,7 @@ struct DML {
                 let vals = t.primaryKey.map { new[$0].description }.joined(separator: ", ")
                 throw SQLError(
                     .uniqueViolation,
-                    "duplicate key value violates unique constraint \"\(t.name)_pkey\": Key (\(cols))=(\(vals)) already exists."
+                    "duplicate key value violates unique constraint \"\(t.name)_pkey\"", detail: "Key (\(cols))=(\(vals)) already exists."
                 )
             }
             try tx.delete(rowKey(t, pk))

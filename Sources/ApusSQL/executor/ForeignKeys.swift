@@ -110,9 +110,13 @@ extension DML {
             let parent = fk.refTable == t.id ? t : session.txCatalog.table(id: fk.refTable)
             guard let parent, let refCols = parent.positions(ofColumnIDs: fk.refColumns),
                   let parentKey = try findRow(parent, refCols, values) else {
+                let names = cols.map { t.columns[$0].name }.joined(separator: ", ")
+                let shown = values.map(\.description).joined(separator: ", ")
+                let parentName = session.txCatalog.table(id: fk.refTable)?.name ?? "?"
                 throw SQLError(
                     SQLState("23503"),
-                    "insert or update on table \"\(t.name)\" violates foreign key constraint \"\(fk.name)\"")
+                    "insert or update on table \"\(t.name)\" violates foreign key constraint \"\(fk.name)\"",
+                    detail: "Key (\(names))=(\(shown)) is not present in table \"\(parentName)\".")
             }
             _ = try tx.lockRow(parentKey, .share, .wait)
         }
@@ -194,9 +198,12 @@ extension DML {
                     try replaceRow(current, h.pk, h.row, row)
                 }
             default:
+                let names = refCols.map { t.columns[$0].name }.joined(separator: ", ")
+                let shown = cols.map { hits[0].row[$0].description }.joined(separator: ", ")
                 throw SQLError(
                     SQLState("23503"),
-                    "update or delete on table \"\(t.name)\" violates foreign key constraint \"\(fk.name)\" on table \"\(child.name)\"")
+                    "update or delete on table \"\(t.name)\" violates foreign key constraint \"\(fk.name)\" on table \"\(child.name)\"",
+                    detail: "Key (\(names))=(\(shown)) is still referenced from table \"\(child.name)\".")
             }
         }
     }

@@ -9,12 +9,17 @@ public struct SQLError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     /// The 1-based character position, or 0 when unknown.
     public let position: Int
+    /// PostgreSQL's DETAIL and HINT fields (the wire protocol's `D` and `H`), when there are.
+    public var detail: String?
+    public var hint: String?
 
     /// Makes an error.
-    public init(_ sqlState: SQLState, _ message: String, position: Int = 0) {
+    public init(_ sqlState: SQLState, _ message: String, position: Int = 0, detail: String? = nil, hint: String? = nil) {
         self.sqlState = sqlState
         self.message = message
         self.position = position
+        self.detail = detail
+        self.hint = hint
     }
 
     /// `ERROR: message (SQLSTATE code)`.
