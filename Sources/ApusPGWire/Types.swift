@@ -248,6 +248,22 @@ public enum PGTypes {
             let us = Int64(bitPattern: try int(UInt64.self))
             guard us >= 0, us <= 86_400_000_000 else { throw SQLError(SQLState("22008"), "time out of range") }
             return .time(us)
+        case .interval:
+            guard bytes.count == 16 else { throw SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter") }
+            func field<T: FixedWidthInteger>(_ range: Range<Int>, _: T.Type) -> T {
+                var v: T = 0
+                for b in bytes[range] { v = v << 8 | T(b) }
+                return v
+            }
+            let micros = Int64(bitPattern: field(0..<8, UInt64.self))
+            let days = Int64(Int32(bitPattern: field(8..<12, UInt32.self)))
+            let months = Int64(Int32(bitPattern: field(12..<16, UInt32.self)))
+            return .interval(months: months, days: days, micros: micros)
+        case .uuid:
+            guard bytes.count == 16 else { throw SQLError(SQLState("22P03"), "incorrect binary data format in bind parameter") }
+            let hex = bytes.map { String(format: "%02x", $0) }
+            let text = [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
+            return try castValue(.text(text), to: .uuid)
         case .jsonb:
             guard bytes.first == 1 else { throw SQLError(SQLState("22P03"), "unsupported jsonb version number \(bytes.first ?? 0)") }
             return try castValue(.text(String(decoding: bytes.dropFirst(), as: UTF8.self)), to: .jsonb)

@@ -7,6 +7,7 @@ import ApusSQL
 import Testing
 
 func be32(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+func be64(_ v: Int64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
 func be16(_ v: Int16) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
 func cstr(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
 
@@ -88,6 +89,21 @@ func cstr(_ s: String) -> [UInt8] { Array(s.utf8) + [0] }
         #expect(throws: SQLError.self) { try PGTypes.numericText([0, 1, 0]) }
         #expect(throws: SQLError.self) { try PGTypes.numericText(be16(2) + be16(0) + be16(0) + be16(0) + be16(1)) }
         #expect(throws: SQLError.self) { try PGTypes.numericText(be16(1) + be16(0) + be16(0) + be16(0) + be16(10000)) }
+    }
+
+    /// Binary interval and uuid parameters (asyncpg sends both in binary) read back what
+    /// PGTypes sends, PostgreSQL's wire layout; a wrong length is 22P03.
+    @Test func binaryIntervalAndUUIDParameters() throws {
+        let interval = Value.interval(months: -14, days: 3, micros: 45_296_000_123)
+        let ib = try #require(PGTypes.binary(interval, .interval))
+        #expect(ib == be64(45_296_000_123) + be32(3) + be32(-14))
+        #expect(try PGTypes.parameter(ib, format: 1, oid: SQLType.interval.oid) == interval)
+        let uuid = try castValue(.text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), to: .uuid)
+        let ub = try #require(PGTypes.binary(uuid, .uuid))
+        #expect(ub.count == 16 && ub.first == 0xA0 && ub.last == 0x11)
+        #expect(try PGTypes.parameter(ub, format: 1, oid: SQLType.uuid.oid) == uuid)
+        #expect(throws: SQLError.self) { try PGTypes.parameter(Array(ub.dropLast()), format: 1, oid: SQLType.uuid.oid) }
+        #expect(throws: SQLError.self) { try PGTypes.parameter(Array(ib.dropLast()), format: 1, oid: SQLType.interval.oid) }
     }
 
     /// Binary array parameters: PGTypes' own send form reads back; truncated, oversized,
