@@ -266,10 +266,12 @@ final class PGConnection: @unchecked Sendable {
                 return
             }
             var w = BackendWriter()
+            var failed = false
             do {
                 try extended(m, &w)
             } catch {
                 error.write(to: &w)
+                failed = true
                 if case .query = m { w.readyForQuery(status) } else { skipUntilSync = true }
             }
             var readyForQuery = m == .sync
@@ -279,7 +281,10 @@ final class PGConnection: @unchecked Sendable {
             case .parse, .bind, .describe, .execute, .close: pipelined = true
             default: break
             }
-            send(w, hold: pipelined)
+            // An error goes out at once, as PostgreSQL flushes an ErrorResponse: the messages
+            // after it are skipped until Sync, a Flush included, and a client that sent Parse,
+            // Describe and Flush (asyncpg's prepare) waits for the reply.
+            send(w, hold: pipelined && !failed)
             armIdleInTransactionTimeout(afterReadyForQuery: readyForQuery)
         }
     }

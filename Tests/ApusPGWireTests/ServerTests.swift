@@ -270,6 +270,24 @@ final class TestServer {
         #expect(good.query("SELECT 3 + 3").contains { $0.0 == "D" && dataRow($0.1) == ["6"] })
     }
 
+    /// An error in Parse or Describe is sent at once, not held for Sync: a client that sends
+    /// Parse, Describe and Flush (asyncpg's prepare) and waits must get it; the messages after
+    /// it are skipped until Sync, which answers ReadyForQuery.
+    @Test func extendedProtocolErrorIsFlushedAtOnce() throws {
+        let s = try TestServer()
+        defer { s.stop() }
+        let c = try s.client()
+        c.send("P", cstr("bad") + cstr("SELECT $1::int FROM nosuch") + be16(0))
+        c.send("D", [UInt8(ascii: "S")] + cstr("bad"))
+        c.send("H", [])
+        let first = c.read()
+        #expect(first?.0 == "E")
+        #expect(first.flatMap { sqlState($0.1) } == "42P01")
+        c.send("S", [])
+        #expect(c.read()?.0 == "Z")
+        #expect(c.query("SELECT 5").contains { $0.0 == "D" && dataRow($0.1) == ["5"] })
+    }
+
     /// Constraint violations carry PostgreSQL's message and DETAIL fields.
     @Test func constraintErrorsCarryDetail() throws {
         let s = try TestServer()

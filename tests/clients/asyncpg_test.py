@@ -50,6 +50,23 @@ async def main():
         check("array round trip", tuple(await conn.fetchrow("SELECT * FROM apg_arr")), arow)
         check("ANY($1)", await conn.fetchval("SELECT count(*) FROM apg WHERE id = ANY($1)", [1, 2, 3]), 2)
         check("empty array", await conn.fetchval("SELECT $1::int[]", []), [])
+        # uuid, interval, time and jsonb parameters and results, binary both ways.
+        import uuid
+        u = uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+        iv = datetime.timedelta(days=3, hours=12, minutes=34, seconds=56, microseconds=789)
+        check("uuid", await conn.fetchval("SELECT $1::uuid", u), u)
+        check("interval", await conn.fetchval("SELECT $1::interval", iv), iv)
+        check("interval arithmetic", await conn.fetchval("SELECT $1::interval + $1::interval", iv), iv * 2)
+        # An error while asyncpg prepares (Parse, Describe, Flush) reaches it at once.
+        for sql, state in [("SELECT $1::int + nosuchcol", "42703"), ("SELECT $1::int FROM nosuch", "42P01"),
+                           ("SELECT $1::text * 2", "42883")]:
+            try:
+                await asyncio.wait_for(conn.fetchval(sql, 1 if "int" in sql else "a"), 20)
+                failures.append(f"{sql}: no error")
+            except asyncpg.PostgresError as e:
+                check(f"prepare error {sql}", e.sqlstate, state)
+        check("time", await conn.fetchval("SELECT $1::time", datetime.time(23, 59, 58, 1)), datetime.time(23, 59, 58, 1))
+        check("jsonb", await conn.fetchval("SELECT $1::jsonb -> 'a'", '{"a": [1, 2]}'), "[1, 2]")
         # executemany through one prepared INSERT.
         await conn.executemany("INSERT INTO apg (id, t) VALUES ($1, $2)", [(100 + i, f"r{i}") for i in range(30)])
         check("executemany", tuple(await conn.fetchrow("SELECT count(*), min(t) FROM apg WHERE id >= 100")),
