@@ -180,13 +180,13 @@ extension SequenceDesc {
     var key: String { Catalog.relationKey(schemaName, name) }
 }
 
-/// `name` split at dots outside double quotes, unquoted parts lower-cased: the text form of a
-/// relation name (`nextval('s.seq')`, `'"S".t'::regclass`).
-func parseNameText(_ text: String) -> [String] {
+/// `text` split at `separator` outside double quotes; quoted parts keep their case (`""` is a
+/// quote), unquoted characters are lower-cased.
+func splitQuotedNames(_ text: String, separator: Character) -> [String] {
     var parts: [String] = []
     var cur = ""
     var quoted = false
-    var chars = Array(text.trimmingSpaces())[...]
+    var chars = Array(text)[...]
     while let c = chars.popFirst() {
         if quoted {
             if c == "\"" {
@@ -196,7 +196,7 @@ func parseNameText(_ text: String) -> [String] {
             }
         } else if c == "\"" {
             quoted = true
-        } else if c == "." {
+        } else if c == separator {
             parts.append(cur)
             cur = ""
         } else {
@@ -207,35 +207,16 @@ func parseNameText(_ text: String) -> [String] {
     return parts
 }
 
+/// `name` split at dots outside double quotes, unquoted parts lower-cased: the text form of a
+/// relation name (`nextval('s.seq')`, `'"S".t'::regclass`).
+func parseNameText(_ text: String) -> [String] {
+    splitQuotedNames(text.trimmingSpaces(), separator: ".")
+}
+
 /// The schema names of a `search_path` value (`"$user", public`), unquoted; names in double
 /// quotes keep their case.
 func searchPathNames(_ text: String) -> [String] {
-    var names: [String] = []
-    var cur = ""
-    var quoted = false
-    var chars = Array(text)[...]
-    func flush() {
-        let n = cur.trimmingSpaces()
-        if !n.isEmpty { names.append(n) }
-        cur = ""
-    }
-    while let c = chars.popFirst() {
-        if quoted {
-            if c == "\"" {
-                if chars.first == "\"" { cur.append("\""); chars.removeFirst() } else { quoted = false }
-            } else {
-                cur.append(c)
-            }
-        } else if c == "\"" {
-            quoted = true
-        } else if c == "," {
-            flush()
-        } else {
-            cur += String(c).lowercased()
-        }
-    }
-    flush()
-    return names
+    splitQuotedNames(text, separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
 }
 
 extension SQLSession {
