@@ -538,7 +538,11 @@ final class PGConnection: @unchecked Sendable {
                 case .query: described = try session?.describe(statement: st)
                 // Parameter types only, for drivers that encode by them (asyncpg); on failure the
                 // statement reports its error at Execute, as before.
-                case .insert, .update, .delete: described = try? session?.describe(statement: st)
+                case .insert, .update, .delete, .declareCursor: described = try? session?.describe(statement: st)
+                case let .fetch(f):
+                    // A FETCH is described by its cursor: a DECLARE'd one, or a portal of this connection.
+                    described = try? session?.describe(statement: st)
+                    if described?.columns == nil, !f.move, let r = portals[f.name]?.result, r.hasRows { described = (r.columns, []) }
                 default: break
                 }
             }
@@ -579,6 +583,11 @@ final class PGConnection: @unchecked Sendable {
                 w.parameterDescription(oids)
                 if let cols { w.rowDescription(fields(cols, [])) } else { w.noData() }
             } else {
+                // A cursor of DECLARE is a portal too (psycopg describes its named cursors so).
+                if portals[name] == nil, let c = session?.cursorShape(name) {
+                    w.rowDescription(fields(c.columns, c.binary ? [1] : []))
+                    return
+                }
                 guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
                 guard let st = portal.statement else { w.noData(); return }
                 if portal.result == nil { portal.result = try run(st, portal.parameters) }
@@ -586,6 +595,12 @@ final class PGConnection: @unchecked Sendable {
                 if let r = portal.result, r.hasRows { w.rowDescription(fields(r.columns, portal.resultFormats)) } else { w.noData() }
             }
         case let .execute(name, maxRows):
+            if portals[name] == nil, let s = session, let c = s.cursorShape(name) {
+                let (r, more) = try s.fetchPortal(name, count: Int(maxRows))
+                rows(r, fields(c.columns, c.binary ? [1] : []), from: 0, to: r.rows.count, &w)
+                if more && maxRows > 0 { w.portalSuspended() } else { w.commandComplete("SELECT \(r.rows.count)") }
+                return
+            }
             guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
             guard let st = portal.statement else { w.emptyQueryResponse(); return }
             if portal.result == nil { portal.result = try run(st, portal.parameters) }
@@ -600,7 +615,11 @@ final class PGConnection: @unchecked Sendable {
             }
             w.commandComplete(r.tag)
         case let .close(kind, name):
-            if kind == UInt8(ascii: "S") { statements[name] = nil } else { portals[name] = nil }
+            if kind == UInt8(ascii: "S") {
+                statements[name] = nil
+            } else if portals.removeValue(forKey: name) == nil {
+                session?.closeCursorPortal(name)
+            }
             w.closeComplete()
         case .sync:
             portals[""] = nil
@@ -656,7 +675,12 @@ final class PGConnection: @unchecked Sendable {
                 try copyOut(c, format, &w)
                 continue
             }
-            let r = try run(st, [])
+            let r: StatementResult
+            if case let .fetch(f) = st, portals[f.name] != nil, session?.hasCursor(f.name) != true {
+                r = try fetchProtocolPortal(f)
+            } else {
+                r = try run(st, [])
+            }
             if r.hasRows {
                 let fs = fields(r.columns, [])
                 w.rowDescription(fs)
@@ -665,6 +689,33 @@ final class PGConnection: @unchecked Sendable {
             w.commandComplete(r.tag)
         }
         w.readyForQuery(status)
+    }
+}
+
+extension PGConnection {
+    /// FETCH or MOVE naming a portal of the extended protocol (asyncpg's `Cursor.forward` sends
+    /// `MOVE FORWARD n portal`): forward only, as PostgreSQL's protocol portals are NO SCROLL.
+    func fetchProtocolPortal(_ f: FetchStatement) throws(SQLError) -> StatementResult {
+        guard var portal = portals[f.name], let st = portal.statement else {
+            throw SQLError(SQLState("34000"), "cursor \"\(f.name)\" does not exist")
+        }
+        if portal.result == nil { portal.result = try run(st, portal.parameters) }
+        guard let r = portal.result, r.hasRows else { throw SQLError(SQLState("55000"), "portal \"\(f.name)\" cannot be run") }
+        let count: Int64?
+        switch f.direction {
+        case let .forward(n) where (n ?? 0) >= 0: count = n
+        case let .relative(n) where n > 0: count = n
+        default:
+            throw SQLError(SQLState("55000"), "cursor can only scan forward", hint: "Declare it with SCROLL option to enable backward scan.")
+        }
+        let start = portal.sent
+        let end = count.map { min(r.rows.count, start + Int(min($0, Int64(r.rows.count)))) } ?? r.rows.count
+        portal.sent = end
+        portals[f.name] = portal
+        var rows = Array(r.rows[start..<end])
+        if case .relative = f.direction { rows = rows.suffix(1) }
+        if f.move { return StatementResult(columns: [], rows: [], rowsAffected: rows.count, tag: "MOVE \(rows.count)", hasRows: false) }
+        return StatementResult(columns: r.columns, rows: rows, rowsAffected: rows.count, tag: "FETCH \(rows.count)", hasRows: true)
     }
 }
 

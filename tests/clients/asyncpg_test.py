@@ -111,6 +111,21 @@ async def main():
             check("statement_timeout message", str(e), "canceling statement due to statement timeout")
         await conn.execute("RESET statement_timeout")
         check("usable after timeout", await conn.fetchval("SELECT count(*) FROM apg"), 33)
+        # Cursors: protocol portals fetched in batches (Execute with a row limit, PortalSuspended),
+        # forward() (MOVE FORWARD n on the portal), iteration with prefetch, and a DECLARE'd cursor.
+        async with conn.transaction():
+            cur = await conn.cursor("SELECT g FROM generate_series(1, 50) g WHERE g > $1", 10)
+            check("cursor fetch", [r[0] for r in await cur.fetch(3)], [11, 12, 13])
+            check("cursor forward", await cur.forward(5), 5)
+            check("cursor fetchrow", (await cur.fetchrow())[0], 19)
+            check("cursor fetch rest", len(await cur.fetch(100)), 31)
+            got = [r[0] async for r in conn.cursor("SELECT g FROM generate_series(1, 25) g", prefetch=4)]
+            check("cursor iteration", got, list(range(1, 26)))
+            await conn.execute("DECLARE dc SCROLL CURSOR FOR SELECT g FROM generate_series(1, 5) g")
+            check("declared fetch", [r[0] for r in await conn.fetch("FETCH 2 FROM dc")], [1, 2])
+            check("declared backward", [r[0] for r in await conn.fetch("FETCH BACKWARD 1 FROM dc")], [1])
+            check("declared move", await conn.execute("MOVE LAST IN dc"), "MOVE 1")
+            await conn.execute("CLOSE dc")
     finally:
         await conn.close()
 

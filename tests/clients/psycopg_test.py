@@ -178,6 +178,60 @@ with psycopg.connect() as a, psycopg.connect() as b:
     got = a.execute("SELECT v FROM conc AS OF SYSTEM TIME %s WHERE id = 1", (before,)).fetchone()
     check("AS OF SYSTEM TIME", got, (10,))
 
+# Server-side (named) cursors: DECLARE with parameters over the extended protocol, Describe of
+# the cursor's portal, FETCH FORWARD n in text and binary, scroll (MOVE), WITH HOLD, iteration.
+with psycopg.connect() as conn:
+    conn.execute("CREATE TABLE big (id int PRIMARY KEY, label text, amount numeric(10,2))")
+    with conn.cursor() as cur:
+        with cur.copy("COPY big FROM STDIN") as cp:
+            for i in range(1, 1001):
+                cp.write_row((i, f"label {i}", decimal.Decimal(i) / 4))
+    conn.commit()
+    for binary in (False, True):
+        with conn.cursor(name="named_c", binary=binary) as cur:
+            cur.execute("SELECT id, label, amount FROM big WHERE id > %s ORDER BY id", (990,))
+            check(f"named description binary={binary}", [d.name for d in cur.description], ["id", "label", "amount"])
+            check(f"named fetchone binary={binary}", cur.fetchone(), (991, "label 991", decimal.Decimal("247.75")))
+            check(f"named fetchmany binary={binary}", [r[0] for r in cur.fetchmany(3)], [992, 993, 994])
+            check(f"named fetchall binary={binary}", [r[0] for r in cur.fetchall()], list(range(995, 1001)))
+            check(f"named exhausted binary={binary}", cur.fetchone(), None)
+        conn.rollback()
+    with conn.cursor(name="scroll_c", scrollable=True) as cur:
+        cur.execute("SELECT id FROM big ORDER BY id")
+        cur.scroll(500, mode="absolute")
+        check("scroll absolute", cur.fetchone(), (501,))
+        cur.scroll(-11)
+        check("scroll relative", cur.fetchone(), (491,))
+    conn.rollback()
+    with conn.cursor(name="noscroll_c", scrollable=False) as cur:
+        cur.execute("SELECT id FROM big ORDER BY id")
+        cur.fetchmany(5)
+        try:
+            cur.scroll(-2)
+            failures.append("NO SCROLL cursor moved backward")
+        except psycopg.errors.ObjectNotInPrerequisiteState:
+            pass
+    conn.rollback()
+    cur = conn.cursor(name="iter_c")
+    cur.itersize = 70
+    total = 0
+    count = 0
+    cur.execute("SELECT id FROM big")
+    for (i,) in cur:
+        total += i
+        count += 1
+    check("named iteration", (count, total), (1000, 500500))
+    cur.close()
+    conn.commit()
+    hold = conn.cursor(name="hold_c", withhold=True)
+    hold.execute("SELECT id FROM big WHERE id <= 3 ORDER BY id")
+    conn.commit()
+    check("WITH HOLD after commit", hold.fetchall(), [(1,), (2,), (3,)])
+    hold.close()
+    check("pg_cursors after close", conn.execute("SELECT count(*) FROM pg_cursors").fetchone(), (0,))
+    conn.execute("DROP TABLE big")
+    conn.commit()
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)

@@ -66,6 +66,8 @@ struct SessionSettingsAccess {
     var get: (String) -> String?
     /// Applies a setting; nil when binding must not change anything (Describe).
     var set: ((String, String) throws -> Void)?
+    /// The session's open cursors as pg_cursors rows.
+    var cursors: () -> [[Value]] = { [] }
 }
 
 final class Binder {

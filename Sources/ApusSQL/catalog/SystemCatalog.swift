@@ -287,6 +287,10 @@ extension Binder {
                 ("max_identifier_length", "63"), ("default_transaction_isolation", "serializable"),
             ]
             return (settings.map { [text($0.0), text($0.1)] }, [("name", .text), ("setting", .text)])
+        case "pg_cursors":
+            reusable = false
+            return (settings?.cursors() ?? [], [("name", .text), ("statement", .text), ("is_holdable", .bool), ("is_binary", .bool),
+                                                ("is_scrollable", .bool), ("creation_time", .timestamptz)])
         case "pg_extension":
             return ([[int(13_500), text("plpgsql"), text("1.0")], [int(13_501), text("vector"), text("0.8.0")]],
                     [("oid", .int8), ("extname", .text), ("extversion", .text)])

@@ -72,6 +72,73 @@ public indirect enum Statement: Sendable, Hashable {
     case grant(GrantStatement)
     /// REVOKE.
     case revoke(RevokeStatement)
+    /// DECLARE name CURSOR FOR query.
+    case declareCursor(DeclareCursorStatement)
+    /// FETCH or MOVE.
+    case fetch(FetchStatement)
+    /// CLOSE name | ALL.
+    case closeCursor(CloseCursorStatement)
+}
+
+/// `DECLARE name [BINARY] [ASENSITIVE | INSENSITIVE] [[NO] SCROLL] CURSOR [{WITH | WITHOUT} HOLD] FOR query`.
+public struct DeclareCursorStatement: Sendable, Hashable {
+    /// The cursor's name.
+    public var name: String
+    /// BINARY: rows go out in binary format on the wire.
+    public var binary: Bool
+    /// SCROLL (true), NO SCROLL (false), or neither (nil: scrolling allowed, as PostgreSQL does for plans that can).
+    public var scroll: Bool?
+    /// WITH HOLD: the cursor outlives the transaction that commits it.
+    public var hold: Bool
+    /// The query.
+    public var query: Query
+
+    /// Makes the statement.
+    public init(name: String, binary: Bool = false, scroll: Bool? = nil, hold: Bool = false, query: Query) {
+        self.name = name
+        self.binary = binary
+        self.scroll = scroll
+        self.hold = hold
+        self.query = query
+    }
+}
+
+/// Where FETCH and MOVE go.
+public enum FetchDirection: Sendable, Hashable {
+    /// NEXT, FORWARD, FORWARD n, n (n may be 0 or negative), ALL, FORWARD ALL: `nil` count means ALL.
+    case forward(Int64?)
+    /// PRIOR, BACKWARD, BACKWARD n, BACKWARD ALL: `nil` count means ALL.
+    case backward(Int64?)
+    /// FIRST (1), LAST (-1), ABSOLUTE n.
+    case absolute(Int64)
+    /// RELATIVE n.
+    case relative(Int64)
+}
+
+/// `FETCH [direction] [FROM | IN] name` and `MOVE [direction] [FROM | IN] name`.
+public struct FetchStatement: Sendable, Hashable {
+    /// MOVE: position the cursor without returning rows.
+    public var move: Bool
+    /// The direction and count.
+    public var direction: FetchDirection
+    /// The cursor's name.
+    public var name: String
+
+    /// Makes the statement.
+    public init(move: Bool = false, direction: FetchDirection = .forward(1), name: String) {
+        self.move = move
+        self.direction = direction
+        self.name = name
+    }
+}
+
+/// `CLOSE name | ALL`.
+public struct CloseCursorStatement: Sendable, Hashable {
+    /// The cursor's name; nil for ALL.
+    public var name: String?
+
+    /// Makes the statement.
+    public init(name: String?) { self.name = name }
 }
 
 /// The value of an option in `WITH (...)`, COPY, EXPLAIN, VACUUM and SET lists.

@@ -67,6 +67,19 @@ extension Deparser {
         case .execute(let execute):
             return "EXECUTE " + quoteIdentifier(execute.name)
                 + (execute.arguments.isEmpty ? "" : "(" + list(execute.arguments, expr) + ")")
+        case .declareCursor(let d):
+            return "DECLARE " + quoteIdentifier(d.name) + (d.binary ? " BINARY" : "")
+                + (d.scroll.map { $0 ? " SCROLL" : " NO SCROLL" } ?? "") + " CURSOR" + (d.hold ? " WITH HOLD" : "")
+                + " FOR " + query(d.query)
+        case .fetch(let f):
+            let direction = switch f.direction {
+            case let .forward(n): n.map { "FORWARD \($0)" } ?? "FORWARD ALL"
+            case let .backward(n): n.map { "BACKWARD \($0)" } ?? "BACKWARD ALL"
+            case let .absolute(n): "ABSOLUTE \(n)"
+            case let .relative(n): "RELATIVE \(n)"
+            }
+            return (f.move ? "MOVE " : "FETCH ") + direction + " FROM " + quoteIdentifier(f.name)
+        case .closeCursor(let c): return "CLOSE " + (c.name.map(quoteIdentifier) ?? "ALL")
         case .deallocate(let deallocate): return "DEALLOCATE " + (deallocate.name.map(quoteIdentifier) ?? "ALL")
         case .explain(let explain):
             return "EXPLAIN " + (explain.options.isEmpty ? "" : "(" + list(explain.options, genericOption) + ") ")

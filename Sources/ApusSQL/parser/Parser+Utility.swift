@@ -523,3 +523,87 @@ extension Parser {
         return .objects(privileges: privileges, kind: kind, names: try parseQualifiedNameList())
     }
 }
+
+// MARK: - Cursors
+
+extension Parser {
+    /// `DECLARE name [BINARY] [ASENSITIVE | INSENSITIVE] [[NO] SCROLL] CURSOR [{WITH | WITHOUT} HOLD] FOR query`.
+    mutating func parseDeclareCursor() throws -> DeclareCursorStatement {
+        try expectKeyword("declare")
+        let name = try parseColId()
+        var binary = false, scroll: Bool?
+        while true {
+            if consumeKeyword("binary") {
+                binary = true
+            } else if consumeKeyword("asensitive") || consumeKeyword("insensitive") {
+                continue
+            } else if consumeKeywords("no", "scroll") {
+                scroll = false
+            } else if consumeKeyword("scroll") {
+                scroll = true
+            } else {
+                break
+            }
+        }
+        try expectKeyword("cursor")
+        var hold = false
+        if consumeKeywords("with", "hold") {
+            hold = true
+        } else if consumeKeywords("without", "hold") {
+            hold = false
+        }
+        try expectKeyword("for")
+        guard current.kind == .leftParen || isKeyword("select") || isKeyword("values") || isKeyword("table") || isKeyword("with")
+        else { throw syntaxError() }
+        let query = try parseQuery()
+        if isKeywords("for", "update") || isKeywords("for", "share") { throw unsupported("DECLARE CURSOR ... FOR UPDATE") }
+        return DeclareCursorStatement(name: name, binary: binary, scroll: scroll, hold: hold, query: query)
+    }
+
+    /// `FETCH | MOVE [direction] [FROM | IN] name`.
+    mutating func parseFetch() throws -> FetchStatement {
+        let move = isKeyword("move")
+        advance()
+        func count(_ p: inout Parser) throws -> Int64 {
+            let negative = p.consumeOp("-")
+            if !negative { _ = p.consumeOp("+") }
+            guard p.current.kind == .integer, let v = Int64(p.current.text) else { throw p.syntaxError() }
+            p.advance()
+            return negative ? -v : v
+        }
+        func startsCount(_ p: Parser) -> Bool {
+            p.current.kind == .integer || ((p.current.isOp("-") || p.current.isOp("+")) && p.peek().kind == .integer)
+        }
+        var direction = FetchDirection.forward(1)
+        if consumeKeyword("next") {
+            direction = .forward(1)
+        } else if consumeKeyword("prior") {
+            direction = .backward(1)
+        } else if consumeKeyword("first") {
+            direction = .absolute(1)
+        } else if consumeKeyword("last") {
+            direction = .absolute(-1)
+        } else if consumeKeyword("absolute") {
+            direction = .absolute(try count(&self))
+        } else if consumeKeyword("relative") {
+            direction = .relative(try count(&self))
+        } else if consumeKeyword("all") {
+            direction = .forward(nil)
+        } else if consumeKeyword("forward") {
+            if consumeKeyword("all") { direction = .forward(nil) } else if startsCount(self) { direction = .forward(try count(&self)) }
+        } else if consumeKeyword("backward") {
+            if consumeKeyword("all") { direction = .backward(nil) } else if startsCount(self) { direction = .backward(try count(&self)) }
+        } else if startsCount(self) {
+            direction = .forward(try count(&self))
+        }
+        if !consumeKeyword("from") { _ = consumeKeyword("in") }
+        return FetchStatement(move: move, direction: direction, name: try parseColId())
+    }
+
+    /// `CLOSE name | ALL`.
+    mutating func parseCloseCursor() throws -> CloseCursorStatement {
+        try expectKeyword("close")
+        if consumeKeyword("all") { return CloseCursorStatement(name: nil) }
+        return CloseCursorStatement(name: try parseColId())
+    }
+}

@@ -401,6 +401,9 @@ public struct Parser {
         case "copy": return .copy(try parseCopy())
         case "grant": return .grant(try parseGrant())
         case "revoke": return .revoke(try parseRevoke())
+        case "declare": return .declareCursor(try parseDeclareCursor())
+        case "fetch", "move": return .fetch(try parseFetch())
+        case "close": return .closeCursor(try parseCloseCursor())
         case "refresh" where peek().kind == .identifier && peek().text == "materialized":
             advance()
             advance()
@@ -414,7 +417,7 @@ public struct Parser {
             }
             return .refreshMaterializedView(RefreshMaterializedViewStatement(name: name, concurrently: concurrently, withData: withData))
         case "listen", "notify", "unlisten", "do", "call", "lock", "cluster", "reindex", "checkpoint", "discard",
-             "fetch", "move", "close", "declare", "load", "refresh", "security", "import", "reassign":
+             "load", "refresh", "security", "import", "reassign":
             throw unsupported(token.text.uppercased())
         default:
             throw syntaxError()

@@ -40,7 +40,8 @@ extension SQLSession {
     func queryBinder(settable: Bool) -> Binder {
         let binder = self.binder()
         binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) },
-                                                set: settable ? { [unowned self] in try self.applySetting($0, $1) } : nil)
+                                                set: settable ? { [unowned self] in try self.applySetting($0, $1) } : nil,
+                                                cursors: { [unowned self] in self.cursorRows() })
         binder.statistics = statistics
         return binder
     }

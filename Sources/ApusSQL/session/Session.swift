@@ -48,7 +48,11 @@ public final class SQLSession {
     var failed = false
     var prepared: [String: PrepareStatement] = [:]
     /// Open savepoints of the transaction block, oldest first: name, writes and catalog then.
-    var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog)] = []
+    var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog, cursorSequence: Int)] = []
+    /// Open cursors (DECLARE), by name.
+    var cursors: [String: SQLCursor] = [:]
+    /// The sequence number of the last cursor declared.
+    var cursorSequence = 0
     /// The engine's vector indexes, shared with the other sessions on it.
     let vectorIndexes: VectorIndexes
     /// Stops the running statement on a cancel request or at `statement_timeout` (57014);
@@ -212,6 +216,8 @@ public final class SQLSession {
         default:
             break
         }
+        if case let .declareCursor(d) = statement { return (nil, try describe(statement: .query(d.query)).parameterTypes) }
+        if case let .fetch(f) = statement { return (f.move ? nil : cursors[f.name]?.columns, []) }
         guard case var .query(q) = statement else { return (nil, []) }
         do {
             // AS OF SYSTEM TIME: described as the same query of the present catalog.
@@ -330,6 +336,7 @@ public final class SQLSession {
                 if !explicit {
                     t.bumpsGeneration = txCatalog != catalog
                     try t.commit()
+                    endTransactionCursors(committed: true)
                     publishCatalog(t)
                     tx = nil
                 } else if savepoints.isEmpty {
@@ -349,6 +356,7 @@ public final class SQLSession {
                 } else {
                     if t.storesStatistics { statistics.clear() }
                     t.rollback()
+                    endTransactionCursors(committed: false)
                     tx = nil
                     txCatalog = catalog
                     if e.sqlState == .serializationFailure && attempts < 100 && interrupt.reason == nil { continue }
@@ -430,14 +438,23 @@ public final class SQLSession {
         case .commit:
             defer { explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = [] }
             guard explicit, let t = tx else { return .command("COMMIT") }
-            if failed { t.rollback(); return .command("ROLLBACK") }
+            if failed {
+                t.rollback()
+                endTransactionCursors(committed: false)
+                return .command("ROLLBACK")
+            }
             t.bumpsGeneration = txCatalog != catalog
-            try t.commit()
+            do { try t.commit() } catch {
+                endTransactionCursors(committed: false)
+                throw error
+            }
+            endTransactionCursors(committed: true)
             publishCatalog(t)
             return .command("COMMIT")
         case .rollback:
             if tx?.storesStatistics == true { statistics.clear() }
             tx?.rollback()
+            endTransactionCursors(committed: false)
             explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = []
             return .command("ROLLBACK")
         case let .setTransaction(modes):
@@ -461,7 +478,7 @@ public final class SQLSession {
             if failed {
                 throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
             }
-            savepoints.append((name, t.mark(), txCatalog))
+            savepoints.append((name, t.mark(), txCatalog, cursorSequence))
             return .command("SAVEPOINT")
         case let .release(name):
             guard explicit else { throw SQLError(.noActiveTransaction, "RELEASE SAVEPOINT can only be used in transaction blocks") }
@@ -485,9 +502,29 @@ public final class SQLSession {
             savepoints.removeSubrange((i + 1)...)
             t.rollback(to: savepoints[i].mark)
             txCatalog = savepoints[i].catalog
+            rollbackCursors(after: savepoints[i].cursorSequence)
             failed = false
             return .command("ROLLBACK")
         }
+    }
+
+    /// A query's rows: through the plan cache, or bound now.
+    func runQuery(_ q: Query, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
+        let plan: Plan, columns: [ResultColumn]
+        if let cached = planCache[q] {
+            (plan, columns) = cached
+        } else {
+            if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
+            let binder = queryBinder(settable: true)
+            let b = try binder.bindQuery(q, outer: nil)
+            (plan, columns) = (b.plan, b.columns.map { ResultColumn(name: $0.name, type: $0.type) })
+            if binder.reusable {
+                if planCache.count >= 64 { planCache.removeAll() }
+                planCache[q] = (plan, columns)
+            }
+        }
+        let rows = try Executor(tx: t, params: params).run(plan)
+        return StatementResult(columns: columns, rows: rows, rowsAffected: rows.count, tag: "SELECT \(rows.count)", hasRows: true)
     }
 
     func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
@@ -500,22 +537,10 @@ public final class SQLSession {
             break
         }
         switch s {
-        case let .query(q):
-            let plan: Plan, columns: [ResultColumn]
-            if let cached = planCache[q] {
-                (plan, columns) = cached
-            } else {
-                if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
-                let binder = queryBinder(settable: true)
-                let b = try binder.bindQuery(q, outer: nil)
-                (plan, columns) = (b.plan, b.columns.map { ResultColumn(name: $0.name, type: $0.type) })
-                if binder.reusable {
-                    if planCache.count >= 64 { planCache.removeAll() }
-                    planCache[q] = (plan, columns)
-                }
-            }
-            let rows = try Executor(tx: t, params: params).run(plan)
-            return StatementResult(columns: columns, rows: rows, rowsAffected: rows.count, tag: "SELECT \(rows.count)", hasRows: true)
+        case let .query(q): return try runQuery(q, params, t)
+        case let .declareCursor(d): return try declareCursor(d, params, t)
+        case let .fetch(f): return try fetchCursor(f)
+        case let .closeCursor(c): return try closeCursor(c)
         case let .insert(i): return try DML(session: self, tx: t, params: params).insert(i)
         case let .update(u): return try DML(session: self, tx: t, params: params).update(u)
         case let .delete(d): return try DML(session: self, tx: t, params: params).delete(d)
