@@ -535,6 +535,12 @@ extension Binder {
             if (a == .timestamp || a == .timestamptz) && b == a && op == "-" {
                 return (.dateArith(op, la, rb, .interval), .interval)
             }
+            if a == .interval && b.isNumber && (op == "*" || op == "/") {
+                return (.dateArith(op, coerce(la, ta, to: .interval), coerce(rb, tb, to: .float8), .interval), .interval)
+            }
+            if a.isNumber && b == .interval && op == "*" {
+                return (.dateArith(op, coerce(rb, tb, to: .interval), coerce(la, ta, to: .float8), .interval), .interval)
+            }
             if a == .interval && b == .interval && (op == "+" || op == "-") {
                 return (.dateArith(op, coerce(la, ta, to: a), coerce(rb, tb, to: b), .interval), .interval)
             }

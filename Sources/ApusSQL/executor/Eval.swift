@@ -260,6 +260,31 @@ extension Executor {
         return out
     }
 
+    /// `interval * number` and `interval / number` as PostgreSQL computes them: months and days
+    /// scale as whole numbers, and their fractions cascade down (a month as 30 days, a day as
+    /// 24 hours), never up.
+    static func scaleInterval(_ m: Int64, _ d: Int64, _ u: Int64, by f: Double, dividing: Bool) throws(SQLError) -> Value {
+        if dividing && f == 0 { throw SQLError(.divisionByZero, "division by zero") }
+        func scaled(_ x: Double) -> Double { dividing ? x / f : x * f }
+        func round6(_ x: Double) -> Double { (x * 1_000_000).rounded(.toNearestOrEven) / 1_000_000 }
+        let outOfRange = SQLError(.datetimeOverflow, "interval out of range")
+        let mf = scaled(Double(m)), df = scaled(Double(d))
+        guard mf.isFinite, df.isFinite, abs(mf) < 2_147_483_648, abs(df) < 2_147_483_648 else { throw outOfRange }
+        let months = Int64(mf)
+        var days = Int64(df)
+        let monthRemainderDays = round6((mf - Double(months)) * 30)
+        var secRemainder = round6((df - Double(days) + monthRemainderDays - monthRemainderDays.rounded(.towardZero)) * 86_400)
+        if abs(secRemainder) >= 86_400 {
+            let whole = (secRemainder / 86_400).rounded(.towardZero)
+            days += Int64(whole)
+            secRemainder -= whole * 86_400
+        }
+        days += Int64(monthRemainderDays.rounded(.towardZero))
+        let micros = (scaled(Double(u)) + secRemainder * 1_000_000).rounded(.toNearestOrEven)
+        guard micros.isFinite, abs(micros) < 9.2e18 else { throw outOfRange }
+        return .interval(months: months, days: days, micros: Int64(micros))
+    }
+
     func dateArith(_ op: String, _ x: Value, _ y: Value, _ t: SQLType) throws -> Value {
         if x.isNull || y.isNull { return .null }
         switch (x, y) {
@@ -274,6 +299,8 @@ extension Executor {
         case let (.interval(m1, d1, u1), .interval(m2, d2, u2)):
             let s: Int64 = op == "+" ? 1 : -1
             return .interval(months: m1 + s * m2, days: d1 + s * d2, micros: u1 + s * u2)
+        case let (.interval(m, d, u), .float(f)):
+            return try Executor.scaleInterval(m, d, u, by: f, dividing: op == "/")
         case let (.timestamp(a), .timestamp(b)), let (.timestamptz(a), .timestamptz(b)):
             let diff = a - b
             return .interval(months: 0, days: diff / DateTime.usPerDay, micros: diff % DateTime.usPerDay)
