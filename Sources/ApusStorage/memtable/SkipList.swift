@@ -79,6 +79,8 @@ final class SkipList: @unchecked Sendable {
         let headBytes = SkipList.nodeBytes(height: SkipList.maxHeight, keyBytes: 0, valueBytes: 0)
         precondition(headBytes <= arena.availableBytes, "arena has room for the skiplist head")
         self.head = arena.allocate(headBytes)
+        // The empty list's splice: the head before everything at every level.
+        for level in 0..<SkipList.maxHeight { splice[level] = head }
         arena.storeUInt32(0, at: head)
         arena.storeUInt32(0, at: head + 4)
         arena.storeUInt32(UInt32(SkipList.maxHeight), at: head + 8)
@@ -158,7 +160,12 @@ final class SkipList: @unchecked Sendable {
         }
 
         let listHeight = height.load(ordering: .relaxed)
-        findSplice(UnsafeRawBufferPointer(keyBytes), listHeight: listHeight)
+        // The splice of the previous insert, moved past its node, still brackets a key that
+        // sorts right after that one (sequential loads): when it does at level 0 it does at
+        // every level, since towers only thin out going up.
+        if !spliceBrackets(UnsafeRawBufferPointer(keyBytes)) {
+            findSplice(UnsafeRawBufferPointer(keyBytes), listHeight: listHeight)
+        }
         let successor0 = splice[SkipList.maxHeight]
         precondition(successor0 == 0 || comparator.compareInternal(key(successor0), UnsafeRawBufferPointer(keyBytes)) != 0,
                      "internal keys in a skiplist are unique")
@@ -178,6 +185,17 @@ final class SkipList: @unchecked Sendable {
         for level in 0..<nodeHeight {
             UnsafeAtomic<UInt32>(at: slot(splice[level], level)).store(node, ordering: .releasing)
         }
+        // Keep the splice valid for the next insert: the new node now precedes its successors.
+        for level in 0..<nodeHeight { splice[level] = node }
+    }
+
+    /// Whether the kept splice's level-0 pair still surrounds `target` (predecessor < target <
+    /// successor, the head and the end standing for minus and plus infinity). Writer only.
+    @inline(__always)
+    private func spliceBrackets(_ target: UnsafeRawBufferPointer) -> Bool {
+        let before = splice[0], after = splice[SkipList.maxHeight]
+        if before != head && comparator.compareInternal(key(before), target) >= 0 { return false }
+        return after == 0 || comparator.compareInternal(key(after), target) > 0
     }
 
     /// Fills `splice` with the predecessor and successor of `target` at every level below

@@ -237,6 +237,42 @@ private func randomTarget(_ comparator: KeyComparator, _ maxSequence: SequenceNu
         }
     }
 
+    /// Runs of keys that each sort right after the one before (what the kept splice of the
+    /// previous insert serves), runs going down, keys equal to earlier ones (new versions) and
+    /// random keys, interleaved: the order and every lookup must match the model.
+    @Test(arguments: seeds)
+    func interleavedRunsKeepOrder(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let m = Memtable(comparator: .bytewise, capacityBytes: 8 << 20, randomSeed: seed)
+        var model = Model(comparator: .bytewise)
+        var sequence: SequenceNumber = 0
+        var k = 0
+        for _ in 0..<4000 {
+            switch rng.next() % 10 {
+            case 0..<5: k += 1 + Int(rng.next() % 2)
+            case 5..<7: k = max(k - 1, 0)
+            case 7: break
+            default: k = Int(rng.next() % 3000)
+            }
+            sequence += 1
+            let key = bigEndianKey(k)
+            m.add(sequence: sequence, kind: .put, key: key, value: bigEndianKey(Int(sequence)))
+            model.entries.append(ModelEntry(userKey: key, sequence: sequence, kind: .put, value: bigEndianKey(Int(sequence))))
+        }
+        let sorted = model.sortedKeys()
+        let it = m.makeMemtableIterator()
+        it.seekToFirst()
+        for (i, e) in sorted.enumerated() {
+            try #require(it.isValid && it.key == e.key, "seed \(seed): entry \(i)")
+            it.next()
+        }
+        #expect(!it.isValid)
+        for probe in stride(from: -2, to: 3002, by: 7) {
+            let key = bigEndianKey(max(probe, 0))
+            #expect(m.get(userKey: key, sequence: maxSequenceNumber) == model.get(key, maxSequenceNumber), "seed \(seed) key \(probe)")
+        }
+    }
+
     /// Filling a small arena stops exactly when `hasRoom` says so, never past the capacity.
     @Test(arguments: seeds)
     func capacityIsRespected(seed: UInt64) throws {
