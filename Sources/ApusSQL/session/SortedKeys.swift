@@ -60,6 +60,13 @@ struct SortedKeys {
         return out
     }
 
+    /// Calls `body` with every key, in order.
+    func forEach(_ body: ([UInt8]) throws -> Void) rethrows {
+        for chunk in chunks {
+            for k in chunk { try body(k) }
+        }
+    }
+
     /// Every key, in order (for tests).
     var all: [[UInt8]] { chunks.flatMap { $0 } }
 }

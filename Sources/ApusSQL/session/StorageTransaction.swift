@@ -380,8 +380,11 @@ public final class StorageTransaction: KVTransaction {
             return
         }
         var batch = WriteBatch()
-        for (k, v) in writes {
-            if let v { batch.put(k.bytes, v) } else { batch.delete(k.bytes) }
+        // In key order: the memtable's skiplist inserts a key that follows the previous one
+        // without searching from the top (a bulk load's batch was in hash order).
+        sortedKeys.forEach { k in
+            guard let v = writes[ByteKey(k)] else { return }
+            if let v { batch.put(k, v) } else { batch.delete(k) }
         }
         keys = writes.keys.map(\.bytes) + claims.map(\.bytes)
         writes = [:]
