@@ -47,27 +47,7 @@ extension Binder {
         func int(_ v: Int64) -> Value { .int(v) }
         let tables = catalog.tables.values.sorted { $0.id < $1.id }
         let typeOf: (ColumnDesc) -> SQLType = { (try? SQLType.ofColumn($0.typeSQL)) ?? .text }
-        if schema == "information_schema" || (schema == nil && ["tables", "columns", "schemata"].contains(rel) && false) {
-            switch rel {
-            case "schemata":
-                return (catalog.allSchemas.map { [text("apus"), text($0.name), text($0.owner)] },
-                        [("catalog_name", .text), ("schema_name", .text), ("schema_owner", .text)])
-            case "tables":
-                return (tables.map { [text("apus"), text($0.schemaName), text($0.name), text($0.viewSQL == nil ? "BASE TABLE" : "VIEW")] },
-                        [("table_catalog", .text), ("table_schema", .text), ("table_name", .text), ("table_type", .text)])
-            case "columns":
-                var rows: [[Value]] = []
-                for t in tables {
-                    for (i, c) in t.columns.enumerated() {
-                        rows.append([text("apus"), text(t.schemaName), text(t.name), text(c.name), int(Int64(i + 1)),
-                                     c.defaultSQL.map(text) ?? .null, text(c.notNull ? "NO" : "YES"), text(typeOf(c).description)])
-                    }
-                }
-                return (rows, [("table_catalog", .text), ("table_schema", .text), ("table_name", .text), ("column_name", .text),
-                               ("ordinal_position", .int4), ("column_default", .text), ("is_nullable", .text), ("data_type", .text)])
-            default: return nil
-            }
-        }
+        if schema == "information_schema" { return informationSchema(rel, tables) }
         switch rel {
         case "pg_namespace":
             let roles = catalog.allRoles
