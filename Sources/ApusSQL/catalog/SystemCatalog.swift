@@ -261,12 +261,25 @@ extension Binder {
         case "pg_roles", "pg_authid", "pg_user", "pg_shadow", "pg_auth_members":
             return try roleRelation(rel)
         case "pg_settings":
-            let settings: [(String, String)] = [
-                ("server_version", "15.0 (ApusDB 0.1)"), ("server_encoding", "UTF8"), ("client_encoding", "UTF8"),
-                ("DateStyle", "ISO, MDY"), ("TimeZone", "UTC"), ("standard_conforming_strings", "on"),
-                ("max_identifier_length", "63"), ("default_transaction_isolation", "serializable"),
-            ]
-            return (settings.map { [text($0.0), text($0.1)] }, [("name", .text), ("setting", .text)])
+            // The settings SHOW knows, with this session's values (the binder reads them).
+            reusable = false
+            let display = ["datestyle": "DateStyle", "timezone": "TimeZone", "intervalstyle": "IntervalStyle"]
+            let fixed: Set<String> = ["server_version", "server_version_num", "server_encoding", "max_identifier_length",
+                                         "integer_datetimes", "max_connections", "lc_messages", "lc_monetary", "lc_numeric", "lc_time"]
+            let rows = SQLSession.defaultSettings.keys.sorted().map { k -> [Value] in
+                let boot = SQLSession.defaultSettings[k] ?? ""
+                var value = settings?.get(k) ?? boot
+                if SQLSession.timeoutSettings.contains(k), let ms = StatementInterrupt.milliseconds(value) { value = String(ms) }
+                let type = ["on", "off"].contains(boot) ? "bool" : Int64(boot) != nil ? "integer" : "string"
+                let unit: Value = SQLSession.timeoutSettings.contains(k) ? text("ms") : .null
+                return [text(display[k] ?? k), text(value), unit, text(""), text(""), .null,
+                        text(fixed.contains(k) ? "internal" : "user"), text(type), text(value == boot ? "default" : "session"),
+                        .null, .null, .null, text(boot), text(boot), .bool(false)]
+            }
+            return (rows, [("name", .text), ("setting", .text), ("unit", .text), ("category", .text), ("short_desc", .text),
+                           ("extra_desc", .text), ("context", .text), ("vartype", .text), ("source", .text), ("min_val", .text),
+                           ("max_val", .text), ("enumvals", .text), ("boot_val", .text), ("reset_val", .text),
+                           ("pending_restart", .bool)])
         case "pg_cursors":
             reusable = false
             return (settings?.cursors() ?? [], [("name", .text), ("statement", .text), ("is_holdable", .bool), ("is_binary", .bool),
