@@ -124,8 +124,9 @@ extension Binder {
                            ("is_updatable", .text)])
         case "table_constraints":
             var rows: [[Value]] = []
-            func row(_ t: TableDesc, _ name: String, _ type: String) -> [Value] {
-                [db, text(t.schemaName), text(name), db, text(t.schemaName), text(t.name), text(type), text("NO"), text("NO"),
+            func row(_ t: TableDesc, _ name: String, _ type: String, deferrable: Bool = false, deferred: Bool = false) -> [Value] {
+                [db, text(t.schemaName), text(name), db, text(t.schemaName), text(t.name), text(type), text(deferrable ? "YES" : "NO"),
+                 text(deferred ? "YES" : "NO"),
                  text("YES"), type == "PRIMARY KEY" || type == "UNIQUE" ? text("YES") : .null]
             }
             for t in plain {
@@ -135,7 +136,9 @@ extension Binder {
                 for i in t.indexes where i.unique && i.predicate == nil && !i.isVector && i.indexOnly != true {
                     rows.append(row(t, i.name, "UNIQUE"))
                 }
-                for fk in t.foreignKeys ?? [] { rows.append(row(t, fk.name, "FOREIGN KEY")) }
+                for fk in t.foreignKeys ?? [] {
+                    rows.append(row(t, fk.name, "FOREIGN KEY", deferrable: fk.deferrable == true, deferred: fk.initiallyDeferred == true))
+                }
             }
             return (rows, [("constraint_catalog", .text), ("constraint_schema", .text), ("constraint_name", .text),
                            ("table_catalog", .text), ("table_schema", .text), ("table_name", .text), ("constraint_type", .text),

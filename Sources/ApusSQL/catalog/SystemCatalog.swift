@@ -158,7 +158,8 @@ extension Binder {
                 }
                 for (n, fk) in (t.foreignKeys ?? []).enumerated() {
                     let parent = tables.first { $0.id == fk.refTable }
-                    rows.append([int(rel * 1000 + 800 + Int64(n)), text(fk.name), int(rel), text("f"), int(0), .bool(false), .bool(false),
+                    rows.append([int(rel * 1000 + 800 + Int64(n)), text(fk.name), int(rel), text("f"), int(0), .bool(fk.deferrable == true),
+                                 .bool(fk.initiallyDeferred == true),
                                  text(foreignKeyDefinition(t, fk)), int(Binder.relationOID(fk.refTable)),
                                  attnums(t.positions(ofColumnIDs: fk.columns) ?? []),
                                  parent.map { attnums($0.positions(ofColumnIDs: fk.refColumns) ?? []) } ?? .null])
@@ -441,6 +442,7 @@ extension Binder {
         var def = "FOREIGN KEY (\(cols)) REFERENCES \(parentName)(\(refs))"
         if let u = names[fk.onUpdate] { def += " ON UPDATE \(u)" }
         if let d = names[fk.onDelete] { def += " ON DELETE \(d)" }
+        if fk.deferrable == true { def += fk.initiallyDeferred == true ? " DEFERRABLE INITIALLY DEFERRED" : " DEFERRABLE" }
         return def
     }
 

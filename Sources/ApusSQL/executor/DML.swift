@@ -153,7 +153,7 @@ struct DML {
         }
         for idx in t.indexes { try putIndexEntry(t, idx, row, pk) }
         try tx.put(key, RowEncoding.encode(columnIDs: t.columns.map(\.id), values: row))
-        try checkParents(t, row)  // after the write: a row may reference itself
+        try checkParents(t, row, key: key)  // after the write: a row may reference itself
         lastRow.value = row
         return true
     }
@@ -599,7 +599,7 @@ struct DML {
         }
         for idx in t.indexes { try putIndexEntry(t, idx, new, newPK) }
         try tx.put(rowKey(t, newPK), RowEncoding.encode(columnIDs: t.columns.map(\.id), values: new))
-        try checkParents(t, new, old: old)
+        try checkParents(t, new, old: old, key: rowKey(t, newPK))
         try parentRowsChanged(t, [(old, new)])
         return newPK
     }

@@ -12,6 +12,9 @@ public struct ForeignKeyDesc: Sendable, Codable, Hashable {
     /// ON DELETE / ON UPDATE: "a" no action, "r" restrict, "c" cascade, "n" set null.
     public var onDelete: String
     public var onUpdate: String
+    /// DEFERRABLE, and INITIALLY DEFERRED (nil in catalogs written before they existed: false).
+    public var deferrable: Bool? = nil
+    public var initiallyDeferred: Bool? = nil
 }
 
 extension Catalog {
@@ -90,7 +93,8 @@ extension DDL {
         }
         return ForeignKeyDesc(
             name: name ?? "\(t.name)_\(columns.joined(separator: "_"))_fkey", columns: try ids(t, columns), refTable: parent.id,
-            refColumns: refIDs, onDelete: try action(r.onDelete), onUpdate: try action(r.onUpdate))
+            refColumns: refIDs, onDelete: try action(r.onDelete), onUpdate: try action(r.onUpdate),
+            deferrable: r.deferrable ? true : nil, initiallyDeferred: r.initiallyDeferred ? true : nil)
     }
 }
 
@@ -100,13 +104,18 @@ extension DML {
     /// this transaction ends. `old`, for an update, skips keys whose columns did not change.
     ///
     /// - Throws: 23503 when the parent row is missing.
-    func checkParents(_ t: TableDesc, _ row: [Value], old: [Value]? = nil) throws {
+    func checkParents(_ t: TableDesc, _ row: [Value], old: [Value]? = nil, key: [UInt8]? = nil) throws {
         guard let fks = t.foreignKeys, !fks.isEmpty else { return }
         for fk in fks {
             guard let cols = t.positions(ofColumnIDs: fk.columns) else { continue }
             let values = cols.map { row[$0] }
             if values.contains(where: \.isNull) { continue }  // MATCH SIMPLE
             if let old, cols.map({ old[$0] }) == values { continue }
+            if let key, session.isDeferred(fk) {
+                // Checked at commit (or SET CONSTRAINTS ... IMMEDIATE), if the row still holds these values.
+                session.deferredChecks.append(.child(table: t.id, fk: fk.name, key: key, values: values))
+                continue
+            }
             let parent = fk.refTable == t.id ? t : session.txCatalog.table(id: fk.refTable)
             guard let parent, let refCols = parent.positions(ofColumnIDs: fk.refColumns),
                   let parentKey = try findRow(parent, refCols, values) else {
@@ -173,6 +182,13 @@ extension DML {
                 try findRow(t, refCols, cols.map { h.row[$0] }) == nil
             }
             if hits.isEmpty { continue }
+            if action == "a" && session.isDeferred(fk) {
+                // NO ACTION of a deferred constraint: checked at commit, when a new parent row may have come.
+                for h in hits {
+                    session.deferredChecks.append(.parent(table: t.id, child: child.id, fk: fk.name, values: cols.map { h.row[$0] }))
+                }
+                continue
+            }
             switch action {
             case "c" where changes.contains { $0.new == nil }:
                 for h in hits {

@@ -22,6 +22,10 @@ public struct ForeignKeyReference: Sendable, Hashable {
     public var onDelete: ReferentialAction?
     /// `ON UPDATE`.
     public var onUpdate: ReferentialAction?
+    /// `DEFERRABLE`: checks may wait until commit (`SET CONSTRAINTS`).
+    public var deferrable = false
+    /// `INITIALLY DEFERRED`: checks wait until commit unless `SET CONSTRAINTS ... IMMEDIATE`.
+    public var initiallyDeferred = false
 
     /// Makes a reference.
     public init(table: QualifiedName, columns: [String] = [], onDelete: ReferentialAction? = nil,

@@ -330,6 +330,8 @@ public enum TransactionStatement: Sendable, Hashable {
     case rollbackTo(String)
     /// `SET TRANSACTION modes`.
     case setTransaction([TransactionMode])
+    /// SET CONSTRAINTS {ALL | name, ...} {DEFERRED | IMMEDIATE}; `names` nil for ALL.
+    case setConstraints(names: [String]?, deferred: Bool)
 }
 
 /// `SET [SESSION|LOCAL] name {TO|=} value, ... | DEFAULT`; `SET TIME ZONE x` sets `timezone`.

@@ -204,6 +204,7 @@ extension Deparser {
         if !ref.columns.isEmpty { text += " (" + list(ref.columns, quoteIdentifier) + ")" }
         if let action = ref.onDelete { text += " ON DELETE " + referentialAction(action) }
         if let action = ref.onUpdate { text += " ON UPDATE " + referentialAction(action) }
+        if ref.deferrable { text += " DEFERRABLE" + (ref.initiallyDeferred ? " INITIALLY DEFERRED" : "") }
         return text
     }
 
@@ -404,6 +405,8 @@ extension Deparser {
         case .release(let savepoint): return "RELEASE SAVEPOINT " + quoteIdentifier(savepoint)
         case .rollbackTo(let savepoint): return "ROLLBACK TO SAVEPOINT " + quoteIdentifier(savepoint)
         case .setTransaction(let modes): return "SET TRANSACTION " + transactionModes(modes)
+        case let .setConstraints(names, deferred):
+            return "SET CONSTRAINTS " + (names.map { list($0, quoteIdentifier) } ?? "ALL") + (deferred ? " DEFERRED" : " IMMEDIATE")
         }
     }
 

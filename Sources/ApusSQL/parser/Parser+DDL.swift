@@ -179,9 +179,8 @@ extension Parser {
     }
 
     private mutating func parseColumnConstraintKind() throws -> ColumnConstraintKind? {
-        if isKeyword("deferrable") || isKeywords("not", "deferrable") || isKeyword("initially") {
-            throw unsupported("deferrable constraints")
-        }
+        // Attributes of the constraint before (foreign keys take theirs in parseReference).
+        if try consumeImmediateConstraintAttributes() { return try parseColumnConstraintKind() }
         if consumeKeywords("not", "null") { return .notNull }
         if consumeKeyword("null") { return .null }
         if consumeKeyword("default") { return .defaultValue(try parseExpr(Precedence.comparison)) }
@@ -247,7 +246,44 @@ extension Parser {
                 reference.onUpdate = try parseReferentialAction()
             }
         }
+        var notDeferrable = false
+        while true {
+            let token = current
+            if consumeKeyword("deferrable") {
+                reference.deferrable = true
+            } else if consumeKeywords("not", "deferrable") {
+                notDeferrable = true
+            } else if consumeKeywords("initially", "deferred") {
+                reference.initiallyDeferred = true
+            } else if consumeKeywords("initially", "immediate") {
+                reference.initiallyDeferred = false
+            } else {
+                break
+            }
+            if (reference.deferrable && notDeferrable) || (notDeferrable && reference.initiallyDeferred) {
+                throw ParseError(.syntaxError, notDeferrable && reference.initiallyDeferred
+                                 ? "constraint declared INITIALLY DEFERRED must be DEFERRABLE" : "conflicting constraint properties",
+                                 position: token.position)
+            }
+        }
+        if reference.initiallyDeferred { reference.deferrable = true }
         return reference
+    }
+
+    /// Consumes `NOT DEFERRABLE` and `INITIALLY IMMEDIATE` after a primary key, unique or check
+    /// constraint (what they are anyway); whether any came.
+    /// - Throws: 0A000 for `DEFERRABLE` or `INITIALLY DEFERRED` there.
+    private mutating func consumeImmediateConstraintAttributes() throws -> Bool {
+        var any = false
+        while true {
+            if consumeKeywords("not", "deferrable") || consumeKeywords("initially", "immediate") {
+                any = true
+            } else if isKeyword("deferrable") || isKeywords("initially", "deferred") {
+                throw unsupported("deferrable unique, primary key and check constraints")
+            } else {
+                return any
+            }
+        }
     }
 
     private mutating func parseReferentialAction() throws -> ReferentialAction {
@@ -285,9 +321,7 @@ extension Parser {
         } else {
             throw syntaxError()
         }
-        if isKeyword("deferrable") || isKeywords("not", "deferrable") || isKeyword("initially") {
-            throw unsupported("deferrable constraints")
-        }
+        _ = try consumeImmediateConstraintAttributes()
         if isKeywords("not", "valid") { throw unsupported("NOT VALID") }
         return TableConstraint(name: name, kind, position: position)
     }

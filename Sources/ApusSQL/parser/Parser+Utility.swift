@@ -95,6 +95,17 @@ extension Parser {
             if isKeyword("characteristics") { throw unsupported("SET SESSION CHARACTERISTICS", at: setToken) }
             if isKeyword("authorization") { throw unsupported("SET SESSION AUTHORIZATION", at: setToken) }
         }
+        if consumeKeyword("constraints") {
+            var names: [String]?
+            if !consumeKeyword("all") {
+                var list: [String] = []
+                repeat { list.append(try parseQualifiedName().name) } while consume(.comma)
+                names = list
+            }
+            if consumeKeyword("deferred") { return .transaction(.setConstraints(names: names, deferred: true)) }
+            try expectKeyword("immediate")
+            return .transaction(.setConstraints(names: names, deferred: false))
+        }
         if consumeKeyword("transaction") {
             if isKeyword("snapshot") { throw unsupported("SET TRANSACTION SNAPSHOT", at: setToken) }
             let modes = try parseTransactionModes()

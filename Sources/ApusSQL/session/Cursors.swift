@@ -131,6 +131,13 @@ extension SQLSession {
         return .command("CLOSE CURSOR")
     }
 
+    /// The transaction ended: its cursors close (below) and its deferred checks and constraint modes go.
+    func transactionEnded(committed: Bool) {
+        endTransactionCursors(committed: committed)
+        deferredChecks = []
+        constraintModes = ConstraintModes()
+    }
+
     /// The transaction ended: cursors without HOLD close, and a rollback also closes the
     /// WITH HOLD cursors it declared.
     func endTransactionCursors(committed: Bool) {

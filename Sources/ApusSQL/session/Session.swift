@@ -48,7 +48,11 @@ public final class SQLSession {
     var failed = false
     var prepared: [String: PrepareStatement] = [:]
     /// Open savepoints of the transaction block, oldest first: name, writes and catalog then.
-    var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog, cursorSequence: Int)] = []
+    var savepoints: [(name: String, mark: TransactionMark, catalog: Catalog, cursorSequence: Int, deferredChecks: Int)] = []
+    /// Foreign-key checks waiting for the end of the transaction (deferred constraints).
+    var deferredChecks: [DeferredCheck] = []
+    /// The transaction's SET CONSTRAINTS modes.
+    var constraintModes = ConstraintModes()
     /// Open cursors (DECLARE), by name.
     var cursors: [String: SQLCursor] = [:]
     /// The sequence number of the last cursor declared.
@@ -335,8 +339,9 @@ public final class SQLSession {
                 let r = try body(t)
                 if !explicit {
                     t.bumpsGeneration = txCatalog != catalog
+                    try runDeferredChecks(t)
                     try t.commit()
-                    endTransactionCursors(committed: true)
+                    transactionEnded(committed: true)
                     publishCatalog(t)
                     tx = nil
                 } else if savepoints.isEmpty {
@@ -356,7 +361,7 @@ public final class SQLSession {
                 } else {
                     if t.storesStatistics { statistics.clear() }
                     t.rollback()
-                    endTransactionCursors(committed: false)
+                    transactionEnded(committed: false)
                     tx = nil
                     txCatalog = catalog
                     if e.sqlState == .serializationFailure && attempts < 100 && interrupt.reason == nil { continue }
@@ -440,23 +445,38 @@ public final class SQLSession {
             guard explicit, let t = tx else { return .command("COMMIT") }
             if failed {
                 t.rollback()
-                endTransactionCursors(committed: false)
+                transactionEnded(committed: false)
                 return .command("ROLLBACK")
             }
             t.bumpsGeneration = txCatalog != catalog
-            do { try t.commit() } catch {
-                endTransactionCursors(committed: false)
-                throw error
+            do {
+                try runDeferredChecks(t)
+                try t.commit()
+            } catch {
+                t.rollback()
+                transactionEnded(committed: false)
+                throw SQLSession.convert(error)
             }
-            endTransactionCursors(committed: true)
+            transactionEnded(committed: true)
             publishCatalog(t)
             return .command("COMMIT")
         case .rollback:
             if tx?.storesStatistics == true { statistics.clear() }
             tx?.rollback()
-            endTransactionCursors(committed: false)
+            transactionEnded(committed: false)
             explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = []
             return .command("ROLLBACK")
+        case let .setConstraints(names, deferred):
+            // Outside a transaction block PostgreSQL warns and does nothing.
+            guard explicit, let t = tx else { return .command("SET CONSTRAINTS") }
+            if failed {
+                throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+            }
+            do { try setConstraints(names: names, deferred: deferred, t) } catch {
+                failed = true
+                throw SQLSession.convert(error)
+            }
+            return .command("SET CONSTRAINTS")
         case let .setTransaction(modes):
             guard explicit, let t = tx else {
                 // PostgreSQL warns and does nothing outside a transaction block.
@@ -478,7 +498,7 @@ public final class SQLSession {
             if failed {
                 throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
             }
-            savepoints.append((name, t.mark(), txCatalog, cursorSequence))
+            savepoints.append((name, t.mark(), txCatalog, cursorSequence, deferredChecks.count))
             return .command("SAVEPOINT")
         case let .release(name):
             guard explicit else { throw SQLError(.noActiveTransaction, "RELEASE SAVEPOINT can only be used in transaction blocks") }
@@ -503,6 +523,7 @@ public final class SQLSession {
             t.rollback(to: savepoints[i].mark)
             txCatalog = savepoints[i].catalog
             rollbackCursors(after: savepoints[i].cursorSequence)
+            if deferredChecks.count > savepoints[i].deferredChecks { deferredChecks.removeSubrange(savepoints[i].deferredChecks...) }
             failed = false
             return .command("ROLLBACK")
         }
