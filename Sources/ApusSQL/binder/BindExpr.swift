@@ -760,11 +760,19 @@ extension Binder {
             }
             let parts = parseNameText(seqName)
             if !parts.contains(where: \.isEmpty) { try catalog.requireSchema(of: QualifiedName(parts)) }
-            guard !parts.contains(where: \.isEmpty), let d = try catalog.lookupSequence(QualifiedName(parts), path: searchPath) else {
+            var found = parts.contains(where: \.isEmpty) ? nil : try catalog.lookupSequence(QualifiedName(parts), path: searchPath)
+            if found == nil, !parts.contains(where: \.isEmpty),
+               let (t, c) = try catalog.lookupSerialSequence(QualifiedName(parts), path: searchPath) {
+                // A serial column's implied sequence: its table's counter (a negative ID says so).
+                let hi: Int64 = c.typeSQL == "int4" ? Int64(Int32.max) : c.typeSQL == "int2" ? Int64(Int16.max) : Int64.max
+                found = SequenceDesc(id: 0, name: "\(t.name)_\(c.name)_seq", start: 1, increment: 1, minValue: 1, maxValue: hi, cycle: false)
+                found?.serialOf = t.id
+            }
+            guard let d = found else {
                 throw SQLError(.undefinedTable, "relation \"\(seqName)\" does not exist", position: pos)
             }
             var a: [BExpr] = [
-                .const(.int(Int64(d.id))), .const(.int(d.start)), .const(.int(d.increment)), .const(.int(d.minValue)),
+                .const(.int(d.serialOf.map { -Int64($0) - 1 } ?? Int64(d.id))), .const(.int(d.start)), .const(.int(d.increment)), .const(.int(d.minValue)),
                 .const(.int(d.maxValue)), .const(.bool(d.cycle)), .const(.text(d.name)),
             ]
             if name == "setval" {
@@ -835,8 +843,8 @@ extension Binder {
             return (.coalesce(args.map(\.0)), types.first ?? .null)
         case _ where Binder.vectorFunctions[name] != nil:
             return try bindVectorFunction(name, args, pos) ?? (.const(.null), .text)
-        case _ where systemFunction(name, args) != nil:
-            return systemFunction(name, args) ?? (.const(.null), .text)
+        case _ where (try systemFunction(name, args)) != nil:
+            return try systemFunction(name, args) ?? (.const(.null), .text)
         case "current_setting":
             // Read when the statement is bound: constant within the statement, as in PostgreSQL.
             reusable = false

@@ -87,6 +87,8 @@ public struct SequenceDesc: Sendable, Codable, Hashable {
     public var minValue: Int64
     public var maxValue: Int64
     public var cycle: Bool
+    /// Set (never stored) for a serial column's implied sequence: the ID of its table.
+    var serialOf: UInt32? = nil
     /// The schema; nil for `public` (and in catalogs written before schemas existed).
     public var schema: String? = nil
 }

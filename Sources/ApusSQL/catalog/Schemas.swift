@@ -123,6 +123,17 @@ extension Catalog {
         try resolve(n, path: path) { sequence(schema: $0, $1) }?.found
     }
 
+    /// The table and serial (or identity) column whose implied sequence `n` names
+    /// (`table_column_seq`, what pg_get_serial_sequence returns), through `path` when unqualified.
+    func lookupSerialSequence(_ n: QualifiedName, path: [String]) throws -> (table: TableDesc, column: ColumnDesc)? {
+        try resolve(n, path: path) { schema, name -> (table: TableDesc, column: ColumnDesc)? in
+            for t in tables.values where t.schemaName == schema && name.hasPrefix(t.name + "_") {
+                if let c = t.columns.first(where: { $0.serial == true && "\(t.name)_\($0.name)_seq" == name }) { return (t, c) }
+            }
+            return nil
+        }?.found
+    }
+
     /// The index `n` names (its table and position), through `path` when unqualified.
     func lookupIndex(_ n: QualifiedName, path: [String]) throws -> (table: TableDesc, position: Int)? {
         try resolve(n, path: path) { index(schema: $0, $1) }?.found

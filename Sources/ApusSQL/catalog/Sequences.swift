@@ -87,6 +87,30 @@ extension Executor {
         // Outside the transaction, as in PostgreSQL: concurrent callers never conflict, and
         // a rolled-back transaction's values are not handed out again.
         if name != "nextval", a.count > 7, a[7].isNull { return .null }  // setval is strict
+        if id < 0 {
+            // A serial column's implied sequence: the table's counter holds the last value handed out.
+            var result: Int64 = 0
+            try tx.updateOutside(Catalog.sequenceKey(table: UInt32(-id - 1))) { (b: [UInt8]?) throws(SQLError) -> [UInt8] in
+                var last: Int64 = 0
+                if let b, case .int(let v)? = try RowEncoding.decode(b)[0] { last = v }
+                if name == "nextval" {
+                    guard last < hi else {
+                        throw SQLError(SQLState("2200H"), "nextval: reached maximum value of sequence \"\(seqName)\" (\(hi))")
+                    }
+                    result = last + 1
+                    return RowEncoding.encode(columnIDs: [0], values: [.int(result)])
+                }
+                guard case let .int(v) = a[7] else { throw SQLError(.internalError, "bad setval call") }
+                guard v >= lo && v <= hi else {
+                    throw SQLError(SQLState("22003"), "setval: value \(v) is out of bounds for sequence \"\(seqName)\" (\(lo)..\(hi))")
+                }
+                var isCalled = true
+                if a.count > 8, case let .bool(c) = a[8] { isCalled = c }
+                result = v
+                return RowEncoding.encode(columnIDs: [0], values: [.int(isCalled ? v : v - 1)])
+            }
+            return .int(result)
+        }
         var result: Int64 = 0
         try tx.updateOutside(Catalog.sequenceValueKey(UInt32(id))) { (b: [UInt8]?) throws(SQLError) -> [UInt8] in
             var last: Int64?

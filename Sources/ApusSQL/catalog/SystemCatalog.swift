@@ -546,7 +546,7 @@ extension Binder {
     }
 
     /// Functions tools call about the system (nil when `name` is not one of them).
-    func systemFunction(_ name: String, _ args: [(BExpr, SQLType)]) -> (BExpr, SQLType)? {
+    func systemFunction(_ name: String, _ args: [(BExpr, SQLType)]) throws -> (BExpr, SQLType)? {
         switch name {
         case "current_database": return (.const(.text("apus")), .text)
         case "current_schema": return (.const(searchPath.first.map(Value.text) ?? .null), .text)
@@ -622,7 +622,22 @@ extension Binder {
                               otherwise: .const(.null)), .array(.text))
         case "pg_relation_is_publishable": return (.const(.bool(false)), .bool)
         case "pg_collation_is_visible", "pg_opclass_is_visible", "pg_function_is_visible": return (.const(.bool(true)), .bool)
-        case "pg_get_serial_sequence": return (.const(.null), .text)
+        case "pg_get_serial_sequence":
+            // The implied sequence of a serial or identity column (its table's counter), when both
+            // arguments are constants (Django's sequence reset); NULL otherwise.
+            guard args.count == 2, case let .const(.text(tableText)) = args[0].0, case let .const(.text(column)) = args[1].0 else {
+                return (.const(.null), .text)
+            }
+            let parts = parseNameText(tableText)
+            guard !parts.contains(where: \.isEmpty), let t = try catalog.lookupTable(QualifiedName(parts), path: searchPath) else {
+                throw SQLError(.undefinedTable, "relation \"\(tableText)\" does not exist")
+            }
+            guard let c = t.columns.first(where: { $0.name == column }) else {
+                throw SQLError(.undefinedColumn, "column \"\(column)\" of relation \"\(t.name)\" does not exist")
+            }
+            guard c.serial == true else { return (.const(.null), .text) }
+            let seq = Deparser.quoteIdentifier(t.schemaName) + "." + Deparser.quoteIdentifier("\(t.name)_\(c.name)_seq")
+            return (.const(.text(seq)), .text)
         case "array_upper" where args.count == 2 && (args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null),
              "array_length" where args.count == 2 && (args[0].1.isString || args[0].1 == .unknown || args[0].1 == .null):
             // Arrays in their text form: one dimension, lower bound 1.
