@@ -3,7 +3,8 @@
 # transactions), psycopg 3 (text and binary, parameters, types, errors, transactions,
 # cancellation and timeouts), the pgvector package (vector round trips, HNSW nearest-neighbour
 # queries), asyncpg (binary protocol, prepared statements, cancellation), pg8000, the SQLAlchemy 2
-# ORM (create_all with a foreign key, CRUD, eager loading, drop_all), pgbench
+# ORM (create_all with a foreign key, CRUD, eager loading, drop_all), the Django 5 ORM (migrations,
+# deferred foreign keys, bulk inserts through unnest, sequence reset), pgbench
 # (initialisation, TPC-B-like and select-only runs, the balance invariant), a restart, a crash
 # (SIGKILL during concurrent commits: every acknowledged one survives), and SCRAM-SHA-256 and
 # TLS against second and third servers (`--auth scram`, a self-signed certificate, `--tls-required`).
@@ -88,6 +89,8 @@ python3 tests/clients/pg8000_test.py
 echo "client-tests: pg8000 ok"
 python3 tests/clients/sqlalchemy_test.py "$PORT"
 echo "client-tests: SQLAlchemy ok"
+python3 tests/clients/django_test.py
+echo "client-tests: Django ok"
 
 # pgbench, unchanged: initialise scale 1 (CREATE TABLE ... WITH (fillfactor), COPY FROM STDIN,
 # VACUUM ANALYZE, ALTER TABLE ADD PRIMARY KEY), then short runs of the TPC-B-like script (one

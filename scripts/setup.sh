@@ -21,8 +21,9 @@ fi
 if ! python3 -c "import pgvector.psycopg" >/dev/null 2>&1; then
     python3 -m pip install -q pgvector 2>/dev/null || python3 -m pip install -q --break-system-packages pgvector
 fi
-# asyncpg, pg8000 and SQLAlchemy for tests/clients/asyncpg_test.py, pg8000_test.py and sqlalchemy_test.py.
-for mod in asyncpg pg8000 sqlalchemy; do
+# asyncpg, pg8000, SQLAlchemy and Django for tests/clients/asyncpg_test.py, pg8000_test.py, sqlalchemy_test.py
+# and django_test.py.
+for mod in asyncpg pg8000 sqlalchemy django; do
     if ! python3 -c "import $mod" >/dev/null 2>&1; then
         python3 -m pip install -q "$mod" 2>/dev/null || python3 -m pip install -q --break-system-packages "$mod"
     fi

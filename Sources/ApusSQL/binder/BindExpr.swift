@@ -20,7 +20,13 @@ final class SubqueryMark {
 }
 
 extension Binder {
+    /// The first part of a column reference that `*` made by position (see `bindSelect`).
+    static let starPositionMarker = "\u{1}*"
+
     func resolve(_ parts: [String], _ frame: Frame, position: Int) throws -> (BExpr, SQLType) {
+        if parts.count == 2, parts[0] == Binder.starPositionMarker, let i = Int(parts[1]), i < frame.columns.count {
+            return (.column(i), frame.columns[i].type)
+        }
         var f: Frame? = frame
         while let cur = f {
             var found: [Int] = []

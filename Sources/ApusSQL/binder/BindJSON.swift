@@ -384,6 +384,21 @@ extension Executor {
     /// The rows of a set-returning function, as an array (`srfarr_*`, see `projectWithSets`).
     func setReturningFunction(_ name: String, _ a: [Value]) throws -> Value {
         if name == "srfarr_unnest" { return a[0].isNull ? .array([]) : a[0] }
+        if name == "srfarr_zip" {
+            // Rows of the arrays side by side; a NULL array counts as empty.
+            let columns = a.map { v -> [Value] in
+                switch v {
+                case let .array(items): return items
+                case let .text(s):
+                    // int2vector's text form ("1 2"), or an array's ("{1,2}").
+                    let body = s.hasPrefix("{") ? s.dropFirst().dropLast().split(separator: ",") : s.split(separator: " ")
+                    return body.map { Int64($0.trimmingCharacters(in: .whitespaces)).map(Value.int) ?? .null }
+                default: return []
+                }
+            }
+            let n = columns.map(\.count).max() ?? 0
+            return .array((0..<n).map { i in .array(columns.map { i < $0.count ? $0[i] : .null }) })
+        }
         if a.contains(where: \.isNull) { return .array([]) }
         switch name {
         case "srfarr_generate_series":

@@ -599,6 +599,25 @@ final class Binder {
                 return (.unnest(.cast(args[0].0, .text), ordinality: false),
                         [ScopeColumn(table: tableName, name: alias?.columns.first ?? tableName, type: .text)])
             }
+            if fname == "unnest", args.count > 1 {
+                // unnest(a, b, ...): the arrays side by side, one column each, the shorter ones
+                // padded with NULLs (Django's bulk inserts: SELECT * FROM unnest($1::int[], $2::text[])).
+                var cols: [ScopeColumn] = []
+                for (i, a) in args.enumerated() {
+                    // A text column here is a catalog int2vector in its text form (pg_index.indoption).
+                    guard let t = a.1 == .text ? .int2 : Binder.elementType(a.1) else {
+                        throw SQLError(.undefinedFunction, "function unnest(\(args.map(\.1.description).joined(separator: ", "))) does not exist",
+                                       position: e.position.offset)
+                    }
+                    let names = alias?.columns ?? []
+                    cols.append(ScopeColumn(table: tableName, name: i < names.count ? names[i] : "unnest", type: t))
+                }
+                if ordinality {
+                    let names = alias?.columns ?? []
+                    cols.append(ScopeColumn(table: tableName, name: args.count < names.count ? names[args.count] : "ordinality", type: .int8))
+                }
+                return (.unnest(.function("srfarr_zip", args.map(\.0), .array(.text)), ordinality: ordinality, spread: true), cols)
+            }
             guard let (b, t) = try bindSetReturningFunction(fname, args, e.position.offset), case let .function(name, fargs, _) = b else {
                 throw SQLError(.undefinedFunction, "function \(fname)(\(args.map(\.1.description).joined(separator: ", "))) does not exist")
             }
@@ -756,9 +775,14 @@ final class Binder {
         for item in s.targets {
             if case let .star(q) = item.expr.kind {
                 var any = false
-                for c in cols where !c.hidden && (q.isEmpty || c.table == q.last) {
+                for (i, c) in cols.enumerated() where !c.hidden && (q.isEmpty || c.table == q.last) {
                     var parts: [String] = [c.name]
                     if let t = c.table { parts.insert(t, at: 0) }
+                    // Two columns of one name in one item (unnest(a, b), SELECT 1 AS x, 2 AS x):
+                    // named by position, since their name is ambiguous.
+                    if cols.filter({ $0.name == c.name && $0.table == c.table && !$0.hidden }).count > 1 {
+                        parts = [Binder.starPositionMarker, String(i)]
+                    }
                     targets.append((Expr(.column(parts)), c.name))
                     any = true
                 }
