@@ -71,6 +71,12 @@ set -e
 # \dt+ and \di+ (sizes through pg_table_size / pg_relation_size and pg_size_pretty).
 psql -X -v ON_ERROR_STOP=1 -c '\dt+' | grep -E "copied .*(bytes|kB)" > /dev/null || { psql -X -c '\dt+'; echo "psql: \\dt+ failed"; exit 1; }
 psql -X -v ON_ERROR_STOP=1 -c '\di+' > /dev/null || { echo "psql: \\di+ failed"; exit 1; }
+# More of psql's catalog commands: extensions, types, functions, privileges, schemas, tablespaces.
+psql -X -A -t -v ON_ERROR_STOP=1 -c '\dx' | grep -q '^vector|' || { psql -X -c '\dx'; echo "psql: \\dx misses vector"; exit 1; }
+psql -X -A -t -v ON_ERROR_STOP=1 -c '\dT' | grep -q '^public|vector|' || { psql -X -c '\dT'; echo "psql: \\dT misses vector"; exit 1; }
+for cmd in '\df' '\dp' '\dn+' '\db' '\dC' '\do' '\dconfig work_mem'; do
+    psql -X -v ON_ERROR_STOP=1 -c "$cmd" > /dev/null || { echo "psql: $cmd failed"; exit 1; }
+done
 echo "client-tests: psql ok"
 
 python3 tests/clients/psycopg_test.py

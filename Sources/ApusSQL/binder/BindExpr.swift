@@ -959,6 +959,9 @@ extension Binder {
         if case let .const(.text(name)) = b {
             let n = name.split(separator: ".").last.map { String($0).lowercased() } ?? ""
             if type == "regclass", let oid = relationOID(named: name) { return (.const(.int(oid)), .int8) }
+            if type == "regclass", let oid = Binder.systemRelationOIDs[name.lowercased().replacingOccurrences(of: "pg_catalog.", with: "")] {
+                return (.const(.int(oid)), .int8)
+            }
             guard let oid = names.first(where: { $0.1 == n })?.0 else {
                 throw SQLError(.undefinedTable, "relation \"\(name)\" does not exist", position: pos)
             }

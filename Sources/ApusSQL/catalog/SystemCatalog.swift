@@ -35,9 +35,41 @@ extension Binder {
     ]
 
     func systemRelation(_ name: QualifiedName) throws -> (rows: [[Value]], columns: [(String, SQLType)])? {
-        guard let r = try systemRelationUntyped(name) else { return nil }
+        guard var r = try systemRelationUntyped(name) else { return nil }
+        // Columns every row has the same value in (no ACLs, no relation types, no defaults), for
+        // the tools that read them (psql's \dp, \dn+, \dT, \df).
+        if name.parts.count < 2 || name.qualifier.last == "pg_catalog", let extra = Binder.constantColumns[name.name] {
+            for (column, type, value) in extra where !r.columns.contains(where: { $0.0 == column }) {
+                r.columns.append((column, type))
+                for i in r.rows.indices { r.rows[i].append(value) }
+            }
+        }
         return (r.rows, r.columns.map { Binder.oidColumns.contains($0.0) && $0.1 == .int8 ? ($0.0, .oid) : $0 })
     }
+
+    /// PostgreSQL's OIDs of the system catalogs ('pg_catalog.pg_extension'::regclass in psql's queries).
+    static let systemRelationOIDs: [String: Int64] = [
+        "pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255, "pg_class": 1259, "pg_authid": 1260, "pg_database": 1262,
+        "pg_tablespace": 1213, "pg_foreign_server": 1417, "pg_sequence": 2224, "pg_am": 2601, "pg_attrdef": 2604,
+        "pg_cast": 2605, "pg_constraint": 2606, "pg_conversion": 2607, "pg_depend": 2608, "pg_description": 2609,
+        "pg_index": 2610, "pg_inherits": 2611, "pg_language": 2612, "pg_namespace": 2615, "pg_opclass": 2616,
+        "pg_operator": 2617, "pg_rewrite": 2618, "pg_trigger": 2620, "pg_extension": 3079, "pg_foreign_table": 3118,
+        "pg_policy": 3256, "pg_statistic_ext": 3381, "pg_collation": 3456, "pg_event_trigger": 3466, "pg_ts_config": 3602,
+        "pg_publication": 6104,
+    ]
+
+    static let constantColumns: [String: [(String, SQLType, Value)]] = [
+        "pg_attribute": [("attacl", .array(.text), .null), ("attoptions", .array(.text), .null), ("attfdwoptions", .array(.text), .null)],
+        "pg_class": [("relacl", .array(.text), .null), ("relispartition", .bool, .bool(false)), ("relpartbound", .text, .null)],
+        "pg_namespace": [("nspacl", .array(.text), .null)],
+        "pg_type": [("typrelid", .int8, .int(0)), ("typtypmod", .int4, .int(-1)), ("typnotnull", .bool, .bool(false)),
+                    ("typdefault", .text, .null), ("typacl", .array(.text), .null), ("typowner", .int8, .int(10)),
+                    ("typisdefined", .bool, .bool(true)), ("typndims", .int4, .int(0)), ("typcategory", .text, .null)],
+        "pg_database": [("dathasloginevt", .bool, .bool(false))],
+        "pg_proc": [("prokind", .text, .text("f")), ("prorettype", .int8, .int(0)), ("proargtypes", .text, .text("")),
+                    ("proretset", .bool, .bool(false)), ("prosrc", .text, .null), ("prolang", .int8, .int(12)),
+                    ("proowner", .int8, .int(10)), ("proacl", .array(.text), .null)],
+    ]
 
     func systemRelationUntyped(_ name: QualifiedName) throws -> (rows: [[Value]], columns: [(String, SQLType)])? {
         let schema = name.parts.count > 1 ? name.qualifier.last : nil
@@ -286,9 +318,37 @@ extension Binder {
             return (settings?.cursors() ?? [], [("name", .text), ("statement", .text), ("is_holdable", .bool), ("is_binary", .bool),
                                                 ("is_scrollable", .bool), ("creation_time", .timestamptz)])
         case "pg_extension":
-            return ([[int(13_500), text("plpgsql"), text("1.0")], [int(13_501), text("vector"), text("0.8.0")]],
-                    [("oid", .int8), ("extname", .text), ("extversion", .text)])
-        case "pg_description", "pg_inherits", "pg_proc", "pg_trigger", "pg_tablespace", "pg_statistic_ext", "pg_publication",
+            return ([[int(13_500), text("plpgsql"), text("1.0"), int(10), int(11), .bool(false), .null, .null],
+                     [int(13_501), text("vector"), text("0.8.0"), int(10), int(Binder.publicOID), .bool(true), .null, .null]],
+                    [("oid", .int8), ("extname", .text), ("extversion", .text), ("extowner", .int8), ("extnamespace", .int8),
+                     ("extrelocatable", .bool), ("extconfig", .array(.int8)), ("extcondition", .array(.text))])
+        case "pg_tablespace":
+            return ([[int(1663), text("pg_default"), int(10), .null, .null], [int(1664), text("pg_global"), int(10), .null, .null]],
+                    [("oid", .int8), ("spcname", .text), ("spcowner", .int8), ("spcacl", .array(.text)), ("spcoptions", .array(.text))])
+        case "pg_cast", "pg_operator", "pg_event_trigger", "pg_db_role_setting", "pg_foreign_server", "pg_foreign_data_wrapper",
+             "pg_foreign_table", "pg_user_mapping", "pg_conversion", "pg_language", "pg_aggregate", "pg_rewrite", "pg_depend",
+             "pg_shdepend", "pg_largeobject_metadata", "pg_ts_config", "pg_ts_dict", "pg_ts_parser", "pg_ts_template",
+             "pg_statistic_ext_data", "pg_subscription", "pg_default_acl", "pg_init_privs", "pg_seclabel", "pg_transform":
+            // Kinds of objects ApusDB has none of (or whose rows nothing reads yet): empty, with the columns tools name.
+            let cols: [(String, SQLType)] = switch rel {
+            case "pg_cast": [("oid", .int8), ("castsource", .int8), ("casttarget", .int8), ("castfunc", .int8), ("castcontext", .text),
+                             ("castmethod", .text)]
+            case "pg_operator": [("oid", .int8), ("oprname", .text), ("oprnamespace", .int8), ("oprowner", .int8), ("oprkind", .text),
+                                 ("oprleft", .int8), ("oprright", .int8), ("oprresult", .int8), ("oprcode", .text)]
+            case "pg_event_trigger": [("oid", .int8), ("evtname", .text), ("evtevent", .text), ("evtowner", .int8), ("evtfoid", .int8),
+                                      ("evtenabled", .text), ("evttags", .array(.text))]
+            case "pg_db_role_setting": [("setdatabase", .int8), ("setrole", .int8), ("setconfig", .array(.text))]
+            case "pg_foreign_server": [("oid", .int8), ("srvname", .text), ("srvowner", .int8), ("srvfdw", .int8), ("srvtype", .text),
+                                       ("srvversion", .text), ("srvacl", .array(.text)), ("srvoptions", .array(.text))]
+            case "pg_foreign_data_wrapper": [("oid", .int8), ("fdwname", .text), ("fdwowner", .int8), ("fdwhandler", .int8),
+                                             ("fdwvalidator", .int8), ("fdwacl", .array(.text)), ("fdwoptions", .array(.text))]
+            case "pg_language": [("oid", .int8), ("lanname", .text), ("lanowner", .int8), ("lanispl", .bool), ("lanpltrusted", .bool)]
+            case "pg_depend", "pg_shdepend": [("classid", .int8), ("objid", .int8), ("objsubid", .int4), ("refclassid", .int8),
+                                              ("refobjid", .int8), ("refobjsubid", .int4), ("deptype", .text)]
+            default: [("oid", .int8)]
+            }
+            return ([], cols)
+        case "pg_description", "pg_inherits", "pg_proc", "pg_trigger", "pg_statistic_ext", "pg_publication",
              "pg_publication_rel", "pg_publication_namespace", "pg_policy", "pg_sequence", "pg_opclass", "pg_range":
             let cols: [(String, SQLType)] = switch rel {
             case "pg_description": [("objoid", .int8), ("classoid", .int8), ("objsubid", .int4), ("description", .text)]
@@ -309,7 +369,7 @@ extension Binder {
             // Range types (none).
             case "pg_range": [("rngtypid", .int8), ("rngsubtype", .int8), ("rngmultitypid", .int8), ("rngcollation", .int8),
                               ("rngsubopc", .int8)]
-            default: [("oid", .int8), ("spcname", .text)]
+            default: [("oid", .int8)]
             }
             return ([], cols)
         default:
@@ -551,6 +611,11 @@ extension Binder {
         case "current_database": return (.const(.text("apus")), .text)
         case "current_schema": return (.const(searchPath.first.map(Value.text) ?? .null), .text)
         case "pg_backend_pid": return (.const(.int(Int64(ProcessInfo.processInfo.processIdentifier))), .int4)
+        // No user functions (pg_proc is empty): their descriptions are NULL.
+        case "pg_get_function_result", "pg_get_function_arguments", "pg_get_function_identity_arguments", "pg_get_functiondef":
+            return (.const(.null), .text)
+        case "pg_tablespace_location": return (.const(.text("")), .text)
+        case "pg_operator_is_visible", "pg_conversion_is_visible", "pg_ts_config_is_visible": return (.const(.bool(true)), .bool)
         // Every object belongs to the bootstrap superuser (OID 10) until ownership exists.
         case "pg_get_userbyid":
             let boot = BExpr.const(.text(catalog.bootstrapRoleName))
@@ -592,7 +657,12 @@ extension Binder {
         case "format_type":
             guard let (b, t) = args.first else { return (.const(.null), .text) }
             var call = [t == .int8 ? b : .cast(b, .int8)]
-            if args.count > 1 { call.append(args[1].1 == .int8 ? args[1].0 : .cast(args[1].0, .int8)) }
+            // A NULL type modifier means none (format_type is not strict in it).
+            if args.count > 1, args[1].1 != .null {
+                call.append(args[1].1 == .int8 ? args[1].0 : .cast(args[1].0, .int8))
+                return (.caseWhen(operand: nil, whens: [(.isNull(call[1], negated: false), .function("format_type", [call[0]], .text))],
+                                  otherwise: .function("format_type", call, .text)), .text)
+            }
             return (.function("format_type", call, .text), .text)
         case "to_regtype":
             guard args.count == 1 else { return nil }
