@@ -39,6 +39,8 @@ public final class StorageTransaction: KVTransaction {
     /// Unique-index values claimed (`claimUnique`): committed with the written keys, so that a
     /// transaction that waited for the claim sees the conflict.
     private var claims: Set<ByteKey> = []
+    /// `claims` in the order they were made, so that ROLLBACK TO SAVEPOINT drops the later ones.
+    private var claimOrder: [ByteKey] = []
     private var finished = false
     public let vectorState: VectorTxState?
     public let interrupt: StatementInterrupt?
@@ -228,7 +230,7 @@ public final class StorageTransaction: KVTransaction {
     // MARK: Writes and locks
 
     public func mark() -> TransactionMark {
-        TransactionMark(position: undo.count, epoch: undoEpoch, vectorChanges: vectorState?.changes)
+        TransactionMark(position: undo.count, epoch: undoEpoch, vectorChanges: vectorState?.changes, claims: claimOrder.count)
     }
 
     public func rollback(to mark: TransactionMark) {
@@ -238,6 +240,9 @@ public final class StorageTransaction: KVTransaction {
             if let before { writes[key] = .some(before) } else { writes.removeValue(forKey: key) }
         }
         if let c = mark.vectorChanges { vectorState?.changes = c }
+        // A claim made after the mark belonged to a write that is undone: committing it would
+        // fail other writers of the value (40001) for nothing. Its lock stays until the end.
+        while claimOrder.count > mark.claims { claims.remove(claimOrder.removeLast()) }
     }
 
     /// Drops the undo log: no mark taken so far will be rolled back to.
@@ -303,6 +308,7 @@ public final class StorageTransaction: KVTransaction {
         if schemaLock == nil { try lockSchema(exclusive: false) }
         if schemaLock != .exclusive { try acquire(key, .exclusive, .wait) }
         claims.insert(k)
+        claimOrder.append(k)
         if coordinator.writtenSince(k, start) { try conflict() }
     }
 

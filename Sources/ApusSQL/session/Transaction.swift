@@ -100,5 +100,7 @@ public struct TransactionMark {
     let position: Int
     let epoch: Int
     let vectorChanges: VectorTxChanges?
+    /// The number of unique-value claims made before the mark.
+    var claims = 0
 }
 

@@ -166,6 +166,23 @@ import Testing
         #expect(try h.run(0, "SELECT count(*) FROM u WHERE email = 'a@x'") == [["1"]])
     }
 
+    /// A unique value claimed by an insert that ROLLBACK TO SAVEPOINT undid (Django's
+    /// get_or_create) is not part of the commit: a concurrent transaction inserting the value
+    /// afterwards succeeds instead of failing with 40001.
+    @Test(arguments: ["read committed", "repeatable read", "serializable"])
+    func uniqueClaimUndoneBySavepointDoesNotConflict(level: String) throws {
+        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY, email text UNIQUE); CREATE TABLE o (id int); "
+                                   + "CREATE TABLE z (id int)")
+        try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(1, "SELECT count(*) FROM z")  // the second transaction's snapshot predates the first's commit
+        try h.run(0, "SAVEPOINT s; INSERT INTO u VALUES (1, 'a@x'); ROLLBACK TO SAVEPOINT s; INSERT INTO o VALUES (1)")
+        try h.run(0, "COMMIT")
+        try h.run(1, "INSERT INTO u VALUES (2, 'a@x')")
+        try h.run(1, "COMMIT")
+        #expect(try h.run(0, "SELECT id FROM u") == [["2"]])
+    }
+
     /// Savepoints keep working under locking; the lock outlives ROLLBACK TO.
     @Test func savepointRollbackKeepsTheBlockUsable() throws {
         let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
