@@ -79,6 +79,16 @@ extension DDL {
 }
 
 extension Executor {
+    /// setval's value (checked against the bounds) and is_called (default true).
+    func setvalArguments(_ a: [Value], _ lo: Int64, _ hi: Int64, _ seqName: String) throws(SQLError) -> (Int64, Bool) {
+        guard a.count > 7, case let .int(v) = a[7] else { throw SQLError(.internalError, "bad setval call") }
+        guard v >= lo && v <= hi else {
+            throw SQLError(SQLState("22003"), "setval: value \(v) is out of bounds for sequence \"\(seqName)\" (\(lo)..\(hi))")
+        }
+        if a.count > 8, case let .bool(c) = a[8] { return (v, c) }
+        return (v, true)
+    }
+
     /// nextval/setval: `args[0]` is the sequence's ID (resolved by the binder) and the bounds.
     func sequenceFunction(_ name: String, _ a: [Value]) throws -> Value {
         guard case let .int(id) = a[0], case let .int(start) = a[1], case let .int(inc) = a[2], case let .int(lo) = a[3],
@@ -100,12 +110,7 @@ extension Executor {
                     result = last + 1
                     return RowEncoding.encode(columnIDs: [0], values: [.int(result)])
                 }
-                guard case let .int(v) = a[7] else { throw SQLError(.internalError, "bad setval call") }
-                guard v >= lo && v <= hi else {
-                    throw SQLError(SQLState("22003"), "setval: value \(v) is out of bounds for sequence \"\(seqName)\" (\(lo)..\(hi))")
-                }
-                var isCalled = true
-                if a.count > 8, case let .bool(c) = a[8] { isCalled = c }
+                let (v, isCalled) = try setvalArguments(a, lo, hi, seqName)
                 result = v
                 return RowEncoding.encode(columnIDs: [0], values: [.int(isCalled ? v : v - 1)])
             }
@@ -140,12 +145,7 @@ extension Executor {
                 result = next
                 return RowEncoding.encode(columnIDs: [0, 1], values: [.int(next), .bool(true)])
             default: // setval(seq, value[, is_called])
-                guard case let .int(v) = a[7] else { throw SQLError(.internalError, "bad setval call") }
-                guard v >= lo && v <= hi else {
-                    throw SQLError(SQLState("22003"), "setval: value \(v) is out of bounds for sequence \"\(seqName)\" (\(lo)..\(hi))")
-                }
-                var isCalled = true
-                if a.count > 8, case let .bool(c) = a[8] { isCalled = c }
+                let (v, isCalled) = try setvalArguments(a, lo, hi, seqName)
                 result = v
                 return RowEncoding.encode(columnIDs: [0, 1], values: [.int(v), .bool(isCalled)])
             }
