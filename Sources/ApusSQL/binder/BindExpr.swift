@@ -771,7 +771,10 @@ extension Binder {
                let (t, c) = try catalog.lookupSerialSequence(QualifiedName(parts), path: searchPath) {
                 // A serial column's implied sequence: its table's counter (a negative ID says so).
                 let hi: Int64 = c.typeSQL == "int4" ? Int64(Int32.max) : c.typeSQL == "int2" ? Int64(Int16.max) : Int64.max
-                found = SequenceDesc(id: 0, name: "\(t.name)_\(c.name)_seq", start: 1, increment: 1, minValue: 1, maxValue: hi, cycle: false)
+                // `cycle` (never true for these) says the table has no primary key: its counter
+                // also numbers the hidden row IDs, so it must never move back.
+                found = SequenceDesc(id: 0, name: "\(t.name)_\(c.name)_seq", start: 1, increment: 1, minValue: 1, maxValue: hi,
+                                     cycle: t.primaryKey.isEmpty)
                 found?.serialOf = t.id
             }
             guard let d = found else {

@@ -111,8 +111,15 @@ extension Executor {
                     return RowEncoding.encode(columnIDs: [0], values: [.int(result)])
                 }
                 let (v, isCalled) = try setvalArguments(a, lo, hi, seqName)
+                let next = isCalled ? v : v - 1
+                if cycle && next < last {
+                    // The counter of a table without a primary key also numbers its hidden row IDs:
+                    // moving it back would hand out the IDs of existing rows.
+                    throw SQLError(.featureNotSupported,
+                                   "setval cannot move \"\(seqName)\" back: its table has no primary key, and the counter numbers its rows")
+                }
                 result = v
-                return RowEncoding.encode(columnIDs: [0], values: [.int(isCalled ? v : v - 1)])
+                return RowEncoding.encode(columnIDs: [0], values: [.int(next)])
             }
             return .int(result)
         }
