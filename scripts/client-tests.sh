@@ -79,6 +79,16 @@ for cmd in '\df' '\dp' '\dn+' '\db' '\dC' '\do' '\dconfig work_mem'; do
 done
 echo "client-tests: psql ok"
 
+# A pg_dump script of PostgreSQL 15 restores unchanged (owners, identity, sequences, COPY, constraints after the data).
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE ROLE postgres" -f tests/clients/pg_dump_restore.sql > /dev/null
+[ "$(psql -X -A -t -c "SELECT count(*), sum(total) FROM orders")" = "10|192.50" ] || { echo "pg_dump restore: orders differ"; exit 1; }
+[ "$(psql -X -q -A -t -c "INSERT INTO orders (customer_id, total) VALUES (1, 1) RETURNING id")" = "11" ] || { echo "pg_dump: identity"; exit 1; }
+[ "$(psql -X -q -A -t -c "INSERT INTO customers (email) VALUES ('n@x') RETURNING id")" = "6" ] || { echo "pg_dump: serial"; exit 1; }
+[ "$(psql -X -A -t -c "SELECT nextval('invoice_seq'), count(*) FROM big_orders")" = "1001|8" ] || { echo "pg_dump: sequence, view"; exit 1; }
+psql -X -q -v ON_ERROR_STOP=1 -c "DELETE FROM customers WHERE id = 1" -c "DROP VIEW big_orders" -c "DROP TABLE orders, customers" \
+    -c "DROP SEQUENCE invoice_seq"
+echo "client-tests: pg_dump restore ok"
+
 python3 tests/clients/psycopg_test.py
 echo "client-tests: psycopg ok"
 

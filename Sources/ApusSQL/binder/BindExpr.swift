@@ -761,7 +761,13 @@ extension Binder {
         case "nextval", "setval", "currval", "lastval":
             if name == "currval" || name == "lastval" { throw SQLError.unsupported("\(name)") }
             try need(name == "nextval" ? 1...1 : 2...3)
-            guard case let .const(.text(seqName)) = args[0].0 else {
+            var constName: String?
+            if case let .const(.text(n)) = args[0].0 { constName = n }
+            // 'name'::regclass (pg_dump's column defaults): the sequence with that OID.
+            if case let .const(.int(oid)) = args[0].0, let s = catalog.sequences?.values.first(where: { Binder.relationOID($0.id) == oid }) {
+                constName = Deparser.quoteIdentifier(s.schemaName) + "." + Deparser.quoteIdentifier(s.name)
+            }
+            guard let seqName = constName else {
                 throw SQLError.unsupported("\(name) with a sequence name that is not a constant")
             }
             let parts = parseNameText(seqName)

@@ -7,6 +7,9 @@ import ApusCore
 /// constraint). Renames and defaults change only the catalog (rows name columns by ID).
 extension DDL {
     func alterTable(_ a: AlterTableStatement) throws -> StatementResult {
+        if a.actions.allSatisfy({ if case .ownerTo = $0 { true } else { false } }), case let .ownerTo(role)? = a.actions.last {
+            return try alterOwner(a, role)
+        }
         guard try schemaOfNameExists(a.name, ifExists: a.ifExists), var t = try lookupTable(a.name), t.viewSQL == nil else {
             if a.ifExists { return .command("ALTER TABLE") }
             throw SQLError(.undefinedTable, "relation \"\(a.name.name)\" does not exist", position: a.name.position.offset)
@@ -204,6 +207,26 @@ extension DDL {
                 }
             case .renameConstraint:
                 throw SQLError.unsupported("ALTER TABLE RENAME CONSTRAINT")
+            case .ownerTo:
+                throw SQLError.unsupported("OWNER TO together with other ALTER TABLE actions")
+            case let .addIdentity(name, options):
+                let i = try column(name)
+                guard ["int2", "int4", "int8"].contains(t.columns[i].typeSQL) else {
+                    throw SQLError(.invalidParameterValue, "identity column type must be smallint, integer, or bigint")
+                }
+                if t.columns[i].serial == true || t.columns[i].defaultSQL != nil {
+                    throw SQLError(SQLState("55000"), "column \"\(name)\" of relation \"\(t.name)\" is already an identity column")
+                }
+                t.columns[i].serial = true
+                t.columns[i].notNull = true
+                // START WITH moves the table's counter forward only: it also numbers hidden row IDs.
+                if let start = options.compactMap({ if case let .start(s) = $0 { s } else { nil } }).last, start > 1 {
+                    try tx.updateOutside(Catalog.sequenceKey(table: t.id)) { (b: [UInt8]?) throws(SQLError) -> [UInt8] in
+                        var n: Int64 = 0
+                        if let b, case .int(let v)? = try RowEncoding.decode(b)[0] { n = v }
+                        return RowEncoding.encode(columnIDs: [0], values: [.int(max(n, start - 1))])
+                    }
+                }
             case let .setSchema(schema):
                 guard session.txCatalog.schemaExists(schema) else { throw SQLError(.undefinedSchema, "schema \"\(schema)\" does not exist") }
                 if Catalog.systemSchemas.contains(schema) {
@@ -233,6 +256,29 @@ extension DDL {
                 _ = try fresh.insertRow(t, r, onConflictNothing: false, columnTypes: types)
             }
         }
+        return .command("ALTER TABLE")
+    }
+
+    /// `ALTER TABLE | VIEW | SEQUENCE name OWNER TO role`: records the owner, which pg_class,
+    /// pg_tables and psql show (privileges are not enforced yet, so it changes nothing else).
+    func alterOwner(_ a: AlterTableStatement, _ role: String) throws -> StatementResult {
+        let name = role == "current_user" || role == "session_user" ? session.user : role
+        guard session.txCatalog.allRoles[name] != nil else { throw SQLError(.undefinedObject, "role \"\(role)\" does not exist") }
+        let owner = name == session.txCatalog.bootstrapRoleName ? nil : name
+        var cat = session.txCatalog
+        let schemaKnown = try schemaOfNameExists(a.name, ifExists: a.ifExists)
+        if schemaKnown, var t = try lookupTable(a.name) {
+            t.owner = owner
+            cat.tables[t.key] = t
+        } else if schemaKnown, var s = try cat.lookupSequence(a.name, path: path) {
+            s.owner = owner
+            cat.sequences?[s.key] = s
+        } else {
+            if a.ifExists { return .command("ALTER TABLE") }
+            throw SQLError(.undefinedTable, "relation \"\(a.name.name)\" does not exist", position: a.name.position.offset)
+        }
+        session.txCatalog = cat
+        try cat.save(tx)
         return .command("ALTER TABLE")
     }
 }

@@ -73,6 +73,8 @@ public struct TableDesc: Sendable, Codable, Hashable {
     public var foreignKeys: [ForeignKeyDesc]? = nil
     /// The schema; nil for `public` (and in catalogs written before schemas existed).
     public var schema: String? = nil
+    /// The owning role (ALTER ... OWNER TO); nil: the bootstrap superuser.
+    public var owner: String? = nil
     /// For views: the schemas the defining query's unqualified names resolved through when
     /// the view was made (nil: `public`).
     public var viewSearchPath: [String]? = nil
@@ -91,6 +93,8 @@ public struct SequenceDesc: Sendable, Codable, Hashable {
     var serialOf: UInt32? = nil
     /// The schema; nil for `public` (and in catalogs written before schemas existed).
     public var schema: String? = nil
+    /// The owning role (ALTER ... OWNER TO); nil: the bootstrap superuser.
+    public var owner: String? = nil
 }
 
 /// The schema: every table, view, index, sequence and role, persisted under the system key prefix `0x01`.

@@ -96,6 +96,8 @@ extension Binder {
             ])
         case "pg_class":
             var rows: [[Value]] = []
+            let roles = catalog.allRoles
+            func owner(_ name: String?) -> Value { int(name.flatMap { roles[$0]?.oid } ?? 10) }
             // reltuples: the rows ANALYZE counted, -1 before the first ANALYZE (as PostgreSQL 14+).
             var tuples: [Value] = []
             for t in tables {
@@ -105,7 +107,7 @@ extension Binder {
                 tuples += Array(repeating: .float(0), count: (t.primaryKey.isEmpty ? 0 : 1) + t.indexes.count)
                 rows.append([int(Binder.relationOID(t.id)), text(t.name), ns,
                              text(t.viewSQL != nil ? "v" : t.matviewSQL != nil ? "m" : "r"),
-                             int(10), int(t.viewSQL == nil ? 2 : 0), int(Int64(t.checks?.count ?? 0)),
+                             owner(t.owner), int(t.viewSQL == nil ? 2 : 0), int(Int64(t.checks?.count ?? 0)),
                              .bool(!t.indexes.isEmpty || !t.primaryKey.isEmpty), .bool(false), text("p"), int(Int64(t.columns.count))])
                 if !t.primaryKey.isEmpty {
                     rows.append([int(Binder.indexOID(t.id, 1)), text("\(t.name)_pkey"), ns, text("i"), int(10),
@@ -117,7 +119,8 @@ extension Binder {
                 }
             }
             for s in (catalog.sequences ?? [:]).values.sorted(by: { $0.id < $1.id }) {
-                rows.append([int(Binder.relationOID(s.id)), text(s.name), int(catalog.namespaceOID(s.schemaName)), text("S"), int(10), int(0), int(0),
+                rows.append([int(Binder.relationOID(s.id)), text(s.name), int(catalog.namespaceOID(s.schemaName)), text("S"), owner(s.owner),
+                             int(0), int(0),
                              .bool(false), .bool(false), text("p"), int(3)])
             }
             // Constant columns psql's \d reads: no rules, triggers, row security, tablespaces,
@@ -278,9 +281,9 @@ extension Binder {
             }
             return (rows, [("schemaname", .text), ("tablename", .text), ("indexname", .text), ("tablespace", .text), ("indexdef", .text)])
         case "pg_tables":
-            let owner = text(catalog.bootstrapRoleName)
+            let boot = catalog.bootstrapRoleName
             return (tables.filter { $0.viewSQL == nil && $0.matviewSQL == nil }.map {
-                        [text($0.schemaName), text($0.name), owner, .null, .bool(!$0.indexes.isEmpty || !$0.primaryKey.isEmpty), .bool(false),
+                        [text($0.schemaName), text($0.name), text($0.owner ?? boot), .null, .bool(!$0.indexes.isEmpty || !$0.primaryKey.isEmpty), .bool(false),
                          .bool(false), .bool(false)]
                     },
                     [("schemaname", .text), ("tablename", .text), ("tableowner", .text), ("tablespace", .text), ("hasindexes", .bool),

@@ -506,6 +506,10 @@ public enum AlterTableAction: Sendable, Hashable {
     case dropConstraint(String, ifExists: Bool, behavior: DropBehavior?)
     /// `SET SCHEMA name`.
     case setSchema(String)
+    /// `OWNER TO role` (also ALTER SEQUENCE / ALTER VIEW ... OWNER TO, which parse to this).
+    case ownerTo(String)
+    /// `ALTER [COLUMN] c ADD GENERATED {ALWAYS | BY DEFAULT} AS IDENTITY [(options)]` (pg_dump's form).
+    case addIdentity(column: String, options: [SequenceOption])
 }
 
 /// `ALTER TABLE [IF EXISTS] [ONLY] name action, ...`.

@@ -209,12 +209,7 @@ extension Parser {
             }
             try expectKeyword("as")
             if consumeKeyword("identity") {
-                var options: [SequenceOption] = []
-                if consume(.leftParen) {
-                    options = try parseSequenceOptions()
-                    try expect(.rightParen)
-                }
-                return .identity(always: always, options: options)
+                return .identity(always: always, options: try parseIdentityOptions())
             }
             guard always else { throw syntaxError() }
             try expect(.leftParen)
@@ -424,6 +419,24 @@ extension Parser {
     }
 
     /// Sequence options until none follows.
+    /// An identity column's `(sequence options)`, if any; `SEQUENCE NAME n` (pg_dump writes it) is
+    /// accepted and dropped: the implied sequence is always `table_column_seq`.
+    mutating func parseIdentityOptions() throws -> [SequenceOption] {
+        guard consume(.leftParen) else { return [] }
+        var options: [SequenceOption] = []
+        while current.kind != .rightParen {
+            if consumeKeywords("sequence", "name") {
+                _ = try parseQualifiedName()
+                continue
+            }
+            let more = try parseSequenceOptions()
+            if more.isEmpty { throw syntaxError() }
+            options += more
+        }
+        try expect(.rightParen)
+        return options
+    }
+
     mutating func parseSequenceOptions() throws -> [SequenceOption] {
         var options: [SequenceOption] = []
         while true {
@@ -528,6 +541,22 @@ extension Parser {
             } while consume(.comma)
             return .alterTable(AlterTableStatement(name: name, ifExists: ifExists, actions: actions))
         }
+        if isKeyword("sequence") || isKeyword("view") || (isKeywords("materialized", "view")) {
+            // ALTER SEQUENCE | [MATERIALIZED] VIEW name OWNER TO role: the relation's owner, as ALTER TABLE sets it.
+            var k = 1
+            if isKeyword("materialized") { k = 2 }
+            if peek(k).isKeyword("if") { k += 2 }
+            var probe = self
+            for _ in 0..<k { probe.advance() }
+            if (try? probe.parseQualifiedName()) != nil, probe.isKeywords("owner", "to") {
+                for _ in 0..<k { advance() }
+                let ifExists = tokens[index - 1].isKeyword("exists")
+                let name = try parseQualifiedName()
+                try expectKeyword("owner")
+                try expectKeyword("to")
+                return .alterTable(AlterTableStatement(name: name, ifExists: ifExists, actions: [.ownerTo(try parseRoleName())]))
+            }
+        }
         if consumeKeyword("sequence") {
             let ifExists = consumeKeywords("if", "exists")
             let name = try parseQualifiedName()
@@ -581,9 +610,19 @@ extension Parser {
             return .renameColumn(from, to: try parseColId())
         }
         if consumeKeywords("set", "schema") { return .setSchema(try parseColId()) }
+        if consumeKeywords("owner", "to") { return .ownerTo(try parseRoleName()) }
         if consumeKeyword("alter") {
             _ = consumeKeyword("column")
             let column = try parseColId()
+            if consumeKeywords("add", "generated") {
+                if !consumeKeyword("always") {
+                    try expectKeyword("by")
+                    try expectKeyword("default")
+                }
+                try expectKeyword("as")
+                try expectKeyword("identity")
+                return .addIdentity(column: column, options: try parseIdentityOptions())
+            }
             if consumeKeywords("set", "default") { return .setDefault(column: column, try parseExpr()) }
             if consumeKeywords("drop", "default") { return .dropDefault(column: column) }
             if consumeKeywords("set", "not", "null") { return .setNotNull(column: column) }

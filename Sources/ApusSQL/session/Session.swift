@@ -126,6 +126,11 @@ public final class SQLSession {
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
         "hnsw.ef_search": "40", "ivfflat.probes": "1", "max_query_memory": "1GB", "default_table_access_method": "heap",
         "join_collapse_limit": "8", "from_collapse_limit": "8", "default_statistics_target": "100",
+        // What pg_dump's scripts and tools set; accepted and shown, with no effect here.
+        "check_function_bodies": "on", "default_tablespace": "", "temp_tablespaces": "", "idle_session_timeout": "0",
+        "session_replication_role": "origin", "maintenance_work_mem": "64MB", "effective_cache_size": "4GB",
+        "random_page_cost": "4", "enable_seqscan": "on", "enable_indexscan": "on", "enable_hashjoin": "on",
+        "enable_mergejoin": "on", "enable_nestloop": "on", "log_statement": "none",
     ]
 
     /// Settings whose values are durations (an integer of milliseconds or a number with a unit).
