@@ -55,7 +55,7 @@ extension DDL {
                 t.nextColumnID += 1
                 let unique = d.unique
                 let primary = d.primaryKey
-                if !d.checks.isEmpty { t.checks = (t.checks ?? []) + d.checks }
+                for (e, n) in d.checks { try addCheck(&t, e, name: n) }
                 t.columns.append(col)
                 let i = t.columns.count - 1
                 // Existing rows get the default (evaluated per row, as PostgreSQL does for volatile ones).
@@ -106,11 +106,14 @@ extension DDL {
                         ScopeColumn(table: t.name, name: $0.name, type: try SQLType.ofColumn($0.typeSQL))
                     }, outer: nil)
                     let binder = session.binder()
-                    let kept = checks.filter { ch in
-                        guard let e = try? Parser.parseExpression(sql: ch) else { return false }
+                    // Checks that read the dropped column go with it (by position: names stay paired).
+                    let keep = checks.indices.filter { n in
+                        guard let e = try? Parser.parseExpression(sql: checks[n]) else { return false }
                         return (try? binder.bindExpr(e, f, agg: nil)) != nil
                     }
-                    t.checks = kept.isEmpty ? nil : kept
+                    let names = keep.map { t.checkName($0) }
+                    t.checks = keep.isEmpty ? nil : keep.map { checks[$0] }
+                    t.checkNames = keep.isEmpty ? nil : names
                 }
                 for r in rows.indices { rows[r].remove(at: i) }
                 rewrite = true
@@ -179,7 +182,7 @@ extension DDL {
                 case let .check(e):
                     let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
                     _ = try session.binder().bindBool(e, f, nil, "CHECK")
-                    t.checks = (t.checks ?? []) + [e.description]
+                    try addCheck(&t, e, name: tc.name)
                 case let .foreignKey(cols, r):
                     // Checked against the existing rows before it is added.
                     let fk = try foreignKey(t, columns: cols, r, name: tc.name)
@@ -200,6 +203,12 @@ extension DDL {
                 } else if let k = t.indexes.firstIndex(where: { $0.name == name && $0.unique }) {
                     t.indexes.remove(at: k)
                     rewrite = true
+                } else if let k = (0..<(t.checks?.count ?? 0)).first(where: { t.checkName($0) == name }) {
+                    var names = (0..<(t.checks?.count ?? 0)).map { t.checkName($0) }
+                    names.remove(at: k)
+                    t.checks?.remove(at: k)
+                    t.checkNames = names
+                    if t.checks?.isEmpty == true { t.checks = nil; t.checkNames = nil }
                 } else if name == "\(t.name)_pkey" && !t.primaryKey.isEmpty {
                     throw SQLError.unsupported("dropping a primary key")
                 } else if !ifExists {

@@ -67,6 +67,9 @@ public struct TableDesc: Sendable, Codable, Hashable {
     public var matviewPopulated: Bool? = nil
     /// CHECK constraints as SQL text.
     public var checks: [String]?
+    /// The names of `checks`, in the same order (nil in catalogs written before they were kept:
+    /// then `table_check`, `table_check1`, ...; see `checkName`).
+    public var checkNames: [String]? = nil
     public var nextColumnID: UInt32
     public var nextIndexID: UInt32
     /// FOREIGN KEY constraints of this (referencing) table.

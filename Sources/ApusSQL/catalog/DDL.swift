@@ -24,7 +24,7 @@ struct DDL {
     /// A column definition's descriptor and its column constraints (shared by CREATE TABLE and
     /// ALTER TABLE ADD COLUMN): SERIAL types become integers with a counter, IDENTITY likewise.
     func columnDefinition(_ cd: ColumnDefinition, id: UInt32) throws -> (
-        column: ColumnDesc, primaryKey: Bool, unique: Bool, checks: [String], references: [(String?, ForeignKeyReference)]
+        column: ColumnDesc, primaryKey: Bool, unique: Bool, checks: [(Expr, String?)], references: [(String?, ForeignKeyReference)]
     ) {
         let typeName = cd.type.name.name
         let serial = ["serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"].contains(typeName)
@@ -34,7 +34,7 @@ struct DDL {
             typeSQL: serial ? (typeName.hasPrefix("big") || typeName == "serial8" ? "int8" : "int4") : cd.type.description,
             notNull: serial, defaultSQL: nil, serial: serial ? true : nil)
         var primary = false, unique = false
-        var checks: [String] = []
+        var checks: [(Expr, String?)] = []
         var references: [(String?, ForeignKeyReference)] = []
         for con in cd.constraints {
             switch con.kind {
@@ -43,7 +43,7 @@ struct DDL {
             case .defaultValue(let e): col.defaultSQL = e.description
             case .primaryKey: primary = true
             case .unique: unique = true
-            case .check(let e): checks.append(e.description)
+            case .check(let e): checks.append((e, con.name))
             case .references(let r): references.append((con.name, r))
             case .identity:
                 col.serial = true
@@ -52,6 +52,36 @@ struct DDL {
             }
         }
         return (col, primary, unique, checks, references)
+    }
+
+    /// Adds a CHECK constraint: named `name`, or as PostgreSQL names it (`table_column_check`
+    /// when it reads one column, `table_check` otherwise, with a number when taken).
+    /// - Throws: 42710 when `name` is taken.
+    func addCheck(_ t: inout TableDesc, _ e: Expr, name: String?) throws {
+        var names = (0..<(t.checks?.count ?? 0)).map { t.checkName($0) }
+        let chosen: String
+        if let name {
+            if names.contains(name) {
+                throw SQLError(.duplicateObject, "constraint \"\(name)\" for relation \"\(t.name)\" already exists")
+            }
+            chosen = name
+        } else {
+            var columns: [String] = []
+            session.binder().walk(e) { x in
+                if case let .column(parts) = x.kind, let c = parts.last, !columns.contains(c) { columns.append(c) }
+            }
+            let base = columns.count == 1 ? "\(t.name)_\(columns[0])_check" : "\(t.name)_check"
+            var candidate = base
+            var k = 0
+            while names.contains(candidate) {
+                k += 1
+                candidate = base + String(k)
+            }
+            chosen = candidate
+        }
+        t.checks = (t.checks ?? []) + [e.description]
+        names.append(chosen)
+        t.checkNames = names
     }
 
     func createTable(_ c: CreateTableStatement) throws -> StatementResult {
@@ -69,7 +99,9 @@ struct DDL {
         cat.nextTableID += 1
         var uniques: [[String]] = []
         var pk: [String]?
-        var checks: [String] = []
+        // Column constraints first, then table constraints, as PostgreSQL names them in that order.
+        var checks: [(Expr, String?)] = []
+        var tableChecks: [(Expr, String?)] = []
         var foreignKeys: [(name: String?, columns: [String], ref: ForeignKeyReference)] = []
         for el in c.elements {
             switch el {
@@ -100,7 +132,7 @@ struct DDL {
                     }
                     pk = cols
                 case .unique(let cols, _): uniques.append(cols)
-                case .check(let e): checks.append(e.description)
+                case .check(let e): tableChecks.append((e, tc.name))
                 case .foreignKey(let cols, let r): foreignKeys.append((tc.name, cols, r))
                 }
             }
@@ -128,7 +160,7 @@ struct DDL {
                     id: t.nextIndexID, name: "\(name)_\(u.joined(separator: "_"))_key", unique: true, columns: cols))
             t.nextIndexID += 1
         }
-        if !checks.isEmpty { t.checks = checks }
+        for (e, n) in checks + tableChecks { try addCheck(&t, e, name: n) }
         for fk in foreignKeys {
             let desc = try foreignKey(t, columns: fk.columns, fk.ref, name: fk.name)
             t.foreignKeys = (t.foreignKeys ?? []) + [desc]
@@ -144,7 +176,7 @@ struct DDL {
                 _ = try binder.bindExpr(try Parser.parseExpression(sql: d), Frame(columns: [], outer: nil), agg: nil)
             }
         }
-        for ch in checks { _ = try binder.bindExpr(try Parser.parseExpression(sql: ch), frame, agg: nil) }
+        for ch in t.checks ?? [] { _ = try binder.bindExpr(try Parser.parseExpression(sql: ch), frame, agg: nil) }
         cat.tables[t.key] = t
         session.txCatalog = cat
         try cat.save(tx)

@@ -69,9 +69,6 @@ extension Binder {
         }
     }
 
-    /// The names of a table's checks, as pg_constraint gives them.
-    static func checkName(_ t: TableDesc, _ n: Int) -> String { n == 0 ? "\(t.name)_check" : "\(t.name)_check\(n)" }
-
     /// The unique constraint (primary key or unique index) of `parent` over exactly `columns` (positions), if any.
     static func uniqueConstraint(_ parent: TableDesc, _ columns: [Int]) -> (name: String, columns: [Int])? {
         if Set(parent.primaryKey) == Set(columns) && !columns.isEmpty { return ("\(parent.name)_pkey", parent.primaryKey) }
@@ -130,7 +127,7 @@ extension Binder {
                  text("YES"), type == "PRIMARY KEY" || type == "UNIQUE" ? text("YES") : .null]
             }
             for t in plain {
-                for (n, _) in (t.checks ?? []).enumerated() { rows.append(row(t, Binder.checkName(t, n), "CHECK")) }
+                for (n, _) in (t.checks ?? []).enumerated() { rows.append(row(t, t.checkName(n), "CHECK")) }
                 for nn in notNullConstraints(t) { rows.append(row(t, nn.name, "CHECK")) }
                 if !t.primaryKey.isEmpty { rows.append(row(t, "\(t.name)_pkey", "PRIMARY KEY")) }
                 for i in t.indexes where i.unique && i.predicate == nil && !i.isVector && i.indexOnly != true {
@@ -206,7 +203,7 @@ extension Binder {
             var rows: [[Value]] = []
             for t in plain {
                 for (n, c) in (t.checks ?? []).enumerated() {
-                    rows.append([db, text(t.schemaName), text(Binder.checkName(t, n)), text(Binder.parenthesized(c))])
+                    rows.append([db, text(t.schemaName), text(t.checkName(n)), text(Binder.parenthesized(c))])
                 }
                 for nn in notNullConstraints(t) {
                     rows.append([db, text(t.schemaName), text(nn.name), text("\(Deparser.quoteIdentifier(nn.column)) IS NOT NULL")])

@@ -200,7 +200,7 @@ extension Binder {
                                  parent.map { attnums($0.positions(ofColumnIDs: fk.refColumns) ?? []) } ?? .null])
                 }
                 for (n, c) in (t.checks ?? []).enumerated() {
-                    let name = n == 0 ? "\(t.name)_check" : "\(t.name)_check\(n)"
+                    let name = t.checkName(n)
                     let oid: Int64 = rel * 1000 + 500 + Int64(n)
                     let def = "CHECK " + Binder.parenthesized(c)
                     rows.append([int(oid), text(name), int(rel), text("c"), int(0), .bool(false), .bool(false), text(def), int(0), .null, .null])

@@ -99,19 +99,28 @@ struct DML {
     }
 
     func checkRow(_ t: TableDesc, _ row: [Value]) throws {
+        func failingRow() -> String { "Failing row contains (" + row.map { $0.isNull ? "null" : $0.description }.joined(separator: ", ") + ")." }
         for (i, c) in t.columns.enumerated() where c.notNull && row[i].isNull {
             throw SQLError(
                 .notNullViolation,
-                "null value in column \"\(c.name)\" of relation \"\(t.name)\" violates not-null constraint")
+                "null value in column \"\(c.name)\" of relation \"\(t.name)\" violates not-null constraint", detail: failingRow())
         }
         if let checks = t.checks {
-            let b = session.binder()
-            let f = try frame(t, alias: nil)
-            let ex = Executor(tx: tx, params: params)
-            for ch in checks {
-                let (e, _) = try b.bindExpr(try Parser.parseExpression(sql: ch), f, agg: nil)
+            let ex = partialIndexes.executor ?? Executor(tx: tx, params: params)
+            partialIndexes.executor = ex
+            for (n, ch) in checks.enumerated() {
+                // Bound once per statement (they were parsed and bound for every row).
+                let key = PartialIndexCache.Key(table: t.id, index: UInt32.max - UInt32(n), columns: t.columns.count, predicate: ch)
+                let e: BExpr
+                if let known = partialIndexes.bound[key] {
+                    e = known
+                } else {
+                    e = try session.binder().bindExpr(try Parser.parseExpression(sql: ch), try frame(t, alias: nil), agg: nil).0
+                    partialIndexes.bound[key] = e
+                }
                 if try ex.eval(e, row) == .bool(false) {
-                    throw SQLError(SQLState("23514"), "new row for relation \"\(t.name)\" violates check constraint")
+                    throw SQLError(SQLState("23514"), "new row for relation \"\(t.name)\" violates check constraint \"\(t.checkName(n))\"",
+                                   detail: failingRow())
                 }
             }
         }

@@ -30,6 +30,12 @@ extension Catalog {
 }
 
 extension TableDesc {
+    /// The name of CHECK constraint `n`.
+    func checkName(_ n: Int) -> String {
+        if let names = checkNames, n < names.count { return names[n] }
+        return n == 0 ? "\(name)_check" : "\(name)_check\(n)"
+    }
+
     func positions(ofColumnIDs ids: [UInt32]) -> [Int]? {
         var out: [Int] = []
         for id in ids {
