@@ -20,7 +20,14 @@ extension DDL {
         let ex = Executor(tx: tx, params: [])
         let dml = DML(session: session, tx: tx, params: [])
         let prefix = KeyEncoding.indexPrefix(table: t.id, index: 1)
-        var rows = try ex.scanRows(t, lower: prefix, upper: KeyEncoding.prefixEnd(prefix))
+        // The rows, read only when an action needs them (a rename or a default reads none).
+        var rows: [[Value]] = []
+        var rowsLoaded = false
+        func loadRows() throws {
+            if rowsLoaded { return }
+            rows = try ex.scanRows(original, lower: prefix, upper: KeyEncoding.prefixEnd(prefix))
+            rowsLoaded = true
+        }
         var rewrite = false
         var renamedTo: String?
         var movedTo: String?
@@ -60,6 +67,7 @@ extension DDL {
                 let i = t.columns.count - 1
                 // Existing rows get the default (evaluated per row, as PostgreSQL does for volatile ones).
                 let b = session.binder()
+                try loadRows()
                 for r in rows.indices { rows[r].append(try dml.defaultValue(t, i, ex, b)) }
                 if primary {
                     guard t.primaryKey.isEmpty else {
@@ -115,6 +123,7 @@ extension DDL {
                     t.checks = keep.isEmpty ? nil : keep.map { checks[$0] }
                     t.checkNames = keep.isEmpty ? nil : names
                 }
+                try loadRows()
                 for r in rows.indices { rows[r].remove(at: i) }
                 rewrite = true
             case let .renameColumn(old, new):
@@ -145,6 +154,7 @@ extension DDL {
                 t.columns[try column(name)].defaultSQL = nil
             case let .setNotNull(name):
                 let i = try column(name)
+                try loadRows()
                 if rows.contains(where: { $0[i].isNull }) {
                     throw SQLError(.notNullViolation, "column \"\(name)\" of relation \"\(t.name)\" contains null values")
                 }
@@ -158,6 +168,7 @@ extension DDL {
                 let newType = try SQLType.from(type)
                 let f = try DML(session: session, tx: tx, params: []).frame(t, alias: nil)
                 let conv = try using.map { try session.binder().bindExpr($0, f, agg: nil).0 }
+                try loadRows()
                 for r in rows.indices {
                     let v = try conv.map { try ex.eval($0, rows[r]) } ?? rows[r][i]
                     rows[r][i] = try castValue(v, to: newType)
@@ -257,6 +268,7 @@ extension DDL {
         session.txCatalog = cat
         try cat.save(tx)
         if rewrite {
+            try loadRows()
             try deleteData(original)
             let fresh = DML(session: session, tx: tx, params: [])
             let types = try fresh.types(t)
