@@ -14,6 +14,8 @@ public struct ResultSet: Sendable {
     public let rowsAffected: Int
     /// PostgreSQL's command tag.
     public let tag: String
+    /// The NOTICEs and WARNINGs the statement raised (`DROP TABLE IF EXISTS` of a missing table ...).
+    public let notices: [SQLNotice]
 
     init(_ r: StatementResult) {
         columns = r.columns
@@ -22,6 +24,7 @@ public struct ResultSet: Sendable {
         rows = r.rows.map { Row(values: $0, names: names, types: types) }
         rowsAffected = r.rowsAffected
         tag = r.tag
+        notices = r.notices
     }
 
     /// Decodes every row into `T` by column name.

@@ -414,6 +414,11 @@ final class PGConnection: @unchecked Sendable {
         }
     }
 
+    /// The statement's NOTICEs and WARNINGs, as NoticeResponse messages before its result.
+    func notices(_ r: StatementResult?, _ w: inout BackendWriter) {
+        for n in r?.notices ?? [] { w.errorResponse(severity: n.severity, code: n.sqlState.code, message: n.message, notice: true) }
+    }
+
     func fields(_ columns: [ResultColumn], _ formats: [Int16]) -> [FieldDescription] {
         columns.enumerated().map { i, c in
             let f = formats.isEmpty ? 0 : formats.count == 1 ? formats[0] : (i < formats.count ? formats[i] : 0)
@@ -590,7 +595,10 @@ final class PGConnection: @unchecked Sendable {
                 }
                 guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
                 guard let st = portal.statement else { w.noData(); return }
-                if portal.result == nil { portal.result = try run(st, portal.parameters) }
+                if portal.result == nil {
+                    portal.result = try run(st, portal.parameters)
+                    notices(portal.result, &w)
+                }
                 portals[name] = portal
                 if let r = portal.result, r.hasRows { w.rowDescription(fields(r.columns, portal.resultFormats)) } else { w.noData() }
             }
@@ -603,7 +611,10 @@ final class PGConnection: @unchecked Sendable {
             }
             guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
             guard let st = portal.statement else { w.emptyQueryResponse(); return }
-            if portal.result == nil { portal.result = try run(st, portal.parameters) }
+            if portal.result == nil {
+                portal.result = try run(st, portal.parameters)
+                notices(portal.result, &w)
+            }
             guard let r = portal.result else { return }
             if r.hasRows {
                 let fs = fields(r.columns, portal.resultFormats)
@@ -681,6 +692,7 @@ final class PGConnection: @unchecked Sendable {
             } else {
                 r = try run(st, [])
             }
+            notices(r, &w)
             if r.hasRows {
                 let fs = fields(r.columns, [])
                 w.rowDescription(fs)

@@ -113,6 +113,7 @@ struct ShellSession {
         do {
             let results = try db.executeAll(sql)
             for r in results {
+                for n in r.notices { err("\(n.severity):  \(n.message)\n") }
                 if !r.columns.isEmpty || r.tag.hasPrefix("SELECT") {
                     out(TableFormatter.aligned(r) + "\n")
                 } else {

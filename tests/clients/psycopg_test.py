@@ -178,6 +178,20 @@ with psycopg.connect() as a, psycopg.connect() as b:
     got = a.execute("SELECT v FROM conc AS OF SYSTEM TIME %s WHERE id = 1", (before,)).fetchone()
     check("AS OF SYSTEM TIME", got, (10,))
 
+# NOTICE and WARNING messages (NoticeResponse), filtered by client_min_messages.
+with psycopg.connect(autocommit=True) as conn:
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append((d.severity, d.sqlstate, d.message_primary)))
+    conn.execute("DROP TABLE IF EXISTS no_such_table")
+    conn.execute("COMMIT")
+    conn.execute("CREATE TABLE IF NOT EXISTS items (id int)")
+    check("notices", notices, [("NOTICE", "00000", 'table "no_such_table" does not exist, skipping'),
+                               ("WARNING", "25P01", "there is no transaction in progress"),
+                               ("NOTICE", "42P07", 'relation "items" already exists, skipping')])
+    conn.execute("SET client_min_messages = warning")
+    conn.execute("DROP TABLE IF EXISTS no_such_table")
+    check("client_min_messages", len(notices), 3)
+
 # Server-side (named) cursors: DECLARE with parameters over the extended protocol, Describe of
 # the cursor's portal, FETCH FORWARD n in text and binary, scroll (MOVE), WITH HOLD, iteration.
 with psycopg.connect() as conn:

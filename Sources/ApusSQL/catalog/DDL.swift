@@ -88,7 +88,10 @@ struct DDL {
         let schema = try session.txCatalog.creationSchema(c.name, path: path)
         let name = c.name.name
         if exists(schema, name) {
-            if c.ifNotExists { return .command("CREATE TABLE") }
+            if c.ifNotExists {
+                session.notice("42P07", "relation \"\(name)\" already exists, skipping")
+                return .command("CREATE TABLE")
+            }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists", position: c.name.position.offset)
         }
         var cat = session.txCatalog
@@ -186,7 +189,10 @@ struct DDL {
     func createTableAs(_ c: CreateTableAsStatement, _ params: [Value]) throws -> StatementResult {
         let schema = try session.txCatalog.creationSchema(c.name, path: path)
         if exists(schema, c.name.name) {
-            if c.ifNotExists { return .command("SELECT 0") }
+            if c.ifNotExists {
+                session.notice("42P07", "relation \"\(c.name.name)\" already exists, skipping")
+                return .command("SELECT 0")
+            }
             throw SQLError(.duplicateTable, "relation \"\(c.name.name)\" already exists")
         }
         let b = try session.binder().bindQuery(c.query, outer: nil)
@@ -255,7 +261,10 @@ struct DDL {
         }
         let name = c.name ?? freeIndexName("\(t.name)_\(cols.map { t.columns[$0].name }.joined(separator: "_"))_idx", schema: t.schemaName)
         if exists(t.schemaName, name) {
-            if c.ifNotExists { return .command("CREATE INDEX") }
+            if c.ifNotExists {
+                session.notice("42P07", "relation \"\(c.name ?? "")\" already exists, skipping")
+                return .command("CREATE INDEX")
+            }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists")
         }
         var idx = IndexDesc(id: t.nextIndexID, name: name, unique: c.unique, columns: cols)
@@ -393,7 +402,10 @@ struct DDL {
             case .table, .view, .materializedView:
                 let what = d.kind == .table ? "table" : d.kind == .view ? "view" : "materialized view"
                 guard let t = try cat.lookupTable(n, path: path) else {
-                    if d.ifExists { continue }
+                    if d.ifExists {
+                        session.notice("00000", "\(what) \"\(n.name)\" does not exist, skipping")
+                        continue
+                    }
                     throw SQLError(.undefinedTable, "\(what) \"\(n.name)\" does not exist")
                 }
                 let kind: ObjectKind = t.viewSQL != nil ? .view : t.matviewSQL != nil ? .materializedView : .table
@@ -423,7 +435,10 @@ struct DDL {
                 cat.tables[t.key] = nil
             case .index:
                 guard let (found, i) = try cat.lookupIndex(n, path: path), var t = cat.tables[found.key] else {
-                    if d.ifExists { continue }
+                    if d.ifExists {
+                        session.notice("00000", "index \"\(n.name)\" does not exist, skipping")
+                        continue
+                    }
                     throw SQLError(.undefinedObject, "index \"\(n.name)\" does not exist")
                 }
                 let idx = t.indexes.remove(at: i)
@@ -433,7 +448,10 @@ struct DDL {
                 cat.tables[t.key] = t
             case .sequence:
                 guard let seq = try cat.lookupSequence(n, path: path) else {
-                    if d.ifExists { continue }
+                    if d.ifExists {
+                        session.notice("00000", "sequence \"\(n.name)\" does not exist, skipping")
+                        continue
+                    }
                     throw SQLError(.undefinedTable, "sequence \"\(n.name)\" does not exist")
                 }
                 cat.sequences?[seq.key] = nil

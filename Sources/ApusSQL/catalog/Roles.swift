@@ -247,7 +247,10 @@ extension DDL {
         for raw in d.names {
             let name = resolve(raw)
             guard let role = roles[name] else {
-                if d.ifExists { continue }
+                if d.ifExists {
+                    session.notice("00000", "role \"\(name)\" does not exist, skipping")
+                    continue
+                }
                 throw SQLError(.undefinedObject, "role \"\(name)\" does not exist")
             }
             if name == session.user { throw SQLError(SQLState("55006"), "current user cannot be dropped") }

@@ -278,7 +278,10 @@ extension DDL {
         // `CREATE SCHEMA AUTHORIZATION role` names the schema after the role.
         let name = c.name ?? c.authorization.map { ["current_user", "session_user", "current_role"].contains($0) ? session.user : $0 } ?? ""
         if cat.schemaExists(name) {
-            if c.ifNotExists { return .command("CREATE SCHEMA") }
+            if c.ifNotExists {
+                session.notice("42P06", "schema \"\(name)\" already exists, skipping")
+                return .command("CREATE SCHEMA")
+            }
             throw SQLError(.duplicateSchema, "schema \"\(name)\" already exists")
         }
         if name.hasPrefix("pg_") {
@@ -368,7 +371,10 @@ extension DDL {
             }
             if name == "public" { throw SQLError.unsupported("DROP SCHEMA public") }
             guard session.txCatalog.schemaExists(name) else {
-                if d.ifExists { continue }
+                if d.ifExists {
+                    session.notice("00000", "schema \"\(name)\" does not exist, skipping")
+                    continue
+                }
                 throw SQLError(.undefinedSchema, "schema \"\(name)\" does not exist")
             }
             let cat = session.txCatalog

@@ -9,7 +9,10 @@ extension DDL {
         let name = c.name.name
         var cat = session.txCatalog
         if exists(schema, name) {
-            if c.ifNotExists { return .command("CREATE SEQUENCE") }
+            if c.ifNotExists {
+                session.notice("42P07", "relation \"\(c.name.name)\" already exists, skipping")
+                return .command("CREATE SEQUENCE")
+            }
             throw SQLError(.duplicateTable, "relation \"\(name)\" already exists")
         }
         var d = SequenceDesc(id: cat.nextTableID, name: name, start: 1, increment: 1, minValue: 1, maxValue: Int64.max, cycle: false)

@@ -21,6 +21,9 @@ public struct StatementResult: Sendable {
     public var tag: String
     /// Whether the statement produces a row set (a query or RETURNING).
     public var hasRows: Bool
+    /// NOTICE and WARNING messages the statement raised (sent before its result, as PostgreSQL
+    /// does), already filtered by `client_min_messages`.
+    public var notices: [SQLNotice] = []
 
     /// Makes a result.
     public init(columns: [ResultColumn], rows: [[Value]], rowsAffected: Int, tag: String, hasRows: Bool) {
@@ -34,6 +37,15 @@ public struct StatementResult: Sendable {
     static func command(_ tag: String, _ n: Int = 0) -> StatementResult {
         StatementResult(columns: [], rows: [], rowsAffected: n, tag: tag, hasRows: false)
     }
+}
+
+/// A NOTICE or WARNING raised by a statement (`DROP TABLE IF EXISTS` of a missing table, BEGIN
+/// inside a block ...), as PostgreSQL sends them in a NoticeResponse.
+public struct SQLNotice: Sendable, Hashable {
+    /// `NOTICE` or `WARNING`.
+    public var severity: String
+    public var sqlState: SQLState
+    public var message: String
 }
 
 /// One SQL session over a storage engine: the catalog, the open transaction, prepared statements.
@@ -53,6 +65,10 @@ public final class SQLSession {
     var deferredChecks: [DeferredCheck] = []
     /// The transaction's SET CONSTRAINTS modes.
     var constraintModes = ConstraintModes()
+    /// Notices raised by the running statement (`notice(_:_:warning:)`).
+    var pendingNotices: [SQLNotice] = []
+    /// Nesting of `execute(statement:)` calls: notices go with the outermost one's result.
+    var statementDepth = 0
     /// Open cursors (DECLARE), by name.
     var cursors: [String: SQLCursor] = [:]
     /// The sequence number of the last cursor declared.
@@ -294,8 +310,34 @@ public final class SQLSession {
         let outermost = interrupt.begin(timeout: statementTimeout)
         interrupt.memoryLimitBytes = queryMemoryLimit
         defer { if outermost { interrupt.end() } }
-        if case let .transaction(t) = statement { return try transactionStatement(t) }
-        return try inTransaction { t in try run(statement, parameters, t) }
+        statementDepth += 1
+        defer { statementDepth -= 1 }
+        let top = statementDepth == 1
+        if top { pendingNotices = [] }
+        var r: StatementResult
+        if case let .transaction(t) = statement {
+            r = try transactionStatement(t)
+        } else {
+            r = try inTransaction { t in try run(statement, parameters, t) }
+        }
+        if top { r.notices = takeNotices() }
+        return r
+    }
+
+    /// Queues a NOTICE (or WARNING) for the running statement's result.
+    func notice(_ code: String, _ message: String, warning: Bool = false) {
+        pendingNotices.append(SQLNotice(severity: warning ? "WARNING" : "NOTICE", sqlState: SQLState(code), message: message))
+    }
+
+    /// The queued notices that `client_min_messages` lets through; the queue empties.
+    func takeNotices() -> [SQLNotice] {
+        defer { pendingNotices = [] }
+        let level = (setting("client_min_messages") ?? "notice").lowercased()
+        switch level {
+        case "error", "fatal", "panic": return []
+        case "warning": return pendingNotices.filter { $0.severity == "WARNING" }
+        default: return pendingNotices
+        }
     }
 
     /// COPY FROM's inserts: rows of text fields (nil for NULL, in `columns`' order; all columns
@@ -437,7 +479,10 @@ public final class SQLSession {
     func transactionStatement(_ s: TransactionStatement) throws(SQLError) -> StatementResult {
         switch s {
         case let .begin(modes):
-            if explicit { return .command("BEGIN") } // PostgreSQL warns and continues
+            if explicit {
+                notice("25001", "there is already a transaction in progress", warning: true)
+                return .command("BEGIN")
+            }
             let t = try newTransaction()
             apply(modes, to: t)
             explicit = true
@@ -447,7 +492,10 @@ public final class SQLSession {
             return .command("BEGIN")
         case .commit:
             defer { explicit = false; failed = false; tx = nil; txCatalog = catalog; savepoints = [] }
-            guard explicit, let t = tx else { return .command("COMMIT") }
+            guard explicit, let t = tx else {
+                notice("25P01", "there is no transaction in progress", warning: true)
+                return .command("COMMIT")
+            }
             if failed {
                 t.rollback()
                 transactionEnded(committed: false)
@@ -466,6 +514,7 @@ public final class SQLSession {
             publishCatalog(t)
             return .command("COMMIT")
         case .rollback:
+            if !explicit { notice("25P01", "there is no transaction in progress", warning: true) }
             if tx?.storesStatistics == true { statistics.clear() }
             tx?.rollback()
             transactionEnded(committed: false)
@@ -473,7 +522,10 @@ public final class SQLSession {
             return .command("ROLLBACK")
         case let .setConstraints(names, deferred):
             // Outside a transaction block PostgreSQL warns and does nothing.
-            guard explicit, let t = tx else { return .command("SET CONSTRAINTS") }
+            guard explicit, let t = tx else {
+                notice("25P01", "SET CONSTRAINTS can only be used in transaction blocks", warning: true)
+                return .command("SET CONSTRAINTS")
+            }
             if failed {
                 throw SQLError(.inFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
             }
@@ -485,6 +537,7 @@ public final class SQLSession {
         case let .setTransaction(modes):
             guard explicit, let t = tx else {
                 // PostgreSQL warns and does nothing outside a transaction block.
+                notice("25P01", "SET TRANSACTION can only be used in transaction blocks", warning: true)
                 return .command("SET")
             }
             if failed {
