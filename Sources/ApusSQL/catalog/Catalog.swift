@@ -33,6 +33,9 @@ public struct IndexDesc: Sendable, Codable, Hashable {
     public var predicate: String?
     /// True for CREATE UNIQUE INDEX, which (unlike a UNIQUE constraint) is no constraint in
     /// pg_constraint; nil in catalogs written before the distinction (listed as constraints).
+    /// Per key column, PostgreSQL's indoption bits: 1 DESC, 2 NULLS FIRST (nil: all ASC NULLS LAST).
+    /// Kept for the definition and the catalogs; lookups do not depend on it.
+    public var ordering: [Int]? = nil
     public var indexOnly: Bool?
 
     /// Makes a descriptor.

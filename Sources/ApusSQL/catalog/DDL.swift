@@ -269,6 +269,12 @@ struct DDL {
         }
         var idx = IndexDesc(id: t.nextIndexID, name: name, unique: c.unique, columns: cols)
         if c.unique { idx.indexOnly = true }
+        let ordering = c.elements.map { el -> Int in
+            let desc = el.direction == .descending
+            let nullsFirst = el.nulls.map { $0 == .first } ?? desc
+            return (desc ? 1 : 0) | (nullsFirst ? 2 : 0)
+        }
+        if ordering.contains(where: { $0 != 0 }) { idx.ordering = ordering }
         if let w = c.whereClause {
             // A predicate over the table's own columns: no subqueries, aggregates or parameters.
             var bad = false

@@ -238,7 +238,7 @@ extension Binder {
                                  text("CREATE UNIQUE INDEX \(t.name)_pkey ON \(Binder.qualified(t)) USING btree (\(cols))")])
                 }
                 for i in t.indexes {
-                    let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
+                    let cols = i.columns.indices.map { i.columnText(t, $0) }.joined(separator: ", ")
                     let method = i.isVector ? (i.method ?? "hnsw") : "btree"
                     rows.append([int(Binder.indexOID(t.id, i.id)), int(Binder.relationOID(t.id)), .bool(i.unique), .bool(false),
                                  text("CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON \(Binder.qualified(t)) USING \(method) (\(cols))"
@@ -250,6 +250,11 @@ extension Binder {
             // here, so that unnest and generate_subscripts work on it), indclass likewise; zero per
             // column for indoption (ascending, in int2vector's text form, which SQLAlchemy splits)
             // and indclass (the default operator class).
+            func indexOrdering(_ oid: Value) -> [Int] {
+                guard case let .int(o) = oid else { return [] }
+                for t in tables { if let i = t.indexes.first(where: { Binder.indexOID(t.id, $0.id) == o }) { return i.ordering ?? [] } }
+                return []
+            }
             func indkey(_ oid: Value) -> [Int] {
                 guard case let .int(o) = oid, let t = tables.first(where: { t in
                     (!t.primaryKey.isEmpty && Binder.indexOID(t.id, 1) == o) || t.indexes.contains { Binder.indexOID(t.id, $0.id) == o }
@@ -259,7 +264,8 @@ extension Binder {
             return (rows.map { r -> [Value] in
                         let n = int(Int64(indexColumns(oid: r[0]).count))
                         let key = indkey(r[0])
-                        let options = text(key.map { _ in "0" }.joined(separator: " "))
+                        let order = indexOrdering(r[0])
+                        let options = text(key.indices.map { String($0 < order.count ? order[$0] : 0) }.joined(separator: " "))
                         return r + fixed + [n, n, .array(key.map { .int(Int64($0 + 1)) }), options, .array(key.map { _ in .int(0) }), .null]
                     },
                     [("indexrelid", .int8), ("indrelid", .int8), ("indisunique", .bool), ("indisprimary", .bool), ("indexdef", .text),
@@ -473,12 +479,13 @@ extension Binder {
             }
             for i in t.indexes {
                 let cols = i.columns.map { t.columns[$0].name }.joined(separator: ", ")
+                let keyText = i.columns.indices.map { i.columnText(t, $0) }.joined(separator: ", ")
                 if constraints {
                     if i.unique && !i.isVector && i.indexOnly != true { out.append((Binder.indexOID(t.id, i.id), "UNIQUE (\(cols))")) }
                 } else {
                     let method = i.isVector ? (i.method ?? "hnsw") : "btree"
                     out.append((Binder.indexOID(t.id, i.id),
-                                "CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON \(Binder.qualified(t)) USING \(method) (\(cols))"
+                                "CREATE \(i.unique ? "UNIQUE " : "")INDEX \(i.name) ON \(Binder.qualified(t)) USING \(method) (\(keyText))"
                                     + (i.predicate.map { " WHERE \($0)" } ?? "")))
                 }
             }

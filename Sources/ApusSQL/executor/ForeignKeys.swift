@@ -29,6 +29,17 @@ extension Catalog {
     }
 }
 
+extension IndexDesc {
+    /// Key column `k` as CREATE INDEX wrote it: its name, then DESC and NULLS FIRST/LAST when
+    /// they are not the default.
+    func columnText(_ t: TableDesc, _ k: Int) -> String {
+        let name = Deparser.quoteIdentifier(t.columns[columns[k]].name)
+        let bits = ordering.map { k < $0.count ? $0[k] : 0 } ?? 0
+        let desc = bits & 1 != 0, nullsFirst = bits & 2 != 0
+        return name + (desc ? " DESC" : "") + (nullsFirst != desc ? (nullsFirst ? " NULLS FIRST" : " NULLS LAST") : "")
+    }
+}
+
 extension TableDesc {
     /// The name of CHECK constraint `n`.
     func checkName(_ n: Int) -> String {
