@@ -111,6 +111,9 @@ public final class Database: Sendable {
 
     /// Closes the storage engine; later calls fail.
     public func close() throws {
+        // Temporary tables go with their sessions.
+        state.withLock { $0.close() }
+        for s in pool.withLock({ p -> [UncheckedSession] in defer { p = [] }; return p }) { s.value.close() }
         do { try engine.close() } catch { throw DatabaseError.storage("\(error)") }
     }
 

@@ -205,7 +205,8 @@ final class PGConnection: @unchecked Sendable {
         interrupt.cancel()
         queue.async {
             self.closed = true
-            if let s = self.session, s.inTransaction { _ = try? s.execute(sql: "ROLLBACK") }
+            // Rolls back an open transaction and drops the session's temporary tables.
+            self.session?.close()
             self.host.unregisterCancelKey(self.id)
             self.host.release(self.id)
             if self.admitted { self.host.leave() }

@@ -459,7 +459,7 @@ extension Binder {
             case .currentTimestamp, .localTimestamp: return (.function("now", [], .timestamptz), .timestamptz)
             case .currentTime, .localTime: return (.cast(.function("now", [], .timestamptz), .time), .time)
             case .currentUser, .sessionUser, .user, .currentRole: return (.const(.text(user)), .text)
-            case .currentSchema: return (.const(searchPath.first.map(Value.text) ?? .null), .text)
+            case .currentSchema: return (.const(searchPath.first { !Catalog.isTemporarySchema($0) }.map(Value.text) ?? .null), .text)
             case .currentCatalog: return (.const(.text("apus")), .text)
             }
         case .collate(let x, _):

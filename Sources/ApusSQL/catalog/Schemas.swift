@@ -27,6 +27,9 @@ extension Catalog {
     /// Built-in schemas that hold only the generated system relations.
     static let systemSchemas: Set<String> = ["pg_catalog", "information_schema"]
 
+    /// Whether `name` is a session's schema of temporary relations (`pg_temp_N`).
+    static func isTemporarySchema(_ name: String) -> Bool { name.hasPrefix("pg_temp_") }
+
     /// The dictionary key of relation `name` in `schema`.
     static func relationKey(_ schema: String, _ name: String) -> String {
         schema == "public" ? name : schema + "\u{1F}" + name
@@ -108,7 +111,11 @@ extension Catalog {
     /// The schema where `find` finds `n`: its own schema when qualified, else the first schema
     /// of `path` where `find` answers; nil when nowhere.
     func resolve<T>(_ n: QualifiedName, path: [String], _ find: (String, String) -> T?) throws -> (schema: String, found: T)? {
-        if let s = try Catalog.qualifier(n) { return find(s, n.name).map { (s, $0) } }
+        if var s = try Catalog.qualifier(n) {
+            // `pg_temp.x`: the session's temporary schema (the first of its path, when it has one).
+            if s == "pg_temp" { s = path.first(where: Catalog.isTemporarySchema) ?? s }
+            return find(s, n.name).map { (s, $0) }
+        }
         for s in path { if let x = find(s, n.name) { return (s, x) } }
         return nil
     }
@@ -149,7 +156,7 @@ extension Catalog {
             guard schemaExists(s) else { throw SQLError(.undefinedSchema, "schema \"\(s)\" does not exist", position: n.position.offset) }
             schema = s
         } else {
-            guard let s = path.first else {
+            guard let s = path.first(where: { !Catalog.isTemporarySchema($0) }) else {
                 throw SQLError(.undefinedSchema, "no schema has been selected to create in", position: n.position.offset)
             }
             schema = s
@@ -239,6 +246,8 @@ extension SQLSession {
         // Asked for by every statement: parsed again only when the setting, role or schemas change.
         if let k = searchPathCache, k.text == text, k.user == user, k.schemas == c.schemas { return k.path }
         var out: [String] = []
+        // The session's temporary schema, when it has one, comes first (PostgreSQL's implicit pg_temp).
+        if c.schemaExists(temporarySchema) { out.append(temporarySchema) }
         for n in searchPathNames(text) {
             let s = n == "$user" ? user : n
             if c.schemaExists(s) && !out.contains(s) { out.append(s) }
@@ -264,6 +273,26 @@ extension SQLSession {
 
 /// CREATE SCHEMA, DROP SCHEMA, ALTER SCHEMA.
 extension DDL {
+    /// The name of a temporary relation `n` in the session's temporary schema, made first if needed.
+    /// - Throws: 42P16 when `n` names another schema.
+    func temporaryName(_ n: QualifiedName) throws -> QualifiedName {
+        let temp = session.temporarySchema
+        if let q = try Catalog.qualifier(n), q != "pg_temp", q != temp {
+            throw SQLError(SQLState("42P16"), "cannot create temporary relation in non-temporary schema", position: n.position.offset)
+        }
+        var cat = session.txCatalog
+        if !cat.schemaExists(temp) {
+            let owner = session.user == cat.bootstrapRoleName ? nil : session.user
+            cat.schemas = (cat.schemas ?? [:]).merging([temp: SchemaDesc(id: cat.nextTableID, name: temp, owner: owner)]) { $1 }
+            cat.nextTableID += 1
+            session.txCatalog = cat
+            try cat.save(tx)
+        }
+        var q = QualifiedName([temp, n.name])
+        q.position = n.position
+        return q
+    }
+
     /// The session's search path over the transaction's catalog.
     var path: [String] { session.searchPath() }
 

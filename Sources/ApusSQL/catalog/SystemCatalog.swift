@@ -619,7 +619,7 @@ extension Binder {
     func systemFunction(_ name: String, _ args: [(BExpr, SQLType)]) throws -> (BExpr, SQLType)? {
         switch name {
         case "current_database": return (.const(.text("apus")), .text)
-        case "current_schema": return (.const(searchPath.first.map(Value.text) ?? .null), .text)
+        case "current_schema": return (.const(searchPath.first { !Catalog.isTemporarySchema($0) }.map(Value.text) ?? .null), .text)
         case "pg_backend_pid": return (.const(.int(Int64(ProcessInfo.processInfo.processIdentifier))), .int4)
         // No user functions (pg_proc is empty): their descriptions are NULL.
         case "pg_get_function_result", "pg_get_function_arguments", "pg_get_function_identity_arguments", "pg_get_functiondef":

@@ -105,6 +105,28 @@ public final class SQLSession {
         catalog = c
         txCatalog = c
         user = c.bootstrapRoleName
+        let (number, cleanUp) = coordinator.nextSessionNumber()
+        sessionNumber = number
+        // Temporary schemas of sessions that ended without closing (a crash): the first session
+        // on the engine drops them before any session can make its own.
+        if cleanUp {
+            for name in (c.schemas ?? [:]).keys where Catalog.isTemporarySchema(name) {
+                _ = try execute(sql: "DROP SCHEMA \(Deparser.quoteIdentifier(name)) CASCADE")
+            }
+        }
+    }
+
+    /// This session's number on the engine; its temporary tables live in schema `pg_temp_N`.
+    let sessionNumber: Int
+    /// The schema of this session's temporary relations.
+    var temporarySchema: String { "pg_temp_\(sessionNumber)" }
+
+    /// Ends the session: rolls back an open transaction and drops its temporary relations.
+    public func close() {
+        if explicit { _ = try? execute(sql: "ROLLBACK") }
+        if txCatalog.schemaExists(temporarySchema) || catalog.schemaExists(temporarySchema) {
+            _ = try? execute(sql: "DROP SCHEMA \(temporarySchema) CASCADE")
+        }
     }
 
     /// The role the session runs as (`current_user`, `session_user`): the bootstrap superuser
@@ -612,6 +634,27 @@ public final class SQLSession {
              .alterSequence, .createRole, .alterRole, .dropRole, .createSchema, .alterSchema:
             // Schema changes wait for open writers and hold new ones off until they commit.
             try (t as? StorageTransaction)?.lockSchema(exclusive: true)
+        default:
+            break
+        }
+        // TEMP: the relation goes into the session's temporary schema (made on first use).
+        switch s {
+        case var .createTable(c) where c.temporary:
+            c.name = try DDL(session: self, tx: t).temporaryName(c.name)
+            c.temporary = false
+            return try DDL(session: self, tx: t).createTable(c)
+        case var .createTableAs(c) where c.temporary:
+            c.name = try DDL(session: self, tx: t).temporaryName(c.name)
+            c.temporary = false
+            return try DDL(session: self, tx: t).createTableAs(c, params)
+        case var .createView(v) where v.temporary && !v.materialized:
+            v.name = try DDL(session: self, tx: t).temporaryName(v.name)
+            v.temporary = false
+            return try DDL(session: self, tx: t).createView(v)
+        case var .createSequence(q) where q.temporary:
+            q.name = try DDL(session: self, tx: t).temporaryName(q.name)
+            q.temporary = false
+            return try DDL(session: self, tx: t).createSequence(q)
         default:
             break
         }

@@ -190,6 +190,16 @@ public final class TxnCoordinator: @unchecked Sendable {
     }
 
     /// The catalog generation: bumped by every commit that changed the catalog.
+    /// Numbers sessions on this engine (their temporary schemas are `pg_temp_N`); the first call
+    /// also says whether the caller must drop the temporary schemas a crash left (true once).
+    func nextSessionNumber() -> (number: Int, cleanUp: Bool) {
+        cond.lock()
+        defer { cond.unlock() }
+        sessionCounter += 1
+        return (sessionCounter, sessionCounter == 1)
+    }
+    private var sessionCounter = 0
+
     public var catalogGeneration: Int {
         cond.lock()
         defer { cond.unlock() }
