@@ -114,7 +114,8 @@ struct ShellSession {
             let results = try db.executeAll(sql)
             for r in results {
                 for n in r.notices { err("\(n.severity):  \(n.message)\n") }
-                if !r.columns.isEmpty || r.tag.hasPrefix("SELECT") {
+                // CREATE TABLE AS answers "SELECT n" without columns: a tag, not a table.
+                if !r.columns.isEmpty || (r.tag.hasPrefix("SELECT") && !r.rows.isEmpty) {
                     out(TableFormatter.aligned(r) + "\n")
                 } else {
                     out(r.tag + "\n")
