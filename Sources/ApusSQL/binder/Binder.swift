@@ -396,6 +396,9 @@ final class Binder {
         // Range bounds on a column: (bound, inclusive) for `col >= c`, `col > c`, `c < col`, ...
         var lowerBound: [Int: (BExpr, Bool)] = [:]
         var upperBound: [Int: (BExpr, Bool)] = [:]
+        // The conjunct (index in `mine`) each recorded bound came from.
+        var lowerFrom: [Int: Int] = [:]
+        var upperFrom: [Int: Int] = [:]
         for c in conjuncts {
             if !containsSubquery(c), !refsOuter(c, cols, outer),
                let (b, _) = try? bindExpr(c, Frame(columns: cols, outer: outer), agg: nil) {
@@ -412,7 +415,13 @@ final class Binder {
                         o = ["<": ">", "<=": ">=", ">": "<", ">=": "<="][op] ?? op
                     }
                     if let col {
-                        if o.hasPrefix(">") { lowerBound[col] = (bound, o == ">=") } else { upperBound[col] = (bound, o == "<=") }
+                        if o.hasPrefix(">") {
+                            lowerBound[col] = (bound, o == ">=")
+                            lowerFrom[col] = mine.count - 1
+                        } else {
+                            upperBound[col] = (bound, o == "<=")
+                            upperFrom[col] = mine.count - 1
+                        }
                     }
                 }
             } else {
@@ -431,8 +440,14 @@ final class Binder {
             if !prefix.isEmpty {
                 p = .scan(t, keyPrefix: prefix)
             } else if let k = t.primaryKey.first, (try colType(t, k)).isInteger, lowerBound[k] != nil || upperBound[k] != nil {
-                // Integer primary keys narrow to a key range; the filter above re-checks every row.
+                // Integer primary keys narrow to a key range. A bound that is an integer
+                // expression always applies exactly (the key encoding orders integers), so its
+                // conjunct is not checked again per row; the filter above re-checks the others.
                 p = .scanRange(t, lower: lowerBound[k], upper: upperBound[k])
+                var exact = Set<Int>()
+                if let (b, _) = lowerBound[k], isIntegerExpr(b), let i = lowerFrom[k] { exact.insert(i) }
+                if let (b, _) = upperBound[k], isIntegerExpr(b), let i = upperFrom[k] { exact.insert(i) }
+                mine = mine.enumerated().filter { !exact.contains($0.offset) }.map(\.element)
             } else {
                 for idx in t.indexes where !idx.isVector {
                     if let pred = idx.predicate, !predicateImplied(pred, t, cols, mine) { continue }
@@ -493,6 +508,17 @@ final class Binder {
 
     func colType(_ t: TableDesc, _ k: Int) throws -> SQLType {
         try SQLType.ofColumn(t.columns[k].typeSQL)
+    }
+
+    /// Whether `b` is a constant expression whose value is always an integer or NULL (its
+    /// static type says so).
+    func isIntegerExpr(_ b: BExpr) -> Bool {
+        guard isConstant(b) else { return false }
+        switch b {
+        case let .const(v): if case .int = v { return true }; return false
+        case let .param(_, t), let .cast(_, t), let .negate(_, t), let .arith(_, _, _, t): return t.isInteger
+        default: return false
+        }
     }
 
     func isConstant(_ b: BExpr) -> Bool {

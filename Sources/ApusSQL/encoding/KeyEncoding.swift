@@ -133,7 +133,19 @@ public enum RowEncoding {
     /// left NULL. Rows are written in column order, so each ID is first looked for at the next
     /// position.
     public static func decode(_ bytes: [UInt8], columns: [ColumnDesc], needed: [Bool]? = nil) throws(SQLError) -> [Value] {
-        var out = [Value](repeating: .null, count: columns.count)
+        var out: [Value] = []
+        try decode(bytes, columns: columns, needed: needed, into: &out)
+        return out
+    }
+
+    /// `decode(_:columns:needed:)` into a caller's buffer (resized to the columns), so that a
+    /// scan decoding row after row reuses one array.
+    public static func decode(_ bytes: [UInt8], columns: [ColumnDesc], needed: [Bool]? = nil, into out: inout [Value]) throws(SQLError) {
+        if out.count == columns.count {
+            for i in out.indices { out[i] = .null }
+        } else {
+            out = [Value](repeating: .null, count: columns.count)
+        }
         var r = Reader(bytes: bytes)
         let n = try r.u32()
         var next = 0
@@ -154,7 +166,6 @@ public enum RowEncoding {
             }
             try r.skipValue()
         }
-        return out
     }
 
     static func appendU32(_ v: UInt32, _ out: inout [UInt8]) {

@@ -99,26 +99,7 @@ final class Executor {
             }
             return try scanRows(t, lower: p, upper: KeyEncoding.prefixEnd(p))
         case let .scanRange(t, lower, upper):
-            let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
-            var lo = p
-            var hi = KeyEncoding.prefixEnd(p)
-            if let (e, inclusive) = lower {
-                let v = try eval(e, [])
-                if v.isNull { return [] }
-                if case let .int(i) = v {
-                    let k = p + KeyEncoding.encode([.int(i)])
-                    lo = inclusive ? k : KeyEncoding.prefixEnd(k)
-                }
-            }
-            if let (e, inclusive) = upper {
-                let v = try eval(e, [])
-                if v.isNull { return [] }
-                if case let .int(i) = v {
-                    let k = p + KeyEncoding.encode([.int(i)])
-                    hi = inclusive ? KeyEncoding.prefixEnd(k) : k
-                }
-            }
-            if Value.cmpBytes(lo, hi) >= 0 { return [] }
+            guard let (lo, hi) = try rangeBounds(t, lower, upper) else { return [] }
             return try scanRows(t, lower: lo, upper: hi)
         case let .vectorSearch(spec): return try vectorSearch(spec)
         case let .indexScan(t, idx, prefixExprs):
@@ -135,6 +116,8 @@ final class Executor {
             return out
         case let .lockRows(input, t, strength, wait):
             return try lockRows(try run(input), t, strength, wait)
+        case .filter where profile == nil, .project where profile == nil, .join where profile == nil:
+            return try collect(plan)
         case let .filter(input, pred):
             let rows = try run(input)
             var out: [[Value]] = []
@@ -211,6 +194,7 @@ final class Executor {
             }
             return out
         case let .aggregate(input, groups, aggs):
+            if profile == nil { return try aggregate(groups, aggs) { add in try forEachRow(input, add) } }
             return try aggregate(try run(input), groups, aggs)
         case let .sort(input, keys):
             var rows = try run(input)
@@ -353,10 +337,13 @@ final class Executor {
     }
 
     func scanRows(_ t: TableDesc, lower: [UInt8], upper: [UInt8]) throws -> [[Value]] {
-        try tx.scan(lower: lower, upper: upper).map {
+        var out: [[Value]] = []
+        try tx.scanEach(lower: lower, upper: upper) { _, bytes in
             try checkInterrupt()
-            return try decodeRow(t, $0.value)
+            out.append(try decodeRow(t, bytes))
+            return true
         }
+        return out
     }
 
     func join(_ kind: JoinKind, _ left: [[Value]], _ right: [[Value]], on: BExpr?, lk: [BExpr], rk: [BExpr], lw: Int, rw: Int) throws -> [[Value]] {
@@ -496,39 +483,112 @@ final class Executor {
     static let aggregatesKeepingNulls: Set<String> = ["array_agg", "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg"]
 
     func aggregate(_ rows: [[Value]], _ groups: [BExpr], _ aggs: [AggCall]) throws -> [[Value]] {
-        // Groups in order of first appearance; the dictionary maps a group's key to its place,
-        // so that the states are updated in place (one lookup per row, no copy of the states).
-        var groupsSeen: [(key: [Value], states: [AggState])] = []
+        try aggregate(groups, aggs) { add in for r in rows { try add(r) } }
+    }
+
+    /// How `aggregate` updates one aggregate's state per row: the common simple calls (no
+    /// FILTER, DISTINCT or ORDER BY) without going through `step`'s general dispatch.
+    enum AggFastPath {
+        case countStar
+        case count(BExpr)
+        /// sum of an integer column into bigint (PostgreSQL's sum(int2/int4)).
+        case sumInt(BExpr)
+        case general
+
+        init(_ a: AggCall) {
+            guard a.filter == nil, !a.distinct, a.order.isEmpty else { self = .general; return }
+            if a.star { self = .countStar; return }
+            if a.name == "count", let x = a.args.first { self = .count(x); return }
+            if a.name == "sum", a.argType.isInteger, a.type == .int8, let x = a.args.first { self = .sumInt(x); return }
+            self = .general
+        }
+    }
+
+    /// Hash aggregation over the rows `feed` passes to its argument (one at a time, so that a
+    /// pipelined input is never materialized). Groups come out in order of first appearance.
+    func aggregate(_ groups: [BExpr], _ aggs: [AggCall], _ feed: (([Value]) throws -> Void) throws -> Void) throws -> [[Value]] {
+        // Each group's key values and, flattened, its states (`aggs.count` per group); the
+        // dictionaries map a group's key to its number, so states are updated in place (one
+        // lookup per row). One group column is hashed as a value, not as an array of one.
+        var keys: [[Value]] = []
+        var states: [AggState] = []
         var index: [[Value]: Int] = [:]
-        let fresh = [AggState](repeating: AggState(), count: aggs.count)
-        for r in rows {
+        var single: [Value: Int] = [:]
+        let width = aggs.count
+        let fresh = [AggState](repeating: AggState(), count: width)
+        let fast = aggs.map(AggFastPath.init)
+        var sawRow = false
+        func newGroup(_ key: [Value]) -> Int {
+            keys.append(key)
+            states += fresh
+            return keys.count - 1
+        }
+        try feed { r in
+            sawRow = true
             try checkInterrupt()
-            let key = try groups.map { try eval($0, r) }
             let g: Int
-            if let known = index[key.map(\.groupKey)] {
-                g = known
+            if groups.isEmpty {
+                g = keys.isEmpty ? newGroup([]) : 0
+            } else if groups.count == 1 {
+                let v = try eval(groups[0], r)
+                let k = v.groupKey
+                if let known = single[k] { g = known } else { g = newGroup([v]); single[k] = g }
             } else {
-                g = groupsSeen.count
-                index[key.map(\.groupKey)] = g
-                groupsSeen.append((key, fresh))
+                let key = try groups.map { try eval($0, r) }
+                let k = key.map(\.groupKey)
+                if let known = index[k] { g = known } else { g = newGroup(key); index[k] = g }
             }
-            for (i, a) in aggs.enumerated() {
-                if let f = a.filter, try eval(f, r) != .bool(true) { continue }
-                if a.star { groupsSeen[g].states[i].count += 1; continue }
-                let v = try eval(a.args[0], r)
-                if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { continue }
-                if a.distinct && !groupsSeen[g].states[i].seen.insert(v.groupKey).inserted { continue }
-                if !a.order.isEmpty {
-                    groupsSeen[g].states[i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
-                    continue
+            let base = g * width
+            for i in 0..<width {
+                switch fast[i] {
+                case .countStar:
+                    states[base + i].count += 1
+                case let .count(x):
+                    if try !eval(x, r).isNull { states[base + i].count += 1 }
+                case let .sumInt(x):
+                    let v = try eval(x, r)
+                    if v.isNull { continue }
+                    if case let .int(n) = v {
+                        states[base + i].count += 1
+                        if case let .int(acc) = states[base + i].sum {
+                            let (sum, o) = acc.addingReportingOverflow(n)
+                            if o { throw overflow(.int8) }
+                            states[base + i].sum = .int(sum)
+                        } else if states[base + i].sum.isNull {
+                            states[base + i].sum = .int(n)
+                        } else {
+                            states[base + i].count -= 1
+                            try step(&states[base + i], aggs[i], v, r)
+                        }
+                    } else {
+                        try step(&states[base + i], aggs[i], v, r)
+                    }
+                case .general:
+                    let a = aggs[i]
+                    if let f = a.filter, try eval(f, r) != .bool(true) { continue }
+                    if a.star { states[base + i].count += 1; continue }
+                    let v = try eval(a.args[0], r)
+                    if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { continue }
+                    if a.distinct && !states[base + i].seen.insert(v.groupKey).inserted { continue }
+                    if !a.order.isEmpty {
+                        states[base + i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
+                        continue
+                    }
+                    try step(&states[base + i], a, v, r)
                 }
-                try step(&groupsSeen[g].states[i], a, v, r)
             }
         }
-        if groups.isEmpty && rows.isEmpty {
+        if groups.isEmpty && !sawRow {
             return [try aggs.map { try finish(AggState(), $0) }]
         }
-        return try groupsSeen.map { e in e.key + (try zip(aggs, e.states).map { try finish($1, $0) }) }
+        var out: [[Value]] = []
+        out.reserveCapacity(keys.count)
+        for (g, key) in keys.enumerated() {
+            var row = key
+            for i in 0..<width { row.append(try finish(states[g * width + i], aggs[i])) }
+            out.append(row)
+        }
+        return out
     }
 
     func step(_ s: inout AggState, _ a: AggCall, _ v: Value, _ row: [Value]) throws {
