@@ -194,7 +194,16 @@ final class Executor {
             }
             return out
         case let .aggregate(input, groups, aggs):
-            if profile == nil { return try aggregate(groups, aggs) { add in try forEachRow(input, add) } }
+            if profile == nil {
+                var exprs = groups
+                for a in aggs {
+                    exprs += a.args + a.order.map(\.0)
+                    if let f = a.filter { exprs.append(f) }
+                    if let s = a.separator { exprs.append(s) }
+                }
+                let needed = Executor.adding(exprs, to: [])
+                return try aggregate(groups, aggs) { add in try forEachRow(input, needed: needed, add) }
+            }
             return try aggregate(try run(input), groups, aggs)
         case let .sort(input, keys):
             var rows = try run(input)
@@ -507,88 +516,9 @@ final class Executor {
     /// Hash aggregation over the rows `feed` passes to its argument (one at a time, so that a
     /// pipelined input is never materialized). Groups come out in order of first appearance.
     func aggregate(_ groups: [BExpr], _ aggs: [AggCall], _ feed: (([Value]) throws -> Void) throws -> Void) throws -> [[Value]] {
-        // Each group's key values and, flattened, its states (`aggs.count` per group); the
-        // dictionaries map a group's key to its number, so states are updated in place (one
-        // lookup per row). One group column is hashed as a value, not as an array of one.
-        var keys: [[Value]] = []
-        var states: [AggState] = []
-        var index: [[Value]: Int] = [:]
-        var single: [Value: Int] = [:]
-        let width = aggs.count
-        let fresh = [AggState](repeating: AggState(), count: width)
-        let fast = aggs.map(AggFastPath.init)
-        var sawRow = false
-        func newGroup(_ key: [Value]) -> Int {
-            keys.append(key)
-            states += fresh
-            return keys.count - 1
-        }
-        try feed { r in
-            sawRow = true
-            try checkInterrupt()
-            let g: Int
-            if groups.isEmpty {
-                g = keys.isEmpty ? newGroup([]) : 0
-            } else if groups.count == 1 {
-                let v = try eval(groups[0], r)
-                let k = v.groupKey
-                if let known = single[k] { g = known } else { g = newGroup([v]); single[k] = g }
-            } else {
-                let key = try groups.map { try eval($0, r) }
-                let k = key.map(\.groupKey)
-                if let known = index[k] { g = known } else { g = newGroup(key); index[k] = g }
-            }
-            let base = g * width
-            for i in 0..<width {
-                switch fast[i] {
-                case .countStar:
-                    states[base + i].count += 1
-                case let .count(x):
-                    if try !eval(x, r).isNull { states[base + i].count += 1 }
-                case let .sumInt(x):
-                    let v = try eval(x, r)
-                    if v.isNull { continue }
-                    if case let .int(n) = v {
-                        states[base + i].count += 1
-                        if case let .int(acc) = states[base + i].sum {
-                            let (sum, o) = acc.addingReportingOverflow(n)
-                            if o { throw overflow(.int8) }
-                            states[base + i].sum = .int(sum)
-                        } else if states[base + i].sum.isNull {
-                            states[base + i].sum = .int(n)
-                        } else {
-                            states[base + i].count -= 1
-                            try step(&states[base + i], aggs[i], v, r)
-                        }
-                    } else {
-                        try step(&states[base + i], aggs[i], v, r)
-                    }
-                case .general:
-                    let a = aggs[i]
-                    if let f = a.filter, try eval(f, r) != .bool(true) { continue }
-                    if a.star { states[base + i].count += 1; continue }
-                    let v = try eval(a.args[0], r)
-                    if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { continue }
-                    if a.distinct && !states[base + i].seen.insert(v.groupKey).inserted { continue }
-                    if !a.order.isEmpty {
-                        states[base + i].pending.append((try a.order.map { try eval($0.0, r) }, v, r))
-                        continue
-                    }
-                    try step(&states[base + i], a, v, r)
-                }
-            }
-        }
-        if groups.isEmpty && !sawRow {
-            return [try aggs.map { try finish(AggState(), $0) }]
-        }
-        var out: [[Value]] = []
-        out.reserveCapacity(keys.count)
-        for (g, key) in keys.enumerated() {
-            var row = key
-            for i in 0..<width { row.append(try finish(states[g * width + i], aggs[i])) }
-            out.append(row)
-        }
-        return out
+        var h = HashAggregation(groups: groups, aggs: aggs)
+        try feed { r in try h.add(self, r) }
+        return try h.finish(self)
     }
 
     func step(_ s: inout AggState, _ a: AggCall, _ v: Value, _ row: [Value]) throws {

@@ -11,8 +11,10 @@ import ApusCore
 /// in exactly the order `run` would return them. EXPLAIN ANALYZE (a profile) runs every node
 /// through `run`, so that each is timed and counted.
 extension Executor {
-    /// Calls `body` with every row of `plan`, in order.
-    func forEachRow(_ plan: Plan, _ body: ([Value]) throws -> Void) throws {
+    /// Calls `body` with every row of `plan`, in order. With `needed` (a flag per output
+    /// column), the caller reads only the flagged columns: the others may be left NULL, so
+    /// that scans skip decoding them and joins skip copying them (projection push-down).
+    func forEachRow(_ plan: Plan, needed: [Bool]? = nil, _ body: ([Value]) throws -> Void) throws {
         if profile != nil {
             for r in try run(plan) { try body(r) }
             return
@@ -23,27 +25,41 @@ extension Executor {
         switch plan {
         case let .scan(t, prefixExprs) where prefixExprs.isEmpty:
             let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
-            try scanEachRow(t, lower: p, upper: KeyEncoding.prefixEnd(p), body)
+            try scanEachRow(t, lower: p, upper: KeyEncoding.prefixEnd(p), needed: needed, body)
         case let .scanRange(t, lower, upper):
             guard let (lo, hi) = try rangeBounds(t, lower, upper) else { return }
-            try scanEachRow(t, lower: lo, upper: hi, body)
+            try scanEachRow(t, lower: lo, upper: hi, needed: needed, body)
         case let .filter(input, pred):
-            try forEachRow(input) { r in
+            try forEachRow(input, needed: Executor.adding([pred], to: needed)) { r in
                 if try eval(pred, r) == .bool(true) { try body(r) }
             }
         case let .project(input, exprs):
             var out: [Value] = []
             out.reserveCapacity(exprs.count)
-            try forEachRow(input) { r in
+            try forEachRow(input, needed: Executor.adding(exprs, to: [])) { r in
                 out.removeAll(keepingCapacity: true)
                 for e in exprs { out.append(try eval(e, r)) }
                 try body(out)
             }
         case let .join(kind, l, r, on, lk, rk, lw, rw):
-            try joinEach(kind, l, try run(r), on: on, lk: lk, rk: rk, lw: lw, rw: rw, body)
+            try joinEach(kind, l, try run(r), on: on, lk: lk, rk: rk, lw: lw, rw: rw, needed: needed, body)
         default:
             for r in try run(plan) { try body(r) }
         }
+    }
+
+    /// `needed` with the columns `exprs` read added (nil, every column, when one reads columns
+    /// it cannot list, such as a subquery's correlated references).
+    static func adding(_ exprs: [BExpr], to needed: [Bool]?) -> [Bool]? {
+        guard var n = needed else { return nil }
+        for e in exprs {
+            guard let cols = e.columnsRead else { return nil }
+            for c in cols where c >= 0 {
+                if c >= n.count { n += [Bool](repeating: false, count: c + 1 - n.count) }
+                n[c] = true
+            }
+        }
+        return n
     }
 
     /// Every row of `plan` collected through `forEachRow`.
@@ -80,11 +96,16 @@ extension Executor {
 
     /// Decodes the rows stored in `[lower, upper)` of `t`'s primary index one at a time into
     /// one reused buffer.
-    func scanEachRow(_ t: TableDesc, lower: [UInt8], upper: [UInt8], _ body: ([Value]) throws -> Void) throws {
+    func scanEachRow(_ t: TableDesc, lower: [UInt8], upper: [UInt8], needed: [Bool]?, _ body: ([Value]) throws -> Void) throws {
         var row: [Value] = []
+        var mask: [Bool]?
+        if let needed {
+            let m = t.columns.indices.map { $0 < needed.count && needed[$0] }
+            if m.contains(false) { mask = m }
+        }
         try tx.scanEach(lower: lower, upper: upper) { _, bytes in
             try checkInterrupt()
-            try RowEncoding.decode(bytes, columns: t.columns, into: &row)
+            try RowEncoding.decode(bytes, columns: t.columns, needed: mask, into: &row)
             try body(row)
             return true
         }
@@ -96,59 +117,115 @@ extension Executor {
     /// with NULLs for LEFT/FULL), then the unmatched right rows for RIGHT/FULL.
     func joinEach(
         _ kind: JoinKind, _ l: Plan, _ right: [[Value]], on: BExpr?, lk: [BExpr], rk: [BExpr], lw: Int, rw: Int,
-        _ body: ([Value]) throws -> Void
+        needed: [Bool]? = nil, _ body: ([Value]) throws -> Void
     ) throws {
-        let padLeft = kind == .left || kind == .full
-        var rightMatched = [Bool](repeating: false, count: kind == .right || kind == .full ? right.count : 0)
-        var row: [Value] = []
-        row.reserveCapacity(lw + rw)
-        let nullsR = [Value](repeating: .null, count: rw)
-        /// Emits `l + right[j]` when it satisfies ON; returns whether it did.
-        func emit(_ l: [Value], _ j: Int) throws -> Bool {
-            row.removeAll(keepingCapacity: true)
-            row.append(contentsOf: l)
-            row.append(contentsOf: right[j])
-            if let on, try eval(on, row) != .bool(true) { return false }
-            if !rightMatched.isEmpty { rightMatched[j] = true }
-            try body(row)
-            return true
+        var probe = JoinProbe(kind: kind, right: right, on: on, lw: lw, rw: rw, needed: needed)
+        let leftNeeded = probe.leftCols.flatMap { cols in
+            Executor.adding(lk, to: (0..<lw).map { cols.contains($0) })
         }
-        func emitPadded(_ l: [Value]) throws {
-            row.removeAll(keepingCapacity: true)
-            row.append(contentsOf: l)
-            row.append(contentsOf: nullsR)
-            try body(row)
-        }
+        // The per-row work is a mutating method of one struct, so that the closure below makes
+        // one exclusive access per row, not one per variable it touches.
         if !lk.isEmpty {
             let table = try JoinHashTable(self, right, rk)
-            try forEachRow(l) { lrow in
+            try forEachRow(l, needed: leftNeeded) { lrow in
                 try checkInterrupt()
-                var any = false
-                var j = try table.first(self, lrow, lk)
-                while j >= 0 {
-                    if try emit(lrow, j) { any = true }
-                    j = table.next[j]
-                }
-                if !any && padLeft { try emitPadded(lrow) }
+                try probe.matchChain(self, lrow, from: try table.first(self, lrow, lk), table.next, body)
             }
         } else {
-            try forEachRow(l) { lrow in
-                var any = false
-                for j in right.indices {
-                    try checkInterrupt()
-                    if try emit(lrow, j) { any = true }
-                }
-                if !any && padLeft { try emitPadded(lrow) }
+            try forEachRow(l, needed: leftNeeded) { lrow in
+                try probe.matchAll(self, lrow, body)
             }
         }
-        if !rightMatched.isEmpty {
-            let nullsL = [Value](repeating: .null, count: lw)
-            for (j, r) in right.enumerated() where !rightMatched[j] {
-                row.removeAll(keepingCapacity: true)
-                row.append(contentsOf: nullsL)
-                row.append(contentsOf: r)
-                try body(row)
-            }
+        try probe.finish(body)
+    }
+}
+
+/// The probe side of `joinEach`: builds each output row in a reused buffer.
+struct JoinProbe {
+    let right: [[Value]]
+    let on: BExpr?
+    let lw: Int
+    let padLeft: Bool
+    /// With a caller's `needed`: the left and right columns output rows get (the others stay
+    /// NULL); nil: every column.
+    let leftCols: [Int]?
+    let rightCols: [Int]?
+    /// Right rows matched so far (RIGHT and FULL joins only).
+    var rightMatched: [Bool]
+    var row: [Value] = []
+    let nullsR: [Value]
+    let nullsL: [Value]
+
+    init(kind: JoinKind, right: [[Value]], on: BExpr?, lw: Int, rw: Int, needed: [Bool]?) {
+        self.right = right
+        self.on = on
+        self.lw = lw
+        padLeft = kind == .left || kind == .full
+        rightMatched = [Bool](repeating: false, count: kind == .right || kind == .full ? right.count : 0)
+        // Matched rows get only the columns the caller and ON read.
+        var used = needed.map { Array($0.prefix(lw + rw)) + [Bool](repeating: false, count: max(0, lw + rw - $0.count)) }
+        if let on { used = Executor.adding([on], to: used) }
+        leftCols = used.map { u in (0..<lw).filter { u[$0] } }
+        rightCols = used.map { u in (0..<rw).filter { u[lw + $0] } }
+        nullsR = [Value](repeating: .null, count: rw)
+        nullsL = [Value](repeating: .null, count: lw)
+        row = [Value](repeating: .null, count: lw + rw)
+    }
+
+    /// Emits `l + right[j]` when it satisfies ON; returns whether it did.
+    mutating func emit(_ ex: Executor, _ l: [Value], _ j: Int, _ body: ([Value]) throws -> Void) throws -> Bool {
+        let r = right[j]
+        if let leftCols, let rightCols {
+            for c in leftCols { row[c] = c < l.count ? l[c] : .null }
+            for c in rightCols { row[lw + c] = c < r.count ? r[c] : .null }
+        } else {
+            row.removeAll(keepingCapacity: true)
+            row.append(contentsOf: l)
+            row.append(contentsOf: r)
+        }
+        if let on, try ex.eval(on, row) != .bool(true) { return false }
+        if !rightMatched.isEmpty { rightMatched[j] = true }
+        try body(row)
+        return true
+    }
+
+    /// A left row without matches, padded with NULLs (LEFT and FULL joins).
+    mutating func emitPadded(_ l: [Value], _ body: ([Value]) throws -> Void) throws {
+        row.removeAll(keepingCapacity: true)
+        row.append(contentsOf: l)
+        row.append(contentsOf: nullsR)
+        try body(row)
+        if leftCols != nil { row = [Value](repeating: .null, count: lw + nullsR.count) }
+    }
+
+    /// Matches `l` against the hash chain starting at row `j` (-1: none).
+    mutating func matchChain(_ ex: Executor, _ l: [Value], from j: Int, _ next: [Int], _ body: ([Value]) throws -> Void) throws {
+        var any = false
+        var j = j
+        while j >= 0 {
+            if try emit(ex, l, j, body) { any = true }
+            j = next[j]
+        }
+        if !any && padLeft { try emitPadded(l, body) }
+    }
+
+    /// Matches `l` against every right row (a join without equi-join keys).
+    mutating func matchAll(_ ex: Executor, _ l: [Value], _ body: ([Value]) throws -> Void) throws {
+        var any = false
+        for j in right.indices {
+            try ex.checkInterrupt()
+            if try emit(ex, l, j, body) { any = true }
+        }
+        if !any && padLeft { try emitPadded(l, body) }
+    }
+
+    /// The unmatched right rows padded with NULLs (RIGHT and FULL joins).
+    mutating func finish(_ body: ([Value]) throws -> Void) throws {
+        for (j, r) in right.enumerated() where !rightMatched.isEmpty && !rightMatched[j] {
+            row.removeAll(keepingCapacity: true)
+            row.append(contentsOf: nullsL)
+            row.append(contentsOf: r)
+            try body(row)
         }
     }
 }
@@ -227,5 +304,97 @@ struct JoinHashTable {
         let key = try keys.map { try ex.eval($0, row).groupKey }
         if key.contains(where: \.isNull) { return -1 }
         return tuples[key] ?? -1
+    }
+}
+
+/// The state of one hash aggregation (see `Executor.aggregate`): each group's key values and,
+/// flattened, its states (`aggs.count` per group). The dictionaries map a group's key to its
+/// number, so states are updated in place (one lookup per row); one group column is hashed as
+/// a value, not as an array of one.
+struct HashAggregation {
+    let groups: [BExpr]
+    let aggs: [AggCall]
+    let fast: [Executor.AggFastPath]
+    let fresh: [Executor.AggState]
+    var keys: [[Value]] = []
+    var states: [Executor.AggState] = []
+    var index: [[Value]: Int] = [:]
+    var single: [Value: Int] = [:]
+    var sawRow = false
+
+    init(groups: [BExpr], aggs: [AggCall]) {
+        self.groups = groups
+        self.aggs = aggs
+        fast = aggs.map(Executor.AggFastPath.init)
+        fresh = [Executor.AggState](repeating: Executor.AggState(), count: aggs.count)
+    }
+
+    mutating func newGroup(_ key: [Value]) -> Int {
+        keys.append(key)
+        states += fresh
+        return keys.count - 1
+    }
+
+    mutating func add(_ ex: Executor, _ r: [Value]) throws {
+        sawRow = true
+        try ex.checkInterrupt()
+        let g: Int
+        if groups.isEmpty {
+            g = keys.isEmpty ? newGroup([]) : 0
+        } else if groups.count == 1 {
+            let v = try ex.eval(groups[0], r)
+            let k = v.groupKey
+            if let known = single[k] { g = known } else { g = newGroup([v]); single[k] = g }
+        } else {
+            let key = try groups.map { try ex.eval($0, r) }
+            let k = key.map(\.groupKey)
+            if let known = index[k] { g = known } else { g = newGroup(key); index[k] = g }
+        }
+        let base = g * aggs.count
+        for i in 0..<aggs.count {
+            switch fast[i] {
+            case .countStar:
+                states[base + i].count += 1
+            case let .count(x):
+                if try !ex.eval(x, r).isNull { states[base + i].count += 1 }
+            case let .sumInt(x):
+                let v = try ex.eval(x, r)
+                if v.isNull { continue }
+                if case let .int(n) = v, case let .int(acc) = states[base + i].sum {
+                    let (sum, o) = acc.addingReportingOverflow(n)
+                    if o { throw overflow(.int8) }
+                    states[base + i].count += 1
+                    states[base + i].sum = .int(sum)
+                } else {
+                    try ex.step(&states[base + i], aggs[i], v, r)
+                }
+            case .general:
+                let a = aggs[i]
+                if let f = a.filter, try ex.eval(f, r) != .bool(true) { continue }
+                if a.star { states[base + i].count += 1; continue }
+                let v = try ex.eval(a.args[0], r)
+                if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { continue }
+                if a.distinct && !states[base + i].seen.insert(v.groupKey).inserted { continue }
+                if !a.order.isEmpty {
+                    states[base + i].pending.append((try a.order.map { try ex.eval($0.0, r) }, v, r))
+                    continue
+                }
+                try ex.step(&states[base + i], a, v, r)
+            }
+        }
+    }
+
+    func finish(_ ex: Executor) throws -> [[Value]] {
+        if groups.isEmpty && !sawRow {
+            return [try aggs.map { try ex.finish(Executor.AggState(), $0) }]
+        }
+        var out: [[Value]] = []
+        out.reserveCapacity(keys.count)
+        for (g, key) in keys.enumerated() {
+            var row = key
+            for i in 0..<aggs.count { row.append(try ex.finish(states[g * aggs.count + i], aggs[i])) }
+            out.append(row)
+        }
+        return out
     }
 }
