@@ -152,11 +152,14 @@ public final class StorageIterator {
     private func findNext(skippingCurrent: Bool) throws(StorageError) {
         let input = self.input, upper = self.upper, readSequence = snapshot.sequence, comparator = self.comparator
         // Entries of user keys up to `current` (when skipping it), or up to `hidden` once a
-        // deleted key was passed, are older versions to skip.
-        let current = skippingCurrent ? currentKey : []
+        // deleted key was passed, are older versions to skip. The current key's buffer is moved
+        // out and back, so that a key found is copied into its storage (no allocation per entry
+        // while the caller keeps no copy of `key`).
+        var current: [UInt8] = []
+        swap(&current, &currentKey)
+        defer { currentKey = current }
         var hidden: [UInt8] = []
         var haveHidden = false
-        var found: [UInt8] = []
         while input.isValid {
             let visit = input.withKey { (ik: UnsafeRawBufferPointer) -> Visit in
                 guard let p = InternalKey.parse(ik) else { return .malformed }
@@ -169,7 +172,8 @@ public final class StorageIterator {
                     return .pass
                 }
                 if p.kind == .put && !isCovered(userKey, p.sequence) {
-                    found = [UInt8](userKey)
+                    current.removeAll(keepingCapacity: true)
+                    current.append(contentsOf: userKey)
                     return .found
                 }
                 // Deleted: hide older versions too.
@@ -184,8 +188,7 @@ public final class StorageIterator {
                 valid = false
                 return
             case .found:
-                currentKey = found
-                currentValue = input.value
+                input.copyValue(into: &currentValue)
                 valid = true
                 return
             case .malformed: throw malformed()

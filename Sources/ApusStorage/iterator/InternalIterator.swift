@@ -14,6 +14,9 @@ package protocol InternalIterator: AnyObject {
     func copyKey(into buffer: inout [UInt8])
     /// The current value. - Precondition: `isValid`.
     var value: [UInt8] { get }
+    /// Replaces the contents of `buffer` with the current value (into its existing storage where
+    /// the value is borrowed memory). - Precondition: `isValid`.
+    func copyValue(into buffer: inout [UInt8])
     func seekToFirst() throws(StorageError)
     func seekToLast() throws(StorageError)
     /// Positions at the first entry whose internal key is >= `target`.
@@ -29,5 +32,9 @@ package protocol InternalIterator: AnyObject {
 extension InternalIterator {
     package func copyKey(into buffer: inout [UInt8]) {
         buffer = key
+    }
+
+    package func copyValue(into buffer: inout [UInt8]) {
+        buffer = value
     }
 }

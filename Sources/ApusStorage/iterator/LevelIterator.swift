@@ -22,6 +22,7 @@ final class LevelIterator: InternalIterator {
     var key: [UInt8] { current!.key }  // precondition: isValid
     var value: [UInt8] { current!.value }
     func copyKey(into buffer: inout [UInt8]) { current!.copyKey(into: &buffer) }
+    func copyValue(into buffer: inout [UInt8]) { current!.copyValue(into: &buffer) }
 
     private func open(_ i: Int) throws(StorageError) {
         if i == index, current != nil { return }

@@ -85,6 +85,11 @@ package final class MergingIterator: InternalIterator {
         return children[heap[0]].value
     }
 
+    package func copyValue(into buffer: inout [UInt8]) {
+        precondition(isValid, "iterator is positioned")
+        children[heap[0]].copyValue(into: &buffer)
+    }
+
     package func seekToFirst() throws(StorageError) {
         try repositionAll(.forward) { child throws(StorageError) in try child.seekToFirst() }
     }

@@ -198,6 +198,12 @@ package final class MemtableIterator: InternalIterator {
         return Array(list.value(node))
     }
 
+    package func copyValue(into buffer: inout [UInt8]) {
+        precondition(isValid, "iterator is positioned")
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: list.value(node))
+    }
+
     /// Calls `body` with the current internal key, borrowed from the arena without copying.
     /// The buffer must not escape `body`.
     /// - Precondition: `isValid`.
