@@ -143,8 +143,12 @@ extension Executor {
 /// The probe side of `joinEach`: builds each output row in a reused buffer.
 struct JoinProbe {
     let right: [[Value]]
+    /// The right rows' values back to back (`rw` per row): copying a value out of it does not
+    /// retain and release a row array, as indexing `right` does.
+    let flat: [Value]
     let on: BExpr?
     let lw: Int
+    let rw: Int
     let padLeft: Bool
     /// With a caller's `needed`: the left and right columns output rows get (the others stay
     /// NULL); nil: every column.
@@ -158,8 +162,15 @@ struct JoinProbe {
 
     init(kind: JoinKind, right: [[Value]], on: BExpr?, lw: Int, rw: Int, needed: [Bool]?) {
         self.right = right
+        var flat: [Value] = []
+        flat.reserveCapacity(right.count * rw)
+        for r in right {
+            if r.count == rw { flat += r } else { flat += (0..<rw).map { $0 < r.count ? r[$0] : .null } }
+        }
+        self.flat = flat
         self.on = on
         self.lw = lw
+        self.rw = rw
         padLeft = kind == .left || kind == .full
         rightMatched = [Bool](repeating: false, count: kind == .right || kind == .full ? right.count : 0)
         // Matched rows get only the columns the caller and ON read.
@@ -174,14 +185,14 @@ struct JoinProbe {
 
     /// Emits `l + right[j]` when it satisfies ON; returns whether it did.
     mutating func emit(_ ex: Executor, _ l: [Value], _ j: Int, _ body: ([Value]) throws -> Void) throws -> Bool {
-        let r = right[j]
+        let base = j * rw
         if let leftCols, let rightCols {
             for c in leftCols { row[c] = c < l.count ? l[c] : .null }
-            for c in rightCols { row[lw + c] = c < r.count ? r[c] : .null }
+            for c in rightCols { row[lw + c] = flat[base + c] }
         } else {
             row.removeAll(keepingCapacity: true)
             row.append(contentsOf: l)
-            row.append(contentsOf: r)
+            row.append(contentsOf: flat[base..<base + rw])
         }
         if let on, try ex.eval(on, row) != .bool(true) { return false }
         if !rightMatched.isEmpty { rightMatched[j] = true }
@@ -236,7 +247,7 @@ struct JoinProbe {
 /// (they match nothing).
 struct JoinHashTable {
     /// The first row of each key's chain, by key.
-    var ints: [Int64: Int] = [:]
+    var ints = IntKeyMap()
     var values: [Value: Int] = [:]
     var tuples: [[Value]: Int] = [:]
     /// The next row with the same key (-1: none).
@@ -264,8 +275,8 @@ struct JoinHashTable {
                 }
                 if integerKeys {
                     integerKeys = false
-                    for (i, g) in ints { values[.int(i)] = g }
-                    ints = [:]
+                    ints.forEach { i, g in values[.int(i)] = g }
+                    ints = IntKeyMap()
                 }
                 if let g = chain(values[key], j) { values[key] = g; first.append(j) }
             }
@@ -281,7 +292,7 @@ struct JoinHashTable {
         // Store the chains' first rows in the maps (they held chain numbers while building).
         if keys.count == 1 {
             if integerKeys {
-                for (i, g) in ints { ints[i] = first[g] }
+                ints.updateValues { first[$0] }
             } else {
                 for (k, g) in values { values[k] = first[g] }
             }
@@ -396,5 +407,66 @@ struct HashAggregation {
             out.append(row)
         }
         return out
+    }
+}
+
+/// A hash map from integers to non-negative integers for hash-join keys: open addressing with
+/// linear probing and a multiplicative hash (the standard dictionary's SipHash costs more than
+/// the rest of a probe).
+struct IntKeyMap {
+    private var keys: [Int64] = []
+    /// -1: an empty slot.
+    private var slots: [Int] = []
+    private var shift: UInt64 = 64
+    private var count = 0
+
+    @inline(__always)
+    private func home(_ k: Int64) -> Int {
+        Int(truncatingIfNeeded: (UInt64(bitPattern: k) &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    subscript(_ k: Int64) -> Int? {
+        get {
+            if count == 0 { return nil }
+            let mask = slots.count - 1
+            var i = home(k)
+            while slots[i] >= 0 {
+                if keys[i] == k { return slots[i] }
+                i = (i + 1) & mask
+            }
+            return nil
+        }
+        set {
+            guard let v = newValue else { preconditionFailure("IntKeyMap does not remove keys") }
+            if (count + 1) * 2 > slots.count { grow() }
+            let mask = slots.count - 1
+            var i = home(k)
+            while slots[i] >= 0 {
+                if keys[i] == k { slots[i] = v; return }
+                i = (i + 1) & mask
+            }
+            keys[i] = k
+            slots[i] = v
+            count += 1
+        }
+    }
+
+    private mutating func grow() {
+        let old = (keys, slots)
+        let size = max(16, slots.count * 2)
+        keys = [Int64](repeating: 0, count: size)
+        slots = [Int](repeating: -1, count: size)
+        shift = UInt64(64 - size.trailingZeroBitCount)
+        count = 0
+        for (k, v) in zip(old.0, old.1) where v >= 0 { self[k] = v }
+    }
+
+    func forEach(_ body: (Int64, Int) -> Void) {
+        for (k, v) in zip(keys, slots) where v >= 0 { body(k, v) }
+    }
+
+    /// Replaces every value `v` with `f(v)`.
+    mutating func updateValues(_ f: (Int) -> Int) {
+        for i in slots.indices where slots[i] >= 0 { slots[i] = f(slots[i]) }
     }
 }
