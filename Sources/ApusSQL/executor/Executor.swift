@@ -116,7 +116,8 @@ final class Executor {
             return out
         case let .lockRows(input, t, strength, wait):
             return try lockRows(try run(input), t, strength, wait)
-        case .filter where profile == nil, .project where profile == nil, .join where profile == nil:
+        case .filter where profile == nil && Executor.streams(plan), .project where profile == nil && Executor.streams(plan),
+             .join where profile == nil:
             return try collect(plan)
         case let .filter(input, pred):
             let rows = try run(input)
@@ -194,7 +195,7 @@ final class Executor {
             }
             return out
         case let .aggregate(input, groups, aggs):
-            if profile == nil {
+            if profile == nil && Executor.streams(input) {
                 var exprs = groups
                 for a in aggs {
                     exprs += a.args + a.order.map(\.0)

@@ -36,7 +36,7 @@ extension Executor {
         case let .project(input, exprs):
             var out: [Value] = []
             out.reserveCapacity(exprs.count)
-            try forEachRow(input, needed: Executor.adding(exprs, to: [])) { r in
+            try forEachRow(input, needed: Executor.streams(input) ? Executor.adding(exprs, to: []) : nil) { r in
                 out.removeAll(keepingCapacity: true)
                 for e in exprs { out.append(try eval(e, r)) }
                 try body(out)
@@ -45,6 +45,18 @@ extension Executor {
             try joinEach(kind, l, try run(r), on: on, lk: lk, rk: rk, lw: lw, rw: rw, needed: needed, body)
         default:
             for r in try run(plan) { try body(r) }
+        }
+    }
+
+    /// Whether `forEachRow` passes the rows of `p` on without materializing them. Other plans
+    /// (a point read, a sort, ...) are better run directly: a stream over materialized rows
+    /// only adds closure calls, which a point query pays for in full.
+    static func streams(_ p: Plan) -> Bool {
+        switch p {
+        case let .scan(_, prefix): prefix.isEmpty
+        case .scanRange, .join: true
+        case let .filter(x, _), let .project(x, _): streams(x)
+        default: false
         }
     }
 
