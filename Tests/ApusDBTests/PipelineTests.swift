@@ -150,7 +150,14 @@ import Testing
             let r3 = try mixed.execute([.int(p), .int(q)]).rows.map { $0[0] }
             #expect(r3 == a.filter { $0.id > p && $0.id > q && ($0.x.map { $0 % 2 == 0 } ?? false) }.map { .int($0.id) })
         }
-        // Bounds that are not integers are still checked row by row.
+        // Bounds that are not integers are still checked row by row; integer ones are not.
+        func plan(_ sql: String) throws -> [String] {
+            try db.execute("EXPLAIN (COSTS OFF) " + sql).rows.compactMap { $0.text(0) }
+        }
+        #expect(try plan("SELECT x FROM a WHERE id > 1.5 AND id < 20")
+            == ["Index Scan using a_pkey on a", "  Filter: (condition)", "  Index Cond: primary key range"])
+        #expect(try plan("SELECT x FROM a WHERE id >= 1 AND id < 20")
+            == ["Index Scan using a_pkey on a", "  Index Cond: primary key range"])
         let half = ids[ids.count / 2]
         #expect(try db.execute("SELECT count(*) FROM a WHERE id > \(half).5 AND id < \(half + 10)").rows.first?[0]
             == .int(Int64(ids.filter { $0 > half && $0 < half + 10 }.count)))
