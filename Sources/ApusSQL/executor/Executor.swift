@@ -211,7 +211,6 @@ final class Executor {
             try sortRows(&rows, keys)
             return rows
         case let .limit(input, limit, offset):
-            let rows = try run(input)
             var off = 0
             if let offset {
                 let v = try eval(offset, [])
@@ -228,6 +227,15 @@ final class Executor {
                     lim = Int(clamping: i)
                 }
             }
+            // ORDER BY ... LIMIT n: keep the best off + n rows while the input streams by, instead
+            // of sorting all of it.
+            if lim != Int.max, off <= 100_000, lim <= 100_000 {
+                if case let .sort(inner, keys) = input { return Array(try topN(inner, keys, off + lim).dropFirst(off)) }
+                if case let .trim(.sort(inner, keys), n) = input {
+                    return try topN(inner, keys, off + lim).dropFirst(off).map { Array($0.prefix(n)) }
+                }
+            }
+            let rows = try run(input)
             if off >= rows.count { return [] }
             let end = lim >= rows.count - off ? rows.count : off + lim
             return Array(rows[off..<end])
@@ -450,6 +458,58 @@ final class Executor {
             }
             return out
         }
+    }
+
+    /// The first `k` rows of `plan` in the order of `keys` (ties in input order, as `sortRows`
+    /// keeps them), from a bounded heap over the streamed input: O(n log k) and k rows of memory.
+    func topN(_ plan: Plan, _ keys: [SortKey], _ k: Int) throws -> [[Value]] {
+        if k == 0 { return [] }
+        /// Whether `a` (arrived `i`) sorts before `b` (arrived `j`).
+        func before(_ a: [Value], _ i: Int, _ b: [Value], _ j: Int) -> Bool {
+            for key in keys {
+                let x = a[key.index], y = b[key.index]
+                if x.isNull || y.isNull {
+                    if x.isNull && y.isNull { continue }
+                    return x.isNull == key.nullsFirst
+                }
+                let c = Value.compare(x, y)
+                if c != 0 { return key.descending ? c > 0 : c < 0 }
+            }
+            return i < j
+        }
+        // A max-heap by sort order: the root is the worst row kept.
+        var heap: [(row: [Value], seq: Int)] = []
+        heap.reserveCapacity(min(k, 1024))
+        func worse(_ p: Int, _ q: Int) -> Bool { before(heap[q].row, heap[q].seq, heap[p].row, heap[p].seq) }
+        var seq = 0
+        try forEachRow(plan) { row in
+            defer { seq += 1 }
+            if seq & 1023 == 0 { try checkInterrupt() }
+            if heap.count < k {
+                heap.append((row, seq))
+                var c = heap.count - 1
+                while c > 0 {
+                    let parent = (c - 1) / 2
+                    guard worse(c, parent) else { break }
+                    heap.swapAt(c, parent)
+                    c = parent
+                }
+                return
+            }
+            guard before(row, seq, heap[0].row, heap[0].seq) else { return }
+            heap[0] = (row, seq)
+            var p = 0
+            while true {
+                let l = 2 * p + 1, r = l + 1
+                var w = p
+                if l < heap.count && worse(l, w) { w = l }
+                if r < heap.count && worse(r, w) { w = r }
+                if w == p { break }
+                heap.swapAt(p, w)
+                p = w
+            }
+        }
+        return heap.sorted { before($0.row, $0.seq, $1.row, $1.seq) }.map(\.row)
     }
 
     func sortRows(_ rows: inout [[Value]], _ keys: [SortKey]) throws {
