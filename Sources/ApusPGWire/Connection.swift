@@ -383,6 +383,7 @@ final class PGConnection: @unchecked Sendable {
                 }
                 _ = try s.execute(sql: "SET \(name) = '\(value.replacingOccurrences(of: "'", with: "''"))'")
             }
+            s.keepSettingsAsDefaults()
             session = s
         } catch {
             fatal(error.sqlState.code, error.message)
@@ -544,7 +545,7 @@ final class PGConnection: @unchecked Sendable {
                 case .query: described = try session?.describe(statement: st)
                 // Parameter types only, for drivers that encode by them (asyncpg); on failure the
                 // statement reports its error at Execute, as before.
-                case .insert, .update, .delete, .declareCursor: described = try? session?.describe(statement: st)
+                case .insert, .update, .delete, .declareCursor, .show: described = try? session?.describe(statement: st)
                 case let .fetch(f):
                     // A FETCH is described by its cursor: a DECLARE'd one, or a portal of this connection.
                     described = try? session?.describe(statement: st)

@@ -111,6 +111,16 @@ async def main():
             check("statement_timeout message", str(e), "canceling statement due to statement timeout")
         await conn.execute("RESET statement_timeout")
         check("usable after timeout", await conn.fetchval("SELECT count(*) FROM apg"), 33)
+        # A pool resets each connection it takes back (SELECT pg_advisory_unlock_all(); CLOSE ALL;
+        # UNLISTEN *; RESET ALL): settings return to those the connection started with.
+        pool = await asyncpg.create_pool(min_size=1, max_size=1, server_settings={"application_name": "pooled"})
+        async with pool.acquire() as pc:
+            await pc.execute("SET application_name = 'changed'")
+            await pc.execute("BEGIN; DECLARE pc_cur CURSOR WITH HOLD FOR SELECT 1; COMMIT")
+        async with pool.acquire() as pc:
+            check("pool reset keeps startup settings", await pc.fetchval("SHOW application_name"), "pooled")
+            check("pool reset closes cursors", await pc.fetchval("SELECT count(*) FROM pg_cursors WHERE name = 'pc_cur'"), 0)
+        await pool.close()
         # Cursors: protocol portals fetched in batches (Execute with a row limit, PortalSuspended),
         # forward() (MOVE FORWARD n on the portal), iteration with prefetch, and a DECLARE'd cursor.
         async with conn.transaction():

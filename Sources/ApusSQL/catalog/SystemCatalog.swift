@@ -625,6 +625,9 @@ extension Binder {
         case "pg_get_function_result", "pg_get_function_arguments", "pg_get_function_identity_arguments", "pg_get_functiondef":
             return (.const(.null), .text)
         case "pg_tablespace_location": return (.const(.text("")), .text)
+        // No advisory locks exist (pg_advisory_lock is not built), so none is held: asyncpg's pool
+        // calls this when it takes a connection back.
+        case "pg_advisory_unlock_all" where args.isEmpty: return (.const(.text("")), .text)
         case "pg_operator_is_visible", "pg_conversion_is_visible", "pg_ts_config_is_visible": return (.const(.bool(true)), .bool)
         // Every object belongs to the bootstrap superuser (OID 10) until ownership exists.
         case "pg_get_userbyid":

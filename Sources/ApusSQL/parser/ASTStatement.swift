@@ -78,6 +78,10 @@ public indirect enum Statement: Sendable, Hashable {
     case fetch(FetchStatement)
     /// CLOSE name | ALL.
     case closeCursor(CloseCursorStatement)
+    /// UNLISTEN channel | *: the channel's name, nil for `*`.
+    case unlisten(String?)
+    /// DISCARD ALL | PLANS | TEMP | TEMPORARY | SEQUENCES (lower-cased).
+    case discard(String)
 }
 
 /// `DECLARE name [BINARY] [ASENSITIVE | INSENSITIVE] [[NO] SCROLL] CURSOR [{WITH | WITHOUT} HOLD] FOR query`.

@@ -80,6 +80,8 @@ extension Deparser {
             }
             return (f.move ? "MOVE " : "FETCH ") + direction + " FROM " + quoteIdentifier(f.name)
         case .closeCursor(let c): return "CLOSE " + (c.name.map(quoteIdentifier) ?? "ALL")
+        case .unlisten(let channel): return "UNLISTEN " + (channel.map(quoteIdentifier) ?? "*")
+        case .discard(let what): return "DISCARD " + what.uppercased()
         case .deallocate(let deallocate): return "DEALLOCATE " + (deallocate.name.map(quoteIdentifier) ?? "ALL")
         case .explain(let explain):
             return "EXPLAIN " + (explain.options.isEmpty ? "" : "(" + list(explain.options, genericOption) + ") ")

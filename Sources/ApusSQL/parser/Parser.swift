@@ -404,6 +404,16 @@ public struct Parser {
         case "declare": return .declareCursor(try parseDeclareCursor())
         case "fetch", "move": return .fetch(try parseFetch())
         case "close": return .closeCursor(try parseCloseCursor())
+        case "unlisten":
+            advance()
+            if consumeOp("*") { return .unlisten(nil) }
+            return .unlisten(try parseColId())
+        case "discard":
+            advance()
+            let what = current.kind == .identifier ? current.text : ""
+            guard ["all", "plans", "temp", "temporary", "sequences"].contains(what) else { throw syntaxError() }
+            advance()
+            return .discard(what == "temporary" ? "temp" : what)
         case "refresh" where peek().kind == .identifier && peek().text == "materialized":
             advance()
             advance()
@@ -416,7 +426,7 @@ public struct Parser {
                 try expectKeyword("data")
             }
             return .refreshMaterializedView(RefreshMaterializedViewStatement(name: name, concurrently: concurrently, withData: withData))
-        case "listen", "notify", "unlisten", "do", "call", "lock", "cluster", "reindex", "checkpoint", "discard",
+        case "listen", "notify", "do", "call", "lock", "cluster", "reindex", "checkpoint",
              "load", "refresh", "security", "import", "reassign":
             throw unsupported(token.text.uppercased())
         default:

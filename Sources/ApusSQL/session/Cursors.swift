@@ -179,3 +179,26 @@ extension SQLSession {
         }
     }
 }
+
+extension SQLSession {
+    /// DISCARD: ALL drops the session's state (cursors, prepared statements, settings back to
+    /// the session's defaults, temporary relations, cached plans); PLANS the cached plans; TEMP
+    /// the temporary relations; SEQUENCES nothing (no sequence state is cached per session).
+    func discard(_ what: String, _ t: any KVTransaction) throws -> StatementResult {
+        if what == "all" && explicit {
+            throw SQLError(.activeTransaction, "DISCARD ALL cannot run inside a transaction block")
+        }
+        if what == "all" {
+            cursors.removeAll()
+            prepared = [:]
+            settings = sessionDefaults
+        }
+        if what == "all" || what == "plans" { planCache.removeAll() }
+        if what == "all" || what == "temp", txCatalog.schemaExists(temporarySchema) {
+            try (t as? StorageTransaction)?.lockSchema(exclusive: true)
+            _ = try DDL(session: self, tx: t).dropSchemas(DropStatement(kind: .schema, ifExists: true,
+                                                                       names: [QualifiedName([temporarySchema])], behavior: .cascade))
+        }
+        return .command("DISCARD \(what.uppercased())")
+    }
+}

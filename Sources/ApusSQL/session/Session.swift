@@ -65,6 +65,14 @@ public final class SQLSession {
     var deferredChecks: [DeferredCheck] = []
     /// The transaction's SET CONSTRAINTS modes.
     var constraintModes = ConstraintModes()
+    /// The settings RESET returns to: those in force when `keepSettingsAsDefaults` was called
+    /// (the server sets a connection's startup parameters, then calls it).
+    var sessionDefaults: [String: String] = [:]
+
+    /// Makes the current settings the ones RESET and DISCARD ALL return to (PostgreSQL's
+    /// defaults of a session include the parameters its connection started with).
+    public func keepSettingsAsDefaults() { sessionDefaults = settings }
+
     /// Notices raised by the running statement (`notice(_:_:warning:)`).
     var pendingNotices: [SQLNotice] = []
     /// Nesting of `execute(statement:)` calls: notices go with the outermost one's result.
@@ -265,6 +273,11 @@ public final class SQLSession {
         }
         if case let .declareCursor(d) = statement { return (nil, try describe(statement: .query(d.query)).parameterTypes) }
         if case let .fetch(f) = statement { return (f.move ? nil : cursors[f.name]?.columns, []) }
+        if case let .show(sh) = statement {
+            // SHOW answers one text column (two for SHOW ALL), as its result will.
+            guard let name = sh.name else { return ([ResultColumn(name: "name", type: .text), ResultColumn(name: "setting", type: .text)], []) }
+            return ([ResultColumn(name: name, type: .text)], [])
+        }
         guard case var .query(q) = statement else { return (nil, []) }
         do {
             // AS OF SYSTEM TIME: described as the same query of the present catalog.
@@ -663,6 +676,9 @@ public final class SQLSession {
         case let .declareCursor(d): return try declareCursor(d, params, t)
         case let .fetch(f): return try fetchCursor(f)
         case let .closeCursor(c): return try closeCursor(c)
+        // LISTEN is not supported, so no session listens on any channel: nothing to stop.
+        case .unlisten: return .command("UNLISTEN")
+        case let .discard(what): return try discard(what, t)
         case let .insert(i): return try DML(session: self, tx: t, params: params).insert(i)
         case let .update(u): return try DML(session: self, tx: t, params: params).update(u)
         case let .delete(d): return try DML(session: self, tx: t, params: params).delete(d)
@@ -702,7 +718,13 @@ public final class SQLSession {
             }
             return .command("SET")
         case let .reset(r):
-            if let n = r.name { settings[SQLSession.settingKey(n)] = nil } else { settings = [:] }
+            // Back to the session's defaults: the server's and those the connection gave at startup.
+            if let n = r.name {
+                let k = SQLSession.settingKey(n)
+                settings[k] = sessionDefaults[k]
+            } else {
+                settings = sessionDefaults
+            }
             return .command("RESET")
         case let .show(sh):
             guard let name = sh.name else {
