@@ -971,6 +971,14 @@ extension Binder {
             if type == "regclass", let oid = Binder.systemRelationOIDs[name.lowercased().replacingOccurrences(of: "pg_catalog.", with: "")] {
                 return (.const(.int(oid)), .int8)
             }
+            // A serial column's implied sequence (pg_get_serial_sequence(...)::regclass): an OID of
+            // its own, though it has no pg_class row.
+            let parts = parseNameText(name)
+            if type == "regclass", !parts.contains(where: \.isEmpty),
+               let (t, c) = try catalog.lookupSerialSequence(QualifiedName(parts), path: searchPath),
+               let k = t.columns.firstIndex(where: { $0.id == c.id }) {
+                return (.const(.int(3_000_000_000 + Int64(t.id) * 1_000 + Int64(k))), .int8)
+            }
             guard let oid = names.first(where: { $0.1 == n })?.0 else {
                 throw SQLError(.undefinedTable, "relation \"\(name)\" does not exist", position: pos)
             }
