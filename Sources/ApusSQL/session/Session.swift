@@ -366,6 +366,7 @@ public final class SQLSession {
 
     /// The queued notices that `client_min_messages` lets through; the queue empties.
     func takeNotices() -> [SQLNotice] {
+        if pendingNotices.isEmpty { return [] }
         defer { pendingNotices = [] }
         let level = (setting("client_min_messages") ?? "notice").lowercased()
         switch level {
@@ -641,6 +642,27 @@ public final class SQLSession {
         return StatementResult(columns: columns, rows: rows, rowsAffected: rows.count, tag: "SELECT \(rows.count)", hasRows: true)
     }
 
+    /// `s` with a TEMP relation named in the session's temporary schema (made now if needed).
+    func temporaryRewritten(_ s: Statement, _ t: any KVTransaction) throws -> Statement {
+        let ddl = DDL(session: self, tx: t)
+        switch s {
+        case var .createTable(c) where c.temporary:
+            (c.name, c.temporary) = (try ddl.temporaryName(c.name), false)
+            return .createTable(c)
+        case var .createTableAs(c) where c.temporary:
+            (c.name, c.temporary) = (try ddl.temporaryName(c.name), false)
+            return .createTableAs(c)
+        case var .createView(v) where v.temporary && !v.materialized:
+            (v.name, v.temporary) = (try ddl.temporaryName(v.name), false)
+            return .createView(v)
+        case var .createSequence(q) where q.temporary:
+            (q.name, q.temporary) = (try ddl.temporaryName(q.name), false)
+            return .createSequence(q)
+        default:
+            return s
+        }
+    }
+
     func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
         switch s {
         case .createTable, .createTableAs, .createIndex, .createView, .drop, .truncate, .alterTable, .createSequence,
@@ -650,27 +672,9 @@ public final class SQLSession {
         default:
             break
         }
-        // TEMP: the relation goes into the session's temporary schema (made on first use).
-        switch s {
-        case var .createTable(c) where c.temporary:
-            c.name = try DDL(session: self, tx: t).temporaryName(c.name)
-            c.temporary = false
-            return try DDL(session: self, tx: t).createTable(c)
-        case var .createTableAs(c) where c.temporary:
-            c.name = try DDL(session: self, tx: t).temporaryName(c.name)
-            c.temporary = false
-            return try DDL(session: self, tx: t).createTableAs(c, params)
-        case var .createView(v) where v.temporary && !v.materialized:
-            v.name = try DDL(session: self, tx: t).temporaryName(v.name)
-            v.temporary = false
-            return try DDL(session: self, tx: t).createView(v)
-        case var .createSequence(q) where q.temporary:
-            q.name = try DDL(session: self, tx: t).temporaryName(q.name)
-            q.temporary = false
-            return try DDL(session: self, tx: t).createSequence(q)
-        default:
-            break
-        }
+        // TEMP: the relation goes into the session's temporary schema (made on first use), and
+        // is then made as any other.
+        let s = try temporaryRewritten(s, t)
         switch s {
         case let .query(q): return try runQuery(q, params, t)
         case let .declareCursor(d): return try declareCursor(d, params, t)
