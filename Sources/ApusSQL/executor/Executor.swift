@@ -465,18 +465,7 @@ final class Executor {
     func topN(_ plan: Plan, _ keys: [SortKey], _ k: Int) throws -> [[Value]] {
         if k == 0 { return [] }
         /// Whether `a` (arrived `i`) sorts before `b` (arrived `j`).
-        func before(_ a: [Value], _ i: Int, _ b: [Value], _ j: Int) -> Bool {
-            for key in keys {
-                let x = a[key.index], y = b[key.index]
-                if x.isNull || y.isNull {
-                    if x.isNull && y.isNull { continue }
-                    return x.isNull == key.nullsFirst
-                }
-                let c = Value.compare(x, y)
-                if c != 0 { return key.descending ? c > 0 : c < 0 }
-            }
-            return i < j
-        }
+        func before(_ a: [Value], _ i: Int, _ b: [Value], _ j: Int) -> Bool { Executor.sortsBefore(a, i, b, j, keys) }
         // A max-heap by sort order: the root is the worst row kept.
         var heap: [(row: [Value], seq: Int)] = []
         heap.reserveCapacity(min(k, 1024))
@@ -517,17 +506,23 @@ final class Executor {
         rows = try rows.enumerated().sorted { a, b in
             comparisons &+= 1
             if comparisons & 255 == 0 { try checkInterrupt() }
-            for k in keys {
-                let x = a.element[k.index], y = b.element[k.index]
-                if x.isNull || y.isNull {
-                    if x.isNull && y.isNull { continue }
-                    return x.isNull == k.nullsFirst
-                }
-                let c = Value.compare(x, y)
-                if c != 0 { return k.descending ? c > 0 : c < 0 }
-            }
-            return a.offset < b.offset
+            return Executor.sortsBefore(a.element, a.offset, b.element, b.offset, keys)
         }.map(\.element)
+    }
+
+    /// ORDER BY's order: whether row `a` (at input position `i`) comes before row `b` (at `j`);
+    /// rows equal under `keys` keep their input order.
+    static func sortsBefore(_ a: [Value], _ i: Int, _ b: [Value], _ j: Int, _ keys: [SortKey]) -> Bool {
+        for k in keys {
+            let x = a[k.index], y = b[k.index]
+            if x.isNull || y.isNull {
+                if x.isNull && y.isNull { continue }
+                return x.isNull == k.nullsFirst
+            }
+            let c = Value.compare(x, y)
+            if c != 0 { return k.descending ? c > 0 : c < 0 }
+        }
+        return i < j
     }
 
     // MARK: aggregates
