@@ -89,6 +89,16 @@ psql -X -q -v ON_ERROR_STOP=1 -c "DELETE FROM customers WHERE id = 1" -c "DROP V
     -c "DROP SEQUENCE invoice_seq"
 echo "client-tests: pg_dump restore ok"
 
+# A connection's temporary tables go when it ends (the server drops them as the connection closes:
+# polled, since that runs after the client has gone).
+psql -X -q -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE tmp_gone (a int)" -c "INSERT INTO tmp_gone VALUES (1)"
+for i in $(seq 1 50); do
+    [ "$(psql -X -A -t -c "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pg_temp_%'")" = "0" ] && break
+    [ "$i" = 50 ] && { echo "client-tests: a closed connection's temporary schema stayed"; exit 1; }
+    sleep 0.2
+done
+echo "client-tests: temporary tables ok"
+
 python3 tests/clients/psycopg_test.py
 echo "client-tests: psycopg ok"
 
