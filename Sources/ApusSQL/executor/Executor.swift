@@ -14,6 +14,9 @@ final class Executor {
     let regexes = RegexCache()
     /// EXPLAIN ANALYZE: the profile of the node being run (nil when not profiling).
     var profile: ProfileNode?
+    /// Whether streamed plans run batch-at-a-time (`BatchPipeline.swift`; the session
+    /// setting `apus.batch_execution`), else row-at-a-time.
+    let batchExecution: Bool
     let now: Int64
     /// The session's cancel and statement-timeout flag, polled once per row in the loops
     /// below (a relaxed atomic load), so that no operator runs on after a cancel.
@@ -28,6 +31,7 @@ final class Executor {
         self.params = params
         self.interrupt = tx.interrupt
         self.memoryLimit = tx.interrupt?.memoryLimitBytes ?? 0
+        self.batchExecution = tx.interrupt?.batchExecution ?? true
         let secs = Date().timeIntervalSince1970 - 946_684_800
         self.now = Int64(secs * 1_000_000)
     }
@@ -118,7 +122,7 @@ final class Executor {
             return try lockRows(try run(input), t, strength, wait)
         case .filter where profile == nil && Executor.streams(plan), .project where profile == nil && Executor.streams(plan),
              .join where profile == nil:
-            return try collect(plan)
+            return batchExecution && Executor.batches(plan) ? try collectBatches(plan) : try collect(plan)
         case let .filter(input, pred):
             let rows = try run(input)
             var out: [[Value]] = []
@@ -203,6 +207,11 @@ final class Executor {
                     if let s = a.separator { exprs.append(s) }
                 }
                 let needed = Executor.adding(exprs, to: [])
+                if batchExecution && Executor.batches(input) {
+                    var h = HashAggregation(groups: groups, aggs: aggs)
+                    try forEachBatch(input, needed: needed) { b in try h.add(self, b) }
+                    return try h.finish(self)
+                }
                 return try aggregate(groups, aggs) { add in try forEachRow(input, needed: needed, add) }
             }
             return try aggregate(try run(input), groups, aggs)

@@ -38,6 +38,17 @@ extension Executor {
 /// EXPLAIN's text: PostgreSQL's format, with estimated rows per node instead of costs (none
 /// with COSTS OFF), and with ANALYZE the actual rows, loops and time per node.
 enum Explain {
+    /// Whether some part of `p` runs batch-at-a-time (as `Executor.run` decides it: an
+    /// aggregation's streamed input, or a streamed filter, projection or join).
+    static func runsBatches(_ p: Plan) -> Bool {
+        switch p {
+        case let .aggregate(input, _, _) where Executor.streams(input) && Executor.batches(input): return true
+        case .filter, .project, .join: if Executor.streams(p) && Executor.batches(p) { return true }
+        default: break
+        }
+        return children(p).contains(where: runsBatches)
+    }
+
     /// A node's inputs, in the order the executor runs them.
     static func children(_ p: Plan) -> [Plan] {
         switch p {
@@ -155,13 +166,16 @@ extension SQLSession {
     func explain(_ e: ExplainStatement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
         var analyze = false
         var costs = true
+        var verbose = false
         for o in e.options {
             switch o.name {
             case "analyze":
                 if case let .word(w)? = o.value { analyze = !["false", "off", "0"].contains(w) } else { analyze = true }
             case "costs":
                 if case let .word(w)? = o.value { costs = !["false", "off", "0"].contains(w) } else { costs = true }
-            case "verbose", "buffers", "timing", "summary", "format", "settings", "wal": continue
+            case "verbose":
+                if case let .word(w)? = o.value { verbose = !["false", "off", "0"].contains(w) } else { verbose = true }
+            case "buffers", "timing", "summary", "format", "settings", "wal": continue
             default: throw SQLError(.syntaxError, "unrecognized EXPLAIN option \"\(o.name)\"")
             }
         }
@@ -182,6 +196,10 @@ extension SQLSession {
             lines.append(String(format: "Execution Time: %.3f ms", Double(done - planned) / 1e6))
         } else {
             lines = Explain.render(b.plan, profile: nil, estimator: costs ? Estimator(stats: statistics) : nil)
+            if verbose {
+                let batches = Executor(tx: t, params: params).batchExecution && Explain.runsBatches(b.plan)
+                lines.append("Execution: " + (batches ? "batches of columns" : "rows"))
+            }
         }
         return StatementResult(
             columns: [ResultColumn(name: "QUERY PLAN", type: .text)], rows: lines.map { [.text($0)] },

@@ -343,6 +343,7 @@ struct HashAggregation {
     var states: [Executor.AggState] = []
     var index: [[Value]: Int] = [:]
     var single: [Value: Int] = [:]
+    var intGroups = IntKeyMap()
     var sawRow = false
 
     init(groups: [BExpr], aggs: [AggCall]) {
@@ -365,9 +366,7 @@ struct HashAggregation {
         if groups.isEmpty {
             g = keys.isEmpty ? newGroup([]) : 0
         } else if groups.count == 1 {
-            let v = try ex.eval(groups[0], r)
-            let k = v.groupKey
-            if let known = single[k] { g = known } else { g = newGroup([v]); single[k] = g }
+            g = group(of: try ex.eval(groups[0], r))
         } else {
             let key = try groups.map { try ex.eval($0, r) }
             let k = key.map(\.groupKey)
@@ -392,19 +391,43 @@ struct HashAggregation {
                     try ex.step(&states[base + i], aggs[i], v, r)
                 }
             case .general:
-                let a = aggs[i]
-                if let f = a.filter, try ex.eval(f, r) != .bool(true) { continue }
-                if a.star { states[base + i].count += 1; continue }
-                let v = try ex.eval(a.args[0], r)
-                if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { continue }
-                if a.distinct && !states[base + i].seen.insert(v.groupKey).inserted { continue }
-                if !a.order.isEmpty {
-                    states[base + i].pending.append((try a.order.map { try ex.eval($0.0, r) }, v, r))
-                    continue
-                }
-                try ex.step(&states[base + i], a, v, r)
+                try addGeneral(ex, i, g, r)
             }
         }
+    }
+
+    /// The group of a single group column's value `v` (a new group when it is the first).
+    /// Values whose grouping key is an integer are looked up in `intGroups` (also by the
+    /// batch path, which finds them without boxing), the others in `single`.
+    mutating func group(of v: Value) -> Int {
+        let k = v.groupKey
+        if case let .int(i) = k {
+            if let known = intGroups[i] { return known }
+            let g = newGroup([v])
+            intGroups[i] = g
+            return g
+        }
+        if let known = single[k] { return known }
+        let g = newGroup([v])
+        single[k] = g
+        return g
+    }
+
+    /// Updates aggregate `i` of group `g` with row `r` through the general path (FILTER,
+    /// DISTINCT, ORDER BY and every function without a fast path).
+    mutating func addGeneral(_ ex: Executor, _ i: Int, _ g: Int, _ r: [Value]) throws {
+        let a = aggs[i]
+        let s = g * aggs.count + i
+        if let f = a.filter, try ex.eval(f, r) != .bool(true) { return }
+        if a.star { states[s].count += 1; return }
+        let v = try ex.eval(a.args[0], r)
+        if v.isNull && !Executor.aggregatesKeepingNulls.contains(a.name) { return }
+        if a.distinct && !states[s].seen.insert(v.groupKey).inserted { return }
+        if !a.order.isEmpty {
+            states[s].pending.append((try a.order.map { try ex.eval($0.0, r) }, v, r))
+            return
+        }
+        try ex.step(&states[s], a, v, r)
     }
 
     func finish(_ ex: Executor) throws -> [[Value]] {

@@ -171,6 +171,7 @@ public final class SQLSession {
         "max_connections": "100", "jit": "off", "row_security": "on", "xmloption": "content", "escape_string_warning": "on",
         "default_with_oids": "off", "session_authorization": "apus", "role": "none",
         "hnsw.ef_search": "40", "ivfflat.probes": "1", "max_query_memory": "1GB", "default_table_access_method": "heap",
+        "apus.batch_execution": "on",
         "join_collapse_limit": "8", "from_collapse_limit": "8", "default_statistics_target": "100",
         // What pg_dump's scripts and tools set; accepted and shown, with no effect here.
         "check_function_bodies": "on", "default_tablespace": "", "temp_tablespaces": "", "idle_session_timeout": "0",
@@ -216,6 +217,9 @@ public final class SQLSession {
         }
         if key == "max_query_memory" && StatementInterrupt.bytes(value) == nil {
             throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
+        }
+        if key == "apus.batch_execution" && !["on", "off", "true", "false", "1", "0", "yes", "no"].contains(value.lowercased()) {
+            throw SQLError(.invalidParameterValue, "parameter \"\(key)\" requires a Boolean value")
         }
         settings[key] = value
     }
@@ -344,6 +348,7 @@ public final class SQLSession {
     public func execute(statement: Statement, parameters: [Value] = []) throws(SQLError) -> StatementResult {
         let outermost = interrupt.begin(timeout: statementTimeout)
         interrupt.memoryLimitBytes = queryMemoryLimit
+        interrupt.batchExecution = !["off", "false", "0", "no"].contains((settings["apus.batch_execution"] ?? "on").lowercased())
         defer { if outermost { interrupt.end() } }
         statementDepth += 1
         defer { statementDepth -= 1 }

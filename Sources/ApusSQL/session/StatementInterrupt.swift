@@ -46,6 +46,14 @@ public final class StatementInterrupt: Sendable {
         set { memoryLimit.store(newValue, ordering: .relaxed) }
     }
 
+    /// Whether the running statement may use the batch executor (`apus.batch_execution`).
+    public var batchExecution: Bool {
+        get { batchOff.load(ordering: .relaxed) == 0 }
+        set { batchOff.store(newValue ? 0 : 1, ordering: .relaxed) }
+    }
+
+    private let batchOff = Atomic<Int>(0)
+
     public init() {}
 
     /// Starts a statement; with a timeout, the statement is interrupted once it has run that
