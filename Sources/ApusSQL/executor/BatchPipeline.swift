@@ -278,11 +278,6 @@ extension Executor {
         needed: [Bool]?, _ body: (Batch) throws -> Void
     ) throws {
         let table = try JoinHashTable(self, right, rk)
-        var flat: [Value] = []
-        flat.reserveCapacity(right.count * rw)
-        for r in right {
-            if r.count == rw { flat += r } else { flat += (0..<rw).map { $0 < r.count ? r[$0] : .null } }
-        }
         var used = needed.map { Array($0.prefix(lw + rw)) + [Bool](repeating: false, count: max(0, lw + rw - $0.count)) }
         let outputUsed = used
         if let on { used = Executor.adding([on], to: used) }
@@ -291,6 +286,14 @@ extension Executor {
             if lk.count == 1, table.integerKeys, case let .column(c) = lk[0] { return c }
             return nil
         }()
+        // The build rows' columns that the output or ON reads, typed (integers unboxed), so
+        // that an output batch gathers them as it gathers the left columns.
+        let rightCols: [ColumnVector] = (0..<rw).map { c in
+            guard used.map({ $0[lw + c] }) ?? true else { return .absent }
+            var builder = ColumnBuilder(integers: true)
+            for r in right { builder.append(c < r.count ? r[c] : .null) }
+            return builder.take()
+        }
         var leftRows: [Int] = []
         var rightRows: [Int] = []
         var row: [Value] = []
@@ -304,10 +307,7 @@ extension Executor {
                 cols.append(wanted && c < b.columns.count ? b.columns[c].gather(leftRows) : .absent)
             }
             for c in 0..<rw {
-                guard outputUsed.map({ $0[lw + c] }) ?? true else { cols.append(.absent); continue }
-                var builder = ColumnBuilder(integers: true)
-                for j in rightRows { builder.append(j < 0 ? .null : flat[j * rw + c]) }
-                cols.append(builder.take())
+                cols.append(outputUsed.map({ $0[lw + c] }) ?? true ? rightCols[c].gather(rightRows) : .absent)
             }
             let out = Batch(count: leftRows.count, columns: cols)
             leftRows.removeAll(keepingCapacity: true)
@@ -336,7 +336,7 @@ extension Executor {
                 while j >= 0 {
                     if let on {
                         for c in 0..<lw { joined[c] = c < b.columns.count ? b.columns[c][i] : .null }
-                        for c in 0..<rw { joined[lw + c] = flat[j * rw + c] }
+                        for c in 0..<rw { joined[lw + c] = rightCols[c][j] }
                         if try eval(on, joined) != .bool(true) {
                             j = table.next[j]
                             continue
