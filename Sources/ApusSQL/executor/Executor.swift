@@ -217,6 +217,8 @@ final class Executor {
             return try aggregate(try run(input), groups, aggs)
         case let .sort(input, keys):
             var rows = try run(input)
+            // Rows read in primary-key order are sorted already (or in reverse).
+            if let reverse = Executor.primaryKeyOrder(input, keys) { return reverse ? rows.reversed() : rows }
             try sortRows(&rows, keys)
             return rows
         case let .limit(input, limit, offset):
@@ -238,6 +240,15 @@ final class Executor {
             }
             // ORDER BY ... LIMIT n: keep the best off + n rows while the input streams by, instead
             // of sorting all of it.
+            // ORDER BY the primary key: read the rows in key order and stop at the limit.
+            if lim != Int.max {
+                if case let .sort(inner, keys) = input, let rows = try primaryKeyOrdered(inner, keys, offset: off, limit: lim) {
+                    return rows
+                }
+                if case let .trim(.sort(inner, keys), n) = input, let rows = try primaryKeyOrdered(inner, keys, offset: off, limit: lim) {
+                    return rows.map { Array($0.prefix(n)) }
+                }
+            }
             if lim != Int.max, off <= 100_000, lim <= 100_000 {
                 if case let .sort(inner, keys) = input { return Array(try topN(inner, keys, off + lim).dropFirst(off)) }
                 if case let .trim(.sort(inner, keys), n) = input {

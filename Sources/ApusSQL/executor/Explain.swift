@@ -128,14 +128,27 @@ enum Explain {
     static func render(_ plan: Plan, profile: ProfileNode?, estimator: Estimator? = nil) -> [String] {
         var lines: [String] = []
         func ms(_ n: UInt64) -> String { String(format: "%.3f", Double(n) / 1e6) }
-        func walk(_ p: Plan, _ prof: ProfileNode?, _ level: Int, _ pendingFilter: Bool, _ shown: Plan? = nil) {
+        func walk(_ p: Plan, _ prof: ProfileNode?, _ level: Int, _ pendingFilter: Bool, _ shown: Plan? = nil, backward: Bool? = nil) {
             let kids = children(p)
-            guard let title = title(p) else {
+            // A sort of rows read in primary-key order does not run: the scan reads in order.
+            if case let .sort(inner, keys) = p, let reverse = Executor.primaryKeyOrder(inner, keys) {
+                walk(inner, prof?.children.first, level, pendingFilter, shown, backward: reverse)
+                return
+            }
+            var title = title(p)
+            if let backward {
+                switch p {
+                case let .scan(t, _), let .scanRange(t, _, _):
+                    title = "Index Scan\(backward ? " Backward" : "") using \(t.name)_pkey on \(t.name)"
+                default: break
+                }
+            }
+            guard let title else {
                 // Hidden node: its input takes its place (a filter shows under that input).
                 var filter = pendingFilter
                 var top = shown
                 if case .filter = p { filter = true; if top == nil { top = p } }
-                if let c = kids.first { walk(c, prof?.children.first, level, filter, top) }
+                if let c = kids.first { walk(c, prof?.children.first, level, filter, top, backward: backward) }
                 return
             }
             let indent = level == 0 ? "" : String(repeating: " ", count: (level - 1) * 6 + 2) + "->  "

@@ -227,6 +227,30 @@ public final class StorageTransaction: KVTransaction {
         if tracksReads { ranges.append((lower, upper)) }
     }
 
+    public func scanEachReverse(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        if !localWrites(lower, upper).isEmpty {
+            for (k, v) in try scan(lower: lower, upper: upper).reversed() where try !body(k, v) { return }
+            return
+        }
+        let it: StorageIterator
+        let snapshot = try lease.get()
+        do {
+            it = try engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper), snapshot: snapshot)
+            try it.seekToLast()
+        } catch {
+            throw StorageTransaction.storageError(error)
+        }
+        while it.isValid {
+            guard try body(it.key, it.value) else {
+                // Stopped early: what was read is [this key, upper).
+                if tracksReads { ranges.append((it.key, upper)) }
+                return
+            }
+            do { try it.prev() } catch { throw StorageTransaction.storageError(error) }
+        }
+        if tracksReads { ranges.append((lower, upper)) }
+    }
+
     // MARK: Writes and locks
 
     public func mark() -> TransactionMark {

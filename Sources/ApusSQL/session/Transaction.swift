@@ -17,6 +17,8 @@ public protocol KVTransaction: AnyObject {
     /// Calls `body` with every key-value pair with `lower <= key < upper`, in key order,
     /// without collecting them first; `body` returns false to stop early.
     func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws
+    /// `scanEach` in descending key order (from the last key below `upper` down to `lower`).
+    func scanEachReverse(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws
     /// Writes `value` under `key`. Under concurrency control this first takes the key's
     /// exclusive lock (waiting behind other writers) and fails when another transaction
     /// committed the key after the snapshot (see `TxnCoordinator`).
@@ -91,6 +93,10 @@ public enum RowLockWait: Sendable {
 extension KVTransaction {
     public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         for (k, v) in try scan(lower: lower, upper: upper) where try !body(k, v) { return }
+    }
+
+    public func scanEachReverse(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        for (k, v) in try scan(lower: lower, upper: upper).reversed() where try !body(k, v) { return }
     }
 }
 
