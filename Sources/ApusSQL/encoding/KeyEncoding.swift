@@ -213,18 +213,21 @@ public enum RowEncoding {
 
         static func corrupt() -> SQLError { SQLError(.dataCorrupted, "corrupt row encoding") }
 
+        @inline(__always)
         mutating func byte() throws(SQLError) -> UInt8 {
             guard pos < bytes.count else { throw Reader.corrupt() }
             pos += 1
             return bytes[pos - 1]
         }
 
+        @inline(__always)
         mutating func u32() throws(SQLError) -> UInt32 {
             guard pos + 4 <= bytes.count else { throw Reader.corrupt() }
             defer { pos += 4 }
             return UInt32(bytes[pos]) << 24 | UInt32(bytes[pos + 1]) << 16 | UInt32(bytes[pos + 2]) << 8 | UInt32(bytes[pos + 3])
         }
 
+        @inline(__always)
         mutating func u64() throws(SQLError) -> UInt64 {
             let hi = UInt64(try u32())
             return hi << 32 | UInt64(try u32())

@@ -103,8 +103,11 @@ extension Executor {
     func collectBatches(_ plan: Plan) throws -> [[Value]] {
         var out: [[Value]] = []
         try forEachBatch(plan) { b in
-            out.reserveCapacity(out.count + b.count)
-            for i in 0..<b.count { out.append(b.columns.map { $0[i] }) }
+            // Built locally, appended once: `out` is captured, so each access is checked.
+            var rows: [[Value]] = []
+            rows.reserveCapacity(b.count)
+            for i in 0..<b.count { rows.append(b.columns.map { $0[i] }) }
+            out.append(contentsOf: rows)
         }
         return out
     }
@@ -112,31 +115,17 @@ extension Executor {
     /// Decodes the rows stored in `[lower, upper)` of `t`'s primary index into batches:
     /// integer columns unboxed, the columns `needed` does not flag left `.absent`.
     func scanBatches(_ t: TableDesc, lower: [UInt8], upper: [UInt8], needed: [Bool]?, _ body: (Batch) throws -> Void) throws {
-        var slots = [Int](repeating: -1, count: t.columns.count)
-        var builders: [ColumnBuilder] = []
-        for (i, c) in t.columns.enumerated() where needed.map({ i < $0.count && $0[i] }) ?? true {
-            slots[i] = builders.count
-            builders.append(ColumnBuilder(integers: (try? SQLType.ofColumn(c.typeSQL))?.isInteger ?? false))
-        }
-        var count = 0
-        func flush() throws {
-            if count == 0 { return }
-            var cols = [ColumnVector](repeating: .absent, count: t.columns.count)
-            for i in slots.indices where slots[i] >= 0 { cols[i] = builders[slots[i]].take() }
-            let b = Batch(count: count, columns: cols)
-            count = 0
-            try body(b)
-        }
+        var state = ScanBatcher(t, needed: needed)
+        // One access to `state` per row (each access to a captured variable is checked for
+        // exclusivity at run time).
         try tx.scanEach(lower: lower, upper: upper) { _, bytes in
-            try RowEncoding.decode(bytes, columns: t.columns, slots: slots, into: &builders)
-            count += 1
-            if count == Batch.capacity {
+            if let b = try state.add(bytes) {
                 try checkInterrupt()
-                try flush()
+                try body(b)
             }
             return true
         }
-        try flush()
+        if let b = state.flush() { try body(b) }
     }
 
     /// The value of each expression in `used` over the rows of `b` (the others `.absent`):
@@ -271,90 +260,155 @@ extension Executor {
 
     /// A hash join (INNER or LEFT) whose left input comes in batches: the right rows are
     /// hashed by key, each left batch is probed row by row in order, and the output batch
-    /// gathers the left columns and copies the matched right values. Output order is the
+    /// gathers the left columns and the matched right rows' columns. Output order is the
     /// row pipeline's: per left row its matches in right order, or the row padded with NULLs.
     func joinBatches(
         _ padLeft: Bool, _ l: Plan, _ right: [[Value]], on: BExpr?, lk: [BExpr], rk: [BExpr], lw: Int, rw: Int,
         needed: [Bool]?, _ body: (Batch) throws -> Void
     ) throws {
-        let table = try JoinHashTable(self, right, rk)
         var used = needed.map { Array($0.prefix(lw + rw)) + [Bool](repeating: false, count: max(0, lw + rw - $0.count)) }
         let outputUsed = used
         if let on { used = Executor.adding([on], to: used) }
         let leftNeeded = used.flatMap { u in Executor.adding(lk, to: Array(u.prefix(lw))) }
-        let singleIntKey: Int? = {
-            if lk.count == 1, table.integerKeys, case let .column(c) = lk[0] { return c }
-            return nil
-        }()
-        // The build rows' columns that the output or ON reads, typed (integers unboxed), so
-        // that an output batch gathers them as it gathers the left columns.
-        let rightCols: [ColumnVector] = (0..<rw).map { c in
+        var probe = try JoinBatcher(self, padLeft, right, on: on, lk: lk, rk: rk, lw: lw, rw: rw, used: used, outputUsed: outputUsed)
+        try forEachBatch(l, needed: leftNeeded) { b in
+            try checkInterrupt()
+            try probe.probe(self, b, body)
+        }
+    }
+}
+
+/// `Executor.scanBatches`' state: stored rows decoded into column builders until a batch is full.
+struct ScanBatcher {
+    let columns: [ColumnDesc]
+    /// The builder of each table column (-1: not decoded).
+    var slots: [Int]
+    var builders: [ColumnBuilder] = []
+    var count = 0
+
+    init(_ t: TableDesc, needed: [Bool]?) {
+        columns = t.columns
+        slots = [Int](repeating: -1, count: t.columns.count)
+        for (i, c) in t.columns.enumerated() where needed.map({ i < $0.count && $0[i] }) ?? true {
+            slots[i] = builders.count
+            builders.append(ColumnBuilder(integers: (try? SQLType.ofColumn(c.typeSQL))?.isInteger ?? false))
+        }
+    }
+
+    /// Decodes one stored row; returns the batch when it is full.
+    @inline(__always)
+    mutating func add(_ bytes: [UInt8]) throws -> Batch? {
+        try RowEncoding.decode(bytes, columns: columns, slots: slots, into: &builders)
+        count += 1
+        return count == Batch.capacity ? flush() : nil
+    }
+
+    /// The rows decoded since the last batch, if any.
+    mutating func flush() -> Batch? {
+        if count == 0 { return nil }
+        var cols = [ColumnVector](repeating: .absent, count: columns.count)
+        for i in slots.indices where slots[i] >= 0 { cols[i] = builders[slots[i]].take() }
+        defer { count = 0 }
+        return Batch(count: count, columns: cols)
+    }
+}
+
+/// `Executor.joinBatches`' state: the hashed build side with its columns, and the buffers of
+/// the output batch. One left batch is probed per call (one exclusive access per batch).
+struct JoinBatcher {
+    let table: JoinHashTable
+    /// The build rows' columns that the output or ON reads, typed (integers unboxed).
+    let rightCols: [ColumnVector]
+    let on: BExpr?
+    let lk: [BExpr]
+    let lw: Int
+    let rw: Int
+    let padLeft: Bool
+    let outputUsed: [Bool]?
+    /// The left column of a single integer join key (probed without boxing), if any.
+    let singleIntKey: Int?
+    var leftRows: [Int] = []
+    var rightRows: [Int] = []
+    var row: [Value] = []
+    var joined: [Value]
+
+    init(
+        _ ex: Executor, _ padLeft: Bool, _ right: [[Value]], on: BExpr?, lk: [BExpr], rk: [BExpr], lw: Int, rw: Int,
+        used: [Bool]?, outputUsed: [Bool]?
+    ) throws {
+        table = try JoinHashTable(ex, right, rk)
+        rightCols = (0..<rw).map { c in
             guard used.map({ $0[lw + c] }) ?? true else { return .absent }
             var builder = ColumnBuilder(integers: true)
             for r in right { builder.append(c < r.count ? r[c] : .null) }
             return builder.take()
         }
-        var leftRows: [Int] = []
-        var rightRows: [Int] = []
-        var row: [Value] = []
-        var joined = [Value](repeating: .null, count: lw + rw)
-        func flush(_ b: Batch) throws {
-            if leftRows.isEmpty { return }
-            var cols: [ColumnVector] = []
-            cols.reserveCapacity(lw + rw)
-            for c in 0..<lw {
-                let wanted = outputUsed.map { $0[c] } ?? true
-                cols.append(wanted && c < b.columns.count ? b.columns[c].gather(leftRows) : .absent)
-            }
-            for c in 0..<rw {
-                cols.append(outputUsed.map({ $0[lw + c] }) ?? true ? rightCols[c].gather(rightRows) : .absent)
-            }
-            let out = Batch(count: leftRows.count, columns: cols)
-            leftRows.removeAll(keepingCapacity: true)
-            rightRows.removeAll(keepingCapacity: true)
-            try body(out)
+        self.on = on
+        self.lk = lk
+        self.lw = lw
+        self.rw = rw
+        self.padLeft = padLeft
+        self.outputUsed = outputUsed
+        if lk.count == 1, table.integerKeys, case let .column(c) = lk[0] { singleIntKey = c } else { singleIntKey = nil }
+        joined = [Value](repeating: .null, count: lw + rw)
+    }
+
+    mutating func probe(_ ex: Executor, _ b: Batch, _ body: (Batch) throws -> Void) throws {
+        var keys: [Int64] = []
+        var keyNulls: [Bool]?
+        var intKeys = false
+        if let c = singleIntKey, c < b.columns.count, case let .ints(v, nulls) = b.columns[c] {
+            keys = v
+            keyNulls = nulls
+            intKeys = true
         }
-        try forEachBatch(l, needed: leftNeeded) { b in
-            try checkInterrupt()
-            var keys: [Int64] = []
-            var keyNulls: [Bool]?
-            var intKeys = false
-            if let c = singleIntKey, c < b.columns.count, case let .ints(v, nulls) = b.columns[c] {
-                keys = v
-                keyNulls = nulls
-                intKeys = true
+        for i in 0..<b.count {
+            var j: Int
+            if intKeys {
+                j = keyNulls?[i] == true ? -1 : (table.ints[keys[i]] ?? -1)
+            } else {
+                b.row(i, into: &row)
+                j = try table.first(ex, row, lk)
             }
-            for i in 0..<b.count {
-                var j: Int
-                if intKeys {
-                    j = keyNulls?[i] == true ? -1 : (table.ints[keys[i]] ?? -1)
-                } else {
-                    b.row(i, into: &row)
-                    j = try table.first(self, row, lk)
-                }
-                var any = false
-                while j >= 0 {
-                    if let on {
-                        for c in 0..<lw { joined[c] = c < b.columns.count ? b.columns[c][i] : .null }
-                        for c in 0..<rw { joined[lw + c] = rightCols[c][j] }
-                        if try eval(on, joined) != .bool(true) {
-                            j = table.next[j]
-                            continue
-                        }
+            var any = false
+            while j >= 0 {
+                if let on {
+                    for c in 0..<lw { joined[c] = c < b.columns.count ? b.columns[c][i] : .null }
+                    for c in 0..<rw { joined[lw + c] = rightCols[c][j] }
+                    if try ex.eval(on, joined) != .bool(true) {
+                        j = table.next[j]
+                        continue
                     }
-                    leftRows.append(i)
-                    rightRows.append(j)
-                    any = true
-                    j = table.next[j]
                 }
-                if !any && padLeft {
-                    leftRows.append(i)
-                    rightRows.append(-1)
-                }
-                if leftRows.count >= Batch.capacity { try flush(b) }
+                leftRows.append(i)
+                rightRows.append(j)
+                any = true
+                j = table.next[j]
             }
-            try flush(b)
+            if !any && padLeft {
+                leftRows.append(i)
+                rightRows.append(-1)
+            }
+            if leftRows.count >= Batch.capacity { try flush(b, body) }
         }
+        try flush(b, body)
+    }
+
+    private mutating func flush(_ b: Batch, _ body: (Batch) throws -> Void) throws {
+        if leftRows.isEmpty { return }
+        var cols: [ColumnVector] = []
+        cols.reserveCapacity(lw + rw)
+        for c in 0..<lw {
+            let wanted = outputUsed.map { $0[c] } ?? true
+            cols.append(wanted && c < b.columns.count ? b.columns[c].gather(leftRows) : .absent)
+        }
+        for c in 0..<rw {
+            cols.append(outputUsed.map({ $0[lw + c] }) ?? true ? rightCols[c].gather(rightRows) : .absent)
+        }
+        let out = Batch(count: leftRows.count, columns: cols)
+        leftRows.removeAll(keepingCapacity: true)
+        rightRows.removeAll(keepingCapacity: true)
+        try body(out)
     }
 }
 
