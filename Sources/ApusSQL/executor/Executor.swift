@@ -240,12 +240,12 @@ final class Executor {
             }
             // ORDER BY ... LIMIT n: keep the best off + n rows while the input streams by, instead
             // of sorting all of it.
-            // ORDER BY the primary key: read the rows in key order and stop at the limit.
+            // ORDER BY the primary key or an index's columns: read in that order, stop at the limit.
             if lim != Int.max {
-                if case let .sort(inner, keys) = input, let rows = try primaryKeyOrdered(inner, keys, offset: off, limit: lim) {
+                if case let .sort(inner, keys) = input, let rows = try readInOrder(inner, keys, offset: off, limit: lim) {
                     return rows
                 }
-                if case let .trim(.sort(inner, keys), n) = input, let rows = try primaryKeyOrdered(inner, keys, offset: off, limit: lim) {
+                if case let .trim(.sort(inner, keys), n) = input, let rows = try readInOrder(inner, keys, offset: off, limit: lim) {
                     return rows.map { Array($0.prefix(n)) }
                 }
             }

@@ -128,18 +128,31 @@ enum Explain {
     static func render(_ plan: Plan, profile: ProfileNode?, estimator: Estimator? = nil) -> [String] {
         var lines: [String] = []
         func ms(_ n: UInt64) -> String { String(format: "%.3f", Double(n) / 1e6) }
-        func walk(_ p: Plan, _ prof: ProfileNode?, _ level: Int, _ pendingFilter: Bool, _ shown: Plan? = nil, backward: Bool? = nil) {
+        func walk(
+            _ p: Plan, _ prof: ProfileNode?, _ level: Int, _ pendingFilter: Bool, _ shown: Plan? = nil,
+            limited: Bool = false, scanTitle: String? = nil
+        ) {
             let kids = children(p)
-            // A sort of rows read in primary-key order does not run: the scan reads in order.
-            if case let .sort(inner, keys) = p, let reverse = Executor.primaryKeyOrder(inner, keys) {
-                walk(inner, prof?.children.first, level, pendingFilter, shown, backward: reverse)
-                return
+            // A sort of rows read in order does not run: the scan below reads in order (an
+            // index other than the primary key only under a LIMIT).
+            if case let .sort(inner, keys) = p, let (leaf, _) = Executor.scanKeys(inner, keys) {
+                var title: String?
+                if let reverse = Executor.primaryKeyOrder(inner, keys), case let .scan(t, _) = leaf {
+                    title = "Index Scan\(reverse ? " Backward" : "") using \(t.name)_pkey on \(t.name)"
+                } else if let reverse = Executor.primaryKeyOrder(inner, keys), case let .scanRange(t, _, _) = leaf {
+                    title = "Index Scan\(reverse ? " Backward" : "") using \(t.name)_pkey on \(t.name)"
+                } else if limited, let o = Executor.indexOrder(inner, keys) {
+                    title = "Index Scan\(keys[0].descending ? " Backward" : "") using \(o.index.name) on \(o.table.name)"
+                }
+                if let title {
+                    walk(inner, prof?.children.first, level, pendingFilter, shown, scanTitle: title)
+                    return
+                }
             }
             var title = title(p)
-            if let backward {
+            if let scanTitle {
                 switch p {
-                case let .scan(t, _), let .scanRange(t, _, _):
-                    title = "Index Scan\(backward ? " Backward" : "") using \(t.name)_pkey on \(t.name)"
+                case .scan, .scanRange, .indexScan: title = scanTitle
                 default: break
                 }
             }
@@ -148,7 +161,9 @@ enum Explain {
                 var filter = pendingFilter
                 var top = shown
                 if case .filter = p { filter = true; if top == nil { top = p } }
-                if let c = kids.first { walk(c, prof?.children.first, level, filter, top, backward: backward) }
+                if let c = kids.first {
+                    walk(c, prof?.children.first, level, filter, top, limited: limited && !filter, scanTitle: scanTitle)
+                }
                 return
             }
             let indent = level == 0 ? "" : String(repeating: " ", count: (level - 1) * 6 + 2) + "->  "
@@ -166,8 +181,10 @@ enum Explain {
             let detailIndent = String(repeating: " ", count: level == 0 ? 2 : (level - 1) * 6 + 8)
             if pendingFilter { lines.append(detailIndent + "Filter: (condition)") }
             for d in details(p) { lines.append(detailIndent + d) }
+            var limitedChild = false
+            if case .limit(_, .some, _) = p { limitedChild = true }
             for (i, c) in kids.enumerated() {
-                walk(c, prof.flatMap { i < $0.children.count ? $0.children[i] : nil }, level + 1, false)
+                walk(c, prof.flatMap { i < $0.children.count ? $0.children[i] : nil }, level + 1, false, limited: limitedChild)
             }
         }
         walk(plan, profile, 0, false)
