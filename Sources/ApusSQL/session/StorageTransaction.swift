@@ -420,13 +420,16 @@ public final class StorageTransaction: KVTransaction {
         writes = [:]
         undo = []
         sortedKeys = SortedKeys()
-        guard batch.data.count <= engine.batchBytesMax else {
+        // A commit larger than the memtable is fine (the engine gives it memtables of its own);
+        // the bound is what one WAL record holds.
+        let bytesMax = engine.batchBytesMax
+        guard batch.data.count <= bytesMax else {
             coordinator?.end(id, start)
             vectorState?.rolledBack()
             throw SQLError(
                 .programLimitExceeded,
-                "transaction too large: its writes take \(batch.data.count) bytes, more than the \(engine.batchBytesMax) bytes "
-                    + "one commit may write (split the work, or give the server a larger memtable)")
+                "transaction too large: its writes take \(batch.data.count) bytes, more than the \(bytesMax) bytes "
+                    + "one commit may write (one WAL record); split the work")
         }
         if let coordinator {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil

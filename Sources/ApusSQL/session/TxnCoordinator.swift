@@ -278,8 +278,10 @@ public final class TxnCoordinator: @unchecked Sendable {
         throws(SQLError) -> UInt64 {
         cond.lock()
         leases[id] = nil
-        // A group stays within one engine batch.
-        while !group.isEmpty && group.data.count + batch.data.count > engine.batchBytesMax { cond.wait() }
+        // Transactions are combined while they fit in a memtable and one engine batch; a larger
+        // one waits for the group to empty and goes alone.
+        let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax)
+        while !group.isEmpty && group.data.count + batch.data.count > groupMax { cond.wait() }
         if let reads, conflicts(reads, start) {
             removeActive(start)
             serializationFailures += 1

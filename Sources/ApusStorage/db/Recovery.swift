@@ -5,7 +5,8 @@ import ApusCore
 /// Each segment at or above the manifest's log number is read in order; its write batches go
 /// into a memtable, which is written to a level-0 table whenever it fills and at the end. A torn
 /// tail of the last segment (a crash mid-append) is truncated; damage anywhere else is reported
-/// with file and offset, and the open fails unless `salvageCorruptWAL` is set.
+/// with file and offset, and the open fails unless `salvageCorruptWAL` is set. Entries at or
+/// below the manifest's last sequence are already in tables and are skipped.
 enum Recovery {
     struct Result {
         var lastSequence: SequenceNumber = 0
@@ -25,6 +26,10 @@ enum Recovery {
         }
         segments.sort()
         var result = Result()
+        // Entries up to the manifest's last sequence are in tables already: a segment may hold
+        // a batch whose first memtables were flushed before the crash (an oversized batch spans
+        // several memtables of one segment; see `StorageEngine.OversizedParts`).
+        let flushed = versions.lastSequence
         var mem = Memtable(comparator: options.comparator, capacityBytes: memtableCapacity)
         for (i, n) in segments.enumerated() {
             let path = versions.path(.wal(n))
@@ -33,6 +38,10 @@ enum Recovery {
                 let batch = try WriteBatch.decode(record, path: path)
                 var seq = batch.sequence
                 for r in batch.records {
+                    if seq <= flushed {
+                        seq += 1
+                        continue
+                    }
                     if !mem.hasRoom(keyBytes: r.key.count, valueBytes: r.value.count) || mem.approximateBytes >= options.memtableBytesMax {
                         try flush(mem, versions: versions, options: options)
                         mem = Memtable(comparator: options.comparator, capacityBytes: memtableCapacity)

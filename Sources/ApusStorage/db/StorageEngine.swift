@@ -6,7 +6,9 @@ import Synchronization
 /// Life of a write: `write` queues the batch; the writer at the head of the queue becomes the
 /// leader, takes the batches queued behind it (group commit), assigns their sequence numbers,
 /// appends them to the WAL as one record, syncs once if any batch asked for it, inserts them into
-/// the memtable and publishes the new visible sequence. A full memtable is frozen and flushed to a
+/// the memtable and publishes the new visible sequence. A batch too large for the memtable's room
+/// is written alone, as one WAL record, into memtables sized for it that replace the frozen
+/// current one (`OversizedParts`). A full memtable is frozen and flushed to a
 /// level-0 table by the background thread, which also runs leveled compactions. Reads look at
 /// the memtables, then level 0 newest first, then one table per deeper level.
 ///
@@ -114,8 +116,21 @@ public final class StorageEngine: @unchecked Sendable {
         startBackgroundThread()
     }
 
-    /// The largest batch `write` accepts (`StorageOptions.memtableBytesMax`).
-    public var batchBytesMax: Int { options.memtableBytesMax }
+    /// The largest batch `write` accepts: what one WAL record may hold (512 MiB). A batch larger
+    /// than the memtable is written as any other (see `commit`); this bound keeps one record, and
+    /// the memory a commit and its recovery need, finite.
+    public var batchBytesMax: Int { WALFormat.maxPayloadSize }
+
+    /// The size at which the memtable is frozen (`StorageOptions.memtableBytesMax`): callers that
+    /// combine batches (the SQL layer's group commit) keep a combination within it.
+    public var memtableBytesMax: Int { options.memtableBytesMax }
+
+    /// An upper bound on the arena bytes the memtable entries of `batch` take: each record with
+    /// the tallest tower, plus its key and value, which the encoded batch holds.
+    static func arenaBytesBound(_ batch: WriteBatch) -> Int {
+        let perRecord = SkipList.nodeBytes(height: SkipList.maxHeight, keyBytes: InternalKey.trailerLength, valueBytes: 0)
+        return batch.count * (perRecord + Arena.alignment) + batch.data.count
+    }
 
     static func memtableCapacity(_ options: StorageOptions) -> Int {
         // Room for one group beyond the switch point, and for node overhead.
@@ -188,8 +203,8 @@ public final class StorageEngine: @unchecked Sendable {
         guard batch.valueBytesMax <= options.valueBytesMax else {
             throw StorageError(.invalidArgument, "value of \(batch.valueBytesMax) bytes exceeds valueBytesMax \(options.valueBytesMax)")
         }
-        guard batch.data.count <= options.memtableBytesMax else {
-            throw StorageError(.invalidArgument, "batch of \(batch.data.count) bytes exceeds memtableBytesMax")
+        guard batch.data.count <= batchBytesMax else {
+            throw StorageError(.invalidArgument, "batch of \(batch.data.count) bytes exceeds the limit of \(batchBytesMax) bytes")
         }
         try commit(PendingWrite(batch: batch, sync: sync ?? options.syncByDefault))
     }
@@ -225,18 +240,26 @@ public final class StorageEngine: @unchecked Sendable {
         // This writer leads a group.
         var group: [PendingWrite] = [w]
         var failure: StorageError?
+        // A batch whose entries may not fit the memtable's room goes alone into memtables of
+        // its own (see `OversizedParts`), after the current memtable is frozen.
+        var bound = StorageEngine.arenaBytesBound(w.batch)
+        let oversized = bound > options.memtableBytesMax
         do throws(StorageError) {
-            try makeRoomForWrite(bytes: w.batch.data.count, force: w.forceMemtableSwitch)
+            try makeRoomForWrite(bytes: oversized ? 0 : w.batch.data.count, force: w.forceMemtableSwitch || oversized)
         } catch {
             failure = error
         }
         var combined = w.batch
-        if failure == nil && !w.forceMemtableSwitch {
+        if failure == nil && !w.forceMemtableSwitch && !oversized {
             var bytes = combined.data.count
+            let room = mem.availableBytes
             for other in writers.dropFirst() {
                 if other.forceMemtableSwitch || (other.sync && !w.sync) { break }
                 if bytes + other.batch.data.count > StorageEngine.groupBytesMax { break }
+                let otherBound = StorageEngine.arenaBytesBound(other.batch)
+                if bound + otherBound > room { break }
                 bytes += other.batch.data.count
+                bound += otherBound
                 group.append(other)
                 combined.append(contentsOf: other.batch)
             }
@@ -247,17 +270,20 @@ public final class StorageEngine: @unchecked Sendable {
         let needsSync = group.contains { $0.sync }
         monitor.unlock()
 
+        var parts: OversizedParts?
         if failure == nil && !combined.isEmpty {
             combined.setHeader(sequence: firstSequence)
+            if oversized { parts = OversizedParts(combined, firstSequence: firstSequence, engine: self) }
             failure = appendToWAL(combined, sync: needsSync)
             if failure == nil {
-                apply(combined, firstSequence: firstSequence, to: table)
+                if let parts { parts.apply(combined) } else { apply(combined, firstSequence: firstSequence, to: table) }
                 counters.add(counters.userBytes, combined.payloadBytes)
             }
         }
 
         monitor.lock()
         if failure == nil && !combined.isEmpty {
+            if let parts { install(parts) }
             visibleSequence.store(firstSequence + UInt64(combined.count) - 1, ordering: .releasing)
         } else if failure != nil {
             lastSequence = visibleSequence.load(ordering: .acquiring)
@@ -330,6 +356,71 @@ public final class StorageEngine: @unchecked Sendable {
             table.add(sequence: seq, kind: kind, key: key, value: value)
             seq += 1
         }
+    }
+
+    /// The memtables that hold one oversized batch: consecutive runs of its records, each in a
+    /// memtable whose arena is sized for the run with every tower at its tallest, a run ending
+    /// before it would pass the usual memtable capacity (a single larger record gets a memtable
+    /// of its own size). They are filled outside the monitor, after the WAL append, and
+    /// installed together before the batch becomes visible: the earlier runs as frozen
+    /// memtables, the last as the active one. All of them belong to the WAL segment that holds
+    /// the batch's one record, so a crash replays all of it or none of it; recovery skips the
+    /// entries of runs already flushed (`Recovery`).
+    struct OversizedParts {
+        var tables: [(table: Memtable, lastSequence: SequenceNumber)] = []
+        private var counts: [Int] = []
+
+        init(_ batch: WriteBatch, firstSequence: SequenceNumber, engine: StorageEngine) {
+            let target = StorageEngine.memtableCapacity(engine.options)
+            let head = SkipList.nodeBytes(height: SkipList.maxHeight, keyBytes: 0, valueBytes: 0) + Arena.alignment
+            var runs: [(count: Int, bytes: Int)] = []
+            var count = 0, bytes = 0
+            batch.forEachRecord { _, key, value in
+                let node = SkipList.nodeBytes(height: SkipList.maxHeight, keyBytes: key.count + InternalKey.trailerLength,
+                                              valueBytes: value.count)
+                if count > 0 && head + bytes + node > target {
+                    runs.append((count, bytes))
+                    count = 0
+                    bytes = 0
+                }
+                count += 1
+                bytes += node
+            }
+            if count > 0 { runs.append((count, bytes)) }
+            var last = firstSequence - 1
+            for r in runs {
+                last += UInt64(r.count)
+                let table = Memtable(comparator: engine.options.comparator, capacityBytes: Swift.max(1024, head + r.bytes))
+                tables.append((table, last))
+                counts.append(r.count)
+            }
+        }
+
+        /// Inserts the batch's records (sequences from its header) into the runs' memtables.
+        func apply(_ batch: WriteBatch) {
+            var seq = tables[0].lastSequence - UInt64(counts[0]) + 1
+            var part = 0, left = counts[0]
+            batch.forEachRecord { kind, key, value in
+                if left == 0 {
+                    part += 1
+                    left = counts[part]
+                }
+                let table = tables[part].table
+                precondition(table.hasRoom(keyBytes: key.count, valueBytes: value.count), "memtable sized for its run")
+                table.add(sequence: seq, kind: kind, key: key, value: value)
+                seq += 1
+                left -= 1
+            }
+        }
+    }
+
+    /// Installs the memtables of an oversized batch in place of the (empty) active memtable.
+    /// - Precondition: the caller holds the monitor and leads the writer queue.
+    private func install(_ parts: OversizedParts) {
+        precondition(mem.isEmpty, "an oversized batch follows a memtable switch")
+        for p in parts.tables.dropLast() { immutables.append((p.table, memWALNumber, p.lastSequence)) }
+        mem = parts.tables[parts.tables.count - 1].table
+        monitor.signalWork()
     }
 
     /// Ensures the memtable has room for `bytes`, freezing it or stalling as needed.

@@ -50,8 +50,9 @@ public struct StorageOptions: Sendable {
     public var syncByDefault: Bool = true
     /// Largest key accepted by a write (default 64 KiB).
     public var keyBytesMax: Int = 64 << 10
-    /// Largest value accepted by a write (default 32 MiB). A whole batch must also fit in
-    /// `memtableBytesMax`; `write` rejects a larger one with `.invalidArgument`.
+    /// Largest value accepted by a write (default 32 MiB). A whole batch may be larger than
+    /// `memtableBytesMax` (it gets memtables of its own) but not than one WAL record
+    /// (`StorageEngine.batchBytesMax`, 512 MiB); `write` rejects a larger one with `.invalidArgument`.
     public var valueBytesMax: Int = 32 << 20
     /// Whether to open a directory whose WAL has corruption before its tail, dropping what
     /// follows the first bad record (default false: refuse to open and report it).

@@ -61,6 +61,9 @@ package final class Memtable: @unchecked Sendable {
     /// The arena size given at init.
     package var capacityBytes: Int { list.arena.capacityBytes }
 
+    /// Arena bytes not yet used.
+    package var availableBytes: Int { list.arena.availableBytes }
+
     /// Arena bytes in use, node overhead and padding included; grows with every `add`.
     package var approximateBytes: Int { list.arena.usedBytes }
 
