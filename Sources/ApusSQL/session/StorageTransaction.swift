@@ -421,8 +421,8 @@ public final class StorageTransaction: KVTransaction {
         undo = []
         sortedKeys = SortedKeys()
         // A commit larger than the memtable is fine (the engine gives it memtables of its own);
-        // the bound is what one WAL record holds.
-        let bytesMax = engine.batchBytesMax
+        // the bound is what one WAL record holds, less room for the time map's keys.
+        let bytesMax = engine.batchBytesMax - TxnCoordinator.historyBytesMax
         guard batch.data.count <= bytesMax else {
             coordinator?.end(id, start)
             vectorState?.rolledBack()

@@ -102,11 +102,14 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// the ones they cached.
     private var statisticsGeneration = 0
     /// Wall-clock time (ns since 1970) and the engine sequence visible then, oldest first from
-    /// `historyHead`: what AS OF SYSTEM TIME resolves a time to.
+    /// `historyHead`: what AS OF SYSTEM TIME resolves a time to. The engine keeps every version
+    /// readable at `history[historyHead]` (`StorageEngine.retainVersions`), across restarts.
     private var history: [(wall: Int64, sequence: UInt64)] = []
     private var historyHead = 0
-    /// Held so that compaction keeps every version readable at `history[historyHead]`.
-    private var floor: Snapshot
+    /// Points of `history` not yet stored under `historyPrefix` (the next group write stores them).
+    private var unstoredPoints: [(wall: Int64, sequence: UInt64)] = []
+    /// Stored points that fell out of the window (the next group write deletes them).
+    private var expiredPoints: [Int64] = []
     /// The snapshots of open transactions, so that those older than the window can be expired.
     private var leases: [TxnID: SnapshotLease] = [:]
     private var lastSweep: Int64 = 0
@@ -127,8 +130,88 @@ public final class TxnCoordinator: @unchecked Sendable {
         self.engine = engine
         self.gcWindow = gcWindow
         self.nextID = UInt64(Date().timeIntervalSince1970 * 1_000)
-        self.floor = engine.snapshot()
-        history.append((TxnCoordinator.wallNanos(), floor.sequence))
+        let now = TxnCoordinator.wallNanos()
+        let retainedAtOpen = engine.retainedSequence ?? 0
+        let (stored, lastWriteStart) = TxnCoordinator.loadHistory(engine)
+        history = stored
+        if let last = history.last, engine.openSequence > last.sequence {
+            // The loaded points are exact up to the last group write before the restart, which
+            // ran after its stored start time: from then on the state is the one reopened.
+            history.append((max(lastWriteStart, last.wall + 1), engine.openSequence))
+            unstoredPoints.append(history[history.count - 1])
+        }
+        let visible = engine.snapshot().sequence
+        if history.last?.sequence != visible {
+            history.append((max(now, (history.last?.wall ?? now) + 1), visible))
+            unstoredPoints.append(history[history.count - 1])
+        }
+        // Points whose versions the engine did not keep (stored points past the window whose
+        // deletion a crash lost) are dropped: the engine kept versions from its retained
+        // sequence on, re-taken at open before any compaction could run.
+        advanceHead(now: now, minimumSequence: retainedAtOpen)
+        // The history is kept from its head on, across restarts.
+        try? engine.retainVersions(fromSequence: history[historyHead].sequence)
+    }
+
+    /// The system keys of the stored time map: a point's wall time (8 bytes, big-endian, so
+    /// keys sort by time) → its sequence and the wall time at which the group write that
+    /// stored it started (8 bytes little-endian each).
+    static let historyPrefix: [UInt8] = [0x01] + Array("asof/".utf8)
+
+    static func historyKey(_ wall: Int64) -> [UInt8] {
+        var k = historyPrefix
+        let w = UInt64(max(wall, 0))
+        for shift in stride(from: 56, through: 0, by: -8) { k.append(UInt8(truncatingIfNeeded: w >> UInt64(shift))) }
+        return k
+    }
+
+    /// The stored time map, oldest first, and when the group write that stored its newest
+    /// point started. A map that cannot be read is treated as empty (AS OF then reads back to
+    /// the open only).
+    private static func loadHistory(_ engine: StorageEngine) -> ([(wall: Int64, sequence: UInt64)], Int64) {
+        var out: [(wall: Int64, sequence: UInt64)] = []
+        var lastWriteStart: Int64 = 0
+        var upper = historyPrefix
+        upper[upper.count - 1] += 1
+        do {
+            let it = try engine.makeIterator(IteratorOptions(lowerBound: historyPrefix, upperBound: upper))
+            try it.seek(historyPrefix)
+            while it.isValid {
+                let key = it.key, value = it.value
+                if key.count == historyPrefix.count + 8 && value.count >= 16 {
+                    var w: UInt64 = 0
+                    for b in key[historyPrefix.count...] { w = w << 8 | UInt64(b) }
+                    out.append((Int64(bitPattern: w), decodeFixed64(value, at: 0)))
+                    lastWriteStart = Int64(bitPattern: decodeFixed64(value, at: 8))
+                }
+                try it.next()
+            }
+        } catch {
+            return ([], 0)
+        }
+        return (out, lastWriteStart)
+    }
+
+    /// Bytes a group write may add to the commits' batches for the time map (see `storeHistory`);
+    /// a transaction may write up to the engine's batch limit less this.
+    static let historyBytesMax = 64 << 10
+    /// Deletions of expired points per group write, within `historyBytesMax`.
+    static let expiredPerWrite = 1024
+
+    /// Adds to a group's batch, which starts being written at `start`, the time points not yet
+    /// stored and the deletion of (some of) those past the window (caller holds `cond`).
+    /// - Returns: how many of `unstoredPoints` and `expiredPoints` the batch stores.
+    private func storeHistory(in batch: inout WriteBatch, start: Int64) -> (points: Int, expired: Int) {
+        let expired = min(expiredPoints.count, TxnCoordinator.expiredPerWrite)
+        for w in expiredPoints.prefix(expired) { batch.delete(TxnCoordinator.historyKey(w)) }
+        // Points are few (one per group write, a few at open).
+        for p in unstoredPoints {
+            var value: [UInt8] = []
+            value.appendFixed64(p.sequence)
+            value.appendFixed64(UInt64(bitPattern: start))
+            batch.put(TxnCoordinator.historyKey(p.wall), value)
+        }
+        return (unstoredPoints.count, expired)
     }
 
     static func wallNanos() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000_000) }
@@ -280,7 +363,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         leases[id] = nil
         // Transactions are combined while they fit in a memtable and one engine batch; a larger
         // one waits for the group to empty and goes alone.
-        let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax)
+        let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax - TxnCoordinator.historyBytesMax)
         while !group.isEmpty && group.data.count + batch.data.count > groupMax { cond.wait() }
         if let reads, conflicts(reads, start) {
             removeActive(start)
@@ -306,9 +389,11 @@ public final class TxnCoordinator: @unchecked Sendable {
                 continue
             }
             writing = true
-            let b = group
+            var b = group
             let last = groupLast
             group = WriteBatch()
+            // The time map travels with the commits (see `history`).
+            let stored = storeHistory(in: &b, start: max(TxnCoordinator.wallNanos(), history.last?.wall ?? 0))
             cond.broadcast()  // room for commits waiting on the group's size
             cond.unlock()
             var failure: SQLError?
@@ -318,6 +403,10 @@ public final class TxnCoordinator: @unchecked Sendable {
             let wall = TxnCoordinator.wallNanos()
             let sequence = engine.snapshot().sequence
             cond.lock()
+            if failure == nil {
+                unstoredPoints.removeFirst(stored.points)
+                expiredPoints.removeFirst(stored.expired)
+            }
             if let failure { failures.append((applied + 1, last, failure)) }
             applied = last
             noteHistory(wall: wall, sequence: sequence)
@@ -356,26 +445,43 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     private func noteHistory(wall: Int64, sequence: UInt64) {
         if let last = history.last, last.sequence == sequence { return }
-        history.append((max(wall, history.last?.wall ?? wall), sequence))
-        let cutoff = wall - Int64(gcWindow.components.seconds) * 1_000_000_000
+        // Strictly increasing walls: a point's wall is its stored key.
+        history.append((max(wall, (history.last?.wall ?? wall) + 1), sequence))
+        unstoredPoints.append(history[history.count - 1])
+        advanceHead(now: wall)
+    }
+
+    /// Moves the head past the points older than the window (keeping the last one at or before
+    /// its start) and past those whose versions the engine may no longer hold (sequences below
+    /// `minimumSequence`); the engine then keeps versions from the new head on.
+    private func advanceHead(now: Int64, minimumSequence: UInt64 = 0) {
+        let cutoff = now - Int64(gcWindow.components.seconds) * 1_000_000_000
         var head = historyHead
-        while head + 1 < history.count && history[head + 1].wall <= cutoff { head += 1 }
+        while head + 1 < history.count && (history[head + 1].wall <= cutoff || history[head].sequence < minimumSequence) {
+            head += 1
+        }
         if history.count - head > TxnCoordinator.historyLimit { head = history.count - TxnCoordinator.historyLimit }
-        if head != historyHead {
-            historyHead = head
-            floor = engine.snapshot(atSequence: history[head].sequence)
-            if historyHead > 4096 && historyHead > history.count / 2 {
-                history.removeFirst(historyHead)
-                historyHead = 0
+        guard head != historyHead else { return }
+        for p in history[historyHead..<head] {
+            if let i = unstoredPoints.firstIndex(where: { $0.wall == p.wall }) {
+                unstoredPoints.remove(at: i)
+            } else {
+                expiredPoints.append(p.wall)
             }
+        }
+        historyHead = head
+        try? engine.retainVersions(fromSequence: history[head].sequence)
+        if historyHead > 4096 && historyHead > history.count / 2 {
+            history.removeFirst(historyHead)
+            historyHead = 0
         }
     }
 
     /// A snapshot of the state at wall-clock time `wall` (ns since 1970).
     ///
     /// - Throws: 72000 (snapshot too old) before the earliest readable time: older than the
-    ///   garbage-collection window, or before this process opened the engine; 22023 for a time
-    ///   in the future.
+    ///   garbage-collection window, or before the time map began (the first open of the data
+    ///   directory by a build that stores it); 22023 for a time in the future.
     func snapshot(atWall wall: Int64) throws(SQLError) -> Snapshot {
         cond.lock()
         defer { cond.unlock() }
@@ -392,7 +498,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             throw SQLError(
                 SQLState("72000"),
                 "snapshot too old: AS OF SYSTEM TIME reads back to \(TxnCoordinator.format(earliest)) at the earliest "
-                    + "(the garbage-collection window is \(gcWindow.components.seconds) s, and history starts when the database was opened)")
+                    + "(the garbage-collection window is \(gcWindow.components.seconds) s)")
         }
         return engine.snapshot(atSequence: history[lo - 1].sequence)
     }

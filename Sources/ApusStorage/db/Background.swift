@@ -18,6 +18,8 @@ extension StorageEngine {
     private enum Work {
         case flush(Memtable, nextLogNumber: UInt64, lastSequence: SequenceNumber)
         case compact(CompactionPlan, manual: Bool)
+        /// Log the retained sequence (`retainVersions`) in an edit of its own.
+        case logRetained
     }
 
     private func backgroundLoop() {
@@ -35,6 +37,12 @@ extension StorageEngine {
                 switch work {
                 case .flush(let table, let next, let seq): try runFlush(table, nextLogNumber: next, lastSequence: seq)
                 case .compact(let plan, let manual): try runCompaction(plan, manual: manual, rateLimiter: rateLimiter)
+                case .logRetained:
+                    let version = try logEdit(VersionEdit())  // logAndApply adds the retained sequence
+                    monitor.withLock {
+                        current = version
+                        retainedLogPending = false
+                    }
                 }
             } catch {
                 failure = error
@@ -60,6 +68,7 @@ extension StorageEngine {
 
     /// Picks the next job. - Precondition: the monitor is held.
     private func nextWork() -> Work? {
+        if retainedLogPending { return .logRetained }
         if let first = immutables.first {
             let next = immutables.count > 1 ? immutables[1].walNumber : memWALNumber
             return .flush(first.table, nextLogNumber: next, lastSequence: first.lastSequence)

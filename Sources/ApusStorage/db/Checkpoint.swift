@@ -31,6 +31,7 @@ extension StorageEngine {
         edit.logNumber = 0
         edit.nextFileNumber = versions.nextFileNumber
         edit.lastSequence = version.allFiles.map(\.largestSequence).max() ?? 0
+        edit.retainedSequence = versions.retainedSequence
         for (level, files) in version.levels.enumerated() {
             for f in files { edit.newFiles.append((level, f)) }
         }

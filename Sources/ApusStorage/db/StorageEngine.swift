@@ -29,6 +29,8 @@ public final class StorageEngine: @unchecked Sendable {
     private let lock: any FileLock
     /// The sequence of the last write visible to readers (published after memtable insertion).
     let visibleSequence = Atomic<UInt64>(0)
+    /// The last sequence the data directory held when it was opened (after WAL recovery).
+    public let openSequence: SequenceNumber
 
     // Guarded by monitor.
     var mem: Memtable { didSet { cachedReadState = nil } }
@@ -59,6 +61,10 @@ public final class StorageEngine: @unchecked Sendable {
     var manualCompactionDone = 0
     var compactionCursors: [[UInt8]?] = Array(repeating: nil, count: StorageOptions.levelCount)
     var mvccGCThreshold: Timestamp?
+    /// The snapshot that `retainVersions` holds (re-taken at open from the manifest).
+    var retainedFloor: Snapshot?
+    /// Set when the manifest must log the retained sequence before `retainVersions` returns.
+    var retainedLogPending = false
 
     static let groupBytesMax = 1 << 20
 
@@ -106,12 +112,15 @@ public final class StorageEngine: @unchecked Sendable {
                                                memtableCapacity: StorageEngine.memtableCapacity(options))
         lastSequence = Swift.max(lastSequence, recovered.lastSequence)
         versions.lastSequence = lastSequence
+        openSequence = lastSequence
         memWALNumber = versions.newFileNumber()
         wal = LogWriter(file: try fileSystem.createFile(versions.path(.wal(memWALNumber))), logNumber: memWALNumber)
         try fileSystem.syncDirectory(directory)
         try versions.writeNewManifest(logNumber: memWALNumber)
         current = versions.base
         visibleSequence.store(lastSequence, ordering: .releasing)
+        // Before any compaction can run: keep what the owner asked to keep before the restart.
+        if let r = versions.retainedSequence { retainedFloor = snapshot(atSequence: r) }
         deleteObsoleteFiles()
         startBackgroundThread()
     }
@@ -641,6 +650,35 @@ public final class StorageEngine: @unchecked Sendable {
             monitor.unlock()
         }
     }
+
+    /// Keeps every version visible at `sequence` or later readable, across compactions and
+    /// restarts, until a later call moves the bound: a snapshot held by the engine whose
+    /// sequence is recorded in the manifest, and taken again at open before any compaction can
+    /// run. The SQL layer's AS OF SYSTEM TIME keeps its garbage-collection window with it.
+    ///
+    /// The sequence is logged with the next manifest edit (a flush or compaction, which are
+    /// what could drop versions); only the first call on a data directory logs it at once and
+    /// waits for that. A moved bound that a crash loses leaves the older one, which keeps more.
+    public func retainVersions(fromSequence sequence: SequenceNumber) throws(StorageError) {
+        let floor = snapshot(atSequence: sequence)
+        monitor.lock()
+        defer { monitor.unlock() }
+        let logged = versions.retainedSequence != nil
+        retainedFloor = floor
+        versions.retainedSequence = floor.sequence
+        guard !logged else { return }
+        retainedLogPending = true
+        monitor.signalWork()
+        while retainedLogPending {
+            if let e = hardError { throw e }
+            if isClosed { throw StorageError(.closed, "engine is closed") }
+            if let e = diskFullError { throw e }
+            monitor.wait(nanoseconds: 50_000_000)
+        }
+    }
+
+    /// The sequence `retainVersions` keeps versions from, if any (as logged or about to be).
+    public var retainedSequence: SequenceNumber? { versions.retainedSequence }
 
     /// Sets the MVCC garbage-collection threshold: compactions drop versions with timestamps at
     /// or below it, keeping the newest such version of each key. Only for the `.mvcc` comparator.

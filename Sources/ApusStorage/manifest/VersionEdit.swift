@@ -65,6 +65,8 @@ private final class ObsoleteMark: @unchecked Sendable {
 ///   5 deleted file    level (varint) number (varint)
 ///   6 new file        level, number, size, smallest (lp), largest (lp), smallest seq, largest seq,
 ///                     range tombstone count (all varints but the keys)
+///   7 retained seq    varint: versions visible at this sequence or later are kept
+///                     (`StorageEngine.retainVersions`); the last one logged holds
 /// ```
 /// Tags are frozen; an unknown tag is corruption (a newer writer would have bumped IDENTITY's
 /// format version, which is checked first).
@@ -73,6 +75,7 @@ struct VersionEdit {
     var logNumber: UInt64?
     var nextFileNumber: UInt64?
     var lastSequence: SequenceNumber?
+    var retainedSequence: SequenceNumber?
     var deletedFiles: [(level: Int, number: UInt64)] = []
     var newFiles: [(level: Int, file: TableFile)] = []
 
@@ -85,6 +88,7 @@ struct VersionEdit {
         if let logNumber { out.appendVarint(2); out.appendVarint(logNumber) }
         if let nextFileNumber { out.appendVarint(3); out.appendVarint(nextFileNumber) }
         if let lastSequence { out.appendVarint(4); out.appendVarint(lastSequence) }
+        if let retainedSequence { out.appendVarint(7); out.appendVarint(retainedSequence) }
         for d in deletedFiles {
             out.appendVarint(5); out.appendVarint(UInt64(d.level)); out.appendVarint(d.number)
         }
@@ -117,6 +121,7 @@ struct VersionEdit {
                 case 2: e.logNumber = try r.readVarint()
                 case 3: e.nextFileNumber = try r.readVarint()
                 case 4: e.lastSequence = try r.readVarint()
+                case 7: e.retainedSequence = try r.readVarint()
                 case 5:
                     let level = try r.readLength(limit: StorageOptions.levelCount - 1)
                     e.deletedFiles.append((level, try r.readVarint()))

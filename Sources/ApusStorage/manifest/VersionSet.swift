@@ -23,6 +23,10 @@ final class VersionSet: @unchecked Sendable {
     private(set) var logNumber: UInt64 = 0
     /// Largest sequence number known durable in tables or WAL (owned by the manifest writer).
     var lastSequence: SequenceNumber = 0
+    /// The sequence from which versions are retained (`StorageEngine.retainVersions`), written
+    /// into every edit logged; `UInt64.max` when none was ever set. Atomic: the engine sets it
+    /// from a user thread while the manifest writer reads it.
+    private let retained = Atomic<UInt64>(.max)
     private let nextFile = Atomic<UInt64>(2)
     private var manifest: LogWriter?
     private var needsNewManifest = false
@@ -36,6 +40,15 @@ final class VersionSet: @unchecked Sendable {
     }
 
     func path(_ name: FileName) -> String { joinPath(directory, name.name) }
+
+    /// See `retained`; nil when none was ever set.
+    var retainedSequence: SequenceNumber? {
+        get {
+            let r = retained.load(ordering: .acquiring)
+            return r == .max ? nil : r
+        }
+        set { retained.store(newValue ?? .max, ordering: .releasing) }
+    }
 
     func newFileNumber() -> UInt64 { nextFile.add(1, ordering: .relaxed).oldValue }
     var nextFileNumber: UInt64 { nextFile.load(ordering: .relaxed) }
@@ -135,6 +148,7 @@ final class VersionSet: @unchecked Sendable {
             if let n = edit.logNumber { logNumber = n }
             if let n = edit.nextFileNumber { markFileNumberUsed(n - 1) }
             if let s = edit.lastSequence { lastSequence = Swift.max(lastSequence, s) }
+            if let r = edit.retainedSequence { retainedSequence = r }
             version = version.applying(edit)
         }
         guard sawComparator else {
@@ -160,6 +174,7 @@ final class VersionSet: @unchecked Sendable {
         edit.logNumber = logNumber
         edit.nextFileNumber = nextFileNumber
         edit.lastSequence = lastSequence
+        edit.retainedSequence = retainedSequence
         for (level, files) in base.levels.enumerated() {
             for f in files { edit.newFiles.append((level, f)) }
         }
@@ -195,6 +210,7 @@ final class VersionSet: @unchecked Sendable {
         edit.nextFileNumber = nextFileNumber
         if let n = edit.logNumber { precondition(n >= logNumber, "log number only grows") }
         edit.lastSequence = Swift.max(edit.lastSequence ?? 0, lastSequence)
+        edit.retainedSequence = edit.retainedSequence ?? retainedSequence
         let saved = (base, lastSequence, logNumber)
         let next = base.applying(edit)
         if let manifest, !needsNewManifest {

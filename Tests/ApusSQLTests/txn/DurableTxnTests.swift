@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Transactions across the storage engine's limits and restarts: a commit larger than the
-/// memtable.
+/// memtable, and AS OF SYSTEM TIME reading back past a reopen.
 @Suite struct DurableTxnTests {
     static func options() -> StorageOptions {
         var o = StorageOptions()
@@ -58,5 +58,89 @@ import Testing
         defer { try? engine.close() }
         let s = try SQLSession(engine: engine)
         #expect(try DurableTxnTests.rows(s, "SELECT count(*), min(id), max(id) FROM t") == [["10000", "1", "10000"]])
+    }
+
+    @Test func asOfSystemTimeReadsBackAcrossARestart() throws {
+        let fs = MemoryFileSystem()
+        var noted: [Date] = []
+        do {
+            let engine = try StorageEngine.open(directory: "/asof", options: DurableTxnTests.options(), fileSystem: fs)
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (2, 'two')")
+            noted.append(Date())
+            _ = try s.execute(sql: "UPDATE t SET v = 'new' WHERE id = 1; DELETE FROM t WHERE id = 2")
+            noted.append(Date())
+            // Overwrite many times so that compaction has versions to drop.
+            for i in 0..<30 {
+                _ = try s.execute(sql: "INSERT INTO t SELECT g, 'filler \(i)' FROM generate_series(10, 400) g ON CONFLICT (id) DO UPDATE SET v = excluded.v")
+            }
+            try engine.compactAll()
+            s.close()
+            try engine.close()
+        }
+        for round in 0..<2 {
+            let engine = try StorageEngine.open(directory: "/asof", options: DurableTxnTests.options(), fileSystem: fs)
+            // A compaction after the reopen, before the SQL layer attaches, keeps the window's
+            // versions (the engine re-takes its retained bound at open).
+            try engine.compactAll()
+            let s = try SQLSession(engine: engine)
+            #expect(try DurableTxnTests.rows(s, "SELECT id, v FROM t AS OF SYSTEM TIME '\(TimeTravelTests.text(noted[0]))' ORDER BY id")
+                    == [["1", "old"], ["2", "two"]], "round \(round)")
+            #expect(try DurableTxnTests.rows(s, "SELECT id, v FROM t AS OF SYSTEM TIME '\(TimeTravelTests.text(noted[1]))' ORDER BY id")
+                    == [["1", "new"]], "round \(round)")
+            #expect(try DurableTxnTests.rows(s, "SELECT v FROM t WHERE id = 1") == [["new"]])
+            // Older than anything recorded: still 72000.
+            do {
+                _ = try s.execute(sql: "SELECT * FROM t AS OF SYSTEM TIME '2020-01-01 00:00:00'")
+                Issue.record("a time before the history must fail")
+            } catch {
+                #expect(error.sqlState.code == "72000")
+            }
+            _ = try s.execute(sql: "UPDATE t SET v = 'round \(round)' WHERE id = 10")
+            s.close()
+            if round == 0 {
+                try engine.close()
+            } else {
+                engine.closeForCrashTest()
+                fs.crash(mode: .dropUnsynced)
+            }
+        }
+        // After a crash too, and the latest commit is read at a time after it.
+        let engine = try StorageEngine.open(directory: "/asof", options: DurableTxnTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        #expect(try DurableTxnTests.rows(s, "SELECT v FROM t AS OF SYSTEM TIME '\(TimeTravelTests.text(noted[0]))' WHERE id = 1") == [["old"]])
+        #expect(try DurableTxnTests.rows(s, "SELECT v FROM t AS OF SYSTEM TIME '-1us' WHERE id = 10") == [["round 1"]])
+    }
+
+    /// Points past the window are dropped, and the versions with them: after a reopen a time
+    /// older than the window fails with 72000.
+    @Test func asOfSystemTimeOlderThanTheWindowFailsAfterARestart() throws {
+        let fs = MemoryFileSystem()
+        let noted: Date
+        do {
+            let engine = try StorageEngine.open(directory: "/win", options: DurableTxnTests.options(), fileSystem: fs)
+            _ = TxnCoordinator.shared(engine, gcWindow: .seconds(1))
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old')")
+            noted = Date()
+            _ = try s.execute(sql: "UPDATE t SET v = 'new' WHERE id = 1")
+            usleep(1_300_000)
+            _ = try s.execute(sql: "UPDATE t SET v = 'newer' WHERE id = 1")
+            _ = try s.execute(sql: "UPDATE t SET v = 'newest' WHERE id = 1")
+            s.close()
+            try engine.close()
+        }
+        let engine = try StorageEngine.open(directory: "/win", options: DurableTxnTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        _ = TxnCoordinator.shared(engine, gcWindow: .seconds(1))
+        let s = try SQLSession(engine: engine)
+        do {
+            _ = try s.execute(sql: "SELECT v FROM t AS OF SYSTEM TIME '\(TimeTravelTests.text(noted))'")
+            Issue.record("a time older than the window must fail")
+        } catch {
+            #expect(error.sqlState.code == "72000")
+        }
+        #expect(try DurableTxnTests.rows(s, "SELECT v FROM t AS OF SYSTEM TIME '-1us'") == [["newest"]])
     }
 }
