@@ -43,6 +43,40 @@ import Testing
         #expect(try DurableTxnTests.rows(s, "SELECT count(*), count(*) FILTER (WHERE v LIKE 'u%') FROM t") == [["19000", "9500"]])
     }
 
+    /// Large commits among concurrent small ones (group commit with a memtable far smaller than
+    /// one of them): every commit lands, and a reader never sees part of a large one.
+    @Test func largeCommitsAmongConcurrentSmallOnes() throws {
+        let fs = MemoryFileSystem()
+        let engine = try StorageEngine.open(directory: "/mixed", options: DurableTxnTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let setup = try SQLSession(engine: engine)
+        _ = try setup.execute(sql: "CREATE TABLE small (w int, i int, PRIMARY KEY (w, i)); CREATE TABLE big (b int, g int, v text, PRIMARY KEY (b, g))")
+        let problems = Collected<String>()
+        let box = UncheckedBox(engine)
+        onThreads(5) { w in
+            guard let s = try? SQLSession(engine: box.value) else { problems.add("no session"); return }
+            do {
+                if w == 4 {
+                    for b in 0..<3 {
+                        _ = try s.execute(sql: "INSERT INTO big SELECT \(b), g, repeat('z', 50) FROM generate_series(1, 4000) g")
+                    }
+                } else if w == 3 {
+                    for _ in 0..<40 {
+                        let n = try s.execute(sql: "SELECT count(*) FROM big").last?.rows.first?.first
+                        if case let .int(c)? = n, c % 4000 != 0 { problems.add("saw \(c) rows of big") }
+                    }
+                } else {
+                    for i in 0..<40 { _ = try s.execute(sql: "INSERT INTO small VALUES (\(w), \(i))") }
+                }
+            } catch {
+                problems.add("\(w): \(error)")
+            }
+        }
+        #expect(problems.all.isEmpty, "\(problems.all)")
+        #expect(try DurableTxnTests.rows(setup, "SELECT count(*) FROM small") == [["120"]])
+        #expect(try DurableTxnTests.rows(setup, "SELECT count(*), count(DISTINCT b) FROM big") == [["12000", "3"]])
+    }
+
     /// A crash (unsynced data dropped) right after a large commit returned keeps all of it.
     @Test func aLargeCommitSurvivesACrash() throws {
         let fs = MemoryFileSystem()
