@@ -12,7 +12,10 @@ import Synchronization
 /// `logAndApply`; `base` is that owner's. `nextFileNumber` is atomic because writers allocate
 /// WAL numbers concurrently.
 final class VersionSet: @unchecked Sendable {
-    static let formatVersion = 1
+    /// The data directory's format. 1: the first; 2: the manifest may hold a retained sequence
+    /// (`VersionEdit.retainedSequence`, tag 7), which a format-1 build would read as corruption,
+    /// so such builds must refuse the directory. Opening a format-1 directory upgrades it.
+    static let formatVersion = 2
     static let identityText = "ApusDB data directory\nformat "
 
     let fileSystem: any FileSystem
@@ -80,7 +83,7 @@ final class VersionSet: @unchecked Sendable {
             try vs.create()
             return vs
         }
-        try vs.checkIdentity()
+        if try vs.checkIdentity() < formatVersion { try vs.upgradeIdentity() }
         if !fileSystem.exists(vs.path(.current)) {
             // Creation stopped between IDENTITY and the first CURRENT. No write was ever
             // acknowledged (open had not returned), so finishing the creation loses nothing.
@@ -101,7 +104,20 @@ final class VersionSet: @unchecked Sendable {
         try writeNewManifest(logNumber: 0)
     }
 
-    private func checkIdentity() throws(StorageError) {
+    /// Rewrites IDENTITY with the current format (atomically: a new file renamed over it).
+    private func upgradeIdentity() throws(StorageError) {
+        let tmp = joinPath(directory, FileName.identity.name + ".upgrade")
+        if fileSystem.exists(tmp) { try fileSystem.removeFile(tmp) }
+        let f = try fileSystem.createFile(tmp)
+        try f.append(Array((VersionSet.identityText + "\(VersionSet.formatVersion)\n").utf8))
+        try f.sync()
+        try f.close()
+        try fileSystem.rename(tmp, to: path(.identity))
+        try fileSystem.syncDirectory(directory)
+    }
+
+    /// Checks that IDENTITY names a data directory of a format this build reads; returns the format.
+    private func checkIdentity() throws(StorageError) -> Int {
         let f = try fileSystem.openFile(path(.identity))
         defer { f.close() }
         let bytes = try f.read(at: 0, count: Swift.min(f.size, 256))
@@ -117,6 +133,7 @@ final class VersionSet: @unchecked Sendable {
                                "data directory has format \(version); this build reads up to \(VersionSet.formatVersion)",
                                path: path(.identity))
         }
+        return version
     }
 
     private func recover() throws(StorageError) {

@@ -51,6 +51,27 @@ func v(_ i: Int, _ n: Int = 100) -> [UInt8] { Array(String(format: "value%06d", 
         #expect(try fs.listDirectory("/db") == before)
     }
 
+    /// A format-1 directory (written before the manifest could hold a retained sequence) opens
+    /// with its data and is upgraded, so that format-1 builds refuse it from then on.
+    @Test func olderFormatIsUpgraded() throws {
+        let fs = MemoryFileSystem()
+        let e = try StorageEngine.open(directory: "/db", options: smallOptions(), fileSystem: fs)
+        try e.put(Array("k".utf8), Array("v".utf8))
+        try e.close()
+        try fs.removeFile("/db/IDENTITY")
+        let f = try fs.createFile("/db/IDENTITY")
+        try f.append(Array("ApusDB data directory\nformat 1\n".utf8))
+        try f.sync()
+        try f.close()
+        let r = try StorageEngine.open(directory: "/db", options: smallOptions(), fileSystem: fs)
+        #expect(try r.get(Array("k".utf8)) == Array("v".utf8))
+        try r.close()
+        let identity = try fs.openFile("/db/IDENTITY")
+        #expect(String(decoding: try identity.read(at: 0, count: identity.size), as: UTF8.self) == "ApusDB data directory\nformat 2\n")
+        identity.close()
+        #expect(!(try fs.listDirectory("/db")).contains("IDENTITY.upgrade"))
+    }
+
     @Test func comparatorMismatchIsRefused() throws {
         let fs = MemoryFileSystem()
         try StorageEngine.open(directory: "/db", options: smallOptions(.bytewise), fileSystem: fs).close()
