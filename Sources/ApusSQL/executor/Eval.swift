@@ -105,6 +105,7 @@ extension Executor {
             return sawNull ? .null : .bool(negated)
         case let .inSubquery(a, sp, negated):
             let x = try eval(a, row)
+            if let v = try inHashed(x, sp, negated: negated, row) { return v }
             let rows = try evalSub(sp, row)
             if rows.isEmpty { return .bool(negated) }
             if x.isNull { return .null }
@@ -128,6 +129,7 @@ extension Executor {
             }
             return sawNull ? .null : .bool(all)
         case let .exists(sp):
+            if sp.correlated, let found = try existsHashed(sp, row) { return .bool(found) }
             return .bool(!(try evalSub(sp, row)).isEmpty)
         case let .scalarSubquery(sp):
             let rows = try evalSub(sp, row)

@@ -70,6 +70,14 @@ final class SubPlan {
     let plan: Plan
     let correlated: Bool
     var cache: [[Value]]?
+    /// A correlated EXISTS run once and hashed (see `Decorrelate.swift`): its analysis, made on
+    /// first use (nil inside: not decorrelated), and the key tuples it found.
+    var decorrelation: Decorrelation??
+    var hashedKeys: Set<[Value]>?
+    /// An uncorrelated `IN (subquery)`'s values, hashed on first use (nil inside: not
+    /// hashable), and whether they held a NULL.
+    var inSet: Set<Value>??
+    var inSawNull = false
 
     init(plan: Plan, correlated: Bool) {
         self.plan = plan
