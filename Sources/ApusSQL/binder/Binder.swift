@@ -406,7 +406,8 @@ final class Binder {
         var upperFrom: [Int: Int] = [:]
         for c in conjuncts {
             if !containsSubquery(c), !refsOuter(c, cols, outer),
-               let (b, _) = try? bindExpr(c, Frame(columns: cols, outer: outer), agg: nil) {
+               let (bound, _) = try? bindExpr(c, Frame(columns: cols, outer: outer), agg: nil) {
+                let b = ConstantFolding.fold(bound)
                 mine.append(b)
                 if case let .compare("=", x, y) = b {
                     if case let .column(i) = x, isConstant(y) { eqConst[i] = y } else if case let .column(i) = y, isConstant(x) { eqConst[i] = x }
@@ -476,7 +477,7 @@ final class Binder {
             return [x]
         }
         let have = Set(mine.flatMap(parts).map { "\($0)" })
-        return parts(b).allSatisfy { have.contains("\($0)") }
+        return parts(ConstantFolding.fold(b)).allSatisfy { have.contains("\($0)") }
     }
 
     /// The locking clauses of `q`, checked as PostgreSQL checks them.
