@@ -37,7 +37,14 @@ struct Decorrelation {
             }
             break
         }
-        guard case let .filter(input, pred) = p else { return nil }
+        // The correlated conditions stay above the filter pushed into the scan: gather both.
+        var conjuncts: [BExpr] = []
+        while case let .filter(x, pred) = p {
+            conjuncts += pred.conjuncts
+            p = x
+        }
+        let input = p
+        if conjuncts.isEmpty { return nil }
         switch input {
         case let .scan(_, prefix) where prefix.allSatisfy({ !$0.refersOuter }): break
         case let .indexScan(_, _, prefix) where prefix.allSatisfy({ !$0.refersOuter }): break
@@ -46,7 +53,7 @@ struct Decorrelation {
         }
         var inner: [Int] = [], outer: [Int] = []
         var rest: [BExpr] = []
-        for c in pred.conjuncts {
+        for c in conjuncts {
             switch c {
             case let .compare("=", .column(i), .outer(1, j)), let .compare("=", .outer(1, j), .column(i)):
                 inner.append(i)

@@ -23,6 +23,19 @@ import Testing
         #expect(rest.conjuncts.count == 1)
     }
 
+    /// The binder pushes the inner-only conditions into a filter on the scan and leaves the
+    /// correlated ones in a filter above it.
+    @Test func nestedFiltersAreGathered() throws {
+        let eq: BExpr = .compare("=", .column(1), .outer(level: 1, index: 2))
+        let plan: Plan = .project(.filter(.filter(.scan(t, keyPrefix: []), .column(3)), eq), [.const(.int(1))])
+        let d = try #require(Decorrelation.of(plan))
+        #expect(d.outerColumns == [2])
+        guard case let .project(.filter(.scan, rest), _) = d.keyPlan, case .column(3) = rest else {
+            Issue.record("key plan \(d.keyPlan)")
+            return
+        }
+    }
+
     @Test func otherCorrelationsAreNot() {
         let eq: BExpr = .compare("=", .column(1), .outer(level: 1, index: 3))
         // The outer row used otherwise, a deeper level, a non-equality, a volatile call.
