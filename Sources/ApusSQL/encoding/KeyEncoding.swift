@@ -150,15 +150,8 @@ public enum RowEncoding {
         let n = try r.u32()
         var next = 0
         for _ in 0..<n {
-            let id = try r.u32()
-            var slot = -1
-            if next < columns.count && columns[next].id == id {
-                slot = next
-            } else if let i = columns.firstIndex(where: { $0.id == id }) {
-                slot = i
-            }
+            let slot = columnPosition(of: try r.u32(), in: columns, after: &next)
             if slot >= 0 {
-                next = slot + 1
                 if needed.map({ $0[slot] }) ?? true {
                     out[slot] = try r.value()
                     continue
@@ -166,6 +159,21 @@ public enum RowEncoding {
             }
             try r.skipValue()
         }
+    }
+
+    /// The position in `columns` of the stored value with column ID `id` (-1: a dropped
+    /// column). Values are stored in column order, so the ID is first looked for at `next`,
+    /// which moves past the position found.
+    @inline(__always)
+    static func columnPosition(of id: UInt32, in columns: [ColumnDesc], after next: inout Int) -> Int {
+        var slot = -1
+        if next < columns.count && columns[next].id == id {
+            slot = next
+        } else if let i = columns.firstIndex(where: { $0.id == id }) {
+            slot = i
+        }
+        if slot >= 0 { next = slot + 1 }
+        return slot
     }
 
     static func appendU32(_ v: UInt32, _ out: inout [UInt8]) {

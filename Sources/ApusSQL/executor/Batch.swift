@@ -158,15 +158,8 @@ extension RowEncoding {
         let n = try r.u32()
         var next = 0
         for _ in 0..<n {
-            let id = try r.u32()
-            var slot = -1
-            if next < columns.count && columns[next].id == id {
-                slot = next
-            } else if let i = columns.firstIndex(where: { $0.id == id }) {
-                slot = i
-            }
+            let slot = columnPosition(of: try r.u32(), in: columns, after: &next)
             if slot >= 0 {
-                next = slot + 1
                 let b = slots[slot]
                 if b >= 0 {
                     guard builders[b].count == rowIndex else { throw Reader.corrupt() }

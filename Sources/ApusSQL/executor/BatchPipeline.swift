@@ -47,13 +47,12 @@ extension Executor {
         depth += 1
         defer { depth -= 1 }
         if depth > 400 { throw SQLError(.stackDepth, "stack depth limit exceeded") }
-        switch plan {
-        case let .scan(t, prefixExprs) where prefixExprs.isEmpty:
-            let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
-            try scanBatches(t, lower: p, upper: KeyEncoding.prefixEnd(p), needed: needed, body)
-        case let .scanRange(t, lower, upper):
-            guard let (lo, hi) = try rangeBounds(t, lower, upper) else { return }
+        if let t = Executor.scannedTable(plan) {
+            guard let (lo, hi) = try primaryRange(plan) else { return }
             try scanBatches(t, lower: lo, upper: hi, needed: needed, body)
+            return
+        }
+        switch plan {
         case let .filter(input, pred) where Executor.batchSafe(pred):
             try forEachBatch(input, needed: Executor.adding([pred], to: needed)) { b in
                 let keep = try selected(pred, b)

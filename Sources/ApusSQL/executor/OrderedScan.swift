@@ -55,13 +55,11 @@ extension Executor {
     /// `primaryKeyOrder`, `indexOrder`), until it returns false. Returns false when it stopped.
     @discardableResult
     func orderedRows(_ p: Plan, _ source: OrderSource, _ body: ([Value]) throws -> Bool) throws -> Bool {
-        switch (p, source) {
-        case let (.scan(t, _), .primaryKey(reverse)):
-            let pfx = KeyEncoding.indexPrefix(table: t.id, index: 1)
-            return try orderedScan(t, lower: pfx, upper: KeyEncoding.prefixEnd(pfx), reverse: reverse, body)
-        case let (.scanRange(t, lower, upper), .primaryKey(reverse)):
-            guard let (lo, hi) = try rangeBounds(t, lower, upper) else { return true }
+        if case let .primaryKey(reverse) = source, let t = Executor.scannedTable(p) {
+            guard let (lo, hi) = try primaryRange(p) else { return true }
             return try orderedScan(t, lower: lo, upper: hi, reverse: reverse, body)
+        }
+        switch (p, source) {
         case let (.scan(t, _), .index(idx, prefix, reverse, nullsFirst)), let (.indexScan(t, _, _), .index(idx, prefix, reverse, nullsFirst)):
             let values = try prefix.map { try eval($0, []) }
             if values.contains(where: \.isNull) { return true }
@@ -69,7 +67,7 @@ extension Executor {
             // The next column's NULLs are stored first (tag 0x05), its values after (tags >= 0x10).
             let nulls = (p + [0x05], p + [0x06]), others = (p + [0x06], KeyEncoding.prefixEnd(p))
             for (lo, hi) in nullsFirst ? [nulls, others] : [others, nulls] {
-                guard try orderedIndexScan(t, lower: lo, upper: hi, reverse: reverse, body) else { return false }
+                guard try orderedScan(t, lower: lo, upper: hi, reverse: reverse, fetch: true, body) else { return false }
             }
             return true
         case let (.filter(x, pred), _):
@@ -81,36 +79,19 @@ extension Executor {
         }
     }
 
-    /// The rows an index's entries in `[lower, upper)` point to, in entry order or reversed.
-    private func orderedIndexScan(
-        _ t: TableDesc, lower: [UInt8], upper: [UInt8], reverse: Bool, _ body: ([Value]) throws -> Bool
+    /// The rows stored in `[lower, upper)` in key order or reversed: of the primary index, or
+    /// with `fetch`, of a secondary index, whose entries hold the row's key (each row is then
+    /// read by it).
+    private func orderedScan(
+        _ t: TableDesc, lower: [UInt8], upper: [UInt8], reverse: Bool, fetch: Bool = false, _ body: ([Value]) throws -> Bool
     ) throws -> Bool {
         var going = true
         var n = 0
         let rowPrefix = KeyEncoding.indexPrefix(table: t.id, index: 1)
-        let visit: ([UInt8], [UInt8]) throws -> Bool = { _, pk in
+        let visit: ([UInt8], [UInt8]) throws -> Bool = { _, value in
             n += 1
             if n & 255 == 0 { try self.checkInterrupt() }
-            guard let bytes = try self.tx.get(rowPrefix + pk) else { return true }
-            going = try body(try self.decodeRow(t, bytes))
-            return going
-        }
-        if reverse {
-            try tx.scanEachReverse(lower: lower, upper: upper, visit)
-        } else {
-            try tx.scanEach(lower: lower, upper: upper, visit)
-        }
-        return going
-    }
-
-    private func orderedScan(
-        _ t: TableDesc, lower: [UInt8], upper: [UInt8], reverse: Bool, _ body: ([Value]) throws -> Bool
-    ) throws -> Bool {
-        var going = true
-        var n = 0
-        let visit: ([UInt8], [UInt8]) throws -> Bool = { _, bytes in
-            n += 1
-            if n & 255 == 0 { try self.checkInterrupt() }
+            guard let bytes = fetch ? try self.tx.get(rowPrefix + value) : value else { return true }
             going = try body(try self.decodeRow(t, bytes))
             return going
         }

@@ -22,13 +22,12 @@ extension Executor {
         depth += 1
         defer { depth -= 1 }
         if depth > 400 { throw SQLError(.stackDepth, "stack depth limit exceeded") }
-        switch plan {
-        case let .scan(t, prefixExprs) where prefixExprs.isEmpty:
-            let p = KeyEncoding.indexPrefix(table: t.id, index: 1)
-            try scanEachRow(t, lower: p, upper: KeyEncoding.prefixEnd(p), needed: needed, body)
-        case let .scanRange(t, lower, upper):
-            guard let (lo, hi) = try rangeBounds(t, lower, upper) else { return }
+        if let t = Executor.scannedTable(plan) {
+            guard let (lo, hi) = try primaryRange(plan) else { return }
             try scanEachRow(t, lower: lo, upper: hi, needed: needed, body)
+            return
+        }
+        switch plan {
         case let .filter(input, pred):
             try forEachRow(input, needed: Executor.adding([pred], to: needed)) { r in
                 if try eval(pred, r) == .bool(true) { try body(r) }
@@ -79,6 +78,26 @@ extension Executor {
         var out: [[Value]] = []
         try forEachRow(plan) { out.append($0) }
         return out
+    }
+
+    /// The table a full scan (no key prefix) or a primary-key range scan reads, nil for other plans.
+    static func scannedTable(_ p: Plan) -> TableDesc? {
+        switch p {
+        case let .scan(t, prefix) where prefix.isEmpty: return t
+        case let .scanRange(t, _, _): return t
+        default: return nil
+        }
+    }
+
+    /// The primary-index key range such a scan reads (see `scannedTable`), nil when it is empty.
+    func primaryRange(_ p: Plan) throws -> ([UInt8], [UInt8])? {
+        switch p {
+        case let .scanRange(t, lower, upper): return try rangeBounds(t, lower, upper)
+        case let .scan(t, _):
+            let pfx = KeyEncoding.indexPrefix(table: t.id, index: 1)
+            return (pfx, KeyEncoding.prefixEnd(pfx))
+        default: return nil
+        }
     }
 
     /// The key range of a primary-key range scan, nil when it is empty (a NULL bound).
