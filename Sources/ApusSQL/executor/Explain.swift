@@ -49,6 +49,12 @@ enum Explain {
         return children(p).contains(where: runsBatches)
     }
 
+    /// An EXPLAIN option's Boolean value: on when given without one.
+    static func flag(_ o: GenericOption) -> Bool {
+        if case let .word(w)? = o.value { return SQLSession.boolean(w) != false }
+        return true
+    }
+
     /// A node's inputs, in the order the executor runs them.
     static func children(_ p: Plan) -> [Plan] {
         switch p {
@@ -137,9 +143,7 @@ enum Explain {
             // index other than the primary key only under a LIMIT).
             if case let .sort(inner, keys) = p, let (leaf, _) = Executor.scanKeys(inner, keys) {
                 var title: String?
-                if let reverse = Executor.primaryKeyOrder(inner, keys), case let .scan(t, _) = leaf {
-                    title = "Index Scan\(reverse ? " Backward" : "") using \(t.name)_pkey on \(t.name)"
-                } else if let reverse = Executor.primaryKeyOrder(inner, keys), case let .scanRange(t, _, _) = leaf {
+                if let reverse = Executor.primaryKeyOrder(inner, keys), let t = Executor.scannedTable(leaf) {
                     title = "Index Scan\(reverse ? " Backward" : "") using \(t.name)_pkey on \(t.name)"
                 } else if limited, let o = Executor.indexOrder(inner, keys) {
                     title = "Index Scan\(keys[0].descending ? " Backward" : "") using \(o.index.name) on \(o.table.name)"
@@ -200,11 +204,11 @@ extension SQLSession {
         for o in e.options {
             switch o.name {
             case "analyze":
-                if case let .word(w)? = o.value { analyze = !["false", "off", "0"].contains(w) } else { analyze = true }
+                analyze = Explain.flag(o)
             case "costs":
-                if case let .word(w)? = o.value { costs = !["false", "off", "0"].contains(w) } else { costs = true }
+                costs = Explain.flag(o)
             case "verbose":
-                if case let .word(w)? = o.value { verbose = !["false", "off", "0"].contains(w) } else { verbose = true }
+                verbose = Explain.flag(o)
             case "buffers", "timing", "summary", "format", "settings", "wal": continue
             default: throw SQLError(.syntaxError, "unrecognized EXPLAIN option \"\(o.name)\"")
             }

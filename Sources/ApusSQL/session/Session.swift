@@ -206,6 +206,16 @@ public final class SQLSession {
         }
     }
 
+    /// A Boolean setting's or option's value as PostgreSQL reads one (`on`/`off`, `true`/`false`,
+    /// `yes`/`no`, `1`/`0`, any case), nil for anything else.
+    static func boolean(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "on", "true", "yes", "1": return true
+        case "off", "false", "no", "0": return false
+        default: return nil
+        }
+    }
+
     /// Sets a session setting (SET, set_config): 42704 for an unknown name, 22023 for a bad duration.
     func applySetting(_ name: String, _ value: String) throws(SQLError) {
         let key = SQLSession.settingKey(name)
@@ -218,7 +228,7 @@ public final class SQLSession {
         if key == "max_query_memory" && StatementInterrupt.bytes(value) == nil {
             throw SQLError(.invalidParameterValue, "invalid value for parameter \"\(key)\": \"\(value)\"")
         }
-        if key == "apus.batch_execution" && !["on", "off", "true", "false", "1", "0", "yes", "no"].contains(value.lowercased()) {
+        if key == "apus.batch_execution" && SQLSession.boolean(value) == nil {
             throw SQLError(.invalidParameterValue, "parameter \"\(key)\" requires a Boolean value")
         }
         settings[key] = value
@@ -348,7 +358,8 @@ public final class SQLSession {
     public func execute(statement: Statement, parameters: [Value] = []) throws(SQLError) -> StatementResult {
         let outermost = interrupt.begin(timeout: statementTimeout)
         interrupt.memoryLimitBytes = queryMemoryLimit
-        interrupt.batchExecution = !["off", "false", "0", "no"].contains((settings["apus.batch_execution"] ?? "on").lowercased())
+        // Unset (the common case) costs one lookup: no text is lowered per statement.
+        interrupt.batchExecution = settings["apus.batch_execution"].flatMap(SQLSession.boolean) ?? true
         defer { if outermost { interrupt.end() } }
         statementDepth += 1
         defer { statementDepth -= 1 }
