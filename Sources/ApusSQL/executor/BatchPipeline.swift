@@ -412,23 +412,32 @@ struct JoinBatcher {
 }
 
 extension BExpr {
-    /// Whether the expression calls one of `names` anywhere inside it.
-    func callsAny(_ names: Set<String>) -> Bool {
+    /// The direct operands of this node (a subquery's plan is not an operand).
+    var operands: [BExpr] {
         switch self {
-        case .const, .column, .outer, .param, .windowColumn, .scalarSubquery, .exists: return false
-        case let .function(name, args, _): return names.contains(name) || args.contains { $0.callsAny(names) }
-        case let .cast(x, _), let .negate(x, _), let .not(x), let .isNull(x, _), let .isBool(x, _, _): return x.callsAny(names)
+        case .const, .column, .outer, .param, .windowColumn, .scalarSubquery, .exists: return []
+        case let .cast(x, _), let .negate(x, _), let .not(x), let .isNull(x, _), let .isBool(x, _, _),
+             let .inSubquery(x, _, _), let .quantified(_, x, _, _):
+            return [x]
         case let .arith(_, a, b, _), let .compare(_, a, b), let .and(a, b), let .or(a, b), let .isDistinct(a, b, _),
              let .nullIf(a, b), let .concat(a, b), let .dateArith(_, a, b, _):
-            return a.callsAny(names) || b.callsAny(names)
-        case let .inList(x, items, _): return x.callsAny(names) || items.contains { $0.callsAny(names) }
-        case let .like(a, b, esc, _, _): return a.callsAny(names) || b.callsAny(names) || esc?.callsAny(names) == true
+            return [a, b]
+        case let .inList(x, items, _): return [x] + items
+        case let .like(a, b, esc, _, _): return [a, b] + (esc.map { [$0] } ?? [])
         case let .caseWhen(operand, whens, otherwise):
-            return operand?.callsAny(names) == true || otherwise?.callsAny(names) == true
-                || whens.contains { $0.0.callsAny(names) || $0.1.callsAny(names) }
-        case let .coalesce(xs), let .extreme(xs, _): return xs.contains { $0.callsAny(names) }
-        case let .inSubquery(x, _, _), let .quantified(_, x, _, _): return x.callsAny(names)
+            return (operand.map { [$0] } ?? []) + whens.flatMap { [$0.0, $0.1] } + (otherwise.map { [$0] } ?? [])
+        case let .coalesce(xs), let .extreme(xs, _), let .function(_, xs, _): return xs
         }
+    }
+
+    /// Whether this node or any operand below it satisfies `test`.
+    func contains(where test: (BExpr) -> Bool) -> Bool {
+        test(self) || operands.contains { $0.contains(where: test) }
+    }
+
+    /// Whether the expression calls one of `names` anywhere inside it.
+    func callsAny(_ names: Set<String>) -> Bool {
+        contains { if case let .function(name, _, _) = $0 { return names.contains(name) } else { return false } }
     }
 }
 

@@ -79,20 +79,11 @@ extension BExpr {
     /// Whether the expression reads an enclosing query's row (or holds a subquery or window
     /// value, which this check does not look into).
     var refersOuter: Bool {
-        switch self {
-        case .outer, .scalarSubquery, .exists, .inSubquery, .quantified, .windowColumn: return true
-        case .const, .column, .param: return false
-        case let .function(_, args, _): return args.contains { $0.refersOuter }
-        case let .cast(x, _), let .negate(x, _), let .not(x), let .isNull(x, _), let .isBool(x, _, _): return x.refersOuter
-        case let .arith(_, a, b, _), let .compare(_, a, b), let .and(a, b), let .or(a, b), let .isDistinct(a, b, _),
-             let .nullIf(a, b), let .concat(a, b), let .dateArith(_, a, b, _):
-            return a.refersOuter || b.refersOuter
-        case let .inList(x, items, _): return x.refersOuter || items.contains { $0.refersOuter }
-        case let .like(a, b, esc, _, _): return a.refersOuter || b.refersOuter || esc?.refersOuter == true
-        case let .caseWhen(operand, whens, otherwise):
-            return operand?.refersOuter == true || otherwise?.refersOuter == true
-                || whens.contains { $0.0.refersOuter || $0.1.refersOuter }
-        case let .coalesce(xs), let .extreme(xs, _): return xs.contains { $0.refersOuter }
+        contains {
+            switch $0 {
+            case .outer, .scalarSubquery, .exists, .inSubquery, .quantified, .windowColumn: return true
+            default: return false
+            }
         }
     }
 }

@@ -41,7 +41,7 @@ enum ConstantFolding {
             folded = .function(name, args.map(fold), t)
         }
         var values: [Value] = []
-        for c in folded.children {
+        for c in folded.operands {
             guard case let .const(v) = c else { return folded }
             values.append(v)
         }
@@ -65,18 +65,6 @@ enum ConstantFolding {
         }
         guard let v = try? Executor(tx: NoStorage(), params: []).eval(folded, []) else { return folded }
         return .const(v)
-    }
-}
-
-extension BExpr {
-    /// The direct operands of the node kinds constant folding computes.
-    fileprivate var children: [BExpr] {
-        switch self {
-        case let .cast(x, _), let .negate(x, _), let .not(x), let .isNull(x, _): return [x]
-        case let .arith(_, a, b, _), let .compare(_, a, b), let .and(a, b), let .or(a, b), let .concat(a, b), let .nullIf(a, b): return [a, b]
-        case let .coalesce(xs), let .extreme(xs, _), let .function(_, xs, _): return xs
-        default: return [self]
-        }
     }
 }
 
