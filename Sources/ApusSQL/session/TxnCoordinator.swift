@@ -131,7 +131,9 @@ public final class TxnCoordinator: @unchecked Sendable {
         self.gcWindow = gcWindow
         self.nextID = UInt64(Date().timeIntervalSince1970 * 1_000)
         let now = TxnCoordinator.wallNanos()
-        let retainedAtOpen = engine.retainedSequence ?? 0
+        // Without a logged retained sequence nothing kept old versions across the restart:
+        // only states from the open on are readable.
+        let retainedAtOpen = engine.retainedSequence ?? engine.openSequence
         let (stored, lastWriteStart) = TxnCoordinator.loadHistory(engine)
         history = stored
         if let last = history.last, engine.openSequence > last.sequence {

@@ -177,4 +177,33 @@ import Testing
         }
         #expect(try DurableTxnTests.rows(s, "SELECT v FROM t AS OF SYSTEM TIME '-1us'") == [["newest"]])
     }
+
+    /// Stored time points without a retained sequence in the manifest (its first logging
+    /// failed, or the points came without one): compaction may have dropped their versions, so
+    /// AS OF such a time fails with 72000 instead of reading an incomplete state.
+    @Test func timePointsWithoutRetainedVersionsAreNotReadable() throws {
+        let fs = MemoryFileSystem()
+        let old = Date().addingTimeInterval(-10)
+        do {
+            let engine = try StorageEngine.open(directory: "/noret", options: DurableTxnTests.options(), fileSystem: fs)
+            // A point a second before `old`, stored by a group write that started 5 s after it.
+            let wall = Int64(old.timeIntervalSince1970 * 1e9)
+            var value: [UInt8] = []
+            value.appendFixed64(1)
+            value.appendFixed64(UInt64(bitPattern: wall + 5_000_000_000))
+            try engine.put(TxnCoordinator.historyKey(wall - 1_000_000_000), value)
+            try engine.put(Array("filler".utf8), Array("x".utf8))
+            #expect(engine.retainedSequence == nil)
+            try engine.close()
+        }
+        let engine = try StorageEngine.open(directory: "/noret", options: DurableTxnTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        do {
+            _ = try s.execute(sql: "SELECT 1 AS OF SYSTEM TIME '\(TimeTravelTests.text(old))'")
+            Issue.record("a time whose versions were not retained must fail")
+        } catch {
+            #expect(error.sqlState.code == "72000")
+        }
+    }
 }
