@@ -144,15 +144,15 @@ public final class Database: Sendable {
             guard stmts.count == 1, let s = stmts.first else {
                 throw SQLError(.syntaxError, "a prepared statement holds exactly one statement")
             }
-            return PreparedStatement(database: self, statement: s)
+            return PreparedStatement(database: self, statement: s, slot: PlanSlot())
         } catch let e as SQLError { throw e } catch let e as ParseError {
             throw SQLError(e.sqlState, e.message, position: e.position)
         } catch { throw SQLError(.internalError, "\(error)") }
     }
 
-    func run(_ statement: Statement, _ parameters: [Value]) throws(SQLError) -> ResultSet {
+    func run(_ statement: Statement, _ parameters: [Value], slot: PlanSlot? = nil) throws(SQLError) -> ResultSet {
         try state.withLock { (s: inout SQLSession) throws(SQLError) -> ResultSet in
-            ResultSet(try s.execute(statement: statement, parameters: parameters))
+            ResultSet(try s.execute(statement: statement, parameters: parameters, slot: slot))
         }
     }
 
@@ -208,11 +208,13 @@ public struct Transaction {
 public struct PreparedStatement: Sendable {
     let database: Database
     let statement: Statement
+    /// The statement's plan, kept between executions while it stays valid.
+    let slot: PlanSlot
 
     /// Runs the statement with these parameter values.
     @discardableResult
     public func execute(_ parameters: [Value] = []) throws(SQLError) -> ResultSet {
-        try database.run(statement, parameters)
+        try database.run(statement, parameters, slot: slot)
     }
 }
 

@@ -65,6 +65,8 @@ struct PreparedEntry {
     var sql: String
     /// The result columns and inferred parameter types, bound once at Parse (queries only).
     var described: (columns: [ResultColumn]?, parameterTypes: [SQLType])?
+    /// The statement's plan between executions (see `PlanSlot`).
+    var slot = PlanSlot()
 }
 
 /// A bound portal: the statement, its parameters, and (once run) its result.
@@ -74,6 +76,8 @@ struct Portal {
     var resultFormats: [Int16]
     var result: StatementResult?
     var sent = 0
+    /// The prepared statement's plan slot (nil: a statement not prepared by Parse).
+    var slot: PlanSlot?
 }
 
 /// One client connection: the protocol state machine over an `SQLSession`.
@@ -405,14 +409,14 @@ final class PGConnection: @unchecked Sendable {
         send(w)
     }
 
-    func run(_ statement: Statement, _ params: [Value]) throws(SQLError) -> StatementResult {
+    func run(_ statement: Statement, _ params: [Value], slot: PlanSlot? = nil) throws(SQLError) -> StatementResult {
         guard let s = session else { throw SQLError(SQLState("08003"), "no session") }
         // The statement starts before the wait for the transaction lock, so that a cancel and
         // statement_timeout also end that wait.
         let outermost = s.interrupt.begin(timeout: s.statementTimeout)
         defer { if outermost { s.interrupt.end() } }
         return try host.run(id, s, seen: &seenGeneration) { () throws(SQLError) -> StatementResult in
-            try s.execute(statement: statement, parameters: params)
+            try s.execute(statement: statement, parameters: params, slot: slot)
         }
     }
 
@@ -569,7 +573,7 @@ final class PGConnection: @unchecked Sendable {
                 let oid = i < oids.count ? oids[i] : 0
                 values.append(try PGTypes.parameter(bytes, format: f, oid: f == 0 && oid == 705 ? 0 : oid))
             }
-            portals[portal] = Portal(statement: p.statement, parameters: values, resultFormats: resultFormats)
+            portals[portal] = Portal(statement: p.statement, parameters: values, resultFormats: resultFormats, slot: p.slot)
             w.bindComplete()
         case let .describe(kind, name):
             if kind == UInt8(ascii: "S") {
@@ -598,7 +602,7 @@ final class PGConnection: @unchecked Sendable {
                 guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
                 guard let st = portal.statement else { w.noData(); return }
                 if portal.result == nil {
-                    portal.result = try run(st, portal.parameters)
+                    portal.result = try run(st, portal.parameters, slot: portal.slot)
                     notices(portal.result, &w)
                 }
                 portals[name] = portal
@@ -614,7 +618,7 @@ final class PGConnection: @unchecked Sendable {
             guard var portal = portals[name] else { throw SQLError(SQLState("34000"), "portal \"\(name)\" does not exist") }
             guard let st = portal.statement else { w.emptyQueryResponse(); return }
             if portal.result == nil {
-                portal.result = try run(st, portal.parameters)
+                portal.result = try run(st, portal.parameters, slot: portal.slot)
                 notices(portal.result, &w)
             }
             guard let r = portal.result else { return }
@@ -713,7 +717,7 @@ extension PGConnection {
         guard var portal = portals[f.name], let st = portal.statement else {
             throw SQLError(SQLState("34000"), "cursor \"\(f.name)\" does not exist")
         }
-        if portal.result == nil { portal.result = try run(st, portal.parameters) }
+        if portal.result == nil { portal.result = try run(st, portal.parameters, slot: portal.slot) }
         guard let r = portal.result, r.hasRows else { throw SQLError(SQLState("55000"), "portal \"\(f.name)\" cannot be run") }
         let count: Int64?
         switch f.direction {

@@ -118,6 +118,8 @@ final class Executor {
                 if let bytes = try tx.get(rowKey) { out.append(try decodeRow(t, bytes)) }
             }
             return out
+        case let .indexOnlyScan(t, idx, prefixExprs):
+            return try indexOnlyRows(t, idx, prefixExprs)
         case let .lockRows(input, t, strength, wait):
             return try lockRows(try run(input), t, strength, wait)
         case .filter where profile == nil && Executor.streams(plan), .project where profile == nil && Executor.streams(plan),

@@ -58,7 +58,7 @@ enum Explain {
     /// A node's inputs, in the order the executor runs them.
     static func children(_ p: Plan) -> [Plan] {
         switch p {
-        case .one, .values, .scan, .scanRange, .indexScan, .vectorSearch, .cte, .series, .unnest: return []
+        case .one, .values, .scan, .scanRange, .indexScan, .indexOnlyScan, .vectorSearch, .cte, .series, .unnest: return []
         case let .filter(c, _), let .project(c, _), let .aggregate(c, _, _), let .sort(c, _), let .limit(c, _, _),
             let .distinct(c), let .distinctOn(c, _), let .trim(c, _), let .window(c, _), let .groupingSets(c, _, _, _),
             let .lockRows(c, _, _, _), let .expandSets(c, _):
@@ -78,6 +78,7 @@ enum Explain {
             if t.viewSQL != nil { return "Subquery Scan on \(t.name)" }
             return prefix.isEmpty ? "Seq Scan on \(t.name)" : "Index Scan using \(t.name)_pkey on \(t.name)"
         case let .indexScan(t, idx, _): return "Index Scan using \(idx.name) on \(t.name)"
+        case let .indexOnlyScan(t, idx, _): return "Index Only Scan using \(idx.name) on \(t.name)"
         case let .vectorSearch(v): return "Index Scan using \(v.index.name) on \(v.table.name)"
         case let .scanRange(t, _, _): return "Index Scan using \(t.name)_pkey on \(t.name)"
         case .filter: return nil
@@ -124,7 +125,8 @@ enum Explain {
             let op = ["vec_l2_distance": "<->", "vec_cosine_distance": "<=>", "vec_negative_inner_product": "<#>"][v.distance] ?? "?"
             let col = v.table.columns[v.index.columns[0]].name
             return ["Order By: (\(col) \(op) $query)"] + (v.filter == nil ? [] : ["Filter: WHERE clause, checked during the index walk"])
-        case let .indexScan(_, idx, prefix): return ["Index Cond: \(prefix.count) of \(idx.columns.count) key column\(idx.columns.count == 1 ? "" : "s")"]
+        case let .indexScan(_, idx, prefix), let .indexOnlyScan(_, idx, prefix):
+            return ["Index Cond: \(prefix.count) of \(idx.columns.count) key column\(idx.columns.count == 1 ? "" : "s")"]
         default: return []
         }
     }
@@ -156,7 +158,7 @@ enum Explain {
             var title = title(p)
             if let scanTitle {
                 switch p {
-                case .scan, .scanRange, .indexScan: title = scanTitle
+                case .scan, .scanRange, .indexScan, .indexOnlyScan: title = scanTitle
                 default: break
                 }
             }
@@ -217,21 +219,22 @@ extension SQLSession {
         let start = DispatchTime.now().uptimeNanoseconds
         let binder = queryBinder(settable: false)
         let b = try binder.bindQuery(q, outer: nil)
+        let plan = binder.indexOnly(b.plan)
         let planned = DispatchTime.now().uptimeNanoseconds
         var lines: [String]
         if analyze {
             let ex = Executor(tx: t, params: params)
             let root = ProfileNode(staticChildren: 1)
             ex.profile = root
-            _ = try ex.run(b.plan)
+            _ = try ex.run(plan)
             let done = DispatchTime.now().uptimeNanoseconds
-            lines = Explain.render(b.plan, profile: root.children.first, estimator: costs ? Estimator(stats: statistics) : nil)
+            lines = Explain.render(plan, profile: root.children.first, estimator: costs ? Estimator(stats: statistics) : nil)
             lines.append(String(format: "Planning Time: %.3f ms", Double(planned - start) / 1e6))
             lines.append(String(format: "Execution Time: %.3f ms", Double(done - planned) / 1e6))
         } else {
-            lines = Explain.render(b.plan, profile: nil, estimator: costs ? Estimator(stats: statistics) : nil)
+            lines = Explain.render(plan, profile: nil, estimator: costs ? Estimator(stats: statistics) : nil)
             if verbose {
-                let batches = Executor(tx: t, params: params).batchExecution && Explain.runsBatches(b.plan)
+                let batches = Executor(tx: t, params: params).batchExecution && Explain.runsBatches(plan)
                 lines.append("Execution: " + (batches ? "batches of columns" : "rows"))
             }
         }

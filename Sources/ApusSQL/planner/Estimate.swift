@@ -31,7 +31,7 @@ struct Estimator {
     /// plain columns and joins.
     func origin(_ p: Plan, _ i: Int) -> (TableDesc, Int)? {
         switch p {
-        case let .scan(t, _), let .scanRange(t, _, _), let .indexScan(t, _, _):
+        case let .scan(t, _), let .scanRange(t, _, _), let .indexScan(t, _, _), let .indexOnlyScan(t, _, _):
             return t.viewSQL == nil && i < t.columns.count ? (t, i) : nil
         case let .filter(c, _), let .lockRows(c, _, _, _), let .sort(c, _), let .limit(c, _, _), let .distinct(c), let .trim(c, _),
              let .distinctOn(c, _):
@@ -80,7 +80,7 @@ struct Estimator {
             for k in t.primaryKey.prefix(prefix.count) { r /= info(p, k)?.distinct ?? 200 }
             return max(r, 1)
         case let .scanRange(t, _, _): return tableRows(t) * Estimator.defaultInequality
-        case let .indexScan(t, idx, prefix):
+        case let .indexScan(t, idx, prefix), let .indexOnlyScan(t, idx, prefix):
             if idx.unique && prefix.count == idx.columns.count { return 1 }
             var r = tableRows(t)
             for k in idx.columns.prefix(prefix.count) { r /= info(p, k)?.distinct ?? 200 }
@@ -93,7 +93,8 @@ struct Estimator {
             // condition the access path narrowed by.
             let base: Double
             switch c {
-            case let .scan(t, _) where t.viewSQL == nil, let .scanRange(t, _, _), let .indexScan(t, _, _): base = tableRows(t)
+            case let .scan(t, _) where t.viewSQL == nil, let .scanRange(t, _, _), let .indexScan(t, _, _),
+                 let .indexOnlyScan(t, _, _): base = tableRows(t)
             case let .lockRows(.scan(t, _), _, _, _): base = tableRows(t)
             default: base = rows(c)
             }

@@ -125,6 +125,9 @@ indirect enum Plan {
     case scanRange(TableDesc, lower: (BExpr, Bool)?, upper: (BExpr, Bool)?)
     /// Rows of a secondary index whose key starts with `prefix`.
     case indexScan(TableDesc, IndexDesc, prefix: [BExpr])
+    /// `indexScan` read from the index entries alone: rows have only the index's and the
+    /// primary key's columns, the others NULL (see `IndexOnlyScan.swift`).
+    case indexOnlyScan(TableDesc, IndexDesc, prefix: [BExpr])
     /// The rows nearest to a query vector through an HNSW or IVFFlat index, nearest first.
     case vectorSearch(VectorSearchSpec)
     case filter(Plan, BExpr)

@@ -149,13 +149,27 @@ public final class SQLSession {
         didSet {
             planCache.removeAll()
             vectorKnobs = nil
+            transactionDefaults = nil
         }
+    }
+    /// What a new transaction takes from the settings, read once per change of the settings
+    /// (not per statement).
+    private var transactionDefaults: (isolation: IsolationLevel, readOnly: Bool, lockTimeout: Double?, batches: Bool)?
+
+    func currentTransactionDefaults() -> (isolation: IsolationLevel, readOnly: Bool, lockTimeout: Double?, batches: Bool) {
+        if let d = transactionDefaults { return d }
+        var lockTimeout: Double?
+        if let text = settings["lock_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 { lockTimeout = Double(ms) / 1000 }
+        let d = (
+            SQLSession.isolation(setting("default_transaction_isolation")), setting("default_transaction_read_only") == "on", lockTimeout,
+            settings["apus.batch_execution"].flatMap(SQLSession.boolean) ?? true)
+        transactionDefaults = d
+        return d
     }
     /// `hnsw.ef_search` and `ivfflat.probes` as numbers, read once per change of the settings.
     private var vectorKnobs: (efSearch: Int, probes: Int)?
-    /// Bound plans of queries run before, by their syntax tree, for statements run again
-    /// (prepared statements): emptied whenever the catalog, the settings or the role change.
-    var planCache: [Query: (plan: Plan, columns: [ResultColumn])] = [:]
+    /// Bound plans of queries run before (see `PlanCache`).
+    var planCache = PlanCache()
 
     /// The settings SHOW knows, with their defaults (what drivers and tools ask for).
     static let defaultSettings: [String: String] = [
@@ -262,10 +276,11 @@ public final class SQLSession {
     /// After `t` committed: its catalog becomes the session's. A catalog change was made under
     /// the exclusive schema lock, so the commit made the generation exactly one more.
     func publishCatalog(_ t: StorageTransaction) {
-        if catalog != txCatalog {
-            catalogGeneration += 1
-            catalogSeen = t.generation + 1
-        }
+        // Compared, not assigned, when unchanged (the common case): an assignment copies the
+        // old value for `didSet` and compares again.
+        guard catalog != txCatalog else { return }
+        catalogGeneration += 1
+        catalogSeen = t.generation + 1
         catalog = txCatalog
     }
 
@@ -355,11 +370,10 @@ public final class SQLSession {
     ///
     /// - Throws: 57014 when `interrupt` fires (a cancel request or `statement_timeout`) while
     ///   it runs; the statement's effects are undone as for any other error.
-    public func execute(statement: Statement, parameters: [Value] = []) throws(SQLError) -> StatementResult {
+    public func execute(statement: Statement, parameters: [Value] = [], slot: PlanSlot? = nil) throws(SQLError) -> StatementResult {
         let outermost = interrupt.begin(timeout: statementTimeout)
         interrupt.memoryLimitBytes = queryMemoryLimit
-        // Unset (the common case) costs one lookup: no text is lowered per statement.
-        interrupt.batchExecution = settings["apus.batch_execution"].flatMap(SQLSession.boolean) ?? true
+        interrupt.batchExecution = currentTransactionDefaults().batches
         defer { if outermost { interrupt.end() } }
         statementDepth += 1
         defer { statementDepth -= 1 }
@@ -369,7 +383,7 @@ public final class SQLSession {
         if case let .transaction(t) = statement {
             r = try transactionStatement(t)
         } else {
-            r = try inTransaction { t in try run(statement, parameters, t) }
+            r = try inTransaction { t in try run(statement, parameters, t, slot: top ? slot : nil) }
         }
         if top { r.notices = takeNotices() }
         return r
@@ -423,7 +437,7 @@ public final class SQLSession {
             if let open = tx { t = open } else {
                 t = try newTransaction()
                 tx = t
-                txCatalog = catalog
+                if txCatalog != catalog { txCatalog = catalog }
             }
             if let v = t.vectorState {
                 if vectorKnobs == nil {
@@ -495,13 +509,11 @@ public final class SQLSession {
     /// A new transaction with the session's defaults; reloads the catalog first when another
     /// session changed it.
     func newTransaction() throws(SQLError) -> StorageTransaction {
+        let defaults = currentTransactionDefaults()
         let t = StorageTransaction(
-            engine: engine, vectors: vectorIndexes, interrupt: interrupt, coordinator: coordinator,
-            isolation: SQLSession.isolation(setting("default_transaction_isolation")))
-        if let text = settings["lock_timeout"], let ms = StatementInterrupt.milliseconds(text), ms > 0 {
-            t.lockTimeout = Double(ms) / 1000
-        }
-        t.readOnly = setting("default_transaction_read_only") == "on"
+            engine: engine, vectors: vectorIndexes, interrupt: interrupt, coordinator: coordinator, isolation: defaults.isolation)
+        t.lockTimeout = defaults.lockTimeout
+        t.readOnly = defaults.readOnly
         if t.statisticsGeneration != statisticsSeen {
             // Another session's ANALYZE committed.
             statistics.clear()
@@ -640,18 +652,22 @@ public final class SQLSession {
     }
 
     /// A query's rows: through the plan cache, or bound now.
-    func runQuery(_ q: Query, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
+    func runQuery(_ q: Query, _ params: [Value], _ t: any KVTransaction, slot: PlanSlot? = nil) throws -> StatementResult {
         let plan: Plan, columns: [ResultColumn]
-        if let cached = planCache[q] {
+        if let slot, slot.epoch == planCache.epoch, let entry = slot.entry {
+            (plan, columns) = entry
+        } else if let cached = planCache[q] {
             (plan, columns) = cached
+            if let slot { (slot.epoch, slot.entry) = (planCache.epoch, cached) }
         } else {
             if let (e, rest) = try SQLSession.splitAsOf(q) { return try runAsOf(e, rest, params, t) }
             let binder = queryBinder(settable: true)
             let b = try binder.bindQuery(q, outer: nil)
-            (plan, columns) = (b.plan, b.columns.map { ResultColumn(name: $0.name, type: $0.type) })
+            (plan, columns) = (binder.indexOnly(b.plan), b.columns.map { ResultColumn(name: $0.name, type: $0.type) })
             if binder.reusable {
                 if planCache.count >= 64 { planCache.removeAll() }
                 planCache[q] = (plan, columns)
+                if let slot { (slot.epoch, slot.entry) = (planCache.epoch, (plan, columns)) }
             }
         }
         let rows = try Executor(tx: t, params: params).run(plan)
@@ -679,7 +695,7 @@ public final class SQLSession {
         }
     }
 
-    func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction) throws -> StatementResult {
+    func run(_ s: Statement, _ params: [Value], _ t: any KVTransaction, slot: PlanSlot? = nil) throws -> StatementResult {
         switch s {
         case .createTable, .createTableAs, .createIndex, .createView, .drop, .truncate, .alterTable, .createSequence,
              .alterSequence, .createRole, .alterRole, .dropRole, .createSchema, .alterSchema:
@@ -692,7 +708,7 @@ public final class SQLSession {
         // is then made as any other.
         let s = try temporaryRewritten(s, t)
         switch s {
-        case let .query(q): return try runQuery(q, params, t)
+        case let .query(q): return try runQuery(q, params, t, slot: slot)
         case let .declareCursor(d): return try declareCursor(d, params, t)
         case let .fetch(f): return try fetchCursor(f)
         case let .closeCursor(c): return try closeCursor(c)

@@ -69,6 +69,9 @@ public final class StorageTransaction: KVTransaction {
     private var reads: Set<ByteKey> = []
     private var ranges: [(lower: [UInt8], upper: [UInt8])] = []
     private var schemaLock: LockMode?
+    /// Whether the transaction ever asked the lock table for a lock (a read-only one never
+    /// does, and then ends without visiting the lock table).
+    private var mayHoldLocks = false
     /// Whether any statement ran (SET TRANSACTION must come first).
     var started = false
 
@@ -363,6 +366,7 @@ public final class StorageTransaction: KVTransaction {
 
     private func acquire(_ key: [UInt8], _ mode: LockMode, _ wait: RowLockWait) throws(SQLError) {
         guard let coordinator else { return }
+        mayHoldLocks = true
         let interrupt = self.interrupt
         do {
             try coordinator.locks.acquire(
@@ -400,7 +404,7 @@ public final class StorageTransaction: KVTransaction {
         defer {
             if let committed {
                 coordinator?.locks.releaseAll(id, committed: keys, at: committed)
-            } else {
+            } else if mayHoldLocks {
                 coordinator?.locks.releaseAll(id)
             }
         }
@@ -457,6 +461,6 @@ public final class StorageTransaction: KVTransaction {
         sortedKeys = SortedKeys()
         vectorState?.rolledBack()
         coordinator?.end(id, start)
-        coordinator?.locks.releaseAll(id)
+        if mayHoldLocks { coordinator?.locks.releaseAll(id) }
     }
 }
