@@ -98,14 +98,14 @@ public final class Database: Sendable {
     /// Opens (or creates) a database stored in the directory `path`.
     public static func open(path: String) throws -> Database {
         do {
-            return try Database(engine: try StorageEngine.open(directory: path))
+            return try Database(engine: try StorageEngine.open(directory: path, options: .sql))
         } catch let e as SQLError { throw e } catch { throw DatabaseError.storage("\(error)") }
     }
 
     /// A fresh database held in memory.
     public static func inMemory() throws -> Database {
         do {
-            return try Database(engine: try StorageEngine.open(directory: "/apus-mem", options: StorageOptions(), fileSystem: MemoryFileSystem()))
+            return try Database(engine: try StorageEngine.open(directory: "/apus-mem", options: .sql, fileSystem: MemoryFileSystem()))
         } catch let e as SQLError { throw e } catch { throw DatabaseError.storage("\(error)") }
     }
 

@@ -118,7 +118,7 @@ struct Serve: ParsableCommand {
         let method = try Serve.authenticationMethod(auth, host: host)
         let password = try Serve.bootstrapPassword(passwordFile)
         guard !superuser.isEmpty else { throw ValidationError("--superuser must not be empty") }
-        var options = StorageOptions()
+        var options = StorageOptions.sql
         options.memtableBytesMax = memtableMB << 20
         options.blockCacheBytes = cacheMB << 20
         let engine = try StorageEngine.open(directory: dataDir, options: options)

@@ -1,4 +1,5 @@
 import ApusCore
+import ApusStorage
 
 /// Order-preserving tuple encoding for keys: comparing encodings byte-wise gives the same
 /// order as comparing the values (NULL first), for values of one type per position.
@@ -325,5 +326,58 @@ public enum RowEncoding {
             default: throw Reader.corrupt()
             }
         }
+    }
+}
+
+extension KeyEncoding {
+    /// The prefix table filters hold for SQL keys: for an entry of a secondary index
+    /// (`0x02 | table | index > 1 | values... | primary key`), the table and index IDs and the
+    /// first indexed value, so that an equality lookup on an index's leading column skips the
+    /// tables without that value (see `ApusStorage.BloomPrefix`). Other keys have none: rows
+    /// are read by whole key, which filters cover already.
+    ///
+    /// Part of the table file format under its name: change the name with the function.
+    public static let bloomPrefix = BloomPrefix(name: "apus.sql.index-first-value.1") { key in
+        guard key.count > 9, key[0] == 0x02 else { return nil }
+        let index = UInt32(key[5]) << 24 | UInt32(key[6]) << 16 | UInt32(key[7]) << 8 | UInt32(key[8])
+        guard index > 1, let n = valueLength(key, at: 9) else { return nil }
+        return 9 + n
+    }
+
+    /// The length of the encoded value at `offset`, for the encodings of fixed length and the
+    /// escaped ones (nil for others and for malformed bytes).
+    static func valueLength(_ key: UnsafeRawBufferPointer, at offset: Int) -> Int? {
+        func escaped(from start: Int) -> Int? {
+            var i = start
+            while i + 1 < key.count {
+                if key[i] == 0x00 {
+                    if key[i + 1] == 0x01 { return i + 2 - offset }
+                    guard key[i + 1] == 0xFF else { return nil }
+                    i += 2
+                } else {
+                    i += 1
+                }
+            }
+            return nil
+        }
+        let n: Int
+        switch key[offset] {
+        case 0x05, 0x10, 0x11: n = 1
+        case 0x20, 0x30, 0x60, 0x61, 0x62, 0x63: n = 9
+        case 0x38: return offset + 9 < key.count ? escaped(from: offset + 9) : nil
+        case 0x40, 0x50: return escaped(from: offset + 1)
+        case 0x70: n = 33
+        default: return nil
+        }
+        return offset + n <= key.count ? n : nil
+    }
+}
+
+extension StorageOptions {
+    /// The storage options of an SQL database: the defaults, with `KeyEncoding.bloomPrefix`.
+    public static var sql: StorageOptions {
+        var o = StorageOptions()
+        o.bloomPrefix = KeyEncoding.bloomPrefix
+        return o
     }
 }

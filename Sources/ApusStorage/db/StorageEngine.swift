@@ -604,20 +604,51 @@ public final class StorageEngine: @unchecked Sendable {
         let state = readState()
         var children: [any InternalIterator] = state.memtables.map { $0.makeIterator() }
         var tombstones: [RangeTombstone] = state.memtables.flatMap { $0.rangeTombstones() }
+        // A read of one prefix's keys leaves out the tables whose filter lacks the prefix
+        // (their range tombstones still apply).
+        var prefixHash: UInt64?
+        if let bp = options.bloomPrefix, options.comparator == .bytewise, let lo = iteratorOptions.lowerBound,
+           let hi = iteratorOptions.upperBound {
+            prefixHash = bp.sharedPrefixHash(lower: lo, upper: hi)
+        }
+        var skipped = 0
         for f in state.version.levels[0] {
             let reader = try tableCache.reader(fileNumber: f.number)
-            children.append(reader.makeIterator())
             if f.rangeTombstoneCount > 0 { tombstones += reader.rangeTombstones }
+            if let h = prefixHash, let bp = options.bloomPrefix, !reader.mayContain(prefixHash: h, of: bp) {
+                skipped += 1
+                continue
+            }
+            children.append(reader.makeIterator())
         }
         for level in 1..<StorageOptions.levelCount where !state.version.levels[level].isEmpty {
-            children.append(LevelIterator(version: state.version, level: level, tableCache: tableCache))
             for f in state.version.levels[level] where f.rangeTombstoneCount > 0 {
                 tombstones += try tableCache.reader(fileNumber: f.number).rangeTombstones
             }
+            if let h = prefixHash, let bp = options.bloomPrefix, let lo = iteratorOptions.lowerBound,
+               let hi = iteratorOptions.upperBound, try !levelMayContain(state.version, level, lo, hi, h, bp) {
+                skipped += 1
+                continue
+            }
+            children.append(LevelIterator(version: state.version, level: level, tableCache: tableCache))
         }
+        if skipped > 0 { counters.add(counters.prefixFilterSkips, skipped) }
         let merged = MergingIterator(children: children, comparator: options.comparator)
         return StorageIterator(input: merged, snapshot: snap, tombstones: tombstones, options: iteratorOptions,
                                comparator: options.comparator, pinned: state)
+    }
+
+    /// Whether a file of sorted `level` that overlaps `[lower, upper)` may hold a key with the
+    /// prefix whose hash is `hash`.
+    private func levelMayContain(_ v: Version, _ level: Int, _ lower: [UInt8], _ upper: [UInt8], _ hash: UInt64,
+                                 _ bp: BloomPrefix) throws(StorageError) -> Bool {
+        let files = v.levels[level]
+        var i = v.findFile(level: level, target: InternalKey.seekTarget(lower, maxSequenceNumber))
+        while i < files.count && v.compareUser(files[i].smallestUserKey, upper[...]) < 0 {
+            if try tableCache.reader(fileNumber: files[i].number).mayContain(prefixHash: hash, of: bp) { return true }
+            i += 1
+        }
+        return false
     }
 
     // MARK: - Maintenance
@@ -706,7 +737,8 @@ public final class StorageEngine: @unchecked Sendable {
             userBytesWritten: counters.userBytes.load(ordering: .relaxed),
             walBytesWritten: counters.walBytes.load(ordering: .relaxed),
             gcBytesReclaimed: counters.gcBytes.load(ordering: .relaxed),
-            liveSnapshots: snapshots.count)
+            liveSnapshots: snapshots.count,
+            prefixFilterSkips: counters.prefixFilterSkips.load(ordering: .relaxed))
     }
 
     /// WAL fsyncs made by commits (group commit makes this smaller than the synced writes).

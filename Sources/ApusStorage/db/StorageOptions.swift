@@ -22,6 +22,10 @@ public struct StorageOptions: Sendable {
     public var blockRestartInterval: Int = 16
     /// Bloom filter bits per key; 0 disables filters (default 10, about 1% false positives).
     public var bloomBitsPerKey: Int = 10
+    /// Also puts each key's prefix, as `bloomPrefix` extracts it, into table filters, so that
+    /// a bounded read whose keys all share one prefix skips the tables without it (default
+    /// none). See `BloomPrefix`.
+    public var bloomPrefix: BloomPrefix?
     /// Compression of data blocks (default none).
     public var compression: BlockCompression = .none
     /// Byte budget of the block cache (default 128 MiB, PostgreSQL's default shared_buffers;

@@ -25,6 +25,10 @@ package final class TableBuilder {
     private var pendingHandle: BlockHandle?
     private var lastKey: [UInt8] = []
     private var filterHashes: [UInt64] = []
+    private let bloomPrefix: BloomPrefix?
+    /// The last key's filter hashes (whole key, prefix), so that runs of equal ones add one.
+    private var lastKeyHash: UInt64?
+    private var lastPrefixHash: UInt64?
     private var tombstones: [RangeTombstone] = []
     private var properties = TableProperties()
     /// Bytes written to the file so far.
@@ -50,6 +54,8 @@ package final class TableBuilder {
         blockBytes = options.blockBytes
         bloomBitsPerKey = options.bloomBitsPerKey
         compression = options.compression
+        bloomPrefix = options.bloomBitsPerKey > 0 ? options.bloomPrefix : nil
+        properties.bloomPrefixName = bloomPrefix?.name ?? ""
         dataBlock = BlockBuilder(restartInterval: options.blockRestartInterval)
         offset = file.size
         properties.comparatorName = options.comparator.name
@@ -93,7 +99,11 @@ package final class TableBuilder {
             let prefix = UnsafeRawBufferPointer(rebasing: userKey[0..<comparator.prefixLength(userKey)])
             let h = bloomHash(prefix)
             // Keys sharing a prefix are adjacent; one hash per run keeps the filter exact-sized.
-            if filterHashes.last != h { filterHashes.append(h) }
+            if lastKeyHash != h { filterHashes.append(h); lastKeyHash = h }
+            if let bloomPrefix, let n = bloomPrefix.length(userKey), n > 0, n <= userKey.count {
+                let ph = bloomHash(UnsafeRawBufferPointer(rebasing: userKey[0..<n]))
+                if lastPrefixHash != ph { filterHashes.append(ph); lastPrefixHash = ph }
+            }
         }
         dataBlock.add(internalKey, value)
         lastKey.removeAll(keepingCapacity: true)

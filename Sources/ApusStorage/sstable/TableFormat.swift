@@ -76,6 +76,8 @@ enum TableFormat {
         static let indexBytes: UInt64 = 12
         static let filterBytes: UInt64 = 13
         static let dataBlockCount: UInt64 = 14
+        /// `BloomPrefix.name` when the filter also holds key prefixes (absent: it does not).
+        static let bloomPrefixName: UInt64 = 15
     }
 }
 

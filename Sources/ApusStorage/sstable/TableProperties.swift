@@ -39,6 +39,8 @@ package struct TableProperties: Sendable, Equatable {
     package var indexBytes = 0
     /// Bytes of the filter block as stored, with its trailer.
     package var filterBytes = 0
+    /// The `BloomPrefix` whose prefixes the filter also holds ("": none).
+    package var bloomPrefixName = ""
 
     /// Creates empty properties.
     package init() {}
@@ -70,6 +72,7 @@ package struct TableProperties: Sendable, Equatable {
         put(TableFormat.Tag.dataBytes, UInt64(dataBytes))
         put(TableFormat.Tag.filterBytes, UInt64(filterBytes))
         put(TableFormat.Tag.dataBlockCount, UInt64(dataBlockCount))
+        if !bloomPrefixName.isEmpty { put(TableFormat.Tag.bloomPrefixName, bytes: Array(bloomPrefixName.utf8)) }
         return out
     }
 
@@ -105,6 +108,7 @@ package struct TableProperties: Sendable, Equatable {
             case TableFormat.Tag.dataBytes: p.dataBytes = try integer()
             case TableFormat.Tag.filterBytes: p.filterBytes = try integer()
             case TableFormat.Tag.dataBlockCount: p.dataBlockCount = try integer()
+            case TableFormat.Tag.bloomPrefixName: p.bloomPrefixName = String(decoding: value, as: UTF8.self)
             default: break
             }
         }

@@ -162,6 +162,13 @@ package final class TableReader: Sendable {
         return filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: h) }
     }
 
+    /// Whether the table may hold a key with the prefix whose hash is `hash`, as `prefix` (the
+    /// engine's `BloomPrefix`) extracts prefixes; true when its filter holds no such prefixes.
+    package func mayContain(prefixHash hash: UInt64, of prefix: BloomPrefix) -> Bool {
+        if filter.isEmpty || properties.bloomPrefixName != prefix.name { return true }
+        return filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
+    }
+
     /// The first entry whose internal key is >= `seekTarget` and whose user key equals the
     /// target's, or nil. Checks the bloom filter first, then searches the pinned index block and
     /// reads one data block (through the cache).

@@ -1,0 +1,33 @@
+/// Which prefix of a key table filters also hold, so that reads of one prefix's keys (an
+/// equality lookup in a secondary index: every entry of one value) skip the tables that have
+/// no key with that prefix, as point reads skip tables by their whole key (RocksDB's prefix
+/// extractor, Pebble's `Split`).
+///
+/// The function is part of what a table file means: a table records the `name` it was written
+/// with, and a read uses a table's prefix filter only when its engine's `BloomPrefix` has the
+/// same name. A function whose results change must therefore get a new name.
+public struct BloomPrefix: Sendable {
+    /// Identifies the function in table files.
+    public let name: String
+    /// The length of the prefix of `key` to put into filters, or nil when the key has none.
+    public let length: @Sendable (UnsafeRawBufferPointer) -> Int?
+
+    public init(name: String, length: @escaping @Sendable (UnsafeRawBufferPointer) -> Int?) {
+        self.name = name
+        self.length = length
+    }
+
+    /// The hash of the one prefix every key in `[lower, upper)` starts with, when the function
+    /// gives one: `lower`'s prefix, if `upper` does not pass the end of that prefix's keys.
+    func sharedPrefixHash(lower: [UInt8], upper: [UInt8]) -> UInt64? {
+        guard let n = lower.withUnsafeBytes({ length($0) }), n > 0, n <= lower.count else { return nil }
+        // The smallest key above every key starting with the prefix (none if it is all 0xFF).
+        var end = Array(lower[0..<n])
+        while let last = end.last, last == 0xFF { end.removeLast() }
+        if !end.isEmpty {
+            end[end.count - 1] += 1
+            guard upper.lexicographicallyPrecedes(end) || upper == end else { return nil }
+        }
+        return lower.withUnsafeBytes { bloomHash(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+}

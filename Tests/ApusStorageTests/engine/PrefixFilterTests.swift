@@ -1,0 +1,114 @@
+// Prefix filters (`BloomPrefix`): a bounded read whose keys share one prefix leaves out the
+// tables whose filter lacks it. Over random groups of keys spread across the memtable, level-0
+// tables and deeper levels, with overwrites, deletes and range deletes, every such read must
+// return what a sorted model holds (a filter may never hide a key), reads of absent groups
+// must skip tables, and a reopen with another prefix function must still read correctly (its
+// hashes do not match the tables' filters, which it must therefore not use).
+import ApusCore
+import Foundation
+import Testing
+@testable import ApusStorage
+
+@Suite struct PrefixFilterTests {
+    /// Keys: a 3-byte group, then a suffix; the prefix is the group (none for keys under "z").
+    static let byGroup = BloomPrefix(name: "test.group3") { key in key.count >= 3 && key[0] != UInt8(ascii: "z") ? 3 : nil }
+    static let byTwo = BloomPrefix(name: "test.group2") { key in key.count >= 2 ? 2 : nil }
+
+    func options(_ prefix: BloomPrefix?) -> StorageOptions {
+        var o = StorageOptions()
+        o.bloomPrefix = prefix
+        o.memtableBytesMax = 64 << 10
+        o.tableBytesTarget = 64 << 10
+        o.level1BytesMax = 128 << 10
+        o.levelSizeMultiplier = 2
+        o.blockBytes = 512
+        o.compactionBytesPerSecondMax = nil
+        return o
+    }
+
+    static func group(_ g: Int) -> [UInt8] {
+        [UInt8(ascii: (20..<24).contains(g) ? "z" : "g"), UInt8(g / 16 + 65), UInt8(g % 16 + 65)]
+    }
+
+    func scan(_ e: StorageEngine, _ lower: [UInt8], _ upper: [UInt8]) throws -> [[UInt8]: [UInt8]] {
+        let it = try e.makeIterator(IteratorOptions(lowerBound: lower, upperBound: upper))
+        try it.seek(lower)
+        var out: [[UInt8]: [UInt8]] = [:]
+        while it.isValid {
+            out[it.key] = it.value
+            try it.next()
+        }
+        return out
+    }
+
+    func check(_ e: StorageEngine, _ model: [[UInt8]: [UInt8]], groups: Int, _ context: String) throws {
+        for g in 0..<groups {
+            var lower = PrefixFilterTests.group(g)
+            var upper = lower
+            upper[2] += 1
+            let want = model.filter { $0.key.starts(with: lower) }
+            #expect(try scan(e, lower, upper) == want, "\(context) group \(g)")
+            // A narrower read inside the group (a longer lower bound, the same prefix).
+            lower.append(0x40)
+            let inside = model.filter { $0.key.starts(with: PrefixFilterTests.group(g)) && !$0.key.lexicographicallyPrecedes(lower) }
+            #expect(try scan(e, lower, upper) == inside, "\(context) group \(g) from 0x40")
+            // A read from this group into the next: its keys share no one prefix.
+            let next = PrefixFilterTests.group(g + 1) + [0x60]
+            let across = model.filter { !$0.key.lexicographicallyPrecedes(lower) && $0.key.lexicographicallyPrecedes(next) }
+            #expect(try scan(e, lower, next) == across, "\(context) groups \(g) and \(g + 1)")
+        }
+    }
+
+    @Test(arguments: [21 as UInt64, 22, 23])
+    func boundedReadsMatchTheModel(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let fs = MemoryFileSystem()
+        var e = try StorageEngine.open(directory: "/db", options: options(PrefixFilterTests.byGroup), fileSystem: fs)
+        var model: [[UInt8]: [UInt8]] = [:]
+        // Groups 0..<24 exist (20..<24 are "z" groups, without a prefix); 24..<40 never do.
+        let written = 24, groups = 40
+        for round in 0..<4 {
+            for _ in 0..<1500 {
+                let k = PrefixFilterTests.group(Int(rng.next() % UInt64(written))) + [UInt8(truncatingIfNeeded: rng.next() % 200)]
+                switch rng.next() % 100 {
+                case 0..<70:
+                    let v = (0..<(8 + Int(rng.next() % 40))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                    try e.put(k, v)
+                    model[k] = v
+                case 70..<95:
+                    try e.delete(k)
+                    model[k] = nil
+                case 95..<97:
+                    var b = k
+                    b[b.count - 1] = b[b.count - 1] &+ 30
+                    if k.lexicographicallyPrecedes(b) {
+                        try e.deleteRange(k, b)
+                        for m in model.keys where !m.lexicographicallyPrecedes(k) && m.lexicographicallyPrecedes(b) { model[m] = nil }
+                    }
+                default:
+                    try e.flush()
+                }
+            }
+            if round == 2 { try e.compactAll() }
+            try check(e, model, groups: groups, "seed \(seed) round \(round)")
+        }
+        let skips = e.metrics().prefixFilterSkips
+        #expect(skips > 0, "seed \(seed): reads of absent groups skipped no table")
+        // Another prefix function: the tables' filters hold other prefixes and must not be used.
+        try e.close()
+        e = try StorageEngine.open(directory: "/db", options: options(PrefixFilterTests.byTwo), fileSystem: fs)
+        try check(e, model, groups: groups, "seed \(seed) reopened with another prefix")
+        // New tables written with it are used, and still agree.
+        for g in 0..<written {
+            let k = PrefixFilterTests.group(g) + [250]
+            try e.put(k, [1])
+            model[k] = [1]
+        }
+        try e.compactAll()
+        try check(e, model, groups: groups, "seed \(seed) rewritten with another prefix")
+        try e.close()
+        e = try StorageEngine.open(directory: "/db", options: options(nil), fileSystem: fs)
+        try check(e, model, groups: groups, "seed \(seed) reopened without a prefix")
+        try e.close()
+    }
+}
