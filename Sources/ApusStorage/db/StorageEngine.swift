@@ -104,7 +104,8 @@ public final class StorageEngine: @unchecked Sendable {
         versions = try VersionSet.open(fileSystem: fileSystem, directory: directory, options: options)
         blockCache = options.blockCacheBytes > 0 ? BlockCache(capacityBytes: options.blockCacheBytes) : nil
         tableCache = TableCache(fileSystem: fileSystem, directory: directory, options: options, blockCache: blockCache)
-        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options))
+        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options),
+                       filtered: options.bloomBitsPerKey > 0, bloomPrefix: options.bloomPrefix)
         current = versions.base
         lastSequence = versions.lastSequence
         // Replay the WAL segments the manifest still needs, flushing what they hold to level 0.
@@ -399,7 +400,8 @@ public final class StorageEngine: @unchecked Sendable {
             var last = firstSequence - 1
             for r in runs {
                 last += UInt64(r.count)
-                let table = Memtable(comparator: engine.options.comparator, capacityBytes: Swift.max(1024, head + r.bytes))
+                let table = Memtable(comparator: engine.options.comparator, capacityBytes: Swift.max(1024, head + r.bytes),
+                                     filtered: engine.options.bloomBitsPerKey > 0, bloomPrefix: engine.options.bloomPrefix)
                 tables.append((table, last))
                 counts.append(r.count)
             }
@@ -491,7 +493,8 @@ public final class StorageEngine: @unchecked Sendable {
         wal = LogWriter(file: f, logNumber: n)
         walGoodBytes = 0
         immutables.append((mem, memWALNumber, lastSequence))
-        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options))
+        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options),
+                       filtered: options.bloomBitsPerKey > 0, bloomPrefix: options.bloomPrefix)
         memWALNumber = n
         monitor.signalWork()
     }
@@ -564,8 +567,10 @@ public final class StorageEngine: @unchecked Sendable {
                 tombstoneSeq = t.sequence
             }
         }
+        let keyHash = bloomHash(UnsafeRawBufferPointer(rebasing: raw[0..<cmp.prefixLength(raw)]))
         for m in state.memtables {
             noteTombstones(m.rangeTombstones())
+            if !m.mayContain(keyHash: keyHash) { continue }
             switch m.get(userKey: raw, sequence: seq) {
             case .found(let v, let s): return s > tombstoneSeq ? v : nil
             case .deleted: return nil
@@ -602,7 +607,7 @@ public final class StorageEngine: @unchecked Sendable {
     public func makeIterator(_ iteratorOptions: IteratorOptions = IteratorOptions(), snapshot: Snapshot? = nil) throws(StorageError) -> StorageIterator {
         let snap = snapshot ?? self.snapshot()
         let state = readState()
-        var children: [any InternalIterator] = state.memtables.map { $0.makeIterator() }
+        var children: [any InternalIterator] = []
         var tombstones: [RangeTombstone] = state.memtables.flatMap { $0.rangeTombstones() }
         // A read of one prefix's keys leaves out the tables whose filter lacks the prefix
         // (their range tombstones still apply).
@@ -612,6 +617,13 @@ public final class StorageEngine: @unchecked Sendable {
             prefixHash = bp.sharedPrefixHash(lower: lo, upper: hi)
         }
         var skipped = 0
+        for m in state.memtables {
+            if let h = prefixHash, let bp = options.bloomPrefix, !m.mayContain(prefixHash: h, of: bp) {
+                skipped += 1
+                continue
+            }
+            children.append(m.makeIterator())
+        }
         for f in state.version.levels[0] {
             let reader = try tableCache.reader(fileNumber: f.number)
             if f.rangeTombstoneCount > 0 { tombstones += reader.rangeTombstones }

@@ -49,13 +49,35 @@ package final class Memtable: @unchecked Sendable {
     /// plus room for the largest single write.
     /// - Parameter randomSeed: seeds skiplist tower heights (the shape, never the contents).
     /// - Precondition: `capacityBytes` is at least 1 KiB and at most 4 GiB - 1 (offsets are `UInt32`).
-    package init(comparator: KeyComparator, capacityBytes: Int, randomSeed: UInt64 = 0) {
+    /// The filter of keys and prefixes (nil: unfiltered), and the prefix function it uses.
+    private let filter: MemtableFilter?
+    private let bloomPrefix: BloomPrefix?
+
+    package init(comparator: KeyComparator, capacityBytes: Int, randomSeed: UInt64 = 0, filtered: Bool = false,
+                 bloomPrefix: BloomPrefix? = nil) {
         precondition(capacityBytes >= 1024, "memtable capacity is at least 1 KiB")
         precondition(capacityBytes <= Arena.capacityBytesMax, "memtable capacity fits UInt32 offsets")
         self.comparator = comparator
         self.list = SkipList(arena: Arena(capacityBytes: capacityBytes), comparator: comparator, seed: randomSeed)
         self.entries = Atomic(0)
         self.tombstones = Mutex([])
+        // About 8 bits per 16 arena bytes: entries take 40 bytes and more, and add at most
+        // two hashes each.
+        self.filter = filtered ? MemtableFilter(bits: capacityBytes / 2) : nil
+        self.bloomPrefix = filtered ? bloomPrefix : nil
+    }
+
+    /// Whether the memtable may hold the key whose filter hash (of its
+    /// `KeyComparator.prefixLength` bytes) is `hash`.
+    package func mayContain(keyHash hash: UInt64) -> Bool {
+        filter?.mayContain(hash) ?? true
+    }
+
+    /// Whether the memtable may hold a key with the prefix whose hash is `hash`, as `prefix`
+    /// extracts them.
+    package func mayContain(prefixHash hash: UInt64, of prefix: BloomPrefix) -> Bool {
+        guard let filter, bloomPrefix?.name == prefix.name else { return true }
+        return filter.mayContain(hash)
     }
 
     /// The arena size given at init.
@@ -94,6 +116,12 @@ package final class Memtable: @unchecked Sendable {
                      value: UnsafeRawBufferPointer) {
         precondition(sequence <= maxSequenceNumber, "sequence fits in 56 bits")
         precondition(hasRoom(keyBytes: key.count, valueBytes: value.count), "memtable has room for the entry")
+        if let filter {
+            filter.add(bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<comparator.prefixLength(key)])))
+            if let bloomPrefix, let n = bloomPrefix.length(key), n > 0, n <= key.count {
+                filter.add(bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<n])))
+            }
+        }
         list.insert(userKey: key, trailer: InternalKey.trailer(sequence, kind), value: value)
         if kind == .rangeDelete {
             let tombstone = RangeTombstone(start: Array(key), end: Array(value), sequence: sequence)

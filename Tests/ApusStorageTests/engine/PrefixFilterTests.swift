@@ -111,4 +111,39 @@ import Testing
         try check(e, model, groups: groups, "seed \(seed) reopened without a prefix")
         try e.close()
     }
+
+    /// Memtables have a filter of their own: reads of absent groups and keys skip them, and
+    /// everything written is found, before any flush and while entries are added concurrently.
+    @Test func memtableFilterNeverHidesAKey() throws {
+        let e = try StorageEngine.open(directory: "/db", options: options(PrefixFilterTests.byGroup), fileSystem: MemoryFileSystem())
+        defer { try? e.close() }
+        var model: [[UInt8]: [UInt8]] = [:]
+        for g in 0..<20 where g % 2 == 0 {
+            for i in 0..<30 {
+                let k = PrefixFilterTests.group(g) + [UInt8(i)]
+                try e.put(k, [UInt8(g), UInt8(i)])
+                model[k] = [UInt8(g), UInt8(i)]
+            }
+        }
+        #expect(e.metrics().levelFiles.reduce(0, +) == 0, "everything is still in the memtable")
+        try check(e, model, groups: 20, "memtable")
+        #expect(e.metrics().prefixFilterSkips > 0)
+        for (k, v) in model { #expect(try e.get(k) == v) }
+        #expect(try e.get(PrefixFilterTests.group(1) + [3]) == nil)
+        // A writer adds keys while a reader looks up what was written before each read began.
+        let done = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            for i in 0..<2000 { try? e.put(PrefixFilterTests.group(30 + i % 8) + [UInt8(i % 250), UInt8(i / 250)], [1]) }
+            done.signal()
+        }
+        writer.start()
+        for round in 0..<200 {
+            let k = PrefixFilterTests.group(round % 20 / 2 * 2) + [UInt8(round % 30)]
+            #expect(try e.get(k) == model[k])
+        }
+        done.wait()
+        for i in 0..<2000 {
+            #expect(try e.get(PrefixFilterTests.group(30 + i % 8) + [UInt8(i % 250), UInt8(i / 250)]) == [1])
+        }
+    }
 }
