@@ -53,9 +53,22 @@ public struct SQLNotice: Sendable, Hashable {
 /// Not thread-safe; `ApusDB.Database` serializes access with a mutex.
 public final class SQLSession {
     let engine: StorageEngine
-    var catalog: Catalog { didSet { if catalog != oldValue { planCache.removeAll() } } }
+    var catalog: Catalog {
+        didSet {
+            if catalog != oldValue { planCache.removeAll() }
+            catalogsMayDiffer = true
+        }
+    }
     var tx: StorageTransaction?
-    var txCatalog: Catalog { didSet { if txCatalog != oldValue { planCache.removeAll() } } }
+    var txCatalog: Catalog {
+        didSet {
+            if txCatalog != oldValue { planCache.removeAll() }
+            catalogsMayDiffer = true
+        }
+    }
+    /// False only while `txCatalog` is known to equal `catalog` (nothing assigned either since
+    /// they were last made equal): statements that change neither skip comparing them.
+    var catalogsMayDiffer = true
     var explicit = false
     var failed = false
     var prepared: [String: PrepareStatement] = [:]
@@ -112,6 +125,7 @@ public final class SQLSession {
         t.rollback()
         catalog = c
         txCatalog = c
+        catalogsMayDiffer = false
         user = c.bootstrapRoleName
         let (number, cleanUp) = coordinator.nextSessionNumber()
         sessionNumber = number
@@ -150,6 +164,7 @@ public final class SQLSession {
             planCache.removeAll()
             vectorKnobs = nil
             transactionDefaults = nil
+            queryMemoryLimitParsed = nil
         }
     }
     /// What a new transaction takes from the settings, read once per change of the settings
@@ -276,12 +291,15 @@ public final class SQLSession {
     /// After `t` committed: its catalog becomes the session's. A catalog change was made under
     /// the exclusive schema lock, so the commit made the generation exactly one more.
     func publishCatalog(_ t: StorageTransaction) {
-        // Compared, not assigned, when unchanged (the common case): an assignment copies the
-        // old value for `didSet` and compares again.
-        guard catalog != txCatalog else { return }
-        catalogGeneration += 1
-        catalogSeen = t.generation + 1
-        catalog = txCatalog
+        // Compared only when either changed, and not assigned when equal (an assignment copies
+        // the old value for `didSet` and compares again).
+        guard catalogsMayDiffer else { return }
+        if catalog != txCatalog {
+            catalogGeneration += 1
+            catalogSeen = t.generation + 1
+            catalog = txCatalog
+        }
+        catalogsMayDiffer = false
     }
 
     /// The result columns and parameter types of a statement, without running it: columns for
@@ -347,15 +365,15 @@ public final class SQLSession {
 
     /// `max_query_memory` in bytes (0: no limit).
     var queryMemoryLimit: Int {
-        // Read before every statement: parsed only when the text changed.
+        // Read before every statement: parsed once per change of the settings.
+        if let bytes = queryMemoryLimitParsed { return bytes }
         let text = settings["max_query_memory"] ?? SQLSession.defaultSettings["max_query_memory"] ?? ""
-        if let (known, bytes) = queryMemoryLimitParsed, known == text { return bytes }
         let bytes = StatementInterrupt.bytes(text) ?? 0
-        queryMemoryLimitParsed = (text, bytes)
+        queryMemoryLimitParsed = bytes
         return bytes
     }
 
-    private var queryMemoryLimitParsed: (String, Int)?
+    private var queryMemoryLimitParsed: Int?
 
     /// `idle_in_transaction_session_timeout` as a duration, nil when off.
     public var idleInTransactionTimeout: Duration? {
@@ -437,7 +455,10 @@ public final class SQLSession {
             if let open = tx { t = open } else {
                 t = try newTransaction()
                 tx = t
-                if txCatalog != catalog { txCatalog = catalog }
+                if catalogsMayDiffer {
+                    if txCatalog != catalog { txCatalog = catalog }
+                    catalogsMayDiffer = false
+                }
             }
             if let v = t.vectorState {
                 if vectorKnobs == nil {
@@ -451,7 +472,7 @@ public final class SQLSession {
             do {
                 let r = try body(t)
                 if !explicit {
-                    t.bumpsGeneration = txCatalog != catalog
+                    t.bumpsGeneration = catalogsMayDiffer && txCatalog != catalog
                     try runDeferredChecks(t)
                     try t.commit()
                     transactionEnded(committed: true)
