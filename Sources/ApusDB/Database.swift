@@ -96,16 +96,21 @@ public final class Database: Sendable {
     }
 
     /// Opens (or creates) a database stored in the directory `path`.
-    public static func open(path: String) throws -> Database {
+    ///
+    /// `layout`: the storage layout of a new directory (`.sequence` when nil); an existing
+    /// directory opens with its own, and an explicit layout that differs is refused (22023).
+    public static func open(path: String, layout: SQLStorageLayout? = nil) throws -> Database {
         do {
-            return try Database(engine: try StorageEngine.open(directory: path, options: .sql))
+            return try Database(engine: try SQLStorageLayout.openEngine(directory: path, layout: layout, options: .sql))
         } catch let e as SQLError { throw e } catch { throw DatabaseError.storage("\(error)") }
     }
 
     /// A fresh database held in memory.
-    public static func inMemory() throws -> Database {
+    public static func inMemory(layout: SQLStorageLayout = .sequence) throws -> Database {
         do {
-            return try Database(engine: try StorageEngine.open(directory: "/apus-mem", options: .sql, fileSystem: MemoryFileSystem()))
+            var o = StorageOptions.sql
+            SQLStorageLayout.configure(&o, layout)
+            return try Database(engine: try StorageEngine.open(directory: "/apus-mem", options: o, fileSystem: MemoryFileSystem()))
         } catch let e as SQLError { throw e } catch { throw DatabaseError.storage("\(error)") }
     }
 

@@ -341,7 +341,9 @@ public struct SLTRunner {
             }
         }
         let db: Database
-        do { db = try Database.inMemory() } catch {
+        // APUS_SLT_LAYOUT=mvcc runs the files on the MVCC storage layout.
+        let layout: SQLStorageLayout = ProcessInfo.processInfo.environment["APUS_SLT_LAYOUT"] == "mvcc" ? .mvcc : .sequence
+        do { db = try Database.inMemory(layout: layout) } catch {
             res.error = "cannot open database: \(error)"
             res.failed = planned
             return res

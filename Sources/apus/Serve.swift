@@ -87,6 +87,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Seconds a client may take to connect and authenticate before it is disconnected (default 60).")
     var authenticationTimeoutSeconds: Int?
 
+    @Option(name: .long, help: "Storage layout of a new data directory: sequence or mvcc (default: the directory's own, sequence when new).")
+    var storageLayout: String?
+
     func run() throws {
         // Each setting: the flag, else the environment (APUS_DATA_DIR ...), else the
         // configuration file, else the default.
@@ -121,7 +124,13 @@ struct Serve: ParsableCommand {
         var options = StorageOptions.sql
         options.memtableBytesMax = memtableMB << 20
         options.blockCacheBytes = cacheMB << 20
-        let engine = try StorageEngine.open(directory: dataDir, options: options)
+        let layoutName = try settings.string(self.storageLayout, "storage-layout")
+        var layout: SQLStorageLayout?
+        if let layoutName {
+            guard let l = SQLStorageLayout(rawValue: layoutName) else { throw ValidationError("--storage-layout must be sequence or mvcc") }
+            layout = l
+        }
+        let engine = try SQLStorageLayout.openEngine(directory: dataDir, layout: layout, options: options)
         logger.info("opened data directory \(dataDir)")
         var configuration = PGServer.Configuration(host: host, port: port, maxConnections: maxConnections)
         configuration.authentication = method

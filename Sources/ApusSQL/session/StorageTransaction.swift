@@ -74,6 +74,11 @@ public final class StorageTransaction: KVTransaction {
     private var mayHoldLocks = false
     /// Whether any statement ran (SET TRANSACTION must come first).
     var started = false
+    /// The storage side on the MVCC layout (see `MVCCLayer`); nil on the sequence layout.
+    let mvcc: MVCCTransaction?
+    /// The coordinator that orders this transaction's commit: `coordinator`, or on the MVCC
+    /// layout the engine's, also for transactions outside concurrency control.
+    private let control: TxnCoordinator?
 
     /// The lock key that DDL takes exclusively and writing transactions share: a schema change
     /// waits for open writers and blocks new ones until it commits.
@@ -91,14 +96,19 @@ public final class StorageTransaction: KVTransaction {
         self.interrupt = interrupt
         self.coordinator = coordinator
         self.isolation = isolation == .readUncommitted ? .readCommitted : isolation
-        if let coordinator {
-            let b = coordinator.begin()
+        control = coordinator ?? (engine.comparator == .mvcc ? TxnCoordinator.shared(engine) : nil)
+        if let control {
+            let b = control.begin()
             id = b.id
             lease = b.snapshot
             start = b.start
             generation = b.generation
             statisticsGeneration = b.statistics
+            mvcc = control.mvcc.map {
+                MVCCTransaction(layer: $0, coordinator: control, id: b.id, readTS: b.readTS, locksOwnWrites: coordinator == nil)
+            }
         } else {
+            mvcc = nil
             id = 0
             lease = SnapshotLease(engine.snapshot())
             start = 0
@@ -131,6 +141,16 @@ public final class StorageTransaction: KVTransaction {
         readOnly = true
     }
 
+    /// MVCC layout: reads at `ts` from now on (AS OF SYSTEM TIME); the transaction becomes read-only.
+    func travel(at ts: Timestamp) {
+        mvcc?.readTS = ts
+        historical = true
+        readOnly = true
+    }
+
+    /// Whether the transaction runs on the MVCC layout.
+    var isMVCC: Bool { mvcc != nil }
+
     /// The start of a statement: READ COMMITTED takes a fresh snapshot.
     func beginStatement() {
         started = true
@@ -138,6 +158,7 @@ public final class StorageTransaction: KVTransaction {
         let r = coordinator.refresh(id, start)
         lease = r.snapshot
         start = r.start
+        mvcc?.readTS = r.readTS
     }
 
     // MARK: Reads
@@ -146,17 +167,44 @@ public final class StorageTransaction: KVTransaction {
         let k = ByteKey(key)
         if let w = writes[k] { return w }
         if tracksReads { reads.insert(k) }
+        if let mvcc {
+            _ = try lease.get()
+            return try mvcc.get(key)
+        }
         let snapshot = try lease.get()
         do { return try engine.get(key, snapshot: snapshot) } catch { throw StorageTransaction.storageError(error) }
     }
 
     public func scan(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
         if tracksReads { ranges.append((lower, upper)) }
+        if let mvcc { return try mvccCollect(mvcc, lower, upper, at: nil) }
         return try scan(lower: lower, upper: upper, at: try lease.get())
+    }
+
+    private func mvccCollect(_ mvcc: MVCCTransaction, _ lower: [UInt8], _ upper: [UInt8], at: Timestamp?)
+        throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
+        _ = try lease.get()
+        var out: [(key: [UInt8], value: [UInt8])] = []
+        let interrupt = self.interrupt
+        do {
+            try mvcc.scan(lower: lower, upper: upper, reverse: false, at: at) { k, v in
+                out.append((k, v))
+                if out.count & 1023 == 0, let interrupt { try interrupt.check() }
+                return true
+            }
+        } catch let e as SQLError {
+            throw e
+        } catch let e as KVError {
+            throw SQLError(e.code, e.message)
+        } catch {
+            throw SQLError(.internalError, "\(error)")
+        }
+        return out
     }
 
     public func scanLatest(lower: [UInt8], upper: [UInt8]) throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
         if tracksReads { ranges.append((lower, upper)) }
+        if let mvcc, let control { return try mvccCollect(mvcc, lower, upper, at: control.readTimestamp()) }
         return try scan(lower: lower, upper: upper, at: engine.snapshot())
     }
 
@@ -206,6 +254,15 @@ public final class StorageTransaction: KVTransaction {
     }
 
     public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        if let mvcc {
+            _ = try lease.get()
+            if let stop = try mvcc.scan(lower: lower, upper: upper, reverse: false, body) {
+                if tracksReads { ranges.append((lower, stop + [0])) }
+            } else if tracksReads {
+                ranges.append((lower, upper))
+            }
+            return
+        }
         // With writes of its own in the range, merge them in the collecting scan.
         if !localWrites(lower, upper).isEmpty {
             for (k, v) in try scan(lower: lower, upper: upper) where try !body(k, v) { return }
@@ -231,6 +288,15 @@ public final class StorageTransaction: KVTransaction {
     }
 
     public func scanEachReverse(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        if let mvcc {
+            _ = try lease.get()
+            if let stop = try mvcc.scan(lower: lower, upper: upper, reverse: true, body) {
+                if tracksReads { ranges.append((stop, upper)) }
+            } else if tracksReads {
+                ranges.append((lower, upper))
+            }
+            return
+        }
         if !localWrites(lower, upper).isEmpty {
             for (k, v) in try scan(lower: lower, upper: upper).reversed() where try !body(k, v) { return }
             return
@@ -257,11 +323,14 @@ public final class StorageTransaction: KVTransaction {
     // MARK: Writes and locks
 
     public func mark() -> TransactionMark {
-        TransactionMark(position: undo.count, epoch: undoEpoch, vectorChanges: vectorState?.changes, claims: claimOrder.count)
+        TransactionMark(position: mvcc?.undoCount ?? undo.count, epoch: undoEpoch, vectorChanges: vectorState?.changes, claims: claimOrder.count)
     }
 
     public func rollback(to mark: TransactionMark) {
-        precondition(mark.epoch == undoEpoch && mark.position <= undo.count, "rollback to a mark whose undo log was forgotten")
+        precondition(mark.epoch == undoEpoch && mark.position <= (mvcc?.undoCount ?? undo.count),
+                     "rollback to a mark whose undo log was forgotten")
+        // An intent that cannot be restored fails the transaction at commit (see `mvccFailure`).
+        do { try mvcc?.rollback(to: mark.position) } catch { mvccFailure = error }
         while undo.count > mark.position {
             let (key, before) = undo.removeLast()
             if let before { writes[key] = .some(before) } else { writes.removeValue(forKey: key) }
@@ -274,6 +343,12 @@ public final class StorageTransaction: KVTransaction {
 
     /// Drops the undo log: no mark taken so far will be rolled back to.
     public func forgetMarks() {
+        if let mvcc {
+            if mvcc.undoCount == 0 { return }
+            mvcc.forgetUndo()
+            undoEpoch += 1
+            return
+        }
         if undo.isEmpty { return }
         undo.removeAll(keepingCapacity: undo.count <= 4096)
         undoEpoch += 1
@@ -282,6 +357,7 @@ public final class StorageTransaction: KVTransaction {
     public func put(_ key: [UInt8], _ value: [UInt8]) throws(SQLError) {
         let k = ByteKey(key)
         try lockForWrite(k)
+        if let mvcc { return try mvccWrite(mvcc, key, value) }
         let before = writes.updateValue(.some(value), forKey: k)
         if before == nil { sortedKeys.insert(key) }
         undo.append((k, before))
@@ -290,10 +366,21 @@ public final class StorageTransaction: KVTransaction {
     public func delete(_ key: [UInt8]) throws(SQLError) {
         let k = ByteKey(key)
         try lockForWrite(k)
+        if let mvcc { return try mvccWrite(mvcc, key, nil) }
         let before = writes.updateValue(Optional<[UInt8]>.none, forKey: k)
         if before == nil { sortedKeys.insert(key) }
         undo.append((k, before))
     }
+
+    /// An MVCC write: the intent goes to the engine at once; a committed intent of a transaction
+    /// no longer running, found on the key, is resolved first and checked as a write conflict.
+    private func mvccWrite(_ mvcc: MVCCTransaction, _ key: [UInt8], _ value: [UInt8]?) throws(SQLError) {
+        if readOnly && coordinator == nil { throw readOnlyError() }
+        if let ts = try mvcc.put(key, value), ts > mvcc.readTS, coordinator != nil { try conflict() }
+    }
+
+    /// A failure of the MVCC layout while undoing to a savepoint: the commit fails with it.
+    private var mvccFailure: SQLError?
 
     /// Takes the schema lock for DDL (exclusive) or for writing (shared).
     func lockSchema(exclusive: Bool) throws(SQLError) {
@@ -317,7 +404,7 @@ public final class StorageTransaction: KVTransaction {
     private func lockForWrite(_ key: ByteKey) throws(SQLError) {
         guard let coordinator else { return }
         if readOnly { throw readOnlyError() }
-        if writes[key] != nil { return }  // locked and checked by an earlier write
+        if writes[key] != nil || mvcc?.wrote(key) == true { return }  // locked and checked by an earlier write
         if schemaLock == nil { try lockSchema(exclusive: false) }
         // Under the exclusive schema lock (DDL, and whatever follows it in the transaction) no
         // other transaction can write, since every writer holds the schema lock shared: row
@@ -342,7 +429,7 @@ public final class StorageTransaction: KVTransaction {
     public func lockRow(_ key: [UInt8], _ strength: RowLockStrength, _ wait: RowLockWait) throws(SQLError) -> Bool {
         guard let coordinator else { return true }
         if historical { throw readOnlyError() }
-        if writes[ByteKey(key)] != nil { return true }
+        if writes[ByteKey(key)] != nil || mvcc?.wrote(ByteKey(key)) == true { return true }
         // Row lockers hold the schema lock shared, as writers do, so that DDL (which then
         // writes without row locks) waits for them.
         if schemaLock == nil { try lockSchema(exclusive: false) }
@@ -386,7 +473,11 @@ public final class StorageTransaction: KVTransaction {
     }
 
     public func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError) {
-        guard let coordinator, writes[ByteKey(key)] == nil else {
+        if coordinator == nil, let mvcc, !mvcc.wrote(ByteKey(key)) {
+            try control?.updateOutside(key, body)
+            return
+        }
+        guard let coordinator, writes[ByteKey(key)] == nil, mvcc?.wrote(ByteKey(key)) != true else {
             try put(key, try body(try get(key)))
             return
         }
@@ -403,11 +494,12 @@ public final class StorageTransaction: KVTransaction {
         var keys: [[UInt8]] = []
         defer {
             if let committed {
-                coordinator?.locks.releaseAll(id, committed: keys, at: committed)
-            } else if mayHoldLocks {
-                coordinator?.locks.releaseAll(id)
+                control?.locks.releaseAll(id, committed: keys, at: committed)
+            } else if mayHoldLocks || mvcc?.locksOwnWrites == true {
+                control?.locks.releaseAll(id)
             }
         }
+        if let mvcc { return try commitMVCC(mvcc, &committed, &keys) }
         if writes.isEmpty {
             coordinator?.end(id, start)
             vectorState?.committed()
@@ -453,9 +545,63 @@ public final class StorageTransaction: KVTransaction {
         vectorState?.committed()
     }
 
+    /// The MVCC commit: validation and the COMMITTED record through the coordinator (the commit
+    /// point), then intent resolution; the caller releases the locks after it.
+    private func commitMVCC(_ mvcc: MVCCTransaction, _ committed: inout UInt64?, _ keys: inout [[UInt8]]) throws(SQLError) {
+        guard let control else { return }
+        if let mvccFailure {
+            mvcc.abort()
+            control.end(id, start)
+            vectorState?.rolledBack()
+            throw mvccFailure
+        }
+        if !mvcc.hasWrites {
+            control.end(id, start)
+            vectorState?.committed()
+            return
+        }
+        keys = mvcc.writtenKeys + claims.map(\.bytes)
+        var commitTS: Timestamp?
+        do {
+            try mvcc.prepareCommit()
+            let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
+            committed = try control.commit(id: id, batch: WriteBatch(), keys: keys, reads: readSet, start: start,
+                                           bumpsGeneration: bumpsGeneration) { ts in
+                commitTS = ts
+                return mvcc.stamp(ts)
+            }
+            if storesStatistics { control.bumpStatistics() }
+        } catch {
+            // Validation failed (nothing written), or the record could not be written.
+            if commitTS == nil { control.end(id, start) }
+            mvcc.abort()
+            vectorState?.rolledBack()
+            throw error
+        }
+        if let commitTS { mvcc.resolve(at: commitTS) }
+        vectorState?.committed()
+    }
+
+    /// Test hook (MVCC layout): ends the transaction as a crashed process would, leaving its
+    /// intents and PENDING record (whose heartbeat then expires) for others to clean up.
+    func abandonForTesting() {
+        guard !finished, let mvcc else { return }
+        finished = true
+        mvcc.abandon()
+        control?.end(id, start)
+        control?.locks.releaseAll(id)
+    }
+
     public func rollback() {
         guard !finished else { return }
         finished = true
+        if let mvcc {
+            mvcc.abort()
+            vectorState?.rolledBack()
+            control?.end(id, start)
+            if mayHoldLocks || mvcc.locksOwnWrites { control?.locks.releaseAll(id) }
+            return
+        }
         writes = [:]
         undo = []
         sortedKeys = SortedKeys()

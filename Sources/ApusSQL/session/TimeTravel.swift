@@ -84,7 +84,11 @@ extension SQLSession {
         let (b, _) = try binder.bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
         let value = try Executor(tx: t, params: params).eval(b, [])
         let wall = try SQLSession.asOfWall(value, now: TxnCoordinator.wallNanos())
-        st.travel(to: try coordinator.snapshot(atWall: wall))
+        if st.isMVCC {
+            st.travel(at: try coordinator.mvccTimestamp(atWall: wall))
+        } else {
+            st.travel(to: try coordinator.snapshot(atWall: wall))
+        }
         // The catalog as it was then: a table created since is unknown, one dropped since is back.
         let then = try Catalog.load(st)
         let bound = try self.binder(then).bindQuery(q, outer: nil)

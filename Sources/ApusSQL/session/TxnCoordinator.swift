@@ -74,6 +74,14 @@ public final class TxnCoordinator: @unchecked Sendable {
     }
 
     let engine: StorageEngine
+    /// The MVCC layout's shared state, when the engine uses that layout (see `MVCCLayer`).
+    public let mvcc: MVCCLayer?
+    /// MVCC layout: the commit timestamp of the last commit in `applied`; every commit at or
+    /// below it has its record written (readers read at or below it). Guarded by `cond`.
+    private var appliedTS = Timestamp.zero
+    private var groupLastTS = Timestamp.zero
+    /// When the MVCC garbage-collection threshold was last moved (ns).
+    private var lastGCThreshold: Int64 = 0
     /// Row and schema locks.
     public let locks = LockManager()
     private let cond = NSCondition()
@@ -131,6 +139,15 @@ public final class TxnCoordinator: @unchecked Sendable {
         self.gcWindow = gcWindow
         self.nextID = UInt64(Date().timeIntervalSince1970 * 1_000)
         let now = TxnCoordinator.wallNanos()
+        if engine.comparator == .mvcc {
+            // Versions carry their timestamps: no time map; recovery finishes what a crash cut off.
+            do { mvcc = try MVCCLayer(engine: engine) } catch {
+                fatalError("MVCC recovery failed: \(error)")
+            }
+            appliedTS = mvcc!.now()
+            return
+        }
+        mvcc = nil
         // Without a logged retained sequence nothing kept old versions across the restart:
         // only states from the open on are readable.
         let retainedAtOpen = engine.retainedSequence ?? engine.openSequence
@@ -220,7 +237,7 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     /// A new transaction's identity, snapshot, start point and the catalog generation that
     /// snapshot holds.
-    func begin() -> (id: TxnID, snapshot: SnapshotLease, start: UInt64, generation: Int, statistics: Int) {
+    func begin() -> (id: TxnID, snapshot: SnapshotLease, start: UInt64, generation: Int, statistics: Int, readTS: Timestamp) {
         cond.lock()
         defer { cond.unlock() }
         nextID += 1
@@ -229,12 +246,12 @@ public final class TxnCoordinator: @unchecked Sendable {
         let lease = SnapshotLease(engine.snapshot())
         leases[nextID] = lease
         sweep(now: lease.wall)
-        return (nextID, lease, start, generation, statisticsGeneration)
+        return (nextID, lease, start, generation, statisticsGeneration, appliedTS)
     }
 
     /// A fresh snapshot for transaction `id` whose start point was `start` (READ COMMITTED's
     /// per-statement snapshot).
-    func refresh(_ id: TxnID, _ start: UInt64) -> (snapshot: SnapshotLease, start: UInt64) {
+    func refresh(_ id: TxnID, _ start: UInt64) -> (snapshot: SnapshotLease, start: UInt64, readTS: Timestamp) {
         cond.lock()
         defer { cond.unlock() }
         removeActive(start)
@@ -242,7 +259,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         active[now, default: 0] += 1
         let lease = SnapshotLease(engine.snapshot())
         leases[id] = lease
-        return (lease, now)
+        return (lease, now, appliedTS)
     }
 
     /// Ends transaction `id`, which started at `start`, without committing writes.
@@ -359,8 +376,12 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// - Returns: the commit's number in the commit order.
     /// - Throws: 40001 when validation fails (nothing is written); the engine's error when the
     ///   batch could not be written.
-    func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool)
-        throws(SQLError) -> UInt64 {
+    ///
+    /// MVCC layout: `stamp` is called once validated, under the coordinator's lock, with the
+    /// commit's timestamp (the clock's next, so commit timestamps follow the commit order), and
+    /// returns what to write at the commit point (the COMMITTED record), instead of `batch`.
+    func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool,
+                stamp: ((Timestamp) -> WriteBatch)? = nil) throws(SQLError) -> UInt64 {
         cond.lock()
         leases[id] = nil
         // Transactions are combined while they fit in a memtable and one engine batch; a larger
@@ -381,7 +402,13 @@ public final class TxnCoordinator: @unchecked Sendable {
         let me = registered
         log.append((me, keys))
         for k in keys { lastWriter[ByteKey(k)] = me }
-        group.append(contentsOf: batch)
+        if let stamp, let mvcc {
+            let ts = mvcc.now()
+            group.append(contentsOf: stamp(ts))
+            groupLastTS = ts
+        } else {
+            group.append(contentsOf: batch)
+        }
         groupLast = me
         if bumpsGeneration { generation += 1 }
         removeActive(start)
@@ -392,10 +419,10 @@ public final class TxnCoordinator: @unchecked Sendable {
             }
             writing = true
             var b = group
-            let last = groupLast
+            let last = groupLast, lastTS = groupLastTS
             group = WriteBatch()
-            // The time map travels with the commits (see `history`).
-            let stored = storeHistory(in: &b, start: max(TxnCoordinator.wallNanos(), history.last?.wall ?? 0))
+            // The time map travels with the commits (see `history`); the MVCC layout needs none.
+            let stored = mvcc != nil ? (points: 0, expired: 0) : storeHistory(in: &b, start: max(TxnCoordinator.wallNanos(), history.last?.wall ?? 0))
             cond.broadcast()  // room for commits waiting on the group's size
             cond.unlock()
             var failure: SQLError?
@@ -411,7 +438,12 @@ public final class TxnCoordinator: @unchecked Sendable {
             }
             if let failure { failures.append((applied + 1, last, failure)) }
             applied = last
-            noteHistory(wall: wall, sequence: sequence)
+            if mvcc != nil {
+                appliedTS = max(appliedTS, lastTS)
+                moveGCThreshold(now: wall)
+            } else {
+                noteHistory(wall: wall, sequence: sequence)
+            }
             sweep(now: wall)
             writing = false
             cond.broadcast()
@@ -433,6 +465,17 @@ public final class TxnCoordinator: @unchecked Sendable {
     func updateOutside(_ key: [UInt8], _ body: ([UInt8]?) throws(SQLError) -> [UInt8]) throws(SQLError) {
         outsideLock.lock()
         defer { outsideLock.unlock() }
+        if let mvcc {
+            // A version at a new timestamp, visible once every commit below it is applied: at
+            // once when none is in flight, else with the next group write (which is above it).
+            let new = try body(try mvcc.latest(key))
+            let ts = mvcc.now()
+            try mvcc.writeVersion(key, new, at: ts)
+            cond.lock()
+            if registered == applied { appliedTS = max(appliedTS, ts) }
+            cond.unlock()
+            return
+        }
         do {
             let new = try body(try engine.get(key))
             try engine.put(key, new, sync: false)
@@ -444,6 +487,44 @@ public final class TxnCoordinator: @unchecked Sendable {
     }
 
     // MARK: Time travel
+
+    /// MVCC layout: the newest timestamp below which every commit is applied (what a reader of
+    /// the latest committed state reads at).
+    func readTimestamp() -> Timestamp {
+        cond.lock()
+        defer { cond.unlock() }
+        return appliedTS
+    }
+
+    /// MVCC layout: moves the engine's GC threshold to the start of the window (at most once a
+    /// second); transactions older than it lose their snapshot (`sweep`), so no reader needs a
+    /// version the threshold lets compaction drop. Caller holds `cond`.
+    private func moveGCThreshold(now: Int64) {
+        guard now - lastGCThreshold >= sweepIntervalNanos else { return }
+        lastGCThreshold = now
+        let window = max(Int64(gcWindow.components.seconds), leaseMinimumSeconds)
+        engine.setMVCCGCThreshold(MVCCLayer.timestamp(atWall: now - window * 1_000_000_000))
+    }
+
+    /// MVCC layout: the read timestamp of AS OF SYSTEM TIME at wall time `wall` (ns since 1970).
+    ///
+    /// - Throws: 72000 before the garbage-collection window, 22023 in the future.
+    func mvccTimestamp(atWall wall: Int64) throws(SQLError) -> Timestamp {
+        let now = TxnCoordinator.wallNanos()
+        if wall > now + 1_000_000 {
+            throw SQLError(.invalidParameterValue, "AS OF SYSTEM TIME: cannot read at a time in the future")
+        }
+        let window = Int64(gcWindow.components.seconds)
+        guard wall >= now - window * 1_000_000_000 else {
+            let earliest = Date(timeIntervalSince1970: Double(now - window * 1_000_000_000) / 1e9)
+            throw SQLError(
+                SQLState("72000"),
+                "snapshot too old: AS OF SYSTEM TIME reads back to \(TxnCoordinator.format(earliest)) at the earliest "
+                    + "(the garbage-collection window is \(window) s)")
+        }
+        // Not past what is applied: a commit above it may still be on its way.
+        return min(MVCCLayer.timestamp(atWall: wall), readTimestamp())
+    }
 
     private func noteHistory(wall: Int64, sequence: UInt64) {
         if let last = history.last, last.sequence == sequence { return }

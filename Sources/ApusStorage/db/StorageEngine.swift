@@ -135,6 +135,9 @@ public final class StorageEngine: @unchecked Sendable {
     /// combine batches (the SQL layer's group commit) keep a combination within it.
     public var memtableBytesMax: Int { options.memtableBytesMax }
 
+    /// The order of the engine's keys (recorded in its manifest).
+    public var comparator: KeyComparator { options.comparator }
+
     /// An upper bound on the arena bytes the memtable entries of `batch` take: each record with
     /// the tallest tower, plus its key and value, which the encoded batch holds.
     static func arenaBytesBound(_ batch: WriteBatch) -> Int {

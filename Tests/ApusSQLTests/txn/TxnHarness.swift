@@ -10,13 +10,20 @@ final class TxnHarness: @unchecked Sendable {
     let vectors = VectorIndexes()
     private(set) var sessions: [SQLSession] = []
 
-    init(sessions n: Int, setup: String = "") throws {
-        engine = try StorageEngine.open(directory: "/txn", options: StorageOptions(), fileSystem: MemoryFileSystem())
+    /// `layout`: the storage layout (default: `APUS_TEST_LAYOUT`, else the sequence layout).
+    init(sessions n: Int, setup: String = "", layout: SQLStorageLayout = TxnHarness.defaultLayout) throws {
+        var options = StorageOptions()
+        options.comparator = layout == .mvcc ? .mvcc : .bytewise
+        engine = try StorageEngine.open(directory: "/txn", options: options, fileSystem: MemoryFileSystem())
         for _ in 0..<n { sessions.append(try SQLSession(engine: engine, vectorIndexes: vectors)) }
         if !setup.isEmpty { _ = try sessions[0].execute(sql: setup) }
     }
 
     deinit { try? engine.close() }
+
+    static var defaultLayout: SQLStorageLayout {
+        ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"] == "mvcc" ? .mvcc : .sequence
+    }
 
     var coordinator: TxnCoordinator { TxnCoordinator.shared(engine) }
 

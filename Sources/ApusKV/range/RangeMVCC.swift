@@ -1,0 +1,203 @@
+import ApusCore
+import ApusStorage
+
+/// A transaction record as stored at `MVCCStore.recordKey(id)`:
+/// `status (1 B) | timestamp wall (8 B, BE) | logical (4 B, BE) | heartbeat wall ns (8 B, BE)`.
+/// Records written by `TxnDB` lack the heartbeat (13 bytes); they read as heartbeat 0.
+public struct TxnRecord: Sendable, Equatable {
+    public var status: TxnStatus
+    /// PENDING: the provisional timestamp; COMMITTED: the commit timestamp.
+    public var timestamp: Timestamp
+    /// When the owner last showed it was alive (wall ns since 1970).
+    public var heartbeat: Int64
+
+    public init(status: TxnStatus, timestamp: Timestamp, heartbeat: Int64) {
+        self.status = status
+        self.timestamp = timestamp
+        self.heartbeat = heartbeat
+    }
+
+    public var encoded: [UInt8] {
+        var v: [UInt8] = [status.rawValue]
+        v.appendBigEndian64(timestamp.wallNanos)
+        v.appendBigEndian32(timestamp.logical)
+        v.appendBigEndian64(UInt64(bitPattern: heartbeat))
+        return v
+    }
+
+    public init?(decoding raw: [UInt8]) {
+        guard raw.count == 13 || raw.count == 21, let status = TxnStatus(rawValue: raw[0]) else { return nil }
+        self.status = status
+        timestamp = Timestamp(wallNanos: decodeBigEndian64(raw, at: 1), logical: MVCCStore.be32(raw, 9))
+        heartbeat = raw.count == 21 ? Int64(bitPattern: decodeBigEndian64(raw, at: 13)) : 0
+    }
+
+    /// The first user key of the span holding transaction records (`0x00 "txn/"`) and the key after it.
+    public static let spanStart: [UInt8] = [0] + Array("txn/".utf8)
+    public static let spanEnd: [UInt8] = [0] + Array("txn0".utf8)
+}
+
+/// What a reader that met another transaction's intent must do with it.
+public enum IntentVisibility: Sendable {
+    /// The owner committed at this timestamp: the intent's value is that version.
+    case committed(Timestamp)
+    /// Not (yet) committed, or aborted: the intent is skipped.
+    case invisible
+}
+
+/// A decoded intent: its owner, provisional timestamp and value (nil: a deletion).
+public struct Intent: Sendable {
+    public var txn: TxnID
+    public var timestamp: Timestamp
+    public var value: [UInt8]?
+}
+
+/// Versioned reads and intent writes on one range (see `MVCCStore` for the byte layout).
+///
+/// Every read works on one engine snapshot, taken when it starts; `visibility` decides about
+/// foreign intents and gets that snapshot, so that a record it looks up is consistent with the
+/// intents the read met (an intent's record is deleted only after the intent is resolved).
+extension KVRange {
+    static func storageError(_ e: StorageError) -> KVError { KVError(.ioError, "storage error: \(e)") }
+
+    /// Decodes the value stored at `key@0`, if it is an intent.
+    public static func decodeIntent(_ raw: [UInt8]) -> Intent? {
+        guard let d = MVCCStore.decodeIntent(raw) else { return nil }
+        return Intent(txn: d.txn, timestamp: d.timestamp, value: d.value)
+    }
+
+    /// The intent on `key`, if any (newest state).
+    public func intent(on key: [UInt8], snapshot: Snapshot? = nil) throws(KVError) -> Intent? {
+        let raw: [UInt8]?
+        do { raw = try engine.get(MVCCKey.encode(key, .zero), snapshot: snapshot) } catch { throw KVRange.storageError(error) }
+        return raw.flatMap(KVRange.decodeIntent)
+    }
+
+    /// The record of `txn`, if stored.
+    public func record(_ txn: TxnID, snapshot: Snapshot? = nil) throws(KVError) -> TxnRecord? {
+        let raw: [UInt8]?
+        do { raw = try engine.get(MVCCStore.recordKey(txn), snapshot: snapshot) } catch { throw KVRange.storageError(error) }
+        return raw.flatMap { TxnRecord(decoding: $0) }
+    }
+
+    /// Adds `txn`'s record to `batch`.
+    public static func putRecord(_ batch: inout WriteBatch, _ txn: TxnID, _ record: TxnRecord) {
+        batch.put(MVCCStore.recordKey(txn), record.encoded)
+    }
+
+    /// Adds a committed version of `key` at `ts` (nil value: a deletion) to `batch`.
+    public static func putVersion(_ batch: inout WriteBatch, key: [UInt8], ts: Timestamp, value: [UInt8]?) {
+        var v: [UInt8] = [value == nil ? 0 : 1]
+        v.append(contentsOf: value ?? [])
+        batch.put(MVCCKey.encode(key, ts), v)
+    }
+
+    /// Writes `batch` to the range.
+    public func write(_ batch: WriteBatch, sync: Bool) throws(KVError) {
+        if batch.isEmpty { return }
+        do { try engine.write(batch, sync: sync) } catch { throw KVRange.storageError(error) }
+    }
+
+    /// The value of `key` visible at `readTS` to transaction `txn` (its own intent first).
+    public func get(_ key: [UInt8], readTS: Timestamp, txn: TxnID,
+                    visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility) throws(KVError) -> [UInt8]? {
+        var out: [UInt8]?
+        do {
+            _ = try scan(lower: key, upper: key + [0], readTS: readTS, txn: txn, reverse: false, pointKey: key,
+                         visibility: visibility) { _, v in
+                out = v
+                return false
+            }
+        } catch let e as KVError {
+            throw e
+        } catch {
+            throw KVError(.internalError, "\(error)")
+        }
+        return out
+    }
+
+    /// Calls `body` with each key in `[lower, upper)` visible at `readTS` to `txn`, and its
+    /// value, in key order (`reverse`: descending); `body` returns false to stop.
+    ///
+    /// - Returns: the key at which `body` stopped, nil when the span was exhausted.
+    @discardableResult
+    public func scan(lower: [UInt8], upper: [UInt8], readTS: Timestamp, txn: TxnID, reverse: Bool, pointKey: [UInt8]? = nil,
+                     visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility,
+                     _ body: ([UInt8], [UInt8]) throws -> Bool) throws -> [UInt8]? {
+        let snapshot = engine.snapshot()
+        let lo = MVCCKey.encode(lower, .zero), hi = MVCCKey.encode(upper, .zero)
+        let it: StorageIterator
+        do {
+            it = try engine.makeIterator(pointKey.map { IteratorOptions(prefix: $0) } ?? IteratorOptions(lowerBound: lo, upperBound: hi),
+                                         snapshot: snapshot)
+            if reverse { try it.seekToLast() } else { try it.seek(lo) }
+        } catch {
+            throw KVRange.storageError(error)
+        }
+        // One user key's entries, in storage order (intent, then versions newest first); in
+        // reverse they arrive oldest first and are decided once the key changes.
+        var group: [(ts: Timestamp, value: [UInt8])] = []
+        var groupKey: [UInt8]? = nil
+        var decided = false
+        var skipped = 0
+        func decide(_ key: [UInt8], _ entries: [(ts: Timestamp, value: [UInt8])]) throws -> [UInt8]?? {
+            // Entries newest first: the intent (ts zero), then versions by descending timestamp.
+            for (ts, value) in entries {
+                if ts.isZero {
+                    guard let intent = KVRange.decodeIntent(value) else { continue }
+                    if intent.txn == txn { return .some(intent.value) }
+                    if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS {
+                        return .some(intent.value)
+                    }
+                } else if ts <= readTS {
+                    return .some(value.first == 1 ? Array(value.dropFirst()) : nil)
+                }
+            }
+            return nil
+        }
+        while it.isValid {
+            let raw = it.key
+            guard let (k, ts) = MVCCKey.decode(raw) else {
+                do { if reverse { try it.prev() } else { try it.next() } } catch { throw KVRange.storageError(error) }
+                continue
+            }
+            if let pointKey, k != pointKey {
+                if compareBytes(k, pointKey) > 0 { break }
+                do { try it.next() } catch { throw KVRange.storageError(error) }
+                continue
+            }
+            if reverse {
+                if let g = groupKey, g != k {
+                    if case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
+                    group.removeAll(keepingCapacity: true)
+                }
+                groupKey = k
+                group.append((ts, it.value))
+                do { try it.prev() } catch { throw KVRange.storageError(error) }
+                continue
+            }
+            if k != groupKey {
+                groupKey = k
+                decided = false
+                skipped = 0
+            }
+            if !decided {
+                if case let .some(v) = try decide(k, [(ts, it.value)]) {
+                    decided = true
+                    if let v, try !body(k, v) { return k }
+                }
+                do { try it.next() } catch { throw KVRange.storageError(error) }
+            } else {
+                // Older versions of a decided key: step over a few, then seek past the key.
+                skipped += 1
+                do {
+                    if skipped < 4 { try it.next() } else { try it.seek(MVCCKey.encode(k + [0], .zero)) }
+                } catch {
+                    throw KVRange.storageError(error)
+                }
+            }
+        }
+        if reverse, let g = groupKey, case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
+        return nil
+    }
+}

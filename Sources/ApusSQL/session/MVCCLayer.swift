@@ -1,0 +1,314 @@
+import ApusCore
+import ApusKV
+import ApusStorage
+import Foundation
+
+/// The storage layout of an SQL data directory.
+///
+/// `.sequence` (the default): versions are the storage engine's sequence numbers and a
+/// transaction's writes are buffered until commit. `.mvcc`: the engine runs with the `.mvcc`
+/// comparator; versions are `key@ts` at hybrid-logical-clock timestamps, writes are intents
+/// naming their transaction, and a transaction record commits them (see `MVCCLayer`). The
+/// layout is the engine's comparator, which the manifest records: a directory reopens with
+/// its own layout, and opening it with the other one is refused.
+public enum SQLStorageLayout: String, Sendable, CaseIterable {
+    case sequence
+    case mvcc
+
+    var comparator: KeyComparator { self == .mvcc ? .mvcc : .bytewise }
+
+    /// Sets `options` up for `layout`: its comparator; the MVCC layout goes without the SQL
+    /// key prefix filter (`StorageOptions.sql`), whose prefixes are of unversioned keys.
+    public static func configure(_ options: inout StorageOptions, _ layout: SQLStorageLayout) {
+        options.comparator = layout.comparator
+        if layout == .mvcc { options.bloomPrefix = nil }
+    }
+
+    /// The layout an engine was opened with.
+    public init(engine: StorageEngine) { self = engine.comparator == .mvcc ? .mvcc : .sequence }
+
+    /// Opens (or creates) the data directory at `directory`. With `layout` nil an existing
+    /// directory opens with the layout it was created with and a new one gets `.sequence`;
+    /// an explicit `layout` that differs from an existing directory's is refused.
+    public static func openEngine(directory: String, layout: SQLStorageLayout?, options: StorageOptions = StorageOptions()) throws -> StorageEngine {
+        try openEngine(layout: layout, options: options) { try StorageEngine.open(directory: directory, options: $0) }
+    }
+
+    /// `openEngine(directory:layout:options:)` with the opening step given (tests use an in-memory file system).
+    public static func openEngine(layout: SQLStorageLayout?, options: StorageOptions,
+                                  _ open: (StorageOptions) throws -> StorageEngine) throws -> StorageEngine {
+        var o = options
+        configure(&o, layout ?? .sequence)
+        do {
+            return try open(o)
+        } catch let e as StorageError where e.message.contains("uses comparator") {
+            let other: SQLStorageLayout = o.comparator == .mvcc ? .sequence : .mvcc
+            guard layout == nil, e.message.contains(other.comparator.name) else {
+                let found = e.message.contains(KeyComparator.mvcc.name) ? SQLStorageLayout.mvcc : .sequence
+                throw SQLError(.invalidParameterValue,
+                               "the data directory uses the \(found.rawValue) storage layout; it cannot be opened with the "
+                                   + "\((layout ?? .sequence).rawValue) layout")
+            }
+            o = options
+            configure(&o, other)
+            return try open(o)
+        }
+    }
+}
+
+/// SQL transactions on the MVCC layout: the state every transaction on one engine shares.
+///
+/// * **Versions** are `key@ts` (HLC timestamps, `MVCCKey`); a committed value carries a tag
+///   byte (1 value, 0 deletion). Every request goes through a `RangeRouter` (one range for now).
+/// * **Writes are intents** at `key@0` naming their transaction, written to the engine at once
+///   (unsynced); the first write also writes the transaction's record, PENDING with a heartbeat
+///   time, at `0x00 "txn/" <id>`.
+/// * **Commit**: the `TxnCoordinator` validates (the same conflict rules as the sequence layout),
+///   gives the commit a timestamp from the clock in commit order and writes the COMMITTED record,
+///   several commits per synced write (group commit); that write is the commit point. The
+///   intents are then resolved (`key@0` deleted, `key@commitTS` written, in chunks) and the
+///   record deleted, before the transaction's locks go.
+/// * **Readers** read at a timestamp at or below the coordinator's applied watermark, below which
+///   every commit's record is written. A foreign intent is visible when its transaction committed
+///   at or below the read timestamp: known here while it resolves (`states`), otherwise from its
+///   record, read in the same engine snapshot as the intent (a record outlives its intents).
+/// * **Heartbeats**: a PENDING record carries a heartbeat time, refreshed as the transaction
+///   writes. A transaction not running in this process whose heartbeat expired is abandoned:
+///   whoever meets one of its intents aborts it (ABORTED record) and removes the intent.
+/// * **Recovery** at open: PENDING records (transactions a crash cut off) are aborted and their
+///   intents removed; COMMITTED records' remaining intents are resolved; then the records go.
+///
+/// Concurrency: `Sendable`; `states` behind a mutex, the clock behind another.
+public final class MVCCLayer: @unchecked Sendable {
+    let engine: StorageEngine
+    public let router: RangeRouter
+    private let clock = NSLock()
+    private var hlc = HybridLogicalClock()
+    private let mutex = NSLock()
+    /// Transactions of this process that wrote and have not finished: nil while running, the
+    /// commit timestamp from the moment the coordinator assigns it until their intents are resolved.
+    private var states: [TxnID: Timestamp?] = [:]
+    /// Serializes the removal of abandoned transactions' intents with writers replacing them.
+    let cleanupLock = NSLock()
+    /// How long a PENDING record's heartbeat stays valid (ns); tests lower it.
+    public var heartbeatTimeoutNanos: Int64 = 10_000_000_000
+    /// What recovery at open did: transactions aborted, committed transactions resolved, intents handled.
+    public private(set) var recovered = (aborted: 0, committed: 0, intents: 0)
+    /// Abandoned transactions aborted by readers or writers that met their intents.
+    public private(set) var abandonedAborted = 0
+    /// Intent resolution works in batches of about this many bytes.
+    static let resolveChunkBytes = 1 << 20
+
+    init(engine: StorageEngine) throws {
+        self.engine = engine
+        router = RangeRouter(engine: engine)
+        try recover()
+    }
+
+    // MARK: Clock
+
+    /// A timestamp above every earlier one.
+    func now() -> Timestamp {
+        clock.lock()
+        defer { clock.unlock() }
+        return hlc.now(physicalNanos: UInt64(max(TxnCoordinator.wallNanos(), 0)))
+    }
+
+    /// The timestamp of wall time `wall` (ns since 1970), the largest at that time.
+    static func timestamp(atWall wall: Int64) -> Timestamp { Timestamp(wallNanos: UInt64(max(wall, 0)), logical: .max) }
+
+    // MARK: Transaction states
+
+    func began(_ txn: TxnID) {
+        mutex.lock()
+        states[txn] = .some(nil)
+        mutex.unlock()
+    }
+
+    func committing(_ txn: TxnID, at ts: Timestamp) {
+        mutex.lock()
+        states[txn] = .some(ts)
+        mutex.unlock()
+    }
+
+    func finished(_ txn: TxnID) {
+        mutex.lock()
+        states[txn] = nil
+        mutex.unlock()
+    }
+
+    /// nil: not a running transaction of this process; .some(nil): running; .some(ts): committed at ts.
+    func state(_ txn: TxnID) -> Timestamp?? {
+        mutex.lock()
+        defer { mutex.unlock() }
+        return states[txn]
+    }
+
+    func expired(_ record: TxnRecord) -> Bool {
+        TxnCoordinator.wallNanos() - record.heartbeat > heartbeatTimeoutNanos
+    }
+
+    /// Whether a reader sees `intent` (on `key`, met in `snapshot`); an abandoned owner is aborted
+    /// and the intent removed on the way.
+    func visibility(_ intent: Intent, _ key: [UInt8], _ snapshot: Snapshot) throws(KVError) -> IntentVisibility {
+        switch state(intent.txn) {
+        case .some(.some(let ts)): return .committed(ts)
+        case .some(.none): return .invisible
+        case .none: break
+        }
+        let range = router.range(for: MVCCStore.recordKey(intent.txn))
+        guard let record = try range.record(intent.txn, snapshot: snapshot) else { return .invisible }
+        switch record.status {
+        case .committed: return .committed(record.timestamp)
+        case .aborted: return .invisible
+        case .pending, .staging:
+            if expired(record) { try abortAbandoned(intent.txn, key: key) }
+            return .invisible
+        }
+    }
+
+    /// Aborts the abandoned transaction `txn` (its record becomes ABORTED) and removes its intent on `key`.
+    func abortAbandoned(_ txn: TxnID, key: [UInt8]) throws(KVError) {
+        cleanupLock.lock()
+        defer { cleanupLock.unlock() }
+        let recordRange = router.range(for: MVCCStore.recordKey(txn))
+        guard let record = try recordRange.record(txn), record.status == .pending || record.status == .staging,
+              expired(record), state(txn) == nil else { return }
+        var b = WriteBatch()
+        KVRange.putRecord(&b, txn, TxnRecord(status: .aborted, timestamp: record.timestamp, heartbeat: record.heartbeat))
+        try recordRange.write(b, sync: false)
+        let range = router.range(for: key)
+        if let intent = try range.intent(on: key), intent.txn == txn {
+            var d = WriteBatch()
+            d.delete(MVCCKey.encode(key, .zero))
+            try range.write(d, sync: false)
+        }
+        mutex.lock()
+        abandonedAborted += 1
+        mutex.unlock()
+    }
+
+    /// Clears the way for `txn` to write `key`, whose lock it holds: an intent left there by a
+    /// transaction that is not running here is resolved (committed), removed (aborted, no
+    /// record) or, when its heartbeat expired, its owner is aborted.
+    ///
+    /// - Returns: the commit timestamp of a foreign committed intent resolved here (the caller
+    ///   checks it against its read timestamp), nil otherwise.
+    /// - Throws: 40001 when the key holds the intent of a live transaction.
+    func clearForeignIntent(_ key: [UInt8], txn: TxnID) throws(SQLError) -> Timestamp? {
+        let range = router.range(for: key)
+        do {
+            guard let intent = try range.intent(on: key), intent.txn != txn else { return nil }
+            cleanupLock.lock()
+            defer { cleanupLock.unlock() }
+            guard let again = try range.intent(on: key), again.txn == intent.txn else { return nil }
+            if state(intent.txn) != nil {
+                throw SQLError(.serializationFailure, "could not serialize access: the row holds the write of a running transaction")
+            }
+            let record = try router.range(for: MVCCStore.recordKey(intent.txn)).record(intent.txn)
+            var b = WriteBatch()
+            b.delete(MVCCKey.encode(key, .zero))
+            var resolvedAt: Timestamp?
+            switch record?.status {
+            case .committed?:
+                KVRange.putVersion(&b, key: key, ts: record!.timestamp, value: intent.value)
+                resolvedAt = record!.timestamp
+            case .pending?, .staging?:
+                guard expired(record!) else {
+                    throw SQLError(.serializationFailure, "could not serialize access: the row holds the write of a pending transaction")
+                }
+                KVRange.putRecord(&b, intent.txn, TxnRecord(status: .aborted, timestamp: record!.timestamp, heartbeat: record!.heartbeat))
+                mutex.lock()
+                abandonedAborted += 1
+                mutex.unlock()
+            case .aborted?, nil:
+                break
+            }
+            try range.write(b, sync: false)
+            return resolvedAt
+        } catch let e as KVError {
+            throw SQLError(e.code, e.message)
+        } catch let e as SQLError {
+            throw e
+        } catch {
+            throw SQLError(.internalError, "\(error)")
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Finishes the transactions a crash (or an abandoned owner) left: see the type's notes.
+    private func recover() throws {
+        var records: [TxnID: TxnRecord] = [:]
+        var maxTS = Timestamp.zero
+        for r in router.ranges(lower: TxnRecord.spanStart, upper: TxnRecord.spanEnd) {
+            let it = try r.range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(r.lower, .zero),
+                                                                     upperBound: MVCCKey.encode(r.upper, .zero)))
+            try it.seek(MVCCKey.encode(r.lower, .zero))
+            while it.isValid {
+                if let (k, ts) = MVCCKey.decode(it.key), ts.isZero, k.count == TxnRecord.spanStart.count + 8,
+                   let record = TxnRecord(decoding: it.value) {
+                    records[decodeBigEndian64(k, at: TxnRecord.spanStart.count)] = record
+                    maxTS = max(maxTS, record.timestamp)
+                }
+                try it.next()
+            }
+        }
+        clock.lock()
+        hlc.update(maxTS)
+        clock.unlock()
+        guard !records.isEmpty else { return }
+        // Every intent in the key space: resolved by its record, or removed.
+        for range in router.all {
+            let engine = range.engine
+            var b = WriteBatch()
+            let it = try engine.makeIterator()
+            try it.seekToFirst()
+            while it.isValid {
+                let raw = it.key
+                if raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero,
+                   compareBytes(k, TxnRecord.spanStart) < 0 || compareBytes(k, TxnRecord.spanEnd) >= 0,
+                   let intent = KVRange.decodeIntent(it.value) {
+                    b.delete(raw)
+                    if let r = records[intent.txn], r.status == .committed {
+                        KVRange.putVersion(&b, key: k, ts: r.timestamp, value: intent.value)
+                    }
+                    recovered.intents += 1
+                    if b.data.count >= MVCCLayer.resolveChunkBytes {
+                        try engine.write(b, sync: false)
+                        b = WriteBatch()
+                    }
+                }
+                try it.next()
+            }
+            try engine.write(b, sync: false)
+        }
+        var b = WriteBatch()
+        for (txn, r) in records {
+            b.delete(MVCCStore.recordKey(txn))
+            if r.status == .committed { recovered.committed += 1 } else if r.status != .aborted { recovered.aborted += 1 }
+        }
+        try engine.write(b, sync: true)
+    }
+
+    // MARK: Non-transactional access
+
+    /// The newest committed value of `key` (committed intents included).
+    func latest(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
+        do {
+            return try router.range(for: key).get(key, readTS: .max, txn: 0) { i, k, s throws(KVError) in
+                if case let .committed(ts) = try visibility(i, k, s) { return .committed(ts) }
+                return .invisible
+            }
+        } catch {
+            throw SQLError(error.code, error.message)
+        }
+    }
+
+    /// Writes a committed version of `key` at `ts`, unsynced (`KVTransaction.updateOutside`).
+    func writeVersion(_ key: [UInt8], _ value: [UInt8], at ts: Timestamp) throws(SQLError) {
+        var b = WriteBatch()
+        KVRange.putVersion(&b, key: key, ts: ts, value: value)
+        do { try router.range(for: key).write(b, sync: false) } catch { throw SQLError(error.code, error.message) }
+    }
+}

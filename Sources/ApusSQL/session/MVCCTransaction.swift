@@ -1,0 +1,288 @@
+import ApusCore
+import ApusKV
+import ApusStorage
+
+/// Writes addressed by key, sent to each key's range in batches of about `bytes` (keys in order
+/// keep a range's batch together).
+struct RangeBatcher {
+    let router: RangeRouter
+    let sync: Bool
+    var bytes = MVCCLayer.resolveChunkBytes
+    private var range: KVRange?
+    private(set) var batch = WriteBatch()
+
+    init(router: RangeRouter, sync: Bool = false) {
+        self.router = router
+        self.sync = sync
+    }
+
+    var isEmpty: Bool { batch.isEmpty }
+
+    /// The batch to add `key`'s write to (the previous range's batch is written when the range changes).
+    mutating func add(_ key: [UInt8], _ write: (inout WriteBatch) -> Void) throws(KVError) {
+        let r = router.range(for: key)
+        if let range, range !== r { try flush() }
+        range = r
+        write(&batch)
+        if batch.data.count >= bytes { try flush() }
+    }
+
+    mutating func flush() throws(KVError) {
+        if let range, !batch.isEmpty { try range.write(batch, sync: sync) }
+        batch = WriteBatch()
+        range = nil
+    }
+}
+
+/// The storage side of a `StorageTransaction` on the MVCC layout (see `MVCCLayer`): reads at a
+/// timestamp, writes intents at once, resolves them after the commit point. Locks, conflict
+/// checks and validation stay with `StorageTransaction` and the `TxnCoordinator`.
+///
+/// Memory: the keys written (for resolution and the lock table), not their values, except a
+/// bounded cache of small transactions' values (so that resolving them reads nothing back) and,
+/// for savepoints, the previous own value of a key written again after a mark.
+final class MVCCTransaction {
+    let layer: MVCCLayer
+    let coordinator: TxnCoordinator
+    let id: TxnID
+    /// The timestamp reads see.
+    var readTS: Timestamp
+    /// Keys with an intent of this transaction (may hold keys a savepoint rollback cleared).
+    private var written: Set<ByteKey> = []
+    private var sortedWritten = SortedKeys()
+    /// Intents not yet written to the engine (flushed before a read that could see them).
+    private var pending: RangeBatcher
+    private var pendingKeys: Set<ByteKey> = []
+    private var recordWritten = false
+    private var heartbeat: Int64 = 0
+    /// Values of the intents, while they stay small (nil once over `cacheBytesMax`).
+    private var cache: [ByteKey: [UInt8]?]? = [:]
+    private var cacheBytes = 0
+    static let cacheBytesMax = 256 << 10
+    static let pendingBytesMax = 256 << 10
+    /// The undo log: a key and its previous own intent (nil: none; .some(nil): a deletion).
+    private var undo: [(key: ByteKey, before: [UInt8]??)] = []
+    /// Whether the transaction takes its own row locks (transactions outside concurrency control
+    /// still lock what they write, so that two intents never meet on one key).
+    let locksOwnWrites: Bool
+
+    init(layer: MVCCLayer, coordinator: TxnCoordinator, id: TxnID, readTS: Timestamp, locksOwnWrites: Bool) {
+        self.layer = layer
+        self.coordinator = coordinator
+        self.id = id
+        self.readTS = readTS
+        self.locksOwnWrites = locksOwnWrites
+        pending = RangeBatcher(router: layer.router)
+        pending.bytes = MVCCTransaction.pendingBytesMax
+    }
+
+    var hasWrites: Bool { !written.isEmpty }
+    func wrote(_ key: ByteKey) -> Bool { written.contains(key) }
+    var writtenKeys: [[UInt8]] { written.map(\.bytes) }
+    var undoCount: Int { undo.count }
+
+    static func sqlError(_ e: KVError) -> SQLError { SQLError(e.code, e.message) }
+
+    // MARK: Reads
+
+    private func flush() throws(SQLError) {
+        pendingKeys.removeAll(keepingCapacity: true)
+        do { try pending.flush() } catch { throw MVCCTransaction.sqlError(error) }
+    }
+
+    private func flush(lower: [UInt8], upper: [UInt8]) throws(SQLError) {
+        if pendingKeys.isEmpty { return }
+        if pendingKeys.contains(where: { Value.cmpBytes($0.bytes, lower) >= 0 && Value.cmpBytes($0.bytes, upper) < 0 }) { try flush() }
+    }
+
+    func get(_ key: [UInt8]) throws(SQLError) -> [UInt8]? {
+        let k = ByteKey(key)
+        if written.contains(k) {
+            if let cache, let v = cache[k] { return v }
+            if pendingKeys.contains(k) { try flush() }
+        }
+        do {
+            return try layer.router.range(for: key).get(key, readTS: readTS, txn: id, visibility: layer.visibility)
+        } catch {
+            throw MVCCTransaction.sqlError(error)
+        }
+    }
+
+    /// Calls `body` with the visible pairs of `[lower, upper)` at `at` (default: the read
+    /// timestamp), in key order or `reverse`; returns the key where `body` stopped, if it did.
+    @discardableResult
+    func scan(lower: [UInt8], upper: [UInt8], reverse: Bool, at: Timestamp? = nil,
+              _ body: ([UInt8], [UInt8]) throws -> Bool) throws -> [UInt8]? {
+        try flush(lower: lower, upper: upper)
+        let ts = at ?? readTS
+        let spans = layer.router.ranges(lower: lower, upper: upper)
+        for s in reverse ? spans.reversed() : spans {
+            if let stop = try s.range.scan(lower: s.lower, upper: s.upper, readTS: ts, txn: id, reverse: reverse,
+                                           visibility: layer.visibility, body) {
+                return stop
+            }
+        }
+        return nil
+    }
+
+    // MARK: Writes
+
+    /// Writes an intent (nil: a deletion) for `key`, whose lock the caller holds.
+    ///
+    /// - Returns: the commit timestamp of another transaction's committed intent found and
+    ///   resolved on the key (the caller checks it for a write conflict).
+    func put(_ key: [UInt8], _ value: [UInt8]?) throws(SQLError) -> Timestamp? {
+        let k = ByteKey(key)
+        var foreign: Timestamp?
+        if locksOwnWrites {
+            do { try coordinator.locks.acquire(id, key: key, mode: .exclusive) } catch { throw SQLError(error.code, error.message) }
+        }
+        if written.contains(k) {
+            // Written before: keep the previous value for a rollback to a savepoint.
+            let before: [UInt8]?
+            if let cache, let v = cache[k] {
+                before = v
+            } else {
+                if pendingKeys.contains(k) { try flush() }
+                do { before = try layer.router.range(for: key).intent(on: key)?.value } catch { throw MVCCTransaction.sqlError(error) }
+            }
+            undo.append((k, .some(before)))
+        } else {
+            foreign = try layer.clearForeignIntent(key, txn: id)
+            undo.append((k, nil))
+            written.insert(k)
+            sortedWritten.insert(key)
+        }
+        if !recordWritten || TxnCoordinator.wallNanos() - heartbeat > layer.heartbeatTimeoutNanos / 2 {
+            if !recordWritten { layer.began(id) }
+            recordWritten = true
+            heartbeat = TxnCoordinator.wallNanos()
+            var b = WriteBatch()
+            KVRange.putRecord(&b, id, TxnRecord(status: .pending, timestamp: readTS, heartbeat: heartbeat))
+            do { try layer.router.range(for: MVCCStore.recordKey(id)).write(b, sync: false) } catch { throw MVCCTransaction.sqlError(error) }
+        }
+        let id = self.id, readTS = self.readTS
+        pendingKeys.insert(k)
+        do {
+            try pending.add(key) { MVCCStore.putIntent(&$0, key: key, txn: id, ts: readTS, value: value) }
+        } catch {
+            throw MVCCTransaction.sqlError(error)
+        }
+        if pending.isEmpty { pendingKeys.removeAll(keepingCapacity: true) }
+        remember(k, value)
+        return foreign
+    }
+
+    private func remember(_ k: ByteKey, _ value: [UInt8]?) {
+        guard cache != nil else { return }
+        cacheBytes += k.bytes.count + (value?.count ?? 0)
+        if cacheBytes > MVCCTransaction.cacheBytesMax {
+            cache = nil
+        } else {
+            cache![k] = .some(value)
+        }
+    }
+
+    /// Undoes the writes after undo position `position`.
+    func rollback(to position: Int) throws(SQLError) {
+        try flush()
+        var b = RangeBatcher(router: layer.router)
+        let id = self.id, readTS = self.readTS
+        do {
+            while undo.count > position {
+                let (k, before) = undo.removeLast()
+                if let before {
+                    try b.add(k.bytes) { MVCCStore.putIntent(&$0, key: k.bytes, txn: id, ts: readTS, value: before) }
+                    if cache != nil { cache![k] = .some(before) }
+                } else {
+                    try b.add(k.bytes) { $0.delete(MVCCKey.encode(k.bytes, .zero)) }
+                    written.remove(k)
+                    cache?[k] = nil
+                }
+            }
+            try b.flush()
+        } catch {
+            throw MVCCTransaction.sqlError(error)
+        }
+    }
+
+    func forgetUndo() { undo.removeAll(keepingCapacity: undo.count <= 4096) }
+
+    // MARK: End
+
+    /// The coordinator's commit step (called under its lock once the commit is validated): the
+    /// commit timestamp is `ts`; returns the COMMITTED record, which the group write makes durable.
+    func stamp(_ ts: Timestamp) -> WriteBatch {
+        layer.committing(id, at: ts)
+        var b = WriteBatch()
+        KVRange.putRecord(&b, id, TxnRecord(status: .committed, timestamp: ts, heartbeat: TxnCoordinator.wallNanos()))
+        return b
+    }
+
+    /// Writes the intents not yet written (before the commit).
+    func prepareCommit() throws(SQLError) { try flush() }
+
+    /// After the commit point: turns the intents into versions at `ts` and deletes the record.
+    /// A failure leaves the committed record, whose intents readers still see and the next open resolves.
+    func resolve(at ts: Timestamp) {
+        defer { layer.finished(id) }
+        var b = RangeBatcher(router: layer.router)
+        var failed = false
+        let id = self.id
+        sortedWritten.forEach { key in
+            let k = ByteKey(key)
+            guard !failed, written.contains(k) else { return }
+            let value: [UInt8]?
+            if let cache, let v = cache[k] {
+                value = v
+            } else {
+                guard let intent = try? layer.router.range(for: key).intent(on: key), intent.txn == id else { return }
+                value = intent.value
+            }
+            do {
+                try b.add(key) {
+                    $0.delete(MVCCKey.encode(key, .zero))
+                    KVRange.putVersion(&$0, key: key, ts: ts, value: value)
+                }
+            } catch {
+                failed = true
+            }
+        }
+        do {
+            if failed { return }
+            try b.flush()
+            try b.add(MVCCStore.recordKey(id)) { $0.delete(MVCCStore.recordKey(id)) }
+            try b.flush()
+        } catch {
+            return
+        }
+        written = []
+        cache = nil
+    }
+
+    /// Removes the intents and the record (a rollback, or a commit that failed).
+    func abort() {
+        defer { layer.finished(id) }
+        pending = RangeBatcher(router: layer.router)
+        pendingKeys = []
+        guard recordWritten else { return }
+        var b = RangeBatcher(router: layer.router)
+        sortedWritten.forEach { key in
+            guard written.contains(ByteKey(key)) else { return }
+            try? b.add(key) { $0.delete(MVCCKey.encode(key, .zero)) }
+        }
+        try? b.flush()
+        let id = self.id
+        try? b.add(MVCCStore.recordKey(id)) { $0.delete(MVCCStore.recordKey(id)) }
+        try? b.flush()
+        written = []
+    }
+
+    /// Test hook: leaves the transaction's intents and PENDING record behind as a crashed
+    /// process would (its heartbeat then expires).
+    func abandon() {
+        try? flush()
+        layer.finished(id)
+        written = []
+    }
+}
