@@ -564,6 +564,13 @@ public final class StorageTransaction: KVTransaction {
         var commitTS: Timestamp?
         do {
             try mvcc.prepareCommit()
+        } catch {
+            mvcc.abort()
+            control.end(id, start)
+            vectorState?.rolledBack()
+            throw error
+        }
+        do {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             committed = try control.commit(id: id, batch: WriteBatch(), keys: keys, reads: readSet, start: start,
                                            bumpsGeneration: bumpsGeneration) { ts in
@@ -572,8 +579,8 @@ public final class StorageTransaction: KVTransaction {
             }
             if storesStatistics { control.bumpStatistics() }
         } catch {
-            // Validation failed (nothing written), or the record could not be written.
-            if commitTS == nil { control.end(id, start) }
+            // Validation failed (nothing written), or the record could not be written; the
+            // coordinator ended the transaction's start point either way.
             mvcc.abort()
             vectorState?.rolledBack()
             throw error
