@@ -96,13 +96,30 @@ public final class MVCCLayer: @unchecked Sendable {
     public private(set) var recovered = (aborted: 0, committed: 0, intents: 0)
     /// Abandoned transactions aborted by readers or writers that met their intents.
     public private(set) var abandonedAborted = 0
+    /// Test hook: commits leave their intents unresolved (as a crash right after the commit point would).
+    var skipResolutionForTesting = false
     /// Intent resolution works in batches of about this many bytes.
     static let resolveChunkBytes = 1 << 20
+
+    /// When the data directory was first opened with this layout (wall ns): AS OF SYSTEM TIME
+    /// reads no earlier.
+    private(set) var createdWall: Int64 = 0
+    /// The system key holding `createdWall` (8 bytes, big-endian), as a version.
+    static let createdKey: [UInt8] = [0] + Array("mvcc-created".utf8)
 
     init(engine: StorageEngine) throws {
         self.engine = engine
         router = RangeRouter(engine: engine)
         try recover()
+        if let v = try latest(MVCCLayer.createdKey), v.count == 8 {
+            createdWall = Int64(bitPattern: decodeBigEndian64(v, at: 0))
+        } else {
+            let ts = now()
+            createdWall = Int64(ts.wallNanos)
+            var v: [UInt8] = []
+            v.appendBigEndian64(ts.wallNanos)
+            try writeVersion(MVCCLayer.createdKey, v, at: ts)
+        }
     }
 
     // MARK: Clock

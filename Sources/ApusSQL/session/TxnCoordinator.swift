@@ -515,8 +515,9 @@ public final class TxnCoordinator: @unchecked Sendable {
             throw SQLError(.invalidParameterValue, "AS OF SYSTEM TIME: cannot read at a time in the future")
         }
         let window = Int64(gcWindow.components.seconds)
-        guard wall >= now - window * 1_000_000_000 else {
-            let earliest = Date(timeIntervalSince1970: Double(now - window * 1_000_000_000) / 1e9)
+        let floor = max(now - window * 1_000_000_000, mvcc?.createdWall ?? 0)
+        guard wall >= floor else {
+            let earliest = Date(timeIntervalSince1970: Double(floor) / 1e9)
             throw SQLError(
                 SQLState("72000"),
                 "snapshot too old: AS OF SYSTEM TIME reads back to \(TxnCoordinator.format(earliest)) at the earliest "

@@ -8,8 +8,8 @@ import Testing
 @Suite struct HermitageTests {
     static let levels = ["read committed", "repeatable read", "serializable"]
 
-    func harness(_ n: Int = 2) throws -> TxnHarness {
-        try TxnHarness(sessions: n, setup: "CREATE TABLE test (id int PRIMARY KEY, value int); INSERT INTO test VALUES (1, 10), (2, 20)")
+    func harness(_ n: Int = 2, _ layout: SQLStorageLayout) throws -> TxnHarness {
+        try TxnHarness(layout: layout,sessions: n, setup: "CREATE TABLE test (id int PRIMARY KEY, value int); INSERT INTO test VALUES (1, 10), (2, 20)")
     }
 
     func begin(_ h: TxnHarness, _ level: String, _ sessions: Int...) throws {
@@ -18,8 +18,8 @@ import Testing
 
     /// G0, write cycles: concurrent writers of the same rows queue; the result is one of them
     /// entirely (no interleaving).
-    @Test(arguments: levels) func g0WriteCycles(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func g0WriteCycles(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         try h.run(0, "UPDATE test SET value = 11 WHERE id = 1")
         let t2 = h.start(1, "UPDATE test SET value = 12 WHERE id = 1")
@@ -39,8 +39,8 @@ import Testing
     }
 
     /// G1a, aborted reads.
-    @Test(arguments: levels) func g1aAbortedReads(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func g1aAbortedReads(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         try h.run(0, "UPDATE test SET value = 101 WHERE id = 1")
         #expect(try h.run(1, "SELECT * FROM test ORDER BY id") == [["1", "10"], ["2", "20"]])
@@ -50,8 +50,8 @@ import Testing
     }
 
     /// G1b, intermediate reads.
-    @Test(arguments: levels) func g1bIntermediateReads(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func g1bIntermediateReads(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         try h.run(0, "UPDATE test SET value = 101 WHERE id = 1")
         #expect(try h.run(1, "SELECT value FROM test WHERE id = 1") == [["10"]])
@@ -63,8 +63,8 @@ import Testing
     }
 
     /// G1c, circular information flow.
-    @Test(arguments: levels) func g1cCircularInformationFlow(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func g1cCircularInformationFlow(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         try h.run(0, "UPDATE test SET value = 11 WHERE id = 1")
         try h.run(1, "UPDATE test SET value = 22 WHERE id = 2")
@@ -75,8 +75,8 @@ import Testing
     }
 
     /// OTV, observed transaction vanishes.
-    @Test(arguments: levels) func otvObservedTransactionVanishes(level: String) throws {
-        let h = try harness(3)
+    @Test(arguments: levels, SQLStorageLayout.allCases) func otvObservedTransactionVanishes(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(3, layout)
         try begin(h, level, 0, 1, 2)
         try h.run(0, "UPDATE test SET value = 11 WHERE id = 1")
         try h.run(0, "UPDATE test SET value = 19 WHERE id = 2")
@@ -101,8 +101,8 @@ import Testing
     }
 
     /// PMP, predicate many preceders (read predicate).
-    @Test(arguments: levels) func pmpPredicateRead(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func pmpPredicateRead(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         #expect(try h.run(0, "SELECT * FROM test WHERE value = 30").isEmpty)
         try h.run(1, "INSERT INTO test VALUES (3, 30)")
@@ -113,8 +113,8 @@ import Testing
     }
 
     /// PMP for write predicates: a DELETE whose predicate another transaction's update changes.
-    @Test(arguments: levels) func pmpPredicateWrite(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func pmpPredicateWrite(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         try h.run(0, "UPDATE test SET value = value + 10")
         let t2 = h.start(1, "DELETE FROM test WHERE value = 20")
@@ -134,8 +134,8 @@ import Testing
     }
 
     /// P4, lost update: PostgreSQL's READ COMMITTED lets the second write win; higher levels abort it.
-    @Test(arguments: levels) func p4LostUpdate(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func p4LostUpdate(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         #expect(try h.run(0, "SELECT value FROM test WHERE id = 1") == [["10"]])
         #expect(try h.run(1, "SELECT value FROM test WHERE id = 1") == [["10"]])
@@ -147,8 +147,8 @@ import Testing
     }
 
     /// G-single, read skew.
-    @Test(arguments: levels) func gSingleReadSkew(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func gSingleReadSkew(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         #expect(try h.run(0, "SELECT value FROM test WHERE id = 1") == [["10"]])
         #expect(try h.run(1, "SELECT value FROM test ORDER BY id") == [["10"], ["20"]])
@@ -160,8 +160,8 @@ import Testing
     }
 
     /// G-single with a write predicate.
-    @Test(arguments: levels) func gSingleWritePredicate(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func gSingleWritePredicate(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         #expect(try h.run(0, "SELECT value FROM test WHERE id = 1") == [["10"]])
         try h.run(1, "UPDATE test SET value = 12 WHERE id = 1")
@@ -179,8 +179,8 @@ import Testing
     }
 
     /// G2-item, write skew: only SERIALIZABLE prevents it.
-    @Test(arguments: levels) func g2ItemWriteSkew(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func g2ItemWriteSkew(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         #expect(try h.run(0, "SELECT value FROM test WHERE id IN (1, 2) ORDER BY id") == [["10"], ["20"]])
         #expect(try h.run(1, "SELECT value FROM test WHERE id IN (1, 2) ORDER BY id") == [["10"], ["20"]])
@@ -191,8 +191,8 @@ import Testing
     }
 
     /// G2, anti-dependency cycles over predicates (phantoms): only SERIALIZABLE prevents it.
-    @Test(arguments: levels) func g2AntiDependencyCycles(level: String) throws {
-        let h = try harness()
+    @Test(arguments: levels, SQLStorageLayout.allCases) func g2AntiDependencyCycles(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(2, layout)
         try begin(h, level, 0, 1)
         #expect(try h.run(0, "SELECT * FROM test WHERE value % 3 = 0").isEmpty)
         #expect(try h.run(1, "SELECT * FROM test WHERE value % 3 = 0").isEmpty)
@@ -203,8 +203,8 @@ import Testing
     }
 
     /// G2 with two anti-dependency edges and a read-only observer in between.
-    @Test(arguments: levels) func g2TwoEdges(level: String) throws {
-        let h = try harness(3)
+    @Test(arguments: levels, SQLStorageLayout.allCases) func g2TwoEdges(level: String, layout: SQLStorageLayout) throws {
+        let h = try harness(3, layout)
         try begin(h, level, 0)
         #expect(try h.run(0, "SELECT * FROM test ORDER BY id") == [["1", "10"], ["2", "20"]])
         try begin(h, level, 1)

@@ -9,9 +9,9 @@ import Testing
     /// `n` transactions each lock row i, then all try row i+1 (a ring): exactly one fails with
     /// 40P01 naming another transaction, the others finish once it is gone (READ COMMITTED, so
     /// that each applies its increment to the committed row; higher levels give 40001 there).
-    @Test(arguments: [2, 3, 10]) func deadlockRingAbortsExactlyOne(n: Int) throws {
+    @Test(arguments: [2, 3, 10], SQLStorageLayout.allCases) func deadlockRingAbortsExactlyOne(n: Int, layout: SQLStorageLayout) throws {
         let values = (1...n).map { "(\($0), 0)" }.joined(separator: ", ")
-        let h = try TxnHarness(sessions: n, setup: "CREATE TABLE r (id int PRIMARY KEY, v int); INSERT INTO r VALUES \(values)")
+        let h = try TxnHarness(layout: layout,sessions: n, setup: "CREATE TABLE r (id int PRIMARY KEY, v int); INSERT INTO r VALUES \(values)")
         for i in 0..<n {
             try h.run(i, "BEGIN ISOLATION LEVEL READ COMMITTED")
             try h.run(i, "UPDATE r SET v = v + 1 WHERE id = \(i + 1)")
@@ -39,8 +39,8 @@ import Testing
         #expect(h.coordinator.statistics.deadlocks >= 1)
     }
 
-    @Test func forUpdateNowaitAndSkipLocked() throws {
-        let h = try TxnHarness(
+    @Test(arguments: SQLStorageLayout.allCases) func forUpdateNowaitAndSkipLocked(layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,
             sessions: 2, setup: "CREATE TABLE jobs (id int PRIMARY KEY, state text); INSERT INTO jobs VALUES (1, 'new'), (2, 'new'), (3, 'new')")
         try h.run(0, "BEGIN")
         #expect(try h.run(0, "SELECT id FROM jobs WHERE id <= 2 ORDER BY id FOR UPDATE") == [["1"], ["2"]])
@@ -71,8 +71,8 @@ import Testing
 
     /// FOR UPDATE in REPEATABLE READ on a row changed after the snapshot: 40001; in READ
     /// COMMITTED the statement sees the committed row.
-    @Test func forUpdateOfAChangedRow() throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+    @Test(arguments: SQLStorageLayout.allCases) func forUpdateOfAChangedRow(layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
         try h.run(0, "BEGIN ISOLATION LEVEL REPEATABLE READ")
         #expect(try h.run(0, "SELECT v FROM t") == [["1"]])
         try h.run(1, "UPDATE t SET v = 2 WHERE id = 1")
@@ -88,8 +88,8 @@ import Testing
         try h.run(0, "COMMIT")
     }
 
-    @Test func forUpdateIsRefusedWhereRowsAreNotTableRows() throws {
-        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int)")
+    @Test(arguments: SQLStorageLayout.allCases) func forUpdateIsRefusedWhereRowsAreNotTableRows(layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int)")
         #expect(h.code(0, "SELECT v, count(*) FROM t GROUP BY v FOR UPDATE") == "0A000")
         #expect(h.code(0, "SELECT DISTINCT v FROM t FOR UPDATE") == "0A000")
         #expect(h.code(0, "SELECT v FROM t UNION SELECT v FROM t FOR UPDATE") == "0A000")
@@ -98,8 +98,8 @@ import Testing
         #expect(try h.run(0, "SELECT a FROM nopk WHERE a = 1 FOR UPDATE") == [["1"], ["1"]])
     }
 
-    @Test func lockTimeoutAndStatementTimeoutEndLockWaits() throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+    @Test(arguments: SQLStorageLayout.allCases) func lockTimeoutAndStatementTimeoutEndLockWaits(layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
         try h.run(0, "BEGIN")
         try h.run(0, "UPDATE t SET v = 2 WHERE id = 1")
         try h.run(1, "SET lock_timeout = '20ms'")
@@ -116,8 +116,8 @@ import Testing
     /// DDL writes rows without row locks, so it must wait for the schema lock that row lockers
     /// hold: an ALTER TABLE that rewrites rows waits for a SELECT ... FOR UPDATE, and while it
     /// runs no one can lock or write rows. The locked row is not changed under its holder.
-    @Test func ddlWaitsForRowLockersAndBlocksThem() throws {
-        let h = try TxnHarness(sessions: 3, setup: "CREATE TABLE t (id int, v int); INSERT INTO t VALUES (1, 1), (2, 2)")
+    @Test(arguments: SQLStorageLayout.allCases) func ddlWaitsForRowLockersAndBlocksThem(layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 3, setup: "CREATE TABLE t (id int, v int); INSERT INTO t VALUES (1, 1), (2, 2)")
         try h.run(0, "BEGIN")
         #expect(try h.run(0, "SELECT v FROM t WHERE id = 1 FOR UPDATE") == [["1"]])
         try h.run(1, "SET lock_timeout = '20ms'")
@@ -138,8 +138,9 @@ import Testing
 
     /// Concurrent INSERTs of one key: the second waits, then fails with 23505 (READ COMMITTED)
     /// or 40001 (higher levels), as in PostgreSQL.
-    @Test(arguments: ["read committed", "serializable"]) func concurrentInsertOfOneKey(level: String) throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY)")
+    @Test(arguments: ["read committed", "serializable"], SQLStorageLayout.allCases)
+    func concurrentInsertOfOneKey(level: String, layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY)")
         try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
         try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
         try h.run(0, "INSERT INTO u VALUES (1)")
@@ -152,9 +153,9 @@ import Testing
     /// Two transactions insert different rows with the same value of a UNIQUE column: the
     /// second waits for the first, and fails once it commits (23505 at READ COMMITTED, as in
     /// PostgreSQL; 40001 or 23505 where it cannot see the other row).
-    @Test(arguments: ["read committed", "repeatable read", "serializable"])
-    func concurrentInsertOfOneUniqueValue(level: String) throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY, email text UNIQUE)")
+    @Test(arguments: ["read committed", "repeatable read", "serializable"], SQLStorageLayout.allCases)
+    func concurrentInsertOfOneUniqueValue(level: String, layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY, email text UNIQUE)")
         try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
         try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
         try h.run(0, "INSERT INTO u VALUES (1, 'a@x')")
@@ -169,9 +170,9 @@ import Testing
     /// A unique value claimed by an insert that ROLLBACK TO SAVEPOINT undid (Django's
     /// get_or_create) is not part of the commit: a concurrent transaction inserting the value
     /// afterwards succeeds instead of failing with 40001.
-    @Test(arguments: ["read committed", "repeatable read", "serializable"])
-    func uniqueClaimUndoneBySavepointDoesNotConflict(level: String) throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY, email text UNIQUE); CREATE TABLE o (id int); "
+    @Test(arguments: ["read committed", "repeatable read", "serializable"], SQLStorageLayout.allCases)
+    func uniqueClaimUndoneBySavepointDoesNotConflict(level: String, layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 2, setup: "CREATE TABLE u (id int PRIMARY KEY, email text UNIQUE); CREATE TABLE o (id int); "
                                    + "CREATE TABLE z (id int)")
         try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
         try h.run(1, "BEGIN ISOLATION LEVEL \(level)")
@@ -184,8 +185,8 @@ import Testing
     }
 
     /// Savepoints keep working under locking; the lock outlives ROLLBACK TO.
-    @Test func savepointRollbackKeepsTheBlockUsable() throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+    @Test(arguments: SQLStorageLayout.allCases) func savepointRollbackKeepsTheBlockUsable(layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
         try h.run(0, "BEGIN; SAVEPOINT a; UPDATE t SET v = 10 WHERE id = 1; ROLLBACK TO SAVEPOINT a")
         try h.run(0, "UPDATE t SET v = v + 1 WHERE id = 1")
         try h.run(0, "COMMIT")
@@ -195,8 +196,9 @@ import Testing
     /// A child inserted concurrently with the delete of its parent: the insert locks the parent
     /// row (FOR KEY SHARE), the delete waits for it, then finds the committed child in the newest
     /// state (not only in its snapshot) and fails with 23503: no orphan either way round.
-    @Test(arguments: ["read committed", "serializable"]) func foreignKeysHoldUnderConcurrency(level: String) throws {
-        let h = try TxnHarness(
+    @Test(arguments: ["read committed", "serializable"], SQLStorageLayout.allCases)
+    func foreignKeysHoldUnderConcurrency(level: String, layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,
             sessions: 2,
             setup: "CREATE TABLE parent (id int PRIMARY KEY); CREATE TABLE child (id int PRIMARY KEY, p int REFERENCES parent); "
                 + "INSERT INTO parent VALUES (1), (2)")

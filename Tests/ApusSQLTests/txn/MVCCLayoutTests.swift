@@ -1,20 +1,246 @@
 import ApusCore
+import ApusKV
 @testable import ApusSQL
 import ApusStorage
 import Foundation
 import Testing
 
-/// The MVCC storage layout: intents, records, resolution, recovery and heartbeats.
+/// The MVCC storage layout: intents, records, resolution, recovery, heartbeats, the layout
+/// choice, time travel and garbage collection. (The isolation tests of `HermitageTests`,
+/// `LockingTests`, `SerializabilityTests` ... run on both layouts.)
 @Suite struct MVCCLayoutTests {
-    @Test func basicReadsAndWrites() throws {
-        let h = try TxnHarness(sessions: 2, setup: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b')",
-                               layout: .mvcc)
+    static func options() -> StorageOptions {
+        var o = StorageOptions()
+        o.comparator = .mvcc
+        o.memtableBytesMax = 64 << 10
+        o.tableBytesTarget = 64 << 10
+        o.level1BytesMax = 256 << 10
+        o.compactionBytesPerSecondMax = nil
+        return o
+    }
+
+    static func rows(_ s: SQLSession, _ sql: String) throws -> [[String]] {
+        (try s.execute(sql: sql).last?.rows ?? []).map { $0.map { $0.isNull ? "NULL" : $0.description } }
+    }
+
+    /// The intents (`key@0` entries outside the record span) and transaction records stored in `engine`.
+    static func leftovers(_ engine: StorageEngine) throws -> (intents: Int, records: Int) {
+        var intents = 0, records = 0
+        let it = try engine.makeIterator()
+        try it.seekToFirst()
+        while it.isValid {
+            if let (k, ts) = MVCCKey.decode(it.key), ts.isZero {
+                if compareBytes(k, TxnRecord.spanStart) >= 0 && compareBytes(k, TxnRecord.spanEnd) < 0 { records += 1 } else { intents += 1 }
+            }
+            try it.next()
+        }
+        return (intents, records)
+    }
+
+    @Test func readsAndWritesGoThroughIntents() throws {
+        let h = try TxnHarness(layout: .mvcc, sessions: 2,
+                               setup: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+        #expect(h.coordinator.mvcc != nil)
         #expect(try h.run(0, "SELECT * FROM t ORDER BY id") == [["1", "a"], ["2", "b"]])
         try h.run(0, "BEGIN")
         try h.run(0, "UPDATE t SET v = 'x' WHERE id = 1")
-        #expect(try h.run(0, "SELECT v FROM t WHERE id = 1") == [["x"]])
-        #expect(try h.run(1, "SELECT v FROM t WHERE id = 1") == [["a"]])
+        try h.run(0, "INSERT INTO t VALUES (3, 'c')")
+        // The writes are in the engine as intents (sent at the latest when the transaction reads
+        // their span), visible to their own transaction only.
+        #expect(try h.run(0, "SELECT v FROM t ORDER BY id") == [["x"], ["b"], ["c"]])
+        #expect(try MVCCLayoutTests.leftovers(h.engine) == (2, 1))
+        #expect(try h.run(1, "SELECT v FROM t ORDER BY id DESC") == [["b"], ["a"]])
         try h.run(0, "COMMIT")
-        #expect(try h.run(1, "SELECT v FROM t ORDER BY id DESC") == [["b"], ["x"]])
+        // Resolved: versions only, no intent and no record left.
+        #expect(try MVCCLayoutTests.leftovers(h.engine) == (0, 0))
+        #expect(try h.run(1, "SELECT v FROM t ORDER BY id DESC") == [["c"], ["b"], ["x"]])
+        // A rollback removes the intents and the record.
+        try h.run(1, "BEGIN; DELETE FROM t WHERE id = 2; INSERT INTO t VALUES (4, 'd')")
+        try h.run(1, "ROLLBACK")
+        #expect(try MVCCLayoutTests.leftovers(h.engine) == (0, 0))
+        #expect(try h.run(0, "SELECT count(*) FROM t") == [["3"]])
+    }
+
+    /// A crash after the COMMITTED record was written and before the intents were resolved keeps
+    /// the commit: readers see it through the record, and the next open resolves it.
+    @Test func aCrashAfterTheCommitRecordKeepsTheCommit() throws {
+        let fs = MemoryFileSystem()
+        do {
+            let engine = try StorageEngine.open(directory: "/after", options: MVCCLayoutTests.options(), fileSystem: fs)
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (2, 'old')")
+            let layer = try #require(TxnCoordinator.shared(engine).mvcc)
+            layer.skipResolutionForTesting = true
+            _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'new' WHERE id = 1; DELETE FROM t WHERE id = 2; INSERT INTO t VALUES (3, 'new'); COMMIT")
+            #expect(try MVCCLayoutTests.leftovers(engine) == (3, 1))
+            // Another session reads the commit from the record.
+            let r = try SQLSession(engine: engine)
+            #expect(try MVCCLayoutTests.rows(r, "SELECT * FROM t ORDER BY id") == [["1", "new"], ["3", "new"]])
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let engine = try StorageEngine.open(directory: "/after", options: MVCCLayoutTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        let layer = try #require(TxnCoordinator.shared(engine).mvcc)
+        #expect(layer.recovered.committed == 1)
+        #expect(layer.recovered.intents == 3)
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+        #expect(try MVCCLayoutTests.rows(s, "SELECT * FROM t ORDER BY id") == [["1", "new"], ["3", "new"]])
+    }
+
+    /// A crash before the COMMITTED record loses the transaction: the next open aborts its
+    /// PENDING record and removes its intents (made durable by a later commit's sync).
+    @Test func aCrashBeforeTheCommitRecordLosesTheTransaction() throws {
+        let fs = MemoryFileSystem()
+        do {
+            let engine = try StorageEngine.open(directory: "/before", options: MVCCLayoutTests.options(), fileSystem: fs)
+            let s = try SQLSession(engine: engine)
+            let other = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE u (id int); INSERT INTO t VALUES (1, 'old')")
+            _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'lost' WHERE id = 1; INSERT INTO t SELECT g, 'lost' FROM generate_series(2, 500) g")
+            #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM t") == [["500"]])
+            _ = try other.execute(sql: "INSERT INTO u VALUES (1)")  // syncs the WAL, intents included
+            #expect(try MVCCLayoutTests.leftovers(engine).intents == 500)
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let engine = try StorageEngine.open(directory: "/before", options: MVCCLayoutTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        let layer = try #require(TxnCoordinator.shared(engine).mvcc)
+        #expect(layer.recovered.aborted == 1)
+        // The other commit's resolution was unsynced too: its record (synced) resolves it again.
+        #expect(layer.recovered.committed == 1)
+        #expect(layer.recovered.intents == 501)
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+        #expect(try MVCCLayoutTests.rows(s, "SELECT * FROM t") == [["1", "old"]])
+        #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM u") == [["1"]])
+    }
+
+    /// A transaction 30 times the memtable commits while holding a bounded amount of its values
+    /// in memory (the intents are in the engine), and survives a crash once committed.
+    @Test func aTransactionMuchLargerThanTheMemtableHoldsNoValues() throws {
+        let fs = MemoryFileSystem()
+        do {
+            let engine = try StorageEngine.open(directory: "/big", options: MVCCLayoutTests.options(), fileSystem: fs)
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
+            _ = try s.execute(sql: "BEGIN; INSERT INTO t SELECT g, repeat('x', 100) || g FROM generate_series(1, 20000) g")
+            let tx = try #require(s.tx?.mvcc)
+            #expect(tx.heldValueBytes <= MVCCTransaction.pendingBytesMax + MVCCTransaction.cacheBytesMax)
+            #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM t") == [["20000"]])
+            #expect(try MVCCLayoutTests.leftovers(engine).intents == 20000)
+            _ = try s.execute(sql: "UPDATE t SET v = 'u' WHERE id % 2 = 0")
+            #expect(tx.heldValueBytes <= MVCCTransaction.pendingBytesMax + MVCCTransaction.cacheBytesMax)
+            _ = try s.execute(sql: "COMMIT")
+            #expect(try MVCCLayoutTests.rows(s, "SELECT count(*), count(*) FILTER (WHERE v = 'u') FROM t") == [["20000", "10000"]])
+            #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let engine = try StorageEngine.open(directory: "/big", options: MVCCLayoutTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        #expect(try MVCCLayoutTests.rows(s, "SELECT count(*), max(id) FROM t") == [["20000", "20000"]])
+    }
+
+    /// A transaction abandoned with a PENDING record: while its heartbeat is fresh its intents are
+    /// skipped by readers and refused to writers; once it expired, whoever meets an intent aborts
+    /// the transaction and removes the intent.
+    @Test func anAbandonedTransactionIsCleanedUpOnceItsHeartbeatExpires() throws {
+        let h = try TxnHarness(layout: .mvcc, sessions: 3,
+                               setup: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+        let layer = try #require(h.coordinator.mvcc)
+        try h.run(0, "BEGIN; UPDATE t SET v = 'gone' WHERE id = 1; UPDATE t SET v = 'gone' WHERE id = 2; INSERT INTO t VALUES (3, 'gone')")
+        let abandoned = try #require(h.sessions[0].tx)
+        abandoned.abandonForTesting()
+        h.sessions[0].tx = nil
+        h.sessions[0].explicit = false
+        #expect(try MVCCLayoutTests.leftovers(h.engine) == (3, 1))
+        // Fresh heartbeat: invisible to readers, and a writer may not replace the intent.
+        #expect(try h.run(1, "SELECT * FROM t ORDER BY id") == [["1", "a"], ["2", "b"]])
+        #expect(h.code(2, "UPDATE t SET v = 'w' WHERE id = 1") == "40001")
+        layer.heartbeatTimeoutNanos = 20_000_000
+        usleep(60_000)
+        // Expired: the reader aborts it on the way (its record becomes ABORTED, the intents it met go).
+        #expect(try h.run(1, "SELECT * FROM t ORDER BY id") == [["1", "a"], ["2", "b"]])
+        #expect(layer.abandonedAborted >= 1)
+        let record = try layer.router.range(for: MVCCStore.recordKey(abandoned.id)).record(abandoned.id)
+        #expect(record?.status == .aborted)
+        #expect(try MVCCLayoutTests.leftovers(h.engine).intents < 3)
+        // A writer meeting a leftover intent of the aborted transaction replaces it.
+        try h.run(2, "INSERT INTO t VALUES (3, 'w') ON CONFLICT (id) DO UPDATE SET v = 'w'")
+        try h.run(2, "UPDATE t SET v = 'w2' WHERE id = 1")
+        #expect(try h.run(1, "SELECT * FROM t ORDER BY id") == [["1", "w2"], ["2", "b"], ["3", "w"]])
+    }
+
+    /// The layout is recorded in the data directory: a reopen without a layout takes it, an
+    /// explicit other layout is refused.
+    @Test func theLayoutIsRecordedAndAMismatchIsRefused() throws {
+        let fs = MemoryFileSystem()
+        func open(_ dir: String, _ layout: SQLStorageLayout?) throws -> StorageEngine {
+            try SQLStorageLayout.openEngine(layout: layout, options: StorageOptions()) {
+                try StorageEngine.open(directory: dir, options: $0, fileSystem: fs)
+            }
+        }
+        do {
+            let e = try open("/m", .mvcc)
+            let s = try SQLSession(engine: e)
+            _ = try s.execute(sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (7)")
+            try e.close()
+            let q = try open("/q", nil)
+            #expect(SQLStorageLayout(engine: q) == .sequence)
+            try q.close()
+        }
+        let e = try open("/m", nil)
+        #expect(SQLStorageLayout(engine: e) == .mvcc)
+        #expect(try MVCCLayoutTests.rows(try SQLSession(engine: e), "SELECT id FROM t") == [["7"]])
+        try e.close()
+        for (dir, layout) in [("/m", SQLStorageLayout.sequence), ("/q", .mvcc)] {
+            do {
+                _ = try open(dir, layout)
+                Issue.record("opening \(dir) with the \(layout) layout must fail")
+            } catch let e as SQLError {
+                #expect(e.sqlState.code == "22023")
+                #expect(e.message.contains("storage layout"))
+            }
+        }
+    }
+
+    /// AS OF SYSTEM TIME reads at an HLC timestamp; past the window 72000; vector indexes are
+    /// not supported on this layout (0A000).
+    @Test func asOfSystemTimeAndUnsupportedFeatures() throws {
+        let h = try TxnHarness(layout: .mvcc, sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')")
+        usleep(20_000)
+        let then = Date()
+        usleep(20_000)
+        try h.run(0, "UPDATE t SET v = 'uno' WHERE id = 1; INSERT INTO t VALUES (2, 'two')")
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let stamp = f.string(from: then).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00")
+        #expect(try h.run(0, "SELECT * FROM t AS OF SYSTEM TIME '\(stamp)' ORDER BY id") == [["1", "one"]])
+        #expect(try h.run(0, "SELECT * FROM t ORDER BY id") == [["1", "uno"], ["2", "two"]])
+        #expect(h.code(0, "SELECT * FROM t AS OF SYSTEM TIME '-5h'") == "72000")
+        try h.run(0, "CREATE TABLE v (id int PRIMARY KEY, e vector(3))")
+        #expect(h.code(0, "CREATE INDEX ON v USING hnsw (e vector_l2_ops)") == "0A000")
+    }
+
+    /// Versions older than the window are collected by compaction (the engine's MVCC GC
+    /// threshold), counted in `gcBytesReclaimed`; the newest version stays.
+    @Test func versionsPastTheWindowAreReclaimed() throws {
+        let engine = try StorageEngine.open(directory: "/gc", options: MVCCLayoutTests.options(), fileSystem: MemoryFileSystem())
+        defer { try? engine.close() }
+        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
+        c.leaseMinimumSeconds = 0
+        c.sweepIntervalNanos = 0
+        let s = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
+        for i in 0..<20 { _ = try s.execute(sql: "INSERT INTO t VALUES (1, 'value \(i)') ON CONFLICT (id) DO UPDATE SET v = excluded.v") }
+        let before = engine.metrics().gcBytesReclaimed
+        try engine.compactAll()
+        #expect(engine.metrics().gcBytesReclaimed > before)
+        #expect(try MVCCLayoutTests.rows(s, "SELECT v FROM t") == [["value 19"]])
+        #expect(throws: SQLError.self) { try s.execute(sql: "SELECT v FROM t AS OF SYSTEM TIME '-1s'") }
     }
 }

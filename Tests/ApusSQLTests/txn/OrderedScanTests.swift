@@ -7,16 +7,16 @@ import Testing
 /// (here: a new maximum after it read the maximum), and only that part is recorded: a key
 /// inserted beyond where the scan stopped is no conflict.
 @Suite struct OrderedScanTests {
-    func harness() throws -> TxnHarness {
-        try TxnHarness(sessions: 2, setup: """
+    func harness(_ layout: SQLStorageLayout) throws -> TxnHarness {
+        try TxnHarness(layout: layout,sessions: 2, setup: """
             CREATE TABLE q (id int PRIMARY KEY, v int); INSERT INTO q SELECT g, g FROM generate_series(1, 50) g;
             CREATE TABLE log (id int PRIMARY KEY, seen int)
             """)
     }
 
-    @Test(arguments: [true, false])
-    func newMaximumAfterReadingTheMaximumConflicts(descending: Bool) throws {
-        let h = try harness()
+    @Test(arguments: [true, false], SQLStorageLayout.allCases)
+    func newMaximumAfterReadingTheMaximumConflicts(descending: Bool, layout: SQLStorageLayout) throws {
+        let h = try harness(layout)
         try h.run(0, "BEGIN ISOLATION LEVEL SERIALIZABLE")
         let sql = descending ? "SELECT id FROM q ORDER BY id DESC LIMIT 1" : "SELECT id FROM q ORDER BY id LIMIT 1"
         #expect(try h.run(0, sql) == [[descending ? "50" : "1"]])
@@ -25,9 +25,9 @@ import Testing
         #expect(h.code(0, "COMMIT") == "40001")
     }
 
-    @Test(arguments: [true, false])
-    func insertBeyondTheStopIsNoConflict(descending: Bool) throws {
-        let h = try harness()
+    @Test(arguments: [true, false], SQLStorageLayout.allCases)
+    func insertBeyondTheStopIsNoConflict(descending: Bool, layout: SQLStorageLayout) throws {
+        let h = try harness(layout)
         try h.run(0, "BEGIN ISOLATION LEVEL SERIALIZABLE")
         let sql = descending ? "SELECT id FROM q ORDER BY id DESC LIMIT 2" : "SELECT id FROM q ORDER BY id LIMIT 2"
         #expect(try h.run(0, sql) == (descending ? [["50"], ["49"]] : [["1"], ["2"]]))

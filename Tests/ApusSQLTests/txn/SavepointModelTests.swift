@@ -16,10 +16,10 @@ import Testing
         return out
     }
 
-    @Test(arguments: 1...40)
-    func randomSavepointHistoriesMatchTheModel(seed: Int) throws {
+    @Test(arguments: 1...40, SQLStorageLayout.allCases)
+    func randomSavepointHistoriesMatchTheModel(seed: Int, layout: SQLStorageLayout) throws {
         var rng = SplitMix64(seed: UInt64(seed))
-        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int, w int UNIQUE); CREATE INDEX t_v ON t (v)")
+        let h = try TxnHarness(layout: layout,sessions: 1, setup: "CREATE TABLE t (id int PRIMARY KEY, v int, w int UNIQUE); CREATE INDEX t_v ON t (v)")
         var committed: [Int: Int] = [:]
         for _ in 0..<4 {
             try h.run(0, "BEGIN")

@@ -43,13 +43,13 @@ final class Collected<T>: @unchecked Sendable {
     /// The bank: workers move money between accounts in SERIALIZABLE transactions, retrying on
     /// 40001/40P01, while readers check that every snapshot holds the same total. Each transfer
     /// also counts itself on both accounts, so a lost update would show as a missing count.
-    @Test(arguments: [UInt64(1), 2, 3, 4])
-    func bankTotalIsAlwaysTheSame(seed: UInt64) throws {
+    @Test(arguments: [UInt64(1), 2, 3, 4], SQLStorageLayout.allCases)
+    func bankTotalIsAlwaysTheSame(seed: UInt64, layout: SQLStorageLayout) throws {
         let accounts = 8
         let workers = 4
         let transfersEach = 40
         let values = (1...accounts).map { "(\($0), 100, 0)" }.joined(separator: ", ")
-        let h = try TxnHarness(
+        let h = try TxnHarness(layout: layout,
             sessions: 1, setup: "CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL, ops int NOT NULL); INSERT INTO acct VALUES \(values)")
         let committed = Collected<Int>()
         let problems = Collected<String>()
@@ -112,12 +112,12 @@ final class Collected<T>: @unchecked Sendable {
     }
 
     /// List-append histories from concurrent SERIALIZABLE clients, checked for cycles.
-    @Test(arguments: [UInt64(11), 12, 13])
-    func listAppendHistoriesAreSerializable(seed: UInt64) throws {
+    @Test(arguments: [UInt64(11), 12, 13], SQLStorageLayout.allCases)
+    func listAppendHistoriesAreSerializable(seed: UInt64, layout: SQLStorageLayout) throws {
         let keys = 4
         let clients = 4
         let txnsEach = 40
-        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE la (k int PRIMARY KEY, v text NOT NULL)")
+        let h = try TxnHarness(layout: layout,sessions: 1, setup: "CREATE TABLE la (k int PRIMARY KEY, v text NOT NULL)")
         let history = Collected<HistoryTxn>()
         let problems = Collected<String>()
         let box = UncheckedBox(h)

@@ -11,7 +11,7 @@ final class TxnHarness: @unchecked Sendable {
     private(set) var sessions: [SQLSession] = []
 
     /// `layout`: the storage layout (default: `APUS_TEST_LAYOUT`, else the sequence layout).
-    init(sessions n: Int, setup: String = "", layout: SQLStorageLayout = TxnHarness.defaultLayout) throws {
+    init(layout: SQLStorageLayout = TxnHarness.defaultLayout, sessions n: Int, setup: String = "") throws {
         var options = StorageOptions()
         options.comparator = layout == .mvcc ? .mvcc : .bytewise
         engine = try StorageEngine.open(directory: "/txn", options: options, fileSystem: MemoryFileSystem())

@@ -4,8 +4,8 @@ import Testing
 /// Scans inside a transaction see its own writes through the write set's key order: a unique
 /// check per written row, deletes and re-inserts, savepoint rollbacks, in one large block.
 @Suite struct WriteSetScanTests {
-    @Test func uniqueChecksAndScansSeeTheTransactionsOwnWrites() throws {
-        let h = try TxnHarness(sessions: 1, setup: "CREATE TABLE u (id int PRIMARY KEY, e int UNIQUE)")
+    @Test(arguments: SQLStorageLayout.allCases) func uniqueChecksAndScansSeeTheTransactionsOwnWrites(layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout,sessions: 1, setup: "CREATE TABLE u (id int PRIMARY KEY, e int UNIQUE)")
         try h.run(0, "BEGIN")
         try h.run(0, "INSERT INTO u SELECT g, g * 10 FROM generate_series(1, 3000) g")
         #expect(h.code(0, "INSERT INTO u VALUES (5000, 20)") == "23505")
