@@ -25,10 +25,15 @@ struct BenchSQL: ParsableCommand {
     @Option(help: "Repetitions of each workload (medians reported).") var repetitions = 3
     @Option(help: "Seed for the random keys.") var seed: UInt64 = 42
     @Option(help: "Scratch directory (emptied).") var dir = "/tmp/apus-bench-sql"
+    @Option(help: "ApusDB's storage layout: sequence or mvcc.") var storageLayout = "sequence"
 
     func run() throws {
+        guard let layout = SQLStorageLayout(rawValue: storageLayout) else {
+            throw ValidationError("--storage-layout must be sequence or mvcc")
+        }
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        if layout != .sequence { print("# storage layout: \(storageLayout)") }
         print("# apus bench sql: rows=\(rows) join_rows=\(joinRows) ops=\(ops) range_ops=\(rangeOps) updates=\(updates) repetitions=\(repetitions)")
         var results: [String: (apus: [Double], sqlite: [Double])] = [:]
         let order = ["insert", "point select (pk)", "point select (index)", "range scan (100 rows)", "3-table join + aggregate", "update (pk)"]
@@ -36,7 +41,7 @@ struct BenchSQL: ParsableCommand {
             let apusFirst = rep % 2 == 0
             for engine in apusFirst ? ["apus", "sqlite"] : ["sqlite", "apus"] {
                 let path = "\(dir)/\(engine)-\(rep)"
-                let target: any BenchTarget = engine == "apus" ? try ApusTarget(path: path) : try SQLiteTarget(path: path + ".db")
+                let target: any BenchTarget = engine == "apus" ? try ApusTarget(path: path, layout: layout) : try SQLiteTarget(path: path + ".db")
                 let r = try runWorkloads(target)
                 try target.close()
                 for (k, v) in r {
@@ -134,8 +139,8 @@ final class ApusTarget: BenchTarget {
     let rng: PreparedStatement
     let upd: PreparedStatement
 
-    init(path: String) throws {
-        db = try Database.open(path: path)
+    init(path: String, layout: SQLStorageLayout = .sequence) throws {
+        db = try Database.open(path: path, layout: layout)
         _ = try db.execute("CREATE TABLE bench_boot (x int)")
         ins = try db.prepare("INSERT INTO t VALUES ($1, $2, $3)")
         byID = try db.prepare("SELECT v FROM t WHERE id = $1")

@@ -162,9 +162,10 @@ final class MVCCTransaction {
             if !recordWritten { layer.began(id) }
             recordWritten = true
             heartbeat = TxnCoordinator.wallNanos()
-            var b = WriteBatch()
-            KVRange.putRecord(&b, id, TxnRecord(status: .pending, timestamp: readTS, heartbeat: heartbeat))
-            do { try layer.router.range(for: MVCCStore.recordKey(id)).write(b, sync: false) } catch { throw MVCCTransaction.sqlError(error) }
+            // With the intents (one write when they share its range; a crash that keeps intents
+            // keeps the record written before them).
+            let record = TxnRecord(status: .pending, timestamp: readTS, heartbeat: heartbeat), id = self.id
+            do { try pending.add(MVCCStore.recordKey(id)) { KVRange.putRecord(&$0, id, record) } } catch { throw MVCCTransaction.sqlError(error) }
         }
         let id = self.id, readTS = self.readTS
         pendingKeys.insert(k)
@@ -256,7 +257,7 @@ final class MVCCTransaction {
         }
         do {
             if failed { return }
-            try b.flush()
+            // The record goes with the last intents (or after them, in its own range's batch).
             try b.add(MVCCStore.recordKey(id)) { $0.delete(MVCCStore.recordKey(id)) }
             try b.flush()
         } catch {
@@ -277,7 +278,6 @@ final class MVCCTransaction {
             guard written.contains(ByteKey(key)) else { return }
             try? b.add(key) { $0.delete(MVCCKey.encode(key, .zero)) }
         }
-        try? b.flush()
         let id = self.id
         try? b.add(MVCCStore.recordKey(id)) { $0.delete(MVCCStore.recordKey(id)) }
         try? b.flush()
