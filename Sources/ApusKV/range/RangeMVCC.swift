@@ -99,21 +99,32 @@ extension KVRange {
     }
 
     /// The value of `key` visible at `readTS` to transaction `txn` (its own intent first).
+    ///
+    /// Two lookups: the intent slot `key@0` (a point lookup, bloom-filtered), then one seek to
+    /// `key@readTS`, which lands on the newest version at or below the read timestamp (versions
+    /// sort newest first), past the newer ones and the intent slot's deleted entries.
     public func get(_ key: [UInt8], readTS: Timestamp, txn: TxnID,
                     visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility) throws(KVError) -> [UInt8]? {
-        var out: [UInt8]?
-        do {
-            _ = try scan(lower: key, upper: key + [0], readTS: readTS, txn: txn, reverse: false, pointKey: key,
-                         visibility: visibility) { _, v in
-                out = v
-                return false
-            }
-        } catch let e as KVError {
-            throw e
-        } catch {
-            throw KVError(.internalError, "\(error)")
+        let snapshot = engine.snapshot()
+        if let intent = try intent(on: key, snapshot: snapshot) {
+            if intent.txn == txn { return intent.value }
+            if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS { return intent.value }
         }
-        return out
+        do {
+            let it = try engine.makeIterator(IteratorOptions(prefix: key), snapshot: snapshot)
+            try it.seek(MVCCKey.encode(key, readTS))
+            while it.isValid {
+                guard let (k, ts) = MVCCKey.decode(it.key), k == key else { return nil }
+                if !ts.isZero && ts <= readTS {
+                    let v = it.value
+                    return v.first == 1 ? Array(v.dropFirst()) : nil
+                }
+                try it.next()
+            }
+        } catch {
+            throw KVRange.storageError(error)
+        }
+        return nil
     }
 
     /// Calls `body` with each key in `[lower, upper)` visible at `readTS` to `txn`, and its
@@ -182,7 +193,14 @@ extension KVRange {
                 skipped = 0
             }
             if !decided {
-                if case let .some(v) = try decide(k, [(ts, it.value)]) {
+                let value = it.value
+                if !ts.isZero {
+                    // The common case, a version: no intent in front of it.
+                    if ts <= readTS {
+                        decided = true
+                        if value.first == 1, try !body(k, Array(value[1...])) { return k }
+                    }
+                } else if case let .some(v) = try decide(k, [(ts, value)]) {
                     decided = true
                     if let v, try !body(k, v) { return k }
                 }
