@@ -107,19 +107,48 @@ public final class MVCCLayer: @unchecked Sendable {
     /// The system key holding `createdWall` (8 bytes, big-endian), as a version.
     static let createdKey: [UInt8] = [0] + Array("mvcc-created".utf8)
 
-    init(engine: StorageEngine) throws {
+    /// Why the open could not finish the transactions a crash left (sessions refuse to start).
+    private(set) var openError: SQLError?
+
+    init(engine: StorageEngine) {
         self.engine = engine
         router = RangeRouter(engine: engine)
-        try recover()
-        if let v = try latest(MVCCLayer.createdKey), v.count == 8 {
-            createdWall = Int64(bitPattern: decodeBigEndian64(v, at: 0))
-        } else {
-            let ts = now()
-            createdWall = Int64(ts.wallNanos)
-            var v: [UInt8] = []
-            v.appendBigEndian64(ts.wallNanos)
-            try writeVersion(MVCCLayer.createdKey, v, at: ts)
+        do throws(any Error) {
+            // The clock resumes above every timestamp handed out before (a wall clock that went
+            // back across the restart must not give commits timestamps below stored versions).
+            let clockRange = router.range(for: MVCCLayer.clockKey)
+            if let v = try clockRange.engine.get(MVCCKey.encode(MVCCLayer.clockKey, MVCCLayer.clockVersion)), v.count == 12 {
+                let logical = v[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                hlc.update(Timestamp(wallNanos: decodeBigEndian64(v, at: 0), logical: logical))
+            }
+            try recover()
+            if let v = try latest(MVCCLayer.createdKey), v.count == 8 {
+                createdWall = Int64(bitPattern: decodeBigEndian64(v, at: 0))
+            } else {
+                let ts = now()
+                createdWall = Int64(ts.wallNanos)
+                var v: [UInt8] = []
+                v.appendBigEndian64(ts.wallNanos)
+                try writeVersion(MVCCLayer.createdKey, v, at: ts)
+            }
+        } catch let e as SQLError {
+            openError = e
+        } catch {
+            openError = SQLError(.ioError, "MVCC layout: recovery at open failed: \(error)")
         }
+    }
+
+    /// The system key under which each group write stores the newest commit timestamp, at the
+    /// fixed version `clockVersion` (so that it is one entry, overwritten).
+    static let clockKey: [UInt8] = [0] + Array("mvcc-clock".utf8)
+    static let clockVersion = Timestamp(wallNanos: 1, logical: 0)
+
+    /// Adds to a group write the newest commit timestamp it makes durable.
+    func noteClock(_ batch: inout WriteBatch, _ ts: Timestamp) {
+        var v: [UInt8] = []
+        v.appendBigEndian64(ts.wallNanos)
+        v.appendBigEndian32(ts.logical)
+        batch.put(MVCCKey.encode(MVCCLayer.clockKey, MVCCLayer.clockVersion), v)
     }
 
     // MARK: Clock

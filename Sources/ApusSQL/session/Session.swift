@@ -119,6 +119,7 @@ public final class SQLSession {
         self.vectorIndexes = vectorIndexes
         self.interrupt = interrupt
         self.coordinator = TxnCoordinator.shared(engine)
+        if let e = coordinator.mvcc?.openError { throw e }
         catalogSeen = coordinator.catalogGeneration
         let t = StorageTransaction(engine: engine)
         let c = try Catalog.load(t)

@@ -141,9 +141,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         let now = TxnCoordinator.wallNanos()
         if engine.comparator == .mvcc {
             // Versions carry their timestamps: no time map; recovery finishes what a crash cut off.
-            do { mvcc = try MVCCLayer(engine: engine) } catch {
-                fatalError("MVCC recovery failed: \(error)")
-            }
+            mvcc = MVCCLayer(engine: engine)
             appliedTS = mvcc!.now()
             return
         }
@@ -423,6 +421,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             group = WriteBatch()
             // The time map travels with the commits (see `history`); the MVCC layout needs none.
             let stored = mvcc != nil ? (points: 0, expired: 0) : storeHistory(in: &b, start: max(TxnCoordinator.wallNanos(), history.last?.wall ?? 0))
+            mvcc?.noteClock(&b, lastTS)
             cond.broadcast()  // room for commits waiting on the group's size
             cond.unlock()
             var failure: SQLError?

@@ -175,6 +175,29 @@ import Testing
         #expect(try h.run(1, "SELECT * FROM t ORDER BY id") == [["1", "w2"], ["2", "b"], ["3", "w"]])
     }
 
+    /// Group writes store the newest commit timestamp: after a restart the clock resumes above
+    /// it, even when the wall clock is behind (here: a stored timestamp an hour ahead).
+    @Test func theClockResumesAboveStoredTimestamps() throws {
+        let fs = MemoryFileSystem()
+        let ahead = Timestamp(wallNanos: UInt64(TxnCoordinator.wallNanos()) + 3_600_000_000_000, logical: 5)
+        do {
+            let engine = try StorageEngine.open(directory: "/clock", options: MVCCLayoutTests.options(), fileSystem: fs)
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY)")
+            var b = WriteBatch()
+            try #require(TxnCoordinator.shared(engine).mvcc).noteClock(&b, ahead)
+            try engine.write(b, sync: true)
+            try engine.close()
+        }
+        let engine = try StorageEngine.open(directory: "/clock", options: MVCCLayoutTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "INSERT INTO t VALUES (1)")
+        #expect(try #require(TxnCoordinator.shared(engine).mvcc).now() > ahead)
+        #expect(TxnCoordinator.shared(engine).readTimestamp() > ahead)
+        #expect(try MVCCLayoutTests.rows(s, "SELECT id FROM t") == [["1"]])
+    }
+
     /// The layout is recorded in the data directory: a reopen without a layout takes it, an
     /// explicit other layout is refused.
     @Test func theLayoutIsRecordedAndAMismatchIsRefused() throws {
