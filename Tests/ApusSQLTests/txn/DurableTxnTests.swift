@@ -7,8 +7,9 @@ import Testing
 /// Transactions across the storage engine's limits and restarts: a commit larger than the
 /// memtable, and AS OF SYSTEM TIME reading back past a reopen.
 @Suite struct DurableTxnTests {
-    static func options() -> StorageOptions {
+    static func options(_ layout: SQLStorageLayout = .sequence) -> StorageOptions {
         var o = StorageOptions()
+        o.comparator = layout == .mvcc ? .mvcc : .bytewise
         o.memtableBytesMax = 64 << 10
         o.tableBytesTarget = 64 << 10
         o.level1BytesMax = 256 << 10
@@ -20,10 +21,10 @@ import Testing
         (try s.execute(sql: sql).last?.rows ?? []).map { $0.map { $0.isNull ? "NULL" : $0.description } }
     }
 
-    @Test func aTransactionLargerThanTheMemtableCommits() throws {
+    @Test(arguments: SQLStorageLayout.allCases) func aTransactionLargerThanTheMemtableCommits(layout: SQLStorageLayout) throws {
         let fs = MemoryFileSystem()
         do {
-            let engine = try StorageEngine.open(directory: "/big", options: DurableTxnTests.options(), fileSystem: fs)
+            let engine = try StorageEngine.open(directory: "/big", options: DurableTxnTests.options(layout), fileSystem: fs)
             let s = try SQLSession(engine: engine)
             _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
             // About 2 MB of rows in one commit, 30 times the memtable.
@@ -37,7 +38,7 @@ import Testing
             s.close()
             try engine.close()
         }
-        let engine = try StorageEngine.open(directory: "/big", options: DurableTxnTests.options(), fileSystem: fs)
+        let engine = try StorageEngine.open(directory: "/big", options: DurableTxnTests.options(layout), fileSystem: fs)
         defer { try? engine.close() }
         let s = try SQLSession(engine: engine)
         #expect(try DurableTxnTests.rows(s, "SELECT count(*), count(*) FILTER (WHERE v LIKE 'u%') FROM t") == [["19000", "9500"]])
@@ -45,9 +46,9 @@ import Testing
 
     /// Large commits among concurrent small ones (group commit with a memtable far smaller than
     /// one of them): every commit lands, and a reader never sees part of a large one.
-    @Test func largeCommitsAmongConcurrentSmallOnes() throws {
+    @Test(arguments: SQLStorageLayout.allCases) func largeCommitsAmongConcurrentSmallOnes(layout: SQLStorageLayout) throws {
         let fs = MemoryFileSystem()
-        let engine = try StorageEngine.open(directory: "/mixed", options: DurableTxnTests.options(), fileSystem: fs)
+        let engine = try StorageEngine.open(directory: "/mixed", options: DurableTxnTests.options(layout), fileSystem: fs)
         defer { try? engine.close() }
         let setup = try SQLSession(engine: engine)
         _ = try setup.execute(sql: "CREATE TABLE small (w int, i int, PRIMARY KEY (w, i)); CREATE TABLE big (b int, g int, v text, PRIMARY KEY (b, g))")
@@ -78,17 +79,17 @@ import Testing
     }
 
     /// A crash (unsynced data dropped) right after a large commit returned keeps all of it.
-    @Test func aLargeCommitSurvivesACrash() throws {
+    @Test(arguments: SQLStorageLayout.allCases) func aLargeCommitSurvivesACrash(layout: SQLStorageLayout) throws {
         let fs = MemoryFileSystem()
         do {
-            let engine = try StorageEngine.open(directory: "/crash", options: DurableTxnTests.options(), fileSystem: fs)
+            let engine = try StorageEngine.open(directory: "/crash", options: DurableTxnTests.options(layout), fileSystem: fs)
             let s = try SQLSession(engine: engine)
             _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
             _ = try s.execute(sql: "INSERT INTO t SELECT g, repeat('y', 80) FROM generate_series(1, 10000) g")
             engine.closeForCrashTest()
             fs.crash(mode: .dropUnsynced)
         }
-        let engine = try StorageEngine.open(directory: "/crash", options: DurableTxnTests.options(), fileSystem: fs)
+        let engine = try StorageEngine.open(directory: "/crash", options: DurableTxnTests.options(layout), fileSystem: fs)
         defer { try? engine.close() }
         let s = try SQLSession(engine: engine)
         #expect(try DurableTxnTests.rows(s, "SELECT count(*), min(id), max(id) FROM t") == [["10000", "1", "10000"]])
