@@ -94,6 +94,18 @@ public final class MVCCLayer: @unchecked Sendable {
     public var heartbeatTimeoutNanos: Int64 = 10_000_000_000
     /// What recovery at open did: transactions aborted, committed transactions resolved, intents handled.
     public private(set) var recovered = (aborted: 0, committed: 0, intents: 0)
+    /// Whether an intent of a transaction not running here may exist: one was abandoned since the
+    /// open (recovery removes every intent a crash left, and one process owns the engine). Until
+    /// then a writer holding a key's row lock knows the key holds no foreign intent and skips
+    /// the lookup (`MVCCTransaction.put`).
+    private(set) var foreignIntentsPossible = false
+
+    func noteAbandoned() {
+        mutex.lock()
+        foreignIntentsPossible = true
+        mutex.unlock()
+    }
+
     /// Abandoned transactions aborted by readers or writers that met their intents.
     public private(set) var abandonedAborted = 0
     /// Test hook: commits leave their intents unresolved (as a crash right after the commit point would).

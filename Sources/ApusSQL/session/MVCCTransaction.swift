@@ -136,7 +136,10 @@ final class MVCCTransaction {
     ///
     /// - Returns: the commit timestamp of another transaction's committed intent found and
     ///   resolved on the key (the caller checks it for a write conflict).
-    func put(_ key: [UInt8], _ value: [UInt8]?) throws(SQLError) -> Timestamp? {
+    ///
+    /// `rowLocked`: the caller holds the key's row lock (so no running transaction of this
+    /// process has an intent there; without abandoned transactions the key holds none).
+    func put(_ key: [UInt8], _ value: [UInt8]?, rowLocked: Bool = false) throws(SQLError) -> Timestamp? {
         let k = ByteKey(key)
         var foreign: Timestamp?
         if locksOwnWrites {
@@ -153,7 +156,9 @@ final class MVCCTransaction {
             }
             undo.append((k, .some(before)))
         } else {
-            foreign = try layer.clearForeignIntent(key, txn: id)
+            if !rowLocked || layer.foreignIntentsPossible {
+                foreign = try layer.clearForeignIntent(key, txn: id)
+            }
             undo.append((k, nil))
             written.insert(k)
             sortedWritten.insert(key)
@@ -236,6 +241,7 @@ final class MVCCTransaction {
         var b = RangeBatcher(router: layer.router)
         var failed = false
         let id = self.id
+        var cursor: IntentCursor?
         sortedWritten.forEach { key in
             let k = ByteKey(key)
             guard !failed, written.contains(k) else { return }
@@ -243,7 +249,10 @@ final class MVCCTransaction {
             if let cache, let v = cache[k] {
                 value = v
             } else {
-                guard let intent = try? layer.router.range(for: key).intent(on: key), intent.txn == id else { return }
+                // Values not kept: read back, in key order, with one cursor per range.
+                let range = layer.router.range(for: key)
+                if cursor?.range !== range { cursor = IntentCursor(range: range) }
+                guard let intent = try? cursor?.intent(on: key), intent.txn == id else { return }
                 value = intent.value
             }
             do {
@@ -288,6 +297,7 @@ final class MVCCTransaction {
     /// process would (its heartbeat then expires).
     func abandon() {
         try? flush()
+        layer.noteAbandoned()
         layer.finished(id)
         written = []
     }

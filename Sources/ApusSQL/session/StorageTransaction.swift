@@ -376,7 +376,9 @@ public final class StorageTransaction: KVTransaction {
     /// no longer running, found on the key, is resolved first and checked as a write conflict.
     private func mvccWrite(_ mvcc: MVCCTransaction, _ key: [UInt8], _ value: [UInt8]?) throws(SQLError) {
         if readOnly && coordinator == nil { throw readOnlyError() }
-        if let ts = try mvcc.put(key, value), ts > mvcc.readTS, coordinator != nil { try conflict() }
+        // Under the exclusive schema lock DDL writes without row locks (see `lockForWrite`).
+        let rowLocked = coordinator != nil && schemaLock != .exclusive
+        if let ts = try mvcc.put(key, value, rowLocked: rowLocked), ts > mvcc.readTS, coordinator != nil { try conflict() }
     }
 
     /// A failure of the MVCC layout while undoing to a savepoint: the commit fails with it.
