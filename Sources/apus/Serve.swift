@@ -204,6 +204,7 @@ struct ServeSettings {
     static let names: Set<String> = [
         "data-dir", "listen", "max-connections", "port-file", "auth", "superuser", "password-file", "tls-cert", "tls-key",
         "tls-required", "memtable-mb", "cache-mb", "gc-window-seconds", "query-memory-mb", "shutdown-timeout-seconds", "authentication-timeout-seconds",
+        "storage-layout",
     ]
     let file: [String: String]
     let environment: [String: String]
