@@ -40,6 +40,10 @@ struct CompactionJob {
     let options: StorageOptions
     let newFileNumber: () -> UInt64
     let rateLimiter: RateLimiter?
+    /// The block cache the output tables' data blocks go into as they are written (nil: none):
+    /// flushed and compacted data is the newest, read soonest, and a read after a flush or a
+    /// compaction would otherwise miss the cache for every block of the new tables.
+    var warmCache: BlockCache? = nil
 
     func run(input: any InternalIterator, tombstones: [RangeTombstone], policy: DropPolicy,
              stats: inout JobStats) throws(StorageError) -> [TableFile] {
@@ -165,6 +169,7 @@ private struct OutputSet {
         let f = try job.fileSystem.createFile(joinPath(job.directory, FileName.table(number).name))
         file = f
         builder = TableBuilder(file: f, options: job.options)
+        if let cache = job.warmCache { builder?.warm(cache, fileNumber: number) }
     }
 
     /// Finishes the open table (if any); tombstones are clipped to `[lowerClip, upperClip)`.

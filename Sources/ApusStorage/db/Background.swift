@@ -159,8 +159,10 @@ extension StorageEngine {
 
     private func job(rateLimiter: RateLimiter?) -> CompactionJob {
         let vs = versions
-        return CompactionJob(fileSystem: fileSystem, directory: directory, options: options,
-                             newFileNumber: { vs.newFileNumber() }, rateLimiter: rateLimiter)
+        var job = CompactionJob(fileSystem: fileSystem, directory: directory, options: options,
+                                newFileNumber: { vs.newFileNumber() }, rateLimiter: rateLimiter)
+        job.warmCache = blockCache
+        return job
     }
 
     /// Logs an edit in the manifest. A manifest failure stops writes: the in-memory tree and

@@ -36,6 +36,8 @@ package final class TableBuilder {
     private var compressedScratch: [UInt8] = []
     private var writeScratch: [UInt8] = []
     private var failure: StorageError?
+    /// Where written data blocks go (see `warm(_:fileNumber:)`).
+    private var warmCache: (cache: BlockCache, fileNumber: UInt64)?
     private var isFinished = false
 
     /// Point entries added so far.
@@ -61,6 +63,12 @@ package final class TableBuilder {
         properties.comparatorName = options.comparator.name
         properties.compression = options.compression
         lastKey.reserveCapacity(64)
+    }
+
+    /// Puts each data block, as it is written, into `cache` as the block of table `fileNumber`
+    /// at its offset (what a read of the finished table would load).
+    package func warm(_ cache: BlockCache, fileNumber: UInt64) {
+        warmCache = (cache, fileNumber)
     }
 
     /// Adds a point entry.
@@ -182,11 +190,15 @@ package final class TableBuilder {
     private func flushDataBlock() throws(StorageError) {
         precondition(!dataBlock.isEmpty, "flush a non-empty block")
         let handle: BlockHandle
+        let contents = dataBlock.finish()
         do throws(StorageError) {
-            handle = try writeBlock(dataBlock.finish(), compressible: true)
+            handle = try writeBlock(contents, compressible: true)
         } catch {
             failure = error
             throw error
+        }
+        if let (cache, number) = warmCache, let block = try? Block(bytes: contents, path: "", offset: handle.offset) {
+            cache.insert(fileNumber: number, offset: handle.offset, block: block)
         }
         dataBlock.reset()
         pendingHandle = handle

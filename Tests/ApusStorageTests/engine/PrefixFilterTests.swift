@@ -147,3 +147,26 @@ import Testing
         }
     }
 }
+
+/// Flushes and compactions put the data blocks they write into the block cache: a read right
+/// after either finds its block there instead of reading the new table file.
+@Suite struct BlockCacheWarmingTests {
+    @Test func newTablesAreReadFromTheCache() throws {
+        var o = StorageOptions()
+        o.memtableBytesMax = 64 << 10
+        o.compactionBytesPerSecondMax = nil
+        let e = try StorageEngine.open(directory: "/db", options: o, fileSystem: MemoryFileSystem())
+        defer { try? e.close() }
+        func key(_ i: Int) -> [UInt8] { Array(String(format: "key%05d", i).utf8) }
+        for i in 0..<3000 { try e.put(key(i), Array(repeating: UInt8(i % 251), count: 40)) }
+        try e.flush()
+        #expect(e.metrics().levelFiles.reduce(0, +) > 0)
+        var misses = e.metrics().blockCacheMisses
+        for i in stride(from: 0, to: 3000, by: 7) { #expect(try e.get(key(i)) == Array(repeating: UInt8(i % 251), count: 40)) }
+        #expect(e.metrics().blockCacheMisses == misses, "reads after a flush")
+        try e.compactAll()
+        misses = e.metrics().blockCacheMisses
+        for i in stride(from: 3, to: 3000, by: 7) { #expect(try e.get(key(i)) == Array(repeating: UInt8(i % 251), count: 40)) }
+        #expect(e.metrics().blockCacheMisses == misses, "reads after a compaction")
+    }
+}
