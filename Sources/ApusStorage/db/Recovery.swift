@@ -30,8 +30,7 @@ enum Recovery {
         // a batch whose first memtables were flushed before the crash (an oversized batch spans
         // several memtables of one segment; see `StorageEngine.OversizedParts`).
         let flushed = versions.lastSequence
-        var mem = Memtable(comparator: options.comparator, capacityBytes: memtableCapacity, filtered: options.bloomBitsPerKey > 0,
-                           bloomPrefix: options.bloomPrefix)
+        var mem = Memtable(options: options, capacityBytes: memtableCapacity)
         for (i, n) in segments.enumerated() {
             let path = versions.path(.wal(n))
             let outcome = try LogReader.recover(fs: fs, path: path, logNumber: n, isLastSegment: i == segments.count - 1,
@@ -45,8 +44,7 @@ enum Recovery {
                     }
                     if !mem.hasRoom(keyBytes: r.key.count, valueBytes: r.value.count) || mem.approximateBytes >= options.memtableBytesMax {
                         try flush(mem, versions: versions, options: options)
-                        mem = Memtable(comparator: options.comparator, capacityBytes: memtableCapacity, filtered: options.bloomBitsPerKey > 0,
-                           bloomPrefix: options.bloomPrefix)
+                        mem = Memtable(options: options, capacityBytes: memtableCapacity)
                     }
                     r.key.withUnsafeBytes { k in r.value.withUnsafeBytes { v in mem.add(sequence: seq, kind: r.kind, key: k, value: v) } }
                     seq += 1

@@ -104,8 +104,7 @@ public final class StorageEngine: @unchecked Sendable {
         versions = try VersionSet.open(fileSystem: fileSystem, directory: directory, options: options)
         blockCache = options.blockCacheBytes > 0 ? BlockCache(capacityBytes: options.blockCacheBytes) : nil
         tableCache = TableCache(fileSystem: fileSystem, directory: directory, options: options, blockCache: blockCache)
-        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options),
-                       filtered: options.bloomBitsPerKey > 0, bloomPrefix: options.bloomPrefix)
+        mem = Memtable(options: options, capacityBytes: StorageEngine.memtableCapacity(options))
         current = versions.base
         lastSequence = versions.lastSequence
         // Replay the WAL segments the manifest still needs, flushing what they hold to level 0.
@@ -403,8 +402,7 @@ public final class StorageEngine: @unchecked Sendable {
             var last = firstSequence - 1
             for r in runs {
                 last += UInt64(r.count)
-                let table = Memtable(comparator: engine.options.comparator, capacityBytes: Swift.max(1024, head + r.bytes),
-                                     filtered: engine.options.bloomBitsPerKey > 0, bloomPrefix: engine.options.bloomPrefix)
+                let table = Memtable(options: engine.options, capacityBytes: Swift.max(1024, head + r.bytes))
                 tables.append((table, last))
                 counts.append(r.count)
             }
@@ -496,8 +494,7 @@ public final class StorageEngine: @unchecked Sendable {
         wal = LogWriter(file: f, logNumber: n)
         walGoodBytes = 0
         immutables.append((mem, memWALNumber, lastSequence))
-        mem = Memtable(comparator: options.comparator, capacityBytes: StorageEngine.memtableCapacity(options),
-                       filtered: options.bloomBitsPerKey > 0, bloomPrefix: options.bloomPrefix)
+        mem = Memtable(options: options, capacityBytes: StorageEngine.memtableCapacity(options))
         memWALNumber = n
         monitor.signalWork()
     }
@@ -584,7 +581,7 @@ public final class StorageEngine: @unchecked Sendable {
         func probe(_ f: TableFile) throws(StorageError) -> (found: Bool, value: [UInt8]?) {
             let reader = try tableCache.reader(fileNumber: f.number)
             if f.rangeTombstoneCount > 0 { noteTombstones(reader.rangeTombstones) }
-            guard let (k, v) = try reader.get(target), let p = InternalKey.parse(k) else { return (false, nil) }
+            guard let (k, v) = try reader.get(target, keyHash: keyHash), let p = InternalKey.parse(k) else { return (false, nil) }
             if p.sequence <= tombstoneSeq { return (true, nil) }
             return (true, p.kind == .put ? v : nil)
         }
@@ -614,14 +611,14 @@ public final class StorageEngine: @unchecked Sendable {
         var tombstones: [RangeTombstone] = state.memtables.flatMap { $0.rangeTombstones() }
         // A read of one prefix's keys leaves out the tables whose filter lacks the prefix
         // (their range tombstones still apply).
-        var prefixHash: UInt64?
-        if let bp = options.bloomPrefix, options.comparator == .bytewise, let lo = iteratorOptions.lowerBound,
-           let hi = iteratorOptions.upperBound {
-            prefixHash = bp.sharedPrefixHash(lower: lo, upper: hi)
+        var shared: (hash: UInt64, fn: BloomPrefix, lower: [UInt8], upper: [UInt8])?
+        if let fn = options.bloomPrefix, options.comparator == .bytewise, let lo = iteratorOptions.lowerBound,
+           let hi = iteratorOptions.upperBound, let h = fn.sharedPrefixHash(lower: lo, upper: hi) {
+            shared = (h, fn, lo, hi)
         }
         var skipped = 0
         for m in state.memtables {
-            if let h = prefixHash, let bp = options.bloomPrefix, !m.mayContain(prefixHash: h, of: bp) {
+            if let p = shared, !m.mayContain(prefixHash: p.hash, of: p.fn) {
                 skipped += 1
                 continue
             }
@@ -630,7 +627,7 @@ public final class StorageEngine: @unchecked Sendable {
         for f in state.version.levels[0] {
             let reader = try tableCache.reader(fileNumber: f.number)
             if f.rangeTombstoneCount > 0 { tombstones += reader.rangeTombstones }
-            if let h = prefixHash, let bp = options.bloomPrefix, !reader.mayContain(prefixHash: h, of: bp) {
+            if let p = shared, !reader.mayContain(prefixHash: p.hash, of: p.fn) {
                 skipped += 1
                 continue
             }
@@ -640,8 +637,7 @@ public final class StorageEngine: @unchecked Sendable {
             for f in state.version.levels[level] where f.rangeTombstoneCount > 0 {
                 tombstones += try tableCache.reader(fileNumber: f.number).rangeTombstones
             }
-            if let h = prefixHash, let bp = options.bloomPrefix, let lo = iteratorOptions.lowerBound,
-               let hi = iteratorOptions.upperBound, try !levelMayContain(state.version, level, lo, hi, h, bp) {
+            if let p = shared, try !levelMayContain(state.version, level, p.lower, p.upper, p.hash, p.fn) {
                 skipped += 1
                 continue
             }

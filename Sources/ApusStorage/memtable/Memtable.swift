@@ -67,6 +67,12 @@ package final class Memtable: @unchecked Sendable {
         self.bloomPrefix = filtered ? bloomPrefix : nil
     }
 
+    /// A memtable of `capacityBytes` filtered as `options` asks (bloom bits, prefix function).
+    package convenience init(options: StorageOptions, capacityBytes: Int) {
+        self.init(comparator: options.comparator, capacityBytes: capacityBytes, filtered: options.bloomBitsPerKey > 0,
+                  bloomPrefix: options.bloomPrefix)
+    }
+
     /// Whether the memtable may hold the key whose filter hash (of its
     /// `KeyComparator.prefixLength` bytes) is `hash`.
     package func mayContain(keyHash hash: UInt64) -> Bool {
@@ -118,9 +124,7 @@ package final class Memtable: @unchecked Sendable {
         precondition(hasRoom(keyBytes: key.count, valueBytes: value.count), "memtable has room for the entry")
         if let filter {
             filter.add(bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<comparator.prefixLength(key)])))
-            if let bloomPrefix, let n = bloomPrefix.length(key), n > 0, n <= key.count {
-                filter.add(bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<n])))
-            }
+            if let h = bloomPrefix?.hash(of: key) { filter.add(h) }
         }
         list.insert(userKey: key, trailer: InternalKey.trailer(sequence, kind), value: value)
         if kind == .rangeDelete {

@@ -17,6 +17,12 @@ public struct BloomPrefix: Sendable {
         self.length = length
     }
 
+    /// The filter hash of `key`'s prefix, or nil when it has none.
+    func hash(of key: UnsafeRawBufferPointer) -> UInt64? {
+        guard let n = length(key), n > 0, n <= key.count else { return nil }
+        return bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<n]))
+    }
+
     /// The hash of the one prefix every key in `[lower, upper)` starts with, when the function
     /// gives one: `lower`'s prefix, if `upper` does not pass the end of that prefix's keys.
     func sharedPrefixHash(lower: [UInt8], upper: [UInt8]) -> UInt64? {

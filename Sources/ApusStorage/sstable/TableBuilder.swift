@@ -108,9 +108,9 @@ package final class TableBuilder {
             let h = bloomHash(prefix)
             // Keys sharing a prefix are adjacent; one hash per run keeps the filter exact-sized.
             if lastKeyHash != h { filterHashes.append(h); lastKeyHash = h }
-            if let bloomPrefix, let n = bloomPrefix.length(userKey), n > 0, n <= userKey.count {
-                let ph = bloomHash(UnsafeRawBufferPointer(rebasing: userKey[0..<n]))
-                if lastPrefixHash != ph { filterHashes.append(ph); lastPrefixHash = ph }
+            if let ph = bloomPrefix?.hash(of: userKey), lastPrefixHash != ph {
+                filterHashes.append(ph)
+                lastPrefixHash = ph
             }
         }
         dataBlock.add(internalKey, value)

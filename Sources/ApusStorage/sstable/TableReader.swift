@@ -157,8 +157,12 @@ package final class TableReader: Sendable {
     /// Whether the table may hold a key with `userKey`'s prefix (false means certainly not).
     package func mayContain(userKey: UnsafeRawBufferPointer) -> Bool {
         if filter.isEmpty { return true }
-        let prefix = UnsafeRawBufferPointer(rebasing: userKey[0..<comparator.prefixLength(userKey)])
-        let h = bloomHash(prefix)
+        return mayContain(keyHash: bloomHash(UnsafeRawBufferPointer(rebasing: userKey[0..<comparator.prefixLength(userKey)])))
+    }
+
+    /// `mayContain(userKey:)` given the key's filter hash (of its `prefixLength` bytes).
+    package func mayContain(keyHash h: UInt64) -> Bool {
+        if filter.isEmpty { return true }
         return filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: h) }
     }
 
@@ -172,12 +176,15 @@ package final class TableReader: Sendable {
     /// The first entry whose internal key is >= `seekTarget` and whose user key equals the
     /// target's, or nil. Checks the bloom filter first, then searches the pinned index block and
     /// reads one data block (through the cache).
+    /// `keyHash`, when the caller has it, is the target user key's filter hash (a read that
+    /// probes several tables hashes the key once).
     /// - Precondition: `seekTarget` is an internal key (at least 8 bytes).
     /// - Throws: `.corruption` or the file's read error.
-    package func get(_ seekTarget: [UInt8]) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+    package func get(_ seekTarget: [UInt8], keyHash: UInt64? = nil) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
         precondition(seekTarget.count >= InternalKey.trailerLength, "seek target is an internal key")
         let userCount = seekTarget.count - InternalKey.trailerLength
-        let may = seekTarget.withUnsafeBytes { mayContain(userKey: UnsafeRawBufferPointer(rebasing: $0[0..<userCount])) }
+        let may = keyHash.map(mayContain(keyHash:))
+            ?? seekTarget.withUnsafeBytes { mayContain(userKey: UnsafeRawBufferPointer(rebasing: $0[0..<userCount])) }
         if !may { return nil }
         var failure: StorageError?
         var result: (key: [UInt8], value: [UInt8])?
