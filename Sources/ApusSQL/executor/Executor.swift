@@ -107,10 +107,7 @@ final class Executor {
             return try scanRows(t, lower: lo, upper: hi)
         case let .vectorSearch(spec): return try vectorSearch(spec)
         case let .indexScan(t, idx, prefixExprs):
-            let prefix = try prefixExprs.map { try eval($0, []) }
-            if prefix.contains(where: \.isNull) { return [] }
-            var p = KeyEncoding.indexPrefix(table: t.id, index: idx.id)
-            p += KeyEncoding.encode(prefix)
+            guard let p = try indexLookupPrefix(t, idx, prefixExprs) else { return [] }
             var out: [[Value]] = []
             for (_, pk) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) {
                 let rowKey = KeyEncoding.indexPrefix(table: t.id, index: 1) + pk

@@ -92,20 +92,26 @@ extension KeyEncoding {
 }
 
 extension Executor {
+    /// The key prefix of the index entries whose leading columns equal `prefixExprs`' values,
+    /// or nil when one is NULL (`=` finds nothing then).
+    func indexLookupPrefix(_ t: TableDesc, _ idx: IndexDesc, _ prefixExprs: [BExpr]) throws -> [UInt8]? {
+        let prefix = try prefixExprs.map { try eval($0, []) }
+        if prefix.contains(where: \.isNull) { return nil }
+        return KeyEncoding.indexPrefix(table: t.id, index: idx.id) + KeyEncoding.encode(prefix)
+    }
+
     /// The rows of an index-only scan: full-width rows with the index's and the primary key's
     /// columns filled from the entries (the others NULL, and never read). An entry that does
     /// not decode is read through its row instead.
     func indexOnlyRows(_ t: TableDesc, _ idx: IndexDesc, _ prefixExprs: [BExpr]) throws -> [[Value]] {
-        let prefix = try prefixExprs.map { try eval($0, []) }
-        if prefix.contains(where: \.isNull) { return [] }
-        let start = KeyEncoding.indexPrefix(table: t.id, index: idx.id)
-        let p = start + KeyEncoding.encode(prefix)
+        guard let p = try indexLookupPrefix(t, idx, prefixExprs) else { return [] }
+        let valuesStart = KeyEncoding.indexPrefix(table: t.id, index: idx.id).count
         var out: [[Value]] = []
         for (key, pk) in try tx.scan(lower: p, upper: KeyEncoding.prefixEnd(p)) {
             try checkInterrupt()
             var row = [Value](repeating: .null, count: t.columns.count)
             var ok = true
-            var at = start.count
+            var at = valuesStart
             for c in idx.columns {
                 guard let v = KeyEncoding.decodeSimple(key, &at) else { ok = false; break }
                 row[c] = v
