@@ -9,19 +9,9 @@ import Testing
 /// choice, time travel and garbage collection. (The isolation tests of `HermitageTests`,
 /// `LockingTests`, `SerializabilityTests` ... run on both layouts.)
 @Suite struct MVCCLayoutTests {
-    static func options() -> StorageOptions {
-        var o = StorageOptions()
-        o.comparator = .mvcc
-        o.memtableBytesMax = 64 << 10
-        o.tableBytesTarget = 64 << 10
-        o.level1BytesMax = 256 << 10
-        o.compactionBytesPerSecondMax = nil
-        return o
-    }
+    static func options() -> StorageOptions { DurableTxnTests.options(.mvcc) }
 
-    static func rows(_ s: SQLSession, _ sql: String) throws -> [[String]] {
-        (try s.execute(sql: sql).last?.rows ?? []).map { $0.map { $0.isNull ? "NULL" : $0.description } }
-    }
+    static func rows(_ s: SQLSession, _ sql: String) throws -> [[String]] { try DurableTxnTests.rows(s, sql) }
 
     /// The intents (`key@0` entries outside the record span) and transaction records stored in `engine`.
     static func leftovers(_ engine: StorageEngine) throws -> (intents: Int, records: Int) {
