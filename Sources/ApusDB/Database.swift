@@ -97,7 +97,7 @@ public final class Database: Sendable {
 
     /// Opens (or creates) a database stored in the directory `path`.
     ///
-    /// `layout`: the storage layout of a new directory (`.sequence` when nil); an existing
+    /// `layout`: the storage layout of a new directory (`SQLStorageLayout.default` when nil); an existing
     /// directory opens with its own, and an explicit layout that differs is refused (22023).
     public static func open(path: String, layout: SQLStorageLayout? = nil) throws -> Database {
         do {
@@ -106,7 +106,7 @@ public final class Database: Sendable {
     }
 
     /// A fresh database held in memory.
-    public static func inMemory(layout: SQLStorageLayout = .sequence) throws -> Database {
+    public static func inMemory(layout: SQLStorageLayout = .default) throws -> Database {
         do {
             var o = StorageOptions.sql
             SQLStorageLayout.configure(&o, layout)

@@ -341,8 +341,8 @@ public struct SLTRunner {
             }
         }
         let db: Database
-        // APUS_SLT_LAYOUT=mvcc runs the files on the MVCC storage layout.
-        let layout: SQLStorageLayout = ProcessInfo.processInfo.environment["APUS_SLT_LAYOUT"] == "mvcc" ? .mvcc : .sequence
+        // APUS_SLT_LAYOUT=sequence|mvcc runs the files on that storage layout (default: the default layout).
+        let layout = SQLStorageLayout.named(ProcessInfo.processInfo.environment["APUS_SLT_LAYOUT"]) ?? .default
         do { db = try Database.inMemory(layout: layout) } catch {
             res.error = "cannot open database: \(error)"
             res.failed = planned

@@ -25,7 +25,7 @@ struct BenchSQL: ParsableCommand {
     @Option(help: "Repetitions of each workload (medians reported).") var repetitions = 3
     @Option(help: "Seed for the random keys.") var seed: UInt64 = 42
     @Option(help: "Scratch directory (emptied).") var dir = "/tmp/apus-bench-sql"
-    @Option(help: "ApusDB's storage layout: sequence or mvcc.") var storageLayout = "sequence"
+    @Option(help: "ApusDB's storage layout: sequence or mvcc.") var storageLayout = SQLStorageLayout.default.rawValue
 
     func run() throws {
         guard let layout = SQLStorageLayout(rawValue: storageLayout) else {
@@ -33,7 +33,7 @@ struct BenchSQL: ParsableCommand {
         }
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        if layout != .sequence { print("# storage layout: \(storageLayout)") }
+        if layout != .default { print("# storage layout: \(storageLayout)") }
         print("# apus bench sql: rows=\(rows) join_rows=\(joinRows) ops=\(ops) range_ops=\(rangeOps) updates=\(updates) repetitions=\(repetitions)")
         var results: [String: (apus: [Double], sqlite: [Double])] = [:]
         let order = ["insert", "point select (pk)", "point select (index)", "range scan (100 rows)", "3-table join + aggregate", "update (pk)"]
@@ -139,7 +139,7 @@ final class ApusTarget: BenchTarget {
     let rng: PreparedStatement
     let upd: PreparedStatement
 
-    init(path: String, layout: SQLStorageLayout = .sequence) throws {
+    init(path: String, layout: SQLStorageLayout = .default) throws {
         db = try Database.open(path: path, layout: layout)
         _ = try db.execute("CREATE TABLE bench_boot (x int)")
         ins = try db.prepare("INSERT INTO t VALUES ($1, $2, $3)")

@@ -5,10 +5,12 @@ import Foundation
 
 /// The storage layout of an SQL data directory.
 ///
-/// `.sequence` (the default): versions are the storage engine's sequence numbers and a
-/// transaction's writes are buffered until commit. `.mvcc`: the engine runs with the `.mvcc`
+/// `.mvcc` (the default, `SQLStorageLayout.default`): the engine runs with the `.mvcc`
 /// comparator; versions are `key@ts` at hybrid-logical-clock timestamps, writes are intents
-/// naming their transaction, and a transaction record commits them (see `MVCCLayer`). The
+/// naming their transaction, and a transaction record commits them (see `MVCCLayer`).
+/// `.sequence`: versions are the storage engine's sequence numbers and a transaction's writes
+/// are buffered until commit; directories created before the MVCC layout became the default
+/// keep it. The
 /// layout is the engine's comparator, which the manifest records: a directory reopens with
 /// its own layout, and opening it with the other one is refused.
 public enum SQLStorageLayout: String, Sendable, CaseIterable {
@@ -16,6 +18,16 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
     case mvcc
 
     var comparator: KeyComparator { self == .mvcc ? .mvcc : .bytewise }
+
+    /// The layout of a new data directory when none is asked for.
+    public static let `default`: SQLStorageLayout = .mvcc
+
+    /// `name`'s layout when `name` is "sequence" or "mvcc", the default when it is nil or empty
+    /// (environment switches of the test harnesses), nil otherwise.
+    public static func named(_ name: String?) -> SQLStorageLayout? {
+        guard let name, !name.isEmpty else { return .default }
+        return SQLStorageLayout(rawValue: name)
+    }
 
     /// Sets `options` up for `layout`: its comparator; the MVCC layout goes without the SQL
     /// key prefix filter (`StorageOptions.sql`), whose prefixes are of unversioned keys.
@@ -28,7 +40,7 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
     public init(engine: StorageEngine) { self = engine.comparator == .mvcc ? .mvcc : .sequence }
 
     /// Opens (or creates) the data directory at `directory`. With `layout` nil an existing
-    /// directory opens with the layout it was created with and a new one gets `.sequence`;
+    /// directory opens with the layout it was created with and a new one gets `SQLStorageLayout.default`;
     /// an explicit `layout` that differs from an existing directory's is refused.
     public static func openEngine(directory: String, layout: SQLStorageLayout?, options: StorageOptions = StorageOptions()) throws -> StorageEngine {
         try openEngine(layout: layout, options: options) { try StorageEngine.open(directory: directory, options: $0) }
@@ -38,7 +50,7 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
     public static func openEngine(layout: SQLStorageLayout?, options: StorageOptions,
                                   _ open: (StorageOptions) throws -> StorageEngine) throws -> StorageEngine {
         var o = options
-        configure(&o, layout ?? .sequence)
+        configure(&o, layout ?? .default)
         do {
             return try open(o)
         } catch let e as StorageError where e.message.contains("uses comparator") {
@@ -47,7 +59,7 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
                 let found = e.message.contains(KeyComparator.mvcc.name) ? SQLStorageLayout.mvcc : .sequence
                 throw SQLError(.invalidParameterValue,
                                "the data directory uses the \(found.rawValue) storage layout; it cannot be opened with the "
-                                   + "\((layout ?? .sequence).rawValue) layout")
+                                   + "\((layout ?? .default).rawValue) layout")
             }
             o = options
             configure(&o, other)

@@ -188,8 +188,8 @@ import Testing
         #expect(try MVCCLayoutTests.rows(s, "SELECT id FROM t") == [["1"]])
     }
 
-    /// The layout is recorded in the data directory: a reopen without a layout takes it, an
-    /// explicit other layout is refused.
+    /// The layout is recorded in the data directory: a reopen without a layout takes it, a new
+    /// directory without one gets the default, an explicit other layout is refused.
     @Test func theLayoutIsRecordedAndAMismatchIsRefused() throws {
         let fs = MemoryFileSystem()
         func open(_ dir: String, _ layout: SQLStorageLayout?) throws -> StorageEngine {
@@ -197,26 +197,31 @@ import Testing
                 try StorageEngine.open(directory: dir, options: $0, fileSystem: fs)
             }
         }
-        do {
-            let e = try open("/m", .mvcc)
-            let s = try SQLSession(engine: e)
-            _ = try s.execute(sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (7)")
-            try e.close()
-            let q = try open("/q", nil)
-            #expect(SQLStorageLayout(engine: q) == .sequence)
-            try q.close()
-        }
-        let e = try open("/m", nil)
-        #expect(SQLStorageLayout(engine: e) == .mvcc)
-        #expect(try MVCCLayoutTests.rows(try SQLSession(engine: e), "SELECT id FROM t") == [["7"]])
-        try e.close()
-        for (dir, layout) in [("/m", SQLStorageLayout.sequence), ("/q", .mvcc)] {
+        #expect(SQLStorageLayout.default == .mvcc)
+        for other in SQLStorageLayout.allCases {
+            let chosen = "/\(other.rawValue)", defaulted = "/\(other.rawValue)-default"
             do {
-                _ = try open(dir, layout)
-                Issue.record("opening \(dir) with the \(layout) layout must fail")
-            } catch let e as SQLError {
-                #expect(e.sqlState.code == "22023")
-                #expect(e.message.contains("storage layout"))
+                let e = try open(chosen, other)
+                let s = try SQLSession(engine: e)
+                _ = try s.execute(sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (7)")
+                try e.close()
+                let q = try open(defaulted, nil)
+                #expect(SQLStorageLayout(engine: q) == .default)
+                try q.close()
+            }
+            let e = try open(chosen, nil)
+            #expect(SQLStorageLayout(engine: e) == other)
+            #expect(try MVCCLayoutTests.rows(try SQLSession(engine: e), "SELECT id FROM t") == [["7"]])
+            try e.close()
+            let mismatch: [(String, SQLStorageLayout)] = [(chosen, other == .mvcc ? .sequence : .mvcc), (defaulted, .sequence)]
+            for (dir, layout) in mismatch {
+                do {
+                    _ = try open(dir, layout)
+                    Issue.record("opening \(dir) with the \(layout) layout must fail")
+                } catch let e as SQLError {
+                    #expect(e.sqlState.code == "22023")
+                    #expect(e.message.contains("storage layout"))
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ final class TxnHarness: @unchecked Sendable {
     let vectors = VectorIndexes()
     private(set) var sessions: [SQLSession] = []
 
-    /// `layout`: the storage layout (default: `APUS_TEST_LAYOUT`, else the sequence layout).
+    /// `layout`: the storage layout (default: `APUS_TEST_LAYOUT`, else `SQLStorageLayout.default`).
     init(layout: SQLStorageLayout = TxnHarness.defaultLayout, sessions n: Int, setup: String = "") throws {
         var options = StorageOptions()
         options.comparator = layout == .mvcc ? .mvcc : .bytewise
@@ -22,7 +22,7 @@ final class TxnHarness: @unchecked Sendable {
     deinit { try? engine.close() }
 
     static var defaultLayout: SQLStorageLayout {
-        ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"] == "mvcc" ? .mvcc : .sequence
+        SQLStorageLayout.named(ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"]) ?? .default
     }
 
     var coordinator: TxnCoordinator { TxnCoordinator.shared(engine) }
