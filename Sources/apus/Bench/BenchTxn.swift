@@ -20,8 +20,10 @@ struct BenchTxn: ParsableCommand {
     @Option(help: "Keys for the contended (zipf) workload.") var keys = 1000
     @Option(help: "Workloads: uniform, zipf.") var workloads = "uniform,zipf"
     @Option(help: "Layer: sql (SQL sessions) or kv (the ApusKV MVCC layer).") var layer = "sql"
+    @Option(help: "With --layer sql: the storage layout, sequence or mvcc.") var storageLayout = SQLStorageLayout.default.rawValue
 
     func run() throws {
+        if layer == "sql" { print("# storage layout: \(storageLayout)") }
         print("workload  clients  txn/s     abort%   p50_ms   p99_ms")
         for w in workloads.split(separator: ",").map(String.init) {
             for c in clients.split(separator: ",").compactMap({ Int($0) }) {
@@ -80,8 +82,11 @@ struct BenchTxn: ParsableCommand {
     }
 
     func runSQL(workload: String, clients n: Int) throws {
+        guard let layout = SQLStorageLayout(rawValue: storageLayout) else {
+            throw ValidationError("--storage-layout must be sequence or mvcc")
+        }
         try? FileManager.default.removeItem(atPath: db)
-        let engine = try StorageEngine.open(directory: db)
+        let engine = try SQLStorageLayout.openEngine(directory: db, layout: layout)
         defer { try? engine.close() }
         let vectors = VectorIndexes()
         let setup = try SQLSession(engine: engine, vectorIndexes: vectors)
