@@ -24,9 +24,13 @@ public enum MVCCRead: Equatable, Sendable {
 /// ```
 /// committed version  key@ts  -> tag (1 B: 1 value, 0 tombstone) | value
 /// intent             key@0   -> txn id (8 B, BE) | wall (8 B, BE) | logical (4 B, BE) | tag (1 B) | value
+/// anchored intent    key@0   -> txn id | wall | logical | tag (1 B: 3 value, 2 tombstone) | anchor (varint length + bytes) | value
 /// txn record         0x00 "txn/" id (8 B, BE) @0 -> status (1 B) | wall (8 B, BE) | logical (4 B, BE)
 /// ```
-/// The intent sorts before every version of its key, so a read meets it first. This layout is frozen.
+/// The intent sorts before every version of its key, so a read meets it first. An anchored
+/// intent names the first written key of its transaction, whose range holds the transaction's
+/// record (`TxnRecord.key(_:anchor:)`, the SQL layer's); an intent without an anchor names the
+/// record at `0x00 "txn/" id` (`TxnDB`'s). Both forms stay readable.
 public final class MVCCStore: @unchecked Sendable {
     public let engine: StorageEngine
 
@@ -110,13 +114,21 @@ public final class MVCCStore: @unchecked Sendable {
         return (rows, newer)
     }
 
-    /// Adds an intent of `txn` at provisional `ts` to `batch`.
-    public static func putIntent(_ batch: inout WriteBatch, key: [UInt8], txn: TxnID, ts: Timestamp, value: [UInt8]?) {
+    /// Adds an intent of `txn` at provisional `ts` to `batch`; `anchor`: the key whose range
+    /// holds the transaction's record (nil: the record is at `recordKey(txn)`).
+    public static func putIntent(_ batch: inout WriteBatch, key: [UInt8], txn: TxnID, ts: Timestamp, value: [UInt8]?,
+                                 anchor: [UInt8]? = nil) {
         var v: [UInt8] = []
+        v.reserveCapacity(21 + (anchor.map { $0.count + 2 } ?? 0) + (value?.count ?? 0))
         v.appendBigEndian64(txn)
         v.appendBigEndian64(ts.wallNanos)
         v.appendBigEndian32(ts.logical)
-        v.append(value == nil ? 0 : 1)
+        if let anchor {
+            v.append(value == nil ? 2 : 3)
+            v.appendLengthPrefixed(anchor)
+        } else {
+            v.append(value == nil ? 0 : 1)
+        }
         v.append(contentsOf: value ?? [])
         batch.put(MVCCKey.encode(key, .zero), v)
     }
@@ -167,9 +179,13 @@ public final class MVCCStore: @unchecked Sendable {
         return Array(v.dropFirst())
     }
 
-    static func decodeIntent(_ v: [UInt8]) -> (txn: TxnID, timestamp: Timestamp, value: [UInt8]?)? {
+    static func decodeIntent(_ v: [UInt8]) -> (txn: TxnID, timestamp: Timestamp, value: [UInt8]?, anchor: [UInt8]?)? {
         guard v.count >= 21 else { return nil }
         let ts = Timestamp(wallNanos: decodeBigEndian64(v, at: 8), logical: be32(v, 16))
-        return (decodeBigEndian64(v, at: 0), ts, v[20] == 1 ? Array(v[21...]) : nil)
+        let tag = v[20]
+        guard tag >= 2 else { return (decodeBigEndian64(v, at: 0), ts, tag == 1 ? Array(v[21...]) : nil, nil) }
+        var r = ByteReader(v, offset: 21)
+        guard tag <= 3, let anchor = try? r.readLengthPrefixed() else { return nil }
+        return (decodeBigEndian64(v, at: 0), ts, tag == 3 ? Array(v[r.offset...]) : nil, Array(anchor))
     }
 }

@@ -1,42 +1,6 @@
 import ApusCore
 import ApusStorage
 
-/// A transaction record as stored at `MVCCStore.recordKey(id)`:
-/// `status (1 B) | timestamp wall (8 B, BE) | logical (4 B, BE) | heartbeat wall ns (8 B, BE)`.
-/// Records written by `TxnDB` lack the heartbeat (13 bytes); they read as heartbeat 0.
-public struct TxnRecord: Sendable, Equatable {
-    public var status: TxnStatus
-    /// PENDING: the provisional timestamp; COMMITTED: the commit timestamp.
-    public var timestamp: Timestamp
-    /// When the owner last showed it was alive (wall ns since 1970).
-    public var heartbeat: Int64
-
-    public init(status: TxnStatus, timestamp: Timestamp, heartbeat: Int64) {
-        self.status = status
-        self.timestamp = timestamp
-        self.heartbeat = heartbeat
-    }
-
-    public var encoded: [UInt8] {
-        var v: [UInt8] = [status.rawValue]
-        v.appendBigEndian64(timestamp.wallNanos)
-        v.appendBigEndian32(timestamp.logical)
-        v.appendBigEndian64(UInt64(bitPattern: heartbeat))
-        return v
-    }
-
-    public init?(decoding raw: [UInt8]) {
-        guard raw.count == 13 || raw.count == 21, let status = TxnStatus(rawValue: raw[0]) else { return nil }
-        self.status = status
-        timestamp = Timestamp(wallNanos: decodeBigEndian64(raw, at: 1), logical: MVCCStore.be32(raw, 9))
-        heartbeat = raw.count == 21 ? Int64(bitPattern: decodeBigEndian64(raw, at: 13)) : 0
-    }
-
-    /// The first user key of the span holding transaction records (`0x00 "txn/"`) and the key after it.
-    public static let spanStart: [UInt8] = [0] + Array("txn/".utf8)
-    public static let spanEnd: [UInt8] = [0] + Array("txn0".utf8)
-}
-
 /// What a reader that met another transaction's intent must do with it.
 public enum IntentVisibility: Sendable {
     /// The owner committed at this timestamp: the intent's value is that version.
@@ -45,11 +9,16 @@ public enum IntentVisibility: Sendable {
     case invisible
 }
 
-/// A decoded intent: its owner, provisional timestamp and value (nil: a deletion).
+/// A decoded intent: its owner, provisional timestamp, value (nil: a deletion) and the anchor
+/// of its owner's record (nil: a record of the first format).
 public struct Intent: Sendable {
     public var txn: TxnID
     public var timestamp: Timestamp
     public var value: [UInt8]?
+    public var anchor: [UInt8]?
+
+    /// The user key of the owner's record.
+    public var recordKey: [UInt8] { TxnRecord.key(txn, anchor: anchor) }
 }
 
 /// Versioned reads and intent writes on one range (see `MVCCStore` for the byte layout).
@@ -63,7 +32,7 @@ extension KVRange {
     /// Decodes the value stored at `key@0`, if it is an intent.
     public static func decodeIntent(_ raw: [UInt8]) -> Intent? {
         guard let d = MVCCStore.decodeIntent(raw) else { return nil }
-        return Intent(txn: d.txn, timestamp: d.timestamp, value: d.value)
+        return Intent(txn: d.txn, timestamp: d.timestamp, value: d.value, anchor: d.anchor)
     }
 
     /// The intent on `key`, if any (newest state).
@@ -73,16 +42,16 @@ extension KVRange {
         return raw.flatMap(KVRange.decodeIntent)
     }
 
-    /// The record of `txn`, if stored.
-    public func record(_ txn: TxnID, snapshot: Snapshot? = nil) throws(KVError) -> TxnRecord? {
+    /// The record stored at `key` (a user key from `TxnRecord.key(_:anchor:)`), if any.
+    public func record(at key: [UInt8], snapshot: Snapshot? = nil) throws(KVError) -> TxnRecord? {
         let raw: [UInt8]?
-        do { raw = try engine.get(MVCCStore.recordKey(txn), snapshot: snapshot) } catch { throw KVRange.storageError(error) }
+        do { raw = try engine.get(MVCCKey.encode(key, .zero), snapshot: snapshot) } catch { throw KVRange.storageError(error) }
         return raw.flatMap { TxnRecord(decoding: $0) }
     }
 
-    /// Adds `txn`'s record to `batch`.
-    public static func putRecord(_ batch: inout WriteBatch, _ txn: TxnID, _ record: TxnRecord) {
-        batch.put(MVCCStore.recordKey(txn), record.encoded)
+    /// Adds a record at `key` (a user key from `TxnRecord.key(_:anchor:)`) to `batch`.
+    public static func putRecord(_ batch: inout WriteBatch, at key: [UInt8], _ record: TxnRecord) {
+        batch.put(MVCCKey.encode(key, .zero), record.encoded)
     }
 
     /// Adds a committed version of `key` at `ts` (nil value: a deletion) to `batch`.

@@ -28,26 +28,52 @@ public final class KVRange: Sendable {
 
 /// Maps key spans to the ranges that hold them. Transaction code addresses keys and spans only
 /// through the router, so that it works unchanged once the key space is split into many ranges
-/// on many nodes; for now one range covers every key.
+/// on many nodes. By default one range covers every key; with split points the key space is
+/// split into several ranges over the one engine (each range's write is a separate engine
+/// write), which tests use to run transactions across ranges.
+///
+/// A transaction record's key (`TxnRecord.key(_:anchor:)`) is a local key of the range holding
+/// its anchor: `range(for:)` routes it by the anchor.
 ///
 /// Concurrency: `Sendable`; the range list is immutable.
 public final class RangeRouter: Sendable {
     private let ranges: [KVRange]
 
-    /// A router with one range covering all keys, stored in `engine`.
-    public init(engine: StorageEngine) {
-        ranges = [KVRange(id: 1, start: [], end: nil, engine: engine)]
+    /// A router whose ranges, stored in `engine`, start at `[]` and at each of `splitPoints`
+    /// (sorted and deduplicated here; an empty split point is ignored).
+    public init(engine: StorageEngine, splitPoints: [[UInt8]] = []) {
+        var starts: [[UInt8]] = [[]]
+        for p in splitPoints.filter({ !$0.isEmpty }).sorted(by: { compareBytes($0, $1) < 0 }) where p != starts.last! {
+            starts.append(p)
+        }
+        ranges = starts.indices.map { i in
+            KVRange(id: i + 1, start: starts[i], end: i + 1 < starts.count ? starts[i + 1] : nil, engine: engine)
+        }
     }
 
-    /// The range holding `key`.
+    /// The range holding `key` (a transaction record's key: the range holding its anchor).
     public func range(for key: [UInt8]) -> KVRange {
+        if ranges.count == 1 { return ranges[0] }
+        if let anchor = TxnRecord.anchor(ofRecordKey: key) { return range(at: anchor) }
+        return range(at: key[...])
+    }
+
+    private func range(at key: ArraySlice<UInt8>) -> KVRange {
         // Ranges are sorted by start and cover the key space; the last one starting at or before `key`.
         var lo = 0, hi = ranges.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if compareBytes(ranges[mid].start, key) <= 0 { lo = mid + 1 } else { hi = mid }
+            if compareBytes(ranges[mid].start[...], key) <= 0 { lo = mid + 1 } else { hi = mid }
         }
         return ranges[max(lo - 1, 0)]
+    }
+
+    /// The distinct engines holding the ranges, each once (for work that visits every engine's
+    /// local keys, such as the transaction records at recovery).
+    public var engines: [StorageEngine] {
+        var out: [StorageEngine] = []
+        for r in ranges where !out.contains(where: { $0 === r.engine }) { out.append(r.engine) }
+        return out
     }
 
     /// The ranges overlapping `[lower, upper)`, in key order, each with the part of the span it

@@ -134,9 +134,11 @@ public final class MVCCLayer: @unchecked Sendable {
     /// Why the open could not finish the transactions a crash left (sessions refuse to start).
     private(set) var openError: SQLError?
 
-    init(engine: StorageEngine) {
+    /// `splitPoints`: the key space is split into ranges there, over the one engine (tests;
+    /// see `testSplitPoints`).
+    init(engine: StorageEngine, splitPoints: [[UInt8]] = []) {
         self.engine = engine
-        router = RangeRouter(engine: engine)
+        router = RangeRouter(engine: engine, splitPoints: splitPoints)
         do throws(any Error) {
             // The clock resumes above every timestamp handed out before (a wall clock that went
             // back across the restart must not give commits timestamps below stored versions).
@@ -160,6 +162,25 @@ public final class MVCCLayer: @unchecked Sendable {
         } catch {
             openError = SQLError(.ioError, "MVCC layout: recovery at open failed: \(error)")
         }
+    }
+
+    /// Split points for tests that run transactions across ranges: `APUS_TEST_RANGES=N` splits
+    /// the key space into N ranges (at most 67): system keys, the catalog and table data apart,
+    /// then the first tables' primary indexes at the integer keys 2, 4 and 10 and their
+    /// secondary indexes apart. Unset: one range.
+    static func testSplitPoints(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [[UInt8]] {
+        guard let n = environment["APUS_TEST_RANGES"].flatMap({ Int($0) }), n > 1 else { return [] }
+        var points: [[UInt8]] = [[0x01], [0x02]]
+        for table in UInt32(100)..<116 {
+            let primary = KeyEncoding.indexPrefix(table: table, index: 1)
+            for k: Int64 in [2, 4, 10] {
+                var p = primary
+                KeyEncoding.append(.int(k), to: &p)
+                points.append(p)
+            }
+            points.append(KeyEncoding.indexPrefix(table: table, index: 2))
+        }
+        return Array(points.prefix(n - 1))
     }
 
     /// The system key under which each group write stores the newest commit timestamp, at the
@@ -226,36 +247,78 @@ public final class MVCCLayer: @unchecked Sendable {
         case .some(.none): return .invisible
         case .none: break
         }
-        let range = router.range(for: MVCCStore.recordKey(intent.txn))
-        guard let record = try range.record(intent.txn, snapshot: snapshot) else { return .invisible }
+        // The record is on the range of the intent's anchor; every range is on `engine`, so the
+        // intent's snapshot serves for the record too.
+        let recordKey = intent.recordKey
+        let range = router.range(for: recordKey)
+        guard let record = try range.record(at: recordKey, snapshot: range.engine === engine ? snapshot : nil) else {
+            return .invisible
+        }
         switch record.status {
         case .committed: return .committed(record.timestamp)
         case .aborted: return .invisible
         case .pending, .staging:
-            if expired(record) { try abortAbandoned(intent.txn, key: key) }
+            if expired(record) { try abortAbandoned(intent, key: key) }
             return .invisible
         }
     }
 
-    /// Aborts the abandoned transaction `txn` (its record becomes ABORTED) and removes its intent on `key`.
-    func abortAbandoned(_ txn: TxnID, key: [UInt8]) throws(KVError) {
+    /// Aborts the abandoned owner of `intent` (met on `key`): its record becomes ABORTED and its
+    /// intents are removed, all of them from the record's spans (a record of the first format
+    /// lists none: only the one on `key`). Recovery at the next open deletes the record.
+    func abortAbandoned(_ intent: Intent, key: [UInt8]) throws(KVError) {
         cleanupLock.lock()
         defer { cleanupLock.unlock() }
-        let recordRange = router.range(for: MVCCStore.recordKey(txn))
-        guard let record = try recordRange.record(txn), record.status == .pending || record.status == .staging,
-              expired(record), state(txn) == nil else { return }
+        let recordKey = intent.recordKey
+        let recordRange = router.range(for: recordKey)
+        guard var record = try recordRange.record(at: recordKey), record.status == .pending || record.status == .staging,
+              expired(record), state(intent.txn) == nil else { return }
+        record.status = .aborted
         var b = WriteBatch()
-        KVRange.putRecord(&b, txn, TxnRecord(status: .aborted, timestamp: record.timestamp, heartbeat: record.heartbeat))
+        KVRange.putRecord(&b, at: recordKey, record)
         try recordRange.write(b, sync: false)
-        let range = router.range(for: key)
-        if let intent = try range.intent(on: key), intent.txn == txn {
-            var d = WriteBatch()
-            d.delete(MVCCKey.encode(key, .zero))
-            try range.write(d, sync: false)
-        }
+        _ = try resolveIntents(of: intent.txn, in: record.spans ?? [KeySpan(lower: key, upper: key + [0])], commitTS: nil)
         mutex.lock()
         abandonedAborted += 1
         mutex.unlock()
+    }
+
+    /// Resolves the intents of `txn` in `spans`: as versions at `commitTS`, or removed when nil.
+    /// Other transactions' intents are left alone. Unsynced writes, a range's at a time.
+    ///
+    /// - Returns: how many intents were resolved.
+    func resolveIntents(of txn: TxnID, in spans: [KeySpan], commitTS: Timestamp?) throws(KVError) -> Int {
+        var count = 0
+        var b = RangeBatcher(router: router)
+        for span in spans {
+            for part in router.ranges(lower: span.lower, upper: span.upper) {
+                do {
+                    let it = try part.range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(part.lower, .zero),
+                                                                                upperBound: MVCCKey.encode(part.upper, .zero)))
+                    try it.seek(MVCCKey.encode(part.lower, .zero))
+                    while it.isValid {
+                        let raw = it.key
+                        if raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero, !TxnRecord.isRecordKey(k),
+                           let intent = KVRange.decodeIntent(it.value), intent.txn == txn {
+                            try b.add(k) {
+                                $0.delete(raw)
+                                if let commitTS { KVRange.putVersion(&$0, key: k, ts: commitTS, value: intent.value) }
+                            }
+                            count += 1
+                        }
+                        try it.next()
+                    }
+                } catch let e as KVError {
+                    throw e
+                } catch let e as StorageError {
+                    throw KVError(.ioError, "storage error: \(e)")
+                } catch {
+                    throw KVError(.ioError, "\(error)")
+                }
+            }
+        }
+        try b.flush()
+        return count
     }
 
     /// Clears the way for `txn` to write `key`, whose lock it holds: an intent left there by a
@@ -275,7 +338,9 @@ public final class MVCCLayer: @unchecked Sendable {
             if state(intent.txn) != nil {
                 throw SQLError(.serializationFailure, "could not serialize access: the row holds the write of a running transaction")
             }
-            let record = try router.range(for: MVCCStore.recordKey(intent.txn)).record(intent.txn)
+            let recordKey = intent.recordKey
+            let recordRange = router.range(for: recordKey)
+            let record = try recordRange.record(at: recordKey)
             var b = WriteBatch()
             b.delete(MVCCKey.encode(key, .zero))
             var resolvedAt: Timestamp?
@@ -287,7 +352,12 @@ public final class MVCCLayer: @unchecked Sendable {
                 guard expired(record!) else {
                     throw SQLError(.serializationFailure, "could not serialize access: the row holds the write of a pending transaction")
                 }
-                KVRange.putRecord(&b, intent.txn, TxnRecord(status: .aborted, timestamp: record!.timestamp, heartbeat: record!.heartbeat))
+                // The record first (on its own range): an intent never outlives its record.
+                var aborted = record!
+                aborted.status = .aborted
+                var r = WriteBatch()
+                KVRange.putRecord(&r, at: recordKey, aborted)
+                try recordRange.write(r, sync: false)
                 mutex.lock()
                 abandonedAborted += 1
                 mutex.unlock()
@@ -308,57 +378,73 @@ public final class MVCCLayer: @unchecked Sendable {
     // MARK: Recovery
 
     /// Finishes the transactions a crash (or an abandoned owner) left: see the type's notes.
+    ///
+    /// The records are found in each engine's record spans; a record's intents are resolved
+    /// from the spans it lists. Records of the first format list none: for them every intent
+    /// in the key space is visited (and, as that format's recovery did, every intent found is
+    /// resolved by its record or removed).
     private func recover() throws {
-        var records: [TxnID: TxnRecord] = [:]
+        var records: [(key: [UInt8], txn: TxnID, record: TxnRecord)] = []
         var maxTS = Timestamp.zero
-        for r in router.ranges(lower: TxnRecord.spanStart, upper: TxnRecord.spanEnd) {
-            let it = try r.range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(r.lower, .zero),
-                                                                     upperBound: MVCCKey.encode(r.upper, .zero)))
-            try it.seek(MVCCKey.encode(r.lower, .zero))
-            while it.isValid {
-                if let (k, ts) = MVCCKey.decode(it.key), ts.isZero, k.count == TxnRecord.spanStart.count + 8,
-                   let record = TxnRecord(decoding: it.value) {
-                    records[decodeBigEndian64(k, at: TxnRecord.spanStart.count)] = record
-                    maxTS = max(maxTS, record.timestamp)
+        for engine in router.engines {
+            for span in TxnRecord.recordSpans {
+                let it = try engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(span.lower, .zero),
+                                                                 upperBound: MVCCKey.encode(span.upper, .zero)))
+                try it.seek(MVCCKey.encode(span.lower, .zero))
+                while it.isValid {
+                    if let (k, ts) = MVCCKey.decode(it.key), ts.isZero, let (txn, _) = TxnRecord.decodeKey(k),
+                       router.range(for: k).engine === engine, let record = TxnRecord(decoding: it.value) {
+                        records.append((k, txn, record))
+                        maxTS = max(maxTS, record.timestamp)
+                    }
+                    try it.next()
                 }
-                try it.next()
             }
         }
         clock.lock()
         hlc.update(maxTS)
         clock.unlock()
         guard !records.isEmpty else { return }
-        // Every intent in the key space: resolved by its record, or removed.
-        for range in router.all {
-            let engine = range.engine
-            var b = WriteBatch()
-            let it = try engine.makeIterator()
-            try it.seekToFirst()
-            while it.isValid {
-                let raw = it.key
-                if raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero,
-                   compareBytes(k, TxnRecord.spanStart) < 0 || compareBytes(k, TxnRecord.spanEnd) >= 0,
-                   let intent = KVRange.decodeIntent(it.value) {
-                    b.delete(raw)
-                    if let r = records[intent.txn], r.status == .committed {
-                        KVRange.putVersion(&b, key: k, ts: r.timestamp, value: intent.value)
-                    }
-                    recovered.intents += 1
-                    if b.data.count >= MVCCLayer.resolveChunkBytes {
-                        try engine.write(b, sync: false)
-                        b = WriteBatch()
-                    }
-                }
-                try it.next()
+        var unlisted: [TxnID: TxnRecord] = [:]
+        for (_, txn, r) in records {
+            guard let spans = r.spans else {
+                unlisted[txn] = r
+                continue
             }
-            try engine.write(b, sync: false)
+            recovered.intents += try resolveIntents(of: txn, in: spans, commitTS: r.status == .committed ? r.timestamp : nil)
         }
-        var b = WriteBatch()
-        for (txn, r) in records {
-            b.delete(MVCCStore.recordKey(txn))
+        if !unlisted.isEmpty {
+            // Every intent in the key space: resolved by its record, or removed.
+            for engine in router.engines {
+                var b = WriteBatch()
+                let it = try engine.makeIterator()
+                try it.seekToFirst()
+                while it.isValid {
+                    let raw = it.key
+                    if raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero, !TxnRecord.isRecordKey(k),
+                       let intent = KVRange.decodeIntent(it.value) {
+                        b.delete(raw)
+                        if let r = unlisted[intent.txn], r.status == .committed {
+                            KVRange.putVersion(&b, key: k, ts: r.timestamp, value: intent.value)
+                        }
+                        recovered.intents += 1
+                        if b.data.count >= MVCCLayer.resolveChunkBytes {
+                            try engine.write(b, sync: false)
+                            b = WriteBatch()
+                        }
+                    }
+                    try it.next()
+                }
+                try engine.write(b, sync: false)
+            }
+        }
+        // The records go after their intents' resolution (synced: the resolutions before them too).
+        var b = RangeBatcher(router: router, sync: true)
+        for (key, _, r) in records {
+            try b.add(key) { $0.delete(MVCCKey.encode(key, .zero)) }
             if r.status == .committed { recovered.committed += 1 } else if r.status != .aborted { recovered.aborted += 1 }
         }
-        try engine.write(b, sync: true)
+        try b.flush()
     }
 
     // MARK: Non-transactional access

@@ -8,7 +8,8 @@ struct RangeBatcher {
     let router: RangeRouter
     let sync: Bool
     var bytes = MVCCLayer.resolveChunkBytes
-    private var range: KVRange?
+    /// The range of the batch being filled (nil: empty).
+    private(set) var range: KVRange?
     private(set) var batch = WriteBatch()
 
     init(router: RangeRouter, sync: Bool = false) {
@@ -50,10 +51,17 @@ final class MVCCTransaction {
     /// Keys with an intent of this transaction (may hold keys a savepoint rollback cleared).
     private var written: Set<ByteKey> = []
     private var sortedWritten = SortedKeys()
-    /// Intents not yet written to the engine (flushed before a read that could see them).
+    /// Intents not yet written to the engine (flushed before a read that could see them, when
+    /// they reach `pendingBytesMax`, and before a write to another range).
     private var pending: RangeBatcher
     private var pendingKeys: Set<ByteKey> = []
-    private var recordWritten = false
+    /// The first written key: the transaction record lives on its range (`TxnRecord`); nil
+    /// until the first write.
+    private(set) var anchor: [UInt8]?
+    /// The spans holding the intents, listed in the record.
+    private(set) var spans = IntentSpans()
+    /// Whether the record must be written again (new spans or heartbeat) before more intents go out.
+    private var recordStale = false
     private var heartbeat: Int64 = 0
     /// Values of the intents, while they stay small (nil once over `cacheBytesMax`).
     private var cache: [ByteKey: [UInt8]?]? = [:]
@@ -73,7 +81,7 @@ final class MVCCTransaction {
         self.readTS = readTS
         self.locksOwnWrites = locksOwnWrites
         pending = RangeBatcher(router: layer.router)
-        pending.bytes = MVCCTransaction.pendingBytesMax
+        pending.bytes = .max  // `put` flushes, so that the record goes first
     }
 
     var hasWrites: Bool { !written.isEmpty }
@@ -90,9 +98,31 @@ final class MVCCTransaction {
 
     // MARK: Reads
 
+    /// The user key of the transaction's record (nil before the first write).
+    var recordKey: [UInt8]? { anchor.map { TxnRecord.key(id, anchor: $0) } }
+
+    /// Writes the pending intents, after the PENDING record when it is stale: in the same engine
+    /// write when it is on the intents' range, else before them. So every intent in the engine
+    /// lies in the spans of the record written before it.
     private func flush() throws(SQLError) {
         pendingKeys.removeAll(keepingCapacity: true)
-        do { try pending.flush() } catch { throw MVCCTransaction.sqlError(error) }
+        do {
+            if recordStale, let key = recordKey {
+                let record = TxnRecord(status: .pending, timestamp: readTS, heartbeat: heartbeat, spans: spans.spans)
+                let range = layer.router.range(for: key)
+                if pending.range == nil || pending.range === range {
+                    try pending.add(key) { KVRange.putRecord(&$0, at: key, record) }
+                } else {
+                    var b = WriteBatch()
+                    KVRange.putRecord(&b, at: key, record)
+                    try range.write(b, sync: false)
+                }
+                recordStale = false
+            }
+            try pending.flush()
+        } catch {
+            throw MVCCTransaction.sqlError(error)
+        }
     }
 
     private func flush(lower: [UInt8], upper: [UInt8]) throws(SQLError) {
@@ -163,23 +193,27 @@ final class MVCCTransaction {
             written.insert(k)
             sortedWritten.insert(key)
         }
-        if !recordWritten || TxnCoordinator.wallNanos() - heartbeat > layer.heartbeatTimeoutNanos / 2 {
-            if !recordWritten { layer.began(id) }
-            recordWritten = true
-            heartbeat = TxnCoordinator.wallNanos()
-            // With the intents (one write when they share its range; a crash that keeps intents
-            // keeps the record written before them).
-            let record = TxnRecord(status: .pending, timestamp: readTS, heartbeat: heartbeat), id = self.id
-            do { try pending.add(MVCCStore.recordKey(id)) { KVRange.putRecord(&$0, id, record) } } catch { throw MVCCTransaction.sqlError(error) }
+        // The PENDING record is written with the intents (see `flush`): at the first write, when
+        // the spans grow and when the heartbeat is half-way to expiring.
+        let first = anchor == nil
+        if first {
+            anchor = key
+            layer.began(id)
         }
-        let id = self.id, readTS = self.readTS
+        if spans.insert(key) { recordStale = true }
+        if first || TxnCoordinator.wallNanos() - heartbeat > layer.heartbeatTimeoutNanos / 2 {
+            heartbeat = TxnCoordinator.wallNanos()
+            recordStale = true
+        }
+        if let current = pending.range, current !== layer.router.range(for: key) { try flush() }
+        let id = self.id, readTS = self.readTS, anchor = self.anchor
         pendingKeys.insert(k)
         do {
-            try pending.add(key) { MVCCStore.putIntent(&$0, key: key, txn: id, ts: readTS, value: value) }
+            try pending.add(key) { MVCCStore.putIntent(&$0, key: key, txn: id, ts: readTS, value: value, anchor: anchor) }
         } catch {
             throw MVCCTransaction.sqlError(error)
         }
-        if pending.isEmpty { pendingKeys.removeAll(keepingCapacity: true) }
+        if pending.batch.data.count >= MVCCTransaction.pendingBytesMax { try flush() }
         remember(k, value)
         return foreign
     }
@@ -198,12 +232,12 @@ final class MVCCTransaction {
     func rollback(to position: Int) throws(SQLError) {
         try flush()
         var b = RangeBatcher(router: layer.router)
-        let id = self.id, readTS = self.readTS
+        let id = self.id, readTS = self.readTS, anchor = self.anchor
         do {
             while undo.count > position {
                 let (k, before) = undo.removeLast()
                 if let before {
-                    try b.add(k.bytes) { MVCCStore.putIntent(&$0, key: k.bytes, txn: id, ts: readTS, value: before) }
+                    try b.add(k.bytes) { MVCCStore.putIntent(&$0, key: k.bytes, txn: id, ts: readTS, value: before, anchor: anchor) }
                     if cache != nil { cache![k] = .some(before) }
                 } else {
                     try b.add(k.bytes) { $0.delete(MVCCKey.encode(k.bytes, .zero)) }
@@ -226,7 +260,9 @@ final class MVCCTransaction {
     func stamp(_ ts: Timestamp) -> WriteBatch {
         layer.committing(id, at: ts)
         var b = WriteBatch()
-        KVRange.putRecord(&b, id, TxnRecord(status: .committed, timestamp: ts, heartbeat: TxnCoordinator.wallNanos()))
+        if let key = recordKey {
+            KVRange.putRecord(&b, at: key, TxnRecord(status: .committed, timestamp: ts, heartbeat: TxnCoordinator.wallNanos(), spans: spans.spans))
+        }
         return b
     }
 
@@ -267,7 +303,7 @@ final class MVCCTransaction {
         do {
             if failed { return }
             // The record goes with the last intents (or after them, in its own range's batch).
-            try b.add(MVCCStore.recordKey(id)) { $0.delete(MVCCStore.recordKey(id)) }
+            if let key = recordKey { try b.add(key) { $0.delete(MVCCKey.encode(key, .zero)) } }
             try b.flush()
         } catch {
             return
@@ -281,14 +317,13 @@ final class MVCCTransaction {
         defer { layer.finished(id) }
         pending = RangeBatcher(router: layer.router)
         pendingKeys = []
-        guard recordWritten else { return }
+        guard let key = recordKey else { return }
         var b = RangeBatcher(router: layer.router)
         sortedWritten.forEach { key in
             guard written.contains(ByteKey(key)) else { return }
             try? b.add(key) { $0.delete(MVCCKey.encode(key, .zero)) }
         }
-        let id = self.id
-        try? b.add(MVCCStore.recordKey(id)) { $0.delete(MVCCStore.recordKey(id)) }
+        try? b.add(key) { $0.delete(MVCCKey.encode(key, .zero)) }
         try? b.flush()
         written = []
     }

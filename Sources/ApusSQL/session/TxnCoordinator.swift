@@ -69,8 +69,12 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     /// The coordinator of `engine`, shared by every session on it; the first call makes it,
     /// with `gcWindow` (later calls' windows are ignored).
-    public static func shared(_ engine: StorageEngine, gcWindow: Duration = defaultGCWindow) -> TxnCoordinator {
-        engine.attachment("apus.sql.transactions") { TxnCoordinator(engine: engine, gcWindow: gcWindow) }
+    ///
+    /// `splitPoints` (MVCC layout, tests): split the key space into ranges there, over the one
+    /// engine; nil: as `APUS_TEST_RANGES` says (`MVCCLayer.testSplitPoints`), else one range.
+    public static func shared(_ engine: StorageEngine, gcWindow: Duration = defaultGCWindow,
+                              splitPoints: [[UInt8]]? = nil) -> TxnCoordinator {
+        engine.attachment("apus.sql.transactions") { TxnCoordinator(engine: engine, gcWindow: gcWindow, splitPoints: splitPoints) }
     }
 
     let engine: StorageEngine
@@ -134,14 +138,14 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// At most this many time points are kept; past it the window shrinks (oldest dropped).
     static let historyLimit = 1 << 20
 
-    init(engine: StorageEngine, gcWindow: Duration) {
+    init(engine: StorageEngine, gcWindow: Duration, splitPoints: [[UInt8]]? = nil) {
         self.engine = engine
         self.gcWindow = gcWindow
         self.nextID = UInt64(Date().timeIntervalSince1970 * 1_000)
         let now = TxnCoordinator.wallNanos()
         if engine.comparator == .mvcc {
             // Versions carry their timestamps: no time map; recovery finishes what a crash cut off.
-            mvcc = MVCCLayer(engine: engine)
+            mvcc = MVCCLayer(engine: engine, splitPoints: splitPoints ?? MVCCLayer.testSplitPoints())
             appliedTS = mvcc!.now()
             return
         }

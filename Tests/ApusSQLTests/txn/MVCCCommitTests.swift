@@ -1,0 +1,129 @@
+import ApusCore
+import ApusKV
+@testable import ApusSQL
+import ApusStorage
+import Foundation
+import Testing
+
+/// The MVCC layout's transaction records and commit protocol: records at their anchor with the
+/// spans of their intents, recovery from those spans, data directories of the first record
+/// format, the key space split into several ranges.
+@Suite struct MVCCCommitTests {
+    static func rows(_ s: SQLSession, _ sql: String) throws -> [[String]] { try DurableTxnTests.rows(s, sql) }
+
+    /// Ranges split inside table 100's primary index (ids 2, 4 and 10) and more.
+    static let splits = MVCCLayer.testSplitPoints(["APUS_TEST_RANGES": "12"])
+
+    /// Opens `dir` on `fs` with the key space split at `splits`.
+    static func open(_ dir: String, _ fs: MemoryFileSystem) throws -> (StorageEngine, MVCCLayer) {
+        let engine = try StorageEngine.open(directory: dir, options: MVCCLayoutTests.options(), fileSystem: fs)
+        let layer = try #require(TxnCoordinator.shared(engine, splitPoints: splits).mvcc)
+        return (engine, layer)
+    }
+
+    @Test func testSplitPointsSplitTheFirstTables() {
+        #expect(MVCCLayer.testSplitPoints([:]).isEmpty)
+        #expect(MVCCLayer.testSplitPoints(["APUS_TEST_RANGES": "1"]).isEmpty)
+        #expect(MVCCLayer.testSplitPoints(["APUS_TEST_RANGES": "4"]).count == 3)
+        var key = KeyEncoding.indexPrefix(table: 100, index: 1)
+        KeyEncoding.append(.int(3), to: &key)
+        #expect(MVCCLayer.testSplitPoints(["APUS_TEST_RANGES": "4"]).last.map { compareBytes($0, key) < 0 } == true)
+    }
+
+    /// A transaction writing in three ranges: its record is a local key of the range of its first
+    /// written key and lists spans covering every intent; a crash after the commit point is
+    /// recovered from those spans.
+    @Test func theRecordLivesAtTheAnchorAndListsTheIntentSpans() throws {
+        let fs = MemoryFileSystem()
+        var recordKey: [UInt8] = []
+        do {
+            let (engine, layer) = try MVCCCommitTests.open("/anchor", fs)
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (5, 'old'), (20, 'old')")
+            _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'new' WHERE id = 5; DELETE FROM t WHERE id = 1; INSERT INTO t VALUES (12, 'new')")
+            #expect(try MVCCCommitTests.rows(s, "SELECT count(*) FROM t") == [["3"]])  // sends the intents
+            let tx = try #require(s.tx?.mvcc)
+            let anchor = try #require(tx.anchor)
+            recordKey = try #require(tx.recordKey)
+            #expect(recordKey == TxnRecord.key(tx.id, anchor: anchor))
+            #expect(layer.router.range(for: recordKey) === layer.router.range(for: anchor))
+            let ranges = Set(tx.writtenKeys.map { layer.router.range(for: $0).id })
+            #expect(ranges.count == 3)
+            // The anchor is the first written key: row 5's (its range holds neither row 1 nor 12).
+            #expect(tx.writtenKeys.filter { layer.router.range(for: $0) === layer.router.range(for: anchor) }.count == 1)
+            let record = try #require(try layer.router.range(for: recordKey).record(at: recordKey))
+            #expect(record.status == .pending)
+            let spans = try #require(record.spans)
+            for key in tx.writtenKeys { #expect(spans.contains { $0.contains(key) }) }
+            layer.skipResolutionForTesting = true
+            _ = try s.execute(sql: "COMMIT")
+            let committed = try #require(try layer.router.range(for: recordKey).record(at: recordKey))
+            #expect(committed.status == .committed && committed.spans == spans)
+            #expect(try MVCCLayoutTests.leftovers(engine) == (3, 1))
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let (engine, layer) = try MVCCCommitTests.open("/anchor", fs)
+        defer { try? engine.close() }
+        #expect(layer.recovered.committed == 1 && layer.recovered.intents == 3)
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+        #expect(try layer.router.range(for: recordKey).record(at: recordKey) == nil)
+        let s = try SQLSession(engine: engine)
+        #expect(try MVCCCommitTests.rows(s, "SELECT * FROM t ORDER BY id") == [["5", "new"], ["12", "new"], ["20", "old"]])
+    }
+
+    /// Recovery visits the spans a record lists, not the whole key space: here an intent outside
+    /// them, of a transaction without a record (written by hand), stays, while the intents of the
+    /// transaction a crash cut off go.
+    @Test func recoveryResolvesFromTheRecordsSpans() throws {
+        let fs = MemoryFileSystem()
+        let stray = Array("\u{3}stray".utf8)
+        do {
+            let (engine, _) = try MVCCCommitTests.open("/spans", fs)
+            let s = try SQLSession(engine: engine)
+            let other = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE u (id int)")
+            _ = try s.execute(sql: "BEGIN; INSERT INTO t SELECT g, 'lost' FROM generate_series(1, 3000) g")
+            #expect(try MVCCCommitTests.rows(s, "SELECT count(*) FROM t") == [["3000"]])
+            var b = WriteBatch()
+            MVCCStore.putIntent(&b, key: stray, txn: 1, ts: Timestamp(wallNanos: 1), value: [1], anchor: stray)
+            try engine.write(b)
+            _ = try other.execute(sql: "INSERT INTO u VALUES (1)")  // syncs the WAL
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let (engine, layer) = try MVCCCommitTests.open("/spans", fs)
+        defer { try? engine.close() }
+        #expect(layer.recovered.aborted == 1)
+        #expect(layer.recovered.intents == 3000 + 1)  // the other commit's (unsynced) resolution again
+        #expect(try MVCCLayoutTests.leftovers(engine) == (1, 0))
+        #expect(try layer.router.range(for: stray).intent(on: stray)?.txn == 1)
+        let s = try SQLSession(engine: engine)
+        #expect(try MVCCCommitTests.rows(s, "SELECT count(*) FROM t") == [["0"]])
+        #expect(try MVCCCommitTests.rows(s, "SELECT count(*) FROM u") == [["1"]])
+    }
+
+    /// A data directory with records and intents of the first format (no anchor, no spans) still
+    /// recovers: a committed transaction's intent becomes a version, a pending one's goes.
+    @Test func firstFormatRecordsStillRecover() throws {
+        let fs = MemoryFileSystem()
+        let (kc, kp) = (Array("\u{3}committed".utf8), Array("\u{3}pending".utf8))
+        let commitTS = Timestamp(wallNanos: UInt64(TxnCoordinator.wallNanos()) - 1_000_000, logical: 0)
+        do {
+            let engine = try StorageEngine.open(directory: "/old", options: MVCCLayoutTests.options(), fileSystem: fs)
+            var b = WriteBatch()
+            MVCCStore.putIntent(&b, key: kc, txn: 7, ts: commitTS, value: Array("kept".utf8))
+            MVCCStore.putIntent(&b, key: kp, txn: 8, ts: commitTS, value: Array("lost".utf8))
+            b.put(MVCCStore.recordKey(7), TxnRecord(status: .committed, timestamp: commitTS, heartbeat: 1).encoded)
+            MVCCStore.putRecord(&b, txn: 8, status: .pending, ts: commitTS)  // 13 bytes
+            try engine.write(b, sync: true)
+            engine.closeForCrashTest()
+        }
+        let (engine, layer) = try MVCCCommitTests.open("/old", fs)
+        defer { try? engine.close() }
+        #expect(layer.recovered.committed == 1 && layer.recovered.aborted == 1 && layer.recovered.intents == 2)
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+        #expect(try layer.latest(kc) == Array("kept".utf8))
+        #expect(try layer.latest(kp) == nil)
+    }
+}
