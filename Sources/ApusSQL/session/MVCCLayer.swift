@@ -228,6 +228,18 @@ public final class MVCCLayer: @unchecked Sendable {
         mutex.unlock()
     }
 
+    /// The group write that held the COMMITTED records of `txns` failed: they are not committed
+    /// (readers must not see their intents while their owners abort them). Called by the
+    /// coordinator before readers may read at their commit timestamps.
+    func commitFailed(_ txns: [TxnID]) {
+        mutex.lock()
+        for txn in txns where states[txn] != nil { states[txn] = .some(nil) }
+        mutex.unlock()
+    }
+
+    /// Test hook: runs when a commit failed, before the transaction removes its intents.
+    var commitFailureHookForTesting: (() -> Void)?
+
     /// nil: not a running transaction of this process; .some(nil): running; .some(ts): committed at ts.
     func state(_ txn: TxnID) -> Timestamp?? {
         mutex.lock()

@@ -583,6 +583,7 @@ public final class StorageTransaction: KVTransaction {
         } catch {
             // Validation failed (nothing written), or the record could not be written; the
             // coordinator ended the transaction's start point either way.
+            mvcc.layer.commitFailureHookForTesting?()
             mvcc.abort()
             vectorState?.rolledBack()
             throw error

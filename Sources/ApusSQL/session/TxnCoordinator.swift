@@ -105,6 +105,8 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// Validated commits waiting for the writer.
     private var group = WriteBatch()
     private var groupLast: UInt64 = 0
+    /// MVCC layout: the transactions whose COMMITTED records are in `group`.
+    private var groupTxns: [TxnID] = []
     private var writing = false
     /// The commits whose batch the engine refused, and why.
     private var failures: [(from: UInt64, through: UInt64, error: SQLError)] = []
@@ -408,6 +410,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             let ts = mvcc.now()
             group.append(contentsOf: stamp(ts))
             groupLastTS = ts
+            groupTxns.append(id)
         } else {
             group.append(contentsOf: batch)
         }
@@ -421,8 +424,9 @@ public final class TxnCoordinator: @unchecked Sendable {
             }
             writing = true
             var b = group
-            let last = groupLast, lastTS = groupLastTS
+            let last = groupLast, lastTS = groupLastTS, txns = groupTxns
             group = WriteBatch()
+            groupTxns = []
             // The time map travels with the commits (see `history`); the MVCC layout needs none.
             let stored = mvcc != nil ? (points: 0, expired: 0) : storeHistory(in: &b, start: max(TxnCoordinator.wallNanos(), history.last?.wall ?? 0))
             mvcc?.noteClock(&b, lastTS)
@@ -439,7 +443,11 @@ public final class TxnCoordinator: @unchecked Sendable {
                 unstoredPoints.removeFirst(stored.points)
                 expiredPoints.removeFirst(stored.expired)
             }
-            if let failure { failures.append((applied + 1, last, failure)) }
+            if let failure {
+                failures.append((applied + 1, last, failure))
+                // Before `appliedTS` passes their commit timestamps: the records were not written.
+                mvcc?.commitFailed(txns)
+            }
             applied = last
             if mvcc != nil {
                 appliedTS = max(appliedTS, lastTS)

@@ -7,7 +7,7 @@ import Testing
 
 /// The MVCC layout's transaction records and commit protocol: records at their anchor with the
 /// spans of their intents, recovery from those spans, data directories of the first record
-/// format, the key space split into several ranges.
+/// format, the key space split into several ranges, and a commit whose write failed.
 @Suite struct MVCCCommitTests {
     static func rows(_ s: SQLSession, _ sql: String) throws -> [[String]] { try DurableTxnTests.rows(s, sql) }
 
@@ -125,5 +125,33 @@ import Testing
         #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
         #expect(try layer.latest(kc) == Array("kept".utf8))
         #expect(try layer.latest(kp) == nil)
+    }
+
+    /// A commit whose group write (the COMMITTED record) fails with an I/O error is not
+    /// committed: no reader sees its writes, neither while it aborts nor after, nor after a restart.
+    @Test func aCommitWhoseRecordWriteFailedIsNeverVisible() throws {
+        let fs = MemoryFileSystem()
+        do {
+            let (engine, layer) = try MVCCCommitTests.open("/fail", fs)
+            let s = try SQLSession(engine: engine)
+            let r = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (12, 'old')")
+            var during: [[String]]?
+            layer.commitFailureHookForTesting = { during = try? MVCCCommitTests.rows(r, "SELECT v FROM t ORDER BY id") }
+            fs.injectFault(FaultRule(.sync, path: .suffix(".log"), when: .fromNth(1)))
+            #expect(throws: SQLError.self) { try s.execute(sql: "UPDATE t SET v = 'new'") }
+            layer.commitFailureHookForTesting = nil
+            #expect(during == [["old"], ["old"]])
+            #expect(try MVCCCommitTests.rows(r, "SELECT v FROM t ORDER BY id") == [["old"], ["old"]])
+            #expect(try MVCCCommitTests.rows(s, "SELECT v FROM t ORDER BY id") == [["old"], ["old"]])
+            fs.clearFaults()
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let (engine, _) = try MVCCCommitTests.open("/fail", fs)
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        #expect(try MVCCCommitTests.rows(s, "SELECT v FROM t ORDER BY id") == [["old"], ["old"]])
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
     }
 }
