@@ -26,7 +26,8 @@ public struct KeySpan: Sendable, Equatable {
 /// `0x00 "txn/" id`; intents without an anchor name such a record, and both stay readable.
 ///
 /// **Value.** `status (1 B) | timestamp wall (8 B, BE) | logical (4 B, BE) | heartbeat wall ns
-/// (8 B, BE) | span count (varint) | per span: lower, upper (each varint length + bytes)`. The
+/// (8 B, BE) | span count (varint) | per span: lower, upper (each varint length + bytes) |
+/// [in-flight writes (varint), STAGING only]`. The
 /// first format ends after the timestamp (13 bytes, `TxnDB`) or the heartbeat (21 bytes);
 /// such records have no spans (`spans == nil`: the intents may be anywhere).
 ///
@@ -34,6 +35,12 @@ public struct KeySpan: Sendable, Equatable {
 /// its record as last written (the record is written before, or with, the intents it newly
 /// covers), condensed to at most `IntentSpans.limit` spans. Recovery and the cleanup of an
 /// abandoned transaction visit those spans instead of the whole key space.
+///
+/// **STAGING** (a parallel commit, for a transaction that wrote on more than one range): the
+/// record carries the commit timestamp and its in-flight writes, given as the number of intents
+/// the transaction has in its spans. It is implicitly committed once all of them are durable;
+/// whoever decides a STAGING record whose owner is gone counts them: all there → committed,
+/// otherwise the missing write can no longer happen (its owner is gone) and it is aborted.
 public struct TxnRecord: Sendable, Equatable {
     public var status: TxnStatus
     /// PENDING: the provisional timestamp; COMMITTED: the commit timestamp.
@@ -42,12 +49,15 @@ public struct TxnRecord: Sendable, Equatable {
     public var heartbeat: Int64
     /// The spans holding the transaction's intents; nil: unknown (a record of the first format).
     public var spans: [KeySpan]?
+    /// STAGING: how many intents the transaction has in `spans` (its in-flight writes).
+    public var inFlight: Int?
 
-    public init(status: TxnStatus, timestamp: Timestamp, heartbeat: Int64, spans: [KeySpan]? = nil) {
+    public init(status: TxnStatus, timestamp: Timestamp, heartbeat: Int64, spans: [KeySpan]? = nil, inFlight: Int? = nil) {
         self.status = status
         self.timestamp = timestamp
         self.heartbeat = heartbeat
         self.spans = spans
+        self.inFlight = spans == nil ? nil : inFlight
     }
 
     public var encoded: [UInt8] {
@@ -61,6 +71,7 @@ public struct TxnRecord: Sendable, Equatable {
                 v.appendLengthPrefixed(s.lower)
                 v.appendLengthPrefixed(s.upper)
             }
+            if let inFlight { v.appendVarint(UInt64(inFlight)) }
         }
         return v
     }
@@ -85,6 +96,11 @@ public struct TxnRecord: Sendable, Equatable {
                 for _ in 0..<n {
                     let lower = Array(try r.readLengthPrefixed())
                     spans.append(KeySpan(lower: lower, upper: Array(try r.readLengthPrefixed())))
+                }
+                if !r.isAtEnd {
+                    let n = try r.readVarint()
+                    guard n <= UInt64(Int.max) else { return nil }
+                    inFlight = Int(n)
                 }
                 guard r.isAtEnd else { return nil }
                 self.spans = spans

@@ -120,8 +120,17 @@ public final class MVCCLayer: @unchecked Sendable {
 
     /// Abandoned transactions aborted by readers or writers that met their intents.
     public private(set) var abandonedAborted = 0
-    /// Test hook: commits leave their intents unresolved (as a crash right after the commit point would).
-    var skipResolutionForTesting = false
+    /// Where a commit stops after its commit point (test hook, as a crash there would).
+    enum ResolutionStop {
+        /// Right after the group write: the record is COMMITTED, or STAGING for a transaction
+        /// that wrote on several ranges.
+        case afterCommitPoint
+        /// After a STAGING record was made explicitly COMMITTED, before any intent is resolved.
+        case afterExplicitCommit
+    }
+
+    /// Test hook: commits stop there, leaving their intents unresolved.
+    var stopResolutionForTesting: ResolutionStop?
     /// Intent resolution works in batches of about this many bytes.
     static let resolveChunkBytes = 1 << 20
 
@@ -269,7 +278,13 @@ public final class MVCCLayer: @unchecked Sendable {
         switch record.status {
         case .committed: return .committed(record.timestamp)
         case .aborted: return .invisible
-        case .pending, .staging:
+        case .staging:
+            // Its owner is not running here (a running one is known above): decide it.
+            cleanupLock.lock()
+            defer { cleanupLock.unlock() }
+            guard state(intent.txn) == nil, let ts = try decideStaging(intent.txn, recordKey: recordKey) else { return .invisible }
+            return .committed(ts)
+        case .pending:
             if expired(record) { try abortAbandoned(intent, key: key) }
             return .invisible
         }
@@ -283,7 +298,7 @@ public final class MVCCLayer: @unchecked Sendable {
         defer { cleanupLock.unlock() }
         let recordKey = intent.recordKey
         let recordRange = router.range(for: recordKey)
-        guard var record = try recordRange.record(at: recordKey), record.status == .pending || record.status == .staging,
+        guard var record = try recordRange.record(at: recordKey), record.status == .pending,
               expired(record), state(intent.txn) == nil else { return }
         record.status = .aborted
         var b = WriteBatch()
@@ -300,8 +315,22 @@ public final class MVCCLayer: @unchecked Sendable {
     ///
     /// - Returns: how many intents were resolved.
     func resolveIntents(of txn: TxnID, in spans: [KeySpan], commitTS: Timestamp?) throws(KVError) -> Int {
-        var count = 0
         var b = RangeBatcher(router: router)
+        let count = try visitIntents(of: txn, in: spans) { (raw, k, intent) throws(KVError) in
+            try b.add(k) {
+                $0.delete(raw)
+                if let commitTS { KVRange.putVersion(&$0, key: k, ts: commitTS, value: intent.value) }
+            }
+        }
+        try b.flush()
+        return count
+    }
+
+    /// Calls `body` with each intent of `txn` in `spans` (its engine key, user key and intent),
+    /// in key order, on each range's current state; returns how many there were.
+    func visitIntents(of txn: TxnID, in spans: [KeySpan],
+                      _ body: ([UInt8], [UInt8], Intent) throws(KVError) -> Void) throws(KVError) -> Int {
+        var count = 0
         for span in spans {
             for part in router.ranges(lower: span.lower, upper: span.upper) {
                 do {
@@ -312,10 +341,7 @@ public final class MVCCLayer: @unchecked Sendable {
                         let raw = it.key
                         if raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero, !TxnRecord.isRecordKey(k),
                            let intent = KVRange.decodeIntent(it.value), intent.txn == txn {
-                            try b.add(k) {
-                                $0.delete(raw)
-                                if let commitTS { KVRange.putVersion(&$0, key: k, ts: commitTS, value: intent.value) }
-                            }
+                            try body(raw, k, intent)
                             count += 1
                         }
                         try it.next()
@@ -329,9 +355,41 @@ public final class MVCCLayer: @unchecked Sendable {
                 }
             }
         }
-        try b.flush()
         return count
     }
+
+    /// Whether a STAGING record's transaction is (implicitly) committed: every in-flight write,
+    /// counted in the record's spans, is there. Only for an owner that is gone: a missing
+    /// write can then never happen.
+    func stagingCommitted(_ txn: TxnID, _ record: TxnRecord) throws(KVError) -> Bool {
+        guard let spans = record.spans, let inFlight = record.inFlight else { return false }
+        return try visitIntents(of: txn, in: spans) { _, _, _ throws(KVError) in } == inFlight
+    }
+
+    /// Decides the STAGING record at `recordKey` of `txn`, whose owner is gone: makes it COMMITTED
+    /// (all in-flight writes there) or ABORTED, and resolves or removes its intents. Caller holds
+    /// `cleanupLock`.
+    ///
+    /// - Returns: the commit timestamp, or nil when it was aborted (or is no longer STAGING:
+    ///   then what the record now says).
+    func decideStaging(_ txn: TxnID, recordKey: [UInt8]) throws(KVError) -> Timestamp? {
+        let recordRange = router.range(for: recordKey)
+        guard var record = try recordRange.record(at: recordKey) else { return nil }
+        guard record.status == .staging else { return record.status == .committed ? record.timestamp : nil }
+        let committed = try stagingCommitted(txn, record)
+        record.status = committed ? .committed : .aborted
+        var b = WriteBatch()
+        KVRange.putRecord(&b, at: recordKey, record)
+        try recordRange.write(b, sync: false)
+        _ = try resolveIntents(of: txn, in: record.spans ?? [], commitTS: committed ? record.timestamp : nil)
+        mutex.lock()
+        if committed { stagingFoundCommitted += 1 } else { abandonedAborted += 1 }
+        mutex.unlock()
+        return committed ? record.timestamp : nil
+    }
+
+    /// STAGING records of gone owners found committed by readers and writers (not by recovery).
+    public private(set) var stagingFoundCommitted = 0
 
     /// Clears the way for `txn` to write `key`, whose lock it holds: an intent left there by a
     /// transaction that is not running here is resolved (committed), removed (aborted, no
@@ -360,7 +418,10 @@ public final class MVCCLayer: @unchecked Sendable {
             case .committed?:
                 KVRange.putVersion(&b, key: key, ts: record!.timestamp, value: intent.value)
                 resolvedAt = record!.timestamp
-            case .pending?, .staging?:
+            case .staging?:
+                // Its owner is not running here (checked above): decide it; the intent is resolved or removed.
+                resolvedAt = try decideStaging(intent.txn, recordKey: recordKey)
+            case .pending?:
                 guard expired(record!) else {
                     throw SQLError(.serializationFailure, "could not serialize access: the row holds the write of a pending transaction")
                 }
@@ -418,12 +479,20 @@ public final class MVCCLayer: @unchecked Sendable {
         clock.unlock()
         guard !records.isEmpty else { return }
         var unlisted: [TxnID: TxnRecord] = [:]
-        for (_, txn, r) in records {
+        for i in records.indices {
+            let (_, txn, r) = records[i]
             guard let spans = r.spans else {
                 unlisted[txn] = r
                 continue
             }
-            recovered.intents += try resolveIntents(of: txn, in: spans, commitTS: r.status == .committed ? r.timestamp : nil)
+            // A STAGING record is committed when all its in-flight writes are there (a crash
+            // before they all were durable aborts it: none of its writes survives).
+            if r.status == .staging {
+                records[i].record.status = try stagingCommitted(txn, r) ? .committed : .aborted
+                if records[i].record.status == .aborted { recovered.aborted += 1 }
+            }
+            let status = records[i].record.status
+            recovered.intents += try resolveIntents(of: txn, in: spans, commitTS: status == .committed ? r.timestamp : nil)
         }
         if !unlisted.isEmpty {
             // Every intent in the key space: resolved by its record, or removed.

@@ -60,6 +60,10 @@ final class MVCCTransaction {
     private(set) var anchor: [UInt8]?
     /// The spans holding the intents, listed in the record.
     private(set) var spans = IntentSpans()
+    /// The ranges the intents are on: more than one makes the commit a parallel commit (STAGING).
+    private var rangeIDs: Set<Int> = []
+    /// Whether the group write carried a STAGING record (made COMMITTED before resolution).
+    private var staged = false
     /// Whether the record must be written again (new spans or heartbeat) before more intents go out.
     private var recordStale = false
     private var heartbeat: Int64 = 0
@@ -205,7 +209,9 @@ final class MVCCTransaction {
             heartbeat = TxnCoordinator.wallNanos()
             recordStale = true
         }
-        if let current = pending.range, current !== layer.router.range(for: key) { try flush() }
+        let range = layer.router.range(for: key)
+        rangeIDs.insert(range.id)
+        if let current = pending.range, current !== range { try flush() }
         let id = self.id, readTS = self.readTS, anchor = self.anchor
         pendingKeys.insert(k)
         do {
@@ -256,12 +262,18 @@ final class MVCCTransaction {
     // MARK: End
 
     /// The coordinator's commit step (called under its lock once the commit is validated): the
-    /// commit timestamp is `ts`; returns the COMMITTED record, which the group write makes durable.
+    /// commit timestamp is `ts`; returns the record that the group write makes durable:
+    /// COMMITTED, or, for a transaction whose intents are on several ranges, STAGING with the
+    /// number of its intents (its in-flight writes: implicitly committed once all are durable,
+    /// which the group write's sync ensures on the one engine; `resolve` then makes it explicit).
     func stamp(_ ts: Timestamp) -> WriteBatch {
         layer.committing(id, at: ts)
         var b = WriteBatch()
         if let key = recordKey {
-            KVRange.putRecord(&b, at: key, TxnRecord(status: .committed, timestamp: ts, heartbeat: TxnCoordinator.wallNanos(), spans: spans.spans))
+            staged = rangeIDs.count > 1
+            let record = TxnRecord(status: staged ? .staging : .committed, timestamp: ts, heartbeat: TxnCoordinator.wallNanos(),
+                                   spans: spans.spans, inFlight: staged ? written.count : nil)
+            KVRange.putRecord(&b, at: key, record)
         }
         return b
     }
@@ -273,7 +285,15 @@ final class MVCCTransaction {
     /// A failure leaves the committed record, whose intents readers still see and the next open resolves.
     func resolve(at ts: Timestamp) {
         defer { layer.finished(id) }
-        if layer.skipResolutionForTesting { return }
+        if layer.stopResolutionForTesting == .afterCommitPoint { return }
+        if staged, let key = recordKey {
+            // STAGING → COMMITTED before any intent is resolved: a STAGING record is decided by
+            // counting its intents, which resolution removes.
+            var b = WriteBatch()
+            KVRange.putRecord(&b, at: key, TxnRecord(status: .committed, timestamp: ts, heartbeat: heartbeat, spans: spans.spans))
+            do { try layer.router.range(for: key).write(b, sync: false) } catch { return }
+        }
+        if layer.stopResolutionForTesting == .afterExplicitCommit { return }
         var b = RangeBatcher(router: layer.router)
         var failed = false
         let id = self.id

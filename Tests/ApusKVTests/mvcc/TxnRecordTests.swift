@@ -42,8 +42,12 @@ import Testing
     @Test func recordsOfBothFormatsDecode() throws {
         let ts = Timestamp(wallNanos: 123_456, logical: 7)
         let spans = [KeySpan(lower: [1, 2], upper: [1, 3]), KeySpan(lower: [5], upper: [6, 0])]
-        let r = TxnRecord(status: .staging, timestamp: ts, heartbeat: 99, spans: spans)
+        let r = TxnRecord(status: .staging, timestamp: ts, heartbeat: 99, spans: spans, inFlight: 300)
         #expect(TxnRecord(decoding: r.encoded) == r)
+        #expect(TxnRecord(decoding: r.encoded)?.inFlight == 300)
+        let committed = TxnRecord(status: .committed, timestamp: ts, heartbeat: 99, spans: spans)
+        #expect(TxnRecord(decoding: committed.encoded) == committed)
+        #expect(committed.inFlight == nil && committed.encoded.count < r.encoded.count)
         let none = TxnRecord(status: .pending, timestamp: ts, heartbeat: 5)
         #expect(none.encoded.count == 21)
         #expect(TxnRecord(decoding: none.encoded) == none)

@@ -7,7 +7,8 @@ import Testing
 
 /// The MVCC layout's transaction records and commit protocol: records at their anchor with the
 /// spans of their intents, recovery from those spans, data directories of the first record
-/// format, the key space split into several ranges, and a commit whose write failed.
+/// format, the key space split into several ranges, parallel commits (STAGING) and a commit
+/// whose write failed.
 @Suite struct MVCCCommitTests {
     static func rows(_ s: SQLSession, _ sql: String) throws -> [[String]] { try DurableTxnTests.rows(s, sql) }
 
@@ -55,10 +56,11 @@ import Testing
             #expect(record.status == .pending)
             let spans = try #require(record.spans)
             for key in tx.writtenKeys { #expect(spans.contains { $0.contains(key) }) }
-            layer.skipResolutionForTesting = true
+            layer.stopResolutionForTesting = .afterCommitPoint
             _ = try s.execute(sql: "COMMIT")
-            let committed = try #require(try layer.router.range(for: recordKey).record(at: recordKey))
-            #expect(committed.status == .committed && committed.spans == spans)
+            // Several ranges: a parallel commit, STAGING with its three in-flight writes.
+            let staged = try #require(try layer.router.range(for: recordKey).record(at: recordKey))
+            #expect(staged.status == .staging && staged.spans == spans && staged.inFlight == 3)
             #expect(try MVCCLayoutTests.leftovers(engine) == (3, 1))
             engine.closeForCrashTest()
             fs.crash(mode: .dropUnsynced)
@@ -153,5 +155,99 @@ import Testing
         let s = try SQLSession(engine: engine)
         #expect(try MVCCCommitTests.rows(s, "SELECT v FROM t ORDER BY id") == [["old"], ["old"]])
         #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+    }
+
+    /// Where `aParallelCommitIsAtomicAcrossRanges` crashes.
+    enum CrashPoint: CaseIterable, Sendable {
+        /// Intents on three ranges written, no commit record.
+        case beforeTheCommitPoint
+        /// The STAGING record written (the group write), nothing after it.
+        case staged
+        /// The STAGING record made COMMITTED, no intent resolved.
+        case explicitlyCommitted
+        /// STAGING, but one range's write is missing (removed by hand: as if it never became durable).
+        case stagedWithAWriteMissing
+    }
+
+    /// A transaction writing on three ranges (with a savepoint rolled back) commits in parallel:
+    /// whichever point a crash hits, recovery keeps all of its writes or none.
+    @Test(arguments: CrashPoint.allCases) func aParallelCommitIsAtomicAcrossRanges(at point: CrashPoint) throws {
+        let fs = MemoryFileSystem()
+        do {
+            let (engine, layer) = try MVCCCommitTests.open("/parallel", fs)
+            let s = try SQLSession(engine: engine)
+            let other = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (5, 'old'), (12, 'old')")
+            _ = try s.execute(sql: "CREATE TABLE u (id int)")
+            layer.stopResolutionForTesting = point == .explicitlyCommitted ? .afterExplicitCommit : .afterCommitPoint
+            _ = try s.execute(sql: """
+                BEGIN; UPDATE t SET v = 'new' WHERE id = 5; SAVEPOINT a; INSERT INTO t VALUES (3, 'new'); ROLLBACK TO SAVEPOINT a;
+                UPDATE t SET v = 'new' WHERE id IN (1, 12); INSERT INTO t VALUES (30, 'new')
+                """)
+            let tx = try #require(s.tx?.mvcc)
+            let anchor = try #require(tx.anchor), recordKey = try #require(tx.recordKey)
+            #expect(Set(tx.writtenKeys.map { layer.router.range(for: $0).id }).count == 3)
+            if point == .beforeTheCommitPoint {
+                #expect(try MVCCCommitTests.rows(s, "SELECT count(*) FROM t") == [["4"]])  // sends the intents
+            } else {
+                _ = try s.execute(sql: "COMMIT")
+                let record = try #require(try layer.router.range(for: recordKey).record(at: recordKey))
+                #expect(record.status == (point == .explicitlyCommitted ? .committed : .staging))
+                if point != .explicitlyCommitted { #expect(record.inFlight == 4) }
+                if point == .stagedWithAWriteMissing {
+                    let far = try #require(tx.writtenKeys.first { layer.router.range(for: $0) !== layer.router.range(for: anchor) })
+                    var b = WriteBatch()
+                    b.delete(MVCCKey.encode(far, .zero))
+                    try engine.write(b)
+                }
+            }
+            #expect(try MVCCLayoutTests.leftovers(engine) == (point == .stagedWithAWriteMissing ? 3 : 4, 1))
+            _ = try other.execute(sql: "INSERT INTO u VALUES (1)")  // syncs the WAL, all of the above included
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let (engine, layer) = try MVCCCommitTests.open("/parallel", fs)
+        defer { try? engine.close() }
+        let kept = point == .staged || point == .explicitlyCommitted
+        // The other commit's resolution was unsynced: its record resolves it again.
+        #expect(layer.recovered.committed == (kept ? 2 : 1))
+        #expect(layer.recovered.aborted == (kept ? 0 : 1))
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+        let s = try SQLSession(engine: engine)
+        let expected = kept ? [["1", "new"], ["5", "new"], ["12", "new"], ["30", "new"]] : [["1", "old"], ["5", "old"], ["12", "old"]]
+        #expect(try MVCCCommitTests.rows(s, "SELECT * FROM t ORDER BY id") == expected)
+    }
+
+    /// A reader that meets an intent whose owner is gone and left a STAGING record decides it:
+    /// committed when every in-flight write is there, else aborted (all of its writes go).
+    @Test func aReaderDecidesTheStagingRecordOfAGoneOwner() throws {
+        let (engine, layer) = try MVCCCommitTests.open("/decide", MemoryFileSystem())
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        let r = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (5, 'old'), (12, 'old')")
+        layer.stopResolutionForTesting = .afterCommitPoint
+        _ = try s.execute(sql: "UPDATE t SET v = 'new'")
+        #expect(try MVCCLayoutTests.leftovers(engine) == (3, 1))
+        #expect(try MVCCCommitTests.rows(r, "SELECT v FROM t ORDER BY id") == [["new"], ["new"], ["new"]])
+        #expect(layer.stagingFoundCommitted == 1)
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 1))  // the COMMITTED record stays until the next open
+        _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'newer'")
+        let tx = try #require(s.tx?.mvcc)
+        _ = try s.execute(sql: "COMMIT")
+        let anchor = try #require(tx.anchor), recordKey = try #require(tx.recordKey)
+        #expect(try layer.router.range(for: recordKey).record(at: recordKey)?.status == .staging)
+        let far = try #require(tx.writtenKeys.first { layer.router.range(for: $0) !== layer.router.range(for: anchor) })
+        var b = WriteBatch()
+        b.delete(MVCCKey.encode(far, .zero))
+        try engine.write(b)
+        #expect(try MVCCCommitTests.rows(r, "SELECT v FROM t ORDER BY id") == [["new"], ["new"], ["new"]])
+        #expect(layer.abandonedAborted == 1 && layer.stagingFoundCommitted == 1)
+        #expect(try layer.router.range(for: recordKey).record(at: recordKey)?.status == .aborted)
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 2))
+        // Writers go on as usual.
+        layer.stopResolutionForTesting = nil
+        _ = try s.execute(sql: "UPDATE t SET v = 'last' WHERE id = 12")
+        #expect(try MVCCCommitTests.rows(r, "SELECT v FROM t ORDER BY id") == [["new"], ["new"], ["last"]])
     }
 }

@@ -60,7 +60,7 @@ import Testing
             let s = try SQLSession(engine: engine)
             _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (2, 'old')")
             let layer = try #require(TxnCoordinator.shared(engine).mvcc)
-            layer.skipResolutionForTesting = true
+            layer.stopResolutionForTesting = .afterCommitPoint
             _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'new' WHERE id = 1; DELETE FROM t WHERE id = 2; INSERT INTO t VALUES (3, 'new'); COMMIT")
             #expect(try MVCCLayoutTests.leftovers(engine) == (3, 1))
             // Another session reads the commit from the record.
