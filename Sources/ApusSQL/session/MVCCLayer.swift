@@ -231,10 +231,39 @@ public final class MVCCLayer: @unchecked Sendable {
         mutex.unlock()
     }
 
-    func finished(_ txn: TxnID) {
+    /// `stagedCommit`: the transaction committed at this timestamp through a STAGING record
+    /// (remembered for readers whose snapshot still holds that record; see `visibility`).
+    func finished(_ txn: TxnID, stagedCommit: Timestamp? = nil) {
         mutex.lock()
         states[txn] = nil
+        if let stagedCommit {
+            recentStaged[txn] = stagedCommit
+            recentStagedOrder.append(txn)
+            if recentStagedOrder.count > MVCCLayer.recentStagedMax {
+                recentStaged[recentStagedOrder.removeFirst()] = nil
+            }
+        }
         mutex.unlock()
+    }
+
+    /// The latest transactions of this process that committed through a STAGING record and
+    /// finished, with their commit timestamps (at most `recentStagedMax`, oldest first in the order).
+    private var recentStaged: [TxnID: Timestamp] = [:]
+    private var recentStagedOrder: [TxnID] = []
+    static let recentStagedMax = 4096
+
+    /// Test hook: forgets `recentStaged` (as for a snapshot older than its bound).
+    func forgetRecentStagedForTesting() {
+        mutex.lock()
+        recentStaged = [:]
+        recentStagedOrder = []
+        mutex.unlock()
+    }
+
+    func recentlyStaged(_ txn: TxnID) -> Timestamp? {
+        mutex.lock()
+        defer { mutex.unlock() }
+        return recentStaged[txn]
     }
 
     /// The group write that held the COMMITTED records of `txns` failed: they are not committed
@@ -279,11 +308,20 @@ public final class MVCCLayer: @unchecked Sendable {
         case .committed: return .committed(record.timestamp)
         case .aborted: return .invisible
         case .staging:
-            // Its owner is not running here (a running one is known above): decide it.
+            // Its owner is not running here (a running one is known above). It may have finished
+            // since the snapshot was taken (resolved, record deleted): the snapshot decides, with
+            // the intents it holds. An owner that is gone is settled on the way.
+            if let ts = recentlyStaged(intent.txn) { return .committed(ts) }
+            let committed = try stagingCommitted(intent.txn, record, snapshot: range.engine === engine ? snapshot : nil)
             cleanupLock.lock()
-            defer { cleanupLock.unlock() }
-            guard state(intent.txn) == nil, let ts = try decideStaging(intent.txn, recordKey: recordKey) else { return .invisible }
-            return .committed(ts)
+            if state(intent.txn) == nil {
+                do { _ = try decideStaging(intent.txn, recordKey: recordKey) } catch {
+                    cleanupLock.unlock()
+                    throw error
+                }
+            }
+            cleanupLock.unlock()
+            return committed ? .committed(record.timestamp) : .invisible
         case .pending:
             if expired(record) { try abortAbandoned(intent, key: key) }
             return .invisible
@@ -328,14 +366,16 @@ public final class MVCCLayer: @unchecked Sendable {
 
     /// Calls `body` with each intent of `txn` in `spans` (its engine key, user key and intent),
     /// in key order, on each range's current state; returns how many there were.
-    func visitIntents(of txn: TxnID, in spans: [KeySpan],
+    /// `snapshot` (of `engine`): read there instead.
+    func visitIntents(of txn: TxnID, in spans: [KeySpan], snapshot: Snapshot? = nil,
                       _ body: ([UInt8], [UInt8], Intent) throws(KVError) -> Void) throws(KVError) -> Int {
         var count = 0
         for span in spans {
             for part in router.ranges(lower: span.lower, upper: span.upper) {
                 do {
                     let it = try part.range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(part.lower, .zero),
-                                                                                upperBound: MVCCKey.encode(part.upper, .zero)))
+                                                                                upperBound: MVCCKey.encode(part.upper, .zero)),
+                                                                snapshot: part.range.engine === engine ? snapshot : nil)
                     try it.seek(MVCCKey.encode(part.lower, .zero))
                     while it.isValid {
                         let raw = it.key
@@ -359,11 +399,12 @@ public final class MVCCLayer: @unchecked Sendable {
     }
 
     /// Whether a STAGING record's transaction is (implicitly) committed: every in-flight write,
-    /// counted in the record's spans, is there. Only for an owner that is gone: a missing
-    /// write can then never happen.
-    func stagingCommitted(_ txn: TxnID, _ record: TxnRecord) throws(KVError) -> Bool {
+    /// counted in the record's spans, is there. Meaningful for an owner that is gone (a missing
+    /// write can then never happen), and in a snapshot that holds the record (on the one engine
+    /// every intent is written before the STAGING record; `snapshot`: count there).
+    func stagingCommitted(_ txn: TxnID, _ record: TxnRecord, snapshot: Snapshot? = nil) throws(KVError) -> Bool {
         guard let spans = record.spans, let inFlight = record.inFlight else { return false }
-        return try visitIntents(of: txn, in: spans) { _, _, _ throws(KVError) in } == inFlight
+        return try visitIntents(of: txn, in: spans, snapshot: snapshot) { _, _, _ throws(KVError) in } == inFlight
     }
 
     /// Decides the STAGING record at `recordKey` of `txn`, whose owner is gone: makes it COMMITTED

@@ -284,7 +284,9 @@ final class MVCCTransaction {
     /// After the commit point: turns the intents into versions at `ts` and deletes the record.
     /// A failure leaves the committed record, whose intents readers still see and the next open resolves.
     func resolve(at ts: Timestamp) {
-        defer { layer.finished(id) }
+        // A test stop models a crash: the process does not remember the commit.
+        let remember = layer.stopResolutionForTesting == nil
+        defer { layer.finished(id, stagedCommit: staged && remember ? ts : nil) }
         if layer.stopResolutionForTesting == .afterCommitPoint { return }
         if staged, let key = recordKey {
             // STAGING → COMMITTED before any intent is resolved: a STAGING record is decided by

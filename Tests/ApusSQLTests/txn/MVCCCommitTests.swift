@@ -250,4 +250,41 @@ import Testing
         _ = try s.execute(sql: "UPDATE t SET v = 'last' WHERE id = 12")
         #expect(try MVCCCommitTests.rows(r, "SELECT v FROM t ORDER BY id") == [["new"], ["new"], ["last"]])
     }
+
+    /// A reader whose snapshot holds a STAGING record and the intents of a transaction that has
+    /// finished since (intents resolved, record deleted) sees the commit: from the layer's memory
+    /// of recent parallel commits, or, past it, by counting the intents in its snapshot.
+    @Test func aSnapshotHoldingAStagingRecordSeesTheCommit() throws {
+        let (engine, layer) = try MVCCCommitTests.open("/snapshot", MemoryFileSystem())
+        defer { try? engine.close() }
+        let s = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (5, 'old'), (12, 'old')")
+        layer.stopResolutionForTesting = .afterCommitPoint
+        _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'new'")
+        let tx = try #require(s.tx?.mvcc)
+        _ = try s.execute(sql: "COMMIT")
+        let recordKey = try #require(tx.recordKey), key = try #require(tx.writtenKeys.first)
+        let record = try #require(try layer.router.range(for: recordKey).record(at: recordKey))
+        #expect(record.status == .staging)
+        let snapshot = engine.snapshot()
+        let intent = try #require(try layer.router.range(for: key).intent(on: key, snapshot: snapshot))
+        // The owner's resolution, done here: versions written, record deleted.
+        layer.cleanupLock.lock()
+        _ = try layer.decideStaging(tx.id, recordKey: recordKey)
+        layer.cleanupLock.unlock()
+        var b = WriteBatch()
+        b.delete(MVCCKey.encode(recordKey, .zero))
+        try engine.write(b)
+        #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+        // The owner's `finished`, which the test stop skipped, remembers the commit.
+        layer.finished(tx.id, stagedCommit: record.timestamp)
+        for forget in [false, true] {
+            if forget { layer.forgetRecentStagedForTesting() }
+            guard case let .committed(ts) = try layer.visibility(intent, key, snapshot) else {
+                Issue.record("the snapshot's STAGING intent must be visible (forget: \(forget))")
+                continue
+            }
+            #expect(ts == record.timestamp)
+        }
+    }
 }
