@@ -1,5 +1,6 @@
 import ApusCore
 import ApusStorage
+import Foundation
 
 /// The status in a transaction record.
 public enum TxnStatus: UInt8, Sendable {
@@ -25,7 +26,7 @@ public enum MVCCRead: Equatable, Sendable {
 /// committed version  key@ts  -> tag (1 B: 1 value, 0 tombstone) | value
 /// intent             key@0   -> txn id (8 B, BE) | wall (8 B, BE) | logical (4 B, BE) | tag (1 B) | value
 /// anchored intent    key@0   -> txn id | wall | logical | tag (1 B: 3 value, 2 tombstone) | anchor (varint length + bytes) | value
-/// txn record         0x00 "txn/" id (8 B, BE) @0 -> status (1 B) | wall (8 B, BE) | logical (4 B, BE)
+/// txn record         0x00 "txn/" id (8 B, BE) @0 -> a `TxnRecord` (status, timestamp, heartbeat; no spans)
 /// ```
 /// The intent sorts before every version of its key, so a read meets it first. An anchored
 /// intent names the first written key of its transaction, whose range holds the transaction's
@@ -147,27 +148,22 @@ public final class MVCCStore: @unchecked Sendable {
         }
     }
 
-    /// The key of `txn`'s record.
-    public static func recordKey(_ txn: TxnID) -> [UInt8] {
-        var k: [UInt8] = [0] + Array("txn/".utf8)
-        k.appendBigEndian64(txn)
-        return MVCCKey.encode(k, .zero)
-    }
+    /// The engine key of `txn`'s record (not anchored: `TxnRecord.key(txn, anchor: nil)`).
+    public static func recordKey(_ txn: TxnID) -> [UInt8] { TxnRecord.storedKey(txn, anchor: nil) }
 
-    /// Adds `txn`'s record to `batch`.
+    /// Adds `txn`'s record to `batch` (the `TxnRecord` encoding; its heartbeat is the wall time).
     public static func putRecord(_ batch: inout WriteBatch, txn: TxnID, status: TxnStatus, ts: Timestamp) {
-        var v: [UInt8] = [status.rawValue]
-        v.appendBigEndian64(ts.wallNanos)
-        v.appendBigEndian32(ts.logical)
-        batch.put(recordKey(txn), v)
+        let wall = Int64(Date().timeIntervalSince1970 * 1e9)
+        batch.put(recordKey(txn), TxnRecord(status: status, timestamp: ts, heartbeat: wall).encoded)
     }
 
     /// `txn`'s record, or nil if it has none (never started writing, or already cleaned up).
+    /// Records of either length (13 bytes from earlier builds, or with a heartbeat) decode.
     public func record(_ txn: TxnID) throws(KVError) -> (status: TxnStatus, timestamp: Timestamp)? {
         let raw: [UInt8]?
         do { raw = try engine.get(MVCCStore.recordKey(txn)) } catch { throw MVCCStore.storageError(error) }
-        guard let raw, raw.count == 13, let status = TxnStatus(rawValue: raw[0]) else { return nil }
-        return (status, Timestamp(wallNanos: decodeBigEndian64(raw, at: 1), logical: MVCCStore.be32(raw, 9)))
+        guard let raw, let record = TxnRecord(decoding: raw) else { return nil }
+        return (record.status, record.timestamp)
     }
 
     static func be32(_ b: [UInt8], _ at: Int) -> UInt32 {

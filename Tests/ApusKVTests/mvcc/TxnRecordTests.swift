@@ -52,15 +52,23 @@ import Testing
         #expect(none.encoded.count == 21)
         #expect(TxnRecord(decoding: none.encoded) == none)
         #expect(TxnRecord(decoding: TxnRecord(status: .aborted, timestamp: ts, heartbeat: 5, spans: []).encoded)?.spans == [])
-        // TxnDB's 13-byte record.
-        var b = WriteBatch()
-        MVCCStore.putRecord(&b, txn: 3, status: .committed, ts: ts)
+        // The 13-byte record of earlier builds' TxnDB: status, wall, logical.
+        var old: [UInt8] = [TxnStatus.committed.rawValue]
+        old.appendBigEndian64(ts.wallNanos)
+        old.appendBigEndian32(ts.logical)
+        #expect(TxnRecord(decoding: old) == TxnRecord(status: .committed, timestamp: ts, heartbeat: 0))
         let engine = try TxnRecordTests.engine()
         defer { try? engine.close() }
+        var b = WriteBatch()
+        b.put(MVCCStore.recordKey(3), old)
+        MVCCStore.putRecord(&b, txn: 4, status: .aborted, ts: ts)  // TxnDB's records now: one encoding
         try engine.write(b)
-        let raw = try #require(try engine.get(MVCCStore.recordKey(3)))
-        #expect(TxnRecord(decoding: raw) == TxnRecord(status: .committed, timestamp: ts, heartbeat: 0))
-        #expect(try KVRange(id: 1, start: [], end: nil, engine: engine).record(at: TxnRecord.key(3, anchor: nil))?.status == .committed)
+        let range = KVRange(id: 1, start: [], end: nil, engine: engine)
+        #expect(try range.record(at: TxnRecord.key(3, anchor: nil))?.status == .committed)
+        #expect(try MVCCStore(engine: engine).record(3)! == (.committed, ts))
+        let four = try #require(try range.record(at: TxnRecord.key(4, anchor: nil)))
+        #expect(four.status == .aborted && four.timestamp == ts && four.heartbeat > 0)
+        #expect(try MVCCStore(engine: engine).record(4)! == (.aborted, ts))
         // Damaged values are refused, not misread.
         #expect(TxnRecord(decoding: Array(r.encoded.dropLast())) == nil)
         #expect(TxnRecord(decoding: Array(r.encoded.prefix(17))) == nil)

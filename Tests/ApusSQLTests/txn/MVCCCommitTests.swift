@@ -117,7 +117,10 @@ import Testing
             MVCCStore.putIntent(&b, key: kc, txn: 7, ts: commitTS, value: Array("kept".utf8))
             MVCCStore.putIntent(&b, key: kp, txn: 8, ts: commitTS, value: Array("lost".utf8))
             b.put(MVCCStore.recordKey(7), TxnRecord(status: .committed, timestamp: commitTS, heartbeat: 1).encoded)
-            MVCCStore.putRecord(&b, txn: 8, status: .pending, ts: commitTS)  // 13 bytes
+            var pending: [UInt8] = [TxnStatus.pending.rawValue]  // 13 bytes, as earlier builds' TxnDB wrote
+            pending.appendBigEndian64(commitTS.wallNanos)
+            pending.appendBigEndian32(commitTS.logical)
+            b.put(MVCCStore.recordKey(8), pending)
             try engine.write(b, sync: true)
             engine.closeForCrashTest()
         }
