@@ -71,24 +71,33 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
 /// SQL transactions on the MVCC layout: the state every transaction on one engine shares.
 ///
 /// * **Versions** are `key@ts` (HLC timestamps, `MVCCKey`); a committed value carries a tag
-///   byte (1 value, 0 deletion). Every request goes through a `RangeRouter` (one range for now).
-/// * **Writes are intents** at `key@0` naming their transaction, written to the engine at once
-///   (unsynced); the first write also writes the transaction's record, PENDING with a heartbeat
-///   time, at `0x00 "txn/" <id>`.
+///   byte (1 value, 0 deletion). Every request goes through a `RangeRouter` (one range, or
+///   several over the one engine with split points).
+/// * **Writes are intents** at `key@0` naming their transaction and its anchor (the first
+///   written key), written to the engine at once (unsynced). The transaction's record, PENDING
+///   with a heartbeat time and the spans of its intents, lives at a local key of the anchor's
+///   range (`TxnRecord`); it is written with the first intents and again whenever the spans
+///   grow or the heartbeat is due, before (or with) the intents it newly covers.
 /// * **Commit**: the `TxnCoordinator` validates (the same conflict rules as the sequence layout),
 ///   gives the commit a timestamp from the clock in commit order and writes the COMMITTED record,
-///   several commits per synced write (group commit); that write is the commit point. The
-///   intents are then resolved (`key@0` deleted, `key@commitTS` written, in chunks) and the
-///   record deleted, before the transaction's locks go.
+///   several commits per synced write (group commit); that write is the commit point. A
+///   transaction with intents on several ranges writes a STAGING record with its in-flight
+///   writes instead (a parallel commit), made COMMITTED before resolution. The intents are then
+///   resolved (`key@0` deleted, `key@commitTS` written, in chunks) and the record deleted,
+///   before the transaction's locks go. A failed group write marks its transactions not
+///   committed before readers may read at their timestamps (`commitFailed`).
 /// * **Readers** read at a timestamp at or below the coordinator's applied watermark, below which
 ///   every commit's record is written. A foreign intent is visible when its transaction committed
 ///   at or below the read timestamp: known here while it resolves (`states`), otherwise from its
 ///   record, read in the same engine snapshot as the intent (a record outlives its intents).
 /// * **Heartbeats**: a PENDING record carries a heartbeat time, refreshed as the transaction
 ///   writes. A transaction not running in this process whose heartbeat expired is abandoned:
-///   whoever meets one of its intents aborts it (ABORTED record) and removes the intent.
+///   whoever meets one of its intents aborts it (ABORTED record) and removes its intents from
+///   the record's spans. A gone owner's STAGING record is decided by counting its intents
+///   (`decideStaging`).
 /// * **Recovery** at open: PENDING records (transactions a crash cut off) are aborted and their
-///   intents removed; COMMITTED records' remaining intents are resolved; then the records go.
+///   intents removed; COMMITTED records' remaining intents are resolved, and STAGING ones
+///   decided; each from the spans its record lists; then the records go.
 ///
 /// Concurrency: `Sendable`; `states` behind a mutex, the clock behind another.
 public final class MVCCLayer: @unchecked Sendable {
