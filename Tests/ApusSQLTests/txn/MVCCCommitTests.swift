@@ -81,12 +81,16 @@ import Testing
         let fs = MemoryFileSystem()
         let stray = Array("\u{3}stray".utf8)
         do {
-            let (engine, _) = try MVCCCommitTests.open("/spans", fs)
+            let (engine, layer) = try MVCCCommitTests.open("/spans", fs)
             let s = try SQLSession(engine: engine)
             let other = try SQLSession(engine: engine)
             _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE u (id int)")
             _ = try s.execute(sql: "BEGIN; INSERT INTO t SELECT g, 'lost' FROM generate_series(1, 3000) g")
             #expect(try MVCCCommitTests.rows(s, "SELECT count(*) FROM t") == [["3000"]])
+            // 3000 separate keys, condensed to a bounded number of spans.
+            let recordKey = try #require(s.tx?.mvcc?.recordKey)
+            let spans = try #require(try layer.router.range(for: recordKey).record(at: recordKey)?.spans)
+            #expect(spans.count > 1 && spans.count <= IntentSpans.limit)
             var b = WriteBatch()
             MVCCStore.putIntent(&b, key: stray, txn: 1, ts: Timestamp(wallNanos: 1), value: [1], anchor: stray)
             try engine.write(b)
