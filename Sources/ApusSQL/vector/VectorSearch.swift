@@ -21,6 +21,10 @@ extension Executor {
         }
         guard k >= 1, k <= VectorLimits().kMax else { return try run(s.fallback) }
         guard case let .vector(q) = try castValue(try eval(s.query, []), to: .vector(nil)) else { return try run(s.fallback) }
+        // An index this transaction created is built when it commits; until then the exact plan
+        // answers (built now, from the committed rows, it would lack the transaction's writes
+        // made before CREATE INDEX, and keep lacking them after the commit).
+        if vs.changes.builds.contains(where: { $0.0.id == s.table.id && $0.1.id == s.index.id }) { return try run(s.fallback) }
         let live = try vs.indexes.index(s.table, s.index, engine: vs.engine)
         guard q.count == live.dimension else { return try run(s.fallback) }
         let key = VectorIndexKey(table: s.table.id, index: s.index.id)
