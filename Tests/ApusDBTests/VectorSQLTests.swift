@@ -11,6 +11,17 @@ import Foundation
 import Testing
 
 @Suite struct VectorSQLTests {
+    /// The storage layout the suite runs on (`APUS_TEST_LAYOUT=mvcc`: the MVCC layout, as for
+    /// the SQL transaction suites); the crash test runs on both.
+    static let layout: SQLStorageLayout = ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"] == "mvcc" ? .mvcc : .sequence
+
+    /// Engine options for `layout`.
+    static func options(_ layout: SQLStorageLayout = VectorSQLTests.layout) -> StorageOptions {
+        var o = StorageOptions()
+        SQLStorageLayout.configure(&o, layout)
+        return o
+    }
+
     /// Seeded clustered vectors: `n` rows of dimension `dim`, with a `tag` in 0..<1000.
     static func dataset(n: Int, dim: Int, seed: UInt64) -> [(id: Int, v: [Float], tag: Int)] {
         var rng = SplitMix64(seed: seed)
@@ -59,7 +70,7 @@ import Testing
     func recallAgainstExactSearch(method: String, metric: String) throws {
         let dim = 16, k = 10
         let rows = VectorSQLTests.dataset(n: 3000, dim: dim, seed: 7)
-        let db = try Database.inMemory()
+        let db = try Database.inMemory(layout: VectorSQLTests.layout)
         defer { try? db.close() }
         try VectorSQLTests.load(db, rows, dim: dim)
         let op = ["l2": "<->", "cosine": "<=>", "ip": "<#>"][metric] ?? "<->"
@@ -85,7 +96,7 @@ import Testing
         // Queries far from the data (other cluster centres) are hard for HNSW: a narrow
         // candidate list misses neighbours that a wide one finds.
         let rows = VectorSQLTests.dataset(n: 3000, dim: 16, seed: 7)
-        let db = try Database.inMemory()
+        let db = try Database.inMemory(layout: VectorSQLTests.layout)
         defer { try? db.close() }
         try VectorSQLTests.load(db, rows, dim: 16)
         try db.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
@@ -108,7 +119,7 @@ import Testing
     @Test func filteredSearchReturnsKRowsAtEverySelectivity() throws {
         let dim = 8, k = 10
         let rows = VectorSQLTests.dataset(n: 4000, dim: dim, seed: 11)
-        let db = try Database.inMemory()
+        let db = try Database.inMemory(layout: VectorSQLTests.layout)
         defer { try? db.close() }
         try VectorSQLTests.load(db, rows, dim: dim)
         try db.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
@@ -147,7 +158,7 @@ import Testing
 
     @Test(arguments: ["tag = 7", "tag < 60"])
     func filteredSearchSeesOwnWritesOnly(_ filter: String) throws {
-        let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
+        let engine = try StorageEngine.open(directory: "/v", options: VectorSQLTests.options(), fileSystem: MemoryFileSystem())
         defer { try? engine.close() }
         let (a, b) = try VectorSQLTests.twoSessions(engine, "CREATE TABLE t (id int PRIMARY KEY, tag int, v vector(2))",
             "INSERT INTO t SELECT g, g % 100, ('[' || g || ',' || (g % 7) || ']')::vector FROM generate_series(1, 3000) g")
@@ -168,7 +179,7 @@ import Testing
     }
 
     @Test func uncommittedRowsAreInvisibleToOthersAndDeletedRowsStayGone() throws {
-        let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
+        let engine = try StorageEngine.open(directory: "/v", options: VectorSQLTests.options(), fileSystem: MemoryFileSystem())
         defer { try? engine.close() }
         let (a, b) = try VectorSQLTests.twoSessions(engine, "CREATE TABLE t (id int PRIMARY KEY, v vector(2))",
             "INSERT INTO t SELECT g, ('[' || g || ',0]')::vector FROM generate_series(1, 200) g")
@@ -210,7 +221,7 @@ import Testing
             VectorSQLTests.ids(try db.execute("SELECT id FROM t WHERE \(filter) ORDER BY v <-> '[0,0]' LIMIT 3"))
         }
         do {
-            let db = try Database.open(path: dir)
+            let db = try Database.open(path: dir, layout: VectorSQLTests.layout)
             try db.execute("CREATE TABLE t (id int PRIMARY KEY, tag int, note text, v vector(2))")
             try db.execute("INSERT INTO t SELECT g, g % 10, CASE WHEN g % 2 = 0 THEN '\(long)' || g ELSE 'short' END, "
                 + "('[' || g || ',0]')::vector FROM generate_series(1, 2000) g")
@@ -233,7 +244,7 @@ import Testing
             #expect(try nearest(db, "v <-> '[100,0]' < 2.5 AND tag <> 0") == [98, 99, 101])
             try db.close()
         }
-        let db = try Database.open(path: dir)
+        let db = try Database.open(path: dir, layout: VectorSQLTests.layout)
         defer { try? db.close() }
         #expect(try nearest(db, "tag = 3") == [3, 5, 23])
         try db.execute("UPDATE t SET tag = 9 WHERE id = 3")
@@ -245,12 +256,12 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let rows = VectorSQLTests.dataset(n: 500, dim: 4, seed: 3)
         do {
-            let db = try Database.open(path: dir)
+            let db = try Database.open(path: dir, layout: VectorSQLTests.layout)
             try VectorSQLTests.load(db, rows, dim: 4)
             try db.execute("CREATE INDEX items_v ON items USING hnsw (embedding vector_l2_ops)")
             try db.close()
         }
-        let db = try Database.open(path: dir)
+        let db = try Database.open(path: dir, layout: VectorSQLTests.layout)
         defer { try? db.close() }
         let q = rows[17].v
         let plan = try db.execute("EXPLAIN SELECT id FROM items ORDER BY embedding <-> '\(VectorSQLTests.literal(q))' LIMIT 5")
@@ -263,10 +274,10 @@ import Testing
     /// The HNSW graph is persisted without syncs of its own: a crash can lose its latest writes
     /// while the rows they belong to are durable. After reopening, the graph is loaded and
     /// reconciled with the table, so inserted, moved and deleted rows are all answered right.
-    @Test(arguments: [UInt64(1), 2, 3, 4])
-    func persistedGraphIsReconciledAfterACrash(seed: UInt64) throws {
+    @Test(arguments: SQLStorageLayout.allCases, [UInt64(1), 2, 3, 4])
+    func persistedGraphIsReconciledAfterACrash(layout: SQLStorageLayout, seed: UInt64) throws {
         let fs = MemoryFileSystem()
-        var engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: fs)
+        var engine = try StorageEngine.open(directory: "/v", options: VectorSQLTests.options(layout), fileSystem: fs)
         var s = try SQLSession(engine: engine, vectorIndexes: VectorIndexes())
         _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v vector(2))")
         _ = try s.execute(sql: "INSERT INTO t SELECT g, ('[' || g || ',0]')::vector FROM generate_series(1, 300) g")
@@ -277,7 +288,7 @@ import Testing
         // Every statement above committed with a sync; the index writes after the last did not.
         engine.closeForCrashTest()
         fs.crash(mode: seed % 2 == 0 ? .dropUnsynced : .torn(seed: seed))
-        engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: fs)
+        engine = try StorageEngine.open(directory: "/v", options: VectorSQLTests.options(layout), fileSystem: fs)
         defer { try? engine.close() }
         s = try SQLSession(engine: engine, vectorIndexes: VectorIndexes())
         func nearest(_ q: String, _ k: Int = 1) throws -> [Value] {
@@ -291,7 +302,7 @@ import Testing
     }
 
     @Test func searchesDuringInsertsSeeWholeRows() async throws {
-        let db = try Database.inMemory()
+        let db = try Database.inMemory(layout: VectorSQLTests.layout)
         defer { try? db.close() }
         try db.execute("CREATE TABLE t (id int PRIMARY KEY, v vector(3))")
         try db.execute("CREATE INDEX ON t USING hnsw (v vector_cosine_ops)")
@@ -317,7 +328,7 @@ import Testing
     }
 
     @Test func vectorIndexDDLErrors() throws {
-        let db = try Database.inMemory()
+        let db = try Database.inMemory(layout: VectorSQLTests.layout)
         defer { try? db.close() }
         try db.execute("CREATE EXTENSION IF NOT EXISTS vector")
         try db.execute("CREATE TABLE t (id int PRIMARY KEY, v vector(3), w vector, n int)")

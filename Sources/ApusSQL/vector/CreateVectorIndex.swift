@@ -15,10 +15,6 @@ extension DDL {
     /// [WITH (m = 16, ef_construction = 64 | lists = 100)]`, with pgvector's checks and messages.
     /// The index is built from the table's rows when the statement's transaction commits.
     func createVectorIndex(_ c: CreateIndexStatement, _ t: inout TableDesc, _ method: String) throws -> StatementResult {
-        if (tx as? StorageTransaction)?.isMVCC == true {
-            // Vector indexes keep their graphs in unversioned keys, written outside transactions.
-            throw SQLError(.featureNotSupported, "access method \"\(method)\" is not supported on the MVCC storage layout")
-        }
         if c.unique { throw SQLError(.featureNotSupported, "access method \"\(method)\" does not support unique indexes") }
         guard c.elements.count == 1 else {
             throw SQLError(.featureNotSupported, "access method \"\(method)\" does not support multicolumn indexes")

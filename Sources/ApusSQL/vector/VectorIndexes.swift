@@ -1,4 +1,5 @@
 import ApusCore
+import ApusKV
 import ApusStorage
 import ApusVector
 import Foundation
@@ -269,29 +270,91 @@ final class LiveVectorIndex: @unchecked Sendable {
 /// A `VectorIndexStore` over the storage engine: index data under the system prefix `0x03`,
 /// written without a sync of its own (a crash may lose the latest writes, which `reconcile`
 /// redoes from the table; the next synced commit makes them durable).
+///
+/// On the MVCC layout (`router` set) the same user keys go through the `RangeRouter`, each
+/// stored as a single version at the fixed timestamp `version` (tag byte 1 before the value,
+/// as `KVRange.putVersion` writes it), which the `.mvcc` comparator orders like any version;
+/// a delete removes that one entry. Index data is not transactional (it follows commits, see
+/// `VectorIndexes`), so it needs no intents or records: recovery, which looks for intents
+/// (`key@0`), passes over it, and the MVCC GC, which keeps the newest version at or below its
+/// threshold of every key, keeps it.
 final class EngineVectorStore: VectorIndexStore {
     let engine: StorageEngine
+    /// The MVCC layout's router; nil on the sequence layout.
+    let router: RangeRouter?
+    /// The one version every index key has on the MVCC layout.
+    static let version = Timestamp(wallNanos: 1, logical: 1)
 
-    init(engine: StorageEngine) { self.engine = engine }
+    init(engine: StorageEngine) {
+        self.engine = engine
+        router = engine.comparator == .mvcc ? TxnCoordinator.shared(engine).mvcc?.router : nil
+    }
 
-    func get(_ key: [UInt8]) throws -> [UInt8]? { try engine.get(key) }
+    func get(_ key: [UInt8]) throws -> [UInt8]? {
+        guard let router else { return try engine.get(key) }
+        guard let v = try router.range(for: key).engine.get(MVCCKey.encode(key, EngineVectorStore.version)), v.first == 1 else {
+            return nil
+        }
+        return Array(v.dropFirst())
+    }
 
     func write(_ batch: VectorStoreBatch) throws {
-        var b = WriteBatch()
-        for (k, v) in batch.puts { b.put(k, v) }
-        for k in batch.deletes { b.delete(k) }
-        try engine.write(b, sync: false)
+        guard let router else {
+            var b = WriteBatch()
+            for (k, v) in batch.puts { b.put(k, v) }
+            for k in batch.deletes { b.delete(k) }
+            try engine.write(b, sync: false)
+            return
+        }
+        // One engine batch per range (one range for now: the batch stays atomic).
+        var batches: [Int: (KVRange, WriteBatch)] = [:]
+        for (k, v) in batch.puts {
+            let r = router.range(for: k)
+            KVRange.putVersion(&batches[r.id, default: (r, WriteBatch())].1, key: k, ts: EngineVectorStore.version, value: v)
+        }
+        for k in batch.deletes {
+            let r = router.range(for: k)
+            batches[r.id, default: (r, WriteBatch())].1.delete(MVCCKey.encode(k, EngineVectorStore.version))
+        }
+        for (r, b) in batches.values { try r.write(b, sync: false) }
     }
 
     func scan(prefix: [UInt8]) throws -> [(key: [UInt8], value: [UInt8])] {
-        let it = try engine.makeIterator(IteratorOptions(lowerBound: prefix, upperBound: KeyEncoding.prefixEnd(prefix)))
-        try it.seek(prefix)
         var out: [(key: [UInt8], value: [UInt8])] = []
-        while it.isValid {
-            out.append((it.key, it.value))
-            try it.next()
+        guard let router else {
+            let it = try engine.makeIterator(IteratorOptions(lowerBound: prefix, upperBound: KeyEncoding.prefixEnd(prefix)))
+            try it.seek(prefix)
+            while it.isValid {
+                out.append((it.key, it.value))
+                try it.next()
+            }
+            return out
+        }
+        for r in router.ranges(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {
+            let lower = MVCCKey.encode(r.lower, .zero)
+            let it = try r.range.engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: MVCCKey.encode(r.upper, .zero)))
+            try it.seek(lower)
+            while it.isValid {
+                if let (k, ts) = MVCCKey.decode(it.key), ts == EngineVectorStore.version, it.value.first == 1 {
+                    out.append((k, Array(it.value.dropFirst())))
+                }
+                try it.next()
+            }
         }
         return out
+    }
+
+    /// Deletes every key under `prefix`, unsynced.
+    func deletePrefix(_ prefix: [UInt8]) throws {
+        guard let router else {
+            try engine.deleteRange(prefix, KeyEncoding.prefixEnd(prefix), sync: false)
+            return
+        }
+        for r in router.ranges(lower: prefix, upper: KeyEncoding.prefixEnd(prefix)) {
+            var b = WriteBatch()
+            b.deleteRange(MVCCKey.encode(r.lower, .zero), MVCCKey.encode(r.upper, .zero))
+            try r.range.write(b, sync: false)
+        }
     }
 }
 
@@ -304,9 +367,12 @@ final class EngineVectorStore: VectorIndexStore {
 /// into its searches by the executor, so others cannot see them. Builds and applies are
 /// serialized by one mutex, so a build cannot miss a commit that lands while it runs.
 ///
-/// Persistence: an HNSW graph lives in the key space under `0x03 table index` and is loaded
-/// on first use after a restart, then reconciled with the table (writes lost in a crash are
-/// redone); IVFFlat lists are rebuilt from the table.
+/// Persistence: an HNSW graph lives in the key space under `0x03 table index` (on the MVCC
+/// layout as versions at a fixed timestamp, see `EngineVectorStore`) and is loaded on first use
+/// after a restart, then reconciled with the table (writes lost in a crash are redone); IVFFlat
+/// lists are rebuilt from the table. Both layouts read the table's rows through a transaction
+/// (on the MVCC layout its read path, at the applied watermark, which covers every commit
+/// that returned before).
 public final class VectorIndexes: Sendable {
     private let live = Mutex<[VectorIndexKey: LiveVectorIndex]>([:])
 
@@ -380,7 +446,7 @@ public final class VectorIndexes: Sendable {
         var p: [UInt8] = [0x03]
         RowEncoding.appendU32(table, &p)
         if let index { RowEncoding.appendU32(index, &p) }
-        try engine.deleteRange(p, KeyEncoding.prefixEnd(p), sync: false)
+        try EngineVectorStore(engine: engine).deletePrefix(p)
     }
 
     /// Applies a committed transaction's changes.

@@ -6,7 +6,10 @@ import Testing
 /// the index keeps for filters change); one that changes the vector replaces the node.
 @Suite struct VectorIndexUpdateTests {
     @Test func updatesOfOtherColumnsKeepGraphNodes() throws {
-        let engine = try StorageEngine.open(directory: "/v", options: StorageOptions(), fileSystem: MemoryFileSystem())
+        // The layout of `APUS_TEST_LAYOUT`, as for the transaction suites.
+        var options = StorageOptions()
+        SQLStorageLayout.configure(&options, TxnHarness.defaultLayout)
+        let engine = try StorageEngine.open(directory: "/v", options: options, fileSystem: MemoryFileSystem())
         defer { try? engine.close() }
         let shared = VectorIndexes()
         let s = try SQLSession(engine: engine, vectorIndexes: shared)
