@@ -185,4 +185,48 @@ import Testing
         #expect(try nearest("[150.25,0]", 3) == ["151", "149", "152"])
         #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM (SELECT id FROM t ORDER BY v <-> '[0,0]' LIMIT 400) x") == [["200"]])
     }
+
+    /// The first search after a reopen loads the index (reading the table through a snapshot)
+    /// while other sessions commit rows: no commit is lost between the snapshot and the index
+    /// (the index ends with every row, and a search for more rows than the table has returns
+    /// them all, which it could not if the index lacked some).
+    @Test(arguments: SQLStorageLayout.allCases)
+    func aLoadRacingCommitsMissesNoRow(layout: SQLStorageLayout) throws {
+        let fs = MemoryFileSystem()
+        let options = DurableTxnTests.options(layout)
+        do {
+            let engine = try StorageEngine.open(directory: "/vr", options: options, fileSystem: fs)
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: """
+                CREATE TABLE t (id int PRIMARY KEY, v vector(2));
+                INSERT INTO t SELECT g, ('[' || g || ',0]')::vector FROM generate_series(1, 1000) g;
+                CREATE INDEX t_v ON t USING hnsw (v vector_l2_ops)
+                """)
+            try engine.close()
+        }
+        let engine = try StorageEngine.open(directory: "/vr", options: options, fileSystem: fs)
+        defer { try? engine.close() }
+        let vectors = VectorIndexes()
+        let problems = Collected<String>()
+        let box = UncheckedBox(engine)
+        onThreads(3) { w in
+            do {
+                let s = try SQLSession(engine: box.value, vectorIndexes: vectors)
+                if w == 0 {
+                    for _ in 0..<20 {
+                        let n = try s.execute(sql: "SELECT id FROM t ORDER BY v <-> '[0,0]' LIMIT 5").last?.rows.count
+                        if n != 5 { problems.add("a search returned \(n ?? 0) rows") }
+                    }
+                } else {
+                    for i in 0..<100 { _ = try s.execute(sql: "INSERT INTO t VALUES (\(w * 10_000 + i), '[-\(w * 10_000 + i),1]')") }
+                }
+            } catch {
+                problems.add("\(w): \(error)")
+            }
+        }
+        #expect(problems.all.isEmpty, "\(problems.all)")
+        let s = try SQLSession(engine: engine, vectorIndexes: vectors)
+        #expect(try VectorIndexLayoutTests.rowIDs(vectors, s, engine).count == 1200)
+        #expect(try DurableTxnTests.rows(s, "SELECT count(*) FROM (SELECT id FROM t ORDER BY v <-> '[0,0]' LIMIT 1500) x") == [["1200"]])
+    }
 }
