@@ -32,6 +32,8 @@ struct BenchVector: AsyncParsableCommand {
     @Flag(help: "Also run scripts/bench-vector-anchor.py (hnswlib, FAISS) on the same files.") var anchor = false
     @Flag(help: "Also measure the same searches through SQL (an embedded database, HNSW index).") var sql = false
     @Flag(name: .customLong("sql-only"), help: "Only the SQL measurements (implies --sql).") var sqlOnly = false
+    @Option(name: .customLong("storage-layout"), help: "With --sql: ApusDB's storage layout, sequence or mvcc.")
+    var storageLayout = "sequence"
     @Option(name: .customLong("anchor-script"), help: "Path of the anchor script.")
     var anchorScript = "scripts/bench-vector-anchor.py"
 

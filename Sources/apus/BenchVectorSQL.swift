@@ -2,6 +2,7 @@ import ApusCore
 import ApusDB
 import ApusSQL
 import ApusVector
+import ArgumentParser
 import Foundation
 
 extension BenchVector {
@@ -13,7 +14,10 @@ extension BenchVector {
         let k = 10
         let dir = outDir + "/sqldb"
         try? FileManager.default.removeItem(atPath: dir)
-        var db = try Database.open(path: dir)
+        guard let layout = SQLStorageLayout(rawValue: storageLayout) else {
+            throw ValidationError("--storage-layout must be sequence or mvcc")
+        }
+        var db = try Database.open(path: dir, layout: layout)
         try db.execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(\(dim)), attr int)")
         var rng = SeededGenerator(seed: seed ^ 0xF11_7E12)
         let attribute = (0..<n).map { _ in Int(rng.next() % 1000) }
@@ -27,7 +31,7 @@ extension BenchVector {
             }
             try db.execute("COMMIT")
         }
-        print("\n## Through SQL (embedded database, one session)")
+        print("\n## Through SQL (embedded database, one session, \(layout.rawValue) storage layout)")
         print("load: \(fmt(seconds(since: t))) s for \(n) rows")
         t = ContinuousClock.now
         try db.execute("CREATE INDEX items_embedding ON items USING hnsw (embedding vector_l2_ops) "
