@@ -151,6 +151,10 @@ public final class StorageTransaction: KVTransaction {
     /// Whether the transaction runs on the MVCC layout.
     var isMVCC: Bool { mvcc != nil }
 
+    /// Whether the snapshot sees every commit up to number `n` of the coordinator's commit
+    /// order (`TxnCoordinator.appliedCommits`); never for a snapshot in the past (AS OF SYSTEM TIME).
+    func sees(commit n: UInt64) -> Bool { !historical && n <= start }
+
     /// The start of a statement: READ COMMITTED takes a fresh snapshot.
     func beginStatement() {
         started = true

@@ -239,6 +239,14 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     static func wallNanos() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000_000) }
 
+    /// The number of the last applied commit in the commit order: a snapshot taken from now
+    /// on sees every commit up to it (a transaction's start point).
+    var appliedCommits: UInt64 {
+        cond.lock()
+        defer { cond.unlock() }
+        return applied
+    }
+
     /// A new transaction's identity, snapshot, start point and the catalog generation that
     /// snapshot holds.
     func begin() -> (id: TxnID, snapshot: SnapshotLease, start: UInt64, generation: Int, statistics: Int, readTS: Timestamp) {

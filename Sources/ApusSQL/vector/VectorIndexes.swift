@@ -35,6 +35,10 @@ final class LiveVectorIndex: @unchecked Sendable {
     private var payload: [Int64: [Value]] = [:]
     /// Rows whose payload lacks a value it dropped (a long string): checked by reading the row.
     private var partialPayload: Set<Int64> = []
+    /// The commit (by number in the coordinator's order) up to which the index may lack rows
+    /// that older snapshots still see: the last one that removed or moved an indexed row, or
+    /// the last one the build's snapshot saw (see `VectorIndexes`).
+    private var removalCommit: UInt64 = 0
 
     /// The engine-backed store of a persisted (HNSW) index, nil for in-memory ones.
     let store: EngineVectorStore?
@@ -81,6 +85,10 @@ final class LiveVectorIndex: @unchecked Sendable {
     }
 
     var count: Int { lock.withLock { rowIDs.count } }
+    var removedThrough: UInt64 { lock.withLock { removalCommit } }
+
+    /// Notes that the index lacks rows seen by snapshots older than commit `n`.
+    func noteRemoval(through n: UInt64) { lock.withLock { removalCommit = max(removalCommit, n) } }
     var unindexedCount: Int { lock.withLock { unindexedRows.count } }
 
     func rowID(_ pk: [UInt8]) -> Int64? { lock.withLock { rowIDs[pk] } }
@@ -159,25 +167,29 @@ final class LiveVectorIndex: @unchecked Sendable {
         return h
     }
 
-    /// Sets the row's vector (nil: the row is gone or its vector is NULL); idempotent.
+    /// Sets the row's vector (nil: the row is gone or its vector is NULL); idempotent. Returns
+    /// whether an entry of the row (indexed or unindexed) was removed or replaced.
     ///
     /// - Throws: when the index failed in a way that leaves it unusable (a storage error):
     ///   the caller drops it and rebuilds. A vector the index refuses (a zero vector under
     ///   cosine) is no failure: the row is counted as unindexed.
-    func upsert(_ pk: [UInt8], _ vector: [Float]?, present: Bool, row: [Value]? = nil) throws {
+    @discardableResult
+    func upsert(_ pk: [UInt8], _ vector: [Float]?, present: Bool, row: [Value]? = nil) throws -> Bool {
         // A row whose vector did not change (an UPDATE of other columns) keeps its graph node;
         // only the kept column values change.
         if present, let vector, let h = hnsw, let id = lock.withLock({ rowIDs[pk] }), h.vector(rowID: id) == vector {
             lock.withLock { setPayload(id, row) }
-            return
+            return false
         }
+        var removed = false
         let old: Int64? = lock.withLock {
-            unindexedRows.remove(pk)
+            removed = unindexedRows.remove(pk) != nil
             guard let id = rowIDs.removeValue(forKey: pk) else { return nil }
             keys[id] = nil
             setPayload(id, nil)
             return id
         }
+        removed = removed || old != nil
         if let old {
             try hnsw?.remove(rowID: old)
             try ivf?.remove(rowID: old)
@@ -187,10 +199,10 @@ final class LiveVectorIndex: @unchecked Sendable {
                 try store.write(b)
             }
         }
-        guard present else { return }
+        guard present else { return removed }
         guard let vector else {
             lock.withLock { _ = unindexedRows.insert(pk) }
-            return
+            return removed
         }
         let id: Int64 = lock.withLock {
             defer { nextID += 1 }
@@ -208,13 +220,14 @@ final class LiveVectorIndex: @unchecked Sendable {
             try ivf?.insert(rowID: id, vector: vector)
         } catch let e as VectorError where [.zeroVector, .dimensionMismatch, .nonFiniteValue].contains(e.code) {
             lock.withLock { _ = unindexedRows.insert(pk) }
-            return
+            return removed
         }
         lock.withLock {
             rowIDs[pk] = id
             keys[id] = pk
             setPayload(id, row)
         }
+        return removed
     }
 
     /// Brings a persisted index in line with the table's rows (`rows`: primary key and vector):
@@ -366,6 +379,10 @@ final class EngineVectorStore: VectorIndexStore {
 /// write succeeded. Uncommitted rows never enter it: a transaction's own changes are merged
 /// into its searches by the executor, so others cannot see them. Builds and applies are
 /// serialized by one mutex, so a build cannot miss a commit that lands while it runs.
+/// It holds the latest committed rows, so a snapshot from before a commit that removed or moved
+/// a row may see rows it lacks: each index notes the last such commit (`removedThrough`, by
+/// the coordinator's commit numbers; for a build, the last commit its snapshot saw) and a
+/// search whose snapshot does not see that commit takes the exact plan.
 ///
 /// Persistence: an HNSW graph lives in the key space under `0x03 table index` (on the MVCC
 /// layout as versions at a fixed timestamp, see `EngineVectorStore`) and is loaded on first use
@@ -408,6 +425,8 @@ public final class VectorIndexes: Sendable {
             throw SQLError(.dataException, "column does not have dimensions")
         }
         let rows = try tableVectors(table, column: col, engine: engine)
+        // Rows deleted before the snapshot are not in the index; older snapshots see them.
+        let seen = TxnCoordinator.shared(engine).appliedCommits
         do {
             let l = try LiveVectorIndex(desc: desc, table: table, dimension: n, engine: engine)
             if let ivf = l.ivf {
@@ -415,12 +434,14 @@ public final class VectorIndexes: Sendable {
                 if !samples.isEmpty { try ivf.train(samples.count > 50_000 ? Array(samples.prefix(50_000)) : samples) }
             }
             try l.reconcile(rows)
+            l.noteRemoval(through: seen)
             return l
         } catch {
             // A damaged persisted graph: start over from the table.
             try drop(table: table.id, index: desc.id, engine: engine)
             let l = try LiveVectorIndex(desc: desc, table: table, dimension: n, engine: engine)
             try l.reconcile(rows)
+            l.noteRemoval(through: seen)
             return l
         }
     }
@@ -451,6 +472,8 @@ public final class VectorIndexes: Sendable {
 
     /// Applies a committed transaction's changes.
     func apply(_ c: VectorTxChanges, engine: StorageEngine) {
+        // The commit is applied: its number is at most this one.
+        let commit = TxnCoordinator.shared(engine).appliedCommits
         live.withLock { m in
             for t in c.resetTables {
                 m = m.filter { $0.key.table != t }
@@ -459,7 +482,9 @@ public final class VectorIndexes: Sendable {
             for (key, rows) in c.rows {
                 guard let l = m[key] else { continue }
                 do {
-                    for (pk, vec) in rows { try l.upsert(pk, vec.vector, present: vec.present, row: vec.row) }
+                    for (pk, vec) in rows where try l.upsert(pk, vec.vector, present: vec.present, row: vec.row) {
+                        l.noteRemoval(through: commit)
+                    }
                 } catch {
                     // The index is unusable (a failed write): forget it; it is rebuilt on next use.
                     m[key] = nil

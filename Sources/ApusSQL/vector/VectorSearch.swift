@@ -27,6 +27,9 @@ extension Executor {
         if vs.changes.builds.contains(where: { $0.0.id == s.table.id && $0.1.id == s.index.id }) { return try run(s.fallback) }
         let live = try vs.indexes.index(s.table, s.index, engine: vs.engine)
         guard q.count == live.dimension else { return try run(s.fallback) }
+        // The index holds the latest committed rows: a snapshot from before a commit that
+        // removed or moved rows may see rows the index lacks.
+        if let st = tx as? StorageTransaction, !st.sees(commit: live.removedThrough) { return try run(s.fallback) }
         let key = VectorIndexKey(table: s.table.id, index: s.index.id)
         let local = vs.changes.rows[key] ?? [:]
         let excluded = Set(local.keys.compactMap { live.rowID($0) })
