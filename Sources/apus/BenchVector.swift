@@ -33,7 +33,7 @@ struct BenchVector: AsyncParsableCommand {
     @Flag(help: "Also measure the same searches through SQL (an embedded database, HNSW index).") var sql = false
     @Flag(name: .customLong("sql-only"), help: "Only the SQL measurements (implies --sql).") var sqlOnly = false
     @Option(name: .customLong("storage-layout"), help: "With --sql: ApusDB's storage layout, sequence or mvcc.")
-    var storageLayout = "sequence"
+    var storageLayout = SQLStorageLayout.default.rawValue
     @Option(name: .customLong("anchor-script"), help: "Path of the anchor script.")
     var anchorScript = "scripts/bench-vector-anchor.py"
 

@@ -11,9 +11,9 @@ import Foundation
 import Testing
 
 @Suite struct VectorSQLTests {
-    /// The storage layout the suite runs on (`APUS_TEST_LAYOUT=mvcc`: the MVCC layout, as for
+    /// The storage layout the suite runs on (`APUS_TEST_LAYOUT`, else the default, as for
     /// the SQL transaction suites); the crash test runs on both.
-    static let layout: SQLStorageLayout = ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"] == "mvcc" ? .mvcc : .sequence
+    static let layout = SQLStorageLayout.named(ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"]) ?? .default
 
     /// Engine options for `layout`.
     static func options(_ layout: SQLStorageLayout = VectorSQLTests.layout) -> StorageOptions {
