@@ -1,3 +1,4 @@
+import ApusSQL
 import ApusVector
 import ArgumentParser
 import Dispatch
