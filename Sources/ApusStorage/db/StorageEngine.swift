@@ -607,18 +607,25 @@ public final class StorageEngine: @unchecked Sendable {
     public func makeIterator(_ iteratorOptions: IteratorOptions = IteratorOptions(), snapshot: Snapshot? = nil) throws(StorageError) -> StorageIterator {
         let snap = snapshot ?? self.snapshot()
         let state = readState()
+        let cmp = options.comparator
         var children: [any InternalIterator] = []
         var tombstones: [RangeTombstone] = state.memtables.flatMap { $0.rangeTombstones() }
-        // A read of one prefix's keys leaves out the tables whose filter lacks the prefix
-        // (their range tombstones still apply).
-        var shared: (hash: UInt64, fn: BloomPrefix, lower: [UInt8], upper: [UInt8])?
-        if let fn = options.bloomPrefix, options.comparator == .bytewise, let lo = iteratorOptions.lowerBound,
-           let hi = iteratorOptions.upperBound, let h = fn.sharedPrefixHash(lower: lo, upper: hi) {
-            shared = (h, fn, lo, hi)
+        // A read of one key's entries leaves out the memtables and tables whose whole-key filter
+        // lacks the key, a read of one prefix's keys those whose filter lacks the prefix (their
+        // range tombstones still apply).
+        let filter: ReadFilter?
+        if let k = iteratorOptions.onlyKey {
+            let (lo, hi) = StorageIterator.keyBounds(k, cmp)
+            filter = ReadFilter(hash: k.withUnsafeBytes { bloomHash($0) }, prefix: nil, lower: lo, upper: hi)
+        } else if let fn = options.bloomPrefix, let lo = iteratorOptions.lowerBound, let hi = iteratorOptions.upperBound,
+                  let h = fn.sharedPrefixHash(lower: lo, upper: hi, comparator: cmp) {
+            filter = ReadFilter(hash: h, prefix: fn, lower: lo, upper: hi)
+        } else {
+            filter = nil
         }
         var skipped = 0
         for m in state.memtables {
-            if let p = shared, !m.mayContain(prefixHash: p.hash, of: p.fn) {
+            if let f = filter, !f.mayMatch(m) {
                 skipped += 1
                 continue
             }
@@ -627,7 +634,7 @@ public final class StorageEngine: @unchecked Sendable {
         for f in state.version.levels[0] {
             let reader = try tableCache.reader(fileNumber: f.number)
             if f.rangeTombstoneCount > 0 { tombstones += reader.rangeTombstones }
-            if let p = shared, !reader.mayContain(prefixHash: p.hash, of: p.fn) {
+            if let r = filter, !r.mayMatch(reader) {
                 skipped += 1
                 continue
             }
@@ -637,26 +644,44 @@ public final class StorageEngine: @unchecked Sendable {
             for f in state.version.levels[level] where f.rangeTombstoneCount > 0 {
                 tombstones += try tableCache.reader(fileNumber: f.number).rangeTombstones
             }
-            if let p = shared, try !levelMayContain(state.version, level, p.lower, p.upper, p.hash, p.fn) {
+            if let r = filter, try !levelMayMatch(state.version, level, r) {
                 skipped += 1
                 continue
             }
             children.append(LevelIterator(version: state.version, level: level, tableCache: tableCache))
         }
-        if skipped > 0 { counters.add(counters.prefixFilterSkips, skipped) }
-        let merged = MergingIterator(children: children, comparator: options.comparator)
+        if skipped > 0 {
+            if iteratorOptions.onlyKey == nil { counters.add(counters.prefixFilterSkips, skipped) } else { counters.add(counters.keyFilterSkips, skipped) }
+        }
+        let merged = MergingIterator(children: children, comparator: cmp)
         return StorageIterator(input: merged, snapshot: snap, tombstones: tombstones, options: iteratorOptions,
-                               comparator: options.comparator, pinned: state)
+                               comparator: cmp, pinned: state)
     }
 
-    /// Whether a file of sorted `level` that overlaps `[lower, upper)` may hold a key with the
-    /// prefix whose hash is `hash`.
-    private func levelMayContain(_ v: Version, _ level: Int, _ lower: [UInt8], _ upper: [UInt8], _ hash: UInt64,
-                                 _ bp: BloomPrefix) throws(StorageError) -> Bool {
+    /// What the filters of a bounded read test: one key's hash (`prefix` nil; whole-key bits,
+    /// `KeyComparator.prefixLength`) or one prefix's hash as `prefix` extracts it.
+    private struct ReadFilter {
+        let hash: UInt64
+        let prefix: BloomPrefix?
+        let lower: [UInt8]
+        let upper: [UInt8]
+
+        func mayMatch(_ m: Memtable) -> Bool {
+            prefix.map { m.mayContain(prefixHash: hash, of: $0) } ?? m.mayContain(keyHash: hash)
+        }
+
+        func mayMatch(_ r: TableReader) -> Bool {
+            prefix.map { r.mayContain(prefixHash: hash, of: $0) } ?? r.mayContain(keyHash: hash)
+        }
+    }
+
+    /// Whether a file of sorted `level` that overlaps the read's `[lower, upper)` may hold a
+    /// key it filters for.
+    private func levelMayMatch(_ v: Version, _ level: Int, _ filter: ReadFilter) throws(StorageError) -> Bool {
         let files = v.levels[level]
-        var i = v.findFile(level: level, target: InternalKey.seekTarget(lower, maxSequenceNumber))
-        while i < files.count && v.compareUser(files[i].smallestUserKey, upper[...]) < 0 {
-            if try tableCache.reader(fileNumber: files[i].number).mayContain(prefixHash: hash, of: bp) { return true }
+        var i = v.findFile(level: level, target: InternalKey.seekTarget(filter.lower, maxSequenceNumber))
+        while i < files.count && v.compareUser(files[i].smallestUserKey, filter.upper[...]) < 0 {
+            if try filter.mayMatch(tableCache.reader(fileNumber: files[i].number)) { return true }
             i += 1
         }
         return false
@@ -749,7 +774,8 @@ public final class StorageEngine: @unchecked Sendable {
             walBytesWritten: counters.walBytes.load(ordering: .relaxed),
             gcBytesReclaimed: counters.gcBytes.load(ordering: .relaxed),
             liveSnapshots: snapshots.count,
-            prefixFilterSkips: counters.prefixFilterSkips.load(ordering: .relaxed))
+            prefixFilterSkips: counters.prefixFilterSkips.load(ordering: .relaxed),
+            keyFilterSkips: counters.keyFilterSkips.load(ordering: .relaxed))
     }
 
     /// WAL fsyncs made by commits (group commit makes this smaller than the synced writes).
@@ -785,10 +811,15 @@ public struct IteratorOptions: Sendable {
     public var upperBound: [UInt8]?
     /// Only user keys starting with these bytes (for the MVCC comparator: of the key part).
     public var prefix: [UInt8]?
+    /// Only this user key (for the MVCC comparator: the entries of this key part, its
+    /// unversioned entry and every version), read from the memtables and tables whose whole-key
+    /// filters may hold it: a point read that needs more than the newest entry.
+    public var onlyKey: [UInt8]?
 
-    public init(lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil, prefix: [UInt8]? = nil) {
+    public init(lowerBound: [UInt8]? = nil, upperBound: [UInt8]? = nil, prefix: [UInt8]? = nil, onlyKey: [UInt8]? = nil) {
         self.lowerBound = lowerBound
         self.upperBound = upperBound
         self.prefix = prefix
+        self.onlyKey = onlyKey
     }
 }

@@ -29,6 +29,13 @@ public final class StorageIterator {
     /// The current value. Meaningful only while `isValid`.
     public var value: [UInt8] { currentValue }
 
+    /// Calls `body` with the current key and value, borrowed: no copy, and the iterator keeps
+    /// reusing its buffers (a caller holding `key` or `value` makes the next step copy them).
+    /// Meaningful only while `isValid`.
+    public func withCurrent<R>(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try currentKey.withUnsafeBytes { k in try currentValue.withUnsafeBytes { v in try body(k, v) } }
+    }
+
     init(input: MergingIterator, snapshot: Snapshot, tombstones: [RangeTombstone], options: IteratorOptions,
          comparator: KeyComparator, pinned: StorageEngine.ReadState) {
         self.input = input
@@ -43,6 +50,11 @@ public final class StorageIterator {
             if lower.map({ comparator.compare($0, lo) < 0 }) ?? true { lower = lo }
             if let hi, upper.map({ comparator.compare($0, hi) > 0 }) ?? true { upper = hi }
         }
+        if let k = options.onlyKey {
+            let (lo, hi) = StorageIterator.keyBounds(k, comparator)
+            if lower.map({ comparator.compare($0, lo) < 0 }) ?? true { lower = lo }
+            if upper.map({ comparator.compare($0, hi) > 0 }) ?? true { upper = hi }
+        }
         self.lower = lower
         self.upper = upper
     }
@@ -55,6 +67,15 @@ public final class StorageIterator {
         switch cmp {
         case .bytewise: return (p, hasSucc ? succ : nil)
         case .mvcc: return (MVCCKey.encode(p, .zero), hasSucc ? MVCCKey.encode(succ, .zero) : nil)
+        }
+    }
+
+    /// The bounds of one key's entries: the key and the next key (`k + [0]`); for the MVCC
+    /// comparator their unversioned encodings, which sort before their versions.
+    static func keyBounds(_ k: [UInt8], _ cmp: KeyComparator) -> ([UInt8], [UInt8]) {
+        switch cmp {
+        case .bytewise: return (k, k + [0])
+        case .mvcc: return (MVCCKey.encode(k, .zero), MVCCKey.encode(k + [0], .zero))
         }
     }
 

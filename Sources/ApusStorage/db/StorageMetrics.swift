@@ -28,9 +28,12 @@ public struct StorageMetrics: Sendable, CustomStringConvertible {
     /// comparator the versions below the GC threshold.
     public var gcBytesReclaimed: Int
     public var liveSnapshots: Int
-    /// Tables (and sorted levels) that bounded reads left out because the prefix filter showed
-    /// that they hold no key of the read's prefix (see `BloomPrefix`).
+    /// Memtables, tables and sorted levels that bounded reads left out because the prefix
+    /// filter showed that they hold no key of the read's prefix (see `BloomPrefix`).
     public var prefixFilterSkips: Int = 0
+    /// Memtables, tables and sorted levels that one-key reads (`IteratorOptions.onlyKey`) left
+    /// out because the whole-key filter showed that they hold no entry of the key.
+    public var keyFilterSkips: Int = 0
 
     /// (WAL + flush + compaction bytes written) / user bytes written.
     public var writeAmplification: Double {
@@ -74,6 +77,7 @@ final class EngineCounters: Sendable {
     let walSyncs = Atomic<Int>(0)
     let gcBytes = Atomic<Int>(0)
     let prefixFilterSkips = Atomic<Int>(0)
+    let keyFilterSkips = Atomic<Int>(0)
 
     func add(_ a: borrowing Atomic<Int>, _ n: Int) { a.wrappingAdd(n, ordering: .relaxed) }
 }

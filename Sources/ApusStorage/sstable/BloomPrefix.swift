@@ -1,3 +1,5 @@
+import ApusCore
+
 /// Which prefix of a key table filters also hold, so that reads of one prefix's keys (an
 /// equality lookup in a secondary index: every entry of one value) skip the tables that have
 /// no key with that prefix, as point reads skip tables by their whole key (RocksDB's prefix
@@ -23,16 +25,40 @@ public struct BloomPrefix: Sendable {
         return bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<n]))
     }
 
+    /// This function applied to the key part of `MVCCKey` encodings (`key@timestamp`), for an
+    /// engine with the `.mvcc` comparator: every version of a key (and its unversioned entry)
+    /// has the prefix its key has, and the prefix bytes are the same in the encoding. Malformed
+    /// encodings have none. Named after this function, so that tables written with one keep
+    /// their filters apart from the other's.
+    public var onMVCCKeys: BloomPrefix {
+        let inner = length
+        return BloomPrefix(name: name + "/mvcc-key") { key in
+            guard let (n, _) = MVCCKey.split(key), let p = inner(UnsafeRawBufferPointer(rebasing: key[0..<n])), p <= n else {
+                return nil
+            }
+            return p
+        }
+    }
+
     /// The hash of the one prefix every key in `[lower, upper)` starts with, when the function
     /// gives one: `lower`'s prefix, if `upper` does not pass the end of that prefix's keys.
-    func sharedPrefixHash(lower: [UInt8], upper: [UInt8]) -> UInt64? {
+    /// With the `.mvcc` comparator the bounds are `MVCCKey` encodings (and the function is an
+    /// `onMVCCKeys` one): what counts is the key part of `upper`.
+    func sharedPrefixHash(lower: [UInt8], upper: [UInt8], comparator: KeyComparator) -> UInt64? {
         guard let n = lower.withUnsafeBytes({ length($0) }), n > 0, n <= lower.count else { return nil }
         // The smallest key above every key starting with the prefix (none if it is all 0xFF).
         var end = Array(lower[0..<n])
         while let last = end.last, last == 0xFF { end.removeLast() }
         if !end.isEmpty {
             end[end.count - 1] += 1
-            guard upper.lexicographicallyPrecedes(end) || upper == end else { return nil }
+            switch comparator {
+            case .bytewise:
+                guard upper.lexicographicallyPrecedes(end) || upper == end else { return nil }
+            case .mvcc:
+                // Keys below `u@0` have key parts below `u`; keys below `u@ts` (ts > 0) may have `u`.
+                guard let (u, ts) = MVCCKey.decode(upper),
+                      u.lexicographicallyPrecedes(end) || (u == end && ts.isZero) else { return nil }
+            }
         }
         return lower.withUnsafeBytes { bloomHash(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
