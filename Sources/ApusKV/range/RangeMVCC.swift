@@ -69,29 +69,38 @@ extension KVRange {
 
     /// The value of `key` visible at `readTS` to transaction `txn` (its own intent first).
     ///
-    /// Two lookups: the intent slot `key@0` (a point lookup, bloom-filtered), then one seek to
-    /// `key@readTS`, which lands on the newest version at or below the read timestamp (versions
-    /// sort newest first), past the newer ones and the intent slot's deleted entries.
+    /// One iterator over the key's entries alone (`IteratorOptions.onlyKey`: the memtables and
+    /// tables whose filters lack the key are left out): its first entry is the intent slot
+    /// `key@0` when it holds an intent, then come the versions newest first; a few newer than
+    /// `readTS` are stepped over, more are passed by one seek to `key@readTS`.
     public func get(_ key: [UInt8], readTS: Timestamp, txn: TxnID,
                     visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility) throws(KVError) -> [UInt8]? {
         let snapshot = engine.snapshot()
-        if let intent = try intent(on: key, snapshot: snapshot) {
-            if intent.txn == txn { return intent.value }
-            if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS { return intent.value }
-        }
+        let it: StorageIterator
         do {
-            let it = try engine.makeIterator(IteratorOptions(prefix: key), snapshot: snapshot)
-            try it.seek(MVCCKey.encode(key, readTS))
-            while it.isValid {
-                guard let (k, ts) = MVCCKey.decode(it.key), k == key else { return nil }
-                if !ts.isZero && ts <= readTS {
-                    let v = it.value
-                    return v.first == 1 ? Array(v.dropFirst()) : nil
-                }
-                try it.next()
-            }
+            it = try engine.makeIterator(IteratorOptions(onlyKey: key), snapshot: snapshot)
+            try it.seekToFirst()
         } catch {
             throw KVRange.storageError(error)
+        }
+        var steps = 0
+        while it.isValid {
+            guard let ts = it.key.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }) else { return nil }
+            if ts.isZero {
+                if let intent = KVRange.decodeIntent(it.value) {
+                    if intent.txn == txn { return intent.value }
+                    if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS { return intent.value }
+                }
+            } else if ts <= readTS {
+                let v = it.value
+                return v.first == 1 ? Array(v.dropFirst()) : nil
+            }
+            steps += 1
+            do {
+                if steps == 4 { try it.seek(MVCCKey.encode(key, readTS)) } else { try it.next() }
+            } catch {
+                throw KVRange.storageError(error)
+            }
         }
         return nil
     }
@@ -108,7 +117,7 @@ extension KVRange {
         let lo = MVCCKey.encode(lower, .zero), hi = MVCCKey.encode(upper, .zero)
         let it: StorageIterator
         do {
-            it = try engine.makeIterator(pointKey.map { IteratorOptions(prefix: $0) } ?? IteratorOptions(lowerBound: lo, upperBound: hi),
+            it = try engine.makeIterator(pointKey.map { IteratorOptions(onlyKey: $0) } ?? IteratorOptions(lowerBound: lo, upperBound: hi),
                                          snapshot: snapshot)
             if reverse { try it.seekToLast() } else { try it.seek(lo) }
         } catch {
@@ -118,8 +127,6 @@ extension KVRange {
         // reverse they arrive oldest first and are decided once the key changes.
         var group: [(ts: Timestamp, value: [UInt8])] = []
         var groupKey: [UInt8]? = nil
-        var decided = false
-        var skipped = 0
         func decide(_ key: [UInt8], _ entries: [(ts: Timestamp, value: [UInt8])]) throws -> [UInt8]?? {
             // Entries newest first: the intent (ts zero), then versions by descending timestamp.
             for (ts, value) in entries {
@@ -135,56 +142,77 @@ extension KVRange {
             }
             return nil
         }
-        while it.isValid {
-            let raw = it.key
-            guard let (k, ts) = MVCCKey.decode(raw) else {
-                do { if reverse { try it.prev() } else { try it.next() } } catch { throw KVRange.storageError(error) }
-                continue
-            }
-            if let pointKey, k != pointKey {
-                if compareBytes(k, pointKey) > 0 { break }
-                do { try it.next() } catch { throw KVRange.storageError(error) }
-                continue
-            }
-            if reverse {
+        func step() throws(KVError) {
+            do { if reverse { try it.prev() } else { try it.next() } } catch { throw KVRange.storageError(error) }
+        }
+        if reverse {
+            while it.isValid {
+                guard let (k, ts) = MVCCKey.decode(it.key) else {
+                    try step()
+                    continue
+                }
+                if let pointKey, k != pointKey {
+                    try step()
+                    continue
+                }
                 if let g = groupKey, g != k {
                     if case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
                     group.removeAll(keepingCapacity: true)
                 }
                 groupKey = k
                 group.append((ts, it.value))
-                do { try it.prev() } catch { throw KVRange.storageError(error) }
+                try step()
+            }
+            if let g = groupKey, case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
+            return nil
+        }
+        // Forward: entries are read borrowed; the key part is copied once per key, a value
+        // only when it is the one returned.
+        var key: [UInt8] = []
+        var haveKey = false
+        var decided = false
+        var skipped = 0
+        while it.isValid {
+            let entry = it.withCurrent { raw, _ -> (ts: Timestamp, newKey: Bool)? in
+                guard let (n, ts) = MVCCKey.split(raw) else { return nil }
+                let part = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                if haveKey && key.withUnsafeBytes({ compareBytes(part, $0) == 0 }) { return (ts, false) }
+                key.removeAll(keepingCapacity: true)
+                key.append(contentsOf: part)
+                haveKey = true
+                return (ts, true)
+            }
+            guard let (ts, newKey) = entry else {
+                try step()
                 continue
             }
-            if k != groupKey {
-                groupKey = k
+            if newKey {
                 decided = false
                 skipped = 0
             }
             if !decided {
-                let value = it.value
                 if !ts.isZero {
                     // The common case, a version: no intent in front of it.
                     if ts <= readTS {
                         decided = true
-                        if value.first == 1, try !body(k, Array(value[1...])) { return k }
+                        let row = it.withCurrent { _, v -> [UInt8]? in v.first == 1 ? Array(v[1...]) : nil }
+                        if let row, try !body(key, row) { return key }
                     }
-                } else if case let .some(v) = try decide(k, [(ts, value)]) {
+                } else if case let .some(v) = try decide(key, [(ts, it.value)]) {
                     decided = true
-                    if let v, try !body(k, v) { return k }
+                    if let v, try !body(key, v) { return key }
                 }
-                do { try it.next() } catch { throw KVRange.storageError(error) }
+                try step()
             } else {
                 // Older versions of a decided key: step over a few, then seek past the key.
                 skipped += 1
                 do {
-                    if skipped < 4 { try it.next() } else { try it.seek(MVCCKey.encode(k + [0], .zero)) }
+                    if skipped < 4 { try it.next() } else { try it.seek(MVCCKey.encode(key + [0], .zero)) }
                 } catch {
                     throw KVRange.storageError(error)
                 }
             }
         }
-        if reverse, let g = groupKey, case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
         return nil
     }
 }

@@ -29,11 +29,12 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
         return SQLStorageLayout(rawValue: name)
     }
 
-    /// Sets `options` up for `layout`: its comparator; the MVCC layout goes without the SQL
-    /// key prefix filter (`StorageOptions.sql`), whose prefixes are of unversioned keys.
+    /// Sets `options` up for `layout`: its comparator; on the MVCC layout the prefix filter
+    /// (`StorageOptions.sql`'s) takes the prefix of each `key@ts`'s key part
+    /// (`BloomPrefix.onMVCCKeys`, a function of another name than the sequence layout's).
     public static func configure(_ options: inout StorageOptions, _ layout: SQLStorageLayout) {
         options.comparator = layout.comparator
-        if layout == .mvcc { options.bloomPrefix = nil }
+        if layout == .mvcc { options.bloomPrefix = options.bloomPrefix?.onMVCCKeys }
     }
 
     /// The layout an engine was opened with.
