@@ -127,6 +127,8 @@ extension KVRange {
         // reverse they arrive oldest first and are decided once the key changes.
         var group: [(ts: Timestamp, value: [UInt8])] = []
         var groupKey: [UInt8]? = nil
+        var decided = false
+        var skipped = 0
         func decide(_ key: [UInt8], _ entries: [(ts: Timestamp, value: [UInt8])]) throws -> [UInt8]?? {
             // Entries newest first: the intent (ts zero), then versions by descending timestamp.
             for (ts, value) in entries {
@@ -142,77 +144,56 @@ extension KVRange {
             }
             return nil
         }
-        func step() throws(KVError) {
-            do { if reverse { try it.prev() } else { try it.next() } } catch { throw KVRange.storageError(error) }
-        }
-        if reverse {
-            while it.isValid {
-                guard let (k, ts) = MVCCKey.decode(it.key) else {
-                    try step()
-                    continue
-                }
-                if let pointKey, k != pointKey {
-                    try step()
-                    continue
-                }
+        while it.isValid {
+            let raw = it.key
+            guard let (k, ts) = MVCCKey.decode(raw) else {
+                do { if reverse { try it.prev() } else { try it.next() } } catch { throw KVRange.storageError(error) }
+                continue
+            }
+            if let pointKey, k != pointKey {
+                if compareBytes(k, pointKey) > 0 { break }
+                do { try it.next() } catch { throw KVRange.storageError(error) }
+                continue
+            }
+            if reverse {
                 if let g = groupKey, g != k {
                     if case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
                     group.removeAll(keepingCapacity: true)
                 }
                 groupKey = k
                 group.append((ts, it.value))
-                try step()
-            }
-            if let g = groupKey, case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
-            return nil
-        }
-        // Forward: entries are read borrowed; the key part is copied once per key, a value
-        // only when it is the one returned.
-        var key: [UInt8] = []
-        var haveKey = false
-        var decided = false
-        var skipped = 0
-        while it.isValid {
-            let entry = it.withCurrent { raw, _ -> (ts: Timestamp, newKey: Bool)? in
-                guard let (n, ts) = MVCCKey.split(raw) else { return nil }
-                let part = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-                if haveKey && key.withUnsafeBytes({ compareBytes(part, $0) == 0 }) { return (ts, false) }
-                key.removeAll(keepingCapacity: true)
-                key.append(contentsOf: part)
-                haveKey = true
-                return (ts, true)
-            }
-            guard let (ts, newKey) = entry else {
-                try step()
+                do { try it.prev() } catch { throw KVRange.storageError(error) }
                 continue
             }
-            if newKey {
+            if k != groupKey {
+                groupKey = k
                 decided = false
                 skipped = 0
             }
             if !decided {
+                let value = it.value
                 if !ts.isZero {
                     // The common case, a version: no intent in front of it.
                     if ts <= readTS {
                         decided = true
-                        let row = it.withCurrent { _, v -> [UInt8]? in v.first == 1 ? Array(v[1...]) : nil }
-                        if let row, try !body(key, row) { return key }
+                        if value.first == 1, try !body(k, Array(value[1...])) { return k }
                     }
-                } else if case let .some(v) = try decide(key, [(ts, it.value)]) {
+                } else if case let .some(v) = try decide(k, [(ts, value)]) {
                     decided = true
-                    if let v, try !body(key, v) { return key }
+                    if let v, try !body(k, v) { return k }
                 }
-                try step()
+                do { try it.next() } catch { throw KVRange.storageError(error) }
             } else {
                 // Older versions of a decided key: step over a few, then seek past the key.
                 skipped += 1
                 do {
-                    if skipped < 4 { try it.next() } else { try it.seek(MVCCKey.encode(key + [0], .zero)) }
+                    if skipped < 4 { try it.next() } else { try it.seek(MVCCKey.encode(k + [0], .zero)) }
                 } catch {
                     throw KVRange.storageError(error)
                 }
             }
         }
+        if reverse, let g = groupKey, case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
         return nil
     }
 }

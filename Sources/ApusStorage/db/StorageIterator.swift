@@ -29,13 +29,6 @@ public final class StorageIterator {
     /// The current value. Meaningful only while `isValid`.
     public var value: [UInt8] { currentValue }
 
-    /// Calls `body` with the current key and value, borrowed: no copy, and the iterator keeps
-    /// reusing its buffers (a caller holding `key` or `value` makes the next step copy them).
-    /// Meaningful only while `isValid`.
-    public func withCurrent<R>(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try currentKey.withUnsafeBytes { k in try currentValue.withUnsafeBytes { v in try body(k, v) } }
-    }
-
     init(input: MergingIterator, snapshot: Snapshot, tombstones: [RangeTombstone], options: IteratorOptions,
          comparator: KeyComparator, pinned: StorageEngine.ReadState) {
         self.input = input
