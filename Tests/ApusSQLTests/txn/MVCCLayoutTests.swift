@@ -199,7 +199,6 @@ import Testing
                 try StorageEngine.open(directory: dir, options: $0, fileSystem: fs)
             }
         }
-        #expect(SQLStorageLayout.default == .mvcc)
         for other in SQLStorageLayout.allCases {
             let chosen = "/\(other.rawValue)", defaulted = "/\(other.rawValue)-default"
             do {
