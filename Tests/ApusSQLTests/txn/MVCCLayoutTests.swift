@@ -214,7 +214,8 @@ import Testing
             #expect(SQLStorageLayout(engine: e) == other)
             #expect(try MVCCLayoutTests.rows(try SQLSession(engine: e), "SELECT id FROM t") == [["7"]])
             try e.close()
-            let mismatch: [(String, SQLStorageLayout)] = [(chosen, other == .mvcc ? .sequence : .mvcc), (defaulted, .sequence)]
+            func opposite(_ l: SQLStorageLayout) -> SQLStorageLayout { l == .mvcc ? .sequence : .mvcc }
+            let mismatch: [(String, SQLStorageLayout)] = [(chosen, opposite(other)), (defaulted, opposite(.default))]
             for (dir, layout) in mismatch {
                 do {
                     _ = try open(dir, layout)
