@@ -175,12 +175,7 @@ public struct IntentSpans: Sendable, Equatable {
     /// Adds `key`; returns whether the covered keys grew (false: `key` was covered already).
     @discardableResult
     public mutating func insert(_ key: [UInt8]) -> Bool {
-        // The first span whose upper bound is above `key`.
-        var lo = 0, hi = spans.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if compareBytes(spans[mid].upper, key) <= 0 { lo = mid + 1 } else { hi = mid }
-        }
+        let lo = firstEndingAfter(key)
         if lo < spans.count && compareBytes(spans[lo].lower, key) <= 0 { return false }
         let upper = key + [0]  // the key's immediate successor
         if lo > 0 && spans[lo - 1].upper == key {
@@ -213,11 +208,17 @@ public struct IntentSpans: Sendable, Equatable {
 
     /// Whether `key` is covered.
     public func contains(_ key: [UInt8]) -> Bool {
+        let i = firstEndingAfter(key)
+        return i < spans.count && compareBytes(spans[i].lower, key) <= 0
+    }
+
+    /// The index of the first span whose upper bound is above `key` (`spans.count`: none).
+    private func firstEndingAfter(_ key: [UInt8]) -> Int {
         var lo = 0, hi = spans.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if compareBytes(spans[mid].upper, key) <= 0 { lo = mid + 1 } else { hi = mid }
         }
-        return lo < spans.count && compareBytes(spans[lo].lower, key) <= 0
+        return lo
     }
 }
