@@ -342,7 +342,11 @@ public struct SLTRunner {
         }
         let db: Database
         // APUS_SLT_LAYOUT=sequence|mvcc runs the files on that storage layout (default: the default layout).
-        let layout = SQLStorageLayout.named(ProcessInfo.processInfo.environment["APUS_SLT_LAYOUT"]) ?? .default
+        guard let layout = SQLStorageLayout.named(ProcessInfo.processInfo.environment["APUS_SLT_LAYOUT"]) else {
+            res.error = "APUS_SLT_LAYOUT must be sequence or mvcc"
+            res.failed = planned
+            return res
+        }
         do { db = try Database.inMemory(layout: layout) } catch {
             res.error = "cannot open database: \(error)"
             res.failed = planned

@@ -13,7 +13,11 @@ import Testing
 @Suite struct VectorSQLTests {
     /// The storage layout the suite runs on (`APUS_TEST_LAYOUT`, else the default, as for
     /// the SQL transaction suites); the crash test runs on both.
-    static let layout = SQLStorageLayout.named(ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"]) ?? .default
+    static let layout: SQLStorageLayout = {
+        let value = ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"]
+        guard let layout = SQLStorageLayout.named(value) else { preconditionFailure("APUS_TEST_LAYOUT=\(value ?? "") names no storage layout") }
+        return layout
+    }()
 
     /// Engine options for `layout`.
     static func options(_ layout: SQLStorageLayout = VectorSQLTests.layout) -> StorageOptions {

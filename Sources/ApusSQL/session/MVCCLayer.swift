@@ -23,7 +23,8 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
     public static let `default`: SQLStorageLayout = .sequence
 
     /// `name`'s layout when `name` is "sequence" or "mvcc", the default when it is nil or empty
-    /// (environment switches of the test harnesses), nil otherwise.
+    /// (environment switches of the test harnesses), nil otherwise: callers refuse such a name,
+    /// so that a misspelt switch cannot run a suite on the other layout unnoticed.
     public static func named(_ name: String?) -> SQLStorageLayout? {
         guard let name, !name.isEmpty else { return .default }
         return SQLStorageLayout(rawValue: name)

@@ -22,6 +22,18 @@ import Testing
         return (engine, layer)
     }
 
+    /// The environment switches reach every harness: under `APUS_TEST_LAYOUT=mvcc` and
+    /// `APUS_TEST_RANGES=N` (CI's pass over 40 ranges) a harness runs on the MVCC layout over that
+    /// many ranges, so that the pass cannot silently run on one range or the other layout.
+    @Test func theEnvironmentSwitchesReachTheHarness() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let h = try TxnHarness(sessions: 1)
+        #expect(SQLStorageLayout(engine: h.engine) == TxnHarness.defaultLayout)
+        guard let mvcc = h.coordinator.mvcc else { return }
+        #expect(mvcc.router.all.count == MVCCLayer.testSplitPoints(environment).count + 1)
+        if let n = environment["APUS_TEST_RANGES"].flatMap({ Int($0) }), n > 1 { #expect(mvcc.router.all.count > 1) }
+    }
+
     @Test func testSplitPointsSplitTheFirstTables() {
         #expect(MVCCLayer.testSplitPoints([:]).isEmpty)
         #expect(MVCCLayer.testSplitPoints(["APUS_TEST_RANGES": "1"]).isEmpty)

@@ -21,8 +21,14 @@ final class TxnHarness: @unchecked Sendable {
 
     deinit { try? engine.close() }
 
-    static var defaultLayout: SQLStorageLayout {
-        SQLStorageLayout.named(ProcessInfo.processInfo.environment["APUS_TEST_LAYOUT"]) ?? .default
+    static var defaultLayout: SQLStorageLayout { TxnHarness.layout(switch: "APUS_TEST_LAYOUT") }
+
+    /// The layout the environment variable `name` names (unset: the default); a value that names
+    /// no layout stops the test run rather than running it on the default.
+    static func layout(switch name: String) -> SQLStorageLayout {
+        let value = ProcessInfo.processInfo.environment[name]
+        guard let layout = SQLStorageLayout.named(value) else { preconditionFailure("\(name)=\(value ?? "") names no storage layout") }
+        return layout
     }
 
     var coordinator: TxnCoordinator { TxnCoordinator.shared(engine) }
