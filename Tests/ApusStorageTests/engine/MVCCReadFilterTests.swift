@@ -13,16 +13,10 @@ import Testing
 @Suite struct MVCCReadFilterTests {
     let cmp = KeyComparator.mvcc
 
+    /// `PrefixFilterTests`' small engine under the `.mvcc` comparator.
     func options(_ prefix: BloomPrefix?) -> StorageOptions {
-        var o = StorageOptions()
+        var o = PrefixFilterTests.options(prefix)
         o.comparator = .mvcc
-        o.bloomPrefix = prefix
-        o.memtableBytesMax = 64 << 10
-        o.tableBytesTarget = 64 << 10
-        o.level1BytesMax = 128 << 10
-        o.levelSizeMultiplier = 2
-        o.blockBytes = 512
-        o.compactionBytesPerSecondMax = nil
         return o
     }
 

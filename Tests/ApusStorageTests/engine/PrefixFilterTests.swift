@@ -14,7 +14,8 @@ import Testing
     static let byGroup = BloomPrefix(name: "test.group3") { key in key.count >= 3 && key[0] != UInt8(ascii: "z") ? 3 : nil }
     static let byTwo = BloomPrefix(name: "test.group2") { key in key.count >= 2 ? 2 : nil }
 
-    func options(_ prefix: BloomPrefix?) -> StorageOptions {
+    /// Small memtables, tables and levels (data reaches every level quickly), with `prefix`.
+    static func options(_ prefix: BloomPrefix?) -> StorageOptions {
         var o = StorageOptions()
         o.bloomPrefix = prefix
         o.memtableBytesMax = 64 << 10
@@ -63,7 +64,7 @@ import Testing
     func boundedReadsMatchTheModel(seed: UInt64) throws {
         var rng = SplitMix64(seed: seed)
         let fs = MemoryFileSystem()
-        var e = try StorageEngine.open(directory: "/db", options: options(PrefixFilterTests.byGroup), fileSystem: fs)
+        var e = try StorageEngine.open(directory: "/db", options: PrefixFilterTests.options(PrefixFilterTests.byGroup), fileSystem: fs)
         var model: [[UInt8]: [UInt8]] = [:]
         // Groups 0..<24 exist (20..<24 are "z" groups, without a prefix); 24..<40 never do.
         let written = 24, groups = 40
@@ -96,7 +97,7 @@ import Testing
         #expect(skips > 0, "seed \(seed): reads of absent groups skipped no table")
         // Another prefix function: the tables' filters hold other prefixes and must not be used.
         try e.close()
-        e = try StorageEngine.open(directory: "/db", options: options(PrefixFilterTests.byTwo), fileSystem: fs)
+        e = try StorageEngine.open(directory: "/db", options: PrefixFilterTests.options(PrefixFilterTests.byTwo), fileSystem: fs)
         try check(e, model, groups: groups, "seed \(seed) reopened with another prefix")
         // New tables written with it are used, and still agree.
         for g in 0..<written {
@@ -107,7 +108,7 @@ import Testing
         try e.compactAll()
         try check(e, model, groups: groups, "seed \(seed) rewritten with another prefix")
         try e.close()
-        e = try StorageEngine.open(directory: "/db", options: options(nil), fileSystem: fs)
+        e = try StorageEngine.open(directory: "/db", options: PrefixFilterTests.options(nil), fileSystem: fs)
         try check(e, model, groups: groups, "seed \(seed) reopened without a prefix")
         try e.close()
     }
@@ -115,7 +116,7 @@ import Testing
     /// Memtables have a filter of their own: reads of absent groups and keys skip them, and
     /// everything written is found, before any flush and while entries are added concurrently.
     @Test func memtableFilterNeverHidesAKey() throws {
-        let e = try StorageEngine.open(directory: "/db", options: options(PrefixFilterTests.byGroup), fileSystem: MemoryFileSystem())
+        let e = try StorageEngine.open(directory: "/db", options: PrefixFilterTests.options(PrefixFilterTests.byGroup), fileSystem: MemoryFileSystem())
         defer { try? e.close() }
         var model: [[UInt8]: [UInt8]] = [:]
         for g in 0..<20 where g % 2 == 0 {
