@@ -79,7 +79,10 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
 ///   written key), written to the engine at once (unsynced). The transaction's record, PENDING
 ///   with a heartbeat time and the spans of its intents, lives at a local key of the anchor's
 ///   range (`TxnRecord`); it is written with the first intents and again whenever the spans
-///   grow or the heartbeat is due, before (or with) the intents it newly covers.
+///   grow or the heartbeat is due, before (or with) the intents it newly covers. Intents are
+///   buffered (up to 256 KiB, until a read of their span): a transaction that sent none and
+///   wrote on one range commits in one phase, its group write carrying the versions themselves
+///   (`MVCCTransaction.onePhase`).
 /// * **Commit**: the `TxnCoordinator` validates (the same conflict rules as the sequence layout),
 ///   gives the commit a timestamp from the clock in commit order and writes the COMMITTED record,
 ///   several commits per synced write (group commit); that write is the commit point. A
@@ -142,6 +145,9 @@ public final class MVCCLayer: @unchecked Sendable {
 
     /// Test hook: commits stop there, leaving their intents unresolved.
     var stopResolutionForTesting: ResolutionStop?
+    /// Whether small single-range transactions commit in one phase (`MVCCTransaction.onePhase`);
+    /// tests of the intent path turn it off.
+    var onePhaseCommits = true
     /// Intent resolution works in batches of about this many bytes.
     static let resolveChunkBytes = 1 << 20
 

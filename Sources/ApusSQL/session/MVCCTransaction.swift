@@ -66,6 +66,10 @@ final class MVCCTransaction {
     private var staged = false
     /// Whether the record must be written again (new spans or heartbeat) before more intents go out.
     private var recordStale = false
+    /// Whether an intent or the record reached the engine (then the commit takes the intent path).
+    private var intentsWritten = false
+    /// Whether the commit under way is a one-phase commit (see `onePhase`).
+    private var committingInOnePhase = false
     private var heartbeat: Int64 = 0
     /// Values of the intents, while they stay small (nil once over `cacheBytesMax`).
     private var cache: [ByteKey: [UInt8]?]? = [:]
@@ -110,6 +114,7 @@ final class MVCCTransaction {
     /// lies in the spans of the record written before it.
     private func flush() throws(SQLError) {
         pendingKeys.removeAll(keepingCapacity: true)
+        if !pending.isEmpty || recordStale { intentsWritten = true }
         do {
             if recordStale, let key = recordKey {
                 let record = TxnRecord(status: .pending, timestamp: readTS, heartbeat: heartbeat, spans: spans.spans)
@@ -269,6 +274,13 @@ final class MVCCTransaction {
     func stamp(_ ts: Timestamp) -> WriteBatch {
         layer.committing(id, at: ts)
         var b = WriteBatch()
+        if committingInOnePhase, let cache {
+            sortedWritten.forEach { key in
+                guard let value = cache[ByteKey(key)] else { return }
+                KVRange.putVersion(&b, key: key, ts: ts, value: value)
+            }
+            return b
+        }
         if let key = recordKey {
             staged = rangeIDs.count > 1
             let record = TxnRecord(status: staged ? .staging : .committed, timestamp: ts, heartbeat: TxnCoordinator.wallNanos(),
@@ -278,8 +290,23 @@ final class MVCCTransaction {
         return b
     }
 
-    /// Writes the intents not yet written (before the commit).
-    func prepareCommit() throws(SQLError) { try flush() }
+    /// Whether the transaction can commit in one phase: none of its intents reached the engine
+    /// (they are all pending, their values cached) and they are all on one range. Its group
+    /// write then carries the committed versions themselves at the commit timestamp instead of
+    /// a record: no intent, record or resolution is ever written, and the group write is still
+    /// the commit point (one atomic engine write on the one range). Readers cannot have met the
+    /// writes before the commit, and other writers were kept off the keys by the row locks.
+    var onePhase: Bool { layer.onePhaseCommits && !intentsWritten && cache != nil && rangeIDs.count == 1 }
+
+    /// Bytes the commit adds to the group write beyond the record: the versions of a one-phase
+    /// commit (about the size of its pending intents).
+    var commitBytes: Int { committingInOnePhase ? pending.batch.data.count : 0 }
+
+    /// Before the commit: writes the intents not yet written, unless the commit takes one phase.
+    func prepareCommit() throws(SQLError) {
+        committingInOnePhase = onePhase
+        if !committingInOnePhase { try flush() }
+    }
 
     /// After the commit point: turns the intents into versions at `ts` and deletes the record.
     /// A failure leaves the committed record, whose intents readers still see and the next open resolves.
@@ -287,6 +314,14 @@ final class MVCCTransaction {
         // A test stop models a crash: the process does not remember the commit.
         let remember = layer.stopResolutionForTesting == nil
         defer { layer.finished(id, stagedCommit: staged && remember ? ts : nil) }
+        if committingInOnePhase {
+            // The versions went with the commit point: nothing to resolve.
+            pending = RangeBatcher(router: layer.router)
+            pendingKeys = []
+            written = []
+            cache = nil
+            return
+        }
         if layer.stopResolutionForTesting == .afterCommitPoint { return }
         if staged, let key = recordKey {
             // STAGING → COMMITTED before any intent is resolved: a STAGING record is decided by
@@ -339,7 +374,8 @@ final class MVCCTransaction {
         defer { layer.finished(id) }
         pending = RangeBatcher(router: layer.router)
         pendingKeys = []
-        guard let key = recordKey else { return }
+        // Nothing reached the engine: nothing to remove.
+        guard intentsWritten, let key = recordKey else { return }
         var b = RangeBatcher(router: layer.router)
         sortedWritten.forEach { key in
             guard written.contains(ByteKey(key)) else { return }

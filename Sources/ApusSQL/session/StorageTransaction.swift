@@ -579,7 +579,7 @@ public final class StorageTransaction: KVTransaction {
         do {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             committed = try control.commit(id: id, batch: WriteBatch(), keys: keys, reads: readSet, start: start,
-                                           bumpsGeneration: bumpsGeneration) { ts in
+                                           bumpsGeneration: bumpsGeneration, stampBytes: mvcc.commitBytes) { ts in
                 commitTS = ts
                 return mvcc.stamp(ts)
             }

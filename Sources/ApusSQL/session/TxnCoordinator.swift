@@ -393,13 +393,13 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// commit's timestamp (the clock's next, so commit timestamps follow the commit order), and
     /// returns what to write at the commit point (the COMMITTED record), instead of `batch`.
     func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool,
-                stamp: ((Timestamp) -> WriteBatch)? = nil) throws(SQLError) -> UInt64 {
+                stampBytes: Int = 0, stamp: ((Timestamp) -> WriteBatch)? = nil) throws(SQLError) -> UInt64 {
         cond.lock()
         leases[id] = nil
         // Transactions are combined while they fit in a memtable and one engine batch; a larger
         // one waits for the group to empty and goes alone.
         let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax - TxnCoordinator.historyBytesMax)
-        while !group.isEmpty && group.data.count + batch.data.count > groupMax { cond.wait() }
+        while !group.isEmpty && group.data.count + batch.data.count + stampBytes > groupMax { cond.wait() }
         if let reads, conflicts(reads, start) {
             removeActive(start)
             serializationFailures += 1

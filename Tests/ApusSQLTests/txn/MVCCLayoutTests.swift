@@ -61,6 +61,7 @@ import Testing
             _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (2, 'old')")
             let layer = try #require(TxnCoordinator.shared(engine).mvcc)
             layer.stopResolutionForTesting = .afterCommitPoint
+            layer.onePhaseCommits = false  // the intent path (a one-phase commit leaves no record)
             _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'new' WHERE id = 1; DELETE FROM t WHERE id = 2; INSERT INTO t VALUES (3, 'new'); COMMIT")
             #expect(try MVCCLayoutTests.leftovers(engine) == (3, 1))
             // Another session reads the commit from the record.
@@ -77,6 +78,43 @@ import Testing
         #expect(layer.recovered.intents == 3)
         #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
         #expect(try MVCCLayoutTests.rows(s, "SELECT * FROM t ORDER BY id") == [["1", "new"], ["3", "new"]])
+    }
+
+    /// A small transaction on one range commits in one phase: its group write carries the
+    /// versions themselves, so no intent or record is ever written (a stop right after the
+    /// commit point finds nothing left to resolve), and the commit survives a crash. A
+    /// transaction whose intents went out before its commit (here: it read its own writes'
+    /// span) commits through them.
+    @Test func aSmallTransactionCommitsInOnePhase() throws {
+        let fs = MemoryFileSystem()
+        do {
+            let engine = try StorageEngine.open(directory: "/one", options: MVCCLayoutTests.options(), fileSystem: fs)
+            // One range, whatever `APUS_TEST_RANGES` asks for (several ranges take the intent path).
+            let layer = try #require(TxnCoordinator.shared(engine, splitPoints: []).mvcc)
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (2, 'old'), (4, 'old')")
+            layer.stopResolutionForTesting = .afterCommitPoint
+            // A key written twice, a deletion and an insertion: each key's last write is its version.
+            _ = try s.execute(sql: """
+                BEGIN; UPDATE t SET v = 'mid' WHERE id = 1; UPDATE t SET v = 'new' WHERE id = 1;
+                DELETE FROM t WHERE id = 2; INSERT INTO t VALUES (3, 'new'); COMMIT
+                """)
+            #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
+            let r = try SQLSession(engine: engine)
+            #expect(try MVCCLayoutTests.rows(r, "SELECT * FROM t ORDER BY id") == [["1", "new"], ["3", "new"], ["4", "old"]])
+            _ = try s.execute(sql: "BEGIN; UPDATE t SET v = 'newer' WHERE id = 4")
+            #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM t") == [["3"]])  // sends the intent
+            _ = try s.execute(sql: "COMMIT")
+            #expect(try MVCCLayoutTests.leftovers(engine) == (1, 1))
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let engine = try StorageEngine.open(directory: "/one", options: MVCCLayoutTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        let layer = try #require(TxnCoordinator.shared(engine, splitPoints: []).mvcc)
+        let s = try SQLSession(engine: engine)
+        #expect(layer.recovered.committed == 1 && layer.recovered.intents == 1)
+        #expect(try MVCCLayoutTests.rows(s, "SELECT * FROM t ORDER BY id") == [["1", "new"], ["3", "new"], ["4", "newer"]])
     }
 
     /// A crash before the COMMITTED record loses the transaction: the next open aborts its
@@ -100,9 +138,9 @@ import Testing
         let s = try SQLSession(engine: engine)
         let layer = try #require(TxnCoordinator.shared(engine).mvcc)
         #expect(layer.recovered.aborted == 1)
-        // The other commit's resolution was unsynced too: its record (synced) resolves it again.
-        #expect(layer.recovered.committed == 1)
-        #expect(layer.recovered.intents == 501)
+        // The other commit took one phase: its versions went with its synced commit point.
+        #expect(layer.recovered.committed == 0)
+        #expect(layer.recovered.intents == 500)
         #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
         #expect(try MVCCLayoutTests.rows(s, "SELECT * FROM t") == [["1", "old"]])
         #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM u") == [["1"]])

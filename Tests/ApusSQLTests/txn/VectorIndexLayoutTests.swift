@@ -162,6 +162,7 @@ import Testing
             _ = try s.execute(sql: "CREATE INDEX t_v ON t USING hnsw (v vector_l2_ops)")
             let layer = try #require(TxnCoordinator.shared(engine).mvcc)
             layer.stopResolutionForTesting = .afterCommitPoint
+            layer.onePhaseCommits = false  // the intent path (a one-phase commit leaves no record)
             _ = try s.execute(sql: """
                 BEGIN; INSERT INTO t VALUES (1000, '[-100,0]'); UPDATE t SET v = '[1000,0]' WHERE id = 5;
                 DELETE FROM t WHERE id = 150; COMMIT
