@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A hybrid-logical-clock timestamp: wall-clock nanoseconds plus a logical counter.
 ///
 /// Timestamps are comparable across nodes: ordered by `wallNanos`, then `logical`. They version
@@ -33,6 +39,21 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 public protocol PhysicalClock: Sendable {
     /// Nanoseconds since the Unix epoch.
     func nowNanos() -> UInt64
+}
+
+/// The system's wall clock (`CLOCK_REALTIME`): the one place that reads it for timestamps,
+/// heartbeats and time maps.
+public struct SystemClock: PhysicalClock {
+    public init() {}
+
+    public func nowNanos() -> UInt64 { UInt64(max(SystemClock.wallNanos(), 0)) }
+
+    /// Nanoseconds since the Unix epoch, signed (the form heartbeats and wall times are kept in).
+    public static func wallNanos() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_REALTIME, &t)
+        return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+    }
 }
 
 /// The hybrid logical clock of Kulkarni et al.: `now()` never goes backwards and exceeds every

@@ -153,8 +153,7 @@ public final class MVCCStore: @unchecked Sendable {
 
     /// Adds `txn`'s record to `batch` (the `TxnRecord` encoding; its heartbeat is the wall time).
     public static func putRecord(_ batch: inout WriteBatch, txn: TxnID, status: TxnStatus, ts: Timestamp) {
-        let wall = Int64(Date().timeIntervalSince1970 * 1e9)
-        batch.put(recordKey(txn), TxnRecord(status: status, timestamp: ts, heartbeat: wall).encoded)
+        batch.put(recordKey(txn), TxnRecord(status: status, timestamp: ts, heartbeat: SystemClock.wallNanos()).encoded)
     }
 
     /// `txn`'s record, or nil if it has none (never started writing, or already cleaned up).

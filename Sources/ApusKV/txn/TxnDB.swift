@@ -39,7 +39,7 @@ public final class TxnDB: @unchecked Sendable {
     }
 
     func now() -> Timestamp {
-        let phys = UInt64(Date().timeIntervalSince1970 * 1_000_000_000)
+        let phys = SystemClock().nowNanos()
         return clock.withLock { $0.now(physicalNanos: phys) }
     }
 

@@ -195,7 +195,11 @@ public final class MVCCLayer: @unchecked Sendable {
     /// then the first tables' primary indexes at the integer keys 2, 4 and 10 and their
     /// secondary indexes apart. Unset: one range.
     static func testSplitPoints(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [[UInt8]] {
-        guard let n = environment["APUS_TEST_RANGES"].flatMap({ Int($0) }), n > 1 else { return [] }
+        guard let value = environment["APUS_TEST_RANGES"] else { return [] }
+        // A value that names no count would run on one range unnoticed (a test pass claiming
+        // several ranges); stop instead, as the layout switches do.
+        guard let n = Int(value), n >= 1 else { preconditionFailure("APUS_TEST_RANGES must be a positive number of ranges, not \(value)") }
+        if n == 1 { return [] }
         var points: [[UInt8]] = [[0x01], [0x02]]
         for table in UInt32(100)..<116 {
             let primary = KeyEncoding.indexPrefix(table: table, index: 1)
@@ -228,7 +232,7 @@ public final class MVCCLayer: @unchecked Sendable {
     func now() -> Timestamp {
         clock.lock()
         defer { clock.unlock() }
-        return hlc.now(physicalNanos: UInt64(max(TxnCoordinator.wallNanos(), 0)))
+        return hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0)))
     }
 
     /// The timestamp of wall time `wall` (ns since 1970), the largest at that time.
@@ -303,7 +307,7 @@ public final class MVCCLayer: @unchecked Sendable {
     }
 
     func expired(_ record: TxnRecord) -> Bool {
-        TxnCoordinator.wallNanos() - record.heartbeat > heartbeatTimeoutNanos
+        SystemClock.wallNanos() - record.heartbeat > heartbeatTimeoutNanos
     }
 
     /// Whether a reader sees `intent` (on `key`, met in `snapshot`); an abandoned owner is aborted
@@ -329,15 +333,16 @@ public final class MVCCLayer: @unchecked Sendable {
             // since the snapshot was taken (resolved, record deleted): the snapshot decides, with
             // the intents it holds. An owner that is gone is settled on the way.
             if let ts = recentlyStaged(intent.txn) { return .committed(ts) }
-            let committed = try stagingCommitted(intent.txn, record, snapshot: range.engine === engine ? snapshot : nil)
             cleanupLock.lock()
-            if state(intent.txn) == nil {
-                do { _ = try decideStaging(intent.txn, recordKey: recordKey) } catch {
-                    cleanupLock.unlock()
-                    throw error
-                }
+            defer { cleanupLock.unlock() }
+            if state(intent.txn) == nil, try range.record(at: recordKey)?.status == .staging {
+                // Still undecided now: deciding it counts the intents once, in the current state,
+                // which agrees with the snapshot's (a gone owner writes no more, and intents are
+                // removed only after their record stopped being STAGING).
+                return try decideStaging(intent.txn, recordKey: recordKey).map { .committed($0) } ?? .invisible
             }
-            cleanupLock.unlock()
+            // Decided since the snapshot (its record changed or went): the snapshot's intents decide.
+            let committed = try stagingCommitted(intent.txn, record, snapshot: range.engine === engine ? snapshot : nil)
             return committed ? .committed(record.timestamp) : .invisible
         case .pending:
             if expired(record) { try abortAbandoned(intent, key: key) }
@@ -396,8 +401,7 @@ public final class MVCCLayer: @unchecked Sendable {
                     try it.seek(MVCCKey.encode(part.lower, .zero))
                     while it.isValid {
                         let raw = it.key
-                        if raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero, !TxnRecord.isRecordKey(k),
-                           let intent = KVRange.decodeIntent(it.value), intent.txn == txn {
+                        if let (k, intent) = MVCCLayer.intentEntry(raw, it.value), intent.txn == txn {
                             try body(raw, k, intent)
                             count += 1
                         }
@@ -413,6 +417,15 @@ public final class MVCCLayer: @unchecked Sendable {
             }
         }
         return count
+    }
+
+    /// The user key and intent of an engine entry (`raw`, `value`) when it is an intent: the
+    /// unversioned slot `key@0` of a key that is not a transaction record, holding an intent.
+    static func intentEntry(_ raw: [UInt8], _ value: [UInt8]) -> (key: [UInt8], intent: Intent)? {
+        // The last byte, the timestamp's length, is zero only in `key@0` (a cheap test first).
+        guard raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero, !TxnRecord.isRecordKey(k),
+              let intent = KVRange.decodeIntent(value) else { return nil }
+        return (k, intent)
     }
 
     /// Whether a STAGING record's transaction is (implicitly) committed: every in-flight write,
@@ -560,8 +573,7 @@ public final class MVCCLayer: @unchecked Sendable {
                 try it.seekToFirst()
                 while it.isValid {
                     let raw = it.key
-                    if raw.last == 0, let (k, ts) = MVCCKey.decode(raw), ts.isZero, !TxnRecord.isRecordKey(k),
-                       let intent = KVRange.decodeIntent(it.value) {
+                    if let (k, intent) = MVCCLayer.intentEntry(raw, it.value) {
                         b.delete(raw)
                         if let r = unlisted[intent.txn], r.status == .committed {
                             KVRange.putVersion(&b, key: k, ts: r.timestamp, value: intent.value)

@@ -210,8 +210,8 @@ final class MVCCTransaction {
             layer.began(id)
         }
         if spans.insert(key) { recordStale = true }
-        if first || TxnCoordinator.wallNanos() - heartbeat > layer.heartbeatTimeoutNanos / 2 {
-            heartbeat = TxnCoordinator.wallNanos()
+        if first || SystemClock.wallNanos() - heartbeat > layer.heartbeatTimeoutNanos / 2 {
+            heartbeat = SystemClock.wallNanos()
             recordStale = true
         }
         let range = layer.router.range(for: key)
@@ -283,7 +283,7 @@ final class MVCCTransaction {
         }
         if let key = recordKey {
             staged = rangeIDs.count > 1
-            let record = TxnRecord(status: staged ? .staging : .committed, timestamp: ts, heartbeat: TxnCoordinator.wallNanos(),
+            let record = TxnRecord(status: staged ? .staging : .committed, timestamp: ts, heartbeat: SystemClock.wallNanos(),
                                    spans: spans.spans, inFlight: staged ? written.count : nil)
             KVRange.putRecord(&b, at: key, record)
         }

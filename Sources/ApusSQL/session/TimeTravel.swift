@@ -83,7 +83,7 @@ extension SQLSession {
         let binder = self.binder()
         let (b, _) = try binder.bindExpr(e, Frame(columns: [], outer: nil), agg: nil)
         let value = try Executor(tx: t, params: params).eval(b, [])
-        let wall = try SQLSession.asOfWall(value, now: TxnCoordinator.wallNanos())
+        let wall = try SQLSession.asOfWall(value, now: SystemClock.wallNanos())
         if st.isMVCC {
             st.travel(at: try coordinator.mvccTimestamp(atWall: wall))
         } else {

@@ -19,7 +19,7 @@ final class SnapshotLease: @unchecked Sendable {
     /// The window it outlived, for the error message (seconds).
     private var window: Int64 = 0
 
-    init(_ snapshot: Snapshot, wall: Int64 = TxnCoordinator.wallNanos()) {
+    init(_ snapshot: Snapshot, wall: Int64 = SystemClock.wallNanos()) {
         self.snapshot = snapshot
         self.wall = wall
     }
@@ -144,7 +144,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         self.engine = engine
         self.gcWindow = gcWindow
         self.nextID = UInt64(Date().timeIntervalSince1970 * 1_000)
-        let now = TxnCoordinator.wallNanos()
+        let now = SystemClock.wallNanos()
         if engine.comparator == .mvcc {
             // Versions carry their timestamps: no time map; recovery finishes what a crash cut off.
             mvcc = MVCCLayer(engine: engine, splitPoints: splitPoints ?? MVCCLayer.testSplitPoints())
@@ -236,8 +236,6 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
         return (unstoredPoints.count, expired)
     }
-
-    static func wallNanos() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000_000) }
 
     /// The number of the last applied commit in the commit order: a snapshot taken from now
     /// on sees every commit up to it (a transaction's start point).
@@ -436,7 +434,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             group = WriteBatch()
             groupTxns = []
             // The time map travels with the commits (see `history`); the MVCC layout needs none.
-            let stored = mvcc != nil ? (points: 0, expired: 0) : storeHistory(in: &b, start: max(TxnCoordinator.wallNanos(), history.last?.wall ?? 0))
+            let stored = mvcc != nil ? (points: 0, expired: 0) : storeHistory(in: &b, start: max(SystemClock.wallNanos(), history.last?.wall ?? 0))
             mvcc?.noteClock(&b, lastTS)
             cond.broadcast()  // room for commits waiting on the group's size
             cond.unlock()
@@ -444,7 +442,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             do { try engine.write(b, sync: true) } catch {
                 failure = SQLError(.ioError, "storage error: \(error)")
             }
-            let wall = TxnCoordinator.wallNanos()
+            let wall = SystemClock.wallNanos()
             let sequence = engine.snapshot().sequence
             cond.lock()
             if failure == nil {
@@ -529,7 +527,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     ///
     /// - Throws: 72000 before the garbage-collection window, 22023 in the future.
     func mvccTimestamp(atWall wall: Int64) throws(SQLError) -> Timestamp {
-        let now = TxnCoordinator.wallNanos()
+        let now = SystemClock.wallNanos()
         if wall > now + 1_000_000 {
             throw SQLError(.invalidParameterValue, "AS OF SYSTEM TIME: cannot read at a time in the future")
         }
@@ -588,7 +586,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     func snapshot(atWall wall: Int64) throws(SQLError) -> Snapshot {
         cond.lock()
         defer { cond.unlock() }
-        if wall > TxnCoordinator.wallNanos() + 1_000_000 {
+        if wall > SystemClock.wallNanos() + 1_000_000 {
             throw SQLError(.invalidParameterValue, "AS OF SYSTEM TIME: cannot read at a time in the future")
         }
         var lo = historyHead, hi = history.count

@@ -126,7 +126,7 @@ import Testing
     @Test func firstFormatRecordsStillRecover() throws {
         let fs = MemoryFileSystem()
         let (kc, kp) = (Array("\u{3}committed".utf8), Array("\u{3}pending".utf8))
-        let commitTS = Timestamp(wallNanos: UInt64(TxnCoordinator.wallNanos()) - 1_000_000, logical: 0)
+        let commitTS = Timestamp(wallNanos: UInt64(SystemClock.wallNanos()) - 1_000_000, logical: 0)
         do {
             let engine = try StorageEngine.open(directory: "/old", options: MVCCLayoutTests.options(), fileSystem: fs)
             var b = WriteBatch()

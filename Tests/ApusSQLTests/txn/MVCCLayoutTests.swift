@@ -209,7 +209,7 @@ import Testing
     /// it, even when the wall clock is behind (here: a stored timestamp an hour ahead).
     @Test func theClockResumesAboveStoredTimestamps() throws {
         let fs = MemoryFileSystem()
-        let ahead = Timestamp(wallNanos: UInt64(TxnCoordinator.wallNanos()) + 3_600_000_000_000, logical: 5)
+        let ahead = Timestamp(wallNanos: UInt64(SystemClock.wallNanos()) + 3_600_000_000_000, logical: 5)
         do {
             let engine = try StorageEngine.open(directory: "/clock", options: MVCCLayoutTests.options(), fileSystem: fs)
             let s = try SQLSession(engine: engine)

@@ -127,7 +127,7 @@ import Testing
             #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
             // GC up to now: the rows' older versions go, the graph stays whole.
             let reclaimed = engine.metrics().gcBytesReclaimed
-            engine.setMVCCGCThreshold(MVCCLayer.timestamp(atWall: TxnCoordinator.wallNanos()))
+            engine.setMVCCGCThreshold(MVCCLayer.timestamp(atWall: SystemClock.wallNanos()))
             try engine.compactAll()
             #expect(engine.metrics().gcBytesReclaimed > reclaimed)
             try engine.close()
