@@ -69,40 +69,40 @@ extension KVRange {
 
     /// The value of `key` visible at `readTS` to transaction `txn` (its own intent first).
     ///
-    /// One iterator over the key's entries alone (`IteratorOptions.onlyKey`: the memtables and
-    /// tables whose filters lack the key are left out): its first entry is the intent slot
-    /// `key@0` when it holds an intent, then come the versions newest first; a few newer than
-    /// `readTS` are stepped over, more are passed by one seek to `key@readTS`.
+    /// Probes the engine (`StorageEngine.first`, which skips the memtables and tables whose
+    /// filters lack the key) for the key's first entry from `key@0`: the intent slot when it
+    /// holds an intent, else the newest version. When that is newer than `readTS` or an intent
+    /// this read does not see, a second probe from `key@readTS` finds the newest version at or
+    /// below `readTS`.
     public func get(_ key: [UInt8], readTS: Timestamp, txn: TxnID,
                     visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility) throws(KVError) -> [UInt8]? {
         let snapshot = engine.snapshot()
-        let it: StorageIterator
-        do {
-            it = try engine.makeIterator(IteratorOptions(onlyKey: key), snapshot: snapshot)
-            try it.seekToFirst()
-        } catch {
-            throw KVRange.storageError(error)
-        }
-        var steps = 0
-        while it.isValid {
-            guard let ts = it.key.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }) else { return nil }
-            if ts.isZero {
-                if let intent = KVRange.decodeIntent(it.value) {
-                    if intent.txn == txn { return intent.value }
-                    if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS { return intent.value }
-                }
-            } else if ts <= readTS {
-                let v = it.value
-                return v.first == 1 ? Array(v.dropFirst()) : nil
-            }
-            steps += 1
-            do {
-                if steps == 4 { try it.seek(MVCCKey.encode(key, readTS)) } else { try it.next() }
-            } catch {
+        let upper = MVCCKey.encode(key + [0], .zero)
+        func first(from target: [UInt8]) throws(KVError) -> (key: [UInt8], value: [UInt8])? {
+            do { return try engine.first(from: target, below: upper, filterKey: key, snapshot: snapshot) } catch {
                 throw KVRange.storageError(error)
             }
         }
-        return nil
+        guard let (k, v) = try first(from: MVCCKey.encode(key, .zero)),
+              let ts = k.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }) else { return nil }
+        if ts.isZero {
+            if let intent = KVRange.decodeIntent(v) {
+                if intent.txn == txn { return intent.value }
+                if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS { return intent.value }
+            }
+        } else if ts <= readTS {
+            return KVRange.versionValue(v)
+        }
+        // No version is at or below a zero timestamp.
+        guard !readTS.isZero, let (k2, v2) = try first(from: MVCCKey.encode(key, readTS)),
+              let ts2 = k2.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }), !ts2.isZero else { return nil }
+        return KVRange.versionValue(v2)
+    }
+
+    /// The value a committed version stores (nil: a deletion): its tag byte, 1 for a value, 0
+    /// for a deletion, then the value.
+    static func versionValue(_ stored: [UInt8]) -> [UInt8]? {
+        stored.first == 1 ? Array(stored.dropFirst()) : nil
     }
 
     /// Calls `body` with each key in `[lower, upper)` visible at `readTS` to `txn`, and its
@@ -115,11 +115,22 @@ extension KVRange {
                      _ body: ([UInt8], [UInt8]) throws -> Bool) throws -> [UInt8]? {
         let snapshot = engine.snapshot()
         let lo = MVCCKey.encode(lower, .zero), hi = MVCCKey.encode(upper, .zero)
+        // A forward scan's first keys come from probes (most index lookups end there); the
+        // iterator takes over after them.
+        var start = lo
+        if !reverse && pointKey == nil {
+            switch try scanStart(lower: lo, upper: hi, readTS: readTS, txn: txn, snapshot: snapshot,
+                                 visibility: visibility, body) {
+            case .stopped(let k): return k
+            case .exhausted: return nil
+            case .resume(let from): start = from
+            }
+        }
         let it: StorageIterator
         do {
             it = try engine.makeIterator(pointKey.map { IteratorOptions(onlyKey: $0) } ?? IteratorOptions(lowerBound: lo, upperBound: hi),
                                          snapshot: snapshot)
-            if reverse { try it.seekToLast() } else { try it.seek(lo) }
+            if reverse { try it.seekToLast() } else { try it.seek(start) }
         } catch {
             throw KVRange.storageError(error)
         }

@@ -531,6 +531,15 @@ public final class StorageEngine: @unchecked Sendable {
     struct ReadState {
         let memtables: [Memtable]
         let version: Version
+        /// Whether a table of `version` holds range deletions (the memtables are asked live,
+        /// since the current one can gain some while this state is cached).
+        let tablesHaveRangeTombstones: Bool
+
+        init(memtables: [Memtable], version: Version) {
+            self.memtables = memtables
+            self.version = version
+            tablesHaveRangeTombstones = version.levels.contains { $0.contains { $0.rangeTombstoneCount > 0 } }
+        }
     }
 
     func readState() -> ReadState {
@@ -606,22 +615,24 @@ public final class StorageEngine: @unchecked Sendable {
     /// bounds of `options`.
     public func makeIterator(_ iteratorOptions: IteratorOptions = IteratorOptions(), snapshot: Snapshot? = nil) throws(StorageError) -> StorageIterator {
         let snap = snapshot ?? self.snapshot()
-        let state = readState()
+        return try makeIterator(iteratorOptions, snapshot: snap, state: readState())
+    }
+
+    /// An iterator over `state` (tests give states of their own making).
+    func makeIterator(_ iteratorOptions: IteratorOptions, snapshot snap: Snapshot,
+                      state: ReadState) throws(StorageError) -> StorageIterator {
         let cmp = options.comparator
         var children: [any InternalIterator] = []
         var tombstones: [RangeTombstone] = state.memtables.flatMap { $0.rangeTombstones() }
         // A read of one key's entries leaves out the memtables and tables whose whole-key filter
         // lacks the key, a read of one prefix's keys those whose filter lacks the prefix (their
         // range tombstones still apply).
-        let filter: ReadFilter?
-        if let k = iteratorOptions.onlyKey {
-            let (lo, hi) = StorageIterator.keyBounds(k, cmp)
-            filter = ReadFilter(hash: k.withUnsafeBytes { bloomHash($0) }, prefix: nil, lower: lo, upper: hi)
-        } else if let fn = options.bloomPrefix, let lo = iteratorOptions.lowerBound, let hi = iteratorOptions.upperBound,
-                  let h = fn.sharedPrefixHash(lower: lo, upper: hi, comparator: cmp) {
-            filter = ReadFilter(hash: h, prefix: fn, lower: lo, upper: hi)
-        } else {
-            filter = nil
+        let filter = readFilter(onlyKey: iteratorOptions.onlyKey, lower: iteratorOptions.lowerBound,
+                                upper: iteratorOptions.upperBound)
+        // The user keys the filter applies to, for finding a level's files.
+        let filterBounds = filter.map { _ in
+            iteratorOptions.onlyKey.map { StorageIterator.keyBounds($0, cmp) }
+                ?? (iteratorOptions.lowerBound ?? [], iteratorOptions.upperBound ?? [])
         }
         var skipped = 0
         for m in state.memtables {
@@ -644,7 +655,7 @@ public final class StorageEngine: @unchecked Sendable {
             for f in state.version.levels[level] where f.rangeTombstoneCount > 0 {
                 tombstones += try tableCache.reader(fileNumber: f.number).rangeTombstones
             }
-            if let r = filter, try !levelMayMatch(state.version, level, r) {
+            if let r = filter, let (lo, hi) = filterBounds, try !levelMayMatch(state.version, level, r, lower: lo, upper: hi) {
                 skipped += 1
                 continue
             }
@@ -658,13 +669,21 @@ public final class StorageEngine: @unchecked Sendable {
                                comparator: cmp, pinned: state)
     }
 
+    /// The filter a read of `onlyKey`'s entries, or of the keys in `[lower, upper)`, may test
+    /// its memtables and tables with: the key's whole-key hash, or the hash of the one prefix
+    /// (`StorageOptions.bloomPrefix`) all keys in the bounds share; nil when there is neither.
+    func readFilter(onlyKey: [UInt8]?, lower: [UInt8]?, upper: [UInt8]?) -> ReadFilter? {
+        if let k = onlyKey { return ReadFilter(hash: k.withUnsafeBytes { bloomHash($0) }, prefix: nil) }
+        guard let fn = options.bloomPrefix, let lower, let upper,
+              let h = fn.sharedPrefixHash(lower: lower, upper: upper, comparator: options.comparator) else { return nil }
+        return ReadFilter(hash: h, prefix: fn)
+    }
+
     /// What the filters of a bounded read test: one key's hash (`prefix` nil; whole-key bits,
     /// `KeyComparator.prefixLength`) or one prefix's hash as `prefix` extracts it.
-    private struct ReadFilter {
+    struct ReadFilter {
         let hash: UInt64
         let prefix: BloomPrefix?
-        let lower: [UInt8]
-        let upper: [UInt8]
 
         func mayMatch(_ m: Memtable) -> Bool {
             prefix.map { m.mayContain(prefixHash: hash, of: $0) } ?? m.mayContain(keyHash: hash)
@@ -676,11 +695,12 @@ public final class StorageEngine: @unchecked Sendable {
     }
 
     /// Whether a file of sorted `level` that overlaps the read's `[lower, upper)` may hold a
-    /// key it filters for.
-    private func levelMayMatch(_ v: Version, _ level: Int, _ filter: ReadFilter) throws(StorageError) -> Bool {
+    /// key `filter` filters for.
+    private func levelMayMatch(_ v: Version, _ level: Int, _ filter: ReadFilter, lower: [UInt8],
+                               upper: [UInt8]) throws(StorageError) -> Bool {
         let files = v.levels[level]
-        var i = v.findFile(level: level, target: InternalKey.seekTarget(filter.lower, maxSequenceNumber))
-        while i < files.count && v.compareUser(files[i].smallestUserKey, filter.upper[...]) < 0 {
+        var i = v.findFile(level: level, target: InternalKey.seekTarget(lower, maxSequenceNumber))
+        while i < files.count && v.compareUser(files[i].smallestUserKey, upper[...]) < 0 {
             if try filter.mayMatch(tableCache.reader(fileNumber: files[i].number)) { return true }
             i += 1
         }

@@ -181,6 +181,31 @@ package final class Memtable: @unchecked Sendable {
         userKey.withUnsafeBytes { get(userKey: $0, sequence: sequence) }
     }
 
+    /// The first entry at or after the internal key `target` that `probe` stops at (see
+    /// `ProbeBounds`), or nil when the memtable holds none below the probe's upper bound.
+    /// - Complexity: O(log n) plus one step per entry passed; allocates only the returned entry.
+    /// - Throws: `.corruption` for a malformed entry.
+    package func firstVisible(atOrAfter target: UnsafeRawBufferPointer, _ probe: ProbeBounds) throws(StorageError) -> ProbeEntry? {
+        var node = list.seekGreaterOrEqual(target)
+        while node != 0 {
+            let key = list.key(node)
+            switch probe.visit(key) {
+            case .pass: node = list.next(node, 0)
+            case .end: return nil
+            case .stop(let userKeyLength, let sequence, let kind):
+                return ProbeEntry(userKey: Array(key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
+                                  value: kind == .put ? Array(list.value(node)) : [])
+            case .malformed: throw StorageError(.corruption, "malformed internal key in a memtable")
+            }
+        }
+        return nil
+    }
+
+    /// Whether a range deletion was added (cheaper than `rangeTombstones()`: no copy).
+    package var hasRangeTombstones: Bool {
+        tombstones.withLock { !$0.isEmpty }
+    }
+
     /// The range deletions added so far, in the order they were added.
     /// - Complexity: O(t) for t tombstones (a copy under a short lock).
     package func rangeTombstones() -> [RangeTombstone] {

@@ -217,6 +217,37 @@ package final class TableReader: Sendable {
         return nil
     }
 
+    /// The first entry at or after the internal key `target` that `probe` stops at (see
+    /// `ProbeBounds`), or nil when the table holds none below the probe's upper bound. Searches
+    /// the pinned index block, then reads data blocks (through the cache) from the one that
+    /// would hold `target` until the probe stops. The caller tests the filter.
+    /// - Throws: `.corruption` or the file's read error.
+    package func firstVisible(atOrAfter target: UnsafeRawBufferPointer, _ probe: ProbeBounds) throws(StorageError) -> ProbeEntry? {
+        var i = try indexBlock.firstRestart(notBelow: target, below: indexEntryCount, comparator: comparator,
+                                            path: path, offset: indexOffset)
+        var data = BlockCursor(block: Block.empty, comparator: comparator, path: path, blockOffset: 0)
+        var isFirstBlock = true
+        while i < indexEntryCount {
+            let handle = try indexHandle(i)
+            data.reset(block: try dataBlock(handle), blockOffset: handle.offset)
+            // Only the first block holds entries below `target`.
+            if isFirstBlock { try data.seek(target) } else { try data.seekToFirst() }
+            isFirstBlock = false
+            while data.isValid {
+                switch data.key.withUnsafeBytes({ probe.visit($0) }) {
+                case .pass: try data.next()
+                case .end: return nil
+                case .stop(let userKeyLength, let sequence, let kind):
+                    return ProbeEntry(userKey: Array(data.key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
+                                      value: kind == .put ? data.value : [])
+                case .malformed: throw .corruption("malformed internal key", path: path, offset: handle.offset)
+                }
+            }
+            i += 1
+        }
+        return nil
+    }
+
     /// The data block handle of index entry `i` (every index entry is a restart point).
     private func indexHandle(_ i: Int) throws(StorageError) -> BlockHandle {
         guard let entry = indexBlock.restartEntry(i), let handle = BlockHandle.decodeVarints(entry.value) else {

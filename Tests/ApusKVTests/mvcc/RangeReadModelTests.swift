@@ -1,8 +1,11 @@
 // `KVRange.get` and `KVRange.scan` against a model of versions and intents: random committed
 // versions (also below newer ones), intents of transactions that are running, committed or
-// aborted, resolutions, range deletions, flushes and compactions; every key (and keys never
-// written, and keys that are prefixes of others) read at many timestamps by the intents' owner
-// and by others must give what the model says, forward and in reverse.
+// aborted, resolutions, range deletions (in half the runs: without them reads probe the engine,
+// with them the probes fall back to iterators), flushes and compactions; every key (and keys
+// never written, and keys that are prefixes of others) read at many timestamps by the intents'
+// owner and by others must give what the model says, and so must scans forward and in reverse,
+// of the whole span, of one key's span and of a key with the keys it prefixes, and scans that
+// stop after a few keys.
 import ApusCore
 @testable import ApusKV
 import ApusStorage
@@ -33,8 +36,8 @@ import Testing
         return e.versions[newest]!
     }
 
-    @Test(arguments: [41 as UInt64, 42, 43])
-    func readsMatchTheModel(seed: UInt64) throws {
+    @Test(arguments: [41 as UInt64, 42, 43], [true, false])
+    func readsMatchTheModel(seed: UInt64, rangeDeletes: Bool) throws {
         var rng = SplitMix64(seed: seed)
         var o = StorageOptions()
         o.comparator = .mvcc
@@ -81,7 +84,7 @@ import Testing
                         model[k]!.versions[i.timestamp] = i.value
                     }
                     model[k]?.intent = nil
-                case 80..<82:
+                case 80..<82 where rangeDeletes:
                     let end = keys[Int(rng.next() % UInt64(keys.count))]
                     guard k.lexicographicallyPrecedes(end) else { continue }
                     b.deleteRange(MVCCKey.encode(k, .zero), MVCCKey.encode(end, .zero))
@@ -98,9 +101,10 @@ import Testing
                 try range.write(b, sync: false)
             }
             if round == 3 { try engine.compactAll() }
-            for readTS in [Timestamp(wallNanos: 1 + rng.next() % (clock + 1)), Timestamp(wallNanos: clock / 2), .max] {
+            // Also below the commit timestamp of txn 3 (55), whose intents are then invisible.
+            for readTS in [Timestamp(wallNanos: 1 + rng.next() % (clock + 1)), Timestamp(wallNanos: clock / 2), Timestamp(wallNanos: 40), .max] {
                 for txn in [1, 3, 9] as [TxnID] {
-                    let context = "seed \(seed) round \(round) readTS \(readTS) txn \(txn)"
+                    let context = "seed \(seed) rangeDeletes \(rangeDeletes) round \(round) readTS \(readTS) txn \(txn)"
                     var want: [([UInt8], [UInt8])] = []
                     for k in (keys + absent).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                         let w = RangeReadModelTests.expected(model[k], readTS: readTS, txn: txn)
@@ -118,10 +122,41 @@ import Testing
                         #expect(got.count == w.count && zip(got, w).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 },
                                 "\(context) scan reverse \(reverse)")
                     }
+                    try checkShortScans(range, want: want, readTS: readTS, txn: txn, context)
                 }
             }
         }
         #expect(engine.metrics().levelFiles.reduce(0, +) > 0, "seed \(seed): data reached tables")
         #expect(engine.metrics().keyFilterSkips > 0, "seed \(seed): reads of absent keys skipped no table or memtable")
+    }
+
+    /// Scans of one key's span, of a key with the keys it prefixes, and of the whole span
+    /// stopped after a few keys (at the probes' start, and past it where the iterator takes
+    /// over), against `want`, the visible keys of `k`...`l` in order.
+    func checkShortScans(_ range: KVRange, want: [([UInt8], [UInt8])], readTS: Timestamp, txn: TxnID,
+                         _ context: String) throws {
+        func scan(_ lower: [UInt8], _ upper: [UInt8], stopAfter: Int = .max) throws -> ([([UInt8], [UInt8])], [UInt8]?) {
+            var got: [([UInt8], [UInt8])] = []
+            let stopped = try range.scan(lower: lower, upper: upper, readTS: readTS, txn: txn, reverse: false,
+                                         visibility: RangeReadModelTests.visibility) { k, v in
+                got.append((k, v))
+                return got.count < stopAfter
+            }
+            return (got, stopped)
+        }
+        func same(_ a: [([UInt8], [UInt8])], _ b: [([UInt8], [UInt8])]) -> Bool {
+            a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        }
+        for k in ["k", "k1", "k2", "k17", "k1x"].map({ Array($0.utf8) }) {
+            let (one, _) = try scan(k, k + [0])
+            #expect(same(one, want.filter { $0.0 == k }), "\(context) scan of \(k) alone")
+            let (prefixed, _) = try scan(k, k + [0xFF])
+            #expect(same(prefixed, want.filter { $0.0.starts(with: k) }), "\(context) scan of \(k) and the keys it prefixes")
+        }
+        for n in 1...5 {
+            let (got, stopped) = try scan(Array("k".utf8), Array("l".utf8), stopAfter: n)
+            #expect(same(got, Array(want.prefix(n))), "\(context) scan stopped after \(n)")
+            #expect(stopped == (want.count >= n ? want[n - 1].0 : nil), "\(context) scan stopped after \(n): the key returned")
+        }
     }
 }

@@ -1,0 +1,176 @@
+import ApusCore
+
+/// What a probe of one memtable or table stops at: the entries it passes and where it ends.
+///
+/// A probe looks for the newest entry visible at `sequence` of the first user key at or after
+/// its target: entries newer than the snapshot (and range deletions, which reads take from the
+/// side lists) are passed, and so is every entry of `skipping`, a user key already decided.
+/// It ends at the first user key at or above `upper`. Concurrency: a value.
+package struct ProbeBounds {
+    let sequence: SequenceNumber
+    let upper: [UInt8]
+    let skipping: [UInt8]?
+    let comparator: KeyComparator
+
+    /// What a probe makes of one internal key.
+    package enum Visit {
+        /// Not visible, or of the skipped user key: step on.
+        case pass
+        /// At or past the upper bound: the source holds nothing more for this probe.
+        case end
+        /// The newest visible entry of its user key in this source.
+        case stop(userKeyLength: Int, sequence: SequenceNumber, kind: ValueKind)
+        case malformed
+    }
+
+    package func visit(_ ik: UnsafeRawBufferPointer) -> Visit {
+        guard let p = InternalKey.parse(ik) else { return .malformed }
+        let userKey = UnsafeRawBufferPointer(rebasing: ik[0..<p.userKeyLength])
+        // Entries sort by user key first: the bound ends the probe whatever their sequences.
+        if upper.withUnsafeBytes({ comparator.compare(userKey, $0) }) >= 0 { return .end }
+        guard p.sequence <= sequence && p.kind != .rangeDelete else { return .pass }
+        if let skipping, skipping.withUnsafeBytes({ comparator.compare(userKey, $0) }) <= 0 { return .pass }
+        return .stop(userKeyLength: p.userKeyLength, sequence: p.sequence, kind: p.kind)
+    }
+}
+
+/// The entry a probe of one source stopped at: a user key's newest visible entry there.
+package struct ProbeEntry {
+    package var userKey: [UInt8]
+    package var sequence: SequenceNumber
+    /// A put (else a point deletion).
+    package var isPut: Bool
+    /// The put's value (empty for a deletion).
+    package var value: [UInt8]
+}
+
+extension StorageEngine {
+    /// The first key in `[target, upper)` visible at `snapshot`, and its value: what a
+    /// `makeIterator` iterator bounded so and sought to `target` would show first, found by
+    /// probing each memtable and table directly instead of building a merging iterator.
+    ///
+    /// The memtables (newest first), the level-0 tables that overlap the bounds, and in each
+    /// deeper level the file that would hold `target` (and the next ones while the probe runs
+    /// on) are probed, skipping those whose filter lacks `filterKey` (whole-key bits, as
+    /// `IteratorOptions.onlyKey`) or, without one, the prefix all keys in the bounds share
+    /// (`StorageOptions.bloomPrefix`). The smallest user key over the sources wins, with its
+    /// entry from the newest source that has it; a deletion moves the probes of the sources
+    /// that stopped at that key past it. Read states with range deletions go through an
+    /// iterator, which applies them.
+    ///
+    /// Costs a seek per source that passes its filter, and allocates the entries found and two
+    /// small arrays: a point read of a key that a few versions of might shadow (the MVCC
+    /// layout's `key@0`, then `key@ts`), or the first keys of a short scan.
+    /// - Parameters:
+    ///   - target: the smallest user key to return.
+    ///   - upper: user keys returned are below it.
+    ///   - filterKey: when given, every key in the bounds is one of this key's entries (for the
+    ///     MVCC comparator: its unversioned key or a version, `MVCCKey` encodings of it).
+    ///   - snapshot: the read's snapshot.
+    /// - Throws: `.corruption` or a file's read error.
+    public func first(from target: [UInt8], below upper: [UInt8], filterKey: [UInt8]? = nil,
+                      snapshot: Snapshot) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        try first(from: target, below: upper, filterKey: filterKey, snapshot: snapshot, state: readState())
+    }
+
+    /// `first(from:below:filterKey:snapshot:)` on `state` (tests give states of their own making).
+    func first(from target: [UInt8], below upper: [UInt8], filterKey: [UInt8]?, snapshot: Snapshot,
+               state: ReadState) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        if state.tablesHaveRangeTombstones || state.memtables.contains(where: \.hasRangeTombstones) {
+            let it = try makeIterator(IteratorOptions(lowerBound: target, upperBound: upper, onlyKey: filterKey),
+                                      snapshot: snapshot, state: state)
+            try it.seek(target)
+            return it.isValid ? (it.key, it.value) : nil
+        }
+        let cmp = options.comparator
+        guard cmp.compare(target, upper) < 0 else { return nil }
+        let filter = readFilter(onlyKey: filterKey, lower: target, upper: upper)
+        var skipped = 0
+        defer {
+            if skipped > 0 {
+                if filterKey == nil { counters.add(counters.prefixFilterSkips, skipped) } else { counters.add(counters.keyFilterSkips, skipped) }
+            }
+        }
+        // The sources newest first; level 0 and the memtables are filtered once here, a deeper
+        // level per file as the probe reaches it.
+        var sources: [ProbeSource] = []
+        sources.reserveCapacity(state.memtables.count + state.version.levels[0].count + StorageOptions.levelCount - 1)
+        for m in state.memtables {
+            if let filter, !filter.mayMatch(m) { skipped += 1 } else { sources.append(.memtable(m)) }
+        }
+        let v = state.version
+        for f in v.levels[0]
+        where v.compareUser(f.largestUserKey, target[...]) >= 0 && v.compareUser(f.smallestUserKey, upper[...]) < 0 {
+            let reader = try tableCache.reader(fileNumber: f.number)
+            if let filter, !filter.mayMatch(reader) { skipped += 1 } else { sources.append(.table(reader)) }
+        }
+        for level in 1..<StorageOptions.levelCount where !v.levels[level].isEmpty { sources.append(.level(level)) }
+
+        // Each source's entry (nil: none in the bounds), probed from `target` first.
+        var found: [ProbeEntry?] = []
+        found.reserveCapacity(sources.count)
+        let fromTarget = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: nil, comparator: cmp)
+        let seekTarget = InternalKey.seekTarget(target, snapshot.sequence)
+        for s in sources {
+            found.append(try probe(s, seekTarget, fromTarget, v, filter, &skipped))
+        }
+        while true {
+            var best = -1
+            for i in found.indices {
+                guard let e = found[i] else { continue }
+                guard best >= 0, let b = found[best] else { best = i; continue }
+                let c = cmp.compare(e.userKey, b.userKey)
+                if c < 0 || (c == 0 && e.sequence > b.sequence) { best = i }
+            }
+            guard best >= 0, let winner = found[best] else { return nil }
+            if winner.isPut { return (winner.userKey, winner.value) }
+            // Deleted: the key's older entries are hidden too; the sources at it probe on.
+            let pastKey = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: winner.userKey, comparator: cmp)
+            let pastTarget = InternalKey.seekTarget(winner.userKey, 0)
+            for i in found.indices {
+                guard let e = found[i], cmp.compare(e.userKey, winner.userKey) == 0 else { continue }
+                found[i] = try probe(sources[i], pastTarget, pastKey, v, filter, &skipped)
+            }
+        }
+    }
+
+    /// One source of a probe: a memtable, a level-0 table, or a sorted level.
+    enum ProbeSource {
+        case memtable(Memtable)
+        case table(TableReader)
+        case level(Int)
+    }
+
+    /// The entry `source` holds at or after the internal key `target` that `bounds` stops at.
+    /// A level's files are probed from the one that would hold `target` on while they start
+    /// below the upper bound, each tested against `filter` first.
+    private func probe(_ source: ProbeSource, _ target: [UInt8], _ bounds: ProbeBounds, _ v: Version,
+                       _ filter: ReadFilter?, _ skipped: inout Int) throws(StorageError) -> ProbeEntry? {
+        // `withUnsafeBytes` rethrows untyped errors; carry the typed one out in a Result.
+        func probeRaw(_ body: (UnsafeRawBufferPointer) throws(StorageError) -> ProbeEntry?) throws(StorageError) -> ProbeEntry? {
+            let result: Result<ProbeEntry?, StorageError> = target.withUnsafeBytes { raw in
+                do throws(StorageError) { return .success(try body(raw)) } catch { return .failure(error) }
+            }
+            return try result.get()
+        }
+        switch source {
+        case .memtable(let m):
+            return try probeRaw { raw throws(StorageError) in try m.firstVisible(atOrAfter: raw, bounds) }
+        case .table(let r):
+            return try probeRaw { raw throws(StorageError) in try r.firstVisible(atOrAfter: raw, bounds) }
+        case .level(let level):
+            let files = v.levels[level]
+            var i = v.findFile(level: level, target: target)
+            while i < files.count && v.compareUser(files[i].smallestUserKey, bounds.upper[...]) < 0 {
+                let r = try tableCache.reader(fileNumber: files[i].number)
+                i += 1
+                if let filter, !filter.mayMatch(r) {
+                    skipped += 1
+                    continue
+                }
+                if let e = try probeRaw({ raw throws(StorageError) in try r.firstVisible(atOrAfter: raw, bounds) }) { return e }
+            }
+            return nil
+        }
+    }
+}
