@@ -113,6 +113,25 @@ extension KVRange {
     public func scan(lower: [UInt8], upper: [UInt8], readTS: Timestamp, txn: TxnID, reverse: Bool, pointKey: [UInt8]? = nil,
                      visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility,
                      _ body: ([UInt8], [UInt8]) throws -> Bool) throws -> [UInt8]? {
+        try scanBorrowing(lower: lower, upper: upper, readTS: readTS, txn: txn, reverse: reverse, pointKey: pointKey,
+                          visibility: visibility) { k, v in try body(k, Array(v)) }
+    }
+
+    /// `scan`, with each value lent to `body` rather than copied: the bytes are valid only
+    /// during the call (a caller that decodes them in place copies nothing). The key is lent
+    /// too, as an array: a `body` that keeps it makes the next key a copy.
+    ///
+    /// Forward, entries are read in place: the user-key part of each raw key is compared with
+    /// the current key's bytes (copied into one reused buffer when the key changes), and a
+    /// version's value goes to `body` without its tag byte straight from the iterator.
+    /// Backward, a key's entries arrive oldest first and are collected until the key changes.
+    ///
+    /// - Returns: the key at which `body` stopped, nil when the span was exhausted.
+    @discardableResult
+    public func scanBorrowing(lower: [UInt8], upper: [UInt8], readTS: Timestamp, txn: TxnID, reverse: Bool,
+                              pointKey: [UInt8]? = nil,
+                              visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility,
+                              _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws -> [UInt8]? {
         let snapshot = engine.snapshot()
         let lo = MVCCKey.encode(lower, .zero), hi = MVCCKey.encode(upper, .zero)
         // A forward scan's first keys come from probes (most index lookups end there); the
@@ -120,7 +139,7 @@ extension KVRange {
         var start = lo
         if !reverse && pointKey == nil {
             switch try scanStart(lower: lo, upper: hi, readTS: readTS, txn: txn, snapshot: snapshot,
-                                 visibility: visibility, body) {
+                                 visibility: visibility, { k, v in try v.withUnsafeBytes { try body(k, $0) } }) {
             case .stopped(let k): return k
             case .exhausted: return nil
             case .resume(let from): start = from
@@ -134,77 +153,116 @@ extension KVRange {
         } catch {
             throw KVRange.storageError(error)
         }
-        // One user key's entries, in storage order (intent, then versions newest first); in
-        // reverse they arrive oldest first and are decided once the key changes.
-        var group: [(ts: Timestamp, value: [UInt8])] = []
-        var groupKey: [UInt8]? = nil
+        /// What one entry (`ts`, raw `value`) of `key` decides: `.some(value or nil for a
+        /// deletion)` when it is the entry `txn` sees at `readTS`, nil when an older one may be.
+        func decide(_ key: [UInt8], _ ts: Timestamp, _ value: [UInt8]) throws -> [UInt8]?? {
+            if ts.isZero {
+                guard let intent = KVRange.decodeIntent(value) else { return nil }
+                if intent.txn == txn { return .some(intent.value) }
+                if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS {
+                    return .some(intent.value)
+                }
+                return nil
+            }
+            guard ts <= readTS else { return nil }
+            return .some(value.first == 1 ? Array(value.dropFirst()) : nil)
+        }
+        if reverse {
+            return try scanBackward(it, pointKey: pointKey, decide: decide, body)
+        }
+        // The user key of the entries being read (its bytes reused from key to key), whether
+        // its visible entry was found, and how many older entries were stepped over since.
+        var key: [UInt8] = []
+        var haveKey = false
         var decided = false
         var skipped = 0
-        func decide(_ key: [UInt8], _ entries: [(ts: Timestamp, value: [UInt8])]) throws -> [UInt8]?? {
-            // Entries newest first: the intent (ts zero), then versions by descending timestamp.
-            for (ts, value) in entries {
-                if ts.isZero {
-                    guard let intent = KVRange.decodeIntent(value) else { continue }
-                    if intent.txn == txn { return .some(intent.value) }
-                    if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS {
-                        return .some(intent.value)
-                    }
-                } else if ts <= readTS {
-                    return .some(value.first == 1 ? Array(value.dropFirst()) : nil)
-                }
-            }
-            return nil
-        }
         while it.isValid {
-            let raw = it.key
-            guard let (k, ts) = MVCCKey.decode(raw) else {
-                do { if reverse { try it.prev() } else { try it.next() } } catch { throw KVRange.storageError(error) }
-                continue
+            // The raw key is borrowed (`it.key` is a reference to the iterator's buffer,
+            // released before the iterator moves, so the iterator refills it in place).
+            let entry = it.key.withUnsafeBytes { raw -> (ts: Timestamp, order: Int)? in
+                guard let (n, ts) = MVCCKey.split(raw) else { return nil }
+                let part = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                if let pointKey {
+                    let c = pointKey.withUnsafeBytes { compareBytes(part, $0) }
+                    if c != 0 { return (ts, c) }
+                }
+                if haveKey && key.withUnsafeBytes({ compareBytes(part, $0) == 0 }) { return (ts, 0) }
+                key.removeAll(keepingCapacity: true)
+                key.append(contentsOf: part)
+                haveKey = true
+                decided = false
+                skipped = 0
+                return (ts, 0)
             }
-            if let pointKey, k != pointKey {
-                if compareBytes(k, pointKey) > 0 { break }
+            guard let (ts, order) = entry else {
+                // Not an MVCC key: not part of the table.
                 do { try it.next() } catch { throw KVRange.storageError(error) }
                 continue
             }
-            if reverse {
+            if order > 0 { break }
+            if order < 0 {
+                // Before `pointKey`.
+                do { try it.next() } catch { throw KVRange.storageError(error) }
+                continue
+            }
+            if decided {
+                // Older versions of a decided key: step over a few, then seek past the key.
+                skipped += 1
+                do {
+                    if skipped < 4 { try it.next() } else { try it.seek(MVCCKey.encode(key + [0], .zero)) }
+                } catch {
+                    throw KVRange.storageError(error)
+                }
+                continue
+            }
+            if !ts.isZero {
+                // The common case, a version: no intent in front of it.
+                if ts <= readTS {
+                    decided = true
+                    // A live version's value without its tag byte, in place.
+                    let stop = try it.value.withUnsafeBytes { v throws -> Bool in
+                        guard v.first == 1 else { return false }
+                        return try !body(key, UnsafeRawBufferPointer(rebasing: v[1...]))
+                    }
+                    if stop { return key }
+                }
+            } else if case let .some(v) = try decide(key, ts, it.value) {
+                decided = true
+                if let v, try !v.withUnsafeBytes({ try body(key, $0) }) { return key }
+            }
+            do { try it.next() } catch { throw KVRange.storageError(error) }
+        }
+        return nil
+    }
+
+    /// The backward part of `scanBorrowing`: a key's entries arrive oldest first, so they are
+    /// collected until the key changes and then decided newest first.
+    private func scanBackward(_ it: StorageIterator, pointKey: [UInt8]?,
+                              decide: ([UInt8], Timestamp, [UInt8]) throws -> [UInt8]??,
+                              _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws -> [UInt8]? {
+        var group: [(ts: Timestamp, value: [UInt8])] = []
+        var groupKey: [UInt8]? = nil
+        /// Calls `body` with the group's visible value, if any; false when `body` stopped.
+        func emit(_ key: [UInt8]) throws -> Bool {
+            for (ts, value) in group.reversed() {
+                guard case let .some(v) = try decide(key, ts, value) else { continue }
+                guard let v else { return true }
+                return try v.withUnsafeBytes { try body(key, $0) }
+            }
+            return true
+        }
+        while it.isValid {
+            if let (k, ts) = MVCCKey.decode(it.key), pointKey.map({ $0 == k }) ?? true {
                 if let g = groupKey, g != k {
-                    if case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
+                    if try !emit(g) { return g }
                     group.removeAll(keepingCapacity: true)
                 }
                 groupKey = k
                 group.append((ts, it.value))
-                do { try it.prev() } catch { throw KVRange.storageError(error) }
-                continue
             }
-            if k != groupKey {
-                groupKey = k
-                decided = false
-                skipped = 0
-            }
-            if !decided {
-                let value = it.value
-                if !ts.isZero {
-                    // The common case, a version: no intent in front of it.
-                    if ts <= readTS {
-                        decided = true
-                        if value.first == 1, try !body(k, Array(value[1...])) { return k }
-                    }
-                } else if case let .some(v) = try decide(k, [(ts, value)]) {
-                    decided = true
-                    if let v, try !body(k, v) { return k }
-                }
-                do { try it.next() } catch { throw KVRange.storageError(error) }
-            } else {
-                // Older versions of a decided key: step over a few, then seek past the key.
-                skipped += 1
-                do {
-                    if skipped < 4 { try it.next() } else { try it.seek(MVCCKey.encode(k + [0], .zero)) }
-                } catch {
-                    throw KVRange.storageError(error)
-                }
-            }
+            do { try it.prev() } catch { throw KVRange.storageError(error) }
         }
-        if reverse, let g = groupKey, case let .some(v?) = try decide(g, group.reversed()), try !body(g, v) { return g }
+        if let g = groupKey, try !emit(g) { return g }
         return nil
     }
 }
