@@ -216,9 +216,16 @@ public enum RowEncoding {
         }
     }
 
-    struct Reader {
-        let bytes: [UInt8]
+    /// Reads a row's encoding from `bytes`: an array, or bytes lent by a scan
+    /// (`UnsafeRawBufferPointer`, decoded in place).
+    struct Reader<Bytes: RandomAccessCollection> where Bytes.Element == UInt8, Bytes.Index == Int {
+        let bytes: Bytes
         var pos = 0
+
+        init(bytes: Bytes) {
+            precondition(bytes.startIndex == 0, "a row's bytes are indexed from 0")
+            self.bytes = bytes
+        }
 
         static func corrupt() -> SQLError { SQLError(.dataCorrupted, "corrupt row encoding") }
 

@@ -151,8 +151,10 @@ extension RowEncoding {
     /// Decodes a stored row into the builders of the columns `slots` marks (the builder
     /// index per column position, -1: skip undecoded), as `decode(_:columns:needed:into:)`
     /// does into a row: a column the row lacks is NULL, a value of a dropped column is
-    /// skipped. Integers go into their builder without becoming `Value`s.
-    static func decode(_ bytes: [UInt8], columns: [ColumnDesc], slots: [Int], into builders: inout [ColumnBuilder]) throws(SQLError) {
+    /// skipped. Integers go into their builder without becoming `Value`s. `bytes` are read in
+    /// place (a scan lends them).
+    static func decode(_ bytes: UnsafeRawBufferPointer, columns: [ColumnDesc], slots: [Int],
+                       into builders: inout [ColumnBuilder]) throws(SQLError) {
         let rowIndex = builders.first?.count ?? 0
         var r = Reader(bytes: bytes)
         let n = try r.u32()
@@ -162,7 +164,7 @@ extension RowEncoding {
             if slot >= 0 {
                 let b = slots[slot]
                 if b >= 0 {
-                    guard builders[b].count == rowIndex else { throw Reader.corrupt() }
+                    guard builders[b].count == rowIndex else { throw Reader<UnsafeRawBufferPointer>.corrupt() }
                     if r.pos < bytes.count && bytes[r.pos] == 2 {
                         r.pos += 1
                         builders[b].appendInt(Int64(bitPattern: try r.u64()))

@@ -117,7 +117,7 @@ extension Executor {
         var state = ScanBatcher(t, needed: needed)
         // One access to `state` per row (each access to a captured variable is checked for
         // exclusivity at run time).
-        try tx.scanEach(lower: lower, upper: upper) { _, bytes in
+        try tx.scanEachBorrowing(lower: lower, upper: upper) { _, bytes in
             if let b = try state.add(bytes) {
                 try checkInterrupt()
                 try body(b)
@@ -294,9 +294,9 @@ struct ScanBatcher {
         }
     }
 
-    /// Decodes one stored row; returns the batch when it is full.
+    /// Decodes one stored row (read in place); returns the batch when it is full.
     @inline(__always)
-    mutating func add(_ bytes: [UInt8]) throws -> Batch? {
+    mutating func add(_ bytes: UnsafeRawBufferPointer) throws -> Batch? {
         try RowEncoding.decode(bytes, columns: columns, slots: slots, into: &builders)
         count += 1
         return count == Batch.capacity ? flush() : nil

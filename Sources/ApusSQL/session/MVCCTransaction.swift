@@ -153,16 +153,17 @@ final class MVCCTransaction {
     }
 
     /// Calls `body` with the visible pairs of `[lower, upper)` at `at` (default: the read
-    /// timestamp), in key order or `reverse`; returns the key where `body` stopped, if it did.
+    /// timestamp), in key order or `reverse`, each value lent for the call
+    /// (`KVRange.scanBorrowing`); returns the key where `body` stopped, if it did.
     @discardableResult
     func scan(lower: [UInt8], upper: [UInt8], reverse: Bool, at: Timestamp? = nil,
-              _ body: ([UInt8], [UInt8]) throws -> Bool) throws -> [UInt8]? {
+              _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws -> [UInt8]? {
         try flush(lower: lower, upper: upper)
         let ts = at ?? readTS
         let spans = layer.router.ranges(lower: lower, upper: upper)
         for s in reverse ? spans.reversed() : spans {
-            if let stop = try s.range.scan(lower: s.lower, upper: s.upper, readTS: ts, txn: id, reverse: reverse,
-                                           visibility: layer.visibility, body) {
+            if let stop = try s.range.scanBorrowing(lower: s.lower, upper: s.upper, readTS: ts, txn: id, reverse: reverse,
+                                                    visibility: layer.visibility, body) {
                 return stop
             }
         }

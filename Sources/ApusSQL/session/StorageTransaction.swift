@@ -192,7 +192,7 @@ public final class StorageTransaction: KVTransaction {
         let interrupt = self.interrupt
         do {
             try mvcc.scan(lower: lower, upper: upper, reverse: false, at: at) { k, v in
-                out.append((k, v))
+                out.append((k, Array(v)))
                 if out.count & 1023 == 0, let interrupt { try interrupt.check() }
                 return true
             }
@@ -259,12 +259,7 @@ public final class StorageTransaction: KVTransaction {
 
     public func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         if let mvcc {
-            _ = try lease.get()
-            if let stop = try mvcc.scan(lower: lower, upper: upper, reverse: false, body) {
-                if tracksReads { ranges.append((lower, stop + [0])) }
-            } else if tracksReads {
-                ranges.append((lower, upper))
-            }
+            try mvccScanEach(mvcc, lower, upper, reverse: false) { k, v in try body(k, Array(v)) }
             return
         }
         // With writes of its own in the range, merge them in the collecting scan.
@@ -291,14 +286,29 @@ public final class StorageTransaction: KVTransaction {
         if tracksReads { ranges.append((lower, upper)) }
     }
 
+    public func scanEachBorrowing(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws {
+        if let mvcc {
+            try mvccScanEach(mvcc, lower, upper, reverse: false, body)
+            return
+        }
+        try scanEach(lower: lower, upper: upper) { k, v in try v.withUnsafeBytes { try body(k, $0) } }
+    }
+
+    /// `scanEach` (or in `reverse`) on the MVCC layout, values lent; records the span read.
+    private func mvccScanEach(_ mvcc: MVCCTransaction, _ lower: [UInt8], _ upper: [UInt8], reverse: Bool,
+                              _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws {
+        _ = try lease.get()
+        if let stop = try mvcc.scan(lower: lower, upper: upper, reverse: reverse, body) {
+            // Stopped early: what was read is [lower, this key] (reverse: [this key, upper)).
+            if tracksReads { ranges.append(reverse ? (stop, upper) : (lower, stop + [0])) }
+        } else if tracksReads {
+            ranges.append((lower, upper))
+        }
+    }
+
     public func scanEachReverse(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         if let mvcc {
-            _ = try lease.get()
-            if let stop = try mvcc.scan(lower: lower, upper: upper, reverse: true, body) {
-                if tracksReads { ranges.append((stop, upper)) }
-            } else if tracksReads {
-                ranges.append((lower, upper))
-            }
+            try mvccScanEach(mvcc, lower, upper, reverse: true) { k, v in try body(k, Array(v)) }
             return
         }
         if !localWrites(lower, upper).isEmpty {

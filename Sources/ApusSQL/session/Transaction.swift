@@ -17,6 +17,9 @@ public protocol KVTransaction: AnyObject {
     /// Calls `body` with every key-value pair with `lower <= key < upper`, in key order,
     /// without collecting them first; `body` returns false to stop early.
     func scanEach(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws
+    /// `scanEach` with each value lent to `body` rather than given as an array: the bytes are
+    /// valid only during the call, so a caller that decodes them in place copies nothing.
+    func scanEachBorrowing(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws
     /// `scanEach` in descending key order (from the last key below `upper` down to `lower`).
     func scanEachReverse(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws
     /// Writes `value` under `key`. Under concurrency control this first takes the key's
@@ -97,6 +100,10 @@ extension KVTransaction {
 
     public func scanEachReverse(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
         for (k, v) in try scan(lower: lower, upper: upper).reversed() where try !body(k, v) { return }
+    }
+
+    public func scanEachBorrowing(lower: [UInt8], upper: [UInt8], _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws {
+        try scanEach(lower: lower, upper: upper) { k, v in try v.withUnsafeBytes { try body(k, $0) } }
     }
 }
 
