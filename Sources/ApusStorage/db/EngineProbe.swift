@@ -55,8 +55,10 @@ extension StorageEngine {
     /// `IteratorOptions.onlyKey`) or, without one, the prefix all keys in the bounds share
     /// (`StorageOptions.bloomPrefix`). The smallest user key over the sources wins, with its
     /// entry from the newest source that has it; a deletion moves the probes of the sources
-    /// that stopped at that key past it. Read states with range deletions go through an
-    /// iterator, which applies them.
+    /// that stopped at that key past it. Range deletions that overlap the bounds are gathered
+    /// (from the memtables and the tables holding any); a winner one of them covers hands the
+    /// read to an iterator, which applies them (a probe would step through a deleted span key
+    /// by key).
     ///
     /// Costs a seek per source that passes its filter, and allocates the entries found and two
     /// small arrays: a point read of a key that a few versions of might shadow (the MVCC
@@ -76,14 +78,15 @@ extension StorageEngine {
     /// `first(from:below:filterKey:snapshot:)` on `state` (tests give states of their own making).
     func first(from target: [UInt8], below upper: [UInt8], filterKey: [UInt8]?, snapshot: Snapshot,
                state: ReadState) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
-        if state.tablesHaveRangeTombstones || state.memtables.contains(where: \.hasRangeTombstones) {
+        let cmp = options.comparator
+        guard cmp.compare(target, upper) < 0 else { return nil }
+        func byIterator() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
             let it = try makeIterator(IteratorOptions(lowerBound: target, upperBound: upper, onlyKey: filterKey),
                                       snapshot: snapshot, state: state)
             try it.seek(target)
             return it.isValid ? (it.key, it.value) : nil
         }
-        let cmp = options.comparator
-        guard cmp.compare(target, upper) < 0 else { return nil }
+        let tombstones = try rangeTombstones(overlapping: target, upper, state: state, sequence: snapshot.sequence)
         let filter = readFilter(onlyKey: filterKey, lower: target, upper: upper)
         var skipped = 0
         defer {
@@ -123,6 +126,11 @@ extension StorageEngine {
                 if c < 0 || (c == 0 && e.sequence > b.sequence) { best = i }
             }
             guard best >= 0, let winner = found[best] else { return nil }
+            if !tombstones.isEmpty, winner.userKey.withUnsafeBytes({ k in
+                tombstones.contains { $0.covers(k, entrySequence: winner.sequence, readSequence: snapshot.sequence, comparator: cmp) }
+            }) {
+                return try byIterator()
+            }
             if winner.isPut { return (winner.userKey, winner.value) }
             // Deleted: the key's older entries are hidden too; the sources at it probe on.
             let pastKey = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: winner.userKey, comparator: cmp)
@@ -132,6 +140,27 @@ extension StorageEngine {
                 found[i] = try probe(sources[i], pastTarget, pastKey, v, filter, &skipped)
             }
         }
+    }
+
+    /// The range deletions visible at `sequence` that overlap `[lower, upper)`: the memtables',
+    /// and those of the tables that hold any and overlap the bounds.
+    private func rangeTombstones(overlapping lower: [UInt8], _ upper: [UInt8], state: ReadState,
+                                 sequence: SequenceNumber) throws(StorageError) -> [RangeTombstone] {
+        let cmp = options.comparator
+        func overlaps(_ t: RangeTombstone) -> Bool {
+            t.sequence <= sequence && cmp.compare(t.start, upper) < 0 && cmp.compare(lower, t.end) < 0
+        }
+        var out: [RangeTombstone] = []
+        for m in state.memtables where m.hasRangeTombstones { out += m.rangeTombstones().filter(overlaps) }
+        guard state.tablesHaveRangeTombstones else { return out }
+        let v = state.version
+        for files in v.levels {
+            for f in files where f.rangeTombstoneCount > 0
+                && v.compareUser(f.largestUserKey, lower[...]) >= 0 && v.compareUser(f.smallestUserKey, upper[...]) < 0 {
+                out += try tableCache.reader(fileNumber: f.number).rangeTombstones.filter(overlaps)
+            }
+        }
+        return out
     }
 
     /// One source of a probe: a memtable, a level-0 table, or a sorted level.

@@ -642,7 +642,16 @@ public final class StorageEngine: @unchecked Sendable {
             }
             children.append(m.makeIterator())
         }
+        // The iterator's bounds as user keys: a level-0 table wholly outside them (and without
+        // range tombstones) is left out before its reader is looked up.
+        let bounds = iteratorOptions.onlyKey.map { StorageIterator.keyBounds($0, cmp) }
+        let lowerBound = bounds?.0 ?? iteratorOptions.lowerBound, upperBound = bounds?.1 ?? iteratorOptions.upperBound
         for f in state.version.levels[0] {
+            if f.rangeTombstoneCount == 0,
+               (lowerBound.map { state.version.compareUser(f.largestUserKey[...], $0[...]) < 0 } ?? false)
+                || (upperBound.map { state.version.compareUser(f.smallestUserKey[...], $0[...]) >= 0 } ?? false) {
+                continue
+            }
             let reader = try tableCache.reader(fileNumber: f.number)
             if f.rangeTombstoneCount > 0 { tombstones += reader.rangeTombstones }
             if let r = filter, !r.mayMatch(reader) {
