@@ -85,18 +85,28 @@ extension KVRange {
         }
         guard let (k, v) = try first(from: MVCCKey.encode(key, .zero)),
               let ts = k.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }) else { return nil }
-        if ts.isZero {
-            if let intent = KVRange.decodeIntent(v) {
-                if intent.txn == txn { return intent.value }
-                if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS { return intent.value }
-            }
-        } else if ts <= readTS {
-            return KVRange.versionValue(v)
+        if case let .some(value) = try KVRange.decide(key, ts, v, readTS: readTS, txn: txn, snapshot: snapshot, visibility: visibility) {
+            return value
         }
         // No version is at or below a zero timestamp.
         guard !readTS.isZero, let (k2, v2) = try first(from: MVCCKey.encode(key, readTS)),
               let ts2 = k2.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }), !ts2.isZero else { return nil }
         return KVRange.versionValue(v2)
+    }
+
+    /// What one entry of `key` (timestamp `ts`, `stored` bytes) decides for `txn` reading at
+    /// `readTS` on `snapshot`: `.some(value, nil for a deletion)` when it is the entry the read
+    /// sees (its own intent, another's intent committed at or below `readTS`, or a version at or
+    /// below it), nil when an older entry may be.
+    static func decide(_ key: [UInt8], _ ts: Timestamp, _ stored: [UInt8], readTS: Timestamp, txn: TxnID, snapshot: Snapshot,
+                       visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility) throws(KVError) -> [UInt8]?? {
+        if ts.isZero {
+            guard let intent = KVRange.decodeIntent(stored) else { return nil }
+            if intent.txn == txn { return .some(intent.value) }
+            if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS { return .some(intent.value) }
+            return nil
+        }
+        return ts <= readTS ? .some(versionValue(stored)) : nil
     }
 
     /// The value a committed version stores (nil: a deletion): its tag byte, 1 for a value, 0
@@ -153,19 +163,8 @@ extension KVRange {
         } catch {
             throw KVRange.storageError(error)
         }
-        /// What one entry (`ts`, raw `value`) of `key` decides: `.some(value or nil for a
-        /// deletion)` when it is the entry `txn` sees at `readTS`, nil when an older one may be.
         func decide(_ key: [UInt8], _ ts: Timestamp, _ value: [UInt8]) throws -> [UInt8]?? {
-            if ts.isZero {
-                guard let intent = KVRange.decodeIntent(value) else { return nil }
-                if intent.txn == txn { return .some(intent.value) }
-                if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS {
-                    return .some(intent.value)
-                }
-                return nil
-            }
-            guard ts <= readTS else { return nil }
-            return .some(value.first == 1 ? Array(value.dropFirst()) : nil)
+            try KVRange.decide(key, ts, value, readTS: readTS, txn: txn, snapshot: snapshot, visibility: visibility)
         }
         if reverse {
             return try scanBackward(it, pointKey: pointKey, decide: decide, body)

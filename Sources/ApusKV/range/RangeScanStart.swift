@@ -40,18 +40,7 @@ extension KVRange {
             // The key's entries end before `next`, which is at most `upper` since key < upper.
             let next = MVCCKey.encode(key + [0], .zero)
             // nil: undecided; .some(nil): the visible version is a deletion.
-            var decided: [UInt8]?? = nil
-            if ts.isZero {
-                if let intent = KVRange.decodeIntent(stored) {
-                    if intent.txn == txn {
-                        decided = .some(intent.value)
-                    } else if case let .committed(cts) = try visibility(intent, key, snapshot), cts <= readTS {
-                        decided = .some(intent.value)
-                    }
-                }
-            } else if ts <= readTS {
-                decided = .some(KVRange.versionValue(stored))
-            }
+            var decided = try KVRange.decide(key, ts, stored, readTS: readTS, txn: txn, snapshot: snapshot, visibility: visibility)
             if decided == nil, !readTS.isZero,
                let (older, olderStored) = try first(from: MVCCKey.encode(key, readTS), below: next, filterKey: key) {
                 guard let olderTS = older.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }), !olderTS.isZero else {

@@ -102,8 +102,7 @@ extension StorageEngine {
             if let filter, !filter.mayMatch(m) { skipped += 1 } else { sources.append(.memtable(m)) }
         }
         let v = state.version
-        for f in v.levels[0]
-        where v.compareUser(f.largestUserKey, target[...]) >= 0 && v.compareUser(f.smallestUserKey, upper[...]) < 0 {
+        for f in v.levels[0] where v.overlaps(f, lower: target[...], upper: upper[...]) {
             let reader = try tableCache.reader(fileNumber: f.number)
             if let filter, !filter.mayMatch(reader) { skipped += 1 } else { sources.append(.table(reader)) }
         }
@@ -155,8 +154,7 @@ extension StorageEngine {
         guard state.tablesHaveRangeTombstones else { return out }
         let v = state.version
         for files in v.levels {
-            for f in files where f.rangeTombstoneCount > 0
-                && v.compareUser(f.largestUserKey, lower[...]) >= 0 && v.compareUser(f.smallestUserKey, upper[...]) < 0 {
+            for f in files where f.rangeTombstoneCount > 0 && v.overlaps(f, lower: lower[...], upper: upper[...]) {
                 out += try tableCache.reader(fileNumber: f.number).rangeTombstones.filter(overlaps)
             }
         }

@@ -629,11 +629,10 @@ public final class StorageEngine: @unchecked Sendable {
         // range tombstones still apply).
         let filter = readFilter(onlyKey: iteratorOptions.onlyKey, lower: iteratorOptions.lowerBound,
                                 upper: iteratorOptions.upperBound)
-        // The user keys the filter applies to, for finding a level's files.
-        let filterBounds = filter.map { _ in
-            iteratorOptions.onlyKey.map { StorageIterator.keyBounds($0, cmp) }
-                ?? (iteratorOptions.lowerBound ?? [], iteratorOptions.upperBound ?? [])
-        }
+        // The iterator's bounds as user keys (one key's entries for `onlyKey`): for finding a
+        // level's files, and to leave out level-0 tables wholly outside them.
+        let keyBounds = iteratorOptions.onlyKey.map { StorageIterator.keyBounds($0, cmp) }
+        let lowerBound = keyBounds?.0 ?? iteratorOptions.lowerBound, upperBound = keyBounds?.1 ?? iteratorOptions.upperBound
         var skipped = 0
         for m in state.memtables {
             if let f = filter, !f.mayMatch(m) {
@@ -642,16 +641,9 @@ public final class StorageEngine: @unchecked Sendable {
             }
             children.append(m.makeIterator())
         }
-        // The iterator's bounds as user keys: a level-0 table wholly outside them (and without
-        // range tombstones) is left out before its reader is looked up.
-        let bounds = iteratorOptions.onlyKey.map { StorageIterator.keyBounds($0, cmp) }
-        let lowerBound = bounds?.0 ?? iteratorOptions.lowerBound, upperBound = bounds?.1 ?? iteratorOptions.upperBound
         for f in state.version.levels[0] {
-            if f.rangeTombstoneCount == 0,
-               (lowerBound.map { state.version.compareUser(f.largestUserKey[...], $0[...]) < 0 } ?? false)
-                || (upperBound.map { state.version.compareUser(f.smallestUserKey[...], $0[...]) >= 0 } ?? false) {
-                continue
-            }
+            // Outside the bounds (and without range tombstones): left out before its reader is looked up.
+            if f.rangeTombstoneCount == 0, !state.version.overlaps(f, lower: lowerBound?[...], upper: upperBound?[...]) { continue }
             let reader = try tableCache.reader(fileNumber: f.number)
             if f.rangeTombstoneCount > 0 { tombstones += reader.rangeTombstones }
             if let r = filter, !r.mayMatch(reader) {
@@ -664,7 +656,7 @@ public final class StorageEngine: @unchecked Sendable {
             for f in state.version.levels[level] where f.rangeTombstoneCount > 0 {
                 tombstones += try tableCache.reader(fileNumber: f.number).rangeTombstones
             }
-            if let r = filter, let (lo, hi) = filterBounds, try !levelMayMatch(state.version, level, r, lower: lo, upper: hi) {
+            if let r = filter, try !levelMayMatch(state.version, level, r, lower: lowerBound ?? [], upper: upperBound ?? []) {
                 skipped += 1
                 continue
             }

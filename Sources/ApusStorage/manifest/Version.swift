@@ -51,6 +51,13 @@ final class Version: @unchecked Sendable {
         a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in comparator.compare(pa, pb) } }
     }
 
+    /// Whether table `f`'s user keys may fall in `[lower, upper)` (nil: unbounded on that side).
+    func overlaps(_ f: TableFile, lower: ArraySlice<UInt8>?, upper: ArraySlice<UInt8>?) -> Bool {
+        if let lower, compareUser(f.largestUserKey, lower) < 0 { return false }
+        if let upper, compareUser(f.smallestUserKey, upper) >= 0 { return false }
+        return true
+    }
+
     /// Checks the ordering invariants of every level (behind INVARIANTS: O(files)).
     func checkInvariants() {
         for level in 1..<levels.count {
