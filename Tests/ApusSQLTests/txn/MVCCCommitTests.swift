@@ -150,13 +150,15 @@ import Testing
 
     /// A commit whose group write (the COMMITTED record) fails with an I/O error is not
     /// committed: no reader sees its writes, neither while it aborts nor after, nor after a restart.
-    @Test func aCommitWhoseRecordWriteFailedIsNeverVisible() throws {
+    /// Rows 1 and 12 are on two ranges (the intent path, a STAGING record); rows 5 and 6 on one
+    /// (a one-phase commit, whose group write carries the versions themselves).
+    @Test(arguments: [[1, 12], [5, 6]]) func aCommitWhoseRecordWriteFailedIsNeverVisible(ids: [Int]) throws {
         let fs = MemoryFileSystem()
         do {
             let (engine, layer) = try MVCCCommitTests.open("/fail", fs)
             let s = try SQLSession(engine: engine)
             let r = try SQLSession(engine: engine)
-            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'old'), (12, 'old')")
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (\(ids[0]), 'old'), (\(ids[1]), 'old')")
             var during: [[String]]?
             layer.commitFailureHookForTesting = { during = try? MVCCCommitTests.rows(r, "SELECT v FROM t ORDER BY id") }
             fs.injectFault(FaultRule(.sync, path: .suffix(".log"), when: .fromNth(1)))
