@@ -390,8 +390,12 @@ public final class StorageTransaction: KVTransaction {
     /// no longer running, found on the key, is resolved first and checked as a write conflict.
     private func mvccWrite(_ mvcc: MVCCTransaction, _ key: [UInt8], _ value: [UInt8]?) throws(SQLError) {
         if readOnly && coordinator == nil { throw readOnlyError() }
-        // Under the exclusive schema lock DDL writes without row locks (see `lockForWrite`).
-        let rowLocked = coordinator != nil && schemaLock != .exclusive
+        // Under the exclusive schema lock DDL writes without row locks (see `lockForWrite`), but
+        // no other running transaction can have written either: every writer holds the schema
+        // lock shared until it ends. Either lock rules out a running transaction's intent on the
+        // key (abandoned ones are `MVCCLayer.foreignIntentsPossible`'s business), which spares
+        // a table rewrite a lookup per row.
+        let rowLocked = coordinator != nil
         if let ts = try mvcc.put(key, value, rowLocked: rowLocked), ts > mvcc.readTS, coordinator != nil { try conflict() }
     }
 

@@ -125,7 +125,7 @@ extension StorageEngine {
             var tombstones: [RangeTombstone] = []
             for f in plan.inputs + plan.nextInputs {
                 let reader = try tableCache.reader(fileNumber: f.number)
-                children.append(reader.makeIterator())
+                children.append(reader.makeIteratorBypassingCache())
                 tombstones += reader.rangeTombstones
             }
             let (threshold, oldest) = monitor.withLock { (mvccGCThreshold, snapshots.oldest) }

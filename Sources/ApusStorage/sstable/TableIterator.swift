@@ -21,10 +21,15 @@ package final class TableIterator: InternalIterator {
     private let data: UnsafeMutablePointer<BlockCursor>
     /// File offset of the block `data` is on, or -1 for none.
     private var dataOffset = -1
+    /// Whether blocks read from the file go into the block cache.
+    private let fillCache: Bool
 
     /// Creates an unpositioned iterator over `reader`'s entries.
-    init(reader: TableReader) {
+    /// - Parameter fillCache: false: blocks the cache lacks are read without being inserted (a
+    ///   compaction's inputs, which are deleted when it ends, would only evict blocks readers use).
+    init(reader: TableReader, fillCache: Bool = true) {
         self.reader = reader
+        self.fillCache = fillCache
         let cursors = UnsafeMutablePointer<BlockCursor>.allocate(capacity: 2)
         cursors.initialize(to: BlockCursor(block: reader.indexBlock, comparator: reader.comparator, path: reader.path,
                                            blockOffset: reader.indexOffset))
@@ -165,7 +170,7 @@ package final class TableIterator: InternalIterator {
         }
         let handle = try reader.dataHandle(index.pointee)
         if handle.offset != dataOffset {
-            let block = try reader.dataBlock(handle)
+            let block = try reader.dataBlock(handle, fillCache: fillCache)
             data.pointee.reset(block: block, blockOffset: handle.offset)
             dataOffset = handle.offset
         }

@@ -261,6 +261,12 @@ package final class TableReader: Sendable {
         TableIterator(reader: self)
     }
 
+    /// An iterator that reads the blocks the cache lacks without inserting them: a
+    /// compaction's input, read once and deleted when the compaction ends.
+    package func makeIteratorBypassingCache() -> any InternalIterator {
+        TableIterator(reader: self, fillCache: false)
+    }
+
     /// The same iterator as `makeIterator()`, as its concrete type for hot loops.
     package func makeTableIterator() -> TableIterator {
         TableIterator(reader: self)
@@ -293,15 +299,16 @@ package final class TableReader: Sendable {
         return handle
     }
 
-    /// The data block at `handle`, from the cache or read, checked and decoded.
-    func dataBlock(_ handle: BlockHandle) throws(StorageError) -> Block {
+    /// The data block at `handle`, from the cache or read, checked and decoded (and inserted in
+    /// the cache when `fillCache`).
+    func dataBlock(_ handle: BlockHandle, fillCache: Bool = true) throws(StorageError) -> Block {
         if let cache = blockCache, let block = cache.lookup(fileNumber: fileNumber, offset: handle.offset) {
             return block
         }
         let contents = try TableReader.readBlockContents(file: file, path: path, footerOffset: footerOffset,
                                                          handle: handle)
         let block = try Block(bytes: contents, path: path, offset: handle.offset)
-        blockCache?.insert(fileNumber: fileNumber, offset: handle.offset, block: block)
+        if fillCache { blockCache?.insert(fileNumber: fileNumber, offset: handle.offset, block: block) }
         return block
     }
 

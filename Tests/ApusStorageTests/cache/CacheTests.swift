@@ -128,6 +128,33 @@ import Testing
         #expect(cache.usedBytes <= cache.capacityBytes)
     }
 
+    /// A compaction's input iterator reads every entry but leaves the cache as it was: blocks it
+    /// lacks are not inserted, blocks it holds are used.
+    @Test func bypassingIteratorLeavesTheCache() throws {
+        var options = StorageOptions()
+        options.blockBytes = 512
+        let entries = (0..<400).map { i in
+            SSTTestEntry(key: InternalKey.make(Array("key\(1000 + i)".utf8), 1, .put), value: Array(repeating: UInt8(i % 251), count: 30))
+        }
+        let fs = SSTTestFileSystem()
+        try sstTestBuild(fs, "/d/000001.sst", options, entries)
+        let cache = BlockCache(capacityBytes: 1 << 20)
+        let reader = try sstTestOpen(fs, "/d/000001.sst", options, cache: cache)
+        #expect(try reader.get(entries[100].key)?.value == entries[100].value)
+        #expect(cache.entryCount == 1)
+        let it = reader.makeIteratorBypassingCache()
+        try it.seekToFirst()
+        var seen: [[UInt8]] = []
+        while it.isValid {
+            seen.append(it.value)
+            try it.next()
+        }
+        #expect(seen == entries.map(\.value))
+        #expect(cache.entryCount == 1)
+        #expect(cache.hits == 1, "the cached block is used")
+        #expect(reader.properties.dataBlockCount > 2)
+    }
+
     @Test func tableCacheBoundsOpenReaders() throws {
         var options = StorageOptions()
         options.openTablesMax = 16
@@ -161,6 +188,25 @@ import Testing
         // A missing table is a typed error, not a cached failure.
         #expect(throws: StorageError.self) { _ = try tables.reader(fileNumber: 99) }
         #expect(tables.openCount == 15)
+    }
+
+    /// The shards' shares of the bound sum to it when it does not divide evenly: 37 readers stay
+    /// open over 100 tables, and no more, whichever shards the tables fall in.
+    @Test func tableCacheShardsShareTheBound() throws {
+        var options = StorageOptions()
+        options.openTablesMax = 37
+        let fs = SSTTestFileSystem()
+        for n in UInt64(1)...100 {
+            let entries = [SSTTestEntry(key: InternalKey.make(Array("t\(n)".utf8), n, .put), value: [UInt8(n)])]
+            try sstTestBuild(fs, "/d/" + FileName.table(n).name, options, entries)
+        }
+        let tables = TableCache(fileSystem: fs, directory: "/d", options: options, blockCache: nil)
+        for n in UInt64(1)...100 {
+            #expect(try tables.reader(fileNumber: n).fileNumber == n)
+            #expect(tables.openCount <= 37)
+        }
+        #expect(tables.openCount == 37)
+        #expect(fs.openReadableCount.load(ordering: .relaxed) == 37)
     }
 
     @Test func concurrentReadersAgree() async throws {
