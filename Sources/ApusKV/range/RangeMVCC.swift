@@ -69,21 +69,24 @@ extension KVRange {
 
     /// The value of `key` visible at `readTS` to transaction `txn` (its own intent first).
     ///
-    /// Probes the engine (`StorageEngine.first`, which skips the memtables and tables whose
-    /// filters lack the key) for the key's first entry from `key@0`: the intent slot when it
+    /// Probes the engine (a `ProbeCursor`, which skips the memtables and tables whose filters
+    /// lack the key) for the key's first entry from `key@0`: the intent slot when it
     /// holds an intent, else the newest version. When that is newer than `readTS` or an intent
     /// this read does not see, a second probe from `key@readTS` finds the newest version at or
     /// below `readTS`.
     public func get(_ key: [UInt8], readTS: Timestamp, txn: TxnID,
                     visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility) throws(KVError) -> [UInt8]? {
         let snapshot = engine.snapshot()
-        let upper = MVCCKey.encode(key + [0], .zero)
-        func first(from target: [UInt8]) throws(KVError) -> (key: [UInt8], value: [UInt8])? {
-            do { return try engine.first(from: target, below: upper, filterKey: key, snapshot: snapshot) } catch {
-                throw KVRange.storageError(error)
-            }
+        let lower = MVCCKey.encode(key, .zero), upper = MVCCKey.encode(key + [0], .zero)
+        // One cursor for both probes: the second probes again only the sources before its target.
+        let cursor: ProbeCursor
+        do { cursor = try engine.probeCursor(lower: lower, upper: upper, filterKey: key, snapshot: snapshot) } catch {
+            throw KVRange.storageError(error)
         }
-        guard let (k, v) = try first(from: MVCCKey.encode(key, .zero)),
+        func first(from target: [UInt8]) throws(KVError) -> (key: [UInt8], value: [UInt8])? {
+            do { return try cursor.first(from: target) } catch { throw KVRange.storageError(error) }
+        }
+        guard let (k, v) = try first(from: lower),
               let ts = k.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }) else { return nil }
         if case let .some(value) = try KVRange.decide(key, ts, v, readTS: readTS, txn: txn, snapshot: snapshot, visibility: visibility) {
             return value

@@ -16,8 +16,10 @@ extension KVRange {
         case resume([UInt8])
     }
 
-    /// The keys a forward scan decides by probes before it builds an iterator. Each key costs
-    /// a probe (two when its newest entry is not visible) and the scan's end one more.
+    /// The keys a forward scan decides by probes before it builds an iterator. The probes share
+    /// one `ProbeCursor`: the first probes every source the filters let through, each later one
+    /// (a key's older version, the next key, the scan's end) only the sources whose entry lies
+    /// before its target, usually the one that held the previous key.
     static let scanProbeKeysMax = 2
 
     /// Calls `body` with the first keys in `[lower, upper)` (`MVCCKey` encodings at timestamp
@@ -27,26 +29,29 @@ extension KVRange {
     func scanStart(lower: [UInt8], upper: [UInt8], readTS: Timestamp, txn: TxnID, snapshot: Snapshot,
                    visibility: (Intent, [UInt8], Snapshot) throws(KVError) -> IntentVisibility,
                    _ body: ([UInt8], [UInt8]) throws -> Bool) throws -> ScanStart {
-        func first(from target: [UInt8], below bound: [UInt8], filterKey: [UInt8]?) throws(KVError)
-            -> (key: [UInt8], value: [UInt8])? {
-            do { return try engine.first(from: target, below: bound, filterKey: filterKey, snapshot: snapshot) } catch {
-                throw KVRange.storageError(error)
-            }
+        let cursor: ProbeCursor
+        do { cursor = try engine.probeCursor(lower: lower, upper: upper, snapshot: snapshot) } catch { throw KVRange.storageError(error) }
+        func first(from target: [UInt8]) throws(KVError) -> (key: [UInt8], value: [UInt8])? {
+            do { return try cursor.first(from: target) } catch { throw KVRange.storageError(error) }
         }
         var from = lower
         for _ in 0..<KVRange.scanProbeKeysMax {
-            guard let (encoded, stored) = try first(from: from, below: upper, filterKey: nil) else { return .exhausted }
+            guard let (encoded, stored) = try first(from: from) else { return .exhausted }
             guard let (key, ts) = MVCCKey.decode(encoded) else { return .resume(from) }
             // The key's entries end before `next`, which is at most `upper` since key < upper.
             let next = MVCCKey.encode(key + [0], .zero)
             // nil: undecided; .some(nil): the visible version is a deletion.
             var decided = try KVRange.decide(key, ts, stored, readTS: readTS, txn: txn, snapshot: snapshot, visibility: visibility)
-            if decided == nil, !readTS.isZero,
-               let (older, olderStored) = try first(from: MVCCKey.encode(key, readTS), below: next, filterKey: key) {
-                guard let olderTS = older.withUnsafeBytes({ MVCCKey.split($0)?.timestamp }), !olderTS.isZero else {
-                    return .resume(from)
+            // The newest version at or below `readTS`, if the key has one: the first entry from
+            // `key@readTS` when it is still one of the key's (the cursor keeps a later key's
+            // entry for the next round).
+            if decided == nil, !readTS.isZero, let (older, olderStored) = try first(from: MVCCKey.encode(key, readTS)) {
+                let entry = older.withUnsafeBytes { raw -> (sameKey: Bool, ts: Timestamp)? in
+                    guard let (n, ts) = MVCCKey.split(raw) else { return nil }
+                    return (key.withUnsafeBytes { compareBytes(UnsafeRawBufferPointer(rebasing: raw[0..<n]), $0) == 0 }, ts)
                 }
-                decided = .some(KVRange.versionValue(olderStored))
+                guard let entry, !entry.ts.isZero || !entry.sameKey else { return .resume(from) }
+                if entry.sameKey { decided = .some(KVRange.versionValue(olderStored)) }
             }
             if case let .some(value?) = decided, try !body(key, value) { return .stopped(key) }
             from = next

@@ -9,6 +9,10 @@ struct PlanCache {
     private static let epochs = Atomic<UInt64>(0)
 
     private var plans: [Query: (plan: Plan, columns: [ResultColumn])] = [:]
+    /// Hashes of queries without a `PlanSlot` bound once and not cached (see `admit`).
+    private var seenOnce: Set<Int> = []
+    /// The most hashes `seenOnce` keeps before it starts again.
+    static let seenOnceMax = 1024
     /// Changes whenever the cache is emptied.
     private(set) var epoch: UInt64 = PlanCache.newEpoch()
 
@@ -19,6 +23,19 @@ struct PlanCache {
     subscript(q: Query) -> (plan: Plan, columns: [ResultColumn])? {
         get { plans[q] }
         set { plans[q] = newValue }
+    }
+
+    /// Whether a query run without a `PlanSlot` (simple protocol) is cached: on its second
+    /// binding. Such queries usually carry their values as literals (`pgbench -S`, ORMs
+    /// interpolating): caching each would cost a hash and an insert per statement and flush the
+    /// cache every 64 statements, ending the epoch of every prepared statement's slot, while
+    /// a repeated one (a driver's catalog query) is still cached from its second run.
+    mutating func admit(_ q: Query) -> Bool {
+        let h = q.hashValue
+        if seenOnce.remove(h) != nil { return true }
+        if seenOnce.count >= PlanCache.seenOnceMax { seenOnce.removeAll(keepingCapacity: true) }
+        seenOnce.insert(h)
+        return false
     }
 
     mutating func removeAll() {

@@ -686,7 +686,7 @@ public final class SQLSession {
             let binder = queryBinder(settable: true)
             let b = try binder.bindQuery(q, outer: nil)
             (plan, columns) = (binder.indexOnly(b.plan), b.columns.map { ResultColumn(name: $0.name, type: $0.type) })
-            if binder.reusable {
+            if binder.reusable && (slot != nil || planCache.admit(q)) {
                 if planCache.count >= 64 { planCache.removeAll() }
                 planCache[q] = (plan, columns)
                 if let slot { (slot.epoch, slot.entry) = (planCache.epoch, (plan, columns)) }

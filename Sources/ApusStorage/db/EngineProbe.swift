@@ -23,6 +23,15 @@ package struct ProbeBounds {
         case malformed
     }
 
+    /// These bounds, passing every entry of `userKey` too: what the entries after a stop are
+    /// tested with to learn whether the source holds a later key (`ProbeEntry.nextIsEnd`).
+    package func skipping(_ userKey: [UInt8]) -> ProbeBounds {
+        ProbeBounds(sequence: sequence, upper: upper, skipping: userKey, comparator: comparator)
+    }
+
+    /// Entries a probe looks at after its stop to learn whether anything follows in its source.
+    package static let lookaheadSteps = 8
+
     package func visit(_ ik: UnsafeRawBufferPointer) -> Visit {
         guard let p = InternalKey.parse(ik) else { return .malformed }
         let userKey = UnsafeRawBufferPointer(rebasing: ik[0..<p.userKeyLength])
@@ -42,6 +51,10 @@ package struct ProbeEntry {
     package var isPut: Bool
     /// The put's value (empty for a deletion).
     package var value: [UInt8]
+    /// The source holds no visible entry of a later user key below the probe's upper bound (found
+    /// by looking at a few entries after this one; false when they did not settle it). A cursor
+    /// asked for a target past this entry's key then knows the source's answer without a seek.
+    package var nextIsEnd = false
 }
 
 extension StorageEngine {
@@ -78,72 +91,24 @@ extension StorageEngine {
     /// `first(from:below:filterKey:snapshot:)` on `state` (tests give states of their own making).
     func first(from target: [UInt8], below upper: [UInt8], filterKey: [UInt8]?, snapshot: Snapshot,
                state: ReadState) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
-        let cmp = options.comparator
-        guard cmp.compare(target, upper) < 0 else { return nil }
-        func byIterator() throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
-            let it = try makeIterator(IteratorOptions(lowerBound: target, upperBound: upper, onlyKey: filterKey),
-                                      snapshot: snapshot, state: state)
-            try it.seek(target)
-            return it.isValid ? (it.key, it.value) : nil
-        }
-        let tombstones = try rangeTombstones(overlapping: target, upper, state: state, sequence: snapshot.sequence)
-        let filter = readFilter(onlyKey: filterKey, lower: target, upper: upper)
-        var skipped = 0
-        defer {
-            if skipped > 0 {
-                if filterKey == nil { counters.add(counters.prefixFilterSkips, skipped) } else { counters.add(counters.keyFilterSkips, skipped) }
-            }
-        }
-        // The sources newest first; level 0 and the memtables are filtered once here, a deeper
-        // level per file as the probe reaches it.
-        var sources: [ProbeSource] = []
-        sources.reserveCapacity(state.memtables.count + state.version.levels[0].count + StorageOptions.levelCount - 1)
-        for m in state.memtables {
-            if let filter, !filter.mayMatch(m) { skipped += 1 } else { sources.append(.memtable(m)) }
-        }
-        let v = state.version
-        for f in v.levels[0] where v.overlaps(f, lower: target[...], upper: upper[...]) {
-            let reader = try tableCache.reader(fileNumber: f.number)
-            if let filter, !filter.mayMatch(reader) { skipped += 1 } else { sources.append(.table(reader)) }
-        }
-        for level in 1..<StorageOptions.levelCount where !v.levels[level].isEmpty { sources.append(.level(level)) }
+        try ProbeCursor(engine: self, lower: target, upper: upper, filterKey: filterKey, snapshot: snapshot, state: state)
+            .first(from: target)
+    }
 
-        // Each source's entry (nil: none in the bounds), probed from `target` first.
-        var found: [ProbeEntry?] = []
-        found.reserveCapacity(sources.count)
-        let fromTarget = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: nil, comparator: cmp)
-        let seekTarget = InternalKey.seekTarget(target, snapshot.sequence)
-        for s in sources {
-            found.append(try probe(s, seekTarget, fromTarget, v, filter, &skipped))
-        }
-        while true {
-            var best = -1
-            for i in found.indices {
-                guard let e = found[i] else { continue }
-                guard best >= 0, let b = found[best] else { best = i; continue }
-                let c = cmp.compare(e.userKey, b.userKey)
-                if c < 0 || (c == 0 && e.sequence > b.sequence) { best = i }
-            }
-            guard best >= 0, let winner = found[best] else { return nil }
-            if !tombstones.isEmpty, winner.userKey.withUnsafeBytes({ k in
-                tombstones.contains { $0.covers(k, entrySequence: winner.sequence, readSequence: snapshot.sequence, comparator: cmp) }
-            }) {
-                return try byIterator()
-            }
-            if winner.isPut { return (winner.userKey, winner.value) }
-            // Deleted: the key's older entries are hidden too; the sources at it probe on.
-            let pastKey = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: winner.userKey, comparator: cmp)
-            let pastTarget = InternalKey.seekTarget(winner.userKey, 0)
-            for i in found.indices {
-                guard let e = found[i], cmp.compare(e.userKey, winner.userKey) == 0 else { continue }
-                found[i] = try probe(sources[i], pastTarget, pastKey, v, filter, &skipped)
-            }
-        }
+    /// A cursor of probes over `[lower, upper)`: `first(from:)` with ascending targets answers
+    /// what `first(from:below:filterKey:snapshot:)` would for each, but the sources are chosen
+    /// (filters, level-0 overlap, range deletions) once, and a later call probes again only the
+    /// sources whose entry lies before its target. A short scan's second key (an index lookup's
+    /// proof that the value has no further entry) so costs a seek in the source that held the
+    /// first key rather than a new probe of every source.
+    public func probeCursor(lower: [UInt8], upper: [UInt8], filterKey: [UInt8]? = nil,
+                            snapshot: Snapshot) throws(StorageError) -> ProbeCursor {
+        try ProbeCursor(engine: self, lower: lower, upper: upper, filterKey: filterKey, snapshot: snapshot, state: readState())
     }
 
     /// The range deletions visible at `sequence` that overlap `[lower, upper)`: the memtables',
     /// and those of the tables that hold any and overlap the bounds.
-    private func rangeTombstones(overlapping lower: [UInt8], _ upper: [UInt8], state: ReadState,
+    fileprivate func rangeTombstones(overlapping lower: [UInt8], _ upper: [UInt8], state: ReadState,
                                  sequence: SequenceNumber) throws(StorageError) -> [RangeTombstone] {
         let cmp = options.comparator
         func overlaps(_ t: RangeTombstone) -> Bool {
@@ -171,7 +136,7 @@ extension StorageEngine {
     /// The entry `source` holds at or after the internal key `target` that `bounds` stops at.
     /// A level's files are probed from the one that would hold `target` on while they start
     /// below the upper bound, each tested against `filter` first.
-    private func probe(_ source: ProbeSource, _ target: [UInt8], _ bounds: ProbeBounds, _ v: Version,
+    fileprivate func probe(_ source: ProbeSource, _ target: [UInt8], _ bounds: ProbeBounds, _ v: Version,
                        _ filter: ReadFilter?, _ skipped: inout Int) throws(StorageError) -> ProbeEntry? {
         // `withUnsafeBytes` rethrows untyped errors; carry the typed one out in a Result.
         func probeRaw(_ body: (UnsafeRawBufferPointer) throws(StorageError) -> ProbeEntry?) throws(StorageError) -> ProbeEntry? {
@@ -195,9 +160,134 @@ extension StorageEngine {
                     skipped += 1
                     continue
                 }
-                if let e = try probeRaw({ raw throws(StorageError) in try r.firstVisible(atOrAfter: raw, bounds) }) { return e }
+                if var e = try probeRaw({ raw throws(StorageError) in try r.firstVisible(atOrAfter: raw, bounds) }) {
+                    // Nothing after it in its file: nor in the level if no later file starts below the bound.
+                    if e.nextIsEnd && i < files.count && v.compareUser(files[i].smallestUserKey, bounds.upper[...]) < 0 {
+                        e.nextIsEnd = false
+                    }
+                    return e
+                }
             }
             return nil
+        }
+    }
+}
+
+/// Probes of one read state over `[lower, upper)` at ascending targets (see
+/// `StorageEngine.probeCursor`). Each source keeps the entry its last probe stopped at: the
+/// newest visible entry of the first user key at or after that probe's target, which is still
+/// the source's answer for any later target at or before it. A source the filter or the bounds
+/// left out holds nothing in `[lower, upper)`, so it holds nothing from a later target either;
+/// the range deletions gathered for the whole span include those of any part of it.
+///
+/// Concurrency: not thread-safe; one reader uses it (its read state and snapshot stay pinned
+/// while it lives).
+public final class ProbeCursor {
+    private let engine: StorageEngine
+    private let upper: [UInt8]
+    private let snapshot: Snapshot
+    private let state: StorageEngine.ReadState
+    private let filter: StorageEngine.ReadFilter?
+    private let tombstones: [RangeTombstone]
+    private let sources: [StorageEngine.ProbeSource]
+    /// Each source's entry from its last probe (nil: none in the bounds), and that probe's target.
+    private var found: [ProbeEntry?]
+    private var target: [UInt8]?
+    private let filterKey: [UInt8]?
+
+    init(engine: StorageEngine, lower: [UInt8], upper: [UInt8], filterKey: [UInt8]?, snapshot: Snapshot,
+         state: StorageEngine.ReadState) throws(StorageError) {
+        self.engine = engine
+        self.upper = upper
+        self.snapshot = snapshot
+        self.state = state
+        self.filterKey = filterKey
+        let cmp = engine.options.comparator
+        guard cmp.compare(lower, upper) < 0 else {
+            filter = nil
+            tombstones = []
+            sources = []
+            found = []
+            return
+        }
+        tombstones = try engine.rangeTombstones(overlapping: lower, upper, state: state, sequence: snapshot.sequence)
+        let filter = engine.readFilter(onlyKey: filterKey, lower: lower, upper: upper)
+        self.filter = filter
+        var skipped = 0
+        // The sources newest first; level 0 and the memtables are filtered once here, a deeper
+        // level per file as a probe reaches it.
+        var sources: [StorageEngine.ProbeSource] = []
+        sources.reserveCapacity(state.memtables.count + state.version.levels[0].count + StorageOptions.levelCount - 1)
+        for m in state.memtables {
+            if let filter, !filter.mayMatch(m) { skipped += 1 } else { sources.append(.memtable(m)) }
+        }
+        let v = state.version
+        for f in v.levels[0] where v.overlaps(f, lower: lower[...], upper: upper[...]) {
+            let reader = try engine.tableCache.reader(fileNumber: f.number)
+            if let filter, !filter.mayMatch(reader) { skipped += 1 } else { sources.append(.table(reader)) }
+        }
+        for level in 1..<StorageOptions.levelCount where !v.levels[level].isEmpty { sources.append(.level(level)) }
+        self.sources = sources
+        found = []
+        count(skipped)
+    }
+
+    private func count(_ skipped: Int) {
+        guard skipped > 0 else { return }
+        let counters = engine.counters
+        if filterKey == nil { counters.add(counters.prefixFilterSkips, skipped) } else { counters.add(counters.keyFilterSkips, skipped) }
+    }
+
+    /// The first key in `[target, upper)` visible at the snapshot, and its value.
+    /// - Precondition: `target` is at or after the cursor's lower bound and every earlier
+    ///   call's target.
+    public func first(from target: [UInt8]) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
+        let cmp = engine.options.comparator
+        guard !sources.isEmpty, cmp.compare(target, upper) < 0 else { return nil }
+        if let previous = self.target { precondition(cmp.compare(previous, target) <= 0, "probe cursor targets ascend") }
+        self.target = target
+        var skipped = 0
+        defer { count(skipped) }
+        let v = state.version
+        let fromTarget = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: nil, comparator: cmp)
+        let seekTarget = InternalKey.seekTarget(target, snapshot.sequence)
+        if found.isEmpty {
+            found.reserveCapacity(sources.count)
+            for s in sources { found.append(try engine.probe(s, seekTarget, fromTarget, v, filter, &skipped)) }
+        } else {
+            for i in found.indices {
+                guard let e = found[i], cmp.compare(e.userKey, target) < 0 else { continue }
+                // Past the source's last key in the bounds: nothing there from the target on.
+                found[i] = e.nextIsEnd ? nil : try engine.probe(sources[i], seekTarget, fromTarget, v, filter, &skipped)
+            }
+        }
+        while true {
+            var best = -1
+            for i in found.indices {
+                guard let e = found[i] else { continue }
+                guard best >= 0, let b = found[best] else { best = i; continue }
+                let c = cmp.compare(e.userKey, b.userKey)
+                if c < 0 || (c == 0 && e.sequence > b.sequence) { best = i }
+            }
+            guard best >= 0, let winner = found[best] else { return nil }
+            if !tombstones.isEmpty, winner.userKey.withUnsafeBytes({ k in
+                tombstones.contains { $0.covers(k, entrySequence: winner.sequence, readSequence: snapshot.sequence, comparator: cmp) }
+            }) {
+                // A range deletion covers it: an iterator applies them (a probe would step
+                // through a deleted span key by key).
+                let it = try engine.makeIterator(IteratorOptions(lowerBound: target, upperBound: upper, onlyKey: filterKey),
+                                                 snapshot: snapshot, state: state)
+                try it.seek(target)
+                return it.isValid ? (it.key, it.value) : nil
+            }
+            if winner.isPut { return (winner.userKey, winner.value) }
+            // Deleted: the key's older entries are hidden too; the sources at it probe on.
+            let pastKey = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: winner.userKey, comparator: cmp)
+            let pastTarget = InternalKey.seekTarget(winner.userKey, 0)
+            for i in found.indices {
+                guard let e = found[i], cmp.compare(e.userKey, winner.userKey) == 0 else { continue }
+                found[i] = try engine.probe(sources[i], pastTarget, pastKey, v, filter, &skipped)
+            }
         }
     }
 }

@@ -193,8 +193,27 @@ package final class Memtable: @unchecked Sendable {
             case .pass: node = list.next(node, 0)
             case .end: return nil
             case .stop(let userKeyLength, let sequence, let kind):
-                return ProbeEntry(userKey: Array(key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
-                                  value: kind == .put ? Array(list.value(node)) : [])
+                var entry = ProbeEntry(userKey: Array(key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
+                                       value: kind == .put ? Array(list.value(node)) : [])
+                // A few entries on: does a later visible key follow below the bound?
+                let past = probe.skipping(entry.userKey)
+                var next = list.next(node, 0), steps = 0
+                lookahead: while steps < ProbeBounds.lookaheadSteps {
+                    guard next != 0 else {
+                        entry.nextIsEnd = true
+                        break
+                    }
+                    switch past.visit(list.key(next)) {
+                    case .end:
+                        entry.nextIsEnd = true
+                        break lookahead
+                    case .pass:
+                        next = list.next(next, 0)
+                        steps += 1
+                    case .stop, .malformed: break lookahead
+                    }
+                }
+                return entry
             case .malformed: throw StorageError(.corruption, "malformed internal key in a memtable")
             }
         }

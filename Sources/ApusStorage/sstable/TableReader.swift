@@ -238,8 +238,26 @@ package final class TableReader: Sendable {
                 case .pass: try data.next()
                 case .end: return nil
                 case .stop(let userKeyLength, let sequence, let kind):
-                    return ProbeEntry(userKey: Array(data.key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
-                                      value: kind == .put ? data.value : [])
+                    var entry = ProbeEntry(userKey: Array(data.key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
+                                           value: kind == .put ? data.value : [])
+                    // A few entries on, within this block (or the table's end after its last
+                    // block): does a later visible key follow below the bound?
+                    let past = probe.skipping(entry.userKey)
+                    try data.next()
+                    lookahead: for _ in 0..<ProbeBounds.lookaheadSteps {
+                        guard data.isValid else {
+                            entry.nextIsEnd = i + 1 == indexEntryCount
+                            break
+                        }
+                        switch data.key.withUnsafeBytes({ past.visit($0) }) {
+                        case .end:
+                            entry.nextIsEnd = true
+                            break lookahead
+                        case .pass: try data.next()
+                        case .stop, .malformed: break lookahead
+                        }
+                    }
+                    return entry
                 case .malformed: throw .corruption("malformed internal key", path: path, offset: handle.offset)
                 }
             }

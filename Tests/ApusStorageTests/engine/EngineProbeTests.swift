@@ -54,6 +54,21 @@ import Testing
         return it.isValid ? (it.key, it.value) : nil
     }
 
+    /// A target at or after `k` for a cursor's next probe: `k` itself again, the key after all
+    /// of `k`'s user key, or under `.mvcc` an older version of it.
+    static func successor(_ k: [UInt8], _ c: Case, _ rng: inout SplitMix64) -> [UInt8] {
+        guard c.comparator == .mvcc, let (user, ts) = MVCCKey.decode(k) else { return rng.next() % 4 == 0 ? k : k + [0] }
+        switch rng.next() % 4 {
+        case 0: return k
+        case 1:
+            // Versions sort newest first after the unversioned entry: an older one is later.
+            let older = ts.isZero ? 7 : ts.wallNanos - 1
+            if older > 0 { return MVCCKey.encode(user, Timestamp(wallNanos: older)) }
+            return MVCCKey.encode(user + [0], .zero)
+        default: return MVCCKey.encode(user + [0], .zero)
+        }
+    }
+
     @Test(arguments: cases)
     func probesMatchTheIterator(_ c: Case) throws {
         var rng = SplitMix64(seed: c.seed)
@@ -104,7 +119,7 @@ import Testing
         let probed = !state.tablesHaveRangeTombstones && !state.memtables.contains { $0.hasRangeTombstones }
         #expect(probed == !c.rangeDeletes, "\(c): range deletions (only) send probes to the iterator")
 
-        var found = 0
+        var found = 0, cursorSteps = 0
         for q in 0..<3000 {
             let snap = snapshots[Int(rng.next() % UInt64(snapshots.count))]
             let target: [UInt8], upper: [UInt8], filterKey: [UInt8]?
@@ -133,7 +148,21 @@ import Testing
             #expect(got?.key == want?.0 && got?.value == want?.1,
                     "\(c) query \(q): from \(target) below \(upper) filterKey \(String(describing: filterKey)) at \(snap.sequence)")
             if want != nil { found += 1 }
+            // A cursor over the same bounds at ascending targets: each answer is a fresh probe's
+            // (the iterator's), though the cursor probes again only sources before the target.
+            let cursor = try ProbeCursor(engine: e, lower: target, upper: upper, filterKey: filterKey, snapshot: snap, state: state)
+            var next = target
+            for step in 0..<4 {
+                let expected = try EngineProbeTests.oracle(e, next, upper, filterKey, snap, state)
+                let answer = try cursor.first(from: next)
+                #expect(answer?.key == expected?.0 && answer?.value == expected?.1,
+                        "\(c) query \(q) cursor step \(step): from \(next) below \(upper) at \(snap.sequence)")
+                guard let k = answer?.key else { break }
+                next = EngineProbeTests.successor(k, c, &rng)
+                cursorSteps += 1
+            }
         }
+        #expect(cursorSteps > 1000, "\(c): cursors answered several targets (\(cursorSteps))")
         #expect(found > 500 && found < 2900, "\(c): queries find keys and miss others (\(found))")
         // The engine's own read state, through the public entry point.
         for _ in 0..<200 {
