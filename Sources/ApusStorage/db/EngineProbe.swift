@@ -238,13 +238,13 @@ public final class ProbeCursor {
         if filterKey == nil { counters.add(counters.prefixFilterSkips, skipped) } else { counters.add(counters.keyFilterSkips, skipped) }
     }
 
-    /// The first key in `[target, upper)` visible at the snapshot, and its value.
-    /// - Precondition: `target` is at or after the cursor's lower bound and every earlier
-    ///   call's target.
+    /// The first key in `[target, upper)` visible at the snapshot, and its value. `target` is
+    /// at or after the cursor's lower bound; a target before an earlier call's probes every
+    /// source again (correct, without the savings).
     public func first(from target: [UInt8]) throws(StorageError) -> (key: [UInt8], value: [UInt8])? {
         let cmp = engine.options.comparator
         guard !sources.isEmpty, cmp.compare(target, upper) < 0 else { return nil }
-        if let previous = self.target { precondition(cmp.compare(previous, target) <= 0, "probe cursor targets ascend") }
+        if let previous = self.target, cmp.compare(previous, target) > 0 { found = [] }
         self.target = target
         var skipped = 0
         defer { count(skipped) }
