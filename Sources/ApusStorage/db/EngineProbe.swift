@@ -23,14 +23,32 @@ package struct ProbeBounds {
         case malformed
     }
 
-    /// These bounds, passing every entry of `userKey` too: what the entries after a stop are
-    /// tested with to learn whether the source holds a later key (`ProbeEntry.nextIsEnd`).
+    /// These bounds, passing every entry of `userKey` too (a probe past a decided key).
     package func skipping(_ userKey: [UInt8]) -> ProbeBounds {
         ProbeBounds(sequence: sequence, upper: upper, skipping: userKey, comparator: comparator)
     }
 
     /// Entries a probe looks at after its stop to learn whether anything follows in its source.
     package static let lookaheadSteps = 8
+
+    /// Whether a source holds no visible entry of a user key after `userKey` below the bound
+    /// (`ProbeEntry.nextIsEnd`), judged from at most `lookaheadSteps` entries after a stop at
+    /// it: `next` moves to the following entry and returns what these bounds, passing
+    /// `userKey`'s entries, make of it, or nil when the source shows no more entries there;
+    /// `endIsSourceEnd` says whether that means the source ends (else: undecided, false).
+    package func nothingFollows(_ userKey: [UInt8], endIsSourceEnd: Bool,
+                                _ next: (ProbeBounds) throws(StorageError) -> Visit?) throws(StorageError) -> Bool {
+        let past = skipping(userKey)
+        for _ in 0..<ProbeBounds.lookaheadSteps {
+            guard let visit = try next(past) else { return endIsSourceEnd }
+            switch visit {
+            case .end: return true
+            case .pass: continue
+            case .stop, .malformed: return false
+            }
+        }
+        return false
+    }
 
     package func visit(_ ik: UnsafeRawBufferPointer) -> Visit {
         guard let p = InternalKey.parse(ik) else { return .malformed }
@@ -116,12 +134,9 @@ extension StorageEngine {
         }
         var out: [RangeTombstone] = []
         for m in state.memtables where m.hasRangeTombstones { out += m.rangeTombstones().filter(overlaps) }
-        guard state.tablesHaveRangeTombstones else { return out }
         let v = state.version
-        for files in v.levels {
-            for f in files where f.rangeTombstoneCount > 0 && v.overlaps(f, lower: lower[...], upper: upper[...]) {
-                out += try tableCache.reader(fileNumber: f.number).rangeTombstones.filter(overlaps)
-            }
+        for f in state.tablesWithRangeTombstones where v.overlaps(f, lower: lower[...], upper: upper[...]) {
+            out += try tableCache.reader(fileNumber: f.number).rangeTombstones.filter(overlaps)
         }
         return out
     }
@@ -282,7 +297,7 @@ public final class ProbeCursor {
             }
             if winner.isPut { return (winner.userKey, winner.value) }
             // Deleted: the key's older entries are hidden too; the sources at it probe on.
-            let pastKey = ProbeBounds(sequence: snapshot.sequence, upper: upper, skipping: winner.userKey, comparator: cmp)
+            let pastKey = fromTarget.skipping(winner.userKey)
             let pastTarget = InternalKey.seekTarget(winner.userKey, 0)
             for i in found.indices {
                 guard let e = found[i], cmp.compare(e.userKey, winner.userKey) == 0 else { continue }

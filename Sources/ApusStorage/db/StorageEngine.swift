@@ -531,14 +531,16 @@ public final class StorageEngine: @unchecked Sendable {
     struct ReadState {
         let memtables: [Memtable]
         let version: Version
-        /// Whether a table of `version` holds range deletions (the memtables are asked live,
-        /// since the current one can gain some while this state is cached).
-        let tablesHaveRangeTombstones: Bool
+        /// The tables of `version` that hold range deletions, found once per state (reads look
+        /// up only these; the memtables are asked live, since the current one can gain some
+        /// while this state is cached).
+        let tablesWithRangeTombstones: [TableFile]
+        var tablesHaveRangeTombstones: Bool { !tablesWithRangeTombstones.isEmpty }
 
         init(memtables: [Memtable], version: Version) {
             self.memtables = memtables
             self.version = version
-            tablesHaveRangeTombstones = version.levels.contains { $0.contains { $0.rangeTombstoneCount > 0 } }
+            tablesWithRangeTombstones = version.levels.flatMap { $0.filter { $0.rangeTombstoneCount > 0 } }
         }
     }
 

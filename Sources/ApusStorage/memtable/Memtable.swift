@@ -41,6 +41,9 @@ package final class Memtable: @unchecked Sendable {
     private let entries: Atomic<Int>
     /// Range deletions in insertion order. Guarded by its own lock; held only to append or copy.
     private let tombstones: Mutex<[RangeTombstone]>
+    /// Set (releasing) once the first range deletion is appended: probes ask it on every read
+    /// without taking the lock.
+    private let holdsTombstones = Atomic<Bool>(false)
 
     /// Creates an empty memtable whose arena holds `capacityBytes`.
     ///
@@ -130,6 +133,7 @@ package final class Memtable: @unchecked Sendable {
         if kind == .rangeDelete {
             let tombstone = RangeTombstone(start: Array(key), end: Array(value), sequence: sequence)
             tombstones.withLock { $0.append(tombstone) }
+            holdsTombstones.store(true, ordering: .releasing)
         }
         entries.wrappingAdd(1, ordering: .releasing)
     }
@@ -196,22 +200,10 @@ package final class Memtable: @unchecked Sendable {
                 var entry = ProbeEntry(userKey: Array(key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
                                        value: kind == .put ? Array(list.value(node)) : [])
                 // A few entries on: does a later visible key follow below the bound?
-                let past = probe.skipping(entry.userKey)
-                var next = list.next(node, 0), steps = 0
-                lookahead: while steps < ProbeBounds.lookaheadSteps {
-                    guard next != 0 else {
-                        entry.nextIsEnd = true
-                        break
-                    }
-                    switch past.visit(list.key(next)) {
-                    case .end:
-                        entry.nextIsEnd = true
-                        break lookahead
-                    case .pass:
-                        next = list.next(next, 0)
-                        steps += 1
-                    case .stop, .malformed: break lookahead
-                    }
+                var next = node
+                entry.nextIsEnd = try probe.nothingFollows(entry.userKey, endIsSourceEnd: true) { past in
+                    next = list.next(next, 0)
+                    return next == 0 ? nil : past.visit(list.key(next))
                 }
                 return entry
             case .malformed: throw StorageError(.corruption, "malformed internal key in a memtable")
@@ -222,7 +214,7 @@ package final class Memtable: @unchecked Sendable {
 
     /// Whether a range deletion was added (cheaper than `rangeTombstones()`: no copy).
     package var hasRangeTombstones: Bool {
-        tombstones.withLock { !$0.isEmpty }
+        holdsTombstones.load(ordering: .acquiring)
     }
 
     /// The range deletions added so far, in the order they were added.

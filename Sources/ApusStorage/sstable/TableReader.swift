@@ -240,22 +240,12 @@ package final class TableReader: Sendable {
                 case .stop(let userKeyLength, let sequence, let kind):
                     var entry = ProbeEntry(userKey: Array(data.key[0..<userKeyLength]), sequence: sequence, isPut: kind == .put,
                                            value: kind == .put ? data.value : [])
-                    // A few entries on, within this block (or the table's end after its last
-                    // block): does a later visible key follow below the bound?
-                    let past = probe.skipping(entry.userKey)
-                    try data.next()
-                    lookahead: for _ in 0..<ProbeBounds.lookaheadSteps {
-                        guard data.isValid else {
-                            entry.nextIsEnd = i + 1 == indexEntryCount
-                            break
-                        }
-                        switch data.key.withUnsafeBytes({ past.visit($0) }) {
-                        case .end:
-                            entry.nextIsEnd = true
-                            break lookahead
-                        case .pass: try data.next()
-                        case .stop, .malformed: break lookahead
-                        }
+                    // A few entries on, within this block (its end is the table's after the
+                    // last block): does a later visible key follow below the bound?
+                    entry.nextIsEnd = try probe.nothingFollows(entry.userKey, endIsSourceEnd: i + 1 == indexEntryCount) {
+                        past throws(StorageError) in
+                        try data.next()
+                        return data.isValid ? data.key.withUnsafeBytes { past.visit($0) } : nil
                     }
                     return entry
                 case .malformed: throw .corruption("malformed internal key", path: path, offset: handle.offset)
