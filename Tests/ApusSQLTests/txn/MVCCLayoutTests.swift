@@ -205,6 +205,37 @@ import Testing
         #expect(try h.run(1, "SELECT * FROM t ORDER BY id") == [["1", "w2"], ["2", "b"], ["3", "w"]])
     }
 
+    /// A table rewrite (ALTER TABLE under the exclusive schema lock) writes each row without
+    /// looking for a foreign intent on it: a running writer holds the schema lock shared, so the
+    /// rewrite waits for it to end and then rewrites its committed rows; an abandoned writer's
+    /// intents are still looked for, and refused while its heartbeat is fresh.
+    @Test func aTableRewriteWaitsForWritersAndStillMeetsAbandonedIntents() throws {
+        let h = try TxnHarness(layout: .mvcc, sessions: 3,
+                               setup: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+        let layer = try #require(h.coordinator.mvcc)
+        try h.run(0, "BEGIN; UPDATE t SET v = 'a2' WHERE id = 1")
+        try h.run(1, "BEGIN ISOLATION LEVEL READ COMMITTED")
+        let rewrite = h.start(1, "ALTER TABLE t ALTER COLUMN v TYPE varchar(10)")
+        #expect(!rewrite.isDone, "the rewrite waits for the running writer")
+        try h.run(0, "COMMIT")
+        #expect(rewrite.code == nil)
+        try h.run(1, "COMMIT")
+        #expect(try h.run(2, "SELECT id, v FROM t ORDER BY id") == [["1", "a2"], ["2", "b"]])
+        // An abandoned transaction's intent: the rewrite meets it (fresh: 40001), then, expired,
+        // aborts it and rewrites the committed row.
+        try h.run(0, "BEGIN; UPDATE t SET v = 'gone' WHERE id = 2")
+        let abandoned = try #require(h.sessions[0].tx)
+        abandoned.abandonForTesting()
+        h.sessions[0].tx = nil
+        h.sessions[0].explicit = false
+        #expect(h.code(1, "ALTER TABLE t ALTER COLUMN v TYPE varchar(20)") == "40001")
+        layer.heartbeatTimeoutNanos = 20_000_000
+        usleep(60_000)
+        try h.run(1, "ALTER TABLE t ALTER COLUMN v TYPE varchar(20)")
+        #expect(try h.run(2, "SELECT id, v FROM t ORDER BY id") == [["1", "a2"], ["2", "b"]])
+        #expect(try MVCCLayoutTests.leftovers(h.engine).0 == 0, "no intent is left")
+    }
+
     /// Group writes store the newest commit timestamp: after a restart the clock resumes above
     /// it, even when the wall clock is behind (here: a stored timestamp an hour ahead).
     @Test func theClockResumesAboveStoredTimestamps() throws {
