@@ -1,9 +1,15 @@
-/// The table-wide bloom filter over key prefixes (`KeyComparator.prefixLength`).
+/// The table-wide bloom filter over key prefixes (`KeyComparator.prefixLength`), in one of
+/// two formats, told apart by the filter's last byte. Both are part of the frozen table format.
 ///
-/// Double hashing (Kirsch and Mitzenmacher): one 64-bit hash gives h1 (low 32 bits) and h2
-/// (high 32 bits, forced odd), and probe j sets bit (h1 + j * h2) mod m. With k = bitsPerKey *
-/// ln 2 probes the false-positive rate is about 0.6185^bitsPerKey (about 1% at 10 bits per key).
-/// The hash and the probe rule are part of the frozen table format.
+/// - Blocked (written since tables carry it; last byte `k | blockedTag`): the bit array is
+///   64-byte blocks. A key's hash picks one block with its low 32 bits (`(h1 * blocks) >> 32`)
+///   and sets k bits in it, each the top 9 bits of h2, h2 * c, h2 * c², ... (h2: the high 32
+///   bits; c = 0x9E3779B9, products mod 2^32). A lookup so touches one cache line (the reader
+///   keeps the filter aligned to them, `LoadedFilter`) and divides nothing; the false-positive
+///   rate is a little above the classic one's (about 1.2% at 10 bits per key against 0.8%).
+/// - Classic (the first format; last byte k in 1...30): double hashing (Kirsch and
+///   Mitzenmacher), probe j sets bit (h1 + j * h2) mod m, h2 forced odd: k cache lines and k
+///   divisions per lookup. Still read from tables written before the blocked format.
 enum BloomFilter {
     /// The probe count for `bitsPerKey`, clamped to 1...30.
     static func probeCount(bitsPerKey: Int) -> Int {
@@ -11,6 +17,7 @@ enum BloomFilter {
     }
 
     /// Builds the filter block contents for the given key hashes; empty if `bitsPerKey == 0`.
+    /// A classic filter (the first format, kept so that its reading stays tested).
     static func build(hashes: [UInt64], bitsPerKey: Int) -> [UInt8] {
         precondition(bitsPerKey >= 0, "bits per key is not negative")
         if bitsPerKey == 0 { return [] }
@@ -36,10 +43,60 @@ enum BloomFilter {
 
     /// Whether a key with hash `h` may be in the filter `filter` (block contents).
     /// An empty or unrecognized filter answers true: it never excludes a key.
+    /// The bit of a blocked filter's last byte that marks the format (k stays in the bits below).
+    static let blockedTag: UInt8 = 0x40
+    static let blockBytes = 64
+    /// The multiplier that derives each probe's bits in a block from the previous ones.
+    static let probeMultiplier: UInt32 = 0x9E37_79B9
+
+    /// A blocked filter (the format tables are written in) over `hashes` with about `bitsPerKey`
+    /// bits per hash: 64-byte blocks, at least one, then `k | blockedTag`.
+    static func buildBlocked(hashes: [UInt64], bitsPerKey: Int) -> [UInt8] {
+        precondition(bitsPerKey >= 0, "bits per key is not negative")
+        if bitsPerKey == 0 { return [] }
+        let k = probeCount(bitsPerKey: bitsPerKey)
+        let blocks = max(1, (hashes.count * bitsPerKey + blockBytes * 8 - 1) / (blockBytes * 8))
+        let byteCount = blocks * blockBytes
+        var out = [UInt8](repeating: 0, count: byteCount + 1)
+        out.withUnsafeMutableBufferPointer { bits in
+            for h in hashes {
+                let base = blockStart(h, blocks: blocks)
+                var x = UInt32(truncatingIfNeeded: h >> 32)
+                for _ in 0..<k {
+                    let bit = Int(x >> 23)
+                    bits[base + (bit >> 3)] |= UInt8(1) << UInt8(bit & 7)
+                    x &*= probeMultiplier
+                }
+            }
+        }
+        out[byteCount] = UInt8(k) | blockedTag
+        return out
+    }
+
+    /// The byte offset of the block `h` falls in, of `blocks` blocks.
+    @inline(__always)
+    static func blockStart(_ h: UInt64, blocks: Int) -> Int {
+        Int((UInt64(UInt32(truncatingIfNeeded: h)) &* UInt64(blocks)) >> 32) * blockBytes
+    }
+
+    /// Whether `filter` (either format; empty or unrecognised: true) may hold hash `h`.
     static func mayContain(_ filter: UnsafeRawBufferPointer, hash h: UInt64) -> Bool {
         guard filter.count >= 2 else { return true }
         let byteCount = filter.count - 1
-        let k = Int(filter[byteCount])
+        let tag = filter[byteCount]
+        if tag & blockedTag != 0 {
+            let k = Int(tag & (blockedTag - 1))
+            guard k >= 1 && k <= 30, byteCount % blockBytes == 0 else { return true }
+            let base = blockStart(h, blocks: byteCount / blockBytes)
+            var x = UInt32(truncatingIfNeeded: h >> 32)
+            for _ in 0..<k {
+                let bit = Int(x >> 23)
+                if filter[base + (bit >> 3)] & (UInt8(1) << UInt8(bit & 7)) == 0 { return false }
+                x &*= probeMultiplier
+            }
+            return true
+        }
+        let k = Int(tag)
         guard k >= 1 && k <= 30 else { return true }
         let bitCount = UInt64(byteCount * 8)
         var position = h & 0xFFFF_FFFF
@@ -90,4 +147,21 @@ func bloomHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
 @inline(__always)
 private func rotateLeft(_ x: UInt64, _ r: UInt64) -> UInt64 {
     (x << r) | (x >> (64 - r))
+}
+
+/// A table's filter block held in memory aligned to cache lines, so that each 64-byte block of
+/// a blocked filter lies in one line. Concurrency: immutable after init.
+final class LoadedFilter: @unchecked Sendable {
+    private let bytes: UnsafeMutableRawBufferPointer
+
+    init(_ contents: [UInt8]) {
+        bytes = .allocate(byteCount: contents.count, alignment: BloomFilter.blockBytes)
+        contents.withUnsafeBytes { bytes.copyMemory(from: $0) }
+    }
+
+    deinit { bytes.deallocate() }
+
+    var isEmpty: Bool { bytes.isEmpty }
+
+    func mayContain(_ h: UInt64) -> Bool { BloomFilter.mayContain(UnsafeRawBufferPointer(bytes), hash: h) }
 }

@@ -157,7 +157,7 @@ package final class TableBuilder {
                 addIndexEntry(lastKey.withUnsafeBytes { shortSuccessor($0) }, handle)
                 pendingHandle = nil
             }
-            let filter = BloomFilter.build(hashes: filterHashes, bitsPerKey: bloomBitsPerKey)
+            let filter = BloomFilter.buildBlocked(hashes: filterHashes, bitsPerKey: bloomBitsPerKey)
             filterHashes = []
             let filterHandle = try writeBlock(filter, compressible: false)
             properties.filterBytes = filterHandle.size + TableFormat.blockTrailerLength

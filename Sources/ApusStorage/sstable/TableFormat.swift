@@ -32,9 +32,11 @@ import ApusCore
 /// compressed data block (type 1 = lz4, 2 = zstd):
 /// | uncompressed length (varint) | compressed bytes |
 ///
-/// filter block contents: | bit array (n B) | probe count k (1 B) |   (empty: no filter)
-/// bit i of the filter is bit (i % 8) of byte (i / 8); a key sets bits
-/// (h1 + j * h2) % (8 n) for j in 0..<k, where h1/h2 are the low/high 32 bits of bloomHash(prefix).
+/// filter block contents: | bit array (n B) | tag (1 B) |   (empty: no filter)
+/// bit i of the filter is bit (i % 8) of byte (i / 8); h1/h2 are the low/high 32 bits of
+/// bloomHash(prefix). Blocked (tag = k | 0x40, n a multiple of 64): a key sets, in the 64-byte
+/// block (h1 * n/64) >> 32, bits x_j >> 23 for j in 0..<k, x_0 = h2, x_{j+1} = x_j * 0x9E3779B9
+/// mod 2^32. Classic (tag = k, 1...30; the first format): bits (h1 + j * (h2 | 1)) % (8 n).
 ///
 /// range-del block contents:
 /// | count (varint) | (start len-prefixed | end len-prefixed | sequence varint)* |

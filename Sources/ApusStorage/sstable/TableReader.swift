@@ -39,7 +39,7 @@ package final class TableReader: Sendable {
     /// The pinned index block.
     let indexBlock: Block
     /// Filter block contents (empty: no filter).
-    private let filter: [UInt8]
+    private let filter: LoadedFilter
     /// Offset of the footer; every block ends before it.
     private let footerOffset: Int
     /// File offset of the index block, for error messages.
@@ -57,7 +57,7 @@ package final class TableReader: Sendable {
         self.comparator = comparator
         self.blockCache = blockCache
         self.indexBlock = indexBlock
-        self.filter = filter
+        self.filter = LoadedFilter(filter)
         self.properties = properties
         self.rangeTombstones = rangeTombstones
         self.footerOffset = footerOffset
@@ -163,14 +163,14 @@ package final class TableReader: Sendable {
     /// `mayContain(userKey:)` given the key's filter hash (of its `prefixLength` bytes).
     package func mayContain(keyHash h: UInt64) -> Bool {
         if filter.isEmpty { return true }
-        return filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: h) }
+        return filter.mayContain(h)
     }
 
     /// Whether the table may hold a key with the prefix whose hash is `hash`, as `prefix` (the
     /// engine's `BloomPrefix`) extracts prefixes; true when its filter holds no such prefixes.
     package func mayContain(prefixHash hash: UInt64, of prefix: BloomPrefix) -> Bool {
         if filter.isEmpty || properties.bloomPrefixName != prefix.name { return true }
-        return filter.withUnsafeBytes { BloomFilter.mayContain($0, hash: hash) }
+        return filter.mayContain(hash)
     }
 
     /// The first entry whose internal key is >= `seekTarget` and whose user key equals the
