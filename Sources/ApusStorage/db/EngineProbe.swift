@@ -162,7 +162,7 @@ extension StorageEngine {
         }
         switch source {
         case .memtable(let m):
-            return try probeRaw { raw throws(StorageError) in try m.firstVisible(atOrAfter: raw, bounds) }
+            return try probeRaw { raw throws(StorageError) in try m.firstVisible(atOrAfter: raw, bounds, group: filter) }
         case .table(let r):
             return try probeRaw { raw throws(StorageError) in try r.firstVisible(atOrAfter: raw, bounds) }
         case .level(let level):

@@ -26,8 +26,11 @@ public struct WriteBatch: Sendable {
     public private(set) var valueBytesMax: Int = 0
 
     public init() {
-        data = [UInt8](repeating: 0, count: WriteBatch.headerBytes)
+        // Shared until the first write (copy on write): a batch that stays empty allocates nothing.
+        data = WriteBatch.emptyData
     }
+
+    private static let emptyData = [UInt8](repeating: 0, count: WriteBatch.headerBytes)
 
     public var isEmpty: Bool { count == 0 }
 

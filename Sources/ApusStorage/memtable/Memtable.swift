@@ -1,3 +1,4 @@
+import ApusCore
 import Synchronization
 
 /// The result of a point lookup in a memtable.
@@ -55,9 +56,13 @@ package final class Memtable: @unchecked Sendable {
     /// The filter of keys and prefixes (nil: unfiltered), and the prefix function it uses.
     private let filter: MemtableFilter?
     private let bloomPrefix: BloomPrefix?
+    /// Group heads (with the filter): of each key's entries, and of each `bloomPrefix` prefix's.
+    private let keyGroups: MemtableGroupIndex?
+    private let prefixGroups: MemtableGroupIndex?
 
+    /// - Parameter groupSlots: the slots of each group index (tests; default: by capacity).
     package init(comparator: KeyComparator, capacityBytes: Int, randomSeed: UInt64 = 0, filtered: Bool = false,
-                 bloomPrefix: BloomPrefix? = nil) {
+                 bloomPrefix: BloomPrefix? = nil, groupSlots: Int? = nil) {
         precondition(capacityBytes >= 1024, "memtable capacity is at least 1 KiB")
         precondition(capacityBytes <= Arena.capacityBytesMax, "memtable capacity fits UInt32 offsets")
         self.comparator = comparator
@@ -68,6 +73,11 @@ package final class Memtable: @unchecked Sendable {
         // two hashes each.
         self.filter = filtered ? MemtableFilter(bits: capacityBytes / 2) : nil
         self.bloomPrefix = filtered ? bloomPrefix : nil
+        // Entries take 40 bytes and more (most above 64): a slot per 32 arena bytes for keys
+        // (4 bytes each, an eighth of the arena), one per 64 for prefixes, of which there are
+        // fewer (index entries only).
+        self.keyGroups = filtered ? MemtableGroupIndex(slots: groupSlots ?? capacityBytes / 32) : nil
+        self.prefixGroups = filtered && bloomPrefix != nil ? MemtableGroupIndex(slots: groupSlots ?? capacityBytes / 64) : nil
     }
 
     /// A memtable of `capacityBytes` filtered as `options` asks (bloom bits, prefix function).
@@ -125,11 +135,27 @@ package final class Memtable: @unchecked Sendable {
                      value: UnsafeRawBufferPointer) {
         precondition(sequence <= maxSequenceNumber, "sequence fits in 56 bits")
         precondition(hasRoom(keyBytes: key.count, valueBytes: value.count), "memtable has room for the entry")
+        let node = list.insert(userKey: key, trailer: InternalKey.trailer(sequence, kind), value: value)
         if let filter {
-            filter.add(bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<comparator.prefixLength(key)])))
-            if let h = bloomPrefix?.hash(of: key) { filter.add(h) }
+            let keyLength = comparator.prefixLength(key)
+            let keyHash = bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<keyLength]))
+            filter.add(keyHash)
+            let prefixLength = bloomPrefix?.length(key).flatMap { $0 > 0 && $0 <= key.count ? $0 : nil }
+            let prefixHash = prefixLength.map { bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<$0])) }
+            if let prefixHash { filter.add(prefixHash) }
+            // Range deletions are passed by probes: a group starts at its first other entry.
+            if kind != .rangeDelete {
+                let nodeKey = list.key(node)
+                let precedes = { (other: UInt32) in self.comparator.compareInternal(nodeKey, self.list.key(other)) < 0 }
+                keyGroups?.note(keyHash, node: node, inGroup: { self.inKeyGroup($0, UnsafeRawBufferPointer(rebasing: key[0..<keyLength])) },
+                                precedes: precedes)
+                if let prefixHash, let prefixLength {
+                    prefixGroups?.note(prefixHash, node: node,
+                                       inGroup: { self.inPrefixGroup($0, UnsafeRawBufferPointer(rebasing: key[0..<prefixLength])) },
+                                       precedes: precedes)
+                }
+            }
         }
-        list.insert(userKey: key, trailer: InternalKey.trailer(sequence, kind), value: value)
         if kind == .rangeDelete {
             let tombstone = RangeTombstone(start: Array(key), end: Array(value), sequence: sequence)
             tombstones.withLock { $0.append(tombstone) }
@@ -189,8 +215,14 @@ package final class Memtable: @unchecked Sendable {
     /// `ProbeBounds`), or nil when the memtable holds none below the probe's upper bound.
     /// - Complexity: O(log n) plus one step per entry passed; allocates only the returned entry.
     /// - Throws: `.corruption` for a malformed entry.
-    package func firstVisible(atOrAfter target: UnsafeRawBufferPointer, _ probe: ProbeBounds) throws(StorageError) -> ProbeEntry? {
-        var node = list.seekGreaterOrEqual(target)
+    package func firstVisible(atOrAfter target: UnsafeRawBufferPointer, _ probe: ProbeBounds,
+                              group: StorageEngine.ReadFilter? = nil) throws(StorageError) -> ProbeEntry? {
+        var node: UInt32
+        switch groupHead(group) {
+        case .absent: return nil
+        case .unknown: node = list.seekGreaterOrEqual(target)
+        case .node(let head): node = walk(from: head, to: target)
+        }
         while node != 0 {
             let key = list.key(node)
             switch probe.visit(key) {
@@ -210,6 +242,54 @@ package final class Memtable: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// What the group indexes know of the group every key of a read's bounds is in (`group`,
+    /// from the read's filter): `.unknown` without an index for it.
+    func groupHead(_ group: StorageEngine.ReadFilter?) -> MemtableGroupIndex.Head {
+        guard let group else { return .unknown }
+        return group.group.withUnsafeBytes { bytes -> MemtableGroupIndex.Head in
+            if let prefix = group.prefix {
+                guard let prefixGroups, bloomPrefix?.name == prefix.name else { return .unknown }
+                return prefixGroups.head(group.hash) { inPrefixGroup($0, bytes) }
+            }
+            return keyGroups?.head(group.hash) { inKeyGroup($0, bytes) } ?? .unknown
+        }
+    }
+
+    /// The first node at or after `target`, from `head`, a node at or before it in the list:
+    /// a few steps along level 0, else a seek.
+    private func walk(from head: UInt32, to target: UnsafeRawBufferPointer) -> UInt32 {
+        var node = head
+        for _ in 0..<Memtable.groupWalkSteps {
+            if node == 0 || comparator.compareInternal(list.key(node), target) >= 0 { return node }
+            node = list.next(node, 0)
+        }
+        return list.seekGreaterOrEqual(target)
+    }
+
+    /// Whether a group index left groups out (tests).
+    var groupIndexesIncomplete: (keys: Bool, prefixes: Bool) {
+        (keyGroups?.isIncomplete ?? false, prefixGroups?.isIncomplete ?? false)
+    }
+
+    /// Steps a probe takes from its group's head before it seeks instead.
+    static let groupWalkSteps = 16
+
+    /// Whether `node`'s user key has `key` as its `prefixLength` part.
+    private func inKeyGroup(_ node: UInt32, _ key: UnsafeRawBufferPointer) -> Bool {
+        let k = list.key(node)
+        let user = UnsafeRawBufferPointer(rebasing: k[0..<(k.count - InternalKey.trailerLength)])
+        let n = comparator.prefixLength(user)
+        return n == key.count && compareBytes(UnsafeRawBufferPointer(rebasing: user[0..<n]), key) == 0
+    }
+
+    /// Whether `node`'s user key has `prefix` as its `bloomPrefix` prefix.
+    private func inPrefixGroup(_ node: UInt32, _ prefix: UnsafeRawBufferPointer) -> Bool {
+        let k = list.key(node)
+        let user = UnsafeRawBufferPointer(rebasing: k[0..<(k.count - InternalKey.trailerLength)])
+        guard let n = bloomPrefix?.length(user), n == prefix.count, n <= user.count else { return false }
+        return compareBytes(UnsafeRawBufferPointer(rebasing: user[0..<n]), prefix) == 0
     }
 
     /// Whether a range deletion was added (cheaper than `rangeTombstones()`: no copy).

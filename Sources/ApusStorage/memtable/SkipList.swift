@@ -139,7 +139,9 @@ final class SkipList: @unchecked Sendable {
     /// Inserts the entry `userKey + trailer` → `value`. Single writer only.
     /// - Precondition: the arena has room for a node of `maxHeight` (the memtable checks), and
     ///   no entry with the same internal key exists (sequence numbers are unique per entry).
-    func insert(userKey: UnsafeRawBufferPointer, trailer: UInt64, value: UnsafeRawBufferPointer) {
+    /// - Returns: the new node.
+    @discardableResult
+    func insert(userKey: UnsafeRawBufferPointer, trailer: UInt64, value: UnsafeRawBufferPointer) -> UInt32 {
         let nodeHeight = randomHeight()
         let keyLength = userKey.count + InternalKey.trailerLength
         precondition(keyLength <= Int(UInt32.max) && value.count <= Int(UInt32.max), "entry lengths fit in UInt32")
@@ -187,6 +189,7 @@ final class SkipList: @unchecked Sendable {
         }
         // Keep the splice valid for the next insert: the new node now precedes its successors.
         for level in 0..<nodeHeight { splice[level] = node }
+        return node
     }
 
     /// Whether the kept splice's level-0 pair still surrounds `target` (predecessor < target <

@@ -45,21 +45,44 @@ public struct BloomPrefix: Sendable {
     /// With the `.mvcc` comparator the bounds are `MVCCKey` encodings (and the function is an
     /// `onMVCCKeys` one): what counts is the key part of `upper`.
     func sharedPrefixHash(lower: [UInt8], upper: [UInt8], comparator: KeyComparator) -> UInt64? {
-        guard let n = lower.withUnsafeBytes({ length($0) }), n > 0, n <= lower.count else { return nil }
-        // The smallest key above every key starting with the prefix (none if it is all 0xFF).
-        var end = Array(lower[0..<n])
-        while let last = end.last, last == 0xFF { end.removeLast() }
-        if !end.isEmpty {
-            end[end.count - 1] += 1
-            switch comparator {
-            case .bytewise:
-                guard upper.lexicographicallyPrecedes(end) || upper == end else { return nil }
-            case .mvcc:
-                // Keys below `u@0` have key parts below `u`; keys below `u@ts` (ts > 0) may have `u`.
-                guard let (u, ts) = MVCCKey.decode(upper),
-                      u.lexicographicallyPrecedes(end) || (u == end && ts.isZero) else { return nil }
+        sharedPrefix(lower: lower, upper: upper, comparator: comparator)?.hash
+    }
+
+    /// `sharedPrefixHash`, with the prefix's length (its bytes are `lower`'s first ones).
+    func sharedPrefix(lower: [UInt8], upper: [UInt8], comparator: KeyComparator) -> (hash: UInt64, length: Int)? {
+        // Read on every bounded probe: compares in place, allocates nothing.
+        lower.withUnsafeBytes { lo -> (hash: UInt64, length: Int)? in
+            guard let n = length(lo), n > 0, n <= lo.count else { return nil }
+            let prefix = UnsafeRawBufferPointer(rebasing: lo[0..<n])
+            // The smallest key above every key starting with the prefix: its first `m` bytes,
+            // the last of them one higher (trailing 0xFF bytes dropped; none if all are 0xFF).
+            var m = n
+            while m > 0 && prefix[m - 1] == 0xFF { m -= 1 }
+            if m > 0 {
+                let within = upper.withUnsafeBytes { up -> Bool in
+                    switch comparator {
+                    case .bytewise:
+                        return BloomPrefix.compare(up, toEndOf: prefix, m) <= 0
+                    case .mvcc:
+                        // Keys below `u@0` have key parts below `u`; keys below `u@ts` (ts > 0) may have `u`.
+                        guard let (un, ts) = MVCCKey.split(up) else { return false }
+                        let c = BloomPrefix.compare(UnsafeRawBufferPointer(rebasing: up[0..<un]), toEndOf: prefix, m)
+                        return c < 0 || (c == 0 && ts.isZero)
+                    }
+                }
+                guard within else { return nil }
             }
+            return (bloomHash(prefix), n)
         }
-        return lower.withUnsafeBytes { bloomHash(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+
+    /// `x` compared bytewise with the end of `prefix`'s keys: `prefix[0..<m]` with its last
+    /// byte one higher (`prefix[m - 1]` is below 0xFF).
+    static func compare(_ x: UnsafeRawBufferPointer, toEndOf prefix: UnsafeRawBufferPointer, _ m: Int) -> Int {
+        for i in 0..<Swift.min(x.count, m) {
+            let e = i == m - 1 ? prefix[i] + 1 : prefix[i]
+            if x[i] != e { return x[i] < e ? -1 : 1 }
+        }
+        return x.count < m ? -1 : (x.count == m ? 0 : 1)
     }
 }

@@ -149,6 +149,64 @@ import Testing
     }
 }
 
+/// `BloomPrefix.sharedPrefixHash`, which compares in place, against its definition: over
+/// random bounds of bytes near the edges (0x00, 0xFF), a hash is given only when every key in
+/// the bounds starts with the lower bound's prefix (checked by enumerating short keys), and it
+/// is given exactly when the bounds end by the prefix's end (built as an array here).
+@Suite struct SharedPrefixHashTests {
+    static let alphabet: [UInt8] = [0x00, 0x01, 0x61, 0xFE, 0xFF]
+
+    /// The reference: the prefix's end as an array, compared with the standard library.
+    static func expected(_ fn: BloomPrefix, _ lower: [UInt8], _ upper: [UInt8], _ cmp: KeyComparator) -> UInt64? {
+        guard let n = lower.withUnsafeBytes({ fn.length($0) }), n > 0, n <= lower.count else { return nil }
+        var end = Array(lower[0..<n])
+        while let last = end.last, last == 0xFF { end.removeLast() }
+        if !end.isEmpty {
+            end[end.count - 1] += 1
+            switch cmp {
+            case .bytewise:
+                guard upper.lexicographicallyPrecedes(end) || upper == end else { return nil }
+            case .mvcc:
+                guard let (u, ts) = MVCCKey.decode(upper), u.lexicographicallyPrecedes(end) || (u == end && ts.isZero) else { return nil }
+            }
+        }
+        return lower.withUnsafeBytes { bloomHash(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func matchesTheDefinition(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        func key(_ maxLength: Int) -> [UInt8] {
+            (0..<Int.random(in: 0...maxLength, using: &rng)).map { _ in SharedPrefixHashTests.alphabet.randomElement(using: &rng)! }
+        }
+        var all: [[UInt8]] = [[]]
+        for _ in 0..<4 { all += all.filter { $0.count == all.last!.count }.flatMap { k in SharedPrefixHashTests.alphabet.map { k + [$0] } } }
+        let byTwo = PrefixFilterTests.byTwo
+        var given = 0
+        for step in 0..<400 {
+            var lower = key(4)
+            // Every third upper bound shares the lower one's first two bytes.
+            var upper = step % 3 == 0 ? Array(lower.prefix(2)) + key(2) : key(4)
+            if upper.lexicographicallyPrecedes(lower) { swap(&lower, &upper) }
+            let got = byTwo.sharedPrefixHash(lower: lower, upper: upper, comparator: .bytewise)
+            #expect(got == SharedPrefixHashTests.expected(byTwo, lower, upper, .bytewise), "seed \(seed) step \(step) \(lower) \(upper)")
+            if got != nil {
+                given += 1
+                for k in all where !k.lexicographicallyPrecedes(lower) && k.lexicographicallyPrecedes(upper) {
+                    #expect(k.starts(with: lower[0..<2]), "seed \(seed) step \(step): \(k) in [\(lower), \(upper))")
+                }
+            }
+            // The same bounds as MVCC encodings, the upper one at timestamp zero or not.
+            let mvcc = byTwo.onMVCCKeys
+            let lo = MVCCKey.encode(lower, .zero)
+            let hi = MVCCKey.encode(upper, step % 2 == 0 ? .zero : Timestamp(wallNanos: 7))
+            #expect(mvcc.sharedPrefixHash(lower: lo, upper: hi, comparator: .mvcc)
+                    == SharedPrefixHashTests.expected(mvcc, lo, hi, .mvcc), "seed \(seed) step \(step) mvcc")
+        }
+        #expect(given > 40, "seed \(seed): the bounds gave \(given) hashes")
+    }
+}
+
 /// Flushes and compactions put the data blocks they write into the block cache: a read right
 /// after either finds its block there instead of reading the new table file.
 @Suite struct BlockCacheWarmingTests {
