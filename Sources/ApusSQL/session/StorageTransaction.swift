@@ -172,7 +172,7 @@ public final class StorageTransaction: KVTransaction {
         if let w = writes[k] { return w }
         if tracksReads { reads.insert(k) }
         if let mvcc {
-            _ = try lease.get()
+            try lease.check()
             return try mvcc.get(key)
         }
         let snapshot = try lease.get()
@@ -187,7 +187,7 @@ public final class StorageTransaction: KVTransaction {
 
     private func mvccCollect(_ mvcc: MVCCTransaction, _ lower: [UInt8], _ upper: [UInt8], at: Timestamp?)
         throws(SQLError) -> [(key: [UInt8], value: [UInt8])] {
-        _ = try lease.get()
+        try lease.check()
         var out: [(key: [UInt8], value: [UInt8])] = []
         let interrupt = self.interrupt
         do {
@@ -297,7 +297,7 @@ public final class StorageTransaction: KVTransaction {
     /// `scanEach` (or in `reverse`) on the MVCC layout, values lent; records the span read.
     private func mvccScanEach(_ mvcc: MVCCTransaction, _ lower: [UInt8], _ upper: [UInt8], reverse: Bool,
                               _ body: ([UInt8], UnsafeRawBufferPointer) throws -> Bool) throws {
-        _ = try lease.get()
+        try lease.check()
         if let stop = try mvcc.scan(lower: lower, upper: upper, reverse: reverse, body) {
             // Stopped early: what was read is [lower, this key] (reverse: [this key, upper)).
             if tracksReads { ranges.append(reverse ? (stop, upper) : (lower, stop + [0])) }

@@ -10,35 +10,55 @@ import typealias ApusKV.TxnID
 /// older than the garbage-collection window (at least a minute): the transaction then fails
 /// with 72000 instead of holding back compaction without bound.
 ///
+/// On the MVCC layout reads go by timestamp, each on an engine snapshot of its own, so the
+/// lease holds no engine snapshot (`engine` nil at init): it only tells whether the
+/// transaction is still within the window (`check`). Registering a snapshot per transaction
+/// with the engine was a lock taken twice and an object made per statement.
+///
 /// Concurrency: `Sendable`; the snapshot sits behind a mutex.
 final class SnapshotLease: @unchecked Sendable {
     private let lock = NSLock()
     private var snapshot: Snapshot?
+    private var expired = false
     /// When the snapshot was taken (ns since 1970).
     let wall: Int64
     /// The window it outlived, for the error message (seconds).
     private var window: Int64 = 0
 
-    init(_ snapshot: Snapshot, wall: Int64 = SystemClock.wallNanos()) {
+    init(_ snapshot: Snapshot?, wall: Int64 = SystemClock.wallNanos()) {
         self.snapshot = snapshot
         self.wall = wall
     }
 
     /// The snapshot, while the lease holds.
+    /// - Precondition: the lease was made with a snapshot (not an MVCC-layout lease).
     func get() throws(SQLError) -> Snapshot {
         lock.lock()
         defer { lock.unlock() }
-        guard let snapshot else {
+        try checkLocked()
+        guard let snapshot else { preconditionFailure("an MVCC-layout lease holds no engine snapshot") }
+        return snapshot
+    }
+
+    /// Fails with 72000 once the lease expired.
+    func check() throws(SQLError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try checkLocked()
+    }
+
+    private func checkLocked() throws(SQLError) {
+        guard !expired else {
             throw SQLError(
                 SQLState("72000"),
                 "snapshot too old: the transaction's snapshot is more than \(window) s old, past the garbage-collection window")
         }
-        return snapshot
     }
 
     func expire(window seconds: Int64) {
         lock.lock()
         snapshot = nil
+        expired = true
         window = seconds
         lock.unlock()
     }
@@ -253,7 +273,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         nextID += 1
         let start = applied
         active[start, default: 0] += 1
-        let lease = SnapshotLease(engine.snapshot())
+        let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[nextID] = lease
         sweep(now: lease.wall)
         return (nextID, lease, start, generation, statisticsGeneration, appliedTS)
@@ -267,7 +287,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         removeActive(start)
         let now = applied
         active[now, default: 0] += 1
-        let lease = SnapshotLease(engine.snapshot())
+        let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[id] = lease
         return (lease, now, appliedTS)
     }
