@@ -31,23 +31,34 @@ package struct ProbeBounds {
     /// Entries a probe looks at after its stop to learn whether anything follows in its source.
     package static let lookaheadSteps = 8
 
-    /// Whether a source holds no visible entry of a user key after `userKey` below the bound
-    /// (`ProbeEntry.nextIsEnd`), judged from at most `lookaheadSteps` entries after a stop at
-    /// it: `next` moves to the following entry and returns what these bounds, passing
-    /// `userKey`'s entries, make of it, or nil when the source shows no more entries there;
-    /// `endIsSourceEnd` says whether that means the source ends (else: undecided, false).
-    package func nothingFollows(_ userKey: [UInt8], endIsSourceEnd: Bool,
-                                _ next: (ProbeBounds) throws(StorageError) -> Visit?) throws(StorageError) -> Bool {
+    /// What a probe's look past its stop found (`lookahead`).
+    package enum Lookahead {
+        /// The source holds no visible entry of a later user key below the bound.
+        case end
+        /// Not settled within `lookaheadSteps` entries.
+        case undecided
+        /// The source's next visible entry of a later user key: where `next` last moved to.
+        case stopped(userKeyLength: Int, sequence: SequenceNumber, kind: ValueKind)
+    }
+
+    /// What a source holds after `userKey` below the bound, judged from at most
+    /// `lookaheadSteps` entries after a stop at it: `next` moves to the following entry and
+    /// returns what these bounds, passing `userKey`'s entries, make of it, or nil when the
+    /// source shows no more entries there; `endIsSourceEnd` says whether that means the source
+    /// ends (else: undecided).
+    package func lookahead(_ userKey: [UInt8], endIsSourceEnd: Bool,
+                           _ next: (ProbeBounds) throws(StorageError) -> Visit?) throws(StorageError) -> Lookahead {
         let past = skipping(userKey)
         for _ in 0..<ProbeBounds.lookaheadSteps {
-            guard let visit = try next(past) else { return endIsSourceEnd }
+            guard let visit = try next(past) else { return endIsSourceEnd ? .end : .undecided }
             switch visit {
-            case .end: return true
+            case .end: return .end
             case .pass: continue
-            case .stop, .malformed: return false
+            case .stop(let n, let sequence, let kind): return .stopped(userKeyLength: n, sequence: sequence, kind: kind)
+            case .malformed: return .undecided
             }
         }
-        return false
+        return .undecided
     }
 
     package func visit(_ ik: UnsafeRawBufferPointer) -> Visit {
@@ -73,6 +84,33 @@ package struct ProbeEntry {
     /// by looking at a few entries after this one; false when they did not settle it). A cursor
     /// asked for a target past this entry's key then knows the source's answer without a seek.
     package var nextIsEnd = false
+    /// For a deletion: the source's next visible entry of a later user key below the bound,
+    /// when the look past the deletion met it. A cursor moving past the deleted key (which it
+    /// must, the deletion hiding the key's older entries) takes it instead of seeking again:
+    /// on the MVCC layout, the version right after an intent slot that resolution deleted.
+    package var following: Following?
+
+    package struct Following {
+        package var userKey: [UInt8]
+        package var sequence: SequenceNumber
+        package var isPut: Bool
+        package var value: [UInt8]
+    }
+
+    /// What the look past this entry found, recorded: `nextIsEnd`, or a deletion's `following`
+    /// entry, whose user key (`userKeyLength` bytes of the internal key) and value (for a put)
+    /// `read` copies from the source's position where the look stopped.
+    mutating func note(_ look: ProbeBounds.Lookahead,
+                       following read: (_ userKeyLength: Int, _ isPut: Bool) -> (key: [UInt8], value: [UInt8])) {
+        switch look {
+        case .end: nextIsEnd = true
+        case .undecided: break
+        case .stopped(let n, let sequence, let kind):
+            guard !isPut else { return }
+            let e = read(n, kind == .put)
+            following = Following(userKey: e.key, sequence: sequence, isPut: kind == .put, value: e.value)
+        }
+    }
 }
 
 extension StorageEngine {
@@ -301,7 +339,12 @@ public final class ProbeCursor {
             let pastTarget = InternalKey.seekTarget(winner.userKey, 0)
             for i in found.indices {
                 guard let e = found[i], cmp.compare(e.userKey, winner.userKey) == 0 else { continue }
-                found[i] = try engine.probe(sources[i], pastTarget, pastKey, v, filter, &skipped)
+                if let f = e.following {
+                    // Met by the look past this deletion: what a probe past the key returns.
+                    found[i] = ProbeEntry(userKey: f.userKey, sequence: f.sequence, isPut: f.isPut, value: f.value)
+                } else {
+                    found[i] = try engine.probe(sources[i], pastTarget, pastKey, v, filter, &skipped)
+                }
             }
         }
     }

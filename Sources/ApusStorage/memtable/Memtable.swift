@@ -233,10 +233,11 @@ package final class Memtable: @unchecked Sendable {
                                        value: kind == .put ? Array(list.value(node)) : [])
                 // A few entries on: does a later visible key follow below the bound?
                 var next = node
-                entry.nextIsEnd = try probe.nothingFollows(entry.userKey, endIsSourceEnd: true) { past in
+                let look = try probe.lookahead(entry.userKey, endIsSourceEnd: true) { past in
                     next = list.next(next, 0)
                     return next == 0 ? nil : past.visit(list.key(next))
                 }
+                entry.note(look) { n, isPut in (Array(list.key(next)[0..<n]), isPut ? Array(list.value(next)) : []) }
                 return entry
             case .malformed: throw StorageError(.corruption, "malformed internal key in a memtable")
             }

@@ -242,11 +242,12 @@ package final class TableReader: Sendable {
                                            value: kind == .put ? data.value : [])
                     // A few entries on, within this block (its end is the table's after the
                     // last block): does a later visible key follow below the bound?
-                    entry.nextIsEnd = try probe.nothingFollows(entry.userKey, endIsSourceEnd: i + 1 == indexEntryCount) {
+                    let look = try probe.lookahead(entry.userKey, endIsSourceEnd: i + 1 == indexEntryCount) {
                         past throws(StorageError) in
                         try data.next()
                         return data.isValid ? data.key.withUnsafeBytes { past.visit($0) } : nil
                     }
+                    entry.note(look) { n, isPut in (Array(data.key[0..<n]), isPut ? data.value : []) }
                     return entry
                 case .malformed: throw .corruption("malformed internal key", path: path, offset: handle.offset)
                 }
