@@ -178,7 +178,10 @@ import Testing
                         let t = InternalKey.seekTarget(k, SequenceNumber(n))
                         let e = try? t.withUnsafeBytes { try m.firstVisible(atOrAfter: $0, bounds, group: filter) }
                         if e?.userKey != k {
-                            shared.failures.withLock { if $0.count < 5 { $0.append("reader \(r): key \(i) of \(n) published: \(String(describing: e?.userKey)) (lower \(lower))") } }
+                            let found = String(describing: e?.userKey)
+                            shared.failures.withLock {
+                                if $0.count < 5 { $0.append("reader \(r): key \(i) of \(n) published: \(found) (lower \(lower))") }
+                            }
                         }
                     }
                 }
