@@ -1,4 +1,9 @@
 import Atomics
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// For each group of a memtable's entries (all entries of one user key, or all with one key
 /// prefix), the skiplist node of the group's smallest entry: a probe confined to one group
@@ -40,13 +45,17 @@ final class MemtableGroupIndex: @unchecked Sendable {
         while n < slots { n <<= 1 }
         mask = n - 1
         limit = n / 4 * 3
-        self.slots = .allocate(capacity: n)
-        self.slots.initialize(repeating: UnsafeAtomic<UInt32>.Storage(0), count: n)
+        // Zeroed by calloc: a large table comes as untouched pages, so an idle or small
+        // memtable's index costs address space, not memory, until its slots are written.
+        // (Zero bytes are an empty slot; the storage is a plain UInt32.)
+        guard let raw = calloc(n, MemoryLayout<UnsafeAtomic<UInt32>.Storage>.stride) else {
+            fatalError("out of memory for a memtable group index of \(n) slots")
+        }
+        self.slots = raw.bindMemory(to: UnsafeAtomic<UInt32>.Storage.self, capacity: n)
     }
 
     deinit {
-        slots.deinitialize(count: mask + 1)
-        slots.deallocate()
+        free(slots)
         incomplete.destroy()
     }
 
