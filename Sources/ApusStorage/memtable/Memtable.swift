@@ -60,9 +60,12 @@ package final class Memtable: @unchecked Sendable {
     private let keyGroups: MemtableGroupIndex?
     private let prefixGroups: MemtableGroupIndex?
 
-    /// - Parameter groupSlots: the slots of each group index (tests; default: by capacity).
+    /// - Parameters:
+    ///   - indexedBytes: the entry bytes the group indexes are sized for (default: the capacity;
+    ///     the engine gives its flush threshold, below an arena with room for a large write).
+    ///   - groupSlots: the slots of each group index (tests; default: by `indexedBytes`).
     package init(comparator: KeyComparator, capacityBytes: Int, randomSeed: UInt64 = 0, filtered: Bool = false,
-                 bloomPrefix: BloomPrefix? = nil, groupSlots: Int? = nil) {
+                 bloomPrefix: BloomPrefix? = nil, indexedBytes: Int? = nil, groupSlots: Int? = nil) {
         precondition(capacityBytes >= 1024, "memtable capacity is at least 1 KiB")
         precondition(capacityBytes <= Arena.capacityBytesMax, "memtable capacity fits UInt32 offsets")
         self.comparator = comparator
@@ -73,17 +76,20 @@ package final class Memtable: @unchecked Sendable {
         // two hashes each.
         self.filter = filtered ? MemtableFilter(bits: capacityBytes / 2) : nil
         self.bloomPrefix = filtered ? bloomPrefix : nil
-        // Entries take 40 bytes and more (most above 64): a slot per 32 arena bytes for keys
-        // (4 bytes each, an eighth of the arena), one per 64 for prefixes, of which there are
-        // fewer (index entries only).
-        self.keyGroups = filtered ? MemtableGroupIndex(slots: groupSlots ?? capacityBytes / 32) : nil
-        self.prefixGroups = filtered && bloomPrefix != nil ? MemtableGroupIndex(slots: groupSlots ?? capacityBytes / 64) : nil
+        // Entries take 40 bytes and more (most above 64): a slot per 32 bytes for keys (4 bytes
+        // each, an eighth of the bytes), one per 64 for prefixes, of which there are fewer
+        // (index entries only); at most 4 Mi and 2 Mi slots (24 MiB), as the filter is capped.
+        // A memtable with more groups leaves the rest out (their probes seek).
+        let indexed = indexedBytes ?? capacityBytes
+        self.keyGroups = filtered ? MemtableGroupIndex(slots: groupSlots ?? Swift.min(indexed / 32, 1 << 22)) : nil
+        self.prefixGroups = filtered && bloomPrefix != nil
+            ? MemtableGroupIndex(slots: groupSlots ?? Swift.min(indexed / 64, 1 << 21)) : nil
     }
 
     /// A memtable of `capacityBytes` filtered as `options` asks (bloom bits, prefix function).
     package convenience init(options: StorageOptions, capacityBytes: Int) {
         self.init(comparator: options.comparator, capacityBytes: capacityBytes, filtered: options.bloomBitsPerKey > 0,
-                  bloomPrefix: options.bloomPrefix)
+                  bloomPrefix: options.bloomPrefix, indexedBytes: Swift.min(capacityBytes, options.memtableBytesMax))
     }
 
     /// Whether the memtable may hold the key whose filter hash (of its

@@ -27,6 +27,8 @@ final class MemtableGroupIndex: @unchecked Sendable {
     /// Groups held; writer only.
     private var used = 0
     private let limit: Int
+    /// The mapping's size.
+    private let bytes: Int
     private let incomplete = UnsafeAtomic<Bool>.create(false)
 
     /// What the index knows of a group.
@@ -45,17 +47,21 @@ final class MemtableGroupIndex: @unchecked Sendable {
         while n < slots { n <<= 1 }
         mask = n - 1
         limit = n / 4 * 3
-        // Zeroed by calloc: a large table comes as untouched pages, so an idle or small
-        // memtable's index costs address space, not memory, until its slots are written.
-        // (Zero bytes are an empty slot; the storage is a plain UInt32.)
-        guard let raw = calloc(n, MemoryLayout<UnsafeAtomic<UInt32>.Storage>.stride) else {
+        // An anonymous mapping: zero pages the kernel supplies as slots are first written, so an
+        // idle or small memtable's index costs address space rather than memory, and all of it
+        // goes back at once with the memtable. (calloc zeroes reused heap memory by hand once
+        // glibc's mmap threshold has grown past the table's size, and keeps it after free.)
+        bytes = n * MemoryLayout<UnsafeAtomic<UInt32>.Storage>.stride
+        let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let mapped, mapped != MAP_FAILED else {
             fatalError("out of memory for a memtable group index of \(n) slots")
         }
-        self.slots = raw.bindMemory(to: UnsafeAtomic<UInt32>.Storage.self, capacity: n)
+        // Zero bytes are an empty slot; the storage is a plain UInt32.
+        self.slots = mapped.bindMemory(to: UnsafeAtomic<UInt32>.Storage.self, capacity: n)
     }
 
     deinit {
-        free(slots)
+        munmap(UnsafeMutableRawPointer(slots), bytes)
         incomplete.destroy()
     }
 
