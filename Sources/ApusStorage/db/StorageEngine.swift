@@ -676,10 +676,10 @@ public final class StorageEngine: @unchecked Sendable {
     /// its memtables and tables with: the key's whole-key hash, or the hash of the one prefix
     /// (`StorageOptions.bloomPrefix`) all keys in the bounds share; nil when there is neither.
     func readFilter(onlyKey: [UInt8]?, lower: [UInt8]?, upper: [UInt8]?) -> ReadFilter? {
-        if let k = onlyKey { return ReadFilter(hash: k.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: k) }
+        if let k = onlyKey { return ReadFilter(hash: k.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: k[...]) }
         guard let fn = options.bloomPrefix, let lower, let upper,
               let p = fn.sharedPrefix(lower: lower, upper: upper, comparator: options.comparator) else { return nil }
-        return ReadFilter(hash: p.hash, prefix: fn, group: Array(lower[0..<p.length]))
+        return ReadFilter(hash: p.hash, prefix: fn, group: lower[0..<p.length])
     }
 
     /// What the filters of a bounded read test: one key's hash (`prefix` nil; whole-key bits,
@@ -689,7 +689,8 @@ public final class StorageEngine: @unchecked Sendable {
         let prefix: BloomPrefix?
         /// The bytes hashed: the key (its `prefixLength` part), or the prefix. Every key in the
         /// read's bounds has them (the memtables' group indexes start a probe at their group).
-        let group: [UInt8]
+        /// A slice of the key or of the lower bound: made per read, so it copies nothing.
+        let group: ArraySlice<UInt8>
 
         func mayMatch(_ m: Memtable) -> Bool {
             prefix.map { m.mayContain(prefixHash: hash, of: $0) } ?? m.mayContain(keyHash: hash)

@@ -146,18 +146,18 @@ package final class Memtable: @unchecked Sendable {
             let keyLength = comparator.prefixLength(key)
             let keyHash = bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<keyLength]))
             filter.add(keyHash)
-            let prefixLength = bloomPrefix?.length(key).flatMap { $0 > 0 && $0 <= key.count ? $0 : nil }
+            let prefixLength = bloomPrefix?.prefixLength(of: key)
             let prefixHash = prefixLength.map { bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<$0])) }
             if let prefixHash { filter.add(prefixHash) }
             // Range deletions are passed by probes: a group starts at its first other entry.
             if kind != .rangeDelete {
                 let nodeKey = list.key(node)
                 let precedes = { (other: UInt32) in self.comparator.compareInternal(nodeKey, self.list.key(other)) < 0 }
-                keyGroups?.note(keyHash, node: node, inGroup: { self.inKeyGroup($0, UnsafeRawBufferPointer(rebasing: key[0..<keyLength])) },
+                keyGroups?.note(keyHash, node: node, inGroup: { self.inGroup($0, UnsafeRawBufferPointer(rebasing: key[0..<keyLength]), prefix: nil) },
                                 precedes: precedes)
                 if let prefixHash, let prefixLength {
                     prefixGroups?.note(prefixHash, node: node,
-                                       inGroup: { self.inPrefixGroup($0, UnsafeRawBufferPointer(rebasing: key[0..<prefixLength])) },
+                                       inGroup: { self.inGroup($0, UnsafeRawBufferPointer(rebasing: key[0..<prefixLength]), prefix: self.bloomPrefix) },
                                        precedes: precedes)
                 }
             }
@@ -258,9 +258,9 @@ package final class Memtable: @unchecked Sendable {
         return group.group.withUnsafeBytes { bytes -> MemtableGroupIndex.Head in
             if let prefix = group.prefix {
                 guard let prefixGroups, bloomPrefix?.name == prefix.name else { return .unknown }
-                return prefixGroups.head(group.hash) { inPrefixGroup($0, bytes) }
+                return prefixGroups.head(group.hash) { inGroup($0, bytes, prefix: prefix) }
             }
-            return keyGroups?.head(group.hash) { inKeyGroup($0, bytes) } ?? .unknown
+            return keyGroups?.head(group.hash) { inGroup($0, bytes, prefix: nil) } ?? .unknown
         }
     }
 
@@ -283,20 +283,14 @@ package final class Memtable: @unchecked Sendable {
     /// Steps a probe takes from its group's head before it seeks instead.
     static let groupWalkSteps = 16
 
-    /// Whether `node`'s user key has `key` as its `prefixLength` part.
-    private func inKeyGroup(_ node: UInt32, _ key: UnsafeRawBufferPointer) -> Bool {
+    /// Whether `node`'s user key is in the group `group` names: has it as its `prefixLength`
+    /// part (`prefix` nil: a key's group), or as its prefix as `prefix` extracts it.
+    private func inGroup(_ node: UInt32, _ group: UnsafeRawBufferPointer, prefix: BloomPrefix?) -> Bool {
         let k = list.key(node)
         let user = UnsafeRawBufferPointer(rebasing: k[0..<(k.count - InternalKey.trailerLength)])
-        let n = comparator.prefixLength(user)
-        return n == key.count && compareBytes(UnsafeRawBufferPointer(rebasing: user[0..<n]), key) == 0
-    }
-
-    /// Whether `node`'s user key has `prefix` as its `bloomPrefix` prefix.
-    private func inPrefixGroup(_ node: UInt32, _ prefix: UnsafeRawBufferPointer) -> Bool {
-        let k = list.key(node)
-        let user = UnsafeRawBufferPointer(rebasing: k[0..<(k.count - InternalKey.trailerLength)])
-        guard let n = bloomPrefix?.length(user), n == prefix.count, n <= user.count else { return false }
-        return compareBytes(UnsafeRawBufferPointer(rebasing: user[0..<n]), prefix) == 0
+        let length: Int? = if let prefix { prefix.prefixLength(of: user) } else { comparator.prefixLength(user) }
+        guard let n = length, n == group.count else { return false }
+        return compareBytes(UnsafeRawBufferPointer(rebasing: user[0..<n]), group) == 0
     }
 
     /// Whether a range deletion was added (cheaper than `rangeTombstones()`: no copy).

@@ -19,10 +19,16 @@ public struct BloomPrefix: Sendable {
         self.length = length
     }
 
+    /// The length of `key`'s prefix when it has one the filters can hold (nonempty, within the
+    /// key), else nil: `length` checked.
+    func prefixLength(of key: UnsafeRawBufferPointer) -> Int? {
+        guard let n = length(key), n > 0, n <= key.count else { return nil }
+        return n
+    }
+
     /// The filter hash of `key`'s prefix, or nil when it has none.
     func hash(of key: UnsafeRawBufferPointer) -> UInt64? {
-        guard let n = length(key), n > 0, n <= key.count else { return nil }
-        return bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<n]))
+        prefixLength(of: key).map { bloomHash(UnsafeRawBufferPointer(rebasing: key[0..<$0])) }
     }
 
     /// This function applied to the key part of `MVCCKey` encodings (`key@timestamp`), for an
@@ -52,7 +58,7 @@ public struct BloomPrefix: Sendable {
     func sharedPrefix(lower: [UInt8], upper: [UInt8], comparator: KeyComparator) -> (hash: UInt64, length: Int)? {
         // Read on every bounded probe: compares in place, allocates nothing.
         lower.withUnsafeBytes { lo -> (hash: UInt64, length: Int)? in
-            guard let n = length(lo), n > 0, n <= lo.count else { return nil }
+            guard let n = prefixLength(of: lo) else { return nil }
             let prefix = UnsafeRawBufferPointer(rebasing: lo[0..<n])
             // The smallest key above every key starting with the prefix: its first `m` bytes,
             // the last of them one higher (trailing 0xFF bytes dropped; none if all are 0xFF).

@@ -75,14 +75,14 @@ import Testing
                 let key = MemtableGroupIndexTests.userKey(group: g, suffix: Int.random(in: 0..<31, using: &rng))
                 lower = MemtableGroupIndexTests.stored(key, comparator, ts: 0)
                 upper = MemtableGroupIndexTests.stored(key + [0], comparator, ts: 0)
-                filter = StorageEngine.ReadFilter(hash: key.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: key)
+                filter = StorageEngine.ReadFilter(hash: key.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: key[...])
             } else {
                 // One prefix's entries from some suffix on (an index lookup).
                 let first = MemtableGroupIndexTests.userKey(group: g, suffix: Int.random(in: 0..<31, using: &rng))
                 lower = MemtableGroupIndexTests.stored(first, comparator, ts: 0)
                 upper = MemtableGroupIndexTests.stored(Array(first[0..<2]) + [0xFF], comparator, ts: 0)
                 let p = try #require(prefix.sharedPrefix(lower: lower, upper: upper, comparator: comparator))
-                filter = StorageEngine.ReadFilter(hash: p.hash, prefix: prefix, group: Array(lower[0..<p.length]))
+                filter = StorageEngine.ReadFilter(hash: p.hash, prefix: prefix, group: lower[0..<p.length])
             }
             let bounds = ProbeBounds(sequence: readSequence, upper: upper, skipping: nil, comparator: comparator)
             // Targets from the lower bound on: at it, at an older version, past the key.
@@ -112,7 +112,7 @@ import Testing
     @Test func headsAbsenceAndOverflow() throws {
         let m = Memtable(comparator: .bytewise, capacityBytes: 1 << 20, filtered: true, bloomPrefix: nil, groupSlots: 1024)
         func filter(_ key: [UInt8]) -> StorageEngine.ReadFilter {
-            StorageEngine.ReadFilter(hash: key.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: key)
+            StorageEngine.ReadFilter(hash: key.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: key[...])
         }
         let key = Array("k0001".utf8)
         #expect(m.groupHead(filter(key)) == .absent)
@@ -170,9 +170,9 @@ import Testing
                         let lower = useKey ? k : Array(k[0..<2])
                         let upper = useKey ? k + [0] : Array(k[0..<2]) + [0xFF]
                         let filter = useKey
-                            ? StorageEngine.ReadFilter(hash: k.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: k)
+                            ? StorageEngine.ReadFilter(hash: k.withUnsafeBytes { bloomHash($0) }, prefix: nil, group: k[...])
                             : StorageEngine.ReadFilter(hash: Array(k[0..<2]).withUnsafeBytes { bloomHash($0) },
-                                                       prefix: MemtableGroupIndexTests.byTwo, group: Array(k[0..<2]))
+                                                       prefix: MemtableGroupIndexTests.byTwo, group: k[0..<2])
                         let bounds = ProbeBounds(sequence: SequenceNumber(n), upper: upper, skipping: nil, comparator: .bytewise)
                         // A probe from the key itself must stop at it.
                         let t = InternalKey.seekTarget(k, SequenceNumber(n))
