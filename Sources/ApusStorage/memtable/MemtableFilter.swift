@@ -28,18 +28,13 @@ package final class MemtableFilter: @unchecked Sendable {
         UnsafeMutableRawPointer(words).deallocate()
     }
 
-    /// The probes of hash `h`: all in one 512-bit block (one cache line), chosen by the low
-    /// 32 bits; nine bits of the rest per probe place the bit in the block.
+    /// The probes of hash `h`, as words and masks: all in one 512-bit block (one cache line),
+    /// placed by the table filters' blocked rule (`BloomFilter.blockedBits`: no division).
     @inline(__always)
     private func probes(_ h: UInt64, _ body: (Int, UInt64) -> Bool) -> Bool {
-        let block = Int((h & 0xFFFF_FFFF) % UInt64(wordCount / 8)) * 8
-        var x = h >> 32 | h << 32
-        for _ in 0..<MemtableFilter.probes {
-            let bit = x & 511
-            if !body(block + Int(bit >> 6), 1 << (bit & 63)) { return false }
-            x >>= 9
+        BloomFilter.blockedBits(h, blocks: wordCount / 8, k: MemtableFilter.probes) { bit in
+            body(bit >> 6, 1 << UInt64(bit & 63))
         }
-        return true
     }
 
     func add(_ h: UInt64) {

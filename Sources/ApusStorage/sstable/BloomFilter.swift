@@ -58,14 +58,11 @@ enum BloomFilter {
         let blocks = max(1, (hashes.count * bitsPerKey + blockBytes * 8 - 1) / (blockBytes * 8))
         let byteCount = blocks * blockBytes
         var out = [UInt8](repeating: 0, count: byteCount + 1)
-        out.withUnsafeMutableBufferPointer { bits in
+        out.withUnsafeMutableBufferPointer { bytes in
             for h in hashes {
-                let base = blockStart(h, blocks: blocks)
-                var x = UInt32(truncatingIfNeeded: h >> 32)
-                for _ in 0..<k {
-                    let bit = Int(x >> 23)
-                    bits[base + (bit >> 3)] |= UInt8(1) << UInt8(bit & 7)
-                    x &*= probeMultiplier
+                _ = blockedBits(h, blocks: blocks, k: k) { bit in
+                    bytes[bit >> 3] |= UInt8(1) << UInt8(bit & 7)
+                    return true
                 }
             }
         }
@@ -73,10 +70,19 @@ enum BloomFilter {
         return out
     }
 
-    /// The byte offset of the block `h` falls in, of `blocks` blocks.
+    /// The `k` bits hash `h` sets in a blocked filter of `blocks` 64-byte blocks, as positions
+    /// from the filter's first bit, to `body` (which returns false to stop; then so does this):
+    /// the block `(h1 * blocks) >> 32`, and in it the top 9 bits of h2, h2 * c, h2 * c², ...
+    /// The rule of the table format's blocked filters, and of the memtables' (in memory only).
     @inline(__always)
-    static func blockStart(_ h: UInt64, blocks: Int) -> Int {
-        Int((UInt64(UInt32(truncatingIfNeeded: h)) &* UInt64(blocks)) >> 32) * blockBytes
+    static func blockedBits(_ h: UInt64, blocks: Int, k: Int, _ body: (Int) -> Bool) -> Bool {
+        let base = Int((UInt64(UInt32(truncatingIfNeeded: h)) &* UInt64(blocks)) >> 32) * blockBytes * 8
+        var x = UInt32(truncatingIfNeeded: h >> 32)
+        for _ in 0..<k {
+            if !body(base + Int(x >> 23)) { return false }
+            x &*= probeMultiplier
+        }
+        return true
     }
 
     /// Whether `filter` (either format; empty or unrecognised: true) may hold hash `h`.
@@ -87,14 +93,9 @@ enum BloomFilter {
         if tag & blockedTag != 0 {
             let k = Int(tag & (blockedTag - 1))
             guard k >= 1 && k <= 30, byteCount % blockBytes == 0 else { return true }
-            let base = blockStart(h, blocks: byteCount / blockBytes)
-            var x = UInt32(truncatingIfNeeded: h >> 32)
-            for _ in 0..<k {
-                let bit = Int(x >> 23)
-                if filter[base + (bit >> 3)] & (UInt8(1) << UInt8(bit & 7)) == 0 { return false }
-                x &*= probeMultiplier
+            return blockedBits(h, blocks: byteCount / blockBytes, k: k) { bit in
+                filter[bit >> 3] & (UInt8(1) << UInt8(bit & 7)) != 0
             }
-            return true
         }
         let k = Int(tag)
         guard k >= 1 && k <= 30 else { return true }

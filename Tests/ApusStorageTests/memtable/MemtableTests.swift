@@ -344,3 +344,20 @@ private func bigEndianKey(_ i: Int) -> [UInt8] {
     out.appendBigEndian64(UInt64(i))
     return out
 }
+
+/// The memtable's filter (`MemtableFilter`, the table filters' blocked rule over atomic words):
+/// never excludes a hash it was given, and excludes most others.
+@Suite struct MemtableFilterTests {
+    @Test(arguments: [1 << 16, 1 << 20, 3_000_000])
+    func noFalseNegativesFewFalsePositives(bits: Int) {
+        var rng = SplitMix64(seed: UInt64(bits))
+        let filter = MemtableFilter(bits: bits)
+        let members = (0..<bits / 20).map { _ in rng.next() }
+        for h in members { filter.add(h) }
+        for h in members { #expect(filter.mayContain(h), "bits \(bits)") }
+        let absent = (0..<20_000).map { _ in rng.next() }
+        let falsePositives = absent.filter { filter.mayContain($0) }.count
+        // Ten bits per hash under six probes in one block: about 1%.
+        #expect(Double(falsePositives) / Double(absent.count) < 0.03, "bits \(bits): \(falsePositives) false positives")
+    }
+}
