@@ -204,7 +204,8 @@ private struct OutputSet {
         guard let smallest, let largest else { preconditionFailure("a finished table has an entry or a tombstone") }
         outputs.append(TableFile(number: number, fileBytes: size, smallest: smallest, largest: largest,
                                  smallestSequence: smallestSeq, largestSequence: largestSeq,
-                                 rangeTombstoneCount: clipped.count))
+                                 rangeTombstoneCount: clipped.count, entryCount: b.entryCount,
+                                 pointDeletionCount: b.pointDeletionCount))
         builder = nil
         file = nil
         firstKey = nil

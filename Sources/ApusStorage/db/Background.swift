@@ -80,8 +80,34 @@ extension StorageEngine {
             manualCompactionDone += 1
             return nextWork()
         }
-        if let plan = picker.pick(current, cursors: &compactionCursors) { return .compact(plan, manual: false) }
+        let written = counters.userBytes.load(ordering: .relaxed)
+        let idle = written == userBytesAtLastPick
+        userBytesAtLastPick = written
+        if let plan = picker.pick(current, cursors: &compactionCursors, smallestSnapshot: smallestSnapshot(), idle: idle) {
+            return .compact(plan, manual: false)
+        }
         return nil
+    }
+
+    /// The oldest sequence a reader may read at. - Precondition: the monitor is held.
+    private func smallestSnapshot() -> SequenceNumber {
+        Swift.min(snapshots.oldest ?? .max, visibleSequence.load(ordering: .acquiring))
+    }
+
+    /// Waits until the background thread has nothing to do: no memtable to flush, no level over
+    /// its target, no deletion-dense table left to move (as when idle). For tests and tools.
+    package func waitUntilBackgroundIdle() throws(StorageError) {
+        monitor.lock()
+        defer { monitor.unlock() }
+        while true {
+            if let e = hardError { throw e }
+            var cursors = compactionCursors
+            let busy = retainedLogPending || !immutables.isEmpty || manualCompactionLevel != nil
+                || CompactionPicker(options: options).pick(current, cursors: &cursors, smallestSnapshot: smallestSnapshot(),
+                                                           idle: true) != nil
+            if !busy { return }
+            monitor.wait(nanoseconds: 50_000_000)
+        }
     }
 
     private func runFlush(_ table: Memtable, nextLogNumber: UInt64, lastSequence: SequenceNumber) throws(StorageError) {
@@ -128,8 +154,7 @@ extension StorageEngine {
                 children.append(reader.makeIteratorBypassingCache())
                 tombstones += reader.rangeTombstones
             }
-            let (threshold, oldest) = monitor.withLock { (mvccGCThreshold, snapshots.oldest) }
-            let smallestSnapshot = Swift.min(oldest ?? .max, visibleSequence.load(ordering: .acquiring))
+            let (threshold, smallestSnapshot) = monitor.withLock { (mvccGCThreshold, self.smallestSnapshot()) }
             let files = try job(rateLimiter: rateLimiter).run(
                 input: MergingIterator(children: children, comparator: options.comparator), tombstones: tombstones,
                 policy: DropPolicy(dropsEntries: true, smallestSnapshot: smallestSnapshot, isBottommost: plan.isBottommost,
@@ -155,6 +180,7 @@ extension StorageEngine {
             if manual { manualCompactionDone += 1 }
         }
         counters.add(counters.compactionCount, 1)
+        if plan.isForDeletions { counters.add(counters.deletionCompactions, 1) }
     }
 
     private func job(rateLimiter: RateLimiter?) -> CompactionJob {

@@ -60,6 +60,9 @@ public final class StorageEngine: @unchecked Sendable {
     var manualCompactionLevel: Int?
     var manualCompactionDone = 0
     var compactionCursors: [[UInt8]?] = Array(repeating: nil, count: StorageOptions.levelCount)
+    /// `userBytes` when the background thread last picked work: unchanged means the engine is
+    /// idle, and level 0 may compact for a deletion-dense file (`CompactionPicker.pick`).
+    var userBytesAtLastPick = -1
     var mvccGCThreshold: Timestamp?
     /// The snapshot that `retainVersions` holds (re-taken at open from the manifest).
     var retainedFloor: Snapshot?
@@ -802,7 +805,8 @@ public final class StorageEngine: @unchecked Sendable {
             gcBytesReclaimed: counters.gcBytes.load(ordering: .relaxed),
             liveSnapshots: snapshots.count,
             prefixFilterSkips: counters.prefixFilterSkips.load(ordering: .relaxed),
-            keyFilterSkips: counters.keyFilterSkips.load(ordering: .relaxed))
+            keyFilterSkips: counters.keyFilterSkips.load(ordering: .relaxed),
+            deletionCompactionCount: counters.deletionCompactions.load(ordering: .relaxed))
     }
 
     /// WAL fsyncs made by commits (group commit makes this smaller than the synced writes).

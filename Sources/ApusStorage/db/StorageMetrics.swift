@@ -34,6 +34,9 @@ public struct StorageMetrics: Sendable, CustomStringConvertible {
     /// Memtables, tables and sorted levels that one-key reads (`IteratorOptions.onlyKey`) left
     /// out because the whole-key filter showed that they hold no entry of the key.
     public var keyFilterSkips: Int = 0
+    /// Compactions (and moves) picked for a deletion-dense table rather than a level over its
+    /// target (`CompactionPicker.isDeletionDense`).
+    public var deletionCompactionCount: Int = 0
 
     /// (WAL + flush + compaction bytes written) / user bytes written.
     public var writeAmplification: Double {
@@ -53,7 +56,8 @@ public struct StorageMetrics: Sendable, CustomStringConvertible {
         }
         lines.append("memtable \(memtableBytes) bytes, \(immutableMemtables) immutable")
         lines.append("flushes \(flushCount) (\(flushBytesWritten) bytes), compactions \(compactionCount) "
-                     + "(read \(compactionBytesRead), wrote \(compactionBytesWritten), trivial moves \(trivialMoveCount))")
+                     + "(read \(compactionBytesRead), wrote \(compactionBytesWritten), trivial moves \(trivialMoveCount), "
+                     + "for deletions \(deletionCompactionCount))")
         lines.append("block cache hits \(blockCacheHits) misses \(blockCacheMisses) bytes \(blockCacheBytes); open tables \(openTables)")
         lines.append("write stalls \(writeStalls) (\(writeStallNanos / 1_000_000) ms); user bytes \(userBytesWritten), WAL bytes \(walBytesWritten)")
         let wa = (writeAmplification * 100).rounded() / 100, sa = (spaceAmplification * 100).rounded() / 100
@@ -78,6 +82,7 @@ final class EngineCounters: Sendable {
     let gcBytes = Atomic<Int>(0)
     let prefixFilterSkips = Atomic<Int>(0)
     let keyFilterSkips = Atomic<Int>(0)
+    let deletionCompactions = Atomic<Int>(0)
 
     func add(_ a: borrowing Atomic<Int>, _ n: Int) { a.wrappingAdd(n, ordering: .relaxed) }
 }

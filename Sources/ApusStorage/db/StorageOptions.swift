@@ -42,6 +42,9 @@ public struct StorageOptions: Sendable {
     public var level0StopTrigger: Int = 36
     /// Target size of level 1 (default 256 MiB); each deeper level is `levelSizeMultiplier` times larger.
     public var level1BytesMax: Int = 256 << 20
+    /// Fewest point deletions that make a table deletion-dense, besides being a quarter of its
+    /// entries (`CompactionPicker.isDeletionDense`): such tables are compacted sooner (default 1000).
+    public var deletionCompactionMinimum: Int = 1000
     /// Growth factor between levels (default 10).
     public var levelSizeMultiplier: Int = 10
     /// Target size of a table written by compaction (default 64 MiB).
@@ -86,6 +89,7 @@ public struct StorageOptions: Sendable {
         try check(level0CompactionTrigger < level0SlowdownTrigger, "level0CompactionTrigger < level0SlowdownTrigger")
         try check(level0SlowdownTrigger <= level0StopTrigger, "level0SlowdownTrigger <= level0StopTrigger")
         try check(level1BytesMax >= 64 << 10, "level1BytesMax must be at least 64 KiB")
+        try check(deletionCompactionMinimum >= 1, "deletionCompactionMinimum must be at least 1")
         try check(levelSizeMultiplier >= 2 && levelSizeMultiplier <= 100, "levelSizeMultiplier must be in 2...100")
         try check(tableBytesTarget >= 64 << 10, "tableBytesTarget must be at least 64 KiB")
         try check(compactionBytesPerSecondMax.map { $0 >= 1 << 20 } ?? true, "compactionBytesPerSecondMax must be at least 1 MiB/s")

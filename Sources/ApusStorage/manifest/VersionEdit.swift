@@ -15,11 +15,16 @@ final class TableFile: @unchecked Sendable {
     let smallestSequence: SequenceNumber
     let largestSequence: SequenceNumber
     let rangeTombstoneCount: Int
+    /// Point entries (puts and deletions) and point deletions among them, when known: files
+    /// written before format 3 were logged without them (0, 0), and never count as
+    /// deletion-dense (`CompactionPicker.isDeletionDense`).
+    let entryCount: Int
+    let pointDeletionCount: Int
     /// Called once from deinit when the file is obsolete (deletes it and evicts it from caches).
     private let obsolete = ObsoleteMark()
 
     init(number: UInt64, fileBytes: Int, smallest: [UInt8], largest: [UInt8], smallestSequence: SequenceNumber,
-         largestSequence: SequenceNumber, rangeTombstoneCount: Int) {
+         largestSequence: SequenceNumber, rangeTombstoneCount: Int, entryCount: Int = 0, pointDeletionCount: Int = 0) {
         precondition(smallest.count >= InternalKey.trailerLength && largest.count >= InternalKey.trailerLength,
                      "table bounds are internal keys")
         self.number = number
@@ -29,6 +34,15 @@ final class TableFile: @unchecked Sendable {
         self.smallestSequence = smallestSequence
         self.largestSequence = largestSequence
         self.rangeTombstoneCount = rangeTombstoneCount
+        self.entryCount = entryCount
+        self.pointDeletionCount = pointDeletionCount
+    }
+
+    /// The same file with its entry counts (a file decoded from tag 6 before its tag 8).
+    func withCounts(entries: Int, pointDeletions: Int) -> TableFile {
+        TableFile(number: number, fileBytes: fileBytes, smallest: smallest, largest: largest,
+                  smallestSequence: smallestSequence, largestSequence: largestSequence,
+                  rangeTombstoneCount: rangeTombstoneCount, entryCount: entries, pointDeletionCount: pointDeletions)
     }
 
     var smallestUserKey: ArraySlice<UInt8> { InternalKey.userKey(smallest) }
@@ -67,6 +81,8 @@ private final class ObsoleteMark: @unchecked Sendable {
 ///                     range tombstone count (all varints but the keys)
 ///   7 retained seq    varint: versions visible at this sequence or later are kept
 ///                     (`StorageEngine.retainVersions`); the last one logged holds
+///   8 file counts     number, point entries, point deletions (varints): for the file of that
+///                     number added by a tag 6 earlier in the same edit (format 3)
 /// ```
 /// Tags are frozen; an unknown tag is corruption (a newer writer would have bumped IDENTITY's
 /// format version, which is checked first).
@@ -102,6 +118,12 @@ struct VersionEdit {
             out.appendVarint(n.file.smallestSequence)
             out.appendVarint(n.file.largestSequence)
             out.appendVarint(UInt64(n.file.rangeTombstoneCount))
+            if n.file.entryCount > 0 {
+                out.appendVarint(8)
+                out.appendVarint(n.file.number)
+                out.appendVarint(UInt64(n.file.entryCount))
+                out.appendVarint(UInt64(n.file.pointDeletionCount))
+            }
         }
         return out
     }
@@ -139,6 +161,14 @@ struct VersionEdit {
                     }
                     e.newFiles.append((level, TableFile(number: number, fileBytes: size, smallest: smallest, largest: largest,
                                                         smallestSequence: s1, largestSequence: s2, rangeTombstoneCount: t)))
+                case 8:
+                    let number = try r.readVarint()
+                    let entries = try r.readLength(limit: Int.max)
+                    let deletions = try r.readLength(limit: entries)
+                    guard let i = e.newFiles.lastIndex(where: { $0.file.number == number }) else {
+                        throw CodingError("counts of a file the edit does not add", at: tagOffset)
+                    }
+                    e.newFiles[i].file = e.newFiles[i].file.withCounts(entries: entries, pointDeletions: deletions)
                 default:
                     throw CodingError("version edit tag", at: tagOffset)
                 }

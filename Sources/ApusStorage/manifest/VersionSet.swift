@@ -14,8 +14,9 @@ import Synchronization
 final class VersionSet: @unchecked Sendable {
     /// The data directory's format. 1: the first; 2: the manifest may hold a retained sequence
     /// (`VersionEdit.retainedSequence`, tag 7), which a format-1 build would read as corruption,
-    /// so such builds must refuse the directory. Opening a format-1 directory upgrades it.
-    static let formatVersion = 2
+    /// so such builds must refuse the directory; 3: a new file's entry and point-deletion counts
+    /// (tag 8), for the same reason. Opening an older directory upgrades it.
+    static let formatVersion = 3
     static let identityText = "ApusDB data directory\nformat "
 
     let fileSystem: any FileSystem

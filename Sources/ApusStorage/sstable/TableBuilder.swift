@@ -42,6 +42,8 @@ package final class TableBuilder {
 
     /// Point entries added so far.
     package var entryCount: Int { properties.entryCount }
+    /// Point deletions among them (kept in the manifest, not in the table: see `TableFile`).
+    package private(set) var pointDeletionCount = 0
 
     /// The file size if the table were finished now, not counting filter, index and footer.
     package var estimatedFileBytes: Int { offset + (dataBlock.isEmpty ? 0 : dataBlock.estimatedBytes) }
@@ -126,6 +128,7 @@ package final class TableBuilder {
             properties.largestSequence = max(properties.largestSequence, parsed.sequence)
         }
         properties.entryCount += 1
+        if parsed.kind == .delete { pointDeletionCount += 1 }
         properties.rawKeyBytes += internalKey.count
         properties.rawValueBytes += value.count
 

@@ -67,7 +67,7 @@ func v(_ i: Int, _ n: Int = 100) -> [UInt8] { Array(String(format: "value%06d", 
         #expect(try r.get(Array("k".utf8)) == Array("v".utf8))
         try r.close()
         let identity = try fs.openFile("/db/IDENTITY")
-        #expect(String(decoding: try identity.read(at: 0, count: identity.size), as: UTF8.self) == "ApusDB data directory\nformat 2\n")
+        #expect(String(decoding: try identity.read(at: 0, count: identity.size), as: UTF8.self) == "ApusDB data directory\nformat 3\n")
         identity.close()
         #expect(!(try fs.listDirectory("/db")).contains("IDENTITY.upgrade"))
     }
