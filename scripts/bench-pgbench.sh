@@ -11,6 +11,7 @@
 # SERIALIZABLE (ApusDB's default; pgbench retries serialization failures, both servers set the
 # same level through PGOPTIONS), select-only (-S) with 8 clients on 2 threads.
 # Prints the initialisation times, tps of both (without connection time) and ApusDB/PostgreSQL.
+# APUS_SERVE_FLAGS adds flags to `apus serve` (e.g. "--storage-layout sequence").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=30
@@ -46,7 +47,9 @@ PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w \
     -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1" start > /dev/null
 
-"$BIN" serve --data-dir "$WORK/apus" --listen 127.0.0.1:0 --port-file "$WORK/apus.port" > "$WORK/apus.log" 2>&1 &
+# shellcheck disable=SC2086 # APUS_SERVE_FLAGS is a list of flags
+"$BIN" serve --data-dir "$WORK/apus" --listen 127.0.0.1:0 --port-file "$WORK/apus.port" ${APUS_SERVE_FLAGS:-} \
+    > "$WORK/apus.log" 2>&1 &
 APUS_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/apus.port" ] && break; sleep 0.1; done
 [ -s "$WORK/apus.port" ] || { cat "$WORK/apus.log"; echo "bench-pgbench: apus serve did not start" >&2; exit 1; }

@@ -8,10 +8,10 @@ bash scripts/setup.sh
 bash scripts/tidy.sh
 swift build -Xswiftc -DINVARIANTS
 swift test -Xswiftc -DINVARIANTS "$@"
-# The SQL suites, the .slt files and the vector suites once more on the MVCC storage layout, then
-# the SQL suites on it with the key space split into 40 ranges (transactions across ranges
-# commit in parallel, STAGING).
-APUS_TEST_LAYOUT=mvcc APUS_SLT_LAYOUT=mvcc swift test -Xswiftc -DINVARIANTS --skip-build --filter "ApusSQLTests|SLTFileTests|VectorSQLTests" "$@"
+# The SQL suites, the .slt files and the vector suites once more on the sequence storage layout
+# (the MVCC layout is the default), then the SQL suites on the MVCC layout with the key space
+# split into 40 ranges (transactions across ranges commit in parallel, STAGING).
+APUS_TEST_LAYOUT=sequence APUS_SLT_LAYOUT=sequence swift test -Xswiftc -DINVARIANTS --skip-build --filter "ApusSQLTests|SLTFileTests|VectorSQLTests" "$@"
 APUS_TEST_LAYOUT=mvcc APUS_TEST_RANGES=40 swift test -Xswiftc -DINVARIANTS --skip-build --filter "ApusSQLTests" "$@"
 # Real PostgreSQL clients (psql, psycopg) against a running `apus serve`.
 bash scripts/client-tests.sh

@@ -87,7 +87,7 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Seconds a client may take to connect and authenticate before it is disconnected (default 60).")
     var authenticationTimeoutSeconds: Int?
 
-    @Option(name: .long, help: "Storage layout of a new data directory: sequence or mvcc (default: the directory's own, sequence when new).")
+    @Option(name: .long, help: "Storage layout of a new data directory: sequence or mvcc (default: the directory's own, mvcc when new).")
     var storageLayout: String?
 
     func run() throws {

@@ -5,14 +5,14 @@ import Foundation
 
 /// The storage layout of an SQL data directory.
 ///
-/// `.sequence` (the default, `SQLStorageLayout.default`): versions are the storage engine's
-/// sequence numbers and a transaction's writes are buffered until commit. `.mvcc`: the engine
-/// runs with the `.mvcc` comparator; versions are `key@ts` at hybrid-logical-clock timestamps,
-/// writes are intents naming their transaction, and a transaction record commits them (see
-/// `MVCCLayer`). The MVCC layout becomes the default once its reads are as fast
-/// (docs/transactions.md has the measurements). The
-/// layout is the engine's comparator, which the manifest records: a directory reopens with
-/// its own layout, and opening it with the other one is refused.
+/// `.mvcc` (the default, `SQLStorageLayout.default`): the engine runs with the `.mvcc`
+/// comparator; versions are `key@ts` at hybrid-logical-clock timestamps, writes are intents
+/// naming their transaction, and a transaction record commits them (see `MVCCLayer`).
+/// `.sequence` (the first layout, still supported): versions are the storage engine's sequence
+/// numbers and a transaction's writes are buffered until commit. The layout is the engine's
+/// comparator, which the manifest records: a directory reopens with its own layout (so
+/// directories made before the MVCC layout became the default keep the sequence layout), and
+/// opening it with the other one is refused.
 public enum SQLStorageLayout: String, Sendable, CaseIterable {
     case sequence
     case mvcc
@@ -20,7 +20,7 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
     var comparator: KeyComparator { self == .mvcc ? .mvcc : .bytewise }
 
     /// The layout of a new data directory when none is asked for.
-    public static let `default`: SQLStorageLayout = .sequence
+    public static let `default`: SQLStorageLayout = .mvcc
 
     /// `name`'s layout when `name` is "sequence" or "mvcc", the default when it is nil or empty
     /// (environment switches of the test harnesses), nil otherwise: callers refuse such a name,
