@@ -5,7 +5,7 @@ import Glibc
 
 /// What a compaction may drop, fixed when it starts.
 struct DropPolicy {
-    /// Whether entries may be dropped at all (false for flushes, which write everything).
+    /// Whether entries may be dropped at all (false for recovery's flushes, which write everything).
     var dropsEntries: Bool
     /// The oldest sequence any reader can still read at (oldest snapshot, or the last sequence).
     var smallestSnapshot: SequenceNumber

@@ -114,11 +114,16 @@ extension StorageEngine {
         var edit = VersionEdit()
         var stats = JobStats()
         if !table.isEmpty {
+            // Entries shadowed by newer ones every reader sees go already: a large transaction's
+            // intent whose slot its resolution deleted in the same memtable, an overwritten row.
+            let smallestSnapshot = monitor.withLock { self.smallestSnapshot() }
             let files = try job(rateLimiter: nil).run(
                 input: table.makeIterator(), tombstones: table.rangeTombstones(),
-                policy: DropPolicy(dropsEntries: false, smallestSnapshot: 0, isBottommost: false, mvccGCThreshold: nil),
+                policy: DropPolicy(dropsEntries: true, smallestSnapshot: smallestSnapshot, isBottommost: false,
+                                   mvccGCThreshold: nil),
                 stats: &stats)
             edit.newFiles = files.map { (0, $0) }
+            counters.add(counters.gcBytes, stats.gcBytesReclaimed)
         }
         edit.logNumber = nextLogNumber
         edit.lastSequence = lastSequence

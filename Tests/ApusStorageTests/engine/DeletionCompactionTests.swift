@@ -143,4 +143,30 @@ import Testing
         #expect(try e.get(k(5)) == nil)
         try e.close()
     }
+
+    /// Rows written and deleted within one memtable (a large transaction's intents and their
+    /// resolution) leave only the deletions in the flushed table, unless a snapshot still reads
+    /// the rows.
+    @Test func flushDropsWhatItsOwnDeletionsShadow() throws {
+        for holdSnapshot in [false, true] {
+            let fs = MemoryFileSystem()
+            var o = smallOptions()
+            o.memtableBytesMax = 4 << 20
+            let e = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
+            for i in 0..<1000 { try e.put(k(i), v(i, 1000), sync: false) }
+            let snapshot = holdSnapshot ? e.snapshot() : nil
+            for i in 0..<1000 { try e.delete(k(i), sync: false) }
+            try e.flush()
+            let flushed = e.metrics().flushBytesWritten
+            if holdSnapshot {
+                #expect(flushed > 1000 * 1000, "\(flushed) bytes flushed")
+                #expect(try e.get(k(7), snapshot: snapshot) == v(7, 1000))
+            } else {
+                #expect(flushed < 100 * 1000, "\(flushed) bytes flushed")
+            }
+            #expect(try e.get(k(7)) == nil)
+            withExtendedLifetime(snapshot) {}
+            try e.close()
+        }
+    }
 }
