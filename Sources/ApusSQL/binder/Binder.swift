@@ -73,6 +73,8 @@ struct SessionSettingsAccess {
     var set: ((String, String) throws -> Void)?
     /// The session's open cursors as pg_cursors rows.
     var cursors: () -> [[Value]] = { [] }
+    /// The storage engine's counters as `apus_storage_metrics` rows (name, value, description).
+    var storageMetrics: () -> [[Value]] = { [] }
 }
 
 final class Binder {

@@ -322,6 +322,9 @@ extension Binder {
                            ("extra_desc", .text), ("context", .text), ("vartype", .text), ("source", .text), ("min_val", .text),
                            ("max_val", .text), ("enumvals", .text), ("boot_val", .text), ("reset_val", .text),
                            ("pending_restart", .bool)])
+        case "apus_storage_metrics":
+            reusable = false
+            return (settings?.storageMetrics() ?? [], [("name", .text), ("value", .int8), ("description", .text)])
         case "pg_cursors":
             reusable = false
             return (settings?.cursors() ?? [], [("name", .text), ("statement", .text), ("is_holdable", .bool), ("is_binary", .bool),

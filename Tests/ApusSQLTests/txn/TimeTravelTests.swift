@@ -106,9 +106,13 @@ import Testing
         let s = try SQLSession(engine: engine)
         _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
         for i in 0..<20 { _ = try s.execute(sql: "INSERT INTO t VALUES (1, 'value \(i)') ON CONFLICT (id) DO UPDATE SET v = excluded.v") }
+        let metric = "SELECT value FROM apus_storage_metrics WHERE name = 'gc_bytes_reclaimed'"
         let before = engine.metrics().gcBytesReclaimed
+        #expect(try s.execute(sql: metric).last?.rows == [[.int(Int64(before))]])
         try engine.compactAll()
         #expect(engine.metrics().gcBytesReclaimed > before)
+        // The metric as SQL sees it (psql: SELECT * FROM apus_storage_metrics).
+        #expect(try s.execute(sql: metric).last?.rows == [[.int(Int64(engine.metrics().gcBytesReclaimed))]])
         #expect(try s.execute(sql: "SELECT v FROM t").last?.rows == [[.text("value 19")]])
         do {
             _ = try s.execute(sql: "SELECT v FROM t AS OF SYSTEM TIME '-1s'")
