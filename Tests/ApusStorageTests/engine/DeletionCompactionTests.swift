@@ -29,7 +29,7 @@ import Testing
         let dense = Self.file(1, "b", "d", entries: 4000, deletions: 1000)
         let below = Self.file(2, "a", "c", entries: 4000)
         let deeper = Self.file(3, "a", "z", entries: 4000)
-        let plan = Self.pick(Self.version([1: [Self.file(4, "x", "y", entries: 10), dense], 2: [below], 3: [deeper]]))
+        let plan = Self.pick(Self.version([1: [dense, Self.file(4, "x", "y", entries: 10)], 2: [below], 3: [deeper]]))
         #expect(plan?.level == 1)
         #expect(plan?.inputs.map(\.number) == [1])
         #expect(plan?.nextInputs.map(\.number) == [2])
