@@ -334,7 +334,8 @@ import Testing
     /// A transaction larger than the memtable: its intents are flushed before they are
     /// resolved, and resolution deletes each intent slot in newer tables. Once the engine is
     /// idle, compaction has taken both away (deletion-dense tables, `DeletionCompactionTests`):
-    /// the tables hold little more than a full compaction leaves. (After `pgbench -i` the
+    /// the tables hold little more than a full compaction leaves. (A level-0 table may stay:
+    /// over 40 ranges the last flush holds versions and records, and is not dense.) (After `pgbench -i` the
     /// directory held 595 MB where 357 MB remained after a full compaction.)
     @Test func aLargeTransactionLeavesNoIntentGarbageOnceIdle() throws {
         var o = MVCCLayoutTests.options()
@@ -361,7 +362,6 @@ import Testing
         try engine.compactAll()
         let compacted = engine.metrics().levelBytes.reduce(0, +)
         let idleBytes = idle.levelBytes.reduce(0, +)
-        #expect(idle.levelFiles[0] == 0)
         #expect(Double(idleBytes) <= 1.25 * Double(compacted), "\(idleBytes) bytes when idle, \(compacted) compacted")
         #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM t WHERE v = '\(pad)'") == [["10000"]])
     }
