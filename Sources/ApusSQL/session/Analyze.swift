@@ -1,5 +1,4 @@
 import ApusCore
-import ApusStorage
 
 extension SQLSession {
     /// ANALYZE [tables] (all tables when none): stores each table's statistics
@@ -43,42 +42,10 @@ extension SQLSession {
         binder.settings = SessionSettingsAccess(get: { [unowned self] in self.setting($0) },
                                                 set: settable ? { [unowned self] in try self.applySetting($0, $1) } : nil,
                                                 cursors: { [unowned self] in self.cursorRows() },
-                                                storageMetrics: { [unowned self] in SQLSession.storageMetricRows(self.engine.metrics()) })
+                                                storageMetrics: { [unowned self] in
+                                                    self.engine.metrics().named.map { [.text($0.name), .int(Int64($0.value)), .text($0.description)] }
+                                                })
         binder.statistics = statistics
         return binder
-    }
-}
-
-extension SQLSession {
-    /// `apus_storage_metrics`: the engine's counters, one row each (name, value, description).
-    static func storageMetricRows(_ m: StorageMetrics) -> [[Value]] {
-        var rows: [(String, Int, String)] = [
-            ("table_bytes", m.levelBytes.reduce(0, +), "bytes of all table files"),
-            ("table_files", m.levelFiles.reduce(0, +), "table files"),
-            ("memtable_bytes", m.memtableBytes, "bytes in the active memtable"),
-            ("immutable_memtables", m.immutableMemtables, "memtables waiting to be flushed"),
-            ("flushes", m.flushCount, "memtable flushes"),
-            ("flush_bytes_written", m.flushBytesWritten, "bytes written by flushes"),
-            ("compactions", m.compactionCount, "compactions and trivial moves"),
-            ("trivial_moves", m.trivialMoveCount, "tables moved down a level without a rewrite"),
-            ("deletion_compactions", m.deletionCompactionCount, "compactions picked for a deletion-dense table"),
-            ("compaction_bytes_read", m.compactionBytesRead, "bytes read by compactions"),
-            ("compaction_bytes_written", m.compactionBytesWritten, "bytes written by compactions"),
-            ("gc_bytes_reclaimed", m.gcBytesReclaimed,
-             "bytes of old versions removed: past the garbage-collection window, overwritten or deleted"),
-            ("block_cache_hits", m.blockCacheHits, "block cache hits"),
-            ("block_cache_misses", m.blockCacheMisses, "block cache misses"),
-            ("block_cache_bytes", m.blockCacheBytes, "bytes held by the block cache"),
-            ("open_tables", m.openTables, "table files held open"),
-            ("write_stalls", m.writeStalls, "writes that waited for flushes or compactions"),
-            ("user_bytes_written", m.userBytesWritten, "bytes of keys and values written"),
-            ("wal_bytes_written", m.walBytesWritten, "bytes appended to the write-ahead log"),
-            ("live_snapshots", m.liveSnapshots, "engine snapshots held"),
-        ]
-        for (level, (bytes, files)) in zip(m.levelBytes, m.levelFiles).enumerated() {
-            rows.append(("level\(level)_bytes", bytes, "bytes of the tables of level \(level)"))
-            rows.append(("level\(level)_files", files, "tables of level \(level)"))
-        }
-        return rows.map { [.text($0.0), .int(Int64($0.1)), .text($0.2)] }
     }
 }

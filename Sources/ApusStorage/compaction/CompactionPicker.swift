@@ -56,7 +56,7 @@ struct CompactionPicker {
 
     /// The score of each level; the last level never compacts. A deletion-dense level-0 file
     /// counts twice.
-    func scores(_ v: Version, smallestSnapshot: SequenceNumber = 0) -> [Double] {
+    func scores(_ v: Version, smallestSnapshot: SequenceNumber) -> [Double] {
         var s = [Double](repeating: 0, count: StorageOptions.levelCount)
         let dense = v.levels[0].reduce(0) { $0 + (isDeletionDense($1, smallestSnapshot: smallestSnapshot) ? 1 : 0) }
         s[0] = Double(v.levels[0].count + dense) / Double(options.level0CompactionTrigger)
@@ -65,8 +65,6 @@ struct CompactionPicker {
         }
         return s
     }
-
-    func needsCompaction(_ v: Version) -> Bool { scores(v).contains { $0 >= 1 } }
 
     /// Picks the next compaction: the level most over its target, else a deletion-dense file
     /// (see the type's comment); nil if there is none. `smallestSnapshot` is the oldest

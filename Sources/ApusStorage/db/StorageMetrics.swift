@@ -38,6 +38,39 @@ public struct StorageMetrics: Sendable, CustomStringConvertible {
     /// target (`CompactionPicker.isDeletionDense`).
     public var deletionCompactionCount: Int = 0
 
+    /// Every counter by a snake_case name, with what it counts, then each level's bytes and
+    /// files (SQL's `apus_storage_metrics` view lists these rows).
+    public var named: [(name: String, value: Int, description: String)] {
+        var rows: [(name: String, value: Int, description: String)] = [
+            ("table_bytes", levelBytes.reduce(0, +), "bytes of all table files"),
+            ("table_files", levelFiles.reduce(0, +), "table files"),
+            ("memtable_bytes", memtableBytes, "bytes in the active memtable"),
+            ("immutable_memtables", immutableMemtables, "memtables waiting to be flushed"),
+            ("flushes", flushCount, "memtable flushes"),
+            ("flush_bytes_written", flushBytesWritten, "bytes written by flushes"),
+            ("compactions", compactionCount, "compactions and trivial moves"),
+            ("trivial_moves", trivialMoveCount, "tables moved down a level without a rewrite"),
+            ("deletion_compactions", deletionCompactionCount, "compactions picked for a deletion-dense table"),
+            ("compaction_bytes_read", compactionBytesRead, "bytes read by compactions"),
+            ("compaction_bytes_written", compactionBytesWritten, "bytes written by compactions"),
+            ("gc_bytes_reclaimed", gcBytesReclaimed,
+             "bytes of old versions removed: past the garbage-collection window, overwritten or deleted"),
+            ("block_cache_hits", blockCacheHits, "block cache hits"),
+            ("block_cache_misses", blockCacheMisses, "block cache misses"),
+            ("block_cache_bytes", blockCacheBytes, "bytes held by the block cache"),
+            ("open_tables", openTables, "table files held open"),
+            ("write_stalls", writeStalls, "writes that waited for flushes or compactions"),
+            ("user_bytes_written", userBytesWritten, "bytes of keys and values written"),
+            ("wal_bytes_written", walBytesWritten, "bytes appended to the write-ahead log"),
+            ("live_snapshots", liveSnapshots, "engine snapshots held"),
+        ]
+        for (level, (bytes, files)) in zip(levelBytes, levelFiles).enumerated() {
+            rows.append(("level\(level)_bytes", bytes, "bytes of the tables of level \(level)"))
+            rows.append(("level\(level)_files", files, "tables of level \(level)"))
+        }
+        return rows
+    }
+
     /// (WAL + flush + compaction bytes written) / user bytes written.
     public var writeAmplification: Double {
         userBytesWritten == 0 ? 0 : Double(walBytesWritten + flushBytesWritten + compactionBytesWritten) / Double(userBytesWritten)

@@ -81,8 +81,8 @@ private final class ObsoleteMark: @unchecked Sendable {
 ///                     range tombstone count (all varints but the keys)
 ///   7 retained seq    varint: versions visible at this sequence or later are kept
 ///                     (`StorageEngine.retainVersions`); the last one logged holds
-///   8 file counts     number, point entries, point deletions (varints): for the file of that
-///                     number added by a tag 6 earlier in the same edit (format 3)
+///   8 file counts     number, point entries, point deletions (varints): for the file the last
+///                     tag 6 added (format 3)
 /// ```
 /// Tags are frozen; an unknown tag is corruption (a newer writer would have bumped IDENTITY's
 /// format version, which is checked first).
@@ -165,10 +165,10 @@ struct VersionEdit {
                     let number = try r.readVarint()
                     let entries = try r.readLength(limit: Int.max)
                     let deletions = try r.readLength(limit: entries)
-                    guard let i = e.newFiles.lastIndex(where: { $0.file.number == number }) else {
-                        throw CodingError("counts of a file the edit does not add", at: tagOffset)
+                    guard let last = e.newFiles.indices.last, e.newFiles[last].file.number == number else {
+                        throw CodingError("counts of a file the edit did not just add", at: tagOffset)
                     }
-                    e.newFiles[i].file = e.newFiles[i].file.withCounts(entries: entries, pointDeletions: deletions)
+                    e.newFiles[last].file = e.newFiles[last].file.withCounts(entries: entries, pointDeletions: deletions)
                 default:
                     throw CodingError("version edit tag", at: tagOffset)
                 }
