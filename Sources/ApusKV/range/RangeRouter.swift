@@ -12,6 +12,9 @@ public final class KVRange: Sendable {
     public let end: [UInt8]?
     /// The engine holding the range's data, opened with the `.mvcc` comparator.
     public let engine: StorageEngine
+    /// The range's recent commits, by commit timestamp: what write-conflict checks and
+    /// SERIALIZABLE validation ask of the keys and spans the range holds.
+    public let commits = CommitLog<Timestamp>(floor: .zero)
 
     public init(id: Int, start: [UInt8], end: [UInt8]?, engine: StorageEngine) {
         self.id = id

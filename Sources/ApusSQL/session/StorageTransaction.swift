@@ -431,7 +431,7 @@ public final class StorageTransaction: KVTransaction {
         // locks would only cost a lock-table entry per written key (ALTER TABLE rewrites,
         // COPY into a table created in the same transaction).
         if schemaLock != .exclusive { try acquire(key.bytes, .exclusive, .wait) }
-        if coordinator.writtenSince(key, start) { try conflict() }
+        if coordinator.writtenSince(key, start, readTS: mvcc?.readTS) { try conflict() }
     }
 
     public func claimUnique(_ key: [UInt8]) throws(SQLError) {
@@ -443,7 +443,7 @@ public final class StorageTransaction: KVTransaction {
         if schemaLock != .exclusive { try acquire(key, .exclusive, .wait) }
         claims.insert(k)
         claimOrder.append(k)
-        if coordinator.writtenSince(k, start) { try conflict() }
+        if coordinator.writtenSince(k, start, readTS: mvcc?.readTS) { try conflict() }
     }
 
     public func lockRow(_ key: [UInt8], _ strength: RowLockStrength, _ wait: RowLockWait) throws(SQLError) -> Bool {
@@ -459,7 +459,7 @@ public final class StorageTransaction: KVTransaction {
         } catch where error.sqlState == .lockNotAvailable && wait == .skipLocked {
             return false
         }
-        if coordinator.writtenSince(ByteKey(key), start) { try conflict() }
+        if coordinator.writtenSince(ByteKey(key), start, readTS: mvcc?.readTS) { try conflict() }
         return true
     }
 
@@ -593,7 +593,7 @@ public final class StorageTransaction: KVTransaction {
         do {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             committed = try control.commit(id: id, batch: WriteBatch(), keys: keys, reads: readSet, start: start,
-                                           bumpsGeneration: bumpsGeneration, stampBytes: mvcc.commitBytes) { ts in
+                                           readTS: mvcc.readTS, bumpsGeneration: bumpsGeneration, stampBytes: mvcc.commitBytes) { ts in
                 commitTS = ts
                 return mvcc.stamp(ts)
             }

@@ -3,7 +3,10 @@ import ApusStorage
 import Foundation
 import struct ApusKV.KVError
 import enum ApusKV.LockMode
+import class ApusKV.CommitLog
+import class ApusKV.KVRange
 import class ApusKV.LockManager
+import class ApusKV.RangeRouter
 import typealias ApusKV.TxnID
 
 /// A transaction's storage snapshot, which the coordinator takes away once the transaction is
@@ -115,13 +118,16 @@ public final class TxnCoordinator: @unchecked Sendable {
     private var registered: UInt64 = 0
     /// Commits written to the engine, in order.
     private var applied: UInt64 = 0
-    /// Keys written by each commit still needed for conflict checks, oldest first from `logHead`.
-    private var log: [(counter: UInt64, keys: [[UInt8]])] = []
-    private var logHead = 0
-    /// For each key in `log`, the newest commit that wrote it.
-    private var lastWriter: [ByteKey: UInt64] = [:]
+    /// Sequence layout (one range on one engine): the keys written by the commits an open
+    /// transaction may still conflict with, by commit number. On the MVCC layout each range
+    /// keeps its own, by commit timestamp (`KVRange.commits`).
+    private let commitLog = CommitLog<UInt64>(floor: 0)
     /// The start points (`applied` at their snapshot) of open transactions, as a multiset.
     private var active: [UInt64: Int] = [:]
+    /// MVCC layout: the read timestamp (`appliedTS`) at each start point in `active`.
+    private var startTS: [UInt64: Timestamp] = [:]
+    /// MVCC layout: what the ranges' commit logs were last told to forget.
+    private var forgottenTS = Timestamp.zero
     /// Validated commits waiting for the writer.
     private var group = WriteBatch()
     private var groupLast: UInt64 = 0
@@ -273,6 +279,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         nextID += 1
         let start = applied
         active[start, default: 0] += 1
+        if mvcc != nil { startTS[start] = appliedTS }
         let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[nextID] = lease
         sweep(now: lease.wall)
@@ -287,6 +294,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         removeActive(start)
         let now = applied
         active[now, default: 0] += 1
+        if mvcc != nil { startTS[now] = appliedTS }
         let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[id] = lease
         return (lease, now, appliedTS)
@@ -338,11 +346,12 @@ public final class TxnCoordinator: @unchecked Sendable {
         return generation
     }
 
-    /// Whether a transaction other than the caller committed `key` after start point `start`.
-    func writtenSince(_ key: ByteKey, _ start: UInt64) -> Bool {
-        cond.lock()
-        defer { cond.unlock() }
-        return (lastWriter[key] ?? 0) > start
+    /// Whether a transaction other than the caller committed `key` after its snapshot: after
+    /// start point `start`, on the MVCC layout after read timestamp `readTS` (asked of the
+    /// range holding the key).
+    func writtenSince(_ key: ByteKey, _ start: UInt64, readTS: Timestamp?) -> Bool {
+        if let mvcc, let readTS { return mvcc.router.range(for: key.bytes).commits.writtenAfter(key, readTS) }
+        return commitLog.writtenAfter(key, start)
     }
 
     /// Counts a serialization failure (for `pg_stat`-style statistics).
@@ -372,32 +381,31 @@ public final class TxnCoordinator: @unchecked Sendable {
             self.ranges = merged
         }
 
-        func covers(_ key: [UInt8]) -> Bool {
-            if keys.contains(ByteKey(key)) { return true }
-            // The last range starting at or before `key`.
-            var lo = 0, hi = ranges.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if Value.cmpBytes(ranges[mid].lower, key) <= 0 { lo = mid + 1 } else { hi = mid }
-            }
-            return lo > 0 && Value.cmpBytes(key, ranges[lo - 1].upper) < 0
-        }
     }
 
-    /// Whether anything in `reads` was committed after `start` (caller holds `cond`).
-    private func conflicts(_ reads: ReadSet, _ start: UInt64) -> Bool {
-        for k in reads.keys where (lastWriter[k] ?? 0) > start { return true }
-        if reads.ranges.isEmpty { return false }
-        // Commits after `start`: binary search for the first.
-        var lo = logHead, hi = log.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if log[mid].counter <= start { lo = mid + 1 } else { hi = mid }
+    /// Whether anything in `reads` was committed after the snapshot (start point `start`, on
+    /// the MVCC layout read timestamp `readTS`): asked of each range holding a read key or a
+    /// piece of a scanned span. The caller holds `cond`, which orders validations and commits.
+    private func conflicts(_ reads: ReadSet, _ start: UInt64, _ readTS: Timestamp?) -> Bool {
+        guard let mvcc, let readTS else {
+            return commitLog.writtenAfter(keys: reads.keys, spans: reads.ranges, start)
         }
-        for i in lo..<log.count {
-            for k in log[i].keys where reads.covers(k) { return true }
+        let router = mvcc.router
+        if router.all.count == 1 {
+            return router.all[0].commits.writtenAfter(keys: reads.keys, spans: reads.ranges, readTS)
         }
-        return false
+        var asks: [Int: (range: KVRange, keys: [ByteKey], spans: [(lower: [UInt8], upper: [UInt8])])] = [:]
+        for k in reads.keys {
+            let r = router.range(for: k.bytes)
+            asks[r.id, default: (r, [], [])].keys.append(k)
+        }
+        // Spans are sorted and disjoint, so each range's pieces are too.
+        for span in reads.ranges {
+            for piece in router.ranges(lower: span.lower, upper: span.upper) {
+                asks[piece.range.id, default: (piece.range, [], [])].spans.append((piece.lower, piece.upper))
+            }
+        }
+        return asks.values.contains { $0.range.commits.writtenAfter(keys: $0.keys, spans: $0.spans, readTS) }
     }
 
     /// Validates (with `reads`), numbers and durably writes a transaction's `batch`, which
@@ -410,15 +418,15 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// MVCC layout: `stamp` is called once validated, under the coordinator's lock, with the
     /// commit's timestamp (the clock's next, so commit timestamps follow the commit order), and
     /// returns what to write at the commit point (the COMMITTED record), instead of `batch`.
-    func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, bumpsGeneration: Bool,
-                stampBytes: Int = 0, stamp: ((Timestamp) -> WriteBatch)? = nil) throws(SQLError) -> UInt64 {
+    func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, readTS: Timestamp? = nil,
+                bumpsGeneration: Bool, stampBytes: Int = 0, stamp: ((Timestamp) -> WriteBatch)? = nil) throws(SQLError) -> UInt64 {
         cond.lock()
         leases[id] = nil
         // Transactions are combined while they fit in a memtable and one engine batch; a larger
         // one waits for the group to empty and goes alone.
         let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax - TxnCoordinator.historyBytesMax)
         while !group.isEmpty && group.data.count + batch.data.count + stampBytes > groupMax { cond.wait() }
-        if let reads, conflicts(reads, start) {
+        if let reads, conflicts(reads, start, readTS) {
             removeActive(start)
             serializationFailures += 1
             prune()
@@ -430,14 +438,14 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
         registered += 1
         let me = registered
-        log.append((me, keys))
-        for k in keys { lastWriter[ByteKey(k)] = me }
         if let stamp, let mvcc {
             let ts = mvcc.now()
+            noteWrites(keys, at: ts, router: mvcc.router)
             group.append(contentsOf: stamp(ts))
             groupLastTS = ts
             groupTxns.append(id)
         } else {
+            commitLog.note(keys, at: me)
             group.append(contentsOf: batch)
         }
         groupLast = me
@@ -634,27 +642,48 @@ public final class TxnCoordinator: @unchecked Sendable {
     public var statistics: (commits: Int, serializationFailures: Int, deadlocks: Int, activeTransactions: Int, logEntries: Int) {
         cond.lock()
         defer { cond.unlock() }
-        return (commits, serializationFailures, locks.deadlocks, active.values.reduce(0, +), log.count - logHead)
+        let logEntries = mvcc.map { $0.router.all.reduce(0) { $0 + $1.commits.count } } ?? commitLog.count
+        return (commits, serializationFailures, locks.deadlocks, active.values.reduce(0, +), logEntries)
     }
 
     // MARK: Internals
 
     private func removeActive(_ start: UInt64) {
-        if let n = active[start], n > 1 { active[start] = n - 1 } else { active[start] = nil }
+        if let n = active[start], n > 1 {
+            active[start] = n - 1
+        } else {
+            active[start] = nil
+            startTS[start] = nil
+        }
     }
 
-    /// Drops log entries no open transaction can conflict with (caller holds `cond`).
+    /// MVCC layout: notes a commit at `ts` that wrote `keys` in the commit log of each range
+    /// holding them (caller holds `cond`, so stamps reach each log in increasing order).
+    private func noteWrites(_ keys: [[UInt8]], at ts: Timestamp, router: RangeRouter) {
+        if router.all.count == 1 {
+            router.all[0].commits.note(keys, at: ts)
+            return
+        }
+        var byRange: [Int: (range: KVRange, keys: [[UInt8]])] = [:]
+        for k in keys {
+            let r = router.range(for: k)
+            byRange[r.id, default: (r, [])].keys.append(k)
+        }
+        for (_, e) in byRange { e.range.commits.note(e.keys, at: ts) }
+    }
+
+    /// Forgets the commits no open transaction can conflict with: those at or below the oldest
+    /// open start point (caller holds `cond`). Commits validated but not yet applied lie above
+    /// `applied` (and above `appliedTS`), so they stay.
     private func prune() {
         let threshold = min(active.keys.min() ?? applied, applied)
-        while logHead < log.count && log[logHead].counter <= threshold {
-            let e = log[logHead]
-            for k in e.keys.lazy.map(ByteKey.init) where lastWriter[k] == e.counter { lastWriter[k] = nil }
-            log[logHead].keys = []
-            logHead += 1
+        guard let mvcc else {
+            commitLog.forget(through: threshold)
+            return
         }
-        if logHead > 1024 && logHead > log.count / 2 {
-            log.removeFirst(logHead)
-            logHead = 0
-        }
+        let ts = threshold == applied ? appliedTS : (startTS[threshold] ?? forgottenTS)
+        guard ts > forgottenTS else { return }
+        forgottenTS = ts
+        for r in mvcc.router.all { r.commits.forget(through: ts) }
     }
 }

@@ -1,0 +1,113 @@
+import ApusCore
+import Foundation
+
+/// What a range remembers of recent commits, for conflict checks: for each commit that an open
+/// transaction may still conflict with, the keys it wrote in the range, under the commit's
+/// stamp (on the MVCC layout its commit timestamp, so that any node can ask; the sequence
+/// layout, one range on one engine, uses its commit numbers).
+///
+/// The questions are the two a transaction asks of the keys it touched: did a commit after my
+/// snapshot write this key (first committer wins), and did one write into what I read (the
+/// read set of a SERIALIZABLE transaction: keys and scanned spans)? A transaction asks them of
+/// the range holding each key or span piece (`RangeRouter`), never of a log of its own node.
+///
+/// Commits are forgotten once no open transaction started below them (`forget(through:)`).
+/// A question about a start below what was forgotten is answered "yes": the answer may have
+/// been dropped, and a false conflict (40001, retried) is safe where a missed one is not.
+///
+/// Concurrency: each log has its own lock; `note` must be called in increasing stamp order
+/// (the commit order), which the caller serializes.
+public final class CommitLog<Stamp: Comparable & Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    /// The commits held, oldest first from `head`; stamps increase.
+    private var entries: [(stamp: Stamp, keys: [[UInt8]])] = []
+    private var head = 0
+    /// For each key in `entries`, the newest stamp that wrote it.
+    private var lastWriter: [ByteKey: Stamp] = [:]
+    /// Commits at or below this stamp were forgotten.
+    private var floor: Stamp
+
+    /// A log that knows every commit above `floor` (none yet).
+    public init(floor: Stamp) {
+        self.floor = floor
+    }
+
+    /// Notes a commit at `stamp` that wrote `keys` (in this range). Stamps must increase from
+    /// one call to the next and lie above the floor.
+    public func note(_ keys: [[UInt8]], at stamp: Stamp) {
+        if keys.isEmpty { return }
+        lock.lock()
+        defer { lock.unlock() }
+        precondition(stamp > floor && (entries.last.map { $0.stamp < stamp } ?? true), "commit stamps out of order")
+        entries.append((stamp, keys))
+        for k in keys { lastWriter[ByteKey(k)] = stamp }
+    }
+
+    /// Whether a commit after `start` wrote `key`.
+    public func writtenAfter(_ key: ByteKey, _ start: Stamp) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if start < floor { return true }
+        return lastWriter[key].map { $0 > start } ?? false
+    }
+
+    /// Whether a commit after `start` wrote one of `keys` or a key in one of `spans`
+    /// (`[lower, upper)`, sorted by lower bound and disjoint).
+    public func writtenAfter<Keys: Sequence<ByteKey>>(
+        keys: Keys, spans: [(lower: [UInt8], upper: [UInt8])], _ start: Stamp
+    ) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if start < floor { return true }
+        if !lastWriter.isEmpty {
+            for k in keys where lastWriter[k].map({ $0 > start }) == true { return true }
+        }
+        if spans.isEmpty { return false }
+        // The commits after `start`: binary search for the first.
+        var lo = head, hi = entries.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if entries[mid].stamp <= start { lo = mid + 1 } else { hi = mid }
+        }
+        for i in lo..<entries.count {
+            for k in entries[i].keys where CommitLog.covers(spans, k) { return true }
+        }
+        return false
+    }
+
+    /// Forgets the commits at or below `stamp` (no open transaction started below it).
+    public func forget(through stamp: Stamp) {
+        lock.lock()
+        defer { lock.unlock() }
+        if stamp <= floor { return }
+        floor = stamp
+        while head < entries.count && entries[head].stamp <= stamp {
+            let e = entries[head]
+            for k in e.keys.lazy.map(ByteKey.init) where lastWriter[k] == e.stamp { lastWriter[k] = nil }
+            entries[head].keys = []
+            head += 1
+        }
+        if head > 1024 && head > entries.count / 2 {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// The commits held (for statistics).
+    public var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.count - head
+    }
+
+    /// Whether `key` lies in one of `spans` (sorted by lower bound, disjoint).
+    static func covers(_ spans: [(lower: [UInt8], upper: [UInt8])], _ key: [UInt8]) -> Bool {
+        // The last span starting at or before `key`.
+        var lo = 0, hi = spans.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if compareBytes(spans[mid].lower, key) <= 0 { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > 0 && compareBytes(key, spans[lo - 1].upper) < 0
+    }
+}
