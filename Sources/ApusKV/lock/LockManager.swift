@@ -1,23 +1,37 @@
 import ApusCore
 import Foundation
 
-/// The concurrent shell around `LockTable`: a conflicting request blocks the calling thread on a
+/// The concurrent shell around `LockTable`s: a conflicting request blocks the calling thread on a
 /// condition variable until the lock is granted (no busy retry), the wait would deadlock (40P01,
 /// raised at once when the cycle forms, naming another transaction on it), or `timeout` passes
 /// (55P03, PostgreSQL's `lock_timeout`). `nowait` refuses instead of waiting (`FOR UPDATE NOWAIT`).
 ///
-/// Concurrency: `Sendable`. The table sits behind one mutex; each waiting transaction sleeps on a
-/// condition of its own, signalled only when the table grants its request (no thundering herd:
-/// a release wakes exactly the transactions it grants). Lock order: the mutex, then a waiter's
-/// condition; a waiter holds only its own condition while it sleeps.
+/// One table per range: a key's lock is kept in the table of the range holding it
+/// (`partitionOf`), behind that table's own mutex, so that requests are addressed to ranges like
+/// every other request of a transaction. The wait-for graph spans the tables: a request that
+/// must wait locks every table (in index order) and looks for a cycle through all of them, so
+/// detection stays exact; a request granted at once, a release and a withdrawal take only their
+/// table's mutex.
+///
+/// Concurrency: `Sendable`. Each waiting transaction sleeps on a condition of its own,
+/// signalled only when a table grants its request (no thundering herd: a release wakes exactly
+/// the transactions it grants). Lock order: tables in index order, then a waiter's condition; a
+/// waiter holds only its own condition while it sleeps. A thread holding one table's mutex
+/// never takes another's except in index order.
 public final class LockManager: @unchecked Sendable {
-    private let mutex = NSLock()
-    private var table = LockTable()
-    /// Waiting transactions' parking spots, guarded by `mutex`.
-    private var parked: [TxnID: Parker] = [:]
-    /// Deadlock and timeout counters for metrics (guarded by `mutex`).
-    private var deadlockCount = 0
-    private var timeoutCount = 0
+    /// One range's lock table, its waiters and counters.
+    private final class Partition {
+        let mutex = NSLock()
+        var table = LockTable()
+        /// Transactions waiting on this table's keys, guarded by `mutex`.
+        var parked: [TxnID: Parker] = [:]
+        /// Deadlock and timeout counters for metrics (guarded by `mutex`).
+        var deadlockCount = 0
+        var timeoutCount = 0
+    }
+
+    private let partitions: [Partition]
+    private let partitionOf: @Sendable ([UInt8]) -> Int
 
     private final class Parker {
         let cond = NSCondition()
@@ -33,16 +47,31 @@ public final class LockManager: @unchecked Sendable {
         }
     }
 
-    public init() {}
+    /// A lock manager with one table.
+    public convenience init() {
+        self.init(partitions: 1) { _ in 0 }
+    }
+
+    /// A lock manager with `partitions` tables (one per range); `partitionOf` maps a key to the
+    /// index of its table, in `0..<partitions`.
+    public init(partitions: Int, partitionOf: @escaping @Sendable ([UInt8]) -> Int) {
+        precondition(partitions >= 1)
+        self.partitions = (0..<partitions).map { _ in Partition() }
+        self.partitionOf = partitionOf
+    }
 
     /// Doomed waiters on one key are failed at once only from this many on: a short queue
     /// unwinds faster by granting and aborting in turn (measured with `apus bench txn`).
     static let doomQueueMin = 8
 
     /// Deadlocks detected so far.
-    public var deadlocks: Int { mutex.withLock { deadlockCount } }
+    public var deadlocks: Int { partitions.reduce(0) { n, p in n + p.mutex.withLock { p.deadlockCount } } }
     /// Lock waits that timed out so far.
-    public var timeouts: Int { mutex.withLock { timeoutCount } }
+    public var timeouts: Int { partitions.reduce(0) { n, p in n + p.mutex.withLock { p.timeoutCount } } }
+
+    private func partition(_ key: [UInt8]) -> Partition {
+        partitions.count == 1 ? partitions[0] : partitions[partitionOf(key)]
+    }
 
     /// Acquires `mode` on `key` for `txn`, waiting if it conflicts.
     /// - Parameters:
@@ -56,27 +85,41 @@ public final class LockManager: @unchecked Sendable {
     ///     lock whose owner can only abort.
     public func acquire(_ txn: TxnID, key: [UInt8], mode: LockMode, timeout: Double? = nil, nowait: Bool = false,
                         stop: (() -> KVError?)? = nil, snapshot: UInt64? = nil) throws(KVError) {
-        mutex.lock()
-        switch table.acquire(txn, key: key, mode: mode) {
+        let part = partition(key)
+        part.mutex.lock()
+        if part.table.tryAcquire(txn, key: key, mode: mode) {
+            part.mutex.unlock()
+            return
+        }
+        part.mutex.unlock()
+        // A wait: every table, so that the cycle check sees the whole wait-for graph.
+        for p in partitions { p.mutex.lock() }
+        // The other tables' edges (not `part`'s own, which is being changed and asked directly).
+        let elsewhere: ((TxnID) -> [TxnID])? = partitions.count == 1 ? nil : { [partitions] other in
+            partitions.first { $0 !== part && $0.table.isWaiting(other) }?.table.waitsFor(other) ?? []
+        }
+        let decision = part.table.acquire(txn, key: key, mode: mode, elsewhere: elsewhere)
+        for p in partitions where p !== part { p.mutex.unlock() }
+        switch decision {
         case .granted:
-            mutex.unlock()
+            part.mutex.unlock()
             return
         case .deadlock(let other):
-            deadlockCount += 1
-            mutex.unlock()
+            part.deadlockCount += 1
+            part.mutex.unlock()
             throw KVError(.deadlockDetected,
                           "deadlock detected: transaction \(txn) waits for transaction \(other), which waits for transaction \(txn)")
         case .queued:
             break
         }
         if nowait {
-            wake(table.cancelWait(txn))
-            mutex.unlock()
+            wake(part, part.table.cancelWait(txn))
+            part.mutex.unlock()
             throw KVError(.lockNotAvailable, "could not obtain lock on row")
         }
         let parker = Parker(key: key, snapshot: snapshot)
-        parked[txn] = parker
-        mutex.unlock()
+        part.parked[txn] = parker
+        part.mutex.unlock()
 
         let deadline = timeout.map { Date(timeIntervalSinceNow: $0) }
         var failure: KVError?
@@ -100,20 +143,20 @@ public final class LockManager: @unchecked Sendable {
         }
         parker.cond.unlock()
 
-        mutex.lock()
-        defer { mutex.unlock() }
-        parked[txn] = nil
+        part.mutex.lock()
+        defer { part.mutex.unlock() }
+        part.parked[txn] = nil
         // Granted while giving up: keep the lock (the caller holds it now).
-        guard let failure, !table.holds(txn, key: key, mode: mode) else { return }
-        if failure.code == .lockNotAvailable { timeoutCount += 1 }
-        wake(table.cancelWait(txn))
+        guard let failure, !part.table.holds(txn, key: key, mode: mode) else { return }
+        if failure.code == .lockNotAvailable { part.timeoutCount += 1 }
+        wake(part, part.table.cancelWait(txn))
         throw failure
     }
 
-    /// Signals the parked transactions the table just granted (caller holds `mutex`).
-    private func wake(_ granted: [TxnID]) {
+    /// Signals the transactions parked on `part` that its table just granted (caller holds its mutex).
+    private func wake(_ part: Partition, _ granted: [TxnID]) {
         for id in granted {
-            guard let p = parked[id] else { continue }
+            guard let p = part.parked[id] else { continue }
             p.cond.lock()
             p.granted = true
             p.cond.signal()
@@ -123,19 +166,22 @@ public final class LockManager: @unchecked Sendable {
 
     /// The number of keys locked or waited for (for tests and metrics).
     public var lockedKeyCount: Int {
-        mutex.withLock { table.lockedKeyCount }
+        partitions.reduce(0) { n, p in n + p.mutex.withLock { p.table.lockedKeyCount } }
     }
 
     /// Whether `txn` holds `key` at least in `mode`.
     public func holds(_ txn: TxnID, key: [UInt8], mode: LockMode) -> Bool {
-        mutex.withLock { table.holds(txn, key: key, mode: mode) }
+        let part = partition(key)
+        return part.mutex.withLock { part.table.holds(txn, key: key, mode: mode) }
     }
 
     /// Releases all of `txn`'s locks and wakes the waiters that were granted.
     public func releaseAll(_ txn: TxnID) {
-        mutex.lock()
-        wake(table.releaseAll(txn))
-        mutex.unlock()
+        for part in partitions {
+            part.mutex.lock()
+            wake(part, part.table.releaseAll(txn))
+            part.mutex.unlock()
+        }
     }
 
     /// Releases the locks of `txn`, which just committed `written` as commit number `commit`:
@@ -143,29 +189,32 @@ public final class LockManager: @unchecked Sendable {
     /// could only abort once granted), and the others are granted as usual. Without this, a
     /// queue of doomed waiters is granted and aborts one after the other, a context switch each.
     public func releaseAll(_ txn: TxnID, committed written: [[UInt8]], at commit: UInt64) {
-        mutex.lock()
-        var woken: [TxnID] = []
-        var doomed: [ByteKey: [(TxnID, Parker)]] = [:]
-        if !parked.isEmpty {
-            let writtenSet = Set(written.map(ByteKey.init))
-            for (id, p) in parked where p.snapshot.map({ $0 < commit }) == true && writtenSet.contains(ByteKey(p.key)) {
-                doomed[ByteKey(p.key), default: []].append((id, p))
+        var writtenSet: Set<ByteKey>?
+        for part in partitions {
+            part.mutex.lock()
+            var woken: [TxnID] = []
+            var doomed: [ByteKey: [(TxnID, Parker)]] = [:]
+            if !part.parked.isEmpty {
+                if writtenSet == nil { writtenSet = Set(written.map(ByteKey.init)) }
+                for (id, p) in part.parked where p.snapshot.map({ $0 < commit }) == true && writtenSet!.contains(ByteKey(p.key)) {
+                    doomed[ByteKey(p.key), default: []].append((id, p))
+                }
             }
+            for (id, p) in doomed.values.filter({ $0.count >= LockManager.doomQueueMin }).joined() {
+                woken += part.table.cancelWait(id)
+                p.cond.lock()
+                p.failure = KVError(.serializationFailure, "could not serialize access due to concurrent update")
+                p.cond.signal()
+                p.cond.unlock()
+            }
+            woken += part.table.releaseAll(txn)
+            wake(part, woken.filter { part.parked[$0]?.failure == nil })
+            part.mutex.unlock()
         }
-        for (id, p) in doomed.values.filter({ $0.count >= LockManager.doomQueueMin }).joined() {
-            woken += table.cancelWait(id)
-            p.cond.lock()
-            p.failure = KVError(.serializationFailure, "could not serialize access due to concurrent update")
-            p.cond.signal()
-            p.cond.unlock()
-        }
-        woken += table.releaseAll(txn)
-        wake(woken.filter { parked[$0]?.failure == nil })
-        mutex.unlock()
     }
 
     /// Whether `txn` is blocked in `acquire` (for tests that must know a waiter is queued).
     public func isWaiting(_ txn: TxnID) -> Bool {
-        mutex.withLock { table.isWaiting(txn) }
+        partitions.contains { p in p.mutex.withLock { p.table.isWaiting(txn) } }
     }
 }

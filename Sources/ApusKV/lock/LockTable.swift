@@ -92,28 +92,42 @@ public struct LockTable {
 
     /// Requests `mode` on `key` for `txn`. Re-requesting a held lock (or a weaker one) is granted;
     /// upgrading shared to exclusive waits for the other sharers.
-    public mutating func acquire(_ txn: TxnID, key bytes: [UInt8], mode: LockMode) -> LockDecision {
+    ///
+    /// `elsewhere`: when the wait-for graph spans several tables (one per range), what a
+    /// transaction not waiting in this table waits for in the others (a transaction waits for
+    /// one key, so in at most one table); the cycle check follows those edges too.
+    public mutating func acquire(_ txn: TxnID, key bytes: [UInt8], mode: LockMode,
+                                 elsewhere: ((TxnID) -> [TxnID])? = nil) -> LockDecision {
+        if tryAcquire(txn, key: bytes, mode: mode) { return .granted }
         let key = ByteKey(bytes)
         var e = entries[key] ?? Entry()
-        if let held = e.holders[txn], held == .exclusive || mode == .shared { return .granted }
         let blockers = blockingHolders(e, txn: txn, mode: mode)
-        if blockers.isEmpty && (e.queue.isEmpty || e.holders[txn] != nil) {
-            e.holders[txn] = mode
-            entries[key] = e
-            keysOf[txn, default: []].insert(key)
-            return .granted
-        }
         // The requester would wait for the blocking holders and for every queued waiter ahead of it.
         let waitsFor = blockers + e.queue.map(\.txn).filter { $0 != txn }
         for w in waitsFor {
             if w == txn { continue }
-            if pathFrom(w, to: txn) != nil { return .deadlock(other: w) }
+            if pathFrom(w, to: txn, elsewhere: elsewhere) != nil { return .deadlock(other: w) }
         }
         e.queue.append(Waiter(txn: txn, mode: mode))
         entries[key] = e
         keysOf[txn, default: []].insert(key)
         waitingOn[txn] = key
         return .queued(holders: blockers.sorted())
+    }
+
+    /// Grants `mode` on `key` to `txn` if that needs no wait (what `acquire` grants at once);
+    /// otherwise changes nothing and returns false.
+    public mutating func tryAcquire(_ txn: TxnID, key bytes: [UInt8], mode: LockMode) -> Bool {
+        let key = ByteKey(bytes)
+        var e = entries[key] ?? Entry()
+        if let held = e.holders[txn], held == .exclusive || mode == .shared { return true }
+        guard blockingHolders(e, txn: txn, mode: mode).isEmpty && (e.queue.isEmpty || e.holders[txn] != nil) else {
+            return false
+        }
+        e.holders[txn] = mode
+        entries[key] = e
+        keysOf[txn, default: []].insert(key)
+        return true
     }
 
     /// Whether `txn` holds `key` in a mode at least as strong as `mode`.
@@ -176,13 +190,15 @@ public struct LockTable {
     }
 
     /// A path of wait-for edges from `start` to `target`, depth-first in sorted order; nil if none.
-    private func pathFrom(_ start: TxnID, to target: TxnID) -> [TxnID]? {
+    /// Edges of transactions waiting in other tables come from `elsewhere`.
+    private func pathFrom(_ start: TxnID, to target: TxnID, elsewhere: ((TxnID) -> [TxnID])?) -> [TxnID]? {
         var visited: Set<TxnID> = []
         var stack: [(TxnID, [TxnID])] = [(start, [start])]
         while let (node, path) = stack.popLast() {
             if node == target { return path }
             if !visited.insert(node).inserted { continue }
-            for next in waitsFor(node).reversed() where !visited.contains(next) {
+            let edges = isWaiting(node) ? waitsFor(node) : (elsewhere?(node) ?? [])
+            for next in edges.reversed() where !visited.contains(next) {
                 stack.append((next, path + [next]))
             }
         }

@@ -109,8 +109,9 @@ public final class TxnCoordinator: @unchecked Sendable {
     private var groupLastTS = Timestamp.zero
     /// When the MVCC garbage-collection threshold was last moved (ns).
     private var lastGCThreshold: Int64 = 0
-    /// Row and schema locks.
-    public let locks = LockManager()
+    /// Row and schema locks: on the MVCC layout one lock table per range, a key's lock in the
+    /// table of the range holding it.
+    public let locks: LockManager
     private let cond = NSCondition()
 
     // Guarded by `cond`.
@@ -173,11 +174,15 @@ public final class TxnCoordinator: @unchecked Sendable {
         let now = SystemClock.wallNanos()
         if engine.comparator == .mvcc {
             // Versions carry their timestamps: no time map; recovery finishes what a crash cut off.
-            mvcc = MVCCLayer(engine: engine, splitPoints: splitPoints ?? MVCCLayer.testSplitPoints())
-            appliedTS = mvcc!.now()
+            let layer = MVCCLayer(engine: engine, splitPoints: splitPoints ?? MVCCLayer.testSplitPoints())
+            mvcc = layer
+            let router = layer.router
+            locks = LockManager(partitions: router.all.count) { router.range(for: $0).id - 1 }
+            appliedTS = layer.now()
             return
         }
         mvcc = nil
+        locks = LockManager()
         // Without a logged retained sequence nothing kept old versions across the restart:
         // only states from the open on are readable.
         let retainedAtOpen = engine.retainedSequence ?? engine.openSequence

@@ -52,6 +52,27 @@ private func k(_ i: Int) -> [UInt8] { Array("key\(i)".utf8) }
         #expect(t.lockedKeyCount == 0)
     }
 
+    /// The same ring with each key in a table of its own (one per range): the cycle check
+    /// follows the edges of transactions waiting in the other tables.
+    @Test(arguments: [2, 3, 10])
+    func ringAcrossTablesIsDetected(n: Int) {
+        final class Table { var t = LockTable() }
+        let tables = (0..<n).map { _ in Table() }
+        func acquire(_ i: Int, _ txn: TxnID, _ key: [UInt8], crossTables: Bool = true) -> LockDecision {
+            let own = tables[i]
+            return own.t.acquire(txn, key: key, mode: .exclusive, elsewhere: crossTables ? { other in
+                tables.first { $0 !== own && $0.t.isWaiting(other) }?.t.waitsFor(other) ?? []
+            } : nil)
+        }
+        for i in 0..<n { #expect(acquire(i, TxnID(i + 1), k(i)) == .granted) }
+        for i in 0..<(n - 1) {
+            #expect(acquire(i + 1, TxnID(i + 1), k(i + 1)) == .queued(holders: [TxnID(i + 2)]))
+        }
+        #expect(acquire(0, TxnID(n), k(0)) == .deadlock(other: 1))
+        // Without the other tables' edges the closing request would wait forever.
+        #expect(acquire(0, TxnID(n), k(0), crossTables: false) == .queued(holders: [1]))
+    }
+
     @Test func sharedUpgradeDeadlock() {
         var t = LockTable()
         #expect(t.acquire(1, key: k(0), mode: .shared) == .granted)
@@ -93,9 +114,12 @@ final class Outcomes: @unchecked Sendable {
 @Suite struct LockManagerTests {
     /// `n` threads each lock key i, then wait until every thread holds its first lock, then
     /// request key i+1: exactly one is chosen as the deadlock victim (40P01), the rest commit.
-    @Test(arguments: [2, 3, 10])
-    func threadedRingDeadlock(n: Int) {
-        let m = LockManager()
+    /// With `partitioned`, every key is in a lock table of its own (one per range).
+    @Test(arguments: [2, 3, 10], [false, true])
+    func threadedRingDeadlock(n: Int, partitioned: Bool) {
+        let m = partitioned
+            ? LockManager(partitions: n) { key in Int(String(decoding: key.dropFirst(3), as: UTF8.self))! % n }
+            : LockManager()
         let out = Outcomes()
         let barrier = DispatchGroup()
         for _ in 0..<n { barrier.enter() }
