@@ -123,6 +123,41 @@ import Testing
         try r.close()
     }
 
+    /// A dense table that waits across reopens keeps its counts: every open writes a new
+    /// manifest holding the whole version, and the counts must travel with its files (tag 8).
+    /// Opened first with a minimum no table reaches, the engine leaves the table alone; the
+    /// next open, reading only the manifest the first one wrote, finds it dense and reclaims it.
+    @Test func countsSurviveTheManifestEveryOpenWrites() throws {
+        let fs = MemoryFileSystem()
+        var o = smallOptions()
+        o.memtableBytesMax = 1 << 20
+        o.deletionCompactionMinimum = Int.max
+        let e = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
+        for i in 0..<3000 { try e.put(k(i), v(i), sync: false) }
+        try e.compactAll()
+        let full = e.metrics().levelBytes.reduce(0, +)
+        var batch = WriteBatch()
+        for i in 0..<3000 where i % 10 != 0 { batch.delete(k(i)) }
+        try e.write(batch)
+        try e.flush()
+        try e.close()
+        // An open that rewrites the manifest while no table counts as dense.
+        let waiting = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
+        try waiting.waitUntilBackgroundIdle()
+        #expect(waiting.metrics().levelFiles[0] == 1)
+        try waiting.close()
+        o.deletionCompactionMinimum = 100
+        let r = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
+        try r.waitUntilBackgroundIdle()
+        let m = r.metrics()
+        #expect(m.levelFiles[0] == 0)
+        #expect(m.deletionCompactionCount >= 1)
+        #expect(m.levelBytes.reduce(0, +) * 5 < full)
+        #expect(try r.get(k(10)) == v(10))
+        #expect(try r.get(k(11)) == nil)
+        try r.close()
+    }
+
     /// A snapshot older than the deletions keeps them and what they shadow: nothing is dense.
     @Test func snapshotHoldsTheDeletionsBack() throws {
         let fs = MemoryFileSystem()
