@@ -390,6 +390,19 @@ struct DDL {
         return .command("CREATE VIEW")
     }
 
+    /// DROP TABLE's rows. On the MVCC layout they stay where they are: the drop writes one key
+    /// naming the table's span (`MVCCLayer.droppedKey`), and the rows are deleted by range once
+    /// the GC window has passed the drop (`MVCCLayer.collectDrops`), instead of a deletion per
+    /// row now (a 1,000,000-row table took 10 s to drop). Until then they stay readable at
+    /// timestamps before the drop, as every version inside the window is.
+    func dropData(_ t: TableDesc) throws {
+        guard let st = tx as? StorageTransaction, st.isMVCC else { return try deleteData(t) }
+        tx.vectorState?.reset(table: t.id)
+        try tx.put(MVCCLayer.droppedKey(table: t.id),
+                   MVCCLayer.droppedValue(lower: KeyEncoding.indexPrefix(table: t.id, index: 0),
+                                          upper: KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0)))
+    }
+
     func deleteData(_ t: TableDesc) throws {
         tx.vectorState?.reset(table: t.id)
         let p = KeyEncoding.indexPrefix(table: t.id, index: 0)
@@ -436,7 +449,7 @@ struct DDL {
                     }
                     cat.tables[child.key]?.foreignKeys?.removeAll { $0.name == fk.name }
                 }
-                try deleteData(t)
+                try dropData(t)
                 try tx.delete(TableStats.key(t.id))
                 cat.tables[t.key] = nil
             case .index:

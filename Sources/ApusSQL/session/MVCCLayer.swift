@@ -598,6 +598,81 @@ public final class MVCCLayer: @unchecked Sendable {
         try b.flush()
     }
 
+    // MARK: Dropped tables
+
+    /// The system keys of dropped tables whose rows still wait for the GC window:
+    /// `0x00 "dropped/" <table id, 4 bytes big-endian>` → the span of the table's keys (two
+    /// length-prefixed bounds). DROP TABLE writes the key in its transaction instead of a
+    /// deletion per row (`DDL.dropData`); the rows stay readable at timestamps before the drop
+    /// (AS OF SYSTEM TIME, transactions with older snapshots), and no reader at a later
+    /// timestamp looks for them: the catalog no longer names the table, and table ids are
+    /// never reused.
+    static let droppedPrefix: [UInt8] = [0] + Array("dropped/".utf8)
+
+    static func droppedKey(table: UInt32) -> [UInt8] {
+        var k = droppedPrefix
+        k.appendBigEndian32(table)
+        return k
+    }
+
+    static func droppedValue(lower: [UInt8], upper: [UInt8]) -> [UInt8] {
+        var v: [UInt8] = []
+        v.appendLengthPrefixed(lower)
+        v.appendLengthPrefixed(upper)
+        return v
+    }
+
+    /// Serializes `collectDrops`.
+    private let dropLock = NSLock()
+
+    /// Deletes the rows of the tables dropped at timestamps below `threshold` (the MVCC GC
+    /// threshold: nobody reads at or below it), with range deletions in each range holding a
+    /// piece of the table's span, and then the dropped-table key itself. Unsynced: after a
+    /// crash that lost them the key is still there and the next call deletes again (the key's
+    /// deletion follows the rows' in the same engine's log). Returns the tables collected.
+    /// Skips the work when another call is under way; errors wait for the next call.
+    @discardableResult
+    func collectDrops(below threshold: Timestamp) -> Int {
+        guard dropLock.try() else { return 0 }
+        defer { dropLock.unlock() }
+        var due: [(key: [UInt8], lower: [UInt8], upper: [UInt8])] = []
+        var lastKey: [UInt8]?
+        do throws(any Error) {
+            let upperKey = KeyEncoding.prefixEnd(MVCCLayer.droppedPrefix)
+            for piece in router.ranges(lower: MVCCLayer.droppedPrefix, upper: upperKey) {
+                let it = try piece.range.engine.makeIterator(IteratorOptions(
+                    lowerBound: MVCCKey.encode(piece.lower, .zero), upperBound: MVCCKey.encode(piece.upper, .zero)))
+                try it.seek(MVCCKey.encode(piece.lower, .zero))
+                while it.isValid {
+                    // A key's first entry decides. Committed drops only: an intent (ts 0) is a
+                    // drop still running or resolving.
+                    if let (key, ts) = MVCCKey.decode(it.key), key != lastKey {
+                        lastKey = key
+                        // A version's value: tag 1 (0 is a deletion), then the bytes.
+                        if !ts.isZero, ts < threshold, it.value.first == 1 {
+                            var r = ByteReader(Array(it.value.dropFirst()))
+                            due.append((key, Array(try r.readLengthPrefixed()), Array(try r.readLengthPrefixed())))
+                        }
+                    }
+                    try it.next()
+                }
+            }
+            for d in due {
+                for piece in router.ranges(lower: d.lower, upper: d.upper) {
+                    var b = WriteBatch()
+                    b.deleteRange(MVCCKey.encode(piece.lower, .zero), MVCCKey.encode(piece.upper, .zero))
+                    try piece.range.write(b, sync: false)
+                }
+                var b = WriteBatch()
+                b.deleteRange(MVCCKey.encode(d.key, .zero), MVCCKey.encode(d.key + [0], .zero))
+                try router.range(for: d.key).write(b, sync: false)
+            }
+        } catch {
+            return 0
+        }
+        return due.count
+    }
+
     // MARK: Non-transactional access
 
     /// The newest committed value of `key` (committed intents included).

@@ -550,7 +550,8 @@ public final class StorageTransaction: KVTransaction {
         if let coordinator {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             do {
-                committed = try coordinator.commit(id: id, batch: batch, keys: keys, reads: readSet, start: start, bumpsGeneration: bumpsGeneration)
+                committed = try coordinator.commit(id: id, batch: batch, keys: keys, reads: readSet, start: start,
+                                                   bumpsGeneration: bumpsGeneration, exclusiveDDL: schemaLock == .exclusive)
                 if storesStatistics { coordinator.bumpStatistics() }
             } catch {
                 vectorState?.rolledBack()
@@ -593,7 +594,8 @@ public final class StorageTransaction: KVTransaction {
         do {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             committed = try control.commit(id: id, batch: WriteBatch(), keys: keys, reads: readSet, start: start,
-                                           readTS: mvcc.readTS, bumpsGeneration: bumpsGeneration, stampBytes: mvcc.commitBytes) { ts in
+                                           readTS: mvcc.readTS, bumpsGeneration: bumpsGeneration,
+                                           exclusiveDDL: schemaLock == .exclusive, stampBytes: mvcc.commitBytes) { ts in
                 commitTS = ts
                 return mvcc.stamp(ts)
             }

@@ -136,6 +136,29 @@ import Testing
         #expect(try h.run(2, "SELECT id, v, w FROM t ORDER BY id") == [["1", "10", "10"], ["2", "2", "2"]])
     }
 
+    /// A transaction that changed the catalog under the exclusive schema lock leaves no
+    /// conflict notes for its writes (a table rewrite writes millions); a transaction that began
+    /// before its commit still cannot overwrite them: taking the schema lock to write, it finds
+    /// its catalog older (40001), at every level, on rows of other tables too. One that began
+    /// after the commit writes them freely.
+    @Test(arguments: ["read committed", "repeatable read", "serializable"], SQLStorageLayout.allCases)
+    func writesOfACatalogChangeStillConflict(level: String, layout: SQLStorageLayout) throws {
+        let h = try TxnHarness(layout: layout, sessions: 3,
+                               setup: "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY, v int); INSERT INTO b VALUES (1, 0)")
+        try h.run(0, "BEGIN ISOLATION LEVEL \(level)")
+        #expect(try h.run(0, "SELECT v FROM b WHERE id = 1") == [["0"]])
+        try h.run(1, "BEGIN")
+        try h.run(1, "ALTER TABLE a ADD COLUMN w int")
+        try h.run(1, "UPDATE b SET v = 1 WHERE id = 1")
+        try h.run(1, "COMMIT")
+        #expect(h.code(0, "UPDATE b SET v = v + 10 WHERE id = 1") == "40001")
+        try h.run(0, "ROLLBACK")
+        try h.run(2, "BEGIN ISOLATION LEVEL \(level)")
+        try h.run(2, "UPDATE b SET v = v + 10 WHERE id = 1")
+        try h.run(2, "COMMIT")
+        #expect(try h.run(0, "SELECT v FROM b") == [["11"]])
+    }
+
     /// Concurrent INSERTs of one key: the second waits, then fails with 23505 (READ COMMITTED)
     /// or 40001 (higher levels), as in PostgreSQL.
     @Test(arguments: ["read committed", "serializable"], SQLStorageLayout.allCases)

@@ -313,6 +313,82 @@ import Testing
         #expect(h.code(0, "SELECT * FROM t AS OF SYSTEM TIME '-5h'") == "72000")
     }
 
+    /// The stored entries (versions, intents, deletions) of user keys in `[lower, upper)`.
+    static func entries(_ engine: StorageEngine, _ lower: [UInt8], _ upper: [UInt8]) throws -> Int {
+        let it = try engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(lower, .zero),
+                                                         upperBound: MVCCKey.encode(upper, .zero)))
+        try it.seek(MVCCKey.encode(lower, .zero))
+        var n = 0
+        while it.isValid {
+            n += 1
+            try it.next()
+        }
+        return n
+    }
+
+    /// DROP TABLE writes one key naming the table's span instead of a deletion per row: the
+    /// rows stay, readable by a transaction that began before the drop, until the GC window
+    /// has passed the drop; then they go by range, with the key, across a reopen too. Another
+    /// table's rows stay.
+    @Test(arguments: [false, true]) func droppedTablesRowsGoOnceTheWindowPassesTheDrop(reopen: Bool) throws {
+        let fs = MemoryFileSystem()
+        var engine = try StorageEngine.open(directory: "/drop", options: MVCCLayoutTests.options(), fileSystem: fs)
+        var c = TxnCoordinator.shared(engine, gcWindow: .zero)
+        c.sweepIntervalNanos = 0  // the threshold moves with every commit, an hour behind (the lease minimum)
+        c.leaseMinimumSeconds = 3600
+        var s = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE INDEX t_v ON t (v); CREATE TABLE keep (id int)")
+        _ = try s.execute(sql: "INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 2000) g; INSERT INTO keep VALUES (1)")
+        let id = try #require(s.catalog.tables["t"]?.id)
+        let lower = KeyEncoding.indexPrefix(table: id, index: 0), upper = KeyEncoding.indexPrefix(table: id + 1, index: 0)
+        let stored = try MVCCLayoutTests.entries(engine, lower, upper)
+        #expect(stored >= 4000)  // a row and an index entry each
+        let before = try SQLSession(engine: engine)
+        _ = try before.execute(sql: "BEGIN ISOLATION LEVEL REPEATABLE READ")
+        #expect(try MVCCLayoutTests.rows(before, "SELECT count(*) FROM t") == [["2000"]])
+        _ = try s.execute(sql: "DROP TABLE t")
+        #expect(throws: SQLError.self) { try s.execute(sql: "SELECT count(*) FROM t") }
+        // Nothing written under the table's span, and the rows are still there for `before`.
+        #expect(try MVCCLayoutTests.entries(engine, lower, upper) == stored)
+        #expect(try MVCCLayoutTests.rows(before, "SELECT count(*), max(v) FROM t WHERE id > 1990") == [["10", "row 2000"]])
+        _ = try before.execute(sql: "COMMIT")
+        #expect(try MVCCLayoutTests.entries(engine, MVCCLayer.droppedPrefix, KeyEncoding.prefixEnd(MVCCLayer.droppedPrefix)) == 1)
+        if reopen {
+            try engine.close()
+            engine = try StorageEngine.open(directory: "/drop", options: MVCCLayoutTests.options(), fileSystem: fs)
+            c = TxnCoordinator.shared(engine, gcWindow: .zero)
+            c.sweepIntervalNanos = 0
+            s = try SQLSession(engine: engine)
+            #expect(try MVCCLayoutTests.entries(engine, lower, upper) == stored)
+        }
+        // The window passes the drop: the next commit moves the threshold past it.
+        c.leaseMinimumSeconds = 0
+        _ = try s.execute(sql: "INSERT INTO keep VALUES (2)")
+        #expect(try MVCCLayoutTests.entries(engine, lower, upper) == 0)
+        #expect(try MVCCLayoutTests.entries(engine, MVCCLayer.droppedPrefix, KeyEncoding.prefixEnd(MVCCLayer.droppedPrefix)) == 0)
+        #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM keep") == [["2"]])
+        // A new table gets a new id, outside the dropped span.
+        _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (7)")
+        #expect(try #require(s.catalog.tables["t"]?.id) > id)
+        #expect(try MVCCLayoutTests.rows(s, "SELECT id FROM t") == [["7"]])
+        try engine.close()
+    }
+
+    /// A rolled-back DROP TABLE leaves the table and no dropped-table key.
+    @Test func aRolledBackDropKeepsTheTable() throws {
+        let engine = try StorageEngine.open(directory: "/drop", options: MVCCLayoutTests.options(), fileSystem: MemoryFileSystem())
+        defer { try? engine.close() }
+        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
+        c.sweepIntervalNanos = 0
+        c.leaseMinimumSeconds = 0
+        let s = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)")
+        _ = try s.execute(sql: "BEGIN; DROP TABLE t; ROLLBACK")
+        _ = try s.execute(sql: "INSERT INTO t VALUES (101)")
+        #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM t") == [["101"]])
+        #expect(try MVCCLayoutTests.entries(engine, MVCCLayer.droppedPrefix, KeyEncoding.prefixEnd(MVCCLayer.droppedPrefix)) == 0)
+    }
+
     /// Versions older than the window are collected by compaction (the engine's MVCC GC
     /// threshold), counted in `gcBytesReclaimed`; the newest version stays.
     @Test func versionsPastTheWindowAreReclaimed() throws {
