@@ -15,6 +15,11 @@ import Foundation
 /// A question about a start below what was forgotten is answered "yes": the answer may have
 /// been dropped, and a false conflict (40001, retried) is safe where a missed one is not.
 ///
+/// A commit of more than `largeCommitKeys` keys (a bulk load) is kept as its list of keys, and
+/// hashed only when a question first needs it: usually no older transaction is open, and the
+/// commit is forgotten as soon as it is applied, unhashed (hashing a million keys in and out
+/// cost a sixth of a bulk load's session time).
+///
 /// Concurrency: each log has its own lock; `note` must be called in increasing stamp order
 /// (the commit order), which the caller serializes.
 public final class CommitLog<Stamp: Comparable & Sendable>: @unchecked Sendable {
@@ -22,14 +27,18 @@ public final class CommitLog<Stamp: Comparable & Sendable>: @unchecked Sendable 
     /// The commits held, oldest first from `head`; stamps increase.
     private var entries: [(stamp: Stamp, keys: [[UInt8]])] = []
     private var head = 0
-    /// For each key in `entries`, the newest stamp that wrote it.
+    /// For each key of the small commits in `entries`, the newest stamp that wrote it.
     private var lastWriter: [ByteKey: Stamp] = [:]
+    /// The large commits held, oldest first, each with its keys hashed once asked about.
+    private var large: [(stamp: Stamp, keys: Set<ByteKey>?)] = []
     /// Commits at or below this stamp were forgotten.
     private var floor: Stamp
+    private let largeCommitKeys: Int
 
     /// A log that knows every commit above `floor` (none yet).
-    public init(floor: Stamp) {
+    public init(floor: Stamp, largeCommitKeys: Int = 4096) {
         self.floor = floor
+        self.largeCommitKeys = largeCommitKeys
     }
 
     /// Notes a commit at `stamp` that wrote `keys` (in this range). Stamps must increase from
@@ -40,7 +49,30 @@ public final class CommitLog<Stamp: Comparable & Sendable>: @unchecked Sendable 
         defer { lock.unlock() }
         precondition(stamp > floor && (entries.last.map { $0.stamp < stamp } ?? true), "commit stamps out of order")
         entries.append((stamp, keys))
-        for k in keys { lastWriter[ByteKey(k)] = stamp }
+        if keys.count > largeCommitKeys {
+            large.append((stamp, nil))
+        } else {
+            for k in keys { lastWriter[ByteKey(k)] = stamp }
+        }
+    }
+
+    /// Whether a large commit after `start` wrote `key` (caller holds `lock`).
+    private func largeWrote(_ key: ByteKey, after start: Stamp) -> Bool {
+        if large.isEmpty { return false }
+        for i in large.indices.reversed() {
+            if large[i].stamp <= start { break }
+            if large[i].keys == nil {
+                // Its keys are in `entries`, found by stamp.
+                var lo = head, hi = entries.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if entries[mid].stamp < large[i].stamp { lo = mid + 1 } else { hi = mid }
+                }
+                large[i].keys = Set(entries[lo].keys.lazy.map(ByteKey.init))
+            }
+            if large[i].keys!.contains(key) { return true }
+        }
+        return false
     }
 
     /// Whether a commit after `start` wrote `key`.
@@ -48,7 +80,7 @@ public final class CommitLog<Stamp: Comparable & Sendable>: @unchecked Sendable 
         lock.lock()
         defer { lock.unlock() }
         if start < floor { return true }
-        return lastWriter[key].map { $0 > start } ?? false
+        return lastWriter[key].map { $0 > start } ?? false || largeWrote(key, after: start)
     }
 
     /// Whether a commit after `start` wrote one of `keys` or a key in one of `spans`
@@ -59,8 +91,8 @@ public final class CommitLog<Stamp: Comparable & Sendable>: @unchecked Sendable 
         lock.lock()
         defer { lock.unlock() }
         if start < floor { return true }
-        if !lastWriter.isEmpty {
-            for k in keys where lastWriter[k].map({ $0 > start }) == true { return true }
+        if !lastWriter.isEmpty || !large.isEmpty {
+            for k in keys where lastWriter[k].map({ $0 > start }) == true || largeWrote(k, after: start) { return true }
         }
         if spans.isEmpty { return false }
         // The commits after `start`: binary search for the first.
@@ -83,7 +115,11 @@ public final class CommitLog<Stamp: Comparable & Sendable>: @unchecked Sendable 
         floor = stamp
         while head < entries.count && entries[head].stamp <= stamp {
             let e = entries[head]
-            for k in e.keys.lazy.map(ByteKey.init) where lastWriter[k] == e.stamp { lastWriter[k] = nil }
+            if let first = large.first, first.stamp == e.stamp {
+                large.removeFirst()
+            } else {
+                for k in e.keys.lazy.map(ByteKey.init) where lastWriter[k] == e.stamp { lastWriter[k] = nil }
+            }
             entries[head].keys = []
             head += 1
         }

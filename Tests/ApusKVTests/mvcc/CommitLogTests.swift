@@ -8,10 +8,11 @@ import Testing
 @Suite struct CommitLogTests {
     private static func key(_ n: Int) -> [UInt8] { [UInt8(n / 256), UInt8(n % 256)] }
 
+    /// Odd seeds keep every commit of more than two keys as a large one (hashed when asked).
     @Test(arguments: 1...20)
     func answersAsAModelThatForgetsNothing(seed: Int) {
         var rng = SplitMix64(seed: UInt64(seed))
-        let log = CommitLog<UInt64>(floor: 0)
+        let log = CommitLog<UInt64>(floor: 0, largeCommitKeys: seed % 2 == 1 ? 2 : 4096)
         var commits: [(stamp: UInt64, keys: [Int])] = []
         var stamp: UInt64 = 0
         var forgotten: UInt64 = 0
