@@ -14,7 +14,7 @@ public final class KVRange: Sendable {
     public let engine: StorageEngine
     /// The range's recent commits, by commit timestamp: what write-conflict checks and
     /// SERIALIZABLE validation ask of the keys and spans the range holds.
-    public let commits = CommitLog<Timestamp>(floor: .zero)
+    public let commits = CommitLog(floor: .zero)
 
     public init(id: Int, start: [UInt8], end: [UInt8]?, engine: StorageEngine) {
         self.id = id

@@ -120,9 +120,12 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// Commits written to the engine, in order.
     private var applied: UInt64 = 0
     /// Sequence layout (one range on one engine): the keys written by the commits an open
-    /// transaction may still conflict with, by commit number. On the MVCC layout each range
-    /// keeps its own, by commit timestamp (`KVRange.commits`).
-    private let commitLog = CommitLog<UInt64>(floor: 0)
+    /// transaction may still conflict with, by commit number (`stamp(_:)`). On the MVCC layout
+    /// each range keeps its own, by commit timestamp (`KVRange.commits`).
+    private let commitLog = CommitLog(floor: .zero)
+
+    /// The sequence layout's commit-log stamp of commit (or start point) number `n`.
+    private static func stamp(_ n: UInt64) -> Timestamp { Timestamp(wallNanos: n) }
     /// The start points (`applied` at their snapshot) of open transactions, as a multiset.
     private var active: [UInt64: Int] = [:]
     /// MVCC layout: the read timestamp (`appliedTS`) at each start point in `active`.
@@ -356,7 +359,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// range holding the key).
     func writtenSince(_ key: ByteKey, _ start: UInt64, readTS: Timestamp?) -> Bool {
         if let mvcc, let readTS { return mvcc.router.range(for: key.bytes).commits.writtenAfter(key, readTS) }
-        return commitLog.writtenAfter(key, start)
+        return commitLog.writtenAfter(key, TxnCoordinator.stamp(start))
     }
 
     /// Counts a serialization failure (for `pg_stat`-style statistics).
@@ -393,7 +396,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// piece of a scanned span. The caller holds `cond`, which orders validations and commits.
     private func conflicts(_ reads: ReadSet, _ start: UInt64, _ readTS: Timestamp?) -> Bool {
         guard let mvcc, let readTS else {
-            return commitLog.writtenAfter(keys: reads.keys, spans: reads.ranges, start)
+            return commitLog.writtenAfter(keys: reads.keys, spans: reads.ranges, TxnCoordinator.stamp(start))
         }
         let router = mvcc.router
         if router.all.count == 1 {
@@ -459,7 +462,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             groupLastTS = ts
             groupTxns.append(id)
         } else {
-            commitLog.note(notes, at: me)
+            commitLog.note(notes, at: TxnCoordinator.stamp(me))
             group.append(contentsOf: batch)
         }
         groupLast = me
@@ -699,7 +702,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     private func prune() {
         let threshold = min(active.keys.min() ?? applied, applied)
         guard let mvcc else {
-            commitLog.forget(through: threshold)
+            commitLog.forget(through: TxnCoordinator.stamp(threshold))
             return
         }
         let ts = threshold == applied ? appliedTS : (startTS[threshold] ?? forgottenTS)

@@ -7,12 +7,13 @@ import Testing
 /// model's; below it, "yes".
 @Suite struct CommitLogTests {
     private static func key(_ n: Int) -> [UInt8] { [UInt8(n / 256), UInt8(n % 256)] }
+    private static func ts(_ n: UInt64) -> Timestamp { Timestamp(wallNanos: n) }
 
     /// Odd seeds keep every commit of more than two keys as a large one (hashed when asked).
     @Test(arguments: 1...20)
     func answersAsAModelThatForgetsNothing(seed: Int) {
         var rng = SplitMix64(seed: UInt64(seed))
-        let log = CommitLog<UInt64>(floor: 0, largeCommitKeys: seed % 2 == 1 ? 2 : 4096)
+        let log = CommitLog(floor: .zero, largeCommitKeys: seed % 2 == 1 ? 2 : 4096)
         var commits: [(stamp: UInt64, keys: [Int])] = []
         var stamp: UInt64 = 0
         var forgotten: UInt64 = 0
@@ -25,18 +26,18 @@ import Testing
             case 0, 1, 2:
                 stamp += UInt64(1 + rng.uniform(3))
                 let keys = (0..<rng.uniform(5)).map { _ in rng.uniform(keySpace) }
-                log.note(keys.map(CommitLogTests.key), at: stamp)
+                log.note(keys.map(CommitLogTests.key), at: CommitLogTests.ts(stamp))
                 if !keys.isEmpty { commits.append((stamp, keys)) }
             case 3:
                 // Forget through some stamp at most the newest (never beyond an open start).
                 let through = forgotten + UInt64(rng.uniform(Int(stamp - forgotten) + 1))
-                log.forget(through: through)
+                log.forget(through: CommitLogTests.ts(through))
                 forgotten = max(forgotten, through)
             default:
                 let start = UInt64(rng.uniform(Int(stamp) + 2))
                 let k = rng.uniform(keySpace)
                 let expectKey = start < forgotten || modelWritten(after: start) { $0 == k }
-                #expect(log.writtenAfter(ByteKey(CommitLogTests.key(k)), start) == expectKey,
+                #expect(log.writtenAfter(ByteKey(CommitLogTests.key(k)), CommitLogTests.ts(start)) == expectKey,
                         "seed \(seed) step \(step): key \(k) after \(start)")
                 // A read set: a few keys and disjoint sorted spans.
                 let readKeys = (0..<rng.uniform(3)).map { _ in rng.uniform(keySpace) }
@@ -53,19 +54,19 @@ import Testing
                 }
                 let got = log.writtenAfter(
                     keys: readKeys.map { ByteKey(CommitLogTests.key($0)) },
-                    spans: spans.map { (CommitLogTests.key($0.0), CommitLogTests.key($0.1)) }, start)
+                    spans: spans.map { (CommitLogTests.key($0.0), CommitLogTests.key($0.1)) }, CommitLogTests.ts(start))
                 #expect(got == expectSet, "seed \(seed) step \(step): read set \(readKeys) \(spans) after \(start)")
             }
         }
         // Everything forgotten: only commits above the newest stamp would count, and there are none.
-        log.forget(through: stamp)
+        log.forget(through: CommitLogTests.ts(stamp))
         #expect(log.count == 0)
-        #expect(!log.writtenAfter(ByteKey(CommitLogTests.key(0)), stamp))
-        #expect(log.writtenAfter(ByteKey(CommitLogTests.key(0)), stamp - 1) == (stamp > 0))
+        #expect(!log.writtenAfter(ByteKey(CommitLogTests.key(0)), CommitLogTests.ts(stamp)))
+        #expect(log.writtenAfter(ByteKey(CommitLogTests.key(0)), CommitLogTests.ts(stamp - 1)) == (stamp > 0))
     }
 
     @Test func spansAreHalfOpenAndTimestampsOrderCommits() {
-        let log = CommitLog<Timestamp>(floor: .zero)
+        let log = CommitLog(floor: .zero)
         let t1 = Timestamp(wallNanos: 10, logical: 0), t2 = Timestamp(wallNanos: 10, logical: 1)
         log.note([Array("b".utf8)], at: t1)
         log.note([Array("d".utf8)], at: t2)
