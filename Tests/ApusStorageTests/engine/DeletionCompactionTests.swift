@@ -88,6 +88,19 @@ import Testing
         #expect(throws: StorageError.self) { _ = try VersionEdit.decode(bad, path: "m") }
     }
 
+    /// Writes 3000 keys and compacts them to the bottom, then deletes nine in ten of them and
+    /// flushes the deletions as one level-0 table; returns the bytes the full tables held.
+    static func loadThenDeleteMost(_ e: StorageEngine) throws -> Int {
+        for i in 0..<3000 { try e.put(k(i), v(i), sync: false) }
+        try e.compactAll()
+        let full = e.metrics().levelBytes.reduce(0, +)
+        var batch = WriteBatch()
+        for i in 0..<3000 where i % 10 != 0 { batch.delete(k(i)) }
+        try e.write(batch)
+        try e.flush()
+        return full
+    }
+
     /// Keys everywhere, then most of them deleted: the flushed deletions sit in level 0, below
     /// its trigger, over the data they shadow at the bottom. Once the engine is idle they move
     /// down and, at the bottom, take that data with them; after a reopen too.
@@ -97,13 +110,7 @@ import Testing
         o.deletionCompactionMinimum = 100
         o.memtableBytesMax = 1 << 20  // the deletions flush as one level-0 file
         let e = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
-        for i in 0..<3000 { try e.put(k(i), v(i), sync: false) }
-        try e.compactAll()
-        let full = e.metrics().levelBytes.reduce(0, +)
-        var batch = WriteBatch()
-        for i in 0..<3000 where i % 10 != 0 { batch.delete(k(i)) }
-        try e.write(batch)
-        try e.flush()
+        let full = try Self.loadThenDeleteMost(e)
         #expect(e.metrics().levelFiles[0] == 1)
         try e.waitUntilBackgroundIdle()
         let m = e.metrics()
@@ -133,13 +140,7 @@ import Testing
         o.memtableBytesMax = 1 << 20
         o.deletionCompactionMinimum = Int.max
         let e = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
-        for i in 0..<3000 { try e.put(k(i), v(i), sync: false) }
-        try e.compactAll()
-        let full = e.metrics().levelBytes.reduce(0, +)
-        var batch = WriteBatch()
-        for i in 0..<3000 where i % 10 != 0 { batch.delete(k(i)) }
-        try e.write(batch)
-        try e.flush()
+        let full = try Self.loadThenDeleteMost(e)
         try e.close()
         // An open that rewrites the manifest while no table counts as dense.
         let waiting = try StorageEngine.open(directory: "/db", options: o, fileSystem: fs)
