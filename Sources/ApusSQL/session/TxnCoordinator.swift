@@ -128,7 +128,9 @@ public final class TxnCoordinator: @unchecked Sendable {
     private static func stamp(_ n: UInt64) -> Timestamp { Timestamp(wallNanos: n) }
     /// The start points (`applied` at their snapshot) of open transactions, as a multiset.
     private var active: [UInt64: Int] = [:]
-    /// MVCC layout: the read timestamp (`appliedTS`) at each start point in `active`.
+    /// MVCC layout: the oldest read timestamp of the open transactions at each start point in
+    /// `active`. Transactions with one start point can read at different timestamps: a
+    /// sequence's `updateOutside` moves `appliedTS` without a commit.
     private var startTS: [UInt64: Timestamp] = [:]
     /// MVCC layout: what the ranges' commit logs were last told to forget.
     private var forgottenTS = Timestamp.zero
@@ -287,7 +289,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         nextID += 1
         let start = applied
         active[start, default: 0] += 1
-        if mvcc != nil { startTS[start] = appliedTS }
+        if mvcc != nil && startTS[start] == nil { startTS[start] = appliedTS }
         let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[nextID] = lease
         sweep(now: lease.wall)
@@ -302,7 +304,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         removeActive(start)
         let now = applied
         active[now, default: 0] += 1
-        if mvcc != nil { startTS[now] = appliedTS }
+        if mvcc != nil && startTS[now] == nil { startTS[now] = appliedTS }
         let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[id] = lease
         return (lease, now, appliedTS)
@@ -705,7 +707,8 @@ public final class TxnCoordinator: @unchecked Sendable {
             commitLog.forget(through: TxnCoordinator.stamp(threshold))
             return
         }
-        let ts = threshold == applied ? appliedTS : (startTS[threshold] ?? forgottenTS)
+        // The oldest open transaction's read timestamp; with none open, what the next one reads at.
+        let ts = active.isEmpty ? appliedTS : (startTS[threshold] ?? forgottenTS)
         guard ts > forgottenTS else { return }
         forgottenTS = ts
         for r in mvcc.router.all { r.commits.forget(through: ts) }
