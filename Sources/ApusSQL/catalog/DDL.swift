@@ -396,19 +396,22 @@ struct DDL {
     /// row now (a 1,000,000-row table took 10 s to drop). Until then they stay readable at
     /// timestamps before the drop, as every version inside the window is.
     func dropData(_ t: TableDesc) throws {
-        guard let st = tx as? StorageTransaction, st.isMVCC else { return try deleteData(t) }
+        guard let st = tx as? StorageTransaction, let layer = st.mvcc?.layer else { return try deleteData(t) }
         tx.vectorState?.reset(table: t.id)
-        try tx.put(MVCCLayer.droppedKey(table: t.id),
-                   MVCCLayer.droppedValue(lower: KeyEncoding.indexPrefix(table: t.id, index: 0),
-                                          upper: KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0)))
+        layer.noteDrop()
+        let span = DDL.tableSpan(t)
+        try tx.put(MVCCLayer.droppedKey(table: t.id), MVCCLayer.droppedValue(lower: span.lower, upper: span.upper))
+    }
+
+    /// Every key of table `t`'s rows and indexes.
+    static func tableSpan(_ t: TableDesc) -> (lower: [UInt8], upper: [UInt8]) {
+        (KeyEncoding.indexPrefix(table: t.id, index: 0), KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0))
     }
 
     func deleteData(_ t: TableDesc) throws {
         tx.vectorState?.reset(table: t.id)
-        let p = KeyEncoding.indexPrefix(table: t.id, index: 0)
-        let lo = p
-        let hi = KeyEncoding.indexPrefix(table: t.id &+ 1, index: 0)
-        for (k, _) in try tx.scan(lower: lo, upper: hi) { try tx.delete(k) }
+        let span = DDL.tableSpan(t)
+        for (k, _) in try tx.scan(lower: span.lower, upper: span.upper) { try tx.delete(k) }
     }
 
     func drop(_ d: DropStatement) throws -> StatementResult {

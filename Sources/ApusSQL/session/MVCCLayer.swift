@@ -624,18 +624,34 @@ public final class MVCCLayer: @unchecked Sendable {
 
     /// Serializes `collectDrops`.
     private let dropLock = NSLock()
+    /// Whether a dropped-table key may be stored (guarded by `mutex`): true at open (not known
+    /// yet) and from a drop's first write on, false once a scan found none left. Spares the
+    /// committing thread that moves the GC threshold a scan every second when nothing waits.
+    private var dropsMayWait = true
+
+    /// Notes that a transaction is writing a dropped-table key (`DDL.dropData`).
+    func noteDrop() {
+        mutex.withLock { dropsMayWait = true }
+    }
 
     /// Deletes the rows of the tables dropped at timestamps below `threshold` (the MVCC GC
     /// threshold: nobody reads at or below it), with range deletions in each range holding a
     /// piece of the table's span, and then the dropped-table key itself. Unsynced: after a
     /// crash that lost them the key is still there and the next call deletes again (the key's
     /// deletion follows the rows' in the same engine's log). Returns the tables collected.
-    /// Skips the work when another call is under way; errors wait for the next call.
-    @discardableResult
-    func collectDrops(below threshold: Timestamp) -> Int {
-        guard dropLock.try() else { return 0 }
+    /// Skips the work when another call is under way or no drop can be waiting; errors wait
+    /// for the next call.
+    func collectDrops(below threshold: Timestamp) {
+        guard dropLock.try() else { return }
         defer { dropLock.unlock() }
+        // Cleared before the scan: a drop written meanwhile sets it again.
+        let mayWait = mutex.withLock { () -> Bool in
+            defer { dropsMayWait = false }
+            return dropsMayWait
+        }
+        guard mayWait else { return }
         var due: [(key: [UInt8], lower: [UInt8], upper: [UInt8])] = []
+        var waiting = false
         var lastKey: [UInt8]?
         do throws(any Error) {
             let upperKey = KeyEncoding.prefixEnd(MVCCLayer.droppedPrefix)
@@ -652,6 +668,8 @@ public final class MVCCLayer: @unchecked Sendable {
                         if !ts.isZero, ts < threshold, it.value.first == 1 {
                             var r = ByteReader(Array(it.value.dropFirst()))
                             due.append((key, Array(try r.readLengthPrefixed()), Array(try r.readLengthPrefixed())))
+                        } else {
+                            waiting = true  // not due yet, or still an intent
                         }
                     }
                     try it.next()
@@ -668,9 +686,9 @@ public final class MVCCLayer: @unchecked Sendable {
                 try router.range(for: d.key).write(b, sync: false)
             }
         } catch {
-            return 0
+            waiting = true
         }
-        return due.count
+        if waiting { noteDrop() }
     }
 
     // MARK: Non-transactional access

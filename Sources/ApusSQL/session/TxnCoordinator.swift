@@ -390,7 +390,6 @@ public final class TxnCoordinator: @unchecked Sendable {
             }
             self.ranges = merged
         }
-
     }
 
     /// Whether anything in `reads` was committed after the snapshot (start point `start`, on
@@ -566,8 +565,8 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     /// MVCC layout: moves the engine's GC threshold to the start of the window (at most once a
     /// second); transactions older than it lose their snapshot (`sweep`), so no reader needs a
-    /// version the threshold lets compaction drop. Caller holds `cond`.
-    /// Moves the MVCC GC threshold (at most once per sweep interval); returns it when moved.
+    /// version the threshold lets compaction drop. Caller holds `cond`. Returns the threshold
+    /// when it moved.
     private func moveGCThreshold(now: Int64) -> Timestamp? {
         guard now - lastGCThreshold >= sweepIntervalNanos else { return nil }
         lastGCThreshold = now
