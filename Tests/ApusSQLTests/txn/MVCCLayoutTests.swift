@@ -374,6 +374,45 @@ import Testing
         try engine.close()
     }
 
+    /// The range deletions of a collected drop are unsynced: a crash that loses them brings
+    /// back the rows and the dropped-table key together (the key's deletion follows the rows' in
+    /// the log), and the reopened engine collects them again.
+    @Test func aCrashThatLosesACollectionCollectsAgain() throws {
+        let fs = MemoryFileSystem()
+        var lower: [UInt8] = [], upper: [UInt8] = []
+        let dropped = (MVCCLayer.droppedPrefix, KeyEncoding.prefixEnd(MVCCLayer.droppedPrefix))
+        do {
+            let engine = try StorageEngine.open(directory: "/dropcrash", options: MVCCLayoutTests.options(), fileSystem: fs)
+            let c = TxnCoordinator.shared(engine, gcWindow: .zero)
+            c.sweepIntervalNanos = 0
+            c.leaseMinimumSeconds = 3600
+            let s = try SQLSession(engine: engine)
+            _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE keep (id int)")
+            _ = try s.execute(sql: "INSERT INTO t SELECT generate_series(1, 500)")
+            let id = try #require(s.catalog.tables["t"]?.id)
+            (lower, upper) = (KeyEncoding.indexPrefix(table: id, index: 0), KeyEncoding.indexPrefix(table: id + 1, index: 0))
+            _ = try s.execute(sql: "DROP TABLE t")
+            c.leaseMinimumSeconds = 0
+            _ = try s.execute(sql: "INSERT INTO keep VALUES (1)")  // synced; the collection after it is not
+            #expect(try MVCCLayoutTests.entries(engine, lower, upper) == 0)
+            #expect(try MVCCLayoutTests.entries(engine, dropped.0, dropped.1) == 0)
+            engine.closeForCrashTest()
+            fs.crash(mode: .dropUnsynced)
+        }
+        let engine = try StorageEngine.open(directory: "/dropcrash", options: MVCCLayoutTests.options(), fileSystem: fs)
+        defer { try? engine.close() }
+        #expect(try MVCCLayoutTests.entries(engine, lower, upper) == 500)
+        #expect(try MVCCLayoutTests.entries(engine, dropped.0, dropped.1) == 1)
+        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
+        c.sweepIntervalNanos = 0
+        c.leaseMinimumSeconds = 0
+        let s = try SQLSession(engine: engine)
+        _ = try s.execute(sql: "INSERT INTO keep VALUES (2)")
+        #expect(try MVCCLayoutTests.entries(engine, lower, upper) == 0)
+        #expect(try MVCCLayoutTests.entries(engine, dropped.0, dropped.1) == 0)
+        #expect(try MVCCLayoutTests.rows(s, "SELECT count(*) FROM keep") == [["2"]])
+    }
+
     /// A rolled-back DROP TABLE leaves the table and no dropped-table key.
     @Test func aRolledBackDropKeepsTheTable() throws {
         let engine = try StorageEngine.open(directory: "/drop", options: MVCCLayoutTests.options(), fileSystem: MemoryFileSystem())
