@@ -15,6 +15,11 @@ public final class KVRange: Sendable {
     /// The range's recent commits, by commit timestamp: what write-conflict checks and
     /// SERIALIZABLE validation ask of the keys and spans the range holds.
     public let commits = CommitLog(floor: .zero)
+    /// The range's recent reads: a write lands above every other transaction's read of its key
+    /// (`TxnDB`'s transactions; the SQL layer's commit order makes it unneeded there so far).
+    public let reads = TimestampCache()
+    /// The live transactions whose records the range holds, and how far readers pushed them.
+    public let live = LiveTxns()
 
     public init(id: Int, start: [UInt8], end: [UInt8]?, engine: StorageEngine) {
         self.id = id

@@ -10,143 +10,412 @@ public enum IsolationLevel: String, Sendable {
     case serializable = "serializable"
 }
 
-/// The transaction coordinator on one engine (one range for now): hands out HLC timestamps,
-/// owns the lock table and serializes the commit step.
+/// A node's clock, through which its transactions take their timestamps: a hybrid logical
+/// clock over the system clock, shifted by `offsetNanos` (tests give gateways skewed clocks, as
+/// the nodes of a cluster have).
 ///
-/// Commit protocol: under `commitLock`, a transaction takes its commit timestamp from the clock,
-/// validates (SERIALIZABLE: no version committed in (readTS, commitTS] on anything it read), then
-/// writes its record COMMITTED together with the resolution of all its intents in one synced
-/// batch. Because commit timestamps are taken under the lock from a monotonic clock, every
-/// transaction that has not committed yet will commit above every read timestamp already issued,
-/// so readers skip foreign pending intents without waiting.
+/// Concurrency: `Sendable`; the clock sits behind a mutex.
+public final class TxnGateway: Sendable {
+    public let offsetNanos: Int64
+    /// The most any two gateways' clocks may differ by (the cluster's setting; 0 when one
+    /// gateway runs every transaction): a transaction treats a value committed up to this far
+    /// above its read timestamp as possibly committed before it began, and moves its read
+    /// timestamp up to it (or restarts with 40001 when what it read has changed since).
+    public let maxOffsetNanos: Int64
+    private let clock = Mutex(HybridLogicalClock())
+
+    /// A bound on clock differences for gateways of a cluster: 500 ms.
+    public static let clusterMaxOffsetNanos: Int64 = 500_000_000
+
+    public init(offsetNanos: Int64 = 0, maxOffsetNanos: Int64 = 0) {
+        self.offsetNanos = offsetNanos
+        self.maxOffsetNanos = maxOffsetNanos
+    }
+
+    public func now() -> Timestamp {
+        let phys = UInt64(max(SystemClock.wallNanos() + offsetNanos, 1))
+        return clock.withLock { $0.now(physicalNanos: phys) }
+    }
+
+    /// Folds in a timestamp the gateway's transactions saw (a commit pushed past its clock), so
+    /// that its later transactions read above it.
+    public func observe(_ ts: Timestamp) { clock.withLock { $0.update(ts) } }
+}
+
+/// Transactions over ranges, without a commit order of any one node: each range holds what its
+/// keys need (a timestamp cache of reads, a lock table, the live transactions whose records it
+/// holds), so that gateways with their own clocks can run transactions over the same ranges.
+///
+/// The protocol (CockroachDB's, see docs/ARCHITECTURE.md, "Transactions without a node's
+/// commit order"):
+/// - A transaction reads at its read timestamp, taken from its gateway's clock. Each read is
+///   noted in its range's timestamp cache first. A foreign intent at or below the read
+///   timestamp is resolved through its owner's record range: a pending owner is pushed to
+///   commit above the read and skipped, an owner committing at or below it is waited for.
+/// - A write takes the key's exclusive lock (queueing behind other writers), fails with 40001
+///   when a version newer than the snapshot exists (not under READ COMMITTED), and lays its
+///   intent above every other transaction's read of the key (`TimestampCache.write`). The
+///   transaction's write timestamp is the highest so far.
+/// - Commit: the commit timestamp is the write timestamp, or higher when a reader pushed the
+///   transaction. SERIALIZABLE transactions whose commit timestamp is above their read
+///   timestamp refresh their reads: nothing they read may have changed in between (keys and
+///   scanned spans; a foreign intent there is pushed above, or failed on when committed inside).
+///   The commit timestamp is fixed in the record range's `LiveTxns` (refused while a push asks
+///   for more), the COMMITTED record written durably, then the intents are resolved range by
+///   range.
+/// Every commit is therefore at a timestamp where all its reads still hold and above every read
+/// that did not see it: the history is serializable in commit-timestamp order.
 public final class TxnDB: @unchecked Sendable {
     public let store: MVCCStore
-    public let locks = LockManager()
-    private let clock = Mutex(HybridLogicalClock())
+    public let router: RangeRouter
+    /// One lock table per range.
+    public let locks: LockManager
+    /// The gateway `begin` uses unless given another.
+    public let gateway = TxnGateway()
     private let nextID = Mutex<TxnID>(1)
-    let commitLock = NSLock()
 
-    public init(engine: StorageEngine) {
+    /// Transactions over `engine`, split into ranges at `splitPoints` (none: one range).
+    public init(engine: StorageEngine, splitPoints: [[UInt8]] = []) {
         self.store = MVCCStore(engine: engine)
+        let router = RangeRouter(engine: engine, splitPoints: splitPoints)
+        self.router = router
+        locks = LockManager(partitions: router.all.count) { router.range(for: $0).id - 1 }
         nextID.withLock { $0 = UInt64(Date().timeIntervalSince1970 * 1_000_000) }
-    }
-
-    /// A read timestamp: taken under the commit lock, so every commit at or below it is fully applied.
-    func readTimestamp() -> Timestamp {
-        commitLock.lock()
-        defer { commitLock.unlock() }
-        return now()
-    }
-
-    func now() -> Timestamp {
-        let phys = SystemClock().nowNanos()
-        return clock.withLock { $0.now(physicalNanos: phys) }
     }
 
     func newID() -> TxnID { nextID.withLock { $0 += 1; return $0 } }
 
-    /// Begins a transaction.
-    public func begin(_ isolation: IsolationLevel = .serializable, lockTimeout: Double? = nil) -> KVTxn {
-        KVTxn(db: self, id: newID(), isolation: isolation, readTS: readTimestamp(), lockTimeout: lockTimeout)
+    /// Begins a transaction on `gateway` (nil: the default one).
+    public func begin(_ isolation: IsolationLevel = .serializable, lockTimeout: Double? = nil,
+                      gateway: TxnGateway? = nil) -> KVTxn {
+        let g = gateway ?? self.gateway
+        return KVTxn(db: self, gateway: g, id: newID(), isolation: isolation, lockTimeout: lockTimeout)
+    }
+
+    /// What a reader at `ts` makes of a foreign `intent`: a pending owner is pushed above `ts`
+    /// (invisible); otherwise the owner's durable record decides (an owner committing at or
+    /// below `ts` is waited for first).
+    func resolve(_ intent: Intent, above ts: Timestamp) throws(KVError) -> IntentVisibility {
+        let recordKey = intent.recordKey
+        let range = router.range(for: recordKey)
+        if range.live.push(intent.txn, above: ts) == .pushed { return .invisible }
+        if let record = try range.record(at: recordKey), record.status == .committed { return .committed(record.timestamp) }
+        return .invisible
     }
 }
 
 /// One transaction: reads at its read timestamp, writes intents under exclusive locks.
 public final class KVTxn {
     let db: TxnDB
+    let gateway: TxnGateway
     public let id: TxnID
     public let isolation: IsolationLevel
     public private(set) var readTS: Timestamp
+    /// At or above the read timestamp and every intent's timestamp: where the transaction
+    /// commits unless pushed.
+    public private(set) var writeTS: Timestamp
+    /// A value committed in `(readTS, uncertaintyLimit]` may have been committed before the
+    /// transaction (READ COMMITTED: the statement) began, on a gateway whose clock is ahead:
+    /// meeting one moves the read timestamp up to it.
+    public private(set) var uncertaintyLimit: Timestamp
+    /// Where the transaction committed, once it has (nil for a read-only one).
+    public private(set) var commitTS: Timestamp?
     let lockTimeout: Double?
+    /// What the transaction read (READ COMMITTED: the statement), for refreshes.
     private var reads: [[UInt8]] = []
     private var scans: [(lower: [UInt8], upper: [UInt8])] = []
     private var written: [[UInt8]] = []
+    private var writtenSet: Set<ByteKey> = []
+    /// The first written key: its range holds the record.
+    private var anchor: [UInt8]?
     private var finished = false
 
-    init(db: TxnDB, id: TxnID, isolation: IsolationLevel, readTS: Timestamp, lockTimeout: Double?) {
+    init(db: TxnDB, gateway: TxnGateway, id: TxnID, isolation: IsolationLevel, lockTimeout: Double?) {
         self.db = db
+        self.gateway = gateway
         self.id = id
         self.isolation = isolation
-        self.readTS = readTS
+        let now = gateway.now()
+        self.readTS = now
+        self.writeTS = now
+        self.uncertaintyLimit = KVTxn.limit(now, gateway)
         self.lockTimeout = lockTimeout
+    }
+
+    private static func limit(_ ts: Timestamp, _ gateway: TxnGateway) -> Timestamp {
+        Timestamp(wallNanos: ts.wallNanos &+ UInt64(max(gateway.maxOffsetNanos, 0)), logical: ts.logical)
     }
 
     /// READ COMMITTED: each statement reads from a fresh snapshot.
     public func beginStatement() {
-        if isolation == .readCommitted { readTS = db.readTimestamp() }
+        guard isolation == .readCommitted else { return }
+        readTS = max(readTS, gateway.now())
+        uncertaintyLimit = max(uncertaintyLimit, KVTxn.limit(readTS, gateway))
+        reads = []
+        scans = []
     }
 
     public func get(_ key: [UInt8]) throws(KVError) -> [UInt8]? {
-        if isolation == .serializable { reads.append(key) }
-        switch try db.store.get(key, readTS: readTS, txn: id, reportIntents: false) {
-        case .value(let v): return v
-        case .intent: return nil  // not reported with reportIntents false
+        let range = db.router.range(for: key)
+        while true {
+            range.reads.noteRead(key, at: readTS, txn: id)
+            var value: [UInt8]?
+            if let uncertain = try read(range, lower: key, upper: key + [0], { _, v in value = v }) {
+                try moveReadTimestamp(to: uncertain)
+                continue
+            }
+            reads.append(key)
+            return value
         }
     }
 
-    /// The visible pairs in `[lower, upper)`; under SERIALIZABLE the span is validated at commit
+    /// Calls `body` with each key in `[lower, upper)` of `range` visible at the read timestamp
+    /// and its value, in key order.
+    /// - Returns: the newest timestamp in `(readTS, uncertaintyLimit]` at which another
+    ///   transaction committed a key of the span (the read must move up to it and start over),
+    ///   or nil.
+    private func read(_ range: KVRange, lower: [UInt8], upper: [UInt8],
+                      _ body: ([UInt8], [UInt8]) -> Void) throws(KVError) -> Timestamp? {
+        var uncertain: Timestamp?
+        do {
+            let it = try range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(lower, .zero),
+                                                                   upperBound: MVCCKey.encode(upper, .zero)))
+            try it.seek(MVCCKey.encode(lower, .zero))
+            var current: [UInt8]?
+            var decided = false
+            while it.isValid {
+                guard let (k, ts) = MVCCKey.decode(it.key) else { try it.next(); continue }
+                if k != current {
+                    current = k
+                    decided = false
+                } else if decided {
+                    try it.next()
+                    continue
+                }
+                if ts.isZero {
+                    // Intents above the limit commit above it too: never seen, never pushed.
+                    if let intent = KVRange.decodeIntent(it.value), intent.timestamp <= uncertaintyLimit || intent.txn == id {
+                        if intent.txn == id {
+                            decided = true
+                            if let v = intent.value { body(k, v) }
+                        } else if case .committed(let c) = try db.resolve(intent, above: readTS) {
+                            if c <= readTS {
+                                decided = true
+                                if let v = intent.value { body(k, v) }
+                            } else if c <= uncertaintyLimit {
+                                uncertain = max(uncertain ?? c, c)
+                            }
+                        }
+                    }
+                } else if ts <= readTS {
+                    decided = true
+                    if let v = KVRange.versionValue(it.value) { body(k, v) }
+                } else if ts <= uncertaintyLimit {
+                    uncertain = max(uncertain ?? ts, ts)
+                }
+                try it.next()
+            }
+        } catch let e as KVError {
+            throw e
+        } catch {
+            throw KVError(.ioError, "storage error: \(error)")
+        }
+        return uncertain
+    }
+
+    /// Moves the read timestamp up to `ts`, where a value within the uncertainty interval was
+    /// committed: everything read so far must still hold there (40001 otherwise).
+    private func moveReadTimestamp(to ts: Timestamp) throws(KVError) {
+        guard try refresh(from: readTS, to: ts) else {
+            throw KVError(.serializationFailure,
+                          "could not serialize access: a value committed within the clock uncertainty interval changed what the transaction read")
+        }
+        readTS = ts
+        writeTS = max(writeTS, ts)
+        gateway.observe(ts)
+    }
+
+    /// The visible pairs in `[lower, upper)`; under SERIALIZABLE the span is refreshed at commit
     /// (any version committed into it after the snapshot fails the commit: no phantoms).
     public func scan(lower: [UInt8], upper: [UInt8]) throws(KVError) -> [(key: [UInt8], value: [UInt8])] {
-        if isolation == .serializable { scans.append((lower, upper)) }
-        return try db.store.scan(lower: lower, upper: upper, readTS: readTS, txn: id).rows
+        while true {
+            var rows: [(key: [UInt8], value: [UInt8])] = []
+            var uncertain: Timestamp?
+            for piece in db.router.ranges(lower: lower, upper: upper) {
+                piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: readTS, txn: id)
+                if let u = try read(piece.range, lower: piece.lower, upper: piece.upper, { rows.append(($0, $1)) }) {
+                    uncertain = max(uncertain ?? u, u)
+                }
+            }
+            if let uncertain {
+                try moveReadTimestamp(to: uncertain)
+                continue
+            }
+            scans.append((lower, upper))
+            return rows
+        }
     }
 
     /// Writes (or deletes, `value == nil`) `key`: takes the key's exclusive lock (queueing behind
     /// other writers), then fails with 40001 if a version newer than the snapshot was committed
-    /// (first committer wins; not under READ COMMITTED).
+    /// (first committer wins; not under READ COMMITTED); the intent lands above every other
+    /// transaction's read of the key and above its newest version.
     public func put(_ key: [UInt8], _ value: [UInt8]?) throws(KVError) {
         try db.locks.acquire(id, key: key, mode: .exclusive, timeout: lockTimeout)
-        if isolation != .readCommitted, let latest = try db.store.latestVersion(key), latest > readTS {
+        let range = db.router.range(for: key)
+        var latest = try db.store.latestVersion(key)
+        // Another transaction's intent under this lock has no live owner: one that committed
+        // (its record written, its intents not yet resolved when the process stopped) is
+        // resolved into a version with this write; an abandoned or aborted one is overwritten.
+        var committed: (ts: Timestamp, value: [UInt8]?)?
+        if let intent = try range.intent(on: key), intent.txn != id,
+           case .committed(let c) = try db.resolve(intent, above: readTS) {
+            committed = (c, intent.value)
+            latest = max(latest ?? c, c)
+        }
+        if isolation != .readCommitted, let latest, latest > readTS {
             throw KVError(.serializationFailure, "could not serialize access due to concurrent update")
         }
-        var b = WriteBatch()
-        if written.isEmpty { MVCCStore.putRecord(&b, txn: id, status: .pending, ts: readTS) }
-        MVCCStore.putIntent(&b, key: key, txn: id, ts: readTS, value: value)
-        do { try db.store.engine.write(b, sync: false) } catch { throw MVCCStore.storageError(error) }
-        written.append(key)
+        writeTS = max(writeTS, readTS)
+        if let latest, latest >= writeTS { writeTS = latest.next }
+        let first = anchor == nil
+        if first {
+            anchor = key
+            range.live.begin(id)
+        }
+        let recordKey = TxnRecord.key(id, anchor: anchor)
+        let ts = try range.reads.write(key, txn: id, atLeast: writeTS) { (ts: Timestamp) throws(KVError) -> Timestamp in
+            var b = WriteBatch()
+            if first { KVRange.putRecord(&b, at: recordKey, TxnRecord(status: .pending, timestamp: ts, heartbeat: SystemClock.wallNanos())) }
+            if let committed { KVRange.putVersion(&b, key: key, ts: committed.ts, value: committed.value) }
+            MVCCStore.putIntent(&b, key: key, txn: id, ts: ts, value: value, anchor: anchor)
+            try range.write(b, sync: false)
+            return ts
+        }
+        writeTS = ts
+        if writtenSet.insert(ByteKey(key)).inserted { written.append(key) }
     }
 
-    /// Commits; SERIALIZABLE validates its reads at the commit timestamp first (40001 if any
+    /// Commits; SERIALIZABLE refreshes its reads to the commit timestamp first (40001 if any
     /// changed). Durable when it returns.
     public func commit() throws(KVError) {
         guard !finished else { return }
-        if try !commitValidated() {
-            rollback()
-            throw KVError(.serializationFailure, "could not serialize access due to read/write dependencies among transactions")
+        guard let anchor else {
+            // Read-only: its reads are one consistent snapshot (serializable at the read timestamp).
+            finished = true
+            db.locks.releaseAll(id)
+            return
         }
-        db.locks.releaseAll(id)
-    }
-
-    /// Validates and commits under the commit lock; false if validation failed (nothing written).
-    private func commitValidated() throws(KVError) -> Bool {
-        db.commitLock.lock()
-        defer { db.commitLock.unlock() }
-        let commitTS = db.now()
-        if isolation == .serializable {
-            for key in reads where !written.contains(key) {
-                if let latest = try db.store.latestVersion(key), latest > readTS { return false }
+        let recordRange = db.router.range(for: anchor)
+        var commitTS = max(writeTS, recordRange.live.minimum(id))
+        var refreshed = readTS
+        while true {
+            if isolation == .serializable && commitTS > refreshed && !(reads.isEmpty && scans.isEmpty) {
+                let ok: Bool
+                do { ok = try refresh(from: refreshed, to: commitTS) } catch {
+                    rollback()
+                    throw error
+                }
+                guard ok else {
+                    rollback()
+                    throw KVError(.serializationFailure, "could not serialize access due to read/write dependencies among transactions")
+                }
+                refreshed = commitTS
             }
-            for span in scans where try db.store.scan(lower: span.lower, upper: span.upper, readTS: readTS, txn: id).newerExists {
-                return false
-            }
+            guard let later = recordRange.live.decide(id, at: commitTS) else { break }
+            commitTS = later
         }
         finished = true
-        if written.isEmpty { return true }
+        defer { db.locks.releaseAll(id) }
         var b = WriteBatch()
-        MVCCStore.putRecord(&b, txn: id, status: .committed, ts: commitTS)
-        for key in written { try db.store.resolveIntent(&b, key: key, txn: id, commitTS: commitTS) }
-        do { try db.store.engine.write(b, sync: true) } catch { throw MVCCStore.storageError(error) }
+        KVRange.putRecord(&b, at: TxnRecord.key(id, anchor: anchor),
+                          TxnRecord(status: .committed, timestamp: commitTS, heartbeat: SystemClock.wallNanos()))
+        do {
+            try recordRange.write(b, sync: true)
+        } catch {
+            // Not committed: readers find the record still pending and its owner gone.
+            recordRange.live.finish(id)
+            throw error
+        }
+        recordRange.live.finish(id)
+        self.commitTS = commitTS
+        gateway.observe(commitTS)
+        // The record decides from here on; the intents become versions range by range.
+        try resolveIntents(at: commitTS)
+    }
+
+    /// Whether nothing this transaction read changed in `(from, to]`; notes its reads at `to`
+    /// first, so that later writers land above it.
+    private func refresh(from: Timestamp, to: Timestamp) throws(KVError) -> Bool {
+        for key in reads where !writtenSet.contains(ByteKey(key)) {
+            let range = db.router.range(for: key)
+            range.reads.noteRead(key, at: to, txn: id)
+            if try changed(range, lower: key, upper: key + [0], from: from, to: to) { return false }
+        }
+        for span in scans {
+            for piece in db.router.ranges(lower: span.lower, upper: span.upper) {
+                piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: to, txn: id)
+                if try changed(piece.range, lower: piece.lower, upper: piece.upper, from: from, to: to) { return false }
+            }
+        }
         return true
+    }
+
+    /// Whether another transaction wrote into `[lower, upper)` of `range` at a timestamp in
+    /// `(from, to]`: a committed version there, or an intent whose owner committed there (a
+    /// pending owner is pushed above `to`).
+    private func changed(_ range: KVRange, lower: [UInt8], upper: [UInt8], from: Timestamp, to: Timestamp) throws(KVError) -> Bool {
+        do {
+            let it = try range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(lower, .zero),
+                                                                   upperBound: MVCCKey.encode(upper, .zero)))
+            try it.seek(MVCCKey.encode(lower, .zero))
+            while it.isValid {
+                guard let (_, ts) = MVCCKey.decode(it.key) else { try it.next(); continue }
+                if ts.isZero {
+                    if let intent = KVRange.decodeIntent(it.value), intent.txn != id,
+                       case .committed(let c) = try db.resolve(intent, above: to), c > from && c <= to {
+                        return true
+                    }
+                } else if ts > from && ts <= to {
+                    return true
+                }
+                try it.next()
+            }
+        } catch let e as KVError {
+            throw e
+        } catch {
+            throw KVError(.ioError, "storage error: \(error)")
+        }
+        return false
+    }
+
+    /// Turns the intents into versions at `commitTS` (or removes them: nil), one write per range.
+    private func resolveIntents(at commitTS: Timestamp?) throws(KVError) {
+        var batches: [Int: (range: KVRange, batch: WriteBatch)] = [:]
+        for key in written {
+            let range = db.router.range(for: key)
+            guard let intent = try range.intent(on: key), intent.txn == id else { continue }
+            var entry = batches[range.id] ?? (range, WriteBatch())
+            entry.batch.delete(MVCCKey.encode(key, .zero))
+            if let commitTS { KVRange.putVersion(&entry.batch, key: key, ts: commitTS, value: intent.value) }
+            batches[range.id] = entry
+        }
+        for (_, e) in batches { try e.range.write(e.batch, sync: false) }
     }
 
     /// Aborts: removes the intents and releases the locks.
     public func rollback() {
         guard !finished else { return }
         finished = true
-        var b = WriteBatch()
-        MVCCStore.putRecord(&b, txn: id, status: .aborted, ts: readTS)
-        for key in written { try? db.store.resolveIntent(&b, key: key, txn: id, commitTS: nil) }
-        try? db.store.engine.write(b, sync: false)
+        if let anchor {
+            let recordRange = db.router.range(for: anchor)
+            var b = WriteBatch()
+            KVRange.putRecord(&b, at: TxnRecord.key(id, anchor: anchor),
+                              TxnRecord(status: .aborted, timestamp: writeTS, heartbeat: SystemClock.wallNanos()))
+            try? recordRange.write(b, sync: false)
+            recordRange.live.finish(id)
+            try? resolveIntents(at: nil)
+        }
         db.locks.releaseAll(id)
     }
 }

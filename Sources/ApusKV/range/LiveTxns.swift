@@ -1,0 +1,99 @@
+import ApusCore
+import Foundation
+
+/// The live transactions whose records a range holds, and how far they have been pushed: the
+/// in-memory side of the records, where a reader that met a pending intent and the owner's
+/// commit meet, one at a time.
+///
+/// A reader at `ts` that meets a pending intent pushes its owner (`push(_:above:)`): the owner
+/// may then commit only above `ts`, so the reader skips the intent without waiting. The owner
+/// decides its commit timestamp here (`decide(_:at:)`): refused while a push asks for a later
+/// one (the owner refreshes its reads up to it and asks again), else fixed, after which pushes
+/// wait until the commit is written (`finish(_:)`). A transaction not held here has finished or
+/// its owner is gone: its durable record says which.
+///
+/// Concurrency: `Sendable`; the states sit behind one condition per range.
+public final class LiveTxns: @unchecked Sendable {
+    private enum State {
+        /// Not yet committing: it must commit above `minimum`.
+        case pending(minimum: Timestamp)
+        /// Committing at the timestamp, its record being written.
+        case committing(Timestamp)
+    }
+
+    /// What a push found.
+    public enum PushOutcome: Equatable, Sendable {
+        /// The transaction will commit above the pusher's timestamp (or never).
+        case pushed
+        /// Not live here: finished (perhaps just now, at or below the pusher's timestamp) or
+        /// abandoned; its durable record decides.
+        case gone
+    }
+
+    private let cond = NSCondition()
+    private var states: [TxnID: State] = [:]
+
+    public init() {}
+
+    /// Registers `txn` as live and pending, before its first intent is laid.
+    public func begin(_ txn: TxnID) {
+        cond.lock()
+        if states[txn] == nil { states[txn] = .pending(minimum: .zero) }
+        cond.unlock()
+    }
+
+    /// Pushes `txn` to commit above `ts`. A transaction committing at or below `ts` is waited
+    /// for (its record is being written): the pusher then reads the record.
+    public func push(_ txn: TxnID, above ts: Timestamp) -> PushOutcome {
+        cond.lock()
+        defer { cond.unlock() }
+        while true {
+            switch states[txn] {
+            case nil:
+                return .gone
+            case .pending(let minimum):
+                if minimum <= ts { states[txn] = .pending(minimum: ts.next) }
+                return .pushed
+            case .committing(let at):
+                if at > ts { return .pushed }
+                // At or below the pusher: wait for the record, then the value counts.
+                cond.wait()
+            }
+        }
+    }
+
+    /// Fixes `txn`'s commit timestamp at `ts`, unless a push asks for a later one.
+    /// - Returns: nil when fixed (the caller writes the record, then calls `finish`); else the
+    ///   timestamp the transaction must commit at or above.
+    public func decide(_ txn: TxnID, at ts: Timestamp) -> Timestamp? {
+        cond.lock()
+        defer { cond.unlock() }
+        if case .pending(let minimum) = states[txn], minimum > ts { return minimum }
+        states[txn] = .committing(ts)
+        return nil
+    }
+
+    /// The timestamp `txn` has been pushed to commit at or above (zero: never pushed).
+    public func minimum(_ txn: TxnID) -> Timestamp {
+        cond.lock()
+        defer { cond.unlock() }
+        if case .pending(let minimum) = states[txn] { return minimum }
+        return .zero
+    }
+
+    /// `txn` finished (its record says how, and its intents are resolved or being resolved
+    /// from it); waiting pushers go on.
+    public func finish(_ txn: TxnID) {
+        cond.lock()
+        states[txn] = nil
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The transactions held (for tests).
+    public var count: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return states.count
+    }
+}

@@ -1,0 +1,292 @@
+import ApusCore
+@testable import ApusKV
+import ApusStorage
+import Foundation
+import Synchronization
+import Testing
+
+/// Transactions from gateways with skewed clocks over several ranges, with no commit order of
+/// any one node: the timestamp caches, pushes and refreshes alone keep the histories
+/// serializable and every snapshot consistent.
+@Suite struct GatewayTests {
+    private static func withDB(splitPoints: [[UInt8]], _ body: (TxnDB) throws -> Void) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = StorageOptions()
+        o.comparator = .mvcc
+        let engine = try StorageEngine.open(directory: dir, options: o)
+        defer { try? engine.close() }
+        try body(TxnDB(engine: engine, splitPoints: splitPoints))
+    }
+
+    /// Clock offsets of the gateways: one on time, one a little ahead, one behind, one far
+    /// ahead (as nodes' clocks drift within a cluster's maximum offset).
+    static let offsets: [Int64] = [0, 3_000_000, -20_000_000, 250_000_000]
+
+    private static func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    /// List-append transactions over eight keys on three ranges, each worker on its own
+    /// gateway; some read every list through a scan. The history must have no cycle.
+    @Test(arguments: [UInt64(11), 12, 13])
+    func listAppendAcrossGatewaysIsSerializable(seed: UInt64) throws {
+        try GatewayTests.withDB(splitPoints: [GatewayTests.b("list3"), GatewayTests.b("list6")]) { db in
+            let gateways = GatewayTests.offsets.map { TxnGateway(offsetNanos: $0, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos) }
+            let log = HistoryLog()
+            runThreads(gateways.count) { worker in
+                var rng = SplitMix64(seed: seed &* 100 &+ UInt64(worker))
+                for n in 0..<40 {
+                    let tx = db.begin(.serializable, lockTimeout: 5, gateway: gateways[worker])
+                    var h = HistoryTxn()
+                    func parse(_ v: [UInt8]?) -> [Int] {
+                        (v.map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: ",").compactMap { Int($0) }
+                    }
+                    do {
+                        if rng.uniform(4) == 0 {
+                            // Read every list in one scan (a span across all three ranges).
+                            for (k, v) in try tx.scan(lower: GatewayTests.b("list0"), upper: GatewayTests.b("list9")) {
+                                if let key = Int(String(decoding: k.dropFirst(4), as: UTF8.self)) { h.reads[key] = parse(v) }
+                            }
+                            for key in 0..<8 where h.reads[key] == nil { h.reads[key] = [] }
+                        }
+                        for op in 0..<3 {
+                            let key = rng.uniform(8)
+                            let list = parse(try tx.get(GatewayTests.b("list\(key)")))
+                            if h.reads[key] == nil && h.appends[key] == nil { h.reads[key] = list }
+                            if rng.uniform(2) == 0 {
+                                let el = worker * 100_000 + n * 10 + op
+                                try tx.put(GatewayTests.b("list\(key)"), GatewayTests.b((list + [el]).map(String.init).joined(separator: ",")))
+                                h.appends[key, default: []].append(el)
+                            }
+                        }
+                        try tx.commit()
+                        log.add(h)
+                    } catch {
+                        tx.rollback()
+                    }
+                }
+            }
+            let history = log.all
+            #expect(history.count > 40, "seed \(seed)")
+            #expect(ListAppendChecker.violations(history) == [], "seed \(seed)")
+        }
+    }
+
+    /// Transfers between accounts on four ranges from gateways with skewed clocks, while
+    /// read-only transactions on every gateway sum all accounts: every sum is the total (each
+    /// snapshot is consistent), and so is the final one (no lost update).
+    @Test(arguments: [UInt64(21), 22, 23])
+    func everySnapshotSeesTheSameTotal(seed: UInt64) throws {
+        let accounts = 12
+        let splits = [GatewayTests.b("acct03"), GatewayTests.b("acct06"), GatewayTests.b("acct09")]
+        try GatewayTests.withDB(splitPoints: splits) { db in
+            let gateways = GatewayTests.offsets.map { TxnGateway(offsetNanos: $0, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos) }
+            let setup = db.begin()
+            for i in 0..<accounts { try setup.put(GatewayTests.b(String(format: "acct%02d", i)), GatewayTests.b("100")) }
+            try setup.commit()
+            let wrongSums = Mutex<[Int]>([])
+            let sums = Mutex(0)
+            runThreads(gateways.count * 2) { worker in
+                var rng = SplitMix64(seed: seed &* 1000 &+ UInt64(worker))
+                let gateway = gateways[worker % gateways.count]
+                if worker >= gateways.count {
+                    // A reader: whole-table sums, half by point reads, half by a scan.
+                    for n in 0..<40 {
+                        let tx = db.begin(.serializable, lockTimeout: 5, gateway: gateway)
+                        do {
+                            var total = 0
+                            if n % 2 == 0 {
+                                for i in 0..<accounts {
+                                    total += Int(String(decoding: try tx.get(GatewayTests.b(String(format: "acct%02d", i))) ?? [], as: UTF8.self)) ?? 0
+                                }
+                            } else {
+                                for (_, v) in try tx.scan(lower: GatewayTests.b("acct"), upper: GatewayTests.b("acct99")) {
+                                    total += Int(String(decoding: v, as: UTF8.self)) ?? 0
+                                }
+                            }
+                            try tx.commit()
+                            sums.withLock { $0 += 1 }
+                            if total != accounts * 100 { wrongSums.withLock { $0.append(total) } }
+                        } catch {
+                            tx.rollback()
+                        }
+                    }
+                    return
+                }
+                var done = 0, attempts = 0
+                while done < 40 && attempts < 400 {
+                    attempts += 1
+                    let from = rng.uniform(accounts), to = rng.uniform(accounts)
+                    if from == to { continue }
+                    let tx = db.begin(.serializable, lockTimeout: 5, gateway: gateway)
+                    do {
+                        let kf = GatewayTests.b(String(format: "acct%02d", from)), kt = GatewayTests.b(String(format: "acct%02d", to))
+                        let a = Int(String(decoding: try tx.get(kf) ?? [], as: UTF8.self)) ?? 0
+                        let c = Int(String(decoding: try tx.get(kt) ?? [], as: UTF8.self)) ?? 0
+                        try tx.put(kf, GatewayTests.b(String(a - 1)))
+                        try tx.put(kt, GatewayTests.b(String(c + 1)))
+                        try tx.commit()
+                        done += 1
+                    } catch {
+                        tx.rollback()
+                    }
+                }
+            }
+            #expect(wrongSums.withLock { $0 } == [], "seed \(seed)")
+            #expect(sums.withLock { $0 } > 40, "seed \(seed)")
+            for g in gateways {
+                var total = 0
+                for (_, v) in try db.begin(gateway: g).scan(lower: GatewayTests.b("acct"), upper: GatewayTests.b("acct99")) {
+                    total += Int(String(decoding: v, as: UTF8.self)) ?? 0
+                }
+                #expect(total == accounts * 100, "seed \(seed)")
+            }
+        }
+    }
+
+    /// A writer on a gateway whose clock is far behind writes a key that a gateway far ahead
+    /// read: the write lands above that read, so the reader's snapshot stays right and the
+    /// reader, refreshing, fails its write skew instead of committing it. (The gateways allow
+    /// for the 10 s between their clocks.)
+    @Test func aWriterBehindLandsAboveAReadAhead() throws {
+        try GatewayTests.withDB(splitPoints: [GatewayTests.b("y")]) { db in
+            let ahead = TxnGateway(offsetNanos: 5_000_000_000, maxOffsetNanos: 11_000_000_000)
+            let behind = TxnGateway(offsetNanos: -5_000_000_000, maxOffsetNanos: 11_000_000_000)
+            let setup = db.begin()
+            try setup.put(GatewayTests.b("x"), GatewayTests.b("0"))
+            try setup.put(GatewayTests.b("y"), GatewayTests.b("0"))
+            try setup.commit()
+            let t1 = db.begin(.serializable, gateway: ahead)
+            #expect(try t1.get(GatewayTests.b("x")) == GatewayTests.b("0"))
+            #expect(try t1.get(GatewayTests.b("y")) == GatewayTests.b("0"))
+            // T2, 10 s behind, reads y: the setup committed above its clock, within the
+            // uncertainty interval, so its read timestamp moves up and it reads the value.
+            let t2 = db.begin(.serializable, gateway: behind)
+            let t2Start = t2.readTS
+            #expect(try t2.get(GatewayTests.b("y")) == GatewayTests.b("0"))
+            #expect(t2.readTS > t2Start)
+            // It writes x, which t1 read: the write lands above t1's read.
+            try t2.put(GatewayTests.b("x"), GatewayTests.b("2"))
+            #expect(t2.writeTS > t1.readTS, "the write landed below a read of its key")
+            try t2.commit()
+            // Write skew: t1 writes y, which t2 read (its refresh noted the read at its commit
+            // timestamp, so t1's write lands above that); t2 committed x, which t1 read, above
+            // t1's read timestamp: t1's refresh fails.
+            try t1.put(GatewayTests.b("y"), GatewayTests.b("1"))
+            var code: String?
+            do { try t1.commit() } catch { code = (error as? KVError)?.code.code }
+            #expect(code == "40001")
+            // The gateway behind observed its pushed commit: its next transaction reads it.
+            #expect(try db.begin(gateway: behind).get(GatewayTests.b("x")) == GatewayTests.b("2"))
+            #expect(try db.begin(gateway: ahead).get(GatewayTests.b("y")) == GatewayTests.b("0"))
+        }
+    }
+
+    /// A value committed on a gateway whose clock is ahead is read by a transaction that begins
+    /// afterwards on a gateway behind it (the commit is within its uncertainty interval); a
+    /// pending one is not waited for.
+    @Test func aCommitOnAGatewayAheadIsSeenByALaterTransactionBehind() throws {
+        try GatewayTests.withDB(splitPoints: []) { db in
+            let ahead = TxnGateway(offsetNanos: 200_000_000, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos)
+            let behind = TxnGateway(offsetNanos: -200_000_000, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos)
+            let w = db.begin(gateway: ahead)
+            try w.put(GatewayTests.b("k"), GatewayTests.b("v1"))
+            try w.commit()
+            let r = db.begin(.repeatableRead, gateway: behind)
+            #expect(r.readTS < w.writeTS, "the clocks were not skewed")
+            #expect(try r.get(GatewayTests.b("k")) == GatewayTests.b("v1"))
+            // A pending write from ahead is concurrent: the reader pushes it and reads on.
+            let p = db.begin(gateway: ahead)
+            try p.put(GatewayTests.b("k"), GatewayTests.b("v2"))
+            #expect(try r.get(GatewayTests.b("k")) == GatewayTests.b("v1"))
+            try p.commit()
+            // Now p's commit is within r's uncertainty interval, and r cannot tell that it came
+            // after r began: r restarts (40001) rather than read a moved snapshot.
+            var again: [UInt8]?
+            var code: String?
+            do { again = try r.get(GatewayTests.b("k")) } catch { code = (error as? KVError)?.code.code }
+            #expect(code == "40001" || (code == nil && again == GatewayTests.b("v1")), "the snapshot moved")
+            #expect(try db.begin(gateway: behind).get(GatewayTests.b("k")) == GatewayTests.b("v2"))
+        }
+    }
+}
+
+/// What a stop between a commit's record and its intents' resolution leaves: a COMMITTED record
+/// and intents on other ranges. Readers count them as committed values (through the record),
+/// within the uncertainty interval too, and a later writer keeps the committed value as a
+/// version under its own intent.
+@Suite struct UnresolvedCommitTests {
+    private static func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    /// Lays intents of transaction 77 on "a" (its anchor) and "z", with a COMMITTED record at
+    /// `commitTS`, as the record's durable write leaves them before resolution.
+    private static func leaveCommitted(_ db: TxnDB, at commitTS: Timestamp) throws {
+        var batch = WriteBatch()
+        for k in ["a", "z"] {
+            MVCCStore.putIntent(&batch, key: b(k), txn: 77, ts: commitTS, value: b("v-\(k)"), anchor: b("a"))
+        }
+        KVRange.putRecord(&batch, at: TxnRecord.key(77, anchor: b("a")),
+                          TxnRecord(status: .committed, timestamp: commitTS, heartbeat: SystemClock.wallNanos()))
+        try db.store.engine.write(batch, sync: true)
+    }
+
+    private static func withDB(_ body: (TxnDB) throws -> Void) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = StorageOptions()
+        o.comparator = .mvcc
+        let engine = try StorageEngine.open(directory: dir, options: o)
+        defer { try? engine.close() }
+        try body(TxnDB(engine: engine, splitPoints: [b("m")]))
+    }
+
+    @Test func committedIntentsAreReadThroughTheirRecord() throws {
+        try UnresolvedCommitTests.withDB { db in
+            let gateway = TxnGateway(maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos)
+            // Committed 100 ms ahead of the gateway's clock, on a gateway whose clock is ahead.
+            let commitTS = Timestamp(wallNanos: gateway.now().wallNanos + 100_000_000)
+            try UnresolvedCommitTests.leaveCommitted(db, at: commitTS)
+            // A reader allowing for skewed clocks begins below the commit, within its
+            // uncertainty interval: it moves up and reads both values.
+            let r = db.begin(.repeatableRead, gateway: gateway)
+            #expect(r.readTS < commitTS)
+            #expect(try r.get(UnresolvedCommitTests.b("z")) == UnresolvedCommitTests.b("v-z"))
+            #expect(r.readTS >= commitTS)
+            #expect(try r.get(UnresolvedCommitTests.b("a")) == UnresolvedCommitTests.b("v-a"))
+            // A reader on one clock (no uncertainty) below the commit does not see it.
+            let early = db.begin(.repeatableRead)
+            if early.readTS < commitTS {
+                #expect(try early.scan(lower: UnresolvedCommitTests.b("a"), upper: UnresolvedCommitTests.b("zz")).isEmpty)
+            }
+        }
+    }
+
+    @Test func aLaterWriterKeepsTheCommittedValueAsAVersion() throws {
+        try UnresolvedCommitTests.withDB { db in
+            let commitTS = db.gateway.now()
+            try UnresolvedCommitTests.leaveCommitted(db, at: commitTS)
+            let w = db.begin(.serializable)
+            #expect(w.readTS > commitTS)
+            try w.put(UnresolvedCommitTests.b("z"), UnresolvedCommitTests.b("w-z"))
+            // Before w commits, a reader sees the committed value (now a version under w's intent).
+            #expect(try db.begin().get(UnresolvedCommitTests.b("z")) == UnresolvedCommitTests.b("v-z"))
+            try w.commit()
+            #expect(try db.begin().get(UnresolvedCommitTests.b("z")) == UnresolvedCommitTests.b("w-z"))
+            // The committed value stays in the history at its timestamp (w was pushed above the
+            // reader that met its intent).
+            #expect(try db.store.latestVersion(UnresolvedCommitTests.b("z")) == w.commitTS)
+            #expect(w.commitTS.map { $0 > w.writeTS } == true)
+            #expect(try db.store.get(UnresolvedCommitTests.b("z"), readTS: commitTS, txn: 0, reportIntents: false) == .value(UnresolvedCommitTests.b("v-z")))
+            // A REPEATABLE READ writer whose snapshot is below the commit fails (first committer wins).
+            let stale = db.begin(.repeatableRead)
+            let commit2 = stale.readTS.next
+            var batch = WriteBatch()
+            MVCCStore.putIntent(&batch, key: UnresolvedCommitTests.b("q"), txn: 78, ts: commit2, value: UnresolvedCommitTests.b("v-q"), anchor: UnresolvedCommitTests.b("q"))
+            KVRange.putRecord(&batch, at: TxnRecord.key(78, anchor: UnresolvedCommitTests.b("q")),
+                              TxnRecord(status: .committed, timestamp: commit2, heartbeat: SystemClock.wallNanos()))
+            try db.store.engine.write(batch, sync: true)
+            var code: String?
+            do { try stale.put(UnresolvedCommitTests.b("q"), UnresolvedCommitTests.b("lost")) } catch { code = (error as? KVError)?.code.code }
+            #expect(code == "40001")
+        }
+    }
+}
