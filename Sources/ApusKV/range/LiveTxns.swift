@@ -12,6 +12,10 @@ import Foundation
 /// wait until the commit is written (`finish(_:)`). A transaction not held here has finished or
 /// its owner is gone: its durable record says which.
 ///
+/// The SQL layer keeps its transactions here too (`MVCCLayer`), from the first write until the
+/// intents are resolved, and reads the state without pushing (its commit order keeps commits
+/// above reads).
+///
 /// Concurrency: `Sendable`; the states sit behind one condition per range.
 public final class LiveTxns: @unchecked Sendable {
     private enum State {
@@ -28,6 +32,15 @@ public final class LiveTxns: @unchecked Sendable {
         /// Not live here: finished (perhaps just now, at or below the pusher's timestamp) or
         /// abandoned; its durable record decides.
         case gone
+    }
+
+    /// A live transaction's state, for a caller that decides visibility itself.
+    public enum Status: Equatable, Sendable {
+        /// Not yet committing: it must commit above `minimum`.
+        case pending(minimum: Timestamp)
+        /// Its commit timestamp is fixed (its record is being written or, for a caller that
+        /// keeps it here until its intents are resolved, written).
+        case committing(Timestamp)
     }
 
     private let cond = NSCondition()
@@ -71,6 +84,34 @@ public final class LiveTxns: @unchecked Sendable {
         if case .pending(let minimum) = states[txn], minimum > ts { return minimum }
         states[txn] = .committing(ts)
         return nil
+    }
+
+    /// Fixes `txn`'s commit timestamp at `ts` without asking the pushes: for a coordinator
+    /// whose commit order already places every commit above every read (the SQL layer's
+    /// `TxnCoordinator`, whose readers read below its applied watermark).
+    public func fix(_ txn: TxnID, at ts: Timestamp) {
+        cond.lock()
+        states[txn] = .committing(ts)
+        cond.unlock()
+    }
+
+    /// `txn`'s commit did not happen (its record's write failed): pending again.
+    public func undecide(_ txn: TxnID) {
+        cond.lock()
+        if states[txn] != nil { states[txn] = .pending(minimum: .zero) }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// `txn`'s state, nil when it is not live here.
+    public func status(_ txn: TxnID) -> Status? {
+        cond.lock()
+        defer { cond.unlock() }
+        switch states[txn] {
+        case nil: return nil
+        case .pending(let minimum): return .pending(minimum: minimum)
+        case .committing(let ts): return .committing(ts)
+        }
     }
 
     /// The timestamp `txn` has been pushed to commit at or above (zero: never pushed).

@@ -111,9 +111,6 @@ public final class MVCCLayer: @unchecked Sendable {
     private let clock = NSLock()
     private var hlc = HybridLogicalClock()
     private let mutex = NSLock()
-    /// Transactions of this process that wrote and have not finished: nil while running, the
-    /// commit timestamp from the moment the coordinator assigns it until their intents are resolved.
-    private var states: [TxnID: Timestamp?] = [:]
     /// Serializes the removal of abandoned transactions' intents with writers replacing them.
     let cleanupLock = NSLock()
     /// How long a PENDING record's heartbeat stays valid (ns); tests lower it.
@@ -240,31 +237,34 @@ public final class MVCCLayer: @unchecked Sendable {
 
     // MARK: Transaction states
 
-    func began(_ txn: TxnID) {
-        mutex.lock()
-        states[txn] = .some(nil)
-        mutex.unlock()
+    // A transaction that wrote is live in `LiveTxns` of the range holding its record (the
+    // range of its anchor, its first written key), where a reader of one of its intents finds
+    // it: pending while it runs, committing from the moment the coordinator gives it a commit
+    // timestamp until its intents are resolved.
+
+    func began(_ txn: TxnID, anchor: [UInt8]) {
+        router.range(for: anchor).live.begin(txn)
     }
 
-    func committing(_ txn: TxnID, at ts: Timestamp) {
-        mutex.lock()
-        states[txn] = .some(ts)
-        mutex.unlock()
+    func committing(_ txn: TxnID, anchor: [UInt8], at ts: Timestamp) {
+        router.range(for: anchor).live.fix(txn, at: ts)
     }
 
     /// `stagedCommit`: the transaction committed at this timestamp through a STAGING record
     /// (remembered for readers whose snapshot still holds that record; see `visibility`).
-    func finished(_ txn: TxnID, stagedCommit: Timestamp? = nil) {
-        mutex.lock()
-        states[txn] = nil
+    func finished(_ txn: TxnID, anchor: [UInt8]?, stagedCommit: Timestamp? = nil) {
+        guard let anchor else { return }
         if let stagedCommit {
+            // Remembered before the live state goes, so that a reader finds one or the other.
+            mutex.lock()
             recentStaged[txn] = stagedCommit
             recentStagedOrder.append(txn)
             if recentStagedOrder.count > MVCCLayer.recentStagedMax {
                 recentStaged[recentStagedOrder.removeFirst()] = nil
             }
+            mutex.unlock()
         }
-        mutex.unlock()
+        router.range(for: anchor).live.finish(txn)
     }
 
     /// The latest transactions of this process that committed through a STAGING record and
@@ -290,20 +290,21 @@ public final class MVCCLayer: @unchecked Sendable {
     /// The group write that held the COMMITTED records of `txns` failed: they are not committed
     /// (readers must not see their intents while their owners abort them). Called by the
     /// coordinator before readers may read at their commit timestamps.
-    func commitFailed(_ txns: [TxnID]) {
-        mutex.lock()
-        for txn in txns where states[txn] != nil { states[txn] = .some(nil) }
-        mutex.unlock()
+    func commitFailed(_ txns: [(id: TxnID, anchor: [UInt8])]) {
+        for t in txns { router.range(for: t.anchor).live.undecide(t.id) }
     }
 
     /// Test hook: runs when a commit failed, before the transaction removes its intents.
     var commitFailureHookForTesting: (() -> Void)?
 
-    /// nil: not a running transaction of this process; .some(nil): running; .some(ts): committed at ts.
-    func state(_ txn: TxnID) -> Timestamp?? {
-        mutex.lock()
-        defer { mutex.unlock() }
-        return states[txn]
+    /// The state of `intent`'s owner, from its record range's live transactions: nil when not
+    /// live; .some(nil): running; .some(ts): committed at ts (its intents being resolved).
+    func state(of intent: Intent) -> Timestamp?? {
+        switch router.range(for: intent.recordKey).live.status(intent.txn) {
+        case nil: return nil
+        case .pending?: return .some(nil)
+        case .committing(let ts)?: return .some(ts)
+        }
     }
 
     func expired(_ record: TxnRecord) -> Bool {
@@ -313,7 +314,7 @@ public final class MVCCLayer: @unchecked Sendable {
     /// Whether a reader sees `intent` (on `key`, met in `snapshot`); an abandoned owner is aborted
     /// and the intent removed on the way.
     func visibility(_ intent: Intent, _ key: [UInt8], _ snapshot: Snapshot) throws(KVError) -> IntentVisibility {
-        switch state(intent.txn) {
+        switch state(of: intent) {
         case .some(.some(let ts)): return .committed(ts)
         case .some(.none): return .invisible
         case .none: break
@@ -335,7 +336,7 @@ public final class MVCCLayer: @unchecked Sendable {
             if let ts = recentlyStaged(intent.txn) { return .committed(ts) }
             cleanupLock.lock()
             defer { cleanupLock.unlock() }
-            if state(intent.txn) == nil, try range.record(at: recordKey)?.status == .staging {
+            if state(of: intent) == nil, try range.record(at: recordKey)?.status == .staging {
                 // Still undecided now: deciding it counts the intents once, in the current state,
                 // which agrees with the snapshot's (a gone owner writes no more, and intents are
                 // removed only after their record stopped being STAGING).
@@ -359,7 +360,7 @@ public final class MVCCLayer: @unchecked Sendable {
         let recordKey = intent.recordKey
         let recordRange = router.range(for: recordKey)
         guard var record = try recordRange.record(at: recordKey), record.status == .pending,
-              expired(record), state(intent.txn) == nil else { return }
+              expired(record), state(of: intent) == nil else { return }
         record.status = .aborted
         var b = WriteBatch()
         KVRange.putRecord(&b, at: recordKey, record)
@@ -476,7 +477,7 @@ public final class MVCCLayer: @unchecked Sendable {
             cleanupLock.lock()
             defer { cleanupLock.unlock() }
             guard let again = try range.intent(on: key), again.txn == intent.txn else { return nil }
-            if state(intent.txn) != nil {
+            if state(of: intent) != nil {
                 throw SQLError(.serializationFailure, "could not serialize access: the row holds the write of a running transaction")
             }
             let recordKey = intent.recordKey

@@ -208,7 +208,7 @@ final class MVCCTransaction {
         let first = anchor == nil
         if first {
             anchor = key
-            layer.began(id)
+            layer.began(id, anchor: key)
         }
         if spans.insert(key) { recordStale = true }
         if first || SystemClock.wallNanos() - heartbeat > layer.heartbeatTimeoutNanos / 2 {
@@ -273,7 +273,7 @@ final class MVCCTransaction {
     /// number of its intents (its in-flight writes: implicitly committed once all are durable,
     /// which the group write's sync ensures on the one engine; `resolve` then makes it explicit).
     func stamp(_ ts: Timestamp) -> WriteBatch {
-        layer.committing(id, at: ts)
+        if let anchor { layer.committing(id, anchor: anchor, at: ts) }
         var b = WriteBatch()
         if committingInOnePhase, let cache {
             sortedWritten.forEach { key in
@@ -314,7 +314,7 @@ final class MVCCTransaction {
     func resolve(at ts: Timestamp) {
         // A test stop models a crash: the process does not remember the commit.
         let remember = layer.stopResolutionForTesting == nil
-        defer { layer.finished(id, stagedCommit: staged && remember ? ts : nil) }
+        defer { layer.finished(id, anchor: anchor, stagedCommit: staged && remember ? ts : nil) }
         if committingInOnePhase {
             // The versions went with the commit point: nothing to resolve.
             pending = RangeBatcher(router: layer.router)
@@ -372,7 +372,7 @@ final class MVCCTransaction {
 
     /// Removes the intents and the record (a rollback, or a commit that failed).
     func abort() {
-        defer { layer.finished(id) }
+        defer { layer.finished(id, anchor: anchor) }
         pending = RangeBatcher(router: layer.router)
         pendingKeys = []
         // Nothing reached the engine: nothing to remove.
@@ -392,7 +392,7 @@ final class MVCCTransaction {
     func abandon() {
         try? flush()
         layer.noteAbandoned()
-        layer.finished(id)
+        layer.finished(id, anchor: anchor)
         written = []
     }
 }

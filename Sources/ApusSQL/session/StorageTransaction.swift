@@ -595,7 +595,8 @@ public final class StorageTransaction: KVTransaction {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             committed = try control.commit(id: id, batch: WriteBatch(), keys: keys, reads: readSet, start: start,
                                            readTS: mvcc.readTS, bumpsGeneration: bumpsGeneration,
-                                           exclusiveDDL: schemaLock == .exclusive, stampBytes: mvcc.commitBytes) { ts in
+                                           exclusiveDDL: schemaLock == .exclusive, stampBytes: mvcc.commitBytes,
+                                           anchor: mvcc.anchor) { ts in
                 commitTS = ts
                 return mvcc.stamp(ts)
             }

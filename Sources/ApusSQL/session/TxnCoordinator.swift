@@ -138,7 +138,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     private var group = WriteBatch()
     private var groupLast: UInt64 = 0
     /// MVCC layout: the transactions whose COMMITTED records are in `group`.
-    private var groupTxns: [TxnID] = []
+    private var groupTxns: [(id: TxnID, anchor: [UInt8])] = []
     private var writing = false
     /// The commits whose batch the engine refused, and why.
     private var failures: [(from: UInt64, through: UInt64, error: SQLError)] = []
@@ -428,7 +428,7 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// commit's timestamp (the clock's next, so commit timestamps follow the commit order), and
     /// returns what to write at the commit point (the COMMITTED record), instead of `batch`.
     func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, readTS: Timestamp? = nil,
-                bumpsGeneration: Bool, exclusiveDDL: Bool = false, stampBytes: Int = 0,
+                bumpsGeneration: Bool, exclusiveDDL: Bool = false, stampBytes: Int = 0, anchor: [UInt8]? = nil,
                 stamp: ((Timestamp) -> WriteBatch)? = nil) throws(SQLError) -> UInt64 {
         cond.lock()
         leases[id] = nil
@@ -461,7 +461,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             noteWrites(notes, at: ts, router: mvcc.router)
             group.append(contentsOf: stamp(ts))
             groupLastTS = ts
-            groupTxns.append(id)
+            if let anchor { groupTxns.append((id, anchor)) }
         } else {
             commitLog.note(notes, at: TxnCoordinator.stamp(me))
             group.append(contentsOf: batch)

@@ -68,12 +68,22 @@ import Testing
             #expect(record.status == .pending)
             let spans = try #require(record.spans)
             for key in tx.writtenKeys { #expect(spans.contains { $0.contains(key) }) }
+            // The running transaction is live on its record's range, and only there: a reader of
+            // an intent on another range finds it through the intent's record key.
+            let recordRange = layer.router.range(for: recordKey)
+            #expect(recordRange.live.status(tx.id) == .pending(minimum: .zero))
+            for r in layer.router.all where r !== recordRange { #expect(r.live.status(tx.id) == nil) }
+            let far = try #require(tx.writtenKeys.first { layer.router.range(for: $0) !== recordRange })
+            let farIntent = try #require(try layer.router.range(for: far).intent(on: far))
+            #expect(layer.state(of: farIntent) == .some(nil))
             layer.stopResolutionForTesting = .afterCommitPoint
             _ = try s.execute(sql: "COMMIT")
             // Several ranges: a parallel commit, STAGING with its three in-flight writes.
             let staged = try #require(try layer.router.range(for: recordKey).record(at: recordKey))
             #expect(staged.status == .staging && staged.spans == spans && staged.inFlight == 3)
             #expect(try MVCCLayoutTests.leftovers(engine) == (3, 1))
+            // The test stop models a crash: the process forgot the transaction.
+            #expect(recordRange.live.status(tx.id) == nil)
             engine.closeForCrashTest()
             fs.crash(mode: .dropUnsynced)
         }
@@ -298,7 +308,7 @@ import Testing
         try engine.write(b)
         #expect(try MVCCLayoutTests.leftovers(engine) == (0, 0))
         // The owner's `finished`, which the test stop skipped, remembers the commit.
-        layer.finished(tx.id, stagedCommit: record.timestamp)
+        layer.finished(tx.id, anchor: tx.anchor, stagedCommit: record.timestamp)
         for forget in [false, true] {
             if forget { layer.forgetRecentStagedForTesting() }
             guard case let .committed(ts) = try layer.visibility(intent, key, snapshot) else {
