@@ -32,7 +32,9 @@ import Testing
                 reads.append((lo, hi, t, txn))
             default:
                 let k = rng.uniform(keySpace), txn = TxnID(1 + rng.uniform(4)), at = 1 + rng.uniform(200)
-                let got = try cache.write(TimestampCacheTests.key(k), txn: txn, atLeast: TimestampCacheTests.ts(at)) { (ts: Timestamp) throws(KVError) -> Timestamp in ts }
+                let got = try cache.write(TimestampCacheTests.key(k), txn: txn, atLeast: TimestampCacheTests.ts(at)) {
+                    (ts: Timestamp) throws(KVError) -> Timestamp in ts
+                }
                 // The model: above every other transaction's read of k, and not below `at` or
                 // the writer's own reads (the cache may merge those into "somebody's").
                 let covering = reads.filter { $0.lo <= k && k < $0.hi }

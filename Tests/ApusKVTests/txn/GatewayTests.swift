@@ -280,7 +280,8 @@ import Testing
             let stale = db.begin(.repeatableRead)
             let commit2 = stale.readTS.next
             var batch = WriteBatch()
-            MVCCStore.putIntent(&batch, key: UnresolvedCommitTests.b("q"), txn: 78, ts: commit2, value: UnresolvedCommitTests.b("v-q"), anchor: UnresolvedCommitTests.b("q"))
+            MVCCStore.putIntent(&batch, key: UnresolvedCommitTests.b("q"), txn: 78, ts: commit2, value: UnresolvedCommitTests.b("v-q"),
+                                anchor: UnresolvedCommitTests.b("q"))
             KVRange.putRecord(&batch, at: TxnRecord.key(78, anchor: UnresolvedCommitTests.b("q")),
                               TxnRecord(status: .committed, timestamp: commit2, heartbeat: SystemClock.wallNanos()))
             try db.store.engine.write(batch, sync: true)
