@@ -51,11 +51,15 @@ public final class TimestampCache: @unchecked Sendable {
     public private(set) var lowWater: Timestamp
     /// Entries per generation before it is rotated.
     private let generationLimit: Int
+    /// Spans per generation before it is rotated (a question walks them all).
+    private let spanLimit: Int
 
-    /// A cache whose keys all count as read at `lowWater`, keeping about `limit` entries.
-    public init(lowWater: Timestamp = .zero, limit: Int = 1 << 16) {
+    /// A cache whose keys all count as read at `lowWater`, keeping about `limit` entries, of
+    /// which about `spanLimit` spans.
+    public init(lowWater: Timestamp = .zero, limit: Int = 1 << 16, spanLimit: Int = 1024) {
         self.lowWater = lowWater
         self.generationLimit = max(limit / 2, 1)
+        self.spanLimit = max(spanLimit / 2, 1)
     }
 
     /// Notes that `txn` read `key` at `ts`.
@@ -80,7 +84,7 @@ public final class TimestampCache: @unchecked Sendable {
 
     private func added(_ ts: Timestamp) {
         if ts > current.newest { current.newest = ts }
-        guard current.count > generationLimit else { return }
+        guard current.count > generationLimit || current.spans.count > spanLimit else { return }
         lowWater = max(lowWater, previous.newest)
         previous = current
         current = Generation()

@@ -146,6 +146,10 @@ public final class KVTxn {
         Timestamp(wallNanos: ts.wallNanos &+ UInt64(max(gateway.maxOffsetNanos, 0)), logical: ts.logical)
     }
 
+    /// A transaction dropped unfinished rolls back (its locks and live state would otherwise
+    /// stay until the process ends).
+    deinit { rollback() }
+
     /// READ COMMITTED: each statement reads from a fresh snapshot.
     public func beginStatement() {
         guard isolation == .readCommitted else { return }
@@ -340,8 +344,10 @@ public final class KVTxn {
         recordRange.live.finish(id)
         self.commitTS = commitTS
         gateway.observe(commitTS)
-        // The record decides from here on; the intents become versions range by range.
-        try resolveIntents(at: commitTS)
+        // The record decides from here on; the intents become versions range by range. A
+        // failure leaves them to readers, who find the COMMITTED record, and to later writers,
+        // who keep their values as versions: the commit stands.
+        try? resolveIntents(at: commitTS)
     }
 
     /// Whether nothing this transaction read changed in `(from, to]`; notes its reads at `to`

@@ -36,6 +36,28 @@ import Testing
         #expect(try db.begin().get(Array("b".utf8)) == Array("new".utf8))
     }
 
+    /// A transaction dropped unfinished rolls back: its lock goes (the next writer does not wait
+    /// out its lock timeout) and its write is never seen.
+    @Test func aDroppedTransactionRollsBack() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = StorageOptions()
+        o.comparator = .mvcc
+        let engine = try StorageEngine.open(directory: dir, options: o)
+        defer { try? engine.close() }
+        let db = TxnDB(engine: engine)
+        do {
+            let t = db.begin()
+            try t.put(Array("k".utf8), Array("dropped".utf8))
+        }
+        #expect(try db.begin().get(Array("k".utf8)) == nil)
+        let w = db.begin(lockTimeout: 5)
+        try w.put(Array("k".utf8), Array("next".utf8))
+        try w.commit()
+        #expect(try db.begin().get(Array("k".utf8)) == Array("next".utf8))
+        #expect(db.router.all[0].live.count == 0)
+    }
+
     /// Two transactions updating two keys in opposite order: one gets 40P01, the other commits.
     @Test func kvDeadlockAbortsOne() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
