@@ -21,9 +21,15 @@ struct BenchTxn: ParsableCommand {
     @Option(help: "Workloads: uniform, zipf.") var workloads = "uniform,zipf"
     @Option(help: "Layer: sql (SQL sessions) or kv (the ApusKV MVCC layer).") var layer = "sql"
     @Option(help: "With --layer sql: the storage layout, sequence or mvcc.") var storageLayout = SQLStorageLayout.default.rawValue
+    @Option(help: "With --layer kv: gateways (clients take turns), each with its own clock.") var gateways = 1
+    @Option(help: "With --layer kv and several gateways: milliseconds between neighbouring gateways' clocks.") var skewMs = 0.0
+    @Option(help: "With --layer kv: ranges the keys are split into.") var ranges = 1
 
     func run() throws {
         if layer == "sql" { print("# storage layout: \(storageLayout)") }
+        if layer == "kv" && (gateways > 1 || ranges > 1) {
+            print("# \(gateways) gateways, clocks \(skewMs) ms apart, max offset 500 ms; \(ranges) ranges")
+        }
         print("workload  clients  txn/s     abort%   p50_ms   p99_ms")
         for w in workloads.split(separator: ",").map(String.init) {
             for c in clients.split(separator: ",").compactMap({ Int($0) }) {
@@ -40,7 +46,16 @@ struct BenchTxn: ParsableCommand {
         o.comparator = .mvcc
         let engine = try StorageEngine.open(directory: db, options: o)
         defer { try? engine.close() }
-        let tdb = TxnDB(engine: engine)
+        // Split points between the clients' key blocks ("k<client * 1e6 + i>") and across the
+        // Zipfian keys' first digits.
+        let splits = (1..<max(ranges, 1)).map { Array("k\($0 * 10 / max(ranges, 1))".utf8) }
+        let tdb = TxnDB(engine: engine, splitPoints: splits)
+        // One gateway: no clock offset to allow for. Several: skewed clocks, the cluster bound.
+        let gatewayList = (0..<max(gateways, 1)).map { i in
+            gateways > 1
+                ? TxnGateway(offsetNanos: Int64(Double(i) * skewMs * 1e6), maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos)
+                : tdb.gateway
+        }
         let zipf = ZipfTable(n: keys, theta: 0.99)
         let stats = TxnBenchStats()
         let deadline = Date(timeIntervalSinceNow: seconds)
@@ -57,7 +72,7 @@ struct BenchTxn: ParsableCommand {
                     let key = Array("k\(k)".utf8)
                     let start = DispatchTime.now().uptimeNanoseconds
                     while true {
-                        let t = tdb.begin(.serializable, lockTimeout: 10)
+                        let t = tdb.begin(.serializable, lockTimeout: 10, gateway: gatewayList[client % gatewayList.count])
                         do {
                             let v = try t.get(key).map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 } ?? 0
                             try t.put(key, Array(String(v + 1).utf8))
