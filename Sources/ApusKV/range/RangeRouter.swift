@@ -98,6 +98,18 @@ public final class RangeRouter: Sendable {
         return out
     }
 
+    /// `items` grouped by the range holding each one's key (`key`), by range id; each group
+    /// keeps the items' order.
+    @inlinable
+    public func grouped<S: Sequence>(_ items: S, key: (S.Element) -> [UInt8]) -> [Int: (range: KVRange, items: [S.Element])] {
+        var out: [Int: (range: KVRange, items: [S.Element])] = [:]
+        for item in items {
+            let r = range(for: key(item))
+            out[r.id, default: (r, [])].items.append(item)
+        }
+        return out
+    }
+
     /// Every range (for recovery and maintenance that visits all data).
     public var all: [KVRange] { ranges }
 }

@@ -397,16 +397,15 @@ public final class KVTxn {
 
     /// Turns the intents into versions at `commitTS` (or removes them: nil), one write per range.
     private func resolveIntents(at commitTS: Timestamp?) throws(KVError) {
-        var batches: [Int: (range: KVRange, batch: WriteBatch)] = [:]
-        for key in written {
-            let range = db.router.range(for: key)
-            guard let intent = try range.intent(on: key), intent.txn == id else { continue }
-            var entry = batches[range.id] ?? (range, WriteBatch())
-            entry.batch.delete(MVCCKey.encode(key, .zero))
-            if let commitTS { KVRange.putVersion(&entry.batch, key: key, ts: commitTS, value: intent.value) }
-            batches[range.id] = entry
+        for (_, g) in db.router.grouped(written, key: { $0 }) {
+            var batch = WriteBatch()
+            for key in g.items {
+                guard let intent = try g.range.intent(on: key), intent.txn == id else { continue }
+                batch.delete(MVCCKey.encode(key, .zero))
+                if let commitTS { KVRange.putVersion(&batch, key: key, ts: commitTS, value: intent.value) }
+            }
+            try g.range.write(batch, sync: false)
         }
-        for (_, e) in batches { try e.range.write(e.batch, sync: false) }
     }
 
     /// Aborts: removes the intents and releases the locks.

@@ -404,10 +404,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             return router.all[0].commits.writtenAfter(keys: reads.keys, spans: reads.ranges, readTS)
         }
         var asks: [Int: (range: KVRange, keys: [ByteKey], spans: [(lower: [UInt8], upper: [UInt8])])] = [:]
-        for k in reads.keys {
-            let r = router.range(for: k.bytes)
-            asks[r.id, default: (r, [], [])].keys.append(k)
-        }
+        for (id, g) in router.grouped(reads.keys, key: \.bytes) { asks[id] = (g.range, g.items, []) }
         // Spans are sorted and disjoint, so each range's pieces are too.
         for span in reads.ranges {
             for piece in router.ranges(lower: span.lower, upper: span.upper) {
@@ -689,12 +686,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             router.all[0].commits.note(keys, at: ts)
             return
         }
-        var byRange: [Int: (range: KVRange, keys: [[UInt8]])] = [:]
-        for k in keys {
-            let r = router.range(for: k)
-            byRange[r.id, default: (r, [])].keys.append(k)
-        }
-        for (_, e) in byRange { e.range.commits.note(e.keys, at: ts) }
+        for (_, g) in router.grouped(keys, key: { $0 }) { g.range.commits.note(g.items, at: ts) }
     }
 
     /// Forgets the commits no open transaction can conflict with: those at or below the oldest
