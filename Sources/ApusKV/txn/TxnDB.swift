@@ -126,6 +126,14 @@ public final class KVTxn {
     private var scans: [(lower: [UInt8], upper: [UInt8])] = []
     private var written: [[UInt8]] = []
     private var writtenSet: Set<ByteKey> = []
+    /// The values written (nil: a deletion), so that resolution reads nothing back; dropped
+    /// once over `valuesBytesMax`.
+    private var values: [ByteKey: [UInt8]?]? = [:]
+    private var valuesBytes = 0
+    static let valuesBytesMax = 1 << 20
+    /// Whether every write is on the record's range (the commit then writes the record and the
+    /// versions in one batch).
+    private var oneRange = true
     /// The first written key: its range holds the record.
     private var anchor: [UInt8]?
     private var finished = false
@@ -267,12 +275,13 @@ public final class KVTxn {
     public func put(_ key: [UInt8], _ value: [UInt8]?) throws(KVError) {
         try db.locks.acquire(id, key: key, mode: .exclusive, timeout: lockTimeout)
         let range = db.router.range(for: key)
-        var latest = try db.store.latestVersion(key)
+        let (foreign, newest) = try KVTxn.newest(range, key)
+        var latest = newest
         // Another transaction's intent under this lock has no live owner: one that committed
         // (its record written, its intents not yet resolved when the process stopped) is
         // resolved into a version with this write; an abandoned or aborted one is overwritten.
         var committed: (ts: Timestamp, value: [UInt8]?)?
-        if let intent = try range.intent(on: key), intent.txn != id,
+        if let intent = foreign, intent.txn != id,
            case .committed(let c) = try db.resolve(intent, above: readTS) {
             committed = (c, intent.value)
             latest = max(latest ?? c, c)
@@ -286,6 +295,8 @@ public final class KVTxn {
         if first {
             anchor = key
             range.live.begin(id)
+        } else if oneRange, let anchor, db.router.range(for: anchor) !== range {
+            oneRange = false
         }
         let recordKey = TxnRecord.key(id, anchor: anchor)
         let ts = try range.reads.write(key, txn: id, atLeast: writeTS) { (ts: Timestamp) throws(KVError) -> Timestamp in
@@ -297,7 +308,34 @@ public final class KVTxn {
             return ts
         }
         writeTS = ts
-        if writtenSet.insert(ByteKey(key)).inserted { written.append(key) }
+        let k = ByteKey(key)
+        if writtenSet.insert(k).inserted { written.append(key) }
+        if values != nil {
+            valuesBytes += key.count + (value?.count ?? 0)
+            if valuesBytes > KVTxn.valuesBytesMax { values = nil } else { values![k] = .some(value) }
+        }
+    }
+
+    /// The intent on `key` in `range`, if any, and the timestamp of its newest version: one
+    /// pass over the key's first entries.
+    private static func newest(_ range: KVRange, _ key: [UInt8]) throws(KVError) -> (Intent?, Timestamp?) {
+        do {
+            let lower = MVCCKey.encode(key, .zero)
+            let it = try range.engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: MVCCKey.encode(key + [0], .zero)))
+            try it.seek(lower)
+            var intent: Intent?
+            while it.isValid {
+                guard let (_, ts) = MVCCKey.decode(it.key) else { break }
+                if !ts.isZero { return (intent, ts) }
+                intent = KVRange.decodeIntent(it.value)
+                try it.next()
+            }
+            return (intent, nil)
+        } catch let e as KVError {
+            throw e
+        } catch {
+            throw KVError(.ioError, "storage error: \(error)")
+        }
     }
 
     /// Commits; SERIALIZABLE refreshes its reads to the commit timestamp first (40001 if any
@@ -334,6 +372,15 @@ public final class KVTxn {
         var b = WriteBatch()
         KVRange.putRecord(&b, at: TxnRecord.key(id, anchor: anchor),
                           TxnRecord(status: .committed, timestamp: commitTS, heartbeat: SystemClock.wallNanos()))
+        // Every write on the record's range, values known: the versions go with the record, in
+        // the range's one atomic write (nothing is left to resolve).
+        let withRecord = oneRange && values != nil
+        if withRecord, let values {
+            for key in written {
+                b.delete(MVCCKey.encode(key, .zero))
+                KVRange.putVersion(&b, key: key, ts: commitTS, value: values[ByteKey(key)] ?? nil)
+            }
+        }
         do {
             try recordRange.write(b, sync: true)
         } catch {
@@ -347,7 +394,7 @@ public final class KVTxn {
         // The record decides from here on; the intents become versions range by range. A
         // failure leaves them to readers, who find the COMMITTED record, and to later writers,
         // who keep their values as versions: the commit stands.
-        try? resolveIntents(at: commitTS)
+        if !withRecord { try? resolveIntents(at: commitTS) }
     }
 
     /// Whether nothing this transaction read changed in `(from, to]`; notes its reads at `to`
@@ -400,9 +447,15 @@ public final class KVTxn {
         for (_, g) in db.router.grouped(written, key: { $0 }) {
             var batch = WriteBatch()
             for key in g.items {
-                guard let intent = try g.range.intent(on: key), intent.txn == id else { continue }
+                let value: [UInt8]?
+                if let commitTS, let known = values?[ByteKey(key)] {
+                    value = known
+                } else {
+                    guard let intent = try g.range.intent(on: key), intent.txn == id else { continue }
+                    value = intent.value
+                }
                 batch.delete(MVCCKey.encode(key, .zero))
-                if let commitTS { KVRange.putVersion(&batch, key: key, ts: commitTS, value: intent.value) }
+                if let commitTS { KVRange.putVersion(&batch, key: key, ts: commitTS, value: value) }
             }
             try g.range.write(batch, sync: false)
         }
