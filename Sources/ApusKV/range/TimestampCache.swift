@@ -12,10 +12,13 @@ import Foundation
 /// question answers at least. Forgetting can only push a writer higher than needed (a false
 /// refresh failure, retried), never let it below a read.
 ///
-/// The lock that guards the entries is also the range's latch between reads and writes: a
-/// reader notes its read before it takes its engine snapshot; a writer takes its timestamp and
-/// lays its intent under the lock. So either the intent is in the reader's snapshot (the reader
-/// meets it and pushes its owner), or the writer saw the read.
+/// Reads and writes meet here: a reader notes its read before it takes its engine snapshot; a
+/// writer takes its timestamp under the lock and is *in flight* on its key until its intent is
+/// written (`write`). A note returns the writers in flight on what it read, which the reader
+/// pushes above its timestamp before it reads. So a writer below the read either has its
+/// intent in the reader's snapshot (the reader meets it and pushes its owner), or was in flight
+/// (pushed), or saw the read. The lock is not held while the intent is written: that engine
+/// write can wait behind another commit's sync.
 ///
 /// Concurrency: `Sendable`; all state behind one lock per range.
 public final class TimestampCache: @unchecked Sendable {
@@ -44,7 +47,15 @@ public final class TimestampCache: @unchecked Sendable {
         var count: Int { points.count + spans.count }
     }
 
+    /// A transaction laying an intent, and the key of its record (where it is pushed).
+    public struct Writer: Sendable, Equatable {
+        public var txn: TxnID
+        public var record: [UInt8]
+    }
+
     private let lock = NSLock()
+    /// Writers between taking their timestamp and their intent's write, by key.
+    private var inFlight: [ByteKey: [Writer]] = [:]
     private var current = Generation()
     private var previous = Generation()
     /// Every key counts as read at this timestamp by nobody in particular.
@@ -63,23 +74,34 @@ public final class TimestampCache: @unchecked Sendable {
     }
 
     /// Notes that `txn` read `key` at `ts`.
-    public func noteRead(_ key: [UInt8], at ts: Timestamp, txn: TxnID) {
+    /// - Returns: the other transactions in flight on `key` (the reader pushes them).
+    @discardableResult
+    public func noteRead(_ key: [UInt8], at ts: Timestamp, txn: TxnID) -> [Writer] {
         lock.lock()
         defer { lock.unlock() }
-        guard ts > lowWater else { return }
-        let read = Read(ts: ts, txn: txn)
         let k = ByteKey(key)
+        let writers = inFlight.isEmpty ? [] : (inFlight[k] ?? []).filter { $0.txn != txn }
+        guard ts > lowWater else { return writers }
+        let read = Read(ts: ts, txn: txn)
         current.points[k] = current.points[k].map { $0.merged(read) } ?? read
         added(ts)
+        return writers
     }
 
     /// Notes that `txn` scanned `[lower, upper)` at `ts`.
-    public func noteRead(lower: [UInt8], upper: [UInt8], at ts: Timestamp, txn: TxnID) {
+    /// - Returns: the other transactions in flight on keys of the span.
+    @discardableResult
+    public func noteRead(lower: [UInt8], upper: [UInt8], at ts: Timestamp, txn: TxnID) -> [Writer] {
         lock.lock()
         defer { lock.unlock() }
-        guard ts > lowWater, compareBytes(lower, upper) < 0 else { return }
+        var writers: [Writer] = []
+        for (k, ws) in inFlight where compareBytes(lower, k.bytes) <= 0 && compareBytes(k.bytes, upper) < 0 {
+            writers.append(contentsOf: ws.filter { $0.txn != txn })
+        }
+        guard ts > lowWater, compareBytes(lower, upper) < 0 else { return writers }
         current.spans.append((lower, upper, Read(ts: ts, txn: txn)))
         added(ts)
+        return writers
     }
 
     private func added(_ ts: Timestamp) {
@@ -109,19 +131,31 @@ public final class TimestampCache: @unchecked Sendable {
         return best
     }
 
-    /// Runs `body` with the timestamp at which `txn` may write `key`: `ts`, or just above the
-    /// newest read of `key` by another transaction when that is not below `ts`. `body` lays the
-    /// intent; no read of the range is noted meanwhile.
-    public func write<T>(_ key: [UInt8], txn: TxnID, atLeast ts: Timestamp,
+    /// Runs `body` with the timestamp at which `txn` (its record at `record`) may write `key`:
+    /// `ts`, or just above the newest read of `key` by another transaction when that is not
+    /// below `ts`. `body` lays the intent; meanwhile the writer is in flight on `key`, and
+    /// every read noted on it returns the writer.
+    public func write<T>(_ key: [UInt8], txn: TxnID, record: [UInt8], atLeast ts: Timestamp,
                          _ body: (Timestamp) throws(KVError) -> T) throws(KVError) -> T {
+        let k = ByteKey(key)
+        let writer = Writer(txn: txn, record: record)
         lock.lock()
-        defer { lock.unlock() }
         let read = newestReadLocked(key)
         var at = ts
         if read.txn == txn {
             at = max(at, read.ts)
         } else if read.ts >= at {
             at = read.ts.next
+        }
+        inFlight[k, default: []].append(writer)
+        lock.unlock()
+        defer {
+            lock.lock()
+            if var ws = inFlight[k], let i = ws.firstIndex(of: writer) {
+                ws.remove(at: i)
+                inFlight[k] = ws.isEmpty ? nil : ws
+            }
+            lock.unlock()
         }
         return try body(at)
     }

@@ -92,6 +92,12 @@ public final class TxnDB: @unchecked Sendable {
         return KVTxn(db: self, gateway: g, id: newID(), isolation: isolation, lockTimeout: lockTimeout)
     }
 
+    /// Pushes the writers a read at `ts` found in flight (`TimestampCache.noteRead`) to commit
+    /// above it, or waits for those committing at or below it, before the read takes its snapshot.
+    func push(_ writers: [TimestampCache.Writer], above ts: Timestamp) {
+        for w in writers { _ = router.range(for: w.record).live.push(w.txn, above: ts) }
+    }
+
     /// What a reader at `ts` makes of a foreign `intent`: a pending owner is pushed above `ts`
     /// (invisible); otherwise the owner's durable record decides (an owner committing at or
     /// below `ts` is waited for first).
@@ -170,7 +176,7 @@ public final class KVTxn {
     public func get(_ key: [UInt8]) throws(KVError) -> [UInt8]? {
         let range = db.router.range(for: key)
         while true {
-            range.reads.noteRead(key, at: readTS, txn: id)
+            db.push(range.reads.noteRead(key, at: readTS, txn: id), above: readTS)
             var value: [UInt8]?
             if let uncertain = try read(range, lower: key, upper: key + [0], { _, v in value = v }) {
                 try moveReadTimestamp(to: uncertain)
@@ -254,7 +260,7 @@ public final class KVTxn {
             var rows: [(key: [UInt8], value: [UInt8])] = []
             var uncertain: Timestamp?
             for piece in db.router.ranges(lower: lower, upper: upper) {
-                piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: readTS, txn: id)
+                db.push(piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: readTS, txn: id), above: readTS)
                 if let u = try read(piece.range, lower: piece.lower, upper: piece.upper, { rows.append(($0, $1)) }) {
                     uncertain = max(uncertain ?? u, u)
                 }
@@ -299,7 +305,7 @@ public final class KVTxn {
             oneRange = false
         }
         let recordKey = TxnRecord.key(id, anchor: anchor)
-        let ts = try range.reads.write(key, txn: id, atLeast: writeTS) { (ts: Timestamp) throws(KVError) -> Timestamp in
+        let ts = try range.reads.write(key, txn: id, record: recordKey, atLeast: writeTS) { (ts: Timestamp) throws(KVError) -> Timestamp in
             var b = WriteBatch()
             if first { KVRange.putRecord(&b, at: recordKey, TxnRecord(status: .pending, timestamp: ts, heartbeat: SystemClock.wallNanos())) }
             if let committed { KVRange.putVersion(&b, key: key, ts: committed.ts, value: committed.value) }
@@ -402,12 +408,12 @@ public final class KVTxn {
     private func refresh(from: Timestamp, to: Timestamp) throws(KVError) -> Bool {
         for key in reads where !writtenSet.contains(ByteKey(key)) {
             let range = db.router.range(for: key)
-            range.reads.noteRead(key, at: to, txn: id)
+            db.push(range.reads.noteRead(key, at: to, txn: id), above: to)
             if try changed(range, lower: key, upper: key + [0], from: from, to: to) { return false }
         }
         for span in scans {
             for piece in db.router.ranges(lower: span.lower, upper: span.upper) {
-                piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: to, txn: id)
+                db.push(piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: to, txn: id), above: to)
                 if try changed(piece.range, lower: piece.lower, upper: piece.upper, from: from, to: to) { return false }
             }
         }

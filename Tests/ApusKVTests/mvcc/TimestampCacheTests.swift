@@ -33,7 +33,7 @@ import Testing
                 reads.append((lo, hi, t, txn))
             default:
                 let k = rng.uniform(keySpace), txn = TxnID(1 + rng.uniform(4)), at = 1 + rng.uniform(200)
-                let got = try cache.write(TimestampCacheTests.key(k), txn: txn, atLeast: TimestampCacheTests.ts(at)) {
+                let got = try cache.write(TimestampCacheTests.key(k), txn: txn, record: [0], atLeast: TimestampCacheTests.ts(at)) {
                     (ts: Timestamp) throws(KVError) -> Timestamp in ts
                 }
                 // The model: above every other transaction's read of k, and not below `at` or
@@ -72,8 +72,29 @@ import Testing
         cache.noteRead([1], at: Timestamp(wallNanos: 10), txn: 1)
         cache.noteRead(lower: [0], upper: [2], at: Timestamp(wallNanos: 10), txn: 2)
         #expect(cache.newestRead([1]) == .init(ts: Timestamp(wallNanos: 10), txn: 0))
-        let got = try cache.write([1], txn: 1, atLeast: Timestamp(wallNanos: 5)) { (ts: Timestamp) throws(KVError) -> Timestamp in ts }
+        let got = try cache.write([1], txn: 1, record: [0], atLeast: Timestamp(wallNanos: 5)) { (ts: Timestamp) throws(KVError) -> Timestamp in ts }
         #expect(got == Timestamp(wallNanos: 10).next)
+    }
+}
+
+extension TimestampCacheTests {
+    /// A writer is in flight on its key while it lays its intent: a read noted meanwhile (of the
+    /// key, or of a span holding it) returns it, to be pushed; the writer's own reads do not;
+    /// once the intent is laid, nobody is in flight.
+    @Test func aReadNotedWhileAnIntentIsLaidReturnsTheWriter() throws {
+        let cache = TimestampCache()
+        let writer = TimestampCache.Writer(txn: 5, record: [9])
+        var seen: [[TimestampCache.Writer]] = []
+        try cache.write([1, 2], txn: 5, record: [9], atLeast: Timestamp(wallNanos: 10)) { (_: Timestamp) throws(KVError) in
+            seen.append(cache.noteRead([1, 2], at: Timestamp(wallNanos: 8), txn: 6))
+            seen.append(cache.noteRead(lower: [1], upper: [2], at: Timestamp(wallNanos: 8), txn: 6))
+            seen.append(cache.noteRead(lower: [1, 3], upper: [2], at: Timestamp(wallNanos: 8), txn: 6))
+            seen.append(cache.noteRead([1, 2], at: Timestamp(wallNanos: 8), txn: 5))
+            seen.append(cache.noteRead([1, 3], at: Timestamp(wallNanos: 8), txn: 6))
+        }
+        #expect(seen == [[writer], [writer], [], [], []])
+        #expect(cache.noteRead([1, 2], at: Timestamp(wallNanos: 9), txn: 6) == [])
+        #expect(cache.noteRead(lower: [0], upper: [3], at: Timestamp(wallNanos: 9), txn: 6) == [])
     }
 }
 
