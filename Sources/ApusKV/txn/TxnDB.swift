@@ -201,13 +201,18 @@ public final class KVTxn {
             try it.seek(MVCCKey.encode(lower, .zero))
             var current: [UInt8]?
             var decided = false
+            var skipped = 0
             while it.isValid {
                 guard let (k, ts) = MVCCKey.decode(it.key) else { try it.next(); continue }
                 if k != current {
                     current = k
                     decided = false
+                    skipped = 0
                 } else if decided {
-                    try it.next()
+                    // The key's older versions: a few steps, then a seek past them (a hot key
+                    // keeps many versions within the GC window).
+                    skipped += 1
+                    if skipped > 4 { try it.seek(MVCCKey.encode(k + [0], .zero)) } else { try it.next() }
                     continue
                 }
                 if ts.isZero {
@@ -337,8 +342,6 @@ public final class KVTxn {
                 try it.next()
             }
             return (intent, nil)
-        } catch let e as KVError {
-            throw e
         } catch {
             throw KVError(.ioError, "storage error: \(error)")
         }
@@ -429,7 +432,7 @@ public final class KVTxn {
                                                                    upperBound: MVCCKey.encode(upper, .zero)))
             try it.seek(MVCCKey.encode(lower, .zero))
             while it.isValid {
-                guard let (_, ts) = MVCCKey.decode(it.key) else { try it.next(); continue }
+                guard let (k, ts) = MVCCKey.decode(it.key) else { try it.next(); continue }
                 if ts.isZero {
                     if let intent = KVRange.decodeIntent(it.value), intent.txn != id,
                        case .committed(let c) = try db.resolve(intent, above: to), c > from && c <= to {
@@ -437,6 +440,10 @@ public final class KVTxn {
                     }
                 } else if ts > from && ts <= to {
                     return true
+                } else if ts <= from {
+                    // Older versions of the key are older still.
+                    try it.seek(MVCCKey.encode(k + [0], .zero))
+                    continue
                 }
                 try it.next()
             }
@@ -454,7 +461,7 @@ public final class KVTxn {
             var batch = WriteBatch()
             for key in g.items {
                 let value: [UInt8]?
-                if let commitTS, let known = values?[ByteKey(key)] {
+                if commitTS != nil, let known = values?[ByteKey(key)] {
                     value = known
                 } else {
                     guard let intent = try g.range.intent(on: key), intent.txn == id else { continue }
