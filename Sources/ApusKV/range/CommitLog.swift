@@ -22,17 +22,21 @@ import Foundation
 /// commit is forgotten as soon as it is applied, unhashed (hashing a million keys in and out
 /// cost a sixth of a bulk load's session time).
 ///
-/// Concurrency: each log has its own lock; `note` must be called in increasing stamp order
-/// (the commit order), which the caller serializes.
+/// Commits may be noted in any stamp order (without a node's commit order, a commit with a
+/// lower timestamp can reach a range after one with a higher); one at or below what was
+/// forgotten is dropped, since no open transaction started below it.
+///
+/// Concurrency: each log has its own lock.
 public final class CommitLog: @unchecked Sendable {
     private let lock = NSLock()
-    /// The commits held, oldest first from `head`; stamps increase.
-    private var entries: [(stamp: Timestamp, keys: [[UInt8]])] = []
+    /// The commits held, oldest first from `head`, sorted by stamp (equal stamps possible);
+    /// `large`: kept in `large` rather than `lastWriter`.
+    private var entries: [(stamp: Timestamp, keys: [[UInt8]], large: Bool)] = []
     private var head = 0
     /// For each key of the small commits in `entries`, the newest stamp that wrote it.
     private var lastWriter: [ByteKey: Timestamp] = [:]
-    /// The large commits held, oldest first, each with its keys hashed once asked about.
-    private var large: [(stamp: Timestamp, keys: Set<ByteKey>?)] = []
+    /// The large commits held, sorted by stamp, each with its keys, hashed once asked about.
+    private var large: [(stamp: Timestamp, raw: [[UInt8]], keys: Set<ByteKey>?)] = []
     /// Commits at or below this stamp were forgotten.
     private var floor: Timestamp
     private let largeCommitKeys: Int
@@ -43,18 +47,23 @@ public final class CommitLog: @unchecked Sendable {
         self.largeCommitKeys = largeCommitKeys
     }
 
-    /// Notes a commit at `stamp` that wrote `keys` (in this range). Timestamps must increase from
-    /// one call to the next and lie above the floor.
+    /// Notes a commit at `stamp` that wrote `keys` (in this range), in any stamp order.
     public func note(_ keys: [[UInt8]], at stamp: Timestamp) {
         if keys.isEmpty { return }
         lock.lock()
         defer { lock.unlock() }
-        precondition(stamp > floor && (entries.last.map { $0.stamp < stamp } ?? true), "commit stamps out of order")
-        entries.append((stamp, keys))
-        if keys.count > largeCommitKeys {
-            large.append((stamp, nil))
+        guard stamp > floor else { return }
+        let isLarge = keys.count > largeCommitKeys
+        // Usually the newest: the search ends at once.
+        var i = entries.count
+        while i > head && entries[i - 1].stamp > stamp { i -= 1 }
+        entries.insert((stamp, keys, isLarge), at: i)
+        if isLarge {
+            var j = large.count
+            while j > 0 && large[j - 1].stamp > stamp { j -= 1 }
+            large.insert((stamp, keys, nil), at: j)
         } else {
-            for k in keys { lastWriter[ByteKey(k)] = stamp }
+            for k in keys.lazy.map(ByteKey.init) where lastWriter[k].map({ $0 < stamp }) ?? true { lastWriter[k] = stamp }
         }
     }
 
@@ -63,15 +72,7 @@ public final class CommitLog: @unchecked Sendable {
         if large.isEmpty { return false }
         for i in large.indices.reversed() {
             if large[i].stamp <= start { break }
-            if large[i].keys == nil {
-                // Its keys are in `entries`, found by stamp.
-                var lo = head, hi = entries.count
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if entries[mid].stamp < large[i].stamp { lo = mid + 1 } else { hi = mid }
-                }
-                large[i].keys = Set(entries[lo].keys.lazy.map(ByteKey.init))
-            }
+            if large[i].keys == nil { large[i].keys = Set(large[i].raw.lazy.map(ByteKey.init)) }
             if large[i].keys!.contains(key) { return true }
         }
         return false
@@ -126,14 +127,13 @@ public final class CommitLog: @unchecked Sendable {
         floor = stamp
         while head < entries.count && entries[head].stamp <= stamp {
             let e = entries[head]
-            if let first = large.first, first.stamp == e.stamp {
-                large.removeFirst()
-            } else {
+            if !e.large {
                 for k in e.keys.lazy.map(ByteKey.init) where lastWriter[k] == e.stamp { lastWriter[k] = nil }
             }
             entries[head].keys = []
             head += 1
         }
+        while let first = large.first, first.stamp <= stamp { large.removeFirst() }
         if head > 1024 && head > entries.count / 2 {
             entries.removeFirst(head)
             head = 0

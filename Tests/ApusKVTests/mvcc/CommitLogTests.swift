@@ -24,10 +24,17 @@ import Testing
         for step in 0..<600 {
             switch rng.uniform(6) {
             case 0, 1, 2:
-                stamp += UInt64(1 + rng.uniform(3))
+                // Seeds above 10: a third of the commits reach the log late, with a stamp up to
+                // ten below the newest (equal stamps too; those at or below the floor go).
+                var at = stamp + UInt64(1 + rng.uniform(3))
+                if seed > 10 && rng.uniform(3) == 0 {
+                    at = stamp - UInt64(min(Int(stamp), rng.uniform(10)))
+                } else {
+                    stamp = at
+                }
                 let keys = (0..<rng.uniform(5)).map { _ in rng.uniform(keySpace) }
-                log.note(keys.map(CommitLogTests.key), at: CommitLogTests.ts(stamp))
-                if !keys.isEmpty { commits.append((stamp, keys)) }
+                log.note(keys.map(CommitLogTests.key), at: CommitLogTests.ts(at))
+                if !keys.isEmpty && at > forgotten { commits.append((at, keys)) }
             case 3:
                 // Forget through some stamp at most the newest (never beyond an open start).
                 let through = forgotten + UInt64(rng.uniform(Int(stamp - forgotten) + 1))
@@ -63,6 +70,23 @@ import Testing
         #expect(log.count == 0)
         #expect(!log.writtenAfter(ByteKey(CommitLogTests.key(0)), CommitLogTests.ts(stamp)))
         #expect(log.writtenAfter(ByteKey(CommitLogTests.key(0)), CommitLogTests.ts(stamp - 1)) == (stamp > 0))
+    }
+
+    /// A commit noted late, below a newer one of the same key, leaves the newer one the key's
+    /// writer; one at or below the floor is dropped.
+    @Test func aLateCommitKeepsTheNewerWriter() {
+        let log = CommitLog(floor: CommitLogTests.ts(10))
+        let k = CommitLogTests.key(7)
+        log.note([k], at: CommitLogTests.ts(50))
+        log.note([k, CommitLogTests.key(8)], at: CommitLogTests.ts(45))
+        #expect(log.writtenAfter(ByteKey(k), CommitLogTests.ts(47)))
+        #expect(log.writtenAfter(ByteKey(CommitLogTests.key(8)), CommitLogTests.ts(44)))
+        #expect(!log.writtenAfter(ByteKey(CommitLogTests.key(8)), CommitLogTests.ts(45)))
+        log.forget(through: CommitLogTests.ts(45))
+        #expect(log.writtenAfter(ByteKey(k), CommitLogTests.ts(47)))
+        #expect(log.count == 1)
+        log.note([CommitLogTests.key(9)], at: CommitLogTests.ts(40))
+        #expect(log.count == 1, "a commit below the floor was kept")
     }
 
     @Test func spansAreHalfOpenAndTimestampsOrderCommits() {
