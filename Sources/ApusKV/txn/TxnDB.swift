@@ -23,17 +23,20 @@ public final class TxnGateway: Sendable {
     /// timestamp up to it (or restarts with 40001 when what it read has changed since).
     public let maxOffsetNanos: Int64
     private let clock = Mutex(HybridLogicalClock())
+    /// The physical time the clock follows (simulations drive their own).
+    private let physical: any PhysicalClock
 
     /// A bound on clock differences for gateways of a cluster: 500 ms.
     public static let clusterMaxOffsetNanos: Int64 = 500_000_000
 
-    public init(offsetNanos: Int64 = 0, maxOffsetNanos: Int64 = 0) {
+    public init(offsetNanos: Int64 = 0, maxOffsetNanos: Int64 = 0, physical: any PhysicalClock = SystemClock()) {
         self.offsetNanos = offsetNanos
         self.maxOffsetNanos = maxOffsetNanos
+        self.physical = physical
     }
 
     public func now() -> Timestamp {
-        let phys = UInt64(max(SystemClock.wallNanos() + offsetNanos, 1))
+        let phys = UInt64(max(Int64(clamping: physical.nowNanos()) + offsetNanos, 1))
         return clock.withLock { $0.now(physicalNanos: phys) }
     }
 
