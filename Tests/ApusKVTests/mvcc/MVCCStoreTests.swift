@@ -9,12 +9,6 @@ private func tempDir() -> String {
     return d
 }
 
-private func mvccOptions() -> StorageOptions {
-    var o = StorageOptions()
-    o.comparator = .mvcc
-    return o
-}
-
 private let a = Array("a".utf8)
 private func ts(_ n: UInt64) -> Timestamp { Timestamp(wallNanos: n) }
 

@@ -10,8 +10,7 @@ import Testing
     @Test func committedSurvivesUncommittedInvisible() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = StorageOptions()
-        o.comparator = .mvcc
+        let o = mvccOptions()
         do {
             let engine = try StorageEngine.open(directory: dir, options: o)
             let db = TxnDB(engine: engine)
@@ -39,13 +38,10 @@ import Testing
     /// A transaction dropped unfinished rolls back: its lock goes (the next writer does not wait
     /// out its lock timeout) and its write is never seen.
     @Test func aDroppedTransactionRollsBack() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = StorageOptions()
-        o.comparator = .mvcc
-        let engine = try StorageEngine.open(directory: dir, options: o)
-        defer { try? engine.close() }
-        let db = TxnDB(engine: engine)
+        try withTxnDB { db in try droppedTransactionRollsBack(db) }
+    }
+
+    private func droppedTransactionRollsBack(_ db: TxnDB) throws {
         do {
             let t = db.begin()
             try t.put(Array("k".utf8), Array("dropped".utf8))
@@ -60,13 +56,10 @@ import Testing
 
     /// Two transactions updating two keys in opposite order: one gets 40P01, the other commits.
     @Test func kvDeadlockAbortsOne() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = StorageOptions()
-        o.comparator = .mvcc
-        let engine = try StorageEngine.open(directory: dir, options: o)
-        defer { try? engine.close() }
-        let db = TxnDB(engine: engine)
+        try withTxnDB { db in try deadlockAbortsOne(db) }
+    }
+
+    private func deadlockAbortsOne(_ db: TxnDB) throws {
         let out = Outcomes()
         let barrier = DispatchGroup()
         barrier.enter(); barrier.enter()

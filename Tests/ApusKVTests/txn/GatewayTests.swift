@@ -9,16 +9,6 @@ import Testing
 /// any one node: the timestamp caches, pushes and refreshes alone keep the histories
 /// serializable and every snapshot consistent.
 @Suite struct GatewayTests {
-    private static func withDB(splitPoints: [[UInt8]], _ body: (TxnDB) throws -> Void) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = StorageOptions()
-        o.comparator = .mvcc
-        let engine = try StorageEngine.open(directory: dir, options: o)
-        defer { try? engine.close() }
-        try body(TxnDB(engine: engine, splitPoints: splitPoints))
-    }
-
     /// Clock offsets of the gateways: one on time, one a little ahead, one behind, one far
     /// ahead (as nodes' clocks drift within a cluster's maximum offset).
     static let offsets: [Int64] = [0, 3_000_000, -20_000_000, 250_000_000]
@@ -29,43 +19,9 @@ import Testing
     /// gateway; some read every list through a scan. The history must have no cycle.
     @Test(arguments: [UInt64(11), 12, 13])
     func listAppendAcrossGatewaysIsSerializable(seed: UInt64) throws {
-        try GatewayTests.withDB(splitPoints: [GatewayTests.b("list3"), GatewayTests.b("list6")]) { db in
+        try withTxnDB(splitPoints: [GatewayTests.b("list3"), GatewayTests.b("list6")]) { db in
             let gateways = GatewayTests.offsets.map { TxnGateway(offsetNanos: $0, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos) }
-            let log = HistoryLog()
-            runThreads(gateways.count) { worker in
-                var rng = SplitMix64(seed: seed &* 100 &+ UInt64(worker))
-                for n in 0..<40 {
-                    let tx = db.begin(.serializable, lockTimeout: 5, gateway: gateways[worker])
-                    var h = HistoryTxn()
-                    func parse(_ v: [UInt8]?) -> [Int] {
-                        (v.map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: ",").compactMap { Int($0) }
-                    }
-                    do {
-                        if rng.uniform(4) == 0 {
-                            // Read every list in one scan (a span across all three ranges).
-                            for (k, v) in try tx.scan(lower: GatewayTests.b("list0"), upper: GatewayTests.b("list9")) {
-                                if let key = Int(String(decoding: k.dropFirst(4), as: UTF8.self)) { h.reads[key] = parse(v) }
-                            }
-                            for key in 0..<8 where h.reads[key] == nil { h.reads[key] = [] }
-                        }
-                        for op in 0..<3 {
-                            let key = rng.uniform(8)
-                            let list = parse(try tx.get(GatewayTests.b("list\(key)")))
-                            if h.reads[key] == nil && h.appends[key] == nil { h.reads[key] = list }
-                            if rng.uniform(2) == 0 {
-                                let el = worker * 100_000 + n * 10 + op
-                                try tx.put(GatewayTests.b("list\(key)"), GatewayTests.b((list + [el]).map(String.init).joined(separator: ",")))
-                                h.appends[key, default: []].append(el)
-                            }
-                        }
-                        try tx.commit()
-                        log.add(h)
-                    } catch {
-                        tx.rollback()
-                    }
-                }
-            }
-            let history = log.all
+            let history = listAppendHistory(db, seed: seed, workers: gateways.count, keys: 8, scans: true) { gateways[$0] }
             #expect(history.count > 40, "seed \(seed)")
             #expect(ListAppendChecker.violations(history) == [], "seed \(seed)")
         }
@@ -78,7 +34,7 @@ import Testing
     func everySnapshotSeesTheSameTotal(seed: UInt64) throws {
         let accounts = 12
         let splits = [GatewayTests.b("acct03"), GatewayTests.b("acct06"), GatewayTests.b("acct09")]
-        try GatewayTests.withDB(splitPoints: splits) { db in
+        try withTxnDB(splitPoints: splits) { db in
             let gateways = GatewayTests.offsets.map { TxnGateway(offsetNanos: $0, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos) }
             let setup = db.begin()
             for i in 0..<accounts { try setup.put(GatewayTests.b(String(format: "acct%02d", i)), GatewayTests.b("100")) }
@@ -148,7 +104,7 @@ import Testing
     /// reader, refreshing, fails its write skew instead of committing it. (The gateways allow
     /// for the 10 s between their clocks.)
     @Test func aWriterBehindLandsAboveAReadAhead() throws {
-        try GatewayTests.withDB(splitPoints: [GatewayTests.b("y")]) { db in
+        try withTxnDB(splitPoints: [GatewayTests.b("y")]) { db in
             let ahead = TxnGateway(offsetNanos: 5_000_000_000, maxOffsetNanos: 11_000_000_000)
             let behind = TxnGateway(offsetNanos: -5_000_000_000, maxOffsetNanos: 11_000_000_000)
             let setup = db.begin()
@@ -185,7 +141,7 @@ import Testing
     /// afterwards on a gateway behind it (the commit is within its uncertainty interval); a
     /// pending one is not waited for.
     @Test func aCommitOnAGatewayAheadIsSeenByALaterTransactionBehind() throws {
-        try GatewayTests.withDB(splitPoints: []) { db in
+        try withTxnDB(splitPoints: []) { db in
             let ahead = TxnGateway(offsetNanos: 200_000_000, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos)
             let behind = TxnGateway(offsetNanos: -200_000_000, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos)
             let w = db.begin(gateway: ahead)
@@ -230,13 +186,7 @@ import Testing
     }
 
     private static func withDB(_ body: (TxnDB) throws -> Void) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = StorageOptions()
-        o.comparator = .mvcc
-        let engine = try StorageEngine.open(directory: dir, options: o)
-        defer { try? engine.close() }
-        try body(TxnDB(engine: engine, splitPoints: [b("m")]))
+        try withTxnDB(splitPoints: [b("m")], body)
     }
 
     @Test func committedIntentsAreReadThroughTheirRecord() throws {
@@ -314,13 +264,10 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
 
     @Test(arguments: 1...40)
     func interleavedHistoriesAreSerializable(seed: Int) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var o = StorageOptions()
-        o.comparator = .mvcc
-        let engine = try StorageEngine.open(directory: dir, options: o)
-        defer { try? engine.close() }
-        let db = TxnDB(engine: engine, splitPoints: [b("list3"), b("list6")])
+        try withTxnDB(splitPoints: [b("list3"), b("list6")]) { db in try run(db, seed: seed) }
+    }
+
+    private func run(_ db: TxnDB, seed: Int) throws {
         let clock = SimulatedClock()
         let gateways = GatewayTests.offsets.map {
             TxnGateway(offsetNanos: $0, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos, physical: clock)

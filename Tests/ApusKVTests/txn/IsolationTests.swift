@@ -4,15 +4,7 @@ import ApusStorage
 import Foundation
 import Testing
 
-private func withDB(_ body: (TxnDB) throws -> Void) throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    var o = StorageOptions()
-    o.comparator = .mvcc
-    let engine = try StorageEngine.open(directory: dir, options: o)
-    defer { try? engine.close() }
-    try body(TxnDB(engine: engine))
-}
+private func withDB(_ body: (TxnDB) throws -> Void) throws { try withTxnDB(body) }
 
 private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 private func s(_ v: [UInt8]?) -> String? { v.map { String(decoding: $0, as: UTF8.self) } }
