@@ -45,14 +45,39 @@ public final class LiveTxns: @unchecked Sendable {
 
     private let cond = NSCondition()
     private var states: [TxnID: State] = [:]
+    /// The gateway running each live transaction that named one, and its record's key.
+    private var owners: [TxnID: (gateway: Int, record: [UInt8])] = [:]
+    /// Transactions aborted because their gateway failed, until their owner finishes them.
+    private var aborted: Set<TxnID> = []
 
     public init() {}
 
-    /// Registers `txn` as live and pending, before its first intent is laid.
-    public func begin(_ txn: TxnID) {
+    /// Registers `txn` as live and pending, before its first intent is laid; `gateway` (with
+    /// the record's key) names the gateway running it, whose failure aborts it.
+    public func begin(_ txn: TxnID, gateway: (id: Int, record: [UInt8])? = nil) {
         cond.lock()
         if states[txn] == nil { states[txn] = .pending(minimum: .zero) }
+        if let gateway { owners[txn] = (gateway.id, gateway.record) }
         cond.unlock()
+    }
+
+    /// Aborts the pending transactions that gateway `id` runs (it failed): they leave the live
+    /// set, so readers decide their intents by their records, and their commits are refused.
+    /// Transactions already committing finish.
+    /// - Returns: the aborted transactions and their records' keys.
+    public func abandon(gateway id: Int) -> [(txn: TxnID, record: [UInt8])] {
+        cond.lock()
+        defer { cond.unlock() }
+        var out: [(txn: TxnID, record: [UInt8])] = []
+        for (txn, owner) in owners where owner.gateway == id {
+            guard case .pending? = states[txn] else { continue }
+            states[txn] = nil
+            owners[txn] = nil
+            aborted.insert(txn)
+            out.append((txn, owner.record))
+        }
+        cond.broadcast()
+        return out
     }
 
     /// Pushes `txn` to commit above `ts`. A transaction committing at or below `ts` is waited
@@ -78,9 +103,13 @@ public final class LiveTxns: @unchecked Sendable {
     /// Fixes `txn`'s commit timestamp at `ts`, unless a push asks for a later one.
     /// - Returns: nil when fixed (the caller writes the record, then calls `finish`); else the
     ///   timestamp the transaction must commit at or above.
-    public func decide(_ txn: TxnID, at ts: Timestamp) -> Timestamp? {
+    /// - Throws: 40001 when the transaction was aborted (its gateway failed).
+    public func decide(_ txn: TxnID, at ts: Timestamp) throws(KVError) -> Timestamp? {
         cond.lock()
         defer { cond.unlock() }
+        if aborted.contains(txn) {
+            throw KVError(.serializationFailure, "the transaction was aborted: its gateway failed")
+        }
         if case .pending(let minimum) = states[txn], minimum > ts { return minimum }
         states[txn] = .committing(ts)
         return nil
@@ -127,6 +156,8 @@ public final class LiveTxns: @unchecked Sendable {
     public func finish(_ txn: TxnID) {
         cond.lock()
         states[txn] = nil
+        owners[txn] = nil
+        aborted.remove(txn)
         cond.broadcast()
         cond.unlock()
     }

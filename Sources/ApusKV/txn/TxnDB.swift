@@ -16,6 +16,13 @@ public enum IsolationLevel: String, Sendable {
 ///
 /// Concurrency: `Sendable`; the clock sits behind a mutex.
 public final class TxnGateway: Sendable {
+    /// The gateway's identity (unique in the process).
+    public let id: Int
+    private static let ids = Mutex(0)
+    /// Whether the gateway failed (`TxnDB.gatewayFailed`): its transactions were aborted.
+    private let failedFlag = Mutex(false)
+    public var failed: Bool { failedFlag.withLock { $0 } }
+    func fail() { failedFlag.withLock { $0 = true } }
     public let offsetNanos: Int64
     /// The most any two gateways' clocks may differ by (the cluster's setting; 0 when one
     /// gateway runs every transaction): a transaction treats a value committed up to this far
@@ -30,6 +37,7 @@ public final class TxnGateway: Sendable {
     public static let clusterMaxOffsetNanos: Int64 = 500_000_000
 
     public init(offsetNanos: Int64 = 0, maxOffsetNanos: Int64 = 0, physical: any PhysicalClock = SystemClock()) {
+        self.id = TxnGateway.ids.withLock { $0 += 1; return $0 }
         self.offsetNanos = offsetNanos
         self.maxOffsetNanos = maxOffsetNanos
         self.physical = physical
@@ -93,6 +101,28 @@ public final class TxnDB: @unchecked Sendable {
                       gateway: TxnGateway? = nil) -> KVTxn {
         let g = gateway ?? self.gateway
         return KVTxn(db: self, gateway: g, id: newID(), isolation: isolation, lockTimeout: lockTimeout)
+    }
+
+    /// Gateway `gateway` failed (its node is gone, as the cluster's liveness decides): its
+    /// pending transactions are aborted on every range holding their records (ABORTED records,
+    /// their locks released), so that writers waiting for their keys go on; their intents are
+    /// invisible from then on and overwritten by the next writers. Its transactions that use it
+    /// later fail with 40001.
+    /// - Returns: how many transactions were aborted.
+    @discardableResult
+    public func gatewayFailed(_ gateway: TxnGateway) -> Int {
+        gateway.fail()
+        var n = 0
+        for range in router.all {
+            for (txn, record) in range.live.abandon(gateway: gateway.id) {
+                var b = WriteBatch()
+                KVRange.putRecord(&b, at: record, TxnRecord(status: .aborted, timestamp: .zero, heartbeat: SystemClock.wallNanos()))
+                try? range.write(b, sync: false)
+                locks.releaseAll(txn)
+                n += 1
+            }
+        }
+        return n
     }
 
     /// Pushes the writers a read at `ts` found in flight (`TimestampCache.noteRead`) to commit
@@ -287,6 +317,7 @@ public final class KVTxn {
     /// (first committer wins; not under READ COMMITTED); the intent lands above every other
     /// transaction's read of the key and above its newest version.
     public func put(_ key: [UInt8], _ value: [UInt8]?) throws(KVError) {
+        try checkGateway()
         try db.locks.acquire(id, key: key, mode: .exclusive, timeout: lockTimeout)
         let range = db.router.range(for: key)
         let (foreign, newest) = try KVTxn.newest(range, key)
@@ -308,10 +339,13 @@ public final class KVTxn {
         let first = anchor == nil
         if first {
             anchor = key
-            range.live.begin(id)
+            range.live.begin(id, gateway: (gateway.id, TxnRecord.key(id, anchor: key)))
         } else if oneRange, let anchor, db.router.range(for: anchor) !== range {
             oneRange = false
         }
+        // Its gateway may have failed while it waited for the lock (its locks then went), or
+        // before it became live (a failure marks the gateway first, then aborts its live ones).
+        try checkGateway()
         let recordKey = TxnRecord.key(id, anchor: anchor)
         let ts = try range.reads.write(key, txn: id, record: recordKey, atLeast: writeTS) { (ts: Timestamp) throws(KVError) -> Timestamp in
             var b = WriteBatch()
@@ -350,6 +384,11 @@ public final class KVTxn {
         }
     }
 
+    /// 40001 once the transaction's gateway failed (its transactions were aborted).
+    private func checkGateway() throws(KVError) {
+        if gateway.failed { throw KVError(.serializationFailure, "the transaction was aborted: its gateway failed") }
+    }
+
     /// Commits; SERIALIZABLE refreshes its reads to the commit timestamp first (40001 if any
     /// changed). Durable when it returns.
     public func commit() throws(KVError) {
@@ -376,7 +415,12 @@ public final class KVTxn {
                 }
                 refreshed = commitTS
             }
-            guard let later = recordRange.live.decide(id, at: commitTS) else { break }
+            let later: Timestamp?
+            do { later = try recordRange.live.decide(id, at: commitTS) } catch {
+                rollback()
+                throw error
+            }
+            guard let later else { break }
             commitTS = later
         }
         finished = true

@@ -101,7 +101,7 @@ extension TimestampCacheTests {
 /// The live transactions of a range: pushes, the commit decision, and a push that waits for a
 /// commit at or below it.
 @Suite struct LiveTxnsTests {
-    @Test func aPushRaisesTheCommitTimestampUntilDecided() {
+    @Test func aPushRaisesTheCommitTimestampUntilDecided() throws {
         let live = LiveTxns()
         #expect(live.push(7, above: Timestamp(wallNanos: 5)) == .gone)
         live.begin(7)
@@ -110,8 +110,8 @@ extension TimestampCacheTests {
         #expect(live.push(7, above: Timestamp(wallNanos: 3)) == .pushed)
         #expect(live.minimum(7) == Timestamp(wallNanos: 5).next, "a lower push lowered the minimum")
         // Deciding below the push is refused with the minimum; at it, fixed.
-        #expect(live.decide(7, at: Timestamp(wallNanos: 4)) == Timestamp(wallNanos: 5).next)
-        #expect(live.decide(7, at: Timestamp(wallNanos: 6)) == nil)
+        #expect(try live.decide(7, at: Timestamp(wallNanos: 4)) == Timestamp(wallNanos: 5).next)
+        #expect(try live.decide(7, at: Timestamp(wallNanos: 6)) == nil)
         // A push below the decided timestamp does not wait: the commit is above it.
         #expect(live.push(7, above: Timestamp(wallNanos: 5)) == .pushed)
         live.finish(7)
@@ -120,10 +120,10 @@ extension TimestampCacheTests {
 
     /// A push at or above a decided commit returns only once the commit is finished (its record
     /// written), so that the pusher reads it.
-    @Test func aPushAboveADecidedCommitWaitsForIt() {
+    @Test func aPushAboveADecidedCommitWaitsForIt() throws {
         let live = LiveTxns()
         live.begin(9)
-        #expect(live.decide(9, at: Timestamp(wallNanos: 10)) == nil)
+        #expect(try live.decide(9, at: Timestamp(wallNanos: 10)) == nil)
         let finished = Mutex(false)
         let returned = DispatchSemaphore(value: 0)
         let outcome = Mutex<LiveTxns.PushOutcome?>(nil)

@@ -331,3 +331,61 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
         #expect(ListAppendChecker.violations(committed) == [], "seed \(seed)")
     }
 }
+
+/// A gateway fails (its node is gone): its pending transactions are aborted on the ranges
+/// holding their records, their locks go to the writers waiting, their intents are invisible
+/// and overwritten, and the failed gateway's transactions cannot commit.
+@Suite struct GatewayFailureTests {
+    private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    @Test func aFailedGatewaysTransactionsAreAbortedAndTheirLocksGo() throws {
+        try withTxnDB(splitPoints: [Array("m".utf8)]) { db in
+            let a = TxnGateway(), other = TxnGateway()
+            let setup = db.begin()
+            try setup.put(b("k"), b("0"))
+            try setup.commit()
+            // A transaction on gateway a writes on both ranges, and a writer on the other
+            // gateway queues behind its lock on "k".
+            let t = db.begin(gateway: a)
+            try t.put(b("k"), b("t"))
+            try t.put(b("z"), b("t"))
+            let waiter = DispatchSemaphore(value: 0)
+            let outcome = Mutex<String?>(nil)
+            let writer = Mutex<TxnID?>(nil)
+            Thread.detachNewThread {
+                let w = db.begin(lockTimeout: 30, gateway: other)
+                writer.withLock { $0 = w.id }
+                do {
+                    try w.put(Array("k".utf8), Array("w".utf8))
+                    try w.commit()
+                    outcome.withLock { $0 = "committed" }
+                } catch {
+                    outcome.withLock { $0 = "\(error)" }
+                }
+                waiter.signal()
+            }
+            // Without the failure the writer would wait out its 30 s timeout.
+            // Until the writer queues (polling a state, not timing anything).
+            while writer.withLock({ $0 }).map({ db.locks.isWaiting($0) }) != true { Thread.sleep(forTimeInterval: 0.001) }
+            #expect(db.gatewayFailed(a) == 1)
+            waiter.wait()
+            #expect(outcome.withLock { $0 } == "committed")
+            #expect(try db.begin(gateway: other).get(b("k")) == b("w"))
+            #expect(try db.begin(gateway: other).get(b("z")) == nil)
+            // The failed gateway's transaction cannot go on.
+            var code: String?
+            do { try t.commit() } catch { code = (error as? KVError)?.code.code }
+            #expect(code == "40001")
+            let late = db.begin(gateway: a)
+            code = nil
+            do { try late.put(b("q"), b("late")) } catch { code = (error as? KVError)?.code.code }
+            #expect(code == "40001")
+            // A writer takes "z" over from the aborted intent.
+            let x = db.begin(gateway: other)
+            try x.put(b("z"), b("x"))
+            try x.commit()
+            #expect(try db.begin(gateway: other).get(b("z")) == b("x"))
+            #expect(db.router.all.allSatisfy { $0.live.count == 0 })
+        }
+    }
+}
