@@ -250,8 +250,8 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
 }
 
 /// Transactions from four gateways with skewed clocks, interleaved one operation at a time by
-/// a seeded scheduler on one thread, on a simulated clock: every run is reproducible from its
-/// seed. A lock held by another open transaction fails the request at once (no waiting on one
+/// a seeded scheduler on one thread, on a simulated clock, now and then a gateway failing and
+/// being replaced: every run is reproducible from its seed. A lock held by another open transaction fails the request at once (no waiting on one
 /// thread), and the transaction rolls back. The committed history must be serializable.
 @Suite struct GatewaySimulationTests {
     private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -269,7 +269,7 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
 
     private func run(_ db: TxnDB, seed: Int) throws {
         let clock = SimulatedClock()
-        let gateways = GatewayTests.offsets.map {
+        var gateways = GatewayTests.offsets.map {
             TxnGateway(offsetNanos: $0, maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos, physical: clock)
         }
         var rng = SplitMix64(seed: UInt64(seed))
@@ -279,9 +279,19 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
         func parse(_ v: [UInt8]?) -> [Int] {
             (v.map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: ",").compactMap { Int($0) }
         }
-        var aborted = 0
+        var aborted = 0, failures = 0
         for _ in 0..<500 {
             clock.advance(UInt64(rng.uniform(2_000_000)))
+            if rng.uniform(120) == 0 {
+                // A gateway fails (its open transactions are aborted) and a new one, with the
+                // same clock offset, takes its place.
+                let g = rng.uniform(gateways.count)
+                db.gatewayFailed(gateways[g])
+                failures += 1
+                gateways[g] = TxnGateway(offsetNanos: GatewayTests.offsets[g], maxOffsetNanos: TxnGateway.clusterMaxOffsetNanos,
+                                         physical: clock)
+                continue
+            }
             if open.count < 4 && (open.isEmpty || rng.uniform(4) == 0) {
                 let level: IsolationLevel = rng.uniform(5) == 0 ? .repeatableRead : .serializable
                 open.append(Open(txn: db.begin(level, lockTimeout: 0, gateway: gateways[rng.uniform(gateways.count)])))
@@ -327,7 +337,7 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
             }
         }
         for t in open { t.txn.rollback() }
-        #expect(committed.count > 20, "seed \(seed): \(committed.count) committed, \(aborted) aborted")
+        #expect(committed.count > 20, "seed \(seed): \(committed.count) committed, \(aborted) aborted, \(failures) gateway failures")
         #expect(ListAppendChecker.violations(committed) == [], "seed \(seed)")
     }
 }
