@@ -228,53 +228,44 @@ public final class KVTxn {
     private func read(_ range: KVRange, lower: [UInt8], upper: [UInt8],
                       _ body: ([UInt8], [UInt8]) -> Void) throws(KVError) -> Timestamp? {
         var uncertain: Timestamp?
-        do {
-            let it = try range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(lower, .zero),
-                                                                   upperBound: MVCCKey.encode(upper, .zero)))
-            try it.seek(MVCCKey.encode(lower, .zero))
-            var current: [UInt8]?
-            var decided = false
-            var skipped = 0
-            while it.isValid {
-                guard let (k, ts) = MVCCKey.decode(it.key) else { try it.next(); continue }
-                if k != current {
-                    current = k
-                    decided = false
-                    skipped = 0
-                } else if decided {
-                    // The key's older versions: a few steps, then a seek past them (a hot key
-                    // keeps many versions within the GC window).
-                    skipped += 1
-                    if skipped > 4 { try it.seek(MVCCKey.encode(k + [0], .zero)) } else { try it.next() }
-                    continue
-                }
-                if ts.isZero {
-                    // Intents above the limit commit above it too: never seen, never pushed.
-                    if let intent = KVRange.decodeIntent(it.value), intent.timestamp <= uncertaintyLimit || intent.txn == id {
-                        if intent.txn == id {
+        let entries = try Entries(range, lower, upper)
+        var current: [UInt8]?
+        var decided = false
+        var skipped = 0
+        while let (k, ts, stored) = entries.current {
+            if k != current {
+                current = k
+                decided = false
+                skipped = 0
+            } else if decided {
+                // The key's older versions: a few steps, then a seek past them (a hot key
+                // keeps many versions within the GC window).
+                skipped += 1
+                if skipped > 4 { try entries.skip(past: k) } else { try entries.next() }
+                continue
+            }
+            if ts.isZero {
+                // Intents above the limit commit above it too: never seen, never pushed.
+                if let intent = KVRange.decodeIntent(stored), intent.timestamp <= uncertaintyLimit || intent.txn == id {
+                    if intent.txn == id {
+                        decided = true
+                        if let v = intent.value { body(k, v) }
+                    } else if case .committed(let c) = try db.resolve(intent, above: readTS) {
+                        if c <= readTS {
                             decided = true
                             if let v = intent.value { body(k, v) }
-                        } else if case .committed(let c) = try db.resolve(intent, above: readTS) {
-                            if c <= readTS {
-                                decided = true
-                                if let v = intent.value { body(k, v) }
-                            } else if c <= uncertaintyLimit {
-                                uncertain = max(uncertain ?? c, c)
-                            }
+                        } else if c <= uncertaintyLimit {
+                            uncertain = max(uncertain ?? c, c)
                         }
                     }
-                } else if ts <= readTS {
-                    decided = true
-                    if let v = KVRange.versionValue(it.value) { body(k, v) }
-                } else if ts <= uncertaintyLimit {
-                    uncertain = max(uncertain ?? ts, ts)
                 }
-                try it.next()
+            } else if ts <= readTS {
+                decided = true
+                if let v = KVRange.versionValue(stored) { body(k, v) }
+            } else if ts <= uncertaintyLimit {
+                uncertain = max(uncertain ?? ts, ts)
             }
-        } catch let e as KVError {
-            throw e
-        } catch {
-            throw KVError(.ioError, "storage error: \(error)")
+            try entries.next()
         }
         return uncertain
     }
@@ -367,21 +358,14 @@ public final class KVTxn {
     /// The intent on `key` in `range`, if any, and the timestamp of its newest version: one
     /// pass over the key's first entries.
     private static func newest(_ range: KVRange, _ key: [UInt8]) throws(KVError) -> (Intent?, Timestamp?) {
-        do {
-            let lower = MVCCKey.encode(key, .zero)
-            let it = try range.engine.makeIterator(IteratorOptions(lowerBound: lower, upperBound: MVCCKey.encode(key + [0], .zero)))
-            try it.seek(lower)
-            var intent: Intent?
-            while it.isValid {
-                guard let (_, ts) = MVCCKey.decode(it.key) else { break }
-                if !ts.isZero { return (intent, ts) }
-                intent = KVRange.decodeIntent(it.value)
-                try it.next()
-            }
-            return (intent, nil)
-        } catch {
-            throw KVError(.ioError, "storage error: \(error)")
+        let entries = try Entries(range, key, key + [0])
+        var intent: Intent?
+        while let (_, ts, stored) = entries.current {
+            if !ts.isZero { return (intent, ts) }
+            intent = KVRange.decodeIntent(stored)
+            try entries.next()
         }
+        return (intent, nil)
     }
 
     /// 40001 once the transaction's gateway failed (its transactions were aborted).
@@ -474,30 +458,21 @@ public final class KVTxn {
     /// `(from, to]`: a committed version there, or an intent whose owner committed there (a
     /// pending owner is pushed above `to`).
     private func changed(_ range: KVRange, lower: [UInt8], upper: [UInt8], from: Timestamp, to: Timestamp) throws(KVError) -> Bool {
-        do {
-            let it = try range.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(lower, .zero),
-                                                                   upperBound: MVCCKey.encode(upper, .zero)))
-            try it.seek(MVCCKey.encode(lower, .zero))
-            while it.isValid {
-                guard let (k, ts) = MVCCKey.decode(it.key) else { try it.next(); continue }
-                if ts.isZero {
-                    if let intent = KVRange.decodeIntent(it.value), intent.txn != id,
-                       case .committed(let c) = try db.resolve(intent, above: to), c > from && c <= to {
-                        return true
-                    }
-                } else if ts > from && ts <= to {
+        let entries = try Entries(range, lower, upper)
+        while let (k, ts, stored) = entries.current {
+            if ts.isZero {
+                if let intent = KVRange.decodeIntent(stored), intent.txn != id,
+                   case .committed(let c) = try db.resolve(intent, above: to), c > from && c <= to {
                     return true
-                } else if ts <= from {
-                    // Older versions of the key are older still.
-                    try it.seek(MVCCKey.encode(k + [0], .zero))
-                    continue
                 }
-                try it.next()
+            } else if ts > from && ts <= to {
+                return true
+            } else if ts <= from {
+                // Older versions of the key are older still.
+                try entries.skip(past: k)
+                continue
             }
-        } catch let e as KVError {
-            throw e
-        } catch {
-            throw KVError(.ioError, "storage error: \(error)")
+            try entries.next()
         }
         return false
     }
@@ -535,5 +510,48 @@ public final class KVTxn {
             try? resolveIntents(at: nil)
         }
         db.locks.releaseAll(id)
+    }
+}
+
+/// The entries of the keys in `[lower, upper)` of a range, in engine order (a key's intent at
+/// `key@0` first, then its versions newest first), decoded; storage errors as `KVError`.
+private final class Entries {
+    private let it: StorageIterator
+
+    init(_ range: KVRange, _ lower: [UInt8], _ upper: [UInt8]) throws(KVError) {
+        let start = MVCCKey.encode(lower, .zero)
+        do {
+            it = try range.engine.makeIterator(IteratorOptions(lowerBound: start, upperBound: MVCCKey.encode(upper, .zero)))
+            try it.seek(start)
+        } catch {
+            throw KVRange.storageError(error)
+        }
+        try settle()
+    }
+
+    /// The entry under the cursor (nil at the end): user key, timestamp (zero: an intent), stored value.
+    private(set) var current: (key: [UInt8], ts: Timestamp, value: [UInt8])?
+
+    func next() throws(KVError) {
+        do { try it.next() } catch { throw KVRange.storageError(error) }
+        try settle()
+    }
+
+    /// Moves past every entry of `key`.
+    func skip(past key: [UInt8]) throws(KVError) {
+        do { try it.seek(MVCCKey.encode(key + [0], .zero)) } catch { throw KVRange.storageError(error) }
+        try settle()
+    }
+
+    /// Decodes the iterator's entry, stepping over any that does not decode.
+    private func settle() throws(KVError) {
+        while it.isValid {
+            if let (k, ts) = MVCCKey.decode(it.key) {
+                current = (k, ts, it.value)
+                return
+            }
+            do { try it.next() } catch { throw KVRange.storageError(error) }
+        }
+        current = nil
     }
 }
