@@ -27,6 +27,15 @@ import Testing
         return (intents, records)
     }
 
+    /// The coordinator of `engine` with a zero GC window whose threshold moves with every
+    /// commit, `leaseMinimumSeconds` behind (nil: the default minimum).
+    static func collecting(_ engine: StorageEngine, leaseMinimumSeconds: Int64? = nil) -> TxnCoordinator {
+        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
+        c.sweepIntervalNanos = 0
+        if let leaseMinimumSeconds { c.leaseMinimumSeconds = leaseMinimumSeconds }
+        return c
+    }
+
     @Test func readsAndWritesGoThroughIntents() throws {
         let h = try TxnHarness(layout: .mvcc, sessions: 2,
                                setup: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b')")
@@ -333,14 +342,14 @@ import Testing
     @Test(arguments: [false, true]) func droppedTablesRowsGoOnceTheWindowPassesTheDrop(reopen: Bool) throws {
         let fs = MemoryFileSystem()
         var engine = try StorageEngine.open(directory: "/drop", options: MVCCLayoutTests.options(), fileSystem: fs)
-        var c = TxnCoordinator.shared(engine, gcWindow: .zero)
-        c.sweepIntervalNanos = 0  // the threshold moves with every commit, an hour behind (the lease minimum)
-        c.leaseMinimumSeconds = 3600
+        // The threshold moves with every commit, an hour behind (the lease minimum).
+        var c = MVCCLayoutTests.collecting(engine, leaseMinimumSeconds: 3600)
         var s = try SQLSession(engine: engine)
         _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text); CREATE INDEX t_v ON t (v); CREATE TABLE keep (id int)")
         _ = try s.execute(sql: "INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 2000) g; INSERT INTO keep VALUES (1)")
-        let id = try #require(s.catalog.tables["t"]?.id)
-        let lower = KeyEncoding.indexPrefix(table: id, index: 0), upper = KeyEncoding.indexPrefix(table: id + 1, index: 0)
+        let table = try #require(s.catalog.tables["t"])
+        let id = table.id
+        let (lower, upper) = DDL.tableSpan(table)
         let stored = try MVCCLayoutTests.entries(engine, lower, upper)
         #expect(stored >= 4000)  // a row and an index entry each
         let before = try SQLSession(engine: engine)
@@ -356,8 +365,7 @@ import Testing
         if reopen {
             try engine.close()
             engine = try StorageEngine.open(directory: "/drop", options: MVCCLayoutTests.options(), fileSystem: fs)
-            c = TxnCoordinator.shared(engine, gcWindow: .zero)
-            c.sweepIntervalNanos = 0
+            c = MVCCLayoutTests.collecting(engine)
             s = try SQLSession(engine: engine)
             #expect(try MVCCLayoutTests.entries(engine, lower, upper) == stored)
         }
@@ -383,14 +391,11 @@ import Testing
         let dropped = (MVCCLayer.droppedPrefix, KeyEncoding.prefixEnd(MVCCLayer.droppedPrefix))
         do {
             let engine = try StorageEngine.open(directory: "/dropcrash", options: MVCCLayoutTests.options(), fileSystem: fs)
-            let c = TxnCoordinator.shared(engine, gcWindow: .zero)
-            c.sweepIntervalNanos = 0
-            c.leaseMinimumSeconds = 3600
+            let c = MVCCLayoutTests.collecting(engine, leaseMinimumSeconds: 3600)
             let s = try SQLSession(engine: engine)
             _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE keep (id int)")
             _ = try s.execute(sql: "INSERT INTO t SELECT generate_series(1, 500)")
-            let id = try #require(s.catalog.tables["t"]?.id)
-            (lower, upper) = (KeyEncoding.indexPrefix(table: id, index: 0), KeyEncoding.indexPrefix(table: id + 1, index: 0))
+            (lower, upper) = DDL.tableSpan(try #require(s.catalog.tables["t"]))
             _ = try s.execute(sql: "DROP TABLE t")
             c.leaseMinimumSeconds = 0
             _ = try s.execute(sql: "INSERT INTO keep VALUES (1)")  // synced; the collection after it is not
@@ -403,9 +408,7 @@ import Testing
         defer { try? engine.close() }
         #expect(try MVCCLayoutTests.entries(engine, lower, upper) == 500)
         #expect(try MVCCLayoutTests.entries(engine, dropped.0, dropped.1) == 1)
-        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
-        c.sweepIntervalNanos = 0
-        c.leaseMinimumSeconds = 0
+        _ = MVCCLayoutTests.collecting(engine, leaseMinimumSeconds: 0)
         let s = try SQLSession(engine: engine)
         _ = try s.execute(sql: "INSERT INTO keep VALUES (2)")
         #expect(try MVCCLayoutTests.entries(engine, lower, upper) == 0)
@@ -417,9 +420,7 @@ import Testing
     @Test func aRolledBackDropKeepsTheTable() throws {
         let engine = try StorageEngine.open(directory: "/drop", options: MVCCLayoutTests.options(), fileSystem: MemoryFileSystem())
         defer { try? engine.close() }
-        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
-        c.sweepIntervalNanos = 0
-        c.leaseMinimumSeconds = 0
+        _ = MVCCLayoutTests.collecting(engine, leaseMinimumSeconds: 0)
         let s = try SQLSession(engine: engine)
         _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)")
         _ = try s.execute(sql: "BEGIN; DROP TABLE t; ROLLBACK")
@@ -433,9 +434,7 @@ import Testing
     @Test func versionsPastTheWindowAreReclaimed() throws {
         let engine = try StorageEngine.open(directory: "/gc", options: MVCCLayoutTests.options(), fileSystem: MemoryFileSystem())
         defer { try? engine.close() }
-        let c = TxnCoordinator.shared(engine, gcWindow: .zero)
-        c.leaseMinimumSeconds = 0
-        c.sweepIntervalNanos = 0
+        _ = MVCCLayoutTests.collecting(engine, leaseMinimumSeconds: 0)
         let s = try SQLSession(engine: engine)
         _ = try s.execute(sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
         for i in 0..<20 { _ = try s.execute(sql: "INSERT INTO t VALUES (1, 'value \(i)') ON CONFLICT (id) DO UPDATE SET v = excluded.v") }
