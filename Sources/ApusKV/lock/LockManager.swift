@@ -40,6 +40,8 @@ public final class LockManager: @unchecked Sendable {
         let snapshot: UInt64?
         var granted = false  // guarded by `cond`
         var failure: KVError?  // guarded by `cond`
+        /// The table was dropped (its lease moved): ask again (guarded by `cond`).
+        var moved = false
 
         init(key: [UInt8], snapshot: UInt64?) {
             self.key = key
@@ -129,6 +131,12 @@ public final class LockManager: @unchecked Sendable {
                 parker.cond.unlock()
                 throw doomed  // already withdrawn from the queue by the committer
             }
+            if parker.moved {
+                // The table went with its lease (`transfer`): ask the new one.
+                parker.cond.unlock()
+                let left = deadline.map { max($0.timeIntervalSinceNow, 0) }
+                return try acquire(txn, key: key, mode: mode, timeout: left, nowait: nowait, stop: stop, snapshot: snapshot)
+            }
             if let stop, let error = stop() {
                 failure = error
                 break
@@ -211,6 +219,32 @@ public final class LockManager: @unchecked Sendable {
             wake(part, woken.filter { part.parked[$0]?.failure == nil })
             part.mutex.unlock()
         }
+    }
+
+    /// Table `index`'s lease moved: its locks and queues are forgotten (the new holder rebuilds
+    /// them from the intents writers meet, `handOver`), and its waiters ask again.
+    public func transfer(partition index: Int) {
+        let part = partitions[index]
+        part.mutex.lock()
+        part.table = LockTable()
+        for p in part.parked.values {
+            p.cond.lock()
+            p.moved = true
+            p.cond.signal()
+            p.cond.unlock()
+        }
+        part.parked = [:]
+        part.mutex.unlock()
+    }
+
+    /// `from` holds `key` exclusively but found there the intent of `to`, which still runs
+    /// (the lock table forgot it, `transfer`): `to` holds the lock instead. `from` then
+    /// queues behind it with `acquire`. No effect unless `from` holds the key.
+    public func handOver(_ key: [UInt8], from: TxnID, to: TxnID) {
+        let part = partition(key)
+        part.mutex.lock()
+        wake(part, part.table.handOver(key, from: from, to: to))
+        part.mutex.unlock()
     }
 
     /// Whether `txn` is blocked in `acquire` (for tests that must know a waiter is queued).

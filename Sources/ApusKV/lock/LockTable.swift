@@ -171,6 +171,26 @@ public struct LockTable {
         return woken
     }
 
+    /// Makes `to` the exclusive holder of `key` in place of `from` (see
+    /// `LockManager.handOver`); `to`'s own queued request on it is granted.
+    /// - Returns: `to` when its queued request was granted, else nothing.
+    public mutating func handOver(_ bytes: [UInt8], from: TxnID, to: TxnID) -> [TxnID] {
+        let key = ByteKey(bytes)
+        guard var e = entries[key], e.holders[from] != nil else { return [] }
+        e.holders[from] = nil
+        if waitingOn[from] != key { keysOf[from]?.remove(key) }
+        e.holders[to] = .exclusive
+        keysOf[to, default: []].insert(key)
+        var granted: [TxnID] = []
+        if waitingOn[to] == key {
+            e.queue.removeAll { $0.txn == to }
+            waitingOn[to] = nil
+            granted.append(to)
+        }
+        entries[key] = e
+        return granted
+    }
+
     /// Whether `txn` is currently queued.
     public func isWaiting(_ txn: TxnID) -> Bool { waitingOn[txn] != nil }
 

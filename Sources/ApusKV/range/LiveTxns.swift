@@ -12,9 +12,16 @@ import Foundation
 /// wait until the commit is written (`finish(_:)`). A transaction not held here has finished or
 /// its owner is gone: its durable record says which.
 ///
+/// The states are a cache of the durable records, held by the range's current lease: a lease
+/// moving to another node (`KVRange.transferLease`) starts from an empty set whose low-water
+/// mark is above every push and decision the old one saw, so that no forgotten push is undone.
+/// A transaction it does not hold is then judged by its record: pushes adopt a PENDING one
+/// whose heartbeat is alive (`push(_:above:unknown:)`), and abort one whose heartbeat expired;
+/// its owner's `decide` finds an ABORTED record and fails.
+///
 /// The SQL layer keeps its transactions here too (`MVCCLayer`), from the first write until the
 /// intents are resolved, and reads the state without pushing (its commit order keeps commits
-/// above reads).
+/// above reads); it never moves a lease.
 ///
 /// Concurrency: `Sendable`; the states sit behind one condition per range.
 public final class LiveTxns: @unchecked Sendable {
@@ -23,6 +30,16 @@ public final class LiveTxns: @unchecked Sendable {
         case pending(minimum: Timestamp)
         /// Committing at the timestamp, its record being written.
         case committing(Timestamp)
+    }
+
+    /// What the durable record says of a transaction not held here (`push`'s `unknown`).
+    public enum Unknown: Equatable, Sendable {
+        /// COMMITTED, ABORTED, or no record: the record decides its intents.
+        case finished
+        /// PENDING with a live heartbeat: its owner may be running (held from now on, pushed).
+        case running
+        /// PENDING with an expired heartbeat: the callee wrote its ABORTED record.
+        case expired
     }
 
     /// What a push found.
@@ -49,8 +66,26 @@ public final class LiveTxns: @unchecked Sendable {
     private var owners: [TxnID: (gateway: Int, record: [UInt8])] = [:]
     /// Transactions aborted because their gateway failed, until their owner finishes them.
     private var aborted: Set<TxnID> = []
+    /// Transactions held because a push found their record PENDING (not registered by their
+    /// owner here): their records' heartbeats keep deciding whether they are alive.
+    private var adopted: Set<TxnID> = []
+    /// Every transaction commits above this: pushes and decisions a previous lease saw.
+    public let lowWater: Timestamp
+    /// The newest timestamp pushed or decided here (at least `lowWater`).
+    private var newest: Timestamp
 
-    public init() {}
+    /// An empty set; every commit decided here lands above `lowWater`.
+    public init(lowWater: Timestamp = .zero) {
+        self.lowWater = lowWater
+        self.newest = lowWater
+    }
+
+    /// The newest timestamp pushed or decided here: where a set taking this one's place starts.
+    public var highWater: Timestamp {
+        cond.lock()
+        defer { cond.unlock() }
+        return newest
+    }
 
     /// Registers `txn` as live and pending, before its first intent is laid; `gateway` (with
     /// the record's key) names the gateway running it, whose failure aborts it.
@@ -81,15 +116,29 @@ public final class LiveTxns: @unchecked Sendable {
     }
 
     /// Pushes `txn` to commit above `ts`. A transaction committing at or below `ts` is waited
-    /// for (its record is being written): the pusher then reads the record.
-    public func push(_ txn: TxnID, above ts: Timestamp) -> PushOutcome {
+    /// for (its record is being written): the pusher then reads the record. One not held here
+    /// is judged by `unknown` (its record), under the lock: a running one is held from now on,
+    /// pushed.
+    public func push(_ txn: TxnID, above ts: Timestamp,
+                     unknown: () throws(KVError) -> Unknown = { () throws(KVError) in .finished }) throws(KVError) -> PushOutcome {
         cond.lock()
         defer { cond.unlock() }
+        newest = max(newest, ts)
         while true {
             switch states[txn] {
             case nil:
-                return .gone
+                if aborted.contains(txn) { return .gone }
+                guard try unknown() == .running else { return .gone }
+                states[txn] = .pending(minimum: ts.next)
+                adopted.insert(txn)
+                return .pushed
             case .pending(let minimum):
+                if adopted.contains(txn), try unknown() != .running {
+                    states[txn] = nil
+                    adopted.remove(txn)
+                    cond.broadcast()
+                    return .gone
+                }
                 if minimum <= ts { states[txn] = .pending(minimum: ts.next) }
                 return .pushed
             case .committing(let at):
@@ -100,18 +149,27 @@ public final class LiveTxns: @unchecked Sendable {
         }
     }
 
-    /// Fixes `txn`'s commit timestamp at `ts`, unless a push asks for a later one.
+    /// Fixes `txn`'s commit timestamp at `ts`, unless a push (or the low-water mark) asks for a
+    /// later one. A transaction not held here (its lease moved since it began) is looked up in
+    /// its durable `record` first.
     /// - Returns: nil when fixed (the caller writes the record, then calls `finish`); else the
     ///   timestamp the transaction must commit at or above.
-    /// - Throws: 40001 when the transaction was aborted (its gateway failed).
-    public func decide(_ txn: TxnID, at ts: Timestamp) throws(KVError) -> Timestamp? {
+    /// - Throws: 40001 when the transaction was aborted (its gateway failed, or its heartbeat
+    ///   expired and a pusher aborted it).
+    public func decide(_ txn: TxnID, at ts: Timestamp,
+                       record: () throws(KVError) -> TxnRecord? = { () throws(KVError) in nil }) throws(KVError) -> Timestamp? {
         cond.lock()
         defer { cond.unlock() }
         if aborted.contains(txn) {
             throw KVError(.serializationFailure, "the transaction was aborted: its gateway failed")
         }
+        if states[txn] == nil, try record()?.status == .aborted {
+            throw KVError(.serializationFailure, "the transaction was aborted: its heartbeat expired")
+        }
+        if ts <= lowWater { return lowWater.next }
         if case .pending(let minimum) = states[txn], minimum > ts { return minimum }
         states[txn] = .committing(ts)
+        newest = max(newest, ts)
         return nil
     }
 
@@ -143,12 +201,14 @@ public final class LiveTxns: @unchecked Sendable {
         }
     }
 
-    /// The timestamp `txn` has been pushed to commit at or above (zero: never pushed).
+    /// The timestamp `txn` has been pushed to commit at or above (zero: never pushed, and no
+    /// earlier lease to stay above).
     public func minimum(_ txn: TxnID) -> Timestamp {
         cond.lock()
         defer { cond.unlock() }
-        if case .pending(let minimum) = states[txn] { return minimum }
-        return .zero
+        let floor = lowWater.isZero ? Timestamp.zero : lowWater.next
+        if case .pending(let minimum) = states[txn] { return max(minimum, floor) }
+        return floor
     }
 
     /// `txn` finished (its record says how, and its intents are resolved or being resolved
@@ -158,8 +218,18 @@ public final class LiveTxns: @unchecked Sendable {
         states[txn] = nil
         owners[txn] = nil
         aborted.remove(txn)
+        adopted.remove(txn)
         cond.broadcast()
         cond.unlock()
+    }
+
+    /// Runs `body` under the set's lock, so that no push judges a record meanwhile (a record
+    /// written in `body` and one read by `push`'s `unknown` do not interleave). `body` must not
+    /// call back into the set.
+    public func locked<T>(_ body: () throws(KVError) -> T) throws(KVError) -> T {
+        cond.lock()
+        defer { cond.unlock() }
+        return try body()
     }
 
     /// The transactions held (for tests).

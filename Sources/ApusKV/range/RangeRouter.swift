@@ -1,5 +1,6 @@
 import ApusCore
 import ApusStorage
+import Synchronization
 
 /// A contiguous span of user keys `[start, end)` and the engine that stores its versions,
 /// intents and transaction records (one replica for now).
@@ -15,11 +16,40 @@ public final class KVRange: Sendable {
     /// The range's recent commits, by commit timestamp: what write-conflict checks and
     /// SERIALIZABLE validation ask of the keys and spans the range holds.
     public let commits = CommitLog(floor: .zero)
+    /// What the range's lease holder keeps in memory: lost when the lease moves.
+    private struct Lease: Sendable {
+        var reads: TimestampCache
+        var live: LiveTxns
+        var number: Int
+    }
+
+    private let lease = Mutex(Lease(reads: TimestampCache(), live: LiveTxns(), number: 1))
+
     /// The range's recent reads: a write lands above every other transaction's read of its key
     /// (`TxnDB`'s transactions; the SQL layer's commit order makes it unneeded there so far).
-    public let reads = TimestampCache()
+    public var reads: TimestampCache { lease.withLock { $0.reads } }
     /// The live transactions whose records the range holds, and how far readers pushed them.
-    public let live = LiveTxns()
+    public var live: LiveTxns { lease.withLock { $0.live } }
+    /// How many leases the range has had (1 until it first moves).
+    public var leaseNumber: Int { lease.withLock { $0.number } }
+
+    /// The lease moves to another holder, which starts without the old one's memory: an empty
+    /// timestamp cache and set of live transactions, both with a low-water mark above every
+    /// read, push and decision the old holder saw (a node's clock is above every timestamp it
+    /// was sent, so a real lease starts there). Writes, pushes' effects and commits therefore
+    /// stay above everything forgotten; transactions the new holder does not know are judged
+    /// by their records (see `LiveTxns`). The range's lock table is `TxnDB`'s to move
+    /// (`TxnDB.transferLease`).
+    ///
+    /// The caller stops the range's requests first, as the old holder stops serving before
+    /// its lease ends: no read, write or commit is under way on the range meanwhile. `TxnDB`
+    /// only: the SQL layer keeps state here that it cannot rebuild.
+    public func transferLease() {
+        lease.withLock { l in
+            let low = max(l.reads.highWater, l.live.highWater)
+            l = Lease(reads: TimestampCache(lowWater: low), live: LiveTxns(lowWater: low), number: l.number + 1)
+        }
+    }
 
     public init(id: Int, start: [UInt8], end: [UInt8]?, engine: StorageEngine) {
         self.id = id

@@ -160,6 +160,14 @@ public final class TimestampCache: @unchecked Sendable {
         return try body(at)
     }
 
+    /// The newest timestamp any read was noted at (at least the low-water mark): where a new
+    /// cache taking this one's place starts (`KVRange.transferLease`).
+    public var highWater: Timestamp {
+        lock.lock()
+        defer { lock.unlock() }
+        return max(lowWater, current.newest, previous.newest)
+    }
+
     /// The entries held (for tests and statistics).
     public var count: Int {
         lock.lock()

@@ -84,14 +84,26 @@ public final class TxnDB: @unchecked Sendable {
     /// The gateway `begin` uses unless given another.
     public let gateway = TxnGateway()
     private let nextID = Mutex<TxnID>(1)
+    /// The first transaction id of this process: a lower one ran in an earlier process, whose
+    /// gateways (all in-process for now) are gone with it.
+    let firstID: TxnID
+    /// How long a PENDING record's heartbeat keeps a transaction that a range's lease holder
+    /// does not know alive (nanoseconds; a running transaction renews it at half that).
+    public let heartbeatTimeoutNanos: Int64
+    /// The default heartbeat timeout: 10 s.
+    public static let defaultHeartbeatTimeoutNanos: Int64 = 10_000_000_000
 
     /// Transactions over `engine`, split into ranges at `splitPoints` (none: one range).
-    public init(engine: StorageEngine, splitPoints: [[UInt8]] = []) {
+    public init(engine: StorageEngine, splitPoints: [[UInt8]] = [],
+                heartbeatTimeoutNanos: Int64 = TxnDB.defaultHeartbeatTimeoutNanos) {
         self.store = MVCCStore(engine: engine)
         let router = RangeRouter(engine: engine, splitPoints: splitPoints)
         self.router = router
+        self.heartbeatTimeoutNanos = heartbeatTimeoutNanos
         locks = LockManager(partitions: router.all.count) { router.range(for: $0).id - 1 }
-        nextID.withLock { $0 = UInt64(Date().timeIntervalSince1970 * 1_000_000) }
+        let first = UInt64(Date().timeIntervalSince1970 * 1_000_000)
+        firstID = first + 1
+        nextID.withLock { $0 = first }
     }
 
     func newID() -> TxnID { nextID.withLock { $0 += 1; return $0 } }
@@ -125,22 +137,67 @@ public final class TxnDB: @unchecked Sendable {
         return n
     }
 
+    /// `range`'s lease moves to another holder (see `KVRange.transferLease`): its timestamp
+    /// cache, live transactions and lock table start empty above everything the old holder
+    /// saw. The caller stops the range's requests first (tests: between operations).
+    public func transferLease(_ range: KVRange) {
+        range.transferLease()
+        locks.transfer(partition: range.id - 1)
+    }
+
     /// Pushes the writers a read at `ts` found in flight (`TimestampCache.noteRead`) to commit
     /// above it, or waits for those committing at or below it, before the read takes its snapshot.
-    func push(_ writers: [TimestampCache.Writer], above ts: Timestamp) {
-        for w in writers { _ = router.range(for: w.record).live.push(w.txn, above: ts) }
+    func push(_ writers: [TimestampCache.Writer], above ts: Timestamp, gateway: TxnGateway) throws(KVError) {
+        for w in writers {
+            let range = router.range(for: w.record)
+            _ = try range.live.push(w.txn, above: ts) { () throws(KVError) in try judge(w.txn, record: w.record, range, gateway) }
+        }
+    }
+
+    /// What a transaction's record says of it when its range's lease holder does not hold it
+    /// live: PENDING with a heartbeat renewed within the timeout (plus the gateway's clock
+    /// offset), from this process, is running; PENDING and expired is aborted here (its record
+    /// becomes ABORTED); anything else is finished.
+    func judge(_ txn: TxnID, record key: [UInt8], _ range: KVRange, _ gateway: TxnGateway) throws(KVError) -> LiveTxns.Unknown {
+        guard let record = try range.record(at: key), record.status == .pending || record.status == .staging else { return .finished }
+        let age = Int64(clamping: gateway.now().wallNanos) - record.heartbeat
+        if txn >= firstID && age <= heartbeatTimeoutNanos + gateway.maxOffsetNanos { return .running }
+        var b = WriteBatch()
+        KVRange.putRecord(&b, at: key, TxnRecord(status: .aborted, timestamp: record.timestamp, heartbeat: record.heartbeat))
+        try range.write(b, sync: false)
+        return .expired
+    }
+
+    /// Where the owner of a foreign intent stands for a transaction at `ts` on `gateway`.
+    enum Owner: Equatable {
+        /// Pending (pushed above `ts`): its intent is invisible, and it holds its key's lock.
+        case running
+        /// Its record is COMMITTED at the timestamp.
+        case committed(Timestamp)
+        /// Aborted, abandoned or gone: the intent is nobody's.
+        case finished
+    }
+
+    /// Pushes the owner of `intent` above `ts`; an owner committing at or below `ts` is waited
+    /// for first, then its durable record decides.
+    func owner(of intent: Intent, above ts: Timestamp, gateway: TxnGateway) throws(KVError) -> Owner {
+        let recordKey = intent.recordKey
+        let range = router.range(for: recordKey)
+        let pushed = try range.live.push(intent.txn, above: ts) { () throws(KVError) in try judge(intent.txn, record: recordKey, range, gateway) }
+        if pushed == .pushed { return .running }
+        if let record = try range.record(at: recordKey), record.status == .committed { return .committed(record.timestamp) }
+        return .finished
     }
 
     /// What a reader at `ts` makes of a foreign `intent`: a pending owner is pushed above `ts`
-    /// (invisible); otherwise the owner's durable record decides (an owner committing at or
-    /// below `ts` is waited for first).
-    func resolve(_ intent: Intent, above ts: Timestamp) throws(KVError) -> IntentVisibility {
-        let recordKey = intent.recordKey
-        let range = router.range(for: recordKey)
-        if range.live.push(intent.txn, above: ts) == .pushed { return .invisible }
-        if let record = try range.record(at: recordKey), record.status == .committed { return .committed(record.timestamp) }
+    /// (invisible); otherwise the owner's durable record decides.
+    func resolve(_ intent: Intent, above ts: Timestamp, gateway: TxnGateway) throws(KVError) -> IntentVisibility {
+        if case .committed(let c) = try owner(of: intent, above: ts, gateway: gateway) { return .committed(c) }
         return .invisible
     }
+
+    /// Thrown by a lock wait's `stop` when the holder turned out to be gone (see `KVTxn.put`).
+    static let holderGone = KVError(.lockNotAvailable, "the lock holder is gone")
 }
 
 /// One transaction: reads at its read timestamp, writes intents under exclusive locks.
@@ -176,6 +233,8 @@ public final class KVTxn {
     /// The first written key: its range holds the record.
     private var anchor: [UInt8]?
     private var finished = false
+    /// The heartbeat last written into the record (the gateway's clock, ns).
+    private var heartbeatWall: Int64 = 0
 
     init(db: TxnDB, gateway: TxnGateway, id: TxnID, isolation: IsolationLevel, lockTimeout: Double?) {
         self.db = db
@@ -207,9 +266,10 @@ public final class KVTxn {
     }
 
     public func get(_ key: [UInt8]) throws(KVError) -> [UInt8]? {
+        try heartbeatIfDue()
         let range = db.router.range(for: key)
         while true {
-            db.push(range.reads.noteRead(key, at: readTS, txn: id), above: readTS)
+            try db.push(range.reads.noteRead(key, at: readTS, txn: id), above: readTS, gateway: gateway)
             var value: [UInt8]?
             if let uncertain = try read(range, lower: key, upper: key + [0], { _, v in value = v }) {
                 try moveReadTimestamp(to: uncertain)
@@ -250,7 +310,7 @@ public final class KVTxn {
                     if intent.txn == id {
                         decided = true
                         if let v = intent.value { body(k, v) }
-                    } else if case .committed(let c) = try db.resolve(intent, above: readTS) {
+                    } else if case .committed(let c) = try db.resolve(intent, above: readTS, gateway: gateway) {
                         if c <= readTS {
                             decided = true
                             if let v = intent.value { body(k, v) }
@@ -285,11 +345,12 @@ public final class KVTxn {
     /// The visible pairs in `[lower, upper)`; under SERIALIZABLE the span is refreshed at commit
     /// (any version committed into it after the snapshot fails the commit: no phantoms).
     public func scan(lower: [UInt8], upper: [UInt8]) throws(KVError) -> [(key: [UInt8], value: [UInt8])] {
+        try heartbeatIfDue()
         while true {
             var rows: [(key: [UInt8], value: [UInt8])] = []
             var uncertain: Timestamp?
             for piece in db.router.ranges(lower: lower, upper: upper) {
-                db.push(piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: readTS, txn: id), above: readTS)
+                try db.push(piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: readTS, txn: id), above: readTS, gateway: gateway)
                 if let u = try read(piece.range, lower: piece.lower, upper: piece.upper, { rows.append(($0, $1)) }) {
                     uncertain = max(uncertain ?? u, u)
                 }
@@ -309,18 +370,27 @@ public final class KVTxn {
     /// transaction's read of the key and above its newest version.
     public func put(_ key: [UInt8], _ value: [UInt8]?) throws(KVError) {
         try checkGateway()
-        try db.locks.acquire(id, key: key, mode: .exclusive, timeout: lockTimeout)
+        try heartbeatIfDue()
         let range = db.router.range(for: key)
-        let (foreign, newest) = try KVTxn.newest(range, key)
-        var latest = newest
-        // Another transaction's intent under this lock has no live owner: one that committed
-        // (its record written, its intents not yet resolved when the process stopped) is
-        // resolved into a version with this write; an abandoned or aborted one is overwritten.
+        try lock(key, in: range)
+        var latest: Timestamp?
+        // Another transaction's intent under this lock: one that committed (its record
+        // written, its intents not yet resolved when the process stopped) is resolved into a
+        // version with this write; an abandoned or aborted one is overwritten. One whose owner
+        // still runs is there because the lock table forgot it (the range's lease moved): the
+        // owner gets the lock back and this transaction queues behind it.
         var committed: (ts: Timestamp, value: [UInt8]?)?
-        if let intent = foreign, intent.txn != id,
-           case .committed(let c) = try db.resolve(intent, above: readTS) {
-            committed = (c, intent.value)
-            latest = max(latest ?? c, c)
+        while true {
+            let (foreign, newest) = try KVTxn.newest(range, key)
+            latest = newest
+            guard let intent = foreign, intent.txn != id else { break }
+            let owner = try db.owner(of: intent, above: readTS, gateway: gateway)
+            if case .committed(let c) = owner {
+                committed = (c, intent.value)
+                latest = max(latest ?? c, c)
+            }
+            guard owner == .running else { break }
+            try waitFor(intent, key: key, in: range)
         }
         if isolation != .readCommitted, let latest, latest > readTS {
             throw KVError(.serializationFailure, "could not serialize access due to concurrent update")
@@ -338,9 +408,11 @@ public final class KVTxn {
         // before it became live (a failure marks the gateway first, then aborts its live ones).
         try checkGateway()
         let recordKey = TxnRecord.key(id, anchor: anchor)
+        let wall = Int64(clamping: gateway.now().wallNanos)
+        if first { heartbeatWall = wall }
         let ts = try range.reads.write(key, txn: id, record: recordKey, atLeast: writeTS) { (ts: Timestamp) throws(KVError) -> Timestamp in
             var b = WriteBatch()
-            if first { KVRange.putRecord(&b, at: recordKey, TxnRecord(status: .pending, timestamp: ts, heartbeat: SystemClock.wallNanos())) }
+            if first { KVRange.putRecord(&b, at: recordKey, TxnRecord(status: .pending, timestamp: ts, heartbeat: wall)) }
             if let committed { KVRange.putVersion(&b, key: key, ts: committed.ts, value: committed.value) }
             MVCCStore.putIntent(&b, key: key, txn: id, ts: ts, value: value, anchor: anchor)
             try range.write(b, sync: false)
@@ -353,6 +425,70 @@ public final class KVTxn {
             valuesBytes += key.count + (value?.count ?? 0)
             if valuesBytes > KVTxn.valuesBytesMax { values = nil } else { values![k] = .some(value) }
         }
+    }
+
+    /// Gives `key`'s lock, which this transaction holds, to the running owner of `intent` on it,
+    /// and queues behind it.
+    private func waitFor(_ intent: Intent, key: [UInt8], in range: KVRange) throws(KVError) {
+        db.locks.handOver(key, from: id, to: intent.txn)
+        // Finished meanwhile (its locks released before the hand-over): nobody would release it.
+        if db.router.range(for: intent.recordKey).live.status(intent.txn) == nil { db.locks.releaseAll(intent.txn) }
+        try lock(key, in: range)
+    }
+
+    /// Takes `key`'s exclusive lock, queueing behind other writers. While it waits, the intent
+    /// on the key is looked at every 50 ms: when its owner is gone (aborted, or its heartbeat
+    /// expired, which aborts it here), the owner's locks go (they may be left from before the
+    /// lock table forgot it) and the request is made again.
+    private func lock(_ key: [UInt8], in range: KVRange) throws(KVError) {
+        let db = self.db, id = self.id, gateway = self.gateway, readTS = self.readTS
+        final class Box: @unchecked Sendable { var gone: TxnID? }
+        let box = Box()
+        // Called with the waiter's condition held: it must not call into the lock manager.
+        let stop = { () -> KVError? in
+            guard let found = try? KVTxn.newest(range, key), let intent = found.0, intent.txn != id,
+                  (try? db.owner(of: intent, above: readTS, gateway: gateway)) == .finished else { return nil }
+            box.gone = intent.txn
+            return TxnDB.holderGone
+        }
+        while true {
+            do {
+                try db.locks.acquire(id, key: key, mode: .exclusive, timeout: lockTimeout, stop: stop)
+                return
+            } catch where error.code == TxnDB.holderGone.code && error.message == TxnDB.holderGone.message {
+                if let gone = box.gone { db.locks.releaseAll(gone) }
+            }
+        }
+    }
+
+    /// Renews the record's heartbeat once half its timeout has passed (see `heartbeat`).
+    private func heartbeatIfDue() throws(KVError) {
+        guard anchor != nil, !finished,
+              Int64(clamping: gateway.now().wallNanos) - heartbeatWall > db.heartbeatTimeoutNanos / 2 else { return }
+        try heartbeat()
+    }
+
+    /// Renews the PENDING record's heartbeat, which keeps the transaction alive for a range's
+    /// lease holder that does not know it (after its lease moved). Called by every operation
+    /// once half the timeout has passed; a transaction idle longer than the timeout may be
+    /// aborted by the next one that meets its intents.
+    /// - Throws: 40001 when the transaction was aborted meanwhile (its record is ABORTED).
+    public func heartbeat() throws(KVError) {
+        guard let anchor, !finished else { return }
+        let recordKey = TxnRecord.key(id, anchor: anchor)
+        let range = db.router.range(for: anchor)
+        let wall = Int64(clamping: gateway.now().wallNanos)
+        let writeTS = self.writeTS
+        // Under the live set's lock, so that no push judges the record meanwhile.
+        try range.live.locked { () throws(KVError) in
+            if let record = try range.record(at: recordKey), record.status == .aborted {
+                throw KVError(.serializationFailure, "the transaction was aborted: its heartbeat expired")
+            }
+            var b = WriteBatch()
+            KVRange.putRecord(&b, at: recordKey, TxnRecord(status: .pending, timestamp: writeTS, heartbeat: wall))
+            try range.write(b, sync: false)
+        }
+        heartbeatWall = wall
     }
 
     /// The intent on `key` in `range`, if any, and the timestamp of its newest version: one
@@ -400,7 +536,10 @@ public final class KVTxn {
                 refreshed = commitTS
             }
             let later: Timestamp?
-            do { later = try recordRange.live.decide(id, at: commitTS) } catch {
+            let recordKey = TxnRecord.key(id, anchor: anchor)
+            do {
+                later = try recordRange.live.decide(id, at: commitTS) { () throws(KVError) in try recordRange.record(at: recordKey) }
+            } catch {
                 rollback()
                 throw error
             }
@@ -424,17 +563,24 @@ public final class KVTxn {
         do {
             try recordRange.write(b, sync: true)
         } catch {
-            // Not committed: readers find the record still pending and its owner gone.
+            // Not committed: the record says so if it can still be written; else readers find
+            // it pending, its owner gone, and its heartbeat expires.
+            var aborted = WriteBatch()
+            KVRange.putRecord(&aborted, at: TxnRecord.key(id, anchor: anchor),
+                              TxnRecord(status: .aborted, timestamp: commitTS, heartbeat: heartbeatWall))
+            try? recordRange.write(aborted, sync: false)
             recordRange.live.finish(id)
             throw error
         }
-        recordRange.live.finish(id)
         self.commitTS = commitTS
         gateway.observe(commitTS)
         // The record decides from here on; the intents become versions range by range. A
         // failure leaves them to readers, who find the COMMITTED record, and to later writers,
-        // who keep their values as versions: the commit stands.
+        // who keep their values as versions: the commit stands. The transaction stays live
+        // until they are resolved, so that a writer that meets one of them after its lock was
+        // forgotten (the lease moved) waits in its push instead of writing under a resolution.
         if !withRecord { try? resolveIntents(at: commitTS) }
+        recordRange.live.finish(id)
     }
 
     /// Whether nothing this transaction read changed in `(from, to]`; notes its reads at `to`
@@ -442,12 +588,12 @@ public final class KVTxn {
     private func refresh(from: Timestamp, to: Timestamp) throws(KVError) -> Bool {
         for key in reads where !writtenSet.contains(ByteKey(key)) {
             let range = db.router.range(for: key)
-            db.push(range.reads.noteRead(key, at: to, txn: id), above: to)
+            try db.push(range.reads.noteRead(key, at: to, txn: id), above: to, gateway: gateway)
             if try changed(range, lower: key, upper: key + [0], from: from, to: to) { return false }
         }
         for span in scans {
             for piece in db.router.ranges(lower: span.lower, upper: span.upper) {
-                db.push(piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: to, txn: id), above: to)
+                try db.push(piece.range.reads.noteRead(lower: piece.lower, upper: piece.upper, at: to, txn: id), above: to, gateway: gateway)
                 if try changed(piece.range, lower: piece.lower, upper: piece.upper, from: from, to: to) { return false }
             }
         }
@@ -462,7 +608,7 @@ public final class KVTxn {
         while let (k, ts, stored) = entries.current {
             if ts.isZero {
                 if let intent = KVRange.decodeIntent(stored), intent.txn != id,
-                   case .committed(let c) = try db.resolve(intent, above: to), c > from && c <= to {
+                   case .committed(let c) = try db.resolve(intent, above: to, gateway: gateway), c > from && c <= to {
                     return true
                 }
             } else if ts > from && ts <= to {

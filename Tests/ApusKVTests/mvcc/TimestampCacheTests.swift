@@ -103,17 +103,17 @@ extension TimestampCacheTests {
 @Suite struct LiveTxnsTests {
     @Test func aPushRaisesTheCommitTimestampUntilDecided() throws {
         let live = LiveTxns()
-        #expect(live.push(7, above: Timestamp(wallNanos: 5)) == .gone)
+        #expect(try live.push(7, above: Timestamp(wallNanos: 5)) == .gone)
         live.begin(7)
-        #expect(live.push(7, above: Timestamp(wallNanos: 5)) == .pushed)
+        #expect(try live.push(7, above: Timestamp(wallNanos: 5)) == .pushed)
         #expect(live.minimum(7) == Timestamp(wallNanos: 5).next)
-        #expect(live.push(7, above: Timestamp(wallNanos: 3)) == .pushed)
+        #expect(try live.push(7, above: Timestamp(wallNanos: 3)) == .pushed)
         #expect(live.minimum(7) == Timestamp(wallNanos: 5).next, "a lower push lowered the minimum")
         // Deciding below the push is refused with the minimum; at it, fixed.
         #expect(try live.decide(7, at: Timestamp(wallNanos: 4)) == Timestamp(wallNanos: 5).next)
         #expect(try live.decide(7, at: Timestamp(wallNanos: 6)) == nil)
         // A push below the decided timestamp does not wait: the commit is above it.
-        #expect(live.push(7, above: Timestamp(wallNanos: 5)) == .pushed)
+        #expect(try live.push(7, above: Timestamp(wallNanos: 5)) == .pushed)
         live.finish(7)
         #expect(live.count == 0)
     }
@@ -130,7 +130,7 @@ extension TimestampCacheTests {
         let started = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             started.signal()
-            let o = live.push(9, above: Timestamp(wallNanos: 10))
+            let o = try? live.push(9, above: Timestamp(wallNanos: 10))
             outcome.withLock { $0 = o }
             #expect(finished.withLock { $0 }, "the push returned before the commit finished")
             returned.signal()

@@ -242,6 +242,33 @@ import Testing
     }
 }
 
+/// What the simulations do between operations besides moving the clock a little: now and then
+/// a range's lease moves (`TxnDB.transferLease`), or the clock jumps by more than a heartbeat
+/// timeout (plus the gateways' offset allowance), so that transactions idle across the jump
+/// that a moved lease does not know are aborted by the next one to meet their intents.
+struct SimulationEvents: CustomStringConvertible {
+    /// The simulations' heartbeat timeout (with the 500 ms offset allowance, idle for 700 ms).
+    static let heartbeatTimeoutNanos: Int64 = 200_000_000
+    private(set) var leaseMoves = 0
+    private(set) var jumps = 0
+
+    /// Advances `clock`; returns true when the step was a lease move (no operation runs then).
+    mutating func step(_ db: TxnDB, _ clock: SimulatedClock, _ rng: inout SplitMix64) -> Bool {
+        if rng.uniform(50) == 0 {
+            jumps += 1
+            clock.advance(800_000_000)
+        } else {
+            clock.advance(UInt64(rng.uniform(2_000_000)))
+        }
+        guard rng.uniform(40) == 0 else { return false }
+        db.transferLease(db.router.all[rng.uniform(db.router.all.count)])
+        leaseMoves += 1
+        return true
+    }
+
+    var description: String { "\(leaseMoves) lease moves, \(jumps) clock jumps" }
+}
+
 /// Physical time that the simulation moves forward by hand.
 final class SimulatedClock: PhysicalClock, @unchecked Sendable {
     /// Starts at the system clock's time (so that it continues what a system-clock gateway wrote).
@@ -252,7 +279,9 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
 
 /// Transactions from four gateways with skewed clocks, interleaved one operation at a time by
 /// a seeded scheduler on one thread, on a simulated clock, now and then a gateway failing and
-/// being replaced: every run is reproducible from its seed. A lock held by another open transaction fails the request at once (no waiting on one
+/// being replaced, a range's lease moving (its timestamp cache, live transactions and locks
+/// forgotten) and the clock jumping past heartbeat timeouts: every run is reproducible from its
+/// seed. A lock held by another open transaction fails the request at once (no waiting on one
 /// thread), and the transaction rolls back. The committed history must be serializable.
 @Suite struct GatewaySimulationTests {
     private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -265,7 +294,9 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
 
     @Test(arguments: 1...40)
     func interleavedHistoriesAreSerializable(seed: Int) throws {
-        try withTxnDB(splitPoints: [b("list3"), b("list6")]) { db in try run(db, seed: seed) }
+        try withTxnDB(splitPoints: [b("list3"), b("list6")], heartbeatTimeoutNanos: SimulationEvents.heartbeatTimeoutNanos) { db in
+            try run(db, seed: seed)
+        }
     }
 
     private func run(_ db: TxnDB, seed: Int) throws {
@@ -281,8 +312,9 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
             (v.map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: ",").compactMap { Int($0) }
         }
         var aborted = 0, failures = 0
+        var events = SimulationEvents()
         for _ in 0..<500 {
-            clock.advance(UInt64(rng.uniform(2_000_000)))
+            if events.step(db, clock, &rng) { continue }
             if rng.uniform(120) == 0 {
                 // A gateway fails (its open transactions are aborted) and a new one, with the
                 // same clock offset, takes its place.
@@ -338,7 +370,7 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
             }
         }
         for t in open { t.txn.rollback() }
-        #expect(committed.count > 20, "seed \(seed): \(committed.count) committed, \(aborted) aborted, \(failures) gateway failures")
+        #expect(committed.count > 20, "seed \(seed): \(committed.count) committed, \(aborted) aborted, \(failures) gateway failures, \(events)")
         #expect(ListAppendChecker.violations(committed) == [], "seed \(seed)")
     }
 }
@@ -360,27 +392,10 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
             let t = db.begin(gateway: a)
             try t.put(b("k"), b("t"))
             try t.put(b("z"), b("t"))
-            let waiter = DispatchSemaphore(value: 0)
-            let outcome = Mutex<String?>(nil)
-            let writer = Mutex<TxnID?>(nil)
-            Thread.detachNewThread {
-                let w = db.begin(lockTimeout: 30, gateway: other)
-                writer.withLock { $0 = w.id }
-                do {
-                    try w.put(Array("k".utf8), Array("w".utf8))
-                    try w.commit()
-                    outcome.withLock { $0 = "committed" }
-                } catch {
-                    outcome.withLock { $0 = "\(error)" }
-                }
-                waiter.signal()
-            }
             // Without the failure the writer would wait out its 30 s timeout.
-            // Until the writer queues (polling a state, not timing anything).
-            while writer.withLock({ $0 }).map({ db.locks.isWaiting($0) }) != true { Thread.sleep(forTimeInterval: 0.001) }
+            let writer = startQueuedWriter(db, key: b("k"), value: b("w"), gateway: other)
             #expect(db.gatewayFailed(a) == 1)
-            waiter.wait()
-            #expect(outcome.withLock { $0 } == "committed")
+            #expect(writer() == "committed")
             #expect(try db.begin(gateway: other).get(b("k")) == b("w"))
             #expect(try db.begin(gateway: other).get(b("z")) == nil)
             // The failed gateway's transaction cannot go on.
@@ -419,7 +434,9 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
 
     @Test(arguments: 1...30)
     func everySumIsTheTotal(seed: Int) throws {
-        try withTxnDB(splitPoints: [Array("acct3".utf8), Array("acct6".utf8)]) { db in try run(db, seed: seed) }
+        try withTxnDB(splitPoints: [Array("acct3".utf8), Array("acct6".utf8)], heartbeatTimeoutNanos: SimulationEvents.heartbeatTimeoutNanos) { db in
+            try run(db, seed: seed)
+        }
     }
 
     private func run(_ db: TxnDB, seed: Int) throws {
@@ -437,9 +454,10 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
         var rng = SplitMix64(seed: UInt64(seed) &+ 1000)
         var open: [Open] = []
         var sums = 0, transfers = 0
+        var events = SimulationEvents()
         func value(_ v: [UInt8]?) -> Int { Int(String(decoding: v ?? [], as: UTF8.self)) ?? 0 }
         for _ in 0..<600 {
-            clock.advance(UInt64(rng.uniform(2_000_000)))
+            if events.step(db, clock, &rng) { continue }
             if open.count < 4 && (open.isEmpty || rng.uniform(3) == 0) {
                 let level: IsolationLevel = rng.uniform(3) == 0 ? .repeatableRead : .serializable
                 let txn = db.begin(level, lockTimeout: 0, gateway: gateways[rng.uniform(gateways.count)])
@@ -479,7 +497,7 @@ final class SimulatedClock: PhysicalClock, @unchecked Sendable {
             }
         }
         for t in open { t.txn.rollback() }
-        #expect(sums > 5 && transfers > 5, "seed \(seed): \(sums) sums, \(transfers) transfers")
+        #expect(sums > 5 && transfers > 5, "seed \(seed): \(sums) sums, \(transfers) transfers, \(events)")
         var total = 0
         for i in 0..<n { total += value(try db.begin(gateway: gateways[0]).get(GatewayBankSimulationTests.key(i))) }
         #expect(total == n * 100, "seed \(seed)")

@@ -2,15 +2,17 @@ import ApusCore
 @testable import ApusKV
 import ApusStorage
 import Foundation
+import Synchronization
 
 /// Runs `body` with a `TxnDB` over a fresh engine (MVCC comparator) in a temporary directory,
-/// split into ranges at `splitPoints`; closes and removes it afterwards.
-func withTxnDB(splitPoints: [[UInt8]] = [], _ body: (TxnDB) throws -> Void) throws {
+/// split into ranges at `splitPoints`, with `heartbeatTimeoutNanos`; closes and removes it afterwards.
+func withTxnDB(splitPoints: [[UInt8]] = [], heartbeatTimeoutNanos: Int64 = TxnDB.defaultHeartbeatTimeoutNanos,
+               _ body: (TxnDB) throws -> Void) throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("apuskv-\(UInt64.random(in: 0...UInt64.max))").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let engine = try StorageEngine.open(directory: dir, options: mvccOptions())
     defer { try? engine.close() }
-    try body(TxnDB(engine: engine, splitPoints: splitPoints))
+    try body(TxnDB(engine: engine, splitPoints: splitPoints, heartbeatTimeoutNanos: heartbeatTimeoutNanos))
 }
 
 /// Storage options for an engine that holds versions (`key@ts`).
@@ -60,4 +62,31 @@ func listAppendHistory(_ db: TxnDB, seed: UInt64, workers: Int = 4, keys: Int = 
         }
     }
     return log.all
+}
+
+/// Starts a transaction on another thread that writes `value` at `key` (lock timeout 30 s) and
+/// commits; returns once it waits in the lock table (polling that state, not timing anything).
+/// The function returned waits for the writer and gives "committed" or its error.
+func startQueuedWriter(_ db: TxnDB, key: [UInt8], value: [UInt8], _ level: IsolationLevel = .serializable,
+                       gateway: TxnGateway? = nil) -> () -> String? {
+    let writer = Mutex<TxnID?>(nil)
+    let outcome = Mutex<String?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        let w = db.begin(level, lockTimeout: 30, gateway: gateway)
+        writer.withLock { $0 = w.id }
+        do {
+            try w.put(key, value)
+            try w.commit()
+            outcome.withLock { $0 = "committed" }
+        } catch {
+            outcome.withLock { $0 = "\(error)" }
+        }
+        done.signal()
+    }
+    while writer.withLock({ $0 }).map({ db.locks.isWaiting($0) }) != true { Thread.sleep(forTimeInterval: 0.001) }
+    return {
+        done.wait()
+        return outcome.withLock { $0 }
+    }
 }

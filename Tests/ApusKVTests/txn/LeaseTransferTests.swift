@@ -1,0 +1,217 @@
+import ApusCore
+@testable import ApusKV
+import ApusStorage
+import Foundation
+import Synchronization
+import Testing
+
+/// A range's lease moves (`TxnDB.transferLease`): the new holder starts without the old one's
+/// timestamp cache, live transactions and locks. What they protected must still hold: pushes
+/// and reads stay below later commits and writes, a transaction that still runs keeps its keys,
+/// and one whose heartbeat stopped is aborted by the next transaction that meets its intents.
+@Suite struct LeaseTransferTests {
+    private static func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    private static func code(_ body: () throws -> Void) -> String? {
+        do { try body() } catch { return (error as? KVError)?.code.code ?? "\(error)" }
+        return nil
+    }
+
+    /// Runs `body` with a database whose heartbeats expire after 50 ms, a gateway on a simulated
+    /// clock, and a transaction on it that wrote "k" before the range's lease moved.
+    private static func withMovedOwner(_ body: (TxnDB, SimulatedClock, TxnGateway, KVTxn) throws -> Void) throws {
+        try withTxnDB(heartbeatTimeoutNanos: 50_000_000) { db in
+            let clock = SimulatedClock()
+            let gateway = TxnGateway(physical: clock)
+            let t = db.begin(gateway: gateway)
+            try t.put(b("k"), b("t"))
+            db.transferLease(db.router.all[0])
+            try body(db, clock, gateway, t)
+        }
+    }
+
+    /// Whether a writer with a zero lock timeout that tries `key` must wait (55P03) instead of
+    /// writing: the key's intent has a running owner. The writer rolls back.
+    private static func mustWait(_ db: TxnDB, _ key: String, gateway: TxnGateway? = nil) -> Bool {
+        let w = db.begin(.readCommitted, lockTimeout: 0, gateway: gateway)
+        defer { w.rollback() }
+        return code { try w.put(b(key), b("w")) } == "55P03"
+    }
+
+    /// A reader pushed a pending writer above its read; the record's range then moves. The
+    /// writer still commits above the read, which did not see it.
+    @Test func aPushForgottenByTheMoveStillHolds() throws {
+        try withTxnDB { db in
+            let t = db.begin(.serializable)
+            try t.put(LeaseTransferTests.b("k"), LeaseTransferTests.b("t"))
+            let r = db.begin(.serializable)
+            #expect(try r.get(LeaseTransferTests.b("k")) == nil)
+            #expect(r.readTS >= t.writeTS, "the reader reads above the writer's intent")
+            db.transferLease(db.router.all[0])
+            #expect(db.router.all[0].leaseNumber == 2)
+            #expect(db.router.all[0].live.count == 0)
+            try t.commit()
+            #expect(try #require(t.commitTS) > r.readTS)
+        }
+    }
+
+    /// A read noted in the timestamp cache, then the range moves: a writer that began before
+    /// the read still lays its intent above it.
+    @Test func aReadForgottenByTheMoveStillPushesWriters() throws {
+        try withTxnDB { db in
+            let w = db.begin(.repeatableRead)
+            let r = db.begin(.serializable)
+            #expect(try r.get(LeaseTransferTests.b("k")) == nil)
+            #expect(w.readTS < r.readTS)
+            db.transferLease(db.router.all[0])
+            #expect(db.router.all[0].reads.count == 0)
+            try w.put(LeaseTransferTests.b("k"), LeaseTransferTests.b("w"))
+            #expect(w.writeTS > r.readTS)
+            try w.commit()
+            #expect(try #require(w.commitTS) > r.readTS)
+        }
+    }
+
+    /// A transaction's intent outlives the lock table that held its key: after the move a
+    /// writer meets the intent, gives the lock back to its running owner and queues behind it
+    /// (NOWAIT-like with a zero timeout: 55P03), instead of overwriting it. Readers do not see
+    /// it until it commits.
+    @Test func aRunningOwnerKeepsItsKeyAfterTheMove() throws {
+        try withTxnDB(splitPoints: [LeaseTransferTests.b("m")]) { db in
+            let t = db.begin()
+            try t.put(LeaseTransferTests.b("a"), LeaseTransferTests.b("t-a"))
+            try t.put(LeaseTransferTests.b("z"), LeaseTransferTests.b("t-z"))
+            for range in db.router.all { db.transferLease(range) }
+            for key in ["a", "z"] {
+                #expect(LeaseTransferTests.mustWait(db, key), "key \(key)")
+                #expect(try db.begin().get(LeaseTransferTests.b(key)) == nil)
+            }
+            try t.commit()
+            #expect(try db.begin().get(LeaseTransferTests.b("a")) == LeaseTransferTests.b("t-a"))
+            #expect(try db.begin().get(LeaseTransferTests.b("z")) == LeaseTransferTests.b("t-z"))
+            #expect(db.locks.lockedKeyCount == 0)
+        }
+    }
+
+    /// A writer queued behind the running owner of an intent (after the move) gets the key when
+    /// the owner commits, and writes over the committed value.
+    @Test func aQueuedWriterGoesOnWhenTheOwnerCommits() throws {
+        try withTxnDB { db in
+            let t = db.begin()
+            try t.put(LeaseTransferTests.b("k"), LeaseTransferTests.b("t"))
+            db.transferLease(db.router.all[0])
+            let writer = startQueuedWriter(db, key: LeaseTransferTests.b("k"), value: LeaseTransferTests.b("w"), .readCommitted)
+            #expect(try db.begin().get(LeaseTransferTests.b("k")) == nil)
+            try t.commit()
+            #expect(writer() == "committed")
+            #expect(try db.begin().get(LeaseTransferTests.b("k")) == LeaseTransferTests.b("w"))
+        }
+    }
+
+    /// After the move, an owner that stops renewing its heartbeat is aborted by the next
+    /// transaction that meets its intent: its record becomes ABORTED, the writer takes the key,
+    /// and the owner's commit fails with 40001.
+    @Test func anIdleOwnerIsAbortedOnceItsHeartbeatExpires() throws {
+        try LeaseTransferTests.withMovedOwner { db, clock, gateway, t in
+            // A writer meets the intent while the heartbeat is alive: the new holder adopts t
+            // as running, and the writer queues behind it.
+            #expect(LeaseTransferTests.mustWait(db, "k", gateway: gateway))
+            #expect(db.router.all[0].live.count == 1)
+            clock.advance(60_000_000)
+            let w = db.begin(lockTimeout: 0, gateway: gateway)
+            try w.put(LeaseTransferTests.b("k"), LeaseTransferTests.b("w"))
+            let record = try db.router.all[0].record(at: TxnRecord.key(t.id, anchor: LeaseTransferTests.b("k")))
+            #expect(record?.status == .aborted)
+            try w.commit()
+            #expect(LeaseTransferTests.code { try t.commit() } == "40001")
+            #expect(try db.begin(gateway: gateway).get(LeaseTransferTests.b("k")) == LeaseTransferTests.b("w"))
+        }
+    }
+
+    /// An owner that keeps working renews its heartbeat (at half the timeout) and stays alive
+    /// for a lease holder that does not know it; one aborted meanwhile learns it at its next
+    /// operation.
+    @Test func aHeartbeatKeepsAnUnknownOwnerAlive() throws {
+        try LeaseTransferTests.withMovedOwner { db, clock, gateway, t in
+            for _ in 0..<4 {
+                clock.advance(30_000_000)
+                _ = try t.get(LeaseTransferTests.b("other"))  // renews the heartbeat
+                #expect(LeaseTransferTests.mustWait(db, "k", gateway: gateway))
+            }
+            try t.commit()
+            #expect(try db.begin(gateway: gateway).get(LeaseTransferTests.b("k")) == LeaseTransferTests.b("t"))
+
+            // An owner whose heartbeat expired and was aborted by a reader fails at its next step.
+            let u = db.begin(gateway: gateway)
+            try u.put(LeaseTransferTests.b("u"), LeaseTransferTests.b("u"))
+            db.transferLease(db.router.all[0])
+            clock.advance(60_000_000)
+            #expect(try db.begin(gateway: gateway).get(LeaseTransferTests.b("u")) == nil)
+            #expect(LeaseTransferTests.code { _ = try u.get(LeaseTransferTests.b("u")) } == "40001")
+        }
+    }
+
+    /// A PENDING record left by an earlier process (its transaction id is below the new
+    /// process's first) belongs to a gateway that is gone: the first reader to meet one of its
+    /// intents aborts it, and a writer overwrites the intent without waiting.
+    @Test func anEarlierProcesssPendingTransactionIsAborted() throws {
+        try withTxnDB { first in
+            var batch = WriteBatch()
+            let anchor = LeaseTransferTests.b("k")
+            MVCCStore.putIntent(&batch, key: anchor, txn: 5, ts: first.gateway.now(), value: LeaseTransferTests.b("old"), anchor: anchor)
+            KVRange.putRecord(&batch, at: TxnRecord.key(5, anchor: anchor),
+                              TxnRecord(status: .pending, timestamp: first.gateway.now(), heartbeat: SystemClock.wallNanos()))
+            try first.store.engine.write(batch, sync: true)
+            let db = TxnDB(engine: first.store.engine)
+            #expect(try db.begin().get(anchor) == nil)
+            #expect(try db.router.all[0].record(at: TxnRecord.key(5, anchor: anchor))?.status == .aborted)
+            let w = db.begin(lockTimeout: 0)
+            try w.put(anchor, LeaseTransferTests.b("new"))
+            try w.commit()
+            #expect(try db.begin().get(anchor) == LeaseTransferTests.b("new"))
+        }
+    }
+}
+
+/// The lock table's part in a lease move: waiters of a dropped table ask the new one, and a
+/// lock handed over to the running owner of an intent queues its taker behind it.
+@Suite struct LockTransferTests {
+    @Test func aMovedTablesWaitersAskTheNewOne() throws {
+        let locks = LockManager()
+        try locks.acquire(1, key: [1], mode: .exclusive)
+        let done = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        Thread.detachNewThread {
+            do { try locks.acquire(2, key: [1], mode: .exclusive, timeout: 30) } catch { failure.withLock { $0 = "\(error)" } }
+            done.signal()
+        }
+        while !locks.isWaiting(2) { Thread.sleep(forTimeInterval: 0.001) }
+        locks.transfer(partition: 0)
+        done.wait()
+        #expect(failure.withLock { $0 } == nil)
+        #expect(locks.holds(2, key: [1], mode: .exclusive))
+        #expect(!locks.holds(1, key: [1], mode: .exclusive))
+    }
+
+    @Test func aHandedOverLockQueuesItsTakerBehindTheOwner() throws {
+        var table = LockTable()
+        let took = table.tryAcquire(2, key: [1], mode: .exclusive)
+        #expect(took)
+        #expect(table.handOver([1], from: 2, to: 1) == [])
+        #expect(table.holds(1, key: [1], mode: .exclusive))
+        #expect(!table.holds(2, key: [1], mode: .exclusive))
+        #expect(table.acquire(2, key: [1], mode: .exclusive) == .queued(holders: [1]))
+        #expect(table.releaseAll(1) == [2])
+        #expect(table.holds(2, key: [1], mode: .exclusive))
+        // The owner queued behind the taker is granted by the hand-over.
+        var t2 = LockTable()
+        let took2 = t2.tryAcquire(2, key: [1], mode: .exclusive)
+        #expect(took2)
+        #expect(t2.acquire(1, key: [1], mode: .exclusive) == .queued(holders: [2]))
+        #expect(t2.handOver([1], from: 2, to: 1) == [1])
+        #expect(t2.holds(1, key: [1], mode: .exclusive))
+        #expect(!t2.isWaiting(1))
+        #expect(t2.releaseAll(1) == [])
+        #expect(t2.lockedKeyCount == 0)
+    }
+}
