@@ -174,8 +174,11 @@ public final class TxnDB: @unchecked Sendable {
         case running
         /// Its record is COMMITTED at the timestamp.
         case committed(Timestamp)
-        /// Aborted, abandoned or gone: the intent is nobody's.
+        /// Aborted or abandoned: the intent is nobody's.
         case finished
+        /// No record: the owner finished and resolved its intents since this one was read (a
+        /// record goes last), so the key must be read again.
+        case vanished
     }
 
     /// Pushes the owner of `intent` above `ts`; an owner committing at or below `ts` is waited
@@ -185,16 +188,17 @@ public final class TxnDB: @unchecked Sendable {
         let range = router.range(for: recordKey)
         let pushed = try range.live.push(intent.txn, above: ts) { () throws(KVError) in try judge(intent.txn, record: recordKey, range, gateway) }
         if pushed == .pushed { return .running }
-        if let record = try range.record(at: recordKey), record.status == .committed { return .committed(record.timestamp) }
-        return .finished
+        guard let record = try range.record(at: recordKey) else { return .vanished }
+        return record.status == .committed ? .committed(record.timestamp) : .finished
     }
 
-    /// What a reader at `ts` makes of a foreign `intent`: a pending owner is pushed above `ts`
-    /// (invisible); otherwise the owner's durable record decides.
-    func resolve(_ intent: Intent, above ts: Timestamp, gateway: TxnGateway) throws(KVError) -> IntentVisibility {
-        if case .committed(let c) = try owner(of: intent, above: ts, gateway: gateway) { return .committed(c) }
-        return .invisible
-    }
+    /// How often one read looks at a key again after its intent's record vanished (more would
+    /// mean an intent without a record, which is then taken as nobody's).
+    static let rereadLimit = 16
+
+    /// Test hook: called when a read meets another transaction's intent, before it asks about
+    /// the owner (tests finish the owner there).
+    var intentMetForTesting: ((Intent) -> Void)?
 
     /// Thrown by a lock wait's `stop` when the holder turned out to be gone (see `KVTxn.put`).
     static let holderGone = KVError(.lockNotAvailable, "the lock holder is gone")
@@ -292,6 +296,7 @@ public final class KVTxn {
         var current: [UInt8]?
         var decided = false
         var skipped = 0
+        var rereads = 0
         while let (k, ts, stored) = entries.current {
             if k != current {
                 current = k
@@ -310,12 +315,21 @@ public final class KVTxn {
                     if intent.txn == id {
                         decided = true
                         if let v = intent.value { body(k, v) }
-                    } else if case .committed(let c) = try db.resolve(intent, above: readTS, gateway: gateway) {
-                        if c <= readTS {
+                    } else {
+                        db.intentMetForTesting?(intent)
+                        switch try db.owner(of: intent, above: readTS, gateway: gateway) {
+                        case .committed(let c) where c <= readTS:
                             decided = true
                             if let v = intent.value { body(k, v) }
-                        } else if c <= uncertaintyLimit {
+                        case .committed(let c) where c <= uncertaintyLimit:
                             uncertain = max(uncertain ?? c, c)
+                        case .vanished where rereads < TxnDB.rereadLimit:
+                            rereads += 1
+                            try entries.restart(at: k)
+                            current = nil
+                            continue
+                        default:
+                            break
                         }
                     }
                 }
@@ -380,6 +394,7 @@ public final class KVTxn {
         // still runs is there because the lock table forgot it (the range's lease moved): the
         // owner gets the lock back and this transaction queues behind it.
         var committed: (ts: Timestamp, value: [UInt8]?)?
+        var rereads = 0
         while true {
             let (foreign, newest) = try KVTxn.newest(range, key)
             latest = newest
@@ -388,6 +403,10 @@ public final class KVTxn {
             if case .committed(let c) = owner {
                 committed = (c, intent.value)
                 latest = max(latest ?? c, c)
+            }
+            if owner == .vanished && rereads < TxnDB.rereadLimit {
+                rereads += 1
+                continue
             }
             guard owner == .running else { break }
             try waitFor(intent, key: key, in: range)
@@ -549,16 +568,19 @@ public final class KVTxn {
         finished = true
         defer { db.locks.releaseAll(id) }
         var b = WriteBatch()
-        KVRange.putRecord(&b, at: TxnRecord.key(id, anchor: anchor),
-                          TxnRecord(status: .committed, timestamp: commitTS, heartbeat: SystemClock.wallNanos()))
-        // Every write on the record's range, values known: the versions go with the record, in
-        // the range's one atomic write (nothing is left to resolve).
+        let recordKey = TxnRecord.key(id, anchor: anchor)
+        // Every write on the record's range, values known: the versions replace the intents in
+        // the range's one atomic write, which is the commit point; nothing is left to resolve,
+        // so the record goes in it too.
         let withRecord = oneRange && values != nil
         if withRecord, let values {
             for key in written {
                 b.delete(MVCCKey.encode(key, .zero))
                 KVRange.putVersion(&b, key: key, ts: commitTS, value: values[ByteKey(key)] ?? nil)
             }
+            b.delete(MVCCKey.encode(recordKey, .zero))
+        } else {
+            KVRange.putRecord(&b, at: recordKey, TxnRecord(status: .committed, timestamp: commitTS, heartbeat: SystemClock.wallNanos()))
         }
         do {
             try recordRange.write(b, sync: true)
@@ -579,8 +601,18 @@ public final class KVTxn {
         // who keep their values as versions: the commit stands. The transaction stays live
         // until they are resolved, so that a writer that meets one of them after its lock was
         // forgotten (the lease moved) waits in its push instead of writing under a resolution.
-        if !withRecord { try? resolveIntents(at: commitTS) }
+        // Once every intent is resolved the record goes (a reader that met an intent before
+        // then finds no record and reads the key again).
+        if !withRecord && (try? resolveIntents(at: commitTS)) != nil { deleteRecord(recordKey, recordRange) }
         recordRange.live.finish(id)
+    }
+
+    /// Deletes the record at `key` once no intent needs it (unsynced: a record left by a crash
+    /// is COMMITTED or ABORTED and decides the same).
+    private func deleteRecord(_ key: [UInt8], _ range: KVRange) {
+        var b = WriteBatch()
+        b.delete(MVCCKey.encode(key, .zero))
+        try? range.write(b, sync: false)
     }
 
     /// Whether nothing this transaction read changed in `(from, to]`; notes its reads at `to`
@@ -605,11 +637,20 @@ public final class KVTxn {
     /// pending owner is pushed above `to`).
     private func changed(_ range: KVRange, lower: [UInt8], upper: [UInt8], from: Timestamp, to: Timestamp) throws(KVError) -> Bool {
         let entries = try Entries(range, lower, upper)
+        var rereads = 0
         while let (k, ts, stored) = entries.current {
             if ts.isZero {
-                if let intent = KVRange.decodeIntent(stored), intent.txn != id,
-                   case .committed(let c) = try db.resolve(intent, above: to, gateway: gateway), c > from && c <= to {
-                    return true
+                if let intent = KVRange.decodeIntent(stored), intent.txn != id {
+                    switch try db.owner(of: intent, above: to, gateway: gateway) {
+                    case .committed(let c) where c > from && c <= to:
+                        return true
+                    case .vanished where rereads < TxnDB.rereadLimit:
+                        rereads += 1
+                        try entries.restart(at: k)
+                        continue
+                    default:
+                        break
+                    }
                 }
             } else if ts > from && ts <= to {
                 return true
@@ -653,7 +694,7 @@ public final class KVTxn {
                               TxnRecord(status: .aborted, timestamp: writeTS, heartbeat: SystemClock.wallNanos()))
             try? recordRange.write(b, sync: false)
             recordRange.live.finish(id)
-            try? resolveIntents(at: nil)
+            if (try? resolveIntents(at: nil)) != nil { deleteRecord(TxnRecord.key(id, anchor: anchor), recordRange) }
         }
         db.locks.releaseAll(id)
     }
@@ -662,16 +703,31 @@ public final class KVTxn {
 /// The entries of the keys in `[lower, upper)` of a range, in engine order (a key's intent at
 /// `key@0` first, then its versions newest first), decoded; storage errors as `KVError`.
 private final class Entries {
-    private let it: StorageIterator
+    private var it: StorageIterator
+    private let range: KVRange
+    private let upper: [UInt8]
 
     init(_ range: KVRange, _ lower: [UInt8], _ upper: [UInt8]) throws(KVError) {
+        self.range = range
+        self.upper = upper
+        it = try Entries.iterator(range, from: lower, upper)
+        try settle()
+    }
+
+    private static func iterator(_ range: KVRange, from lower: [UInt8], _ upper: [UInt8]) throws(KVError) -> StorageIterator {
         let start = MVCCKey.encode(lower, .zero)
         do {
-            it = try range.engine.makeIterator(IteratorOptions(lowerBound: start, upperBound: MVCCKey.encode(upper, .zero)))
+            let it = try range.engine.makeIterator(IteratorOptions(lowerBound: start, upperBound: MVCCKey.encode(upper, .zero)))
             try it.seek(start)
+            return it
         } catch {
             throw KVRange.storageError(error)
         }
+    }
+
+    /// Reads on from `key`'s first entry in the engine's current state (a new iterator).
+    func restart(at key: [UInt8]) throws(KVError) {
+        it = try Entries.iterator(range, from: key, upper)
         try settle()
     }
 

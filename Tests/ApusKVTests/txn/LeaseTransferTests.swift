@@ -215,3 +215,81 @@ import Testing
         #expect(t2.lockedKeyCount == 0)
     }
 }
+
+/// A transaction's record goes once no intent needs it: with the versions in a commit on one
+/// range, after the resolution otherwise, and after a rollback's removal of its intents. A
+/// reader that met an intent before its record went reads the key again.
+@Suite struct RecordDeletionTests {
+    private static func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    /// The records left in the engine, with their statuses.
+    private static func records(_ db: TxnDB) throws -> [TxnStatus] {
+        let span = TxnRecord.recordSpans[0]
+        let it = try db.store.engine.makeIterator(IteratorOptions(lowerBound: MVCCKey.encode(span.lower, .zero),
+                                                                   upperBound: MVCCKey.encode(span.upper, .zero)))
+        try it.seekToFirst()
+        var out: [TxnStatus] = []
+        while it.isValid {
+            if let record = TxnRecord(decoding: it.value) { out.append(record.status) }
+            try it.next()
+        }
+        return out
+    }
+
+    @Test func recordsGoOnceTheirIntentsAreResolved() throws {
+        try withTxnDB(splitPoints: [RecordDeletionTests.b("m")]) { db in
+            // One range (versions with the commit), two ranges (resolution), and rollbacks of each.
+            for keys in [["a", "b"], ["a", "z"]] {
+                let t = db.begin()
+                for k in keys { try t.put(RecordDeletionTests.b(k), RecordDeletionTests.b("v")) }
+                #expect(try RecordDeletionTests.records(db) == [.pending])
+                try t.commit()
+                #expect(try RecordDeletionTests.records(db) == [], "after committing \(keys)")
+                let r = db.begin()
+                for k in keys { try r.put(RecordDeletionTests.b(k), RecordDeletionTests.b("r")) }
+                r.rollback()
+                #expect(try RecordDeletionTests.records(db) == [], "after rolling back \(keys)")
+                for k in keys { #expect(try db.begin().get(RecordDeletionTests.b(k)) == RecordDeletionTests.b("v")) }
+            }
+            // A commit that fails its refresh rolls back and leaves nothing either.
+            let reader = db.begin(.serializable)
+            _ = try reader.get(RecordDeletionTests.b("a"))
+            let writer = db.begin()
+            try writer.put(RecordDeletionTests.b("a"), RecordDeletionTests.b("w"))
+            try writer.commit()
+            // A later read of "z": the reader's write lands above it, past the writer's commit,
+            // and its refresh finds "a" changed.
+            _ = try db.begin().get(RecordDeletionTests.b("z"))
+            try reader.put(RecordDeletionTests.b("z"), RecordDeletionTests.b("skew"))
+            #expect(throws: KVError.self) { try reader.commit() }
+            #expect(try RecordDeletionTests.records(db) == [])
+        }
+    }
+
+    /// A reader meets an intent, then (in the hook, before it asks about the owner) the owner
+    /// commits, resolves its intents and deletes its record: the reader finds no record and
+    /// reads the key again, seeing the committed value when the commit is below its read
+    /// timestamp.
+    @Test(arguments: [false, true])
+    func aReaderWhoseIntentsRecordVanishedReadsAgain(acrossRanges: Bool) throws {
+        try withTxnDB(splitPoints: [RecordDeletionTests.b("m")]) { db in
+            let t = db.begin()
+            try t.put(RecordDeletionTests.b("a"), RecordDeletionTests.b("t"))
+            if acrossRanges { try t.put(RecordDeletionTests.b("z"), RecordDeletionTests.b("t")) }
+            // r's read timestamp is above t's intent, where t commits (nobody pushed it).
+            let r = db.begin(.repeatableRead)
+            var met = 0
+            db.intentMetForTesting = { intent in
+                guard intent.txn == t.id, met == 0 else { return }
+                met += 1
+                try? t.commit()
+            }
+            defer { db.intentMetForTesting = nil }
+            let value = try r.get(RecordDeletionTests.b("a"))
+            #expect(met == 1)
+            #expect(try #require(t.commitTS) <= r.readTS)
+            #expect(value == RecordDeletionTests.b("t"))
+            #expect(try RecordDeletionTests.records(db) == [])
+        }
+    }
+}
