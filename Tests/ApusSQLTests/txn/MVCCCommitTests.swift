@@ -142,11 +142,11 @@ import Testing
             var b = WriteBatch()
             MVCCStore.putIntent(&b, key: kc, txn: 7, ts: commitTS, value: Array("kept".utf8))
             MVCCStore.putIntent(&b, key: kp, txn: 8, ts: commitTS, value: Array("lost".utf8))
-            b.put(MVCCStore.recordKey(7), TxnRecord(status: .committed, timestamp: commitTS, heartbeat: 1).encoded)
+            b.put(TxnRecord.storedKey(7, anchor: nil), TxnRecord(status: .committed, timestamp: commitTS, heartbeat: 1).encoded)
             var pending: [UInt8] = [TxnStatus.pending.rawValue]  // 13 bytes, as earlier builds' TxnDB wrote
             pending.appendBigEndian64(commitTS.wallNanos)
             pending.appendBigEndian32(commitTS.logical)
-            b.put(MVCCStore.recordKey(8), pending)
+            b.put(TxnRecord.storedKey(8, anchor: nil), pending)
             try engine.write(b, sync: true)
             engine.closeForCrashTest()
         }
