@@ -46,6 +46,9 @@ public final class KVRange: Sendable {
     /// only: the SQL layer keeps state here that it cannot rebuild.
     public func transferLease() {
         lease.withLock { l in
+            #if INVARIANTS
+            precondition(l.reads.inFlightCount == 0, "a lease moved while a write was in flight on range \(id)")
+            #endif
             let low = max(l.reads.highWater, l.live.highWater)
             l = Lease(reads: TimestampCache(lowWater: low), live: LiveTxns(lowWater: low), number: l.number + 1)
         }

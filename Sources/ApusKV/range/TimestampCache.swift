@@ -168,6 +168,14 @@ public final class TimestampCache: @unchecked Sendable {
         return max(lowWater, current.newest, previous.newest)
     }
 
+    /// Writers between taking their timestamp and writing their intent (a lease moves only
+    /// when there are none).
+    public var inFlightCount: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return inFlight.values.reduce(0) { $0 + $1.count }
+    }
+
     /// The entries held (for tests and statistics).
     public var count: Int {
         lock.lock()
