@@ -221,6 +221,12 @@ public final class LockManager: @unchecked Sendable {
         }
     }
 
+    /// Grants `mode` on `key` to `txn` if that needs no wait; otherwise changes nothing.
+    public func tryAcquire(_ txn: TxnID, key: [UInt8], mode: LockMode) -> Bool {
+        let part = partition(key)
+        return part.mutex.withLock { part.table.tryAcquire(txn, key: key, mode: mode) }
+    }
+
     /// Table `index`'s lease moved: its locks and queues are forgotten (the new holder rebuilds
     /// them from the intents writers meet, `handOver`), and its waiters ask again.
     public func transfer(partition index: Int) {

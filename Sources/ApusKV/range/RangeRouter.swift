@@ -17,21 +17,38 @@ public final class KVRange: Sendable {
     /// SERIALIZABLE validation ask of the keys and spans the range holds.
     public let commits = CommitLog(floor: .zero)
     /// What the range's lease holder keeps in memory: lost when the lease moves.
-    private struct Lease: Sendable {
-        var reads: TimestampCache
-        var live: LiveTxns
-        var number: Int
+    private final class Lease: Sendable {
+        let reads: TimestampCache
+        let live: LiveTxns
+        let number: Int
+
+        init(reads: TimestampCache, live: LiveTxns, number: Int) {
+            self.reads = reads
+            self.live = live
+            self.number = number
+        }
+
+        var bits: UInt { UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()) }
     }
 
-    private let lease = Mutex(Lease(reads: TimestampCache(), live: LiveTxns(), number: 1))
+    /// The current lease (its object's address): every request reads it, so it is one atomic
+    /// load rather than a lock (a lock here was a convoy for 32 clients on one range).
+    private let current: Atomic<UInt>
+    /// Every lease the range has had, which keeps each alive for readers of `current` (leases
+    /// move rarely; a few objects each).
+    private let leases: Mutex<[Lease]>
+
+    private var lease: Lease {
+        Unmanaged<Lease>.fromOpaque(UnsafeRawPointer(bitPattern: current.load(ordering: .acquiring))!).takeUnretainedValue()
+    }
 
     /// The range's recent reads: a write lands above every other transaction's read of its key
     /// (`TxnDB`'s transactions; the SQL layer's commit order makes it unneeded there so far).
-    public var reads: TimestampCache { lease.withLock { $0.reads } }
+    public var reads: TimestampCache { lease.reads }
     /// The live transactions whose records the range holds, and how far readers pushed them.
-    public var live: LiveTxns { lease.withLock { $0.live } }
+    public var live: LiveTxns { lease.live }
     /// How many leases the range has had (1 until it first moves).
-    public var leaseNumber: Int { lease.withLock { $0.number } }
+    public var leaseNumber: Int { lease.number }
 
     /// The lease moves to another holder, which starts without the old one's memory: an empty
     /// timestamp cache and set of live transactions, both with a low-water mark above every
@@ -45,16 +62,22 @@ public final class KVRange: Sendable {
     /// its lease ends: no read, write or commit is under way on the range meanwhile. `TxnDB`
     /// only: the SQL layer keeps state here that it cannot rebuild.
     public func transferLease() {
-        lease.withLock { l in
+        leases.withLock { all in
+            let l = lease
             #if INVARIANTS
             precondition(l.reads.inFlightCount == 0, "a lease moved while a write was in flight on range \(id)")
             #endif
             let low = max(l.reads.highWater, l.live.highWater)
-            l = Lease(reads: TimestampCache(lowWater: low), live: LiveTxns(lowWater: low), number: l.number + 1)
+            let next = Lease(reads: TimestampCache(lowWater: low), live: LiveTxns(lowWater: low), number: l.number + 1)
+            all.append(next)
+            current.store(next.bits, ordering: .releasing)
         }
     }
 
     public init(id: Int, start: [UInt8], end: [UInt8]?, engine: StorageEngine) {
+        let first = Lease(reads: TimestampCache(), live: LiveTxns(), number: 1)
+        leases = Mutex([first])
+        current = Atomic(first.bits)
         self.id = id
         self.start = start
         self.end = end

@@ -48,6 +48,9 @@ public final class TxnGateway: Sendable {
         return clock.withLock { $0.now(physicalNanos: phys) }
     }
 
+    /// The gateway's physical time (ns), without the clock's lock: what heartbeats carry.
+    public func wallNanos() -> Int64 { Int64(clamping: physical.nowNanos()) &+ offsetNanos }
+
     /// Folds in a timestamp the gateway's transactions saw (a commit pushed past its clock), so
     /// that its later transactions read above it.
     public func observe(_ ts: Timestamp) { clock.withLock { $0.update(ts) } }
@@ -160,7 +163,7 @@ public final class TxnDB: @unchecked Sendable {
     /// becomes ABORTED); anything else is finished.
     func judge(_ txn: TxnID, record key: [UInt8], _ range: KVRange, _ gateway: TxnGateway) throws(KVError) -> LiveTxns.Unknown {
         guard let record = try range.record(at: key), record.status == .pending || record.status == .staging else { return .finished }
-        let age = Int64(clamping: gateway.now().wallNanos) - record.heartbeat
+        let age = gateway.wallNanos() - record.heartbeat
         if txn >= firstID && age <= heartbeatTimeoutNanos + gateway.maxOffsetNanos { return .running }
         var b = WriteBatch()
         KVRange.putRecord(&b, at: key, TxnRecord(status: .aborted, timestamp: record.timestamp, heartbeat: record.heartbeat))
@@ -427,7 +430,7 @@ public final class KVTxn {
         // before it became live (a failure marks the gateway first, then aborts its live ones).
         try checkGateway()
         let recordKey = TxnRecord.key(id, anchor: anchor)
-        let wall = Int64(clamping: gateway.now().wallNanos)
+        let wall = gateway.wallNanos()
         if first { heartbeatWall = wall }
         let ts = try range.reads.write(key, txn: id, record: recordKey, atLeast: writeTS) { (ts: Timestamp) throws(KVError) -> Timestamp in
             var b = WriteBatch()
@@ -460,6 +463,7 @@ public final class KVTxn {
     /// expired, which aborts it here), the owner's locks go (they may be left from before the
     /// lock table forgot it) and the request is made again.
     private func lock(_ key: [UInt8], in range: KVRange) throws(KVError) {
+        if db.locks.tryAcquire(id, key: key, mode: .exclusive) { return }
         let db = self.db, id = self.id, gateway = self.gateway, readTS = self.readTS
         final class Box: @unchecked Sendable { var gone: TxnID? }
         let box = Box()
@@ -483,7 +487,7 @@ public final class KVTxn {
     /// Renews the record's heartbeat once half its timeout has passed (see `heartbeat`).
     private func heartbeatIfDue() throws(KVError) {
         guard anchor != nil, !finished,
-              Int64(clamping: gateway.now().wallNanos) - heartbeatWall > db.heartbeatTimeoutNanos / 2 else { return }
+              gateway.wallNanos() - heartbeatWall > db.heartbeatTimeoutNanos / 2 else { return }
         try heartbeat()
     }
 
@@ -496,7 +500,7 @@ public final class KVTxn {
         guard let anchor, !finished else { return }
         let recordKey = TxnRecord.key(id, anchor: anchor)
         let range = db.router.range(for: anchor)
-        let wall = Int64(clamping: gateway.now().wallNanos)
+        let wall = gateway.wallNanos()
         let writeTS = self.writeTS
         // Under the live set's lock, so that no push judges the record meanwhile.
         try range.live.locked { () throws(KVError) in
