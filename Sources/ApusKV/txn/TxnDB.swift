@@ -199,8 +199,8 @@ public final class TxnDB: @unchecked Sendable {
     /// mean an intent without a record, which is then taken as nobody's).
     static let rereadLimit = 16
 
-    /// Test hook: called when a read meets another transaction's intent, before it asks about
-    /// the owner (tests finish the owner there).
+    /// Test hook: called when a read, a refresh or a write meets another transaction's intent,
+    /// before it asks about the owner (tests finish the owner there).
     var intentMetForTesting: ((Intent) -> Void)?
 
     /// Thrown by a lock wait's `stop` when the holder turned out to be gone (see `KVTxn.put`).
@@ -402,6 +402,7 @@ public final class KVTxn {
             let (foreign, newest) = try KVTxn.newest(range, key)
             latest = newest
             guard let intent = foreign, intent.txn != id else { break }
+            db.intentMetForTesting?(intent)
             let owner = try db.owner(of: intent, above: readTS, gateway: gateway)
             if case .committed(let c) = owner {
                 committed = (c, intent.value)
@@ -645,6 +646,7 @@ public final class KVTxn {
         while let (k, ts, stored) = entries.current {
             if ts.isZero {
                 if let intent = KVRange.decodeIntent(stored), intent.txn != id {
+                    db.intentMetForTesting?(intent)
                     switch try db.owner(of: intent, above: to, gateway: gateway) {
                     case .committed(let c) where c > from && c <= to:
                         return true

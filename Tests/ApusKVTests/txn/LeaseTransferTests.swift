@@ -292,4 +292,58 @@ import Testing
             #expect(try RecordDeletionTests.records(db) == [])
         }
     }
+
+    /// Runs `body` with the hook set to commit `t` the first time anyone meets its intent.
+    private static func committingOnFirstMeeting(_ db: TxnDB, _ t: KVTxn, _ body: () throws -> Void) rethrows {
+        var met = false
+        db.intentMetForTesting = { intent in
+            guard intent.txn == t.id, !met else { return }
+            met = true
+            try? t.commit()
+        }
+        defer { db.intentMetForTesting = nil }
+        try body()
+        #expect(met && t.commitTS != nil)
+    }
+
+    /// A refresh meets the intent of a transaction that then commits (above the refresh's
+    /// read, below its commit) and deletes its record: the refresh reads the key again, finds
+    /// the change and fails the commit.
+    @Test func aRefreshWhoseIntentsRecordVanishedReadsAgain() throws {
+        try withTxnDB { db in
+            let t = db.begin()
+            try t.put(RecordDeletionTests.b("k"), RecordDeletionTests.b("t"))
+            let r = db.begin(.serializable)
+            #expect(try r.get(RecordDeletionTests.b("k")) == nil)  // pushes t above r's read
+            try r.put(RecordDeletionTests.b("z"), RecordDeletionTests.b("r"))
+            // A reader of "z" pushes r above itself, so r's commit refreshes its read of "k".
+            _ = try db.begin().get(RecordDeletionTests.b("z"))
+            var code: String?
+            try RecordDeletionTests.committingOnFirstMeeting(db, t) {
+                do { try r.commit() } catch { code = (error as? KVError)?.code.code }
+            }
+            #expect(code == "40001")
+        }
+    }
+
+    /// A writer (the lock table forgot the owner's lock: the lease moved) meets an intent whose
+    /// owner then commits and deletes its record: it reads the key again and, under REPEATABLE
+    /// READ, fails on the newer version instead of writing over it.
+    @Test func aWriterWhoseIntentsRecordVanishedReadsAgain() throws {
+        try withTxnDB { db in
+            let t = db.begin()
+            try t.put(RecordDeletionTests.b("k"), RecordDeletionTests.b("t"))
+            db.transferLease(db.router.all[0])
+            let w = db.begin(.repeatableRead, lockTimeout: 0)
+            // A later reader pushes t above w's snapshot: t's commit will be newer than it.
+            #expect(try db.begin().get(RecordDeletionTests.b("k")) == nil)
+            var code: String?
+            try RecordDeletionTests.committingOnFirstMeeting(db, t) {
+                do { try w.put(RecordDeletionTests.b("k"), RecordDeletionTests.b("w")) } catch { code = (error as? KVError)?.code.code }
+            }
+            #expect(code == "40001")
+            w.rollback()
+            #expect(try db.begin().get(RecordDeletionTests.b("k")) == RecordDeletionTests.b("t"))
+        }
+    }
 }
