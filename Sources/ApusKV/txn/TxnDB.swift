@@ -203,7 +203,8 @@ public final class TxnDB: @unchecked Sendable {
     /// before it asks about the owner (tests finish the owner there).
     var intentMetForTesting: ((Intent) -> Void)?
 
-    /// Thrown by a lock wait's `stop` when the holder turned out to be gone (see `KVTxn.put`).
+    /// What a lock wait's `stop` returns when the holder turned out to be gone (`KVTxn.lock`,
+    /// which names the holder beside it and asks again).
     static let holderGone = KVError(.lockNotAvailable, "the lock holder is gone")
 }
 
@@ -479,8 +480,11 @@ public final class KVTxn {
             do {
                 try db.locks.acquire(id, key: key, mode: .exclusive, timeout: lockTimeout, stop: stop)
                 return
-            } catch where error.code == TxnDB.holderGone.code && error.message == TxnDB.holderGone.message {
-                if let gone = box.gone { db.locks.releaseAll(gone) }
+            } catch {
+                // The wait stopped because the holder is gone (`box` names it): its locks go.
+                guard let gone = box.gone else { throw error }
+                box.gone = nil
+                db.locks.releaseAll(gone)
             }
         }
     }
