@@ -20,8 +20,8 @@ import Foundation
 /// its owner's `decide` finds an ABORTED record and fails.
 ///
 /// The SQL layer keeps its transactions here too (`MVCCLayer`), from the first write until the
-/// intents are resolved, and reads the state without pushing (its commit order keeps commits
-/// above reads); it never moves a lease.
+/// intents are resolved, and reads the state without pushing (its readers read below every
+/// commit timestamp in flight, and later ones are drawn above them); it never moves a lease.
 ///
 /// Concurrency: `Sendable`; the states sit behind one condition per range.
 public final class LiveTxns: @unchecked Sendable {
@@ -174,8 +174,8 @@ public final class LiveTxns: @unchecked Sendable {
     }
 
     /// Fixes `txn`'s commit timestamp at `ts` without asking the pushes: for a coordinator
-    /// whose commit order already places every commit above every read (the SQL layer's
-    /// `TxnCoordinator`, whose readers read below its applied watermark).
+    /// whose commits already land above every read of a key they wrote (the SQL layer's
+    /// `TxnCoordinator`: one clock, and readers read below every commit timestamp in flight).
     public func fix(_ txn: TxnID, at ts: Timestamp) {
         cond.lock()
         states[txn] = .committing(ts)

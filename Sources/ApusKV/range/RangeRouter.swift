@@ -1,5 +1,6 @@
 import ApusCore
 import ApusStorage
+import Foundation
 import Synchronization
 
 /// A contiguous span of user keys `[start, end)` and the engine that stores its versions,
@@ -16,6 +17,13 @@ public final class KVRange: Sendable {
     /// The range's recent commits, by commit timestamp: what write-conflict checks and
     /// SERIALIZABLE validation ask of the keys and spans the range holds.
     public let commits = CommitLog(floor: .zero)
+    /// Held by a commit deciding on this range (the SQL layer's `TxnCoordinator`): while it
+    /// validates its reads against `commits`, draws its timestamp and notes its writes there,
+    /// no other decision on the range runs. A commit that decides later on the range draws a
+    /// later timestamp, and one that decided earlier has noted its writes, so a validation
+    /// misses no commit below its own timestamp. Commits on other ranges decide beside it;
+    /// one over several ranges takes their locks in `id` order.
+    public let decisionLock = NSLock()
     /// What the range's lease holder keeps in memory: lost when the lease moves.
     private final class Lease: Sendable {
         let reads: TimestampCache
@@ -43,7 +51,8 @@ public final class KVRange: Sendable {
     }
 
     /// The range's recent reads: a write lands above every other transaction's read of its key
-    /// (`TxnDB`'s transactions; the SQL layer's commit order makes it unneeded there so far).
+    /// (`TxnDB`'s transactions; the SQL layer's readers use one clock with its commits and read
+    /// below every commit in flight, which makes it unneeded there so far).
     public var reads: TimestampCache { lease.reads }
     /// The live transactions whose records the range holds, and how far readers pushed them.
     public var live: LiveTxns { lease.live }

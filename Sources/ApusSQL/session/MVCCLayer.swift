@@ -83,16 +83,17 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
 ///   buffered (up to 256 KiB, until a read of their span): a transaction that sent none and
 ///   wrote on one range commits in one phase, its group write carrying the versions themselves
 ///   (`MVCCTransaction.onePhase`).
-/// * **Commit**: the `TxnCoordinator` validates (the same conflict rules as the sequence layout),
-///   gives the commit a timestamp from the clock in commit order and writes the COMMITTED record,
-///   several commits per synced write (group commit); that write is the commit point. A
+/// * **Commit**: the `TxnCoordinator` decides it on the ranges it wrote and read (validation with
+///   the same conflict rules as the sequence layout, then a timestamp from the clock, `draw`,
+///   in flight until applied) and writes the COMMITTED record, several commits per synced write
+///   (group commit, in any timestamp order); that write is the commit point. A
 ///   transaction with intents on several ranges writes a STAGING record with its in-flight
 ///   writes instead (a parallel commit), made COMMITTED before resolution. The intents are then
 ///   resolved (`key@0` deleted, `key@commitTS` written, in chunks) and the record deleted,
 ///   before the transaction's locks go. A failed group write marks its transactions not
 ///   committed before readers may read at their timestamps (`commitFailed`).
-/// * **Readers** read at a timestamp at or below the coordinator's applied watermark, below which
-///   every commit's record is written. A foreign intent is visible when its transaction committed
+/// * **Readers** read below every commit timestamp in flight (`readTimestamp`): every commit at
+///   or below it has its record (or versions) written. A foreign intent is visible when its transaction committed
 ///   at or below the read timestamp: known here while it resolves (`states`), otherwise from its
 ///   record, read in the same engine snapshot as the intent (a record outlives its intents).
 /// * **Heartbeats**: a PENDING record carries a heartbeat time, refreshed as the transaction
@@ -108,7 +109,8 @@ public enum SQLStorageLayout: String, Sendable, CaseIterable {
 public final class MVCCLayer: @unchecked Sendable {
     let engine: StorageEngine
     public let router: RangeRouter
-    private let clock = NSLock()
+    /// Guards the clock and the timestamps in flight (`inFlight`); signalled when some are applied.
+    private let clock = NSCondition()
     private var hlc = HybridLogicalClock()
     private let mutex = NSLock()
     /// Serializes the removal of abandoned transactions' intents with writers replacing them.
@@ -230,6 +232,79 @@ public final class MVCCLayer: @unchecked Sendable {
         clock.lock()
         defer { clock.unlock() }
         return hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0)))
+    }
+
+    /// The timestamps drawn by `draw()` whose writes are not yet applied (`applied(_:)`), in
+    /// increasing order (draws increase). Guarded by `clock`.
+    private var inFlight: [Timestamp] = []
+
+    /// A commit timestamp above every earlier one, in flight until `applied` is called with it:
+    /// readers read below it meanwhile (`readTimestamp`). Drawn and registered under one lock,
+    /// so no reader takes a read timestamp at or above it before it is registered.
+    func draw() -> Timestamp {
+        clock.lock()
+        defer { clock.unlock() }
+        let ts = hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0)))
+        inFlight.append(ts)
+        return ts
+    }
+
+    /// The writes at these drawn timestamps are applied (or failed and were undone): readers
+    /// may read at and above them.
+    func applied(_ timestamps: [Timestamp]) {
+        if timestamps.isEmpty { return }
+        clock.lock()
+        defer { clock.unlock() }
+        for ts in timestamps {
+            var lo = 0, hi = inFlight.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if inFlight[mid] < ts { lo = mid + 1 } else { hi = mid }
+            }
+            if lo < inFlight.count && inFlight[lo] == ts { inFlight.remove(at: lo) }
+        }
+        clock.broadcast()
+    }
+
+    /// Returns once readers read at or above `ts` (a drawn timestamp whose write is applied):
+    /// every commit drawn below it is applied too. A commit is acknowledged only then, so that
+    /// a transaction that begins after a commit returned sees it.
+    func waitVisible(_ ts: Timestamp) {
+        clock.lock()
+        defer { clock.unlock() }
+        var told = false
+        while let oldest = inFlight.first, oldest < ts {
+            if !told, let hook = visibilityWaitHookForTesting {
+                told = true
+                clock.unlock()
+                hook(ts)
+                clock.lock()
+                continue
+            }
+            clock.wait()
+        }
+    }
+
+    /// Test hook: called (outside the lock) when a commit at the timestamp, applied, waits for
+    /// an earlier one still in flight.
+    var visibilityWaitHookForTesting: ((Timestamp) -> Void)?
+
+    /// Where a reader of the latest committed state reads: just below the oldest commit still in
+    /// flight, else the clock's next timestamp. Every commit at or below it is applied (its
+    /// versions or record written), and every commit drawn later lands above it. Non-decreasing:
+    /// a commit in flight was drawn above every earlier read timestamp. `draw`: false gives the
+    /// clock's last timestamp instead of a new one when nothing is in flight (for bounds that
+    /// need no reader's timestamp).
+    func readTimestamp(draw: Bool = true) -> Timestamp {
+        clock.lock()
+        defer { clock.unlock() }
+        if let oldest = inFlight.first { return MVCCLayer.before(oldest) }
+        return draw ? hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0))) : hlc.last
+    }
+
+    /// The timestamp just below `ts` (`ts` is above zero).
+    static func before(_ ts: Timestamp) -> Timestamp {
+        ts.logical > 0 ? Timestamp(wallNanos: ts.wallNanos, logical: ts.logical - 1) : Timestamp(wallNanos: ts.wallNanos - 1, logical: .max)
     }
 
     /// The timestamp of wall time `wall` (ns since 1970), the largest at that time.

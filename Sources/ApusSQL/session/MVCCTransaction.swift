@@ -267,8 +267,8 @@ final class MVCCTransaction {
 
     // MARK: End
 
-    /// The coordinator's commit step (called under its lock once the commit is validated): the
-    /// commit timestamp is `ts`; returns the record that the group write makes durable:
+    /// The coordinator's commit step (called once the commit is validated, under the decision
+    /// locks of its ranges): the commit timestamp is `ts`; returns the record that the group write makes durable:
     /// COMMITTED, or, for a transaction whose intents are on several ranges, STAGING with the
     /// number of its intents (its in-flight writes: implicitly committed once all are durable,
     /// which the group write's sync ensures on the one engine; `resolve` then makes it explicit).
@@ -298,10 +298,6 @@ final class MVCCTransaction {
     /// the commit point (one atomic engine write on the one range). Readers cannot have met the
     /// writes before the commit, and other writers were kept off the keys by the row locks.
     var onePhase: Bool { layer.onePhaseCommits && !intentsWritten && cache != nil && rangeIDs.count == 1 }
-
-    /// Bytes the commit adds to the group write beyond the record: the versions of a one-phase
-    /// commit (about the size of its pending intents).
-    var commitBytes: Int { committingInOnePhase ? pending.batch.data.count : 0 }
 
     /// Before the commit: writes the intents not yet written, unless the commit takes one phase.
     func prepareCommit() throws(SQLError) {

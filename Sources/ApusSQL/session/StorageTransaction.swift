@@ -595,7 +595,7 @@ public final class StorageTransaction: KVTransaction {
             let readSet = tracksReads ? TxnCoordinator.ReadSet(keys: reads, ranges: ranges) : nil
             committed = try control.commit(id: id, batch: WriteBatch(), keys: keys, reads: readSet, start: start,
                                            readTS: mvcc.readTS, bumpsGeneration: bumpsGeneration,
-                                           exclusiveDDL: schemaLock == .exclusive, stampBytes: mvcc.commitBytes,
+                                           exclusiveDDL: schemaLock == .exclusive,
                                            anchor: mvcc.anchor) { ts in
                 commitTS = ts
                 return mvcc.stamp(ts)

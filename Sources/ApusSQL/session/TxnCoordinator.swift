@@ -81,9 +81,17 @@ final class SnapshotLease: @unchecked Sendable {
 /// - SERIALIZABLE transactions that wrote validate at commit: nothing they read (keys and
 ///   scanned ranges) was committed by another transaction after their snapshot. Validated
 ///   transactions are therefore equivalent to running one at a time in commit order.
-/// - Commits are numbered in validation order and written in that order by one writer at a
-///   time, several transactions per synced batch (group commit), so every snapshot holds a
-///   prefix of the commit order: read-only transactions are serializable without validation.
+/// - Sequence layout: commits are numbered in validation order and written in that order by one
+///   writer at a time, several transactions per synced batch (group commit), so every snapshot
+///   holds a prefix of the commit order: read-only transactions are serializable without
+///   validation.
+/// - MVCC layout: there is no order of all commits. A commit decides on the ranges it wrote and
+///   read, under their decision locks (`decide`): it validates there, draws its timestamp from
+///   the clock and notes its writes. The timestamp is in flight until the group write holding the
+///   commit is applied, and readers read below every timestamp in flight
+///   (`MVCCLayer.readTimestamp`), so a read-only transaction still sees a state that no later
+///   commit changes below its timestamp. Group commit only batches syncs; a commit is
+///   acknowledged once every commit drawn below it is applied (`MVCCLayer.waitVisible`).
 ///
 /// Concurrency: `Sendable`; all state is behind one `NSCondition`, never held during I/O.
 public final class TxnCoordinator: @unchecked Sendable {
@@ -103,10 +111,12 @@ public final class TxnCoordinator: @unchecked Sendable {
     let engine: StorageEngine
     /// The MVCC layout's shared state, when the engine uses that layout (see `MVCCLayer`).
     public let mvcc: MVCCLayer?
-    /// MVCC layout: the commit timestamp of the last commit in `applied`; every commit at or
-    /// below it has its record written (readers read at or below it). Guarded by `cond`.
-    private var appliedTS = Timestamp.zero
+    /// MVCC layout: the newest commit timestamp of the commits in `group` or written before
+    /// (what the group write stores for the clock). Guarded by `cond`.
     private var groupLastTS = Timestamp.zero
+    /// MVCC layout: the commit timestamps of the commits in `group`, in flight until it is
+    /// written (`MVCCLayer.applied`). Guarded by `cond`.
+    private var groupTimestamps: [Timestamp] = []
     /// When the MVCC garbage-collection threshold was last moved (ns).
     private var lastGCThreshold: Int64 = 0
     /// Row and schema locks: on the MVCC layout one lock table per range, a key's lock in the
@@ -129,8 +139,8 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// The start points (`applied` at their snapshot) of open transactions, as a multiset.
     private var active: [UInt64: Int] = [:]
     /// MVCC layout: the oldest read timestamp of the open transactions at each start point in
-    /// `active`. Transactions with one start point can read at different timestamps: a
-    /// sequence's `updateOutside` moves `appliedTS` without a commit.
+    /// `active` (the first one's: read timestamps do not decrease). Transactions with one start
+    /// point read at different timestamps: with nothing in flight each reads at the clock's next.
     private var startTS: [UInt64: Timestamp] = [:]
     /// MVCC layout: what the ranges' commit logs were last told to forget.
     private var forgottenTS = Timestamp.zero
@@ -183,7 +193,6 @@ public final class TxnCoordinator: @unchecked Sendable {
             mvcc = layer
             let router = layer.router
             locks = LockManager(partitions: router.all.count) { router.range(for: $0).id - 1 }
-            appliedTS = layer.now()
             return
         }
         mvcc = nil
@@ -289,11 +298,13 @@ public final class TxnCoordinator: @unchecked Sendable {
         nextID += 1
         let start = applied
         active[start, default: 0] += 1
-        if mvcc != nil && startTS[start] == nil { startTS[start] = appliedTS }
+        // Read timestamps do not decrease: the first transaction at a start point reads oldest.
+        let readTS = mvcc?.readTimestamp() ?? .zero
+        if mvcc != nil && startTS[start] == nil { startTS[start] = readTS }
         let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[nextID] = lease
         sweep(now: lease.wall)
-        return (nextID, lease, start, generation, statisticsGeneration, appliedTS)
+        return (nextID, lease, start, generation, statisticsGeneration, readTS)
     }
 
     /// A fresh snapshot for transaction `id` whose start point was `start` (READ COMMITTED's
@@ -304,10 +315,11 @@ public final class TxnCoordinator: @unchecked Sendable {
         removeActive(start)
         let now = applied
         active[now, default: 0] += 1
-        if mvcc != nil && startTS[now] == nil { startTS[now] = appliedTS }
+        let readTS = mvcc?.readTimestamp() ?? .zero
+        if mvcc != nil && startTS[now] == nil { startTS[now] = readTS }
         let lease = SnapshotLease(mvcc == nil ? engine.snapshot() : nil)
         leases[id] = lease
-        return (lease, now, appliedTS)
+        return (lease, now, readTS)
     }
 
     /// Ends transaction `id`, which started at `start`, without committing writes.
@@ -392,59 +404,29 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
     }
 
-    /// Whether anything in `reads` was committed after the snapshot (start point `start`, on
-    /// the MVCC layout read timestamp `readTS`): asked of each range holding a read key or a
-    /// piece of a scanned span. The caller holds `cond`, which orders validations and commits.
-    private func conflicts(_ reads: ReadSet, _ start: UInt64, _ readTS: Timestamp?) -> Bool {
-        guard let mvcc, let readTS else {
-            return commitLog.writtenAfter(keys: reads.keys, spans: reads.ranges, TxnCoordinator.stamp(start))
-        }
-        let router = mvcc.router
-        if router.all.count == 1 {
-            return router.all[0].commits.writtenAfter(keys: reads.keys, spans: reads.ranges, readTS)
-        }
-        var asks: [Int: (range: KVRange, keys: [ByteKey], spans: [(lower: [UInt8], upper: [UInt8])])] = [:]
-        for (id, g) in router.grouped(reads.keys, key: \.bytes) { asks[id] = (g.range, g.items, []) }
-        // Spans are sorted and disjoint, so each range's pieces are too.
-        for span in reads.ranges {
-            for piece in router.ranges(lower: span.lower, upper: span.upper) {
-                asks[piece.range.id, default: (piece.range, [], [])].spans.append((piece.lower, piece.upper))
-            }
-        }
-        return asks.values.contains { $0.range.commits.writtenAfter(keys: $0.keys, spans: $0.spans, readTS) }
+    /// Sequence layout: whether anything in `reads` was committed after start point `start`.
+    /// The caller holds `cond`, which orders validations and commits.
+    private func conflicts(_ reads: ReadSet, _ start: UInt64) -> Bool {
+        commitLog.writtenAfter(keys: reads.keys, spans: reads.ranges, TxnCoordinator.stamp(start))
     }
 
-    /// Validates (with `reads`), numbers and durably writes a transaction's `batch`, which
+    /// Validates (with `reads`), numbers and durably writes a transaction's commit, which
     /// writes `keys`; returns when it is applied. Ends the transaction's start point.
     ///
-    /// - Returns: the commit's number in the commit order.
+    /// - Returns: the commit's number in the order of the group writes.
     /// - Throws: 40001 when validation fails (nothing is written); the engine's error when the
     ///   batch could not be written.
     ///
-    /// MVCC layout: `stamp` is called once validated, under the coordinator's lock, with the
-    /// commit's timestamp (the clock's next, so commit timestamps follow the commit order), and
-    /// returns what to write at the commit point (the COMMITTED record), instead of `batch`.
+    /// Sequence layout: `batch` is what to write; validations and commits are ordered by the
+    /// coordinator's lock, the commit numbers being the stamps of its commit log.
+    ///
+    /// MVCC layout: the commit decides on the ranges it wrote and read (`decide`), where `stamp`
+    /// is called with its timestamp and returns what to write at the commit point (the
+    /// COMMITTED or STAGING record, or a one-phase commit's versions); `batch` is unused. The
+    /// group write only batches syncs: commits join it in any timestamp order.
     func commit(id: TxnID, batch: WriteBatch, keys: [[UInt8]], reads: ReadSet?, start: UInt64, readTS: Timestamp? = nil,
-                bumpsGeneration: Bool, exclusiveDDL: Bool = false, stampBytes: Int = 0, anchor: [UInt8]? = nil,
+                bumpsGeneration: Bool, exclusiveDDL: Bool = false, anchor: [UInt8]? = nil,
                 stamp: ((Timestamp) -> WriteBatch)? = nil) throws(SQLError) -> UInt64 {
-        cond.lock()
-        leases[id] = nil
-        // Transactions are combined while they fit in a memtable and one engine batch; a larger
-        // one waits for the group to empty and goes alone.
-        let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax - TxnCoordinator.historyBytesMax)
-        while !group.isEmpty && group.data.count + batch.data.count + stampBytes > groupMax { cond.wait() }
-        if let reads, conflicts(reads, start, readTS) {
-            removeActive(start)
-            serializationFailures += 1
-            prune()
-            cond.unlock()
-            throw SQLError(
-                .serializationFailure,
-                "could not serialize access due to read/write dependencies among transactions",
-                position: 0)
-        }
-        registered += 1
-        let me = registered
         // A commit that changed the catalog under the exclusive schema lock (`exclusiveDDL`)
         // needs no conflict notes: no writer or row locker ran beside it, and every transaction
         // that began before it fails with 40001 when it next takes the schema lock to write or
@@ -453,16 +435,117 @@ public final class TxnCoordinator: @unchecked Sendable {
         // transactions begin after the commit. Table rewrites (ALTER TABLE, pgbench's primary
         // keys) write millions of keys, which noting and forgetting cost a tenth of their time.
         let notes = exclusiveDDL && bumpsGeneration ? [] : keys
-        if let stamp, let mvcc {
-            let ts = mvcc.now()
-            noteWrites(notes, at: ts, router: mvcc.router)
-            group.append(contentsOf: stamp(ts))
-            groupLastTS = ts
+        if let mvcc, let stamp {
+            cond.lock()
+            leases[id] = nil
+            cond.unlock()
+            let decided: (ts: Timestamp, batch: WriteBatch)
+            do {
+                decided = try decide(mvcc, notes: notes, reads: reads, readTS: readTS ?? .zero, stamp: stamp)
+            } catch {
+                cond.lock()
+                removeActive(start)
+                serializationFailures += 1
+                prune()
+                cond.unlock()
+                throw error
+            }
+            cond.lock()
+            // Commits are combined while they fit in a memtable and one engine batch; a larger
+            // one waits for the group to empty and goes alone. In flight meanwhile: readers
+            // read below it.
+            let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax)
+            while !group.isEmpty && group.data.count + decided.batch.data.count > groupMax { cond.wait() }
+            registered += 1
+            group.append(contentsOf: decided.batch)
+            groupTimestamps.append(decided.ts)
+            groupLastTS = max(groupLastTS, decided.ts)
             if let anchor { groupTxns.append((id, anchor)) }
-        } else {
-            commitLog.note(notes, at: TxnCoordinator.stamp(me))
-            group.append(contentsOf: batch)
+            let number = try join(registered, bumpsGeneration: bumpsGeneration, start: start)
+            mvcc.waitVisible(decided.ts)
+            return number
         }
+        cond.lock()
+        leases[id] = nil
+        // Transactions are combined while they fit in a memtable and one engine batch; a larger
+        // one waits for the group to empty and goes alone.
+        let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax - TxnCoordinator.historyBytesMax)
+        while !group.isEmpty && group.data.count + batch.data.count > groupMax { cond.wait() }
+        if let reads, conflicts(reads, start) {
+            removeActive(start)
+            serializationFailures += 1
+            prune()
+            cond.unlock()
+            throw TxnCoordinator.readWriteConflict
+        }
+        registered += 1
+        commitLog.note(notes, at: TxnCoordinator.stamp(registered))
+        group.append(contentsOf: batch)
+        return try join(registered, bumpsGeneration: bumpsGeneration, start: start)
+    }
+
+    static let readWriteConflict = SQLError(
+        .serializationFailure, "could not serialize access due to read/write dependencies among transactions", position: 0)
+
+    /// MVCC layout: decides a commit that writes `notes` (the keys its commit log notes) after
+    /// reading `reads` at `readTS` (nil: not validated), on each range holding one of them,
+    /// under those ranges' decision locks (`KVRange.decisionLock`, taken in range order):
+    /// validates the reads against the ranges' commit logs, draws the commit timestamp (in
+    /// flight until the group write holding the commit is applied), notes the writes there and
+    /// calls `stamp`. Commits on other ranges decide beside it: there is no order of all
+    /// commits, only each range's.
+    ///
+    /// Why no commit is missed: a commit that wrote into `reads` decided on the range holding
+    /// that read, either before this one took the range's lock (its writes are noted, at a
+    /// timestamp above `readTS` unless this reader saw it) or after (its timestamp is drawn
+    /// later, above this one's: it follows this commit, whose read was then still current).
+    ///
+    /// - Throws: 40001 when a commit above `readTS` wrote into `reads`; nothing is drawn.
+    private func decide(_ mvcc: MVCCLayer, notes: [[UInt8]], reads: ReadSet?, readTS: Timestamp,
+                        stamp: (Timestamp) -> WriteBatch) throws(SQLError) -> (ts: Timestamp, batch: WriteBatch) {
+        let router = mvcc.router
+        if router.all.count == 1 {
+            let range = router.all[0]
+            range.decisionLock.lock()
+            defer { range.decisionLock.unlock() }
+            if let reads, range.commits.writtenAfter(keys: reads.keys, spans: reads.ranges, readTS) {
+                throw TxnCoordinator.readWriteConflict
+            }
+            let ts = mvcc.draw()
+            range.commits.note(notes, at: ts)
+            decisionHookForTesting?(ts)
+            return (ts, stamp(ts))
+        }
+        var parts: [Int: (range: KVRange, notes: [[UInt8]], keys: [ByteKey], spans: [(lower: [UInt8], upper: [UInt8])])] = [:]
+        for (id, g) in router.grouped(notes, key: { $0 }) { parts[id] = (g.range, g.items, [], []) }
+        if let reads {
+            for (id, g) in router.grouped(reads.keys, key: \.bytes) { parts[id, default: (g.range, [], [], [])].keys = g.items }
+            // Spans are sorted and disjoint, so each range's pieces are too.
+            for span in reads.ranges {
+                for piece in router.ranges(lower: span.lower, upper: span.upper) {
+                    parts[piece.range.id, default: (piece.range, [], [], [])].spans.append((piece.lower, piece.upper))
+                }
+            }
+        }
+        let ordered = parts.keys.sorted().map { parts[$0]! }
+        for p in ordered { p.range.decisionLock.lock() }
+        defer { for p in ordered.reversed() { p.range.decisionLock.unlock() } }
+        if reads != nil, ordered.contains(where: { $0.range.commits.writtenAfter(keys: $0.keys, spans: $0.spans, readTS) }) {
+            throw TxnCoordinator.readWriteConflict
+        }
+        let ts = mvcc.draw()
+        for p in ordered { p.range.commits.note(p.notes, at: ts) }
+        decisionHookForTesting?(ts)
+        return (ts, stamp(ts))
+    }
+
+    /// Test hook (MVCC layout): called with a commit's timestamp while it decides, under the
+    /// decision locks of its ranges.
+    var decisionHookForTesting: ((Timestamp) -> Void)?
+
+    /// Joins commit number `me` (just added to `group`, caller holds `cond`) to the group
+    /// writes, and returns once it is written; releases `cond`.
+    private func join(_ me: UInt64, bumpsGeneration: Bool, start: UInt64) throws(SQLError) -> UInt64 {
         groupLast = me
         if bumpsGeneration { generation += 1 }
         removeActive(start)
@@ -474,12 +557,13 @@ public final class TxnCoordinator: @unchecked Sendable {
             }
             writing = true
             var b = group
-            let last = groupLast, lastTS = groupLastTS, txns = groupTxns
+            let last = groupLast, txns = groupTxns, timestamps = groupTimestamps
             group = WriteBatch()
             groupTxns = []
+            groupTimestamps = []
             // The time map travels with the commits (see `history`); the MVCC layout needs none.
             let stored = mvcc != nil ? (points: 0, expired: 0) : storeHistory(in: &b, start: max(SystemClock.wallNanos(), history.last?.wall ?? 0))
-            mvcc?.noteClock(&b, lastTS)
+            mvcc?.noteClock(&b, groupLastTS)
             cond.broadcast()  // room for commits waiting on the group's size
             cond.unlock()
             var failure: SQLError?
@@ -495,12 +579,12 @@ public final class TxnCoordinator: @unchecked Sendable {
             }
             if let failure {
                 failures.append((applied + 1, last, failure))
-                // Before `appliedTS` passes their commit timestamps: the records were not written.
+                // Before readers may read at their commit timestamps: the records were not written.
                 mvcc?.commitFailed(txns)
             }
             applied = last
-            if mvcc != nil {
-                appliedTS = max(appliedTS, lastTS)
+            if let mvcc {
+                mvcc.applied(timestamps)
                 if let t = moveGCThreshold(now: wall) { movedThreshold = t }
             } else {
                 noteHistory(wall: wall, sequence: sequence)
@@ -530,14 +614,11 @@ public final class TxnCoordinator: @unchecked Sendable {
         outsideLock.lock()
         defer { outsideLock.unlock() }
         if let mvcc {
-            // A version at a new timestamp, visible once every commit below it is applied: at
-            // once when none is in flight, else with the next group write (which is above it).
+            // A version at a new timestamp, in flight (readers read below it) until written.
             let new = try body(try mvcc.latest(key))
-            let ts = mvcc.now()
+            let ts = mvcc.draw()
+            defer { mvcc.applied([ts]) }
             try mvcc.writeVersion(key, new, at: ts)
-            cond.lock()
-            if registered == applied { appliedTS = max(appliedTS, ts) }
-            cond.unlock()
             return
         }
         do {
@@ -552,12 +633,10 @@ public final class TxnCoordinator: @unchecked Sendable {
 
     // MARK: Time travel
 
-    /// MVCC layout: the newest timestamp below which every commit is applied (what a reader of
-    /// the latest committed state reads at).
+    /// MVCC layout: a timestamp at or below which every commit is applied (what a reader of the
+    /// latest committed state reads at; `MVCCLayer.readTimestamp`).
     func readTimestamp() -> Timestamp {
-        cond.lock()
-        defer { cond.unlock() }
-        return appliedTS
+        mvcc?.readTimestamp() ?? .zero
     }
 
     /// MVCC layout: moves the engine's GC threshold to the start of the window (at most once a
@@ -679,19 +758,9 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
     }
 
-    /// MVCC layout: notes a commit at `ts` that wrote `keys` in the commit log of each range
-    /// holding them (caller holds `cond`, so stamps reach each log in increasing order).
-    private func noteWrites(_ keys: [[UInt8]], at ts: Timestamp, router: RangeRouter) {
-        if router.all.count == 1 {
-            router.all[0].commits.note(keys, at: ts)
-            return
-        }
-        for (_, g) in router.grouped(keys, key: { $0 }) { g.range.commits.note(g.items, at: ts) }
-    }
-
     /// Forgets the commits no open transaction can conflict with: those at or below the oldest
     /// open start point (caller holds `cond`). Commits validated but not yet applied lie above
-    /// `applied` (and above `appliedTS`), so they stay.
+    /// `applied` (on the MVCC layout: in flight, above every read timestamp), so they stay.
     private func prune() {
         let threshold = min(active.keys.min() ?? applied, applied)
         guard let mvcc else {
@@ -699,7 +768,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             return
         }
         // The oldest open transaction's read timestamp; with none open, what the next one reads at.
-        let ts = active.isEmpty ? appliedTS : (startTS[threshold] ?? forgottenTS)
+        let ts = active.isEmpty ? mvcc.readTimestamp(draw: false) : (startTS[threshold] ?? forgottenTS)
         guard ts > forgottenTS else { return }
         forgottenTS = ts
         for r in mvcc.router.all { r.commits.forget(through: ts) }
