@@ -24,6 +24,23 @@ final class HistoryLog: @unchecked Sendable {
         #expect(ListAppendChecker.violations([t0, t1s, t2]).isEmpty)
     }
 
+    /// A reader that began after an append returned and still read the list without it is a
+    /// real-time violation (serializable, not strictly); with overlapping times it is fine, and
+    /// without times no real-time order is checked.
+    @Test func checkerFindsAStaleReadAfterACommitReturned() {
+        let writer = HistoryTxn(appends: [1: [10]], began: 1, ended: 2)
+        let stale = HistoryTxn(reads: [1: []], began: 3, ended: 4)
+        let final = HistoryTxn(reads: [1: [10]])
+        #expect(!ListAppendChecker.violations([writer, stale, final]).isEmpty)
+        var overlapping = stale
+        overlapping.began = 2
+        #expect(ListAppendChecker.violations([writer, overlapping, final]).isEmpty)
+        #expect(ListAppendChecker.violations([HistoryTxn(appends: [1: [10]]), HistoryTxn(reads: [1: []]), final]).isEmpty)
+        // Real-time order that agrees with the data: no violation.
+        let fresh = HistoryTxn(reads: [1: [10]], began: 3, ended: 4)
+        #expect(ListAppendChecker.violations([writer, fresh, final]).isEmpty)
+    }
+
     @Test(arguments: [UInt64(7), 8])
     func concurrentSerializableHistoryIsSerializable(seed: UInt64) throws {
         try withTxnDB { db in try run(db, seed: seed) }

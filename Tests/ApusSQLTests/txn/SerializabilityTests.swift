@@ -38,6 +38,13 @@ final class Collected<T>: @unchecked Sendable {
     var all: [T] { lock.lock(); defer { lock.unlock() }; return items }
 }
 
+/// An increasing counter shared by threads (a clock for real-time order).
+final class Ticker: @unchecked Sendable {
+    private let lock = NSLock()
+    private var now = 0
+    func tick() -> Int { lock.withLock { now += 1; return now } }
+}
+
 /// Whole-system checks of SERIALIZABLE under concurrent SQL sessions.
 @Suite struct SerializabilityTests {
     /// The bank: workers move money between accounts in SERIALIZABLE transactions, retrying on
@@ -121,6 +128,9 @@ final class Collected<T>: @unchecked Sendable {
         let history = Collected<HistoryTxn>()
         let problems = Collected<String>()
         let box = UncheckedBox(h)
+        // One clock for the clients: a transaction begun after another's COMMIT returned must
+        // see it (the checker's real-time edges).
+        let clock = Ticker()
         onThreads(clients) { c in
             let h = box.value
             guard let s = try? h.newSession() else { problems.add("no session"); return }
@@ -130,7 +140,7 @@ final class Collected<T>: @unchecked Sendable {
                 var attempt = 0
                 while true {
                     attempt += 1
-                    var txn = HistoryTxn()
+                    var txn = HistoryTxn(began: clock.tick())
                     do {
                         _ = try s.execute(sql: "BEGIN ISOLATION LEVEL SERIALIZABLE")
                         for op in 0..<(1 + rng.below(4)) {
@@ -147,6 +157,7 @@ final class Collected<T>: @unchecked Sendable {
                             }
                         }
                         _ = try s.execute(sql: "COMMIT")
+                        txn.ended = clock.tick()
                         history.add(txn)
                         break
                     } catch let e as SQLError where ["40001", "40P01"].contains(e.sqlState.code) {
@@ -160,11 +171,12 @@ final class Collected<T>: @unchecked Sendable {
             }
         }
         // A final read of every key fixes the complete order of its elements.
-        var final = HistoryTxn()
+        var final = HistoryTxn(began: clock.tick())
         for k in 1...keys {
             let rows = try h.run(0, "SELECT v FROM la WHERE k = \(k)")
             final.reads[k] = rows.first.map { $0[0].split(separator: ",").compactMap { Int($0) } } ?? []
         }
+        final.ended = clock.tick()
         let txns = history.all + [final]
         #expect(problems.all.isEmpty, "seed \(seed): \(problems.all.prefix(5))")
         #expect(history.all.count == clients * txnsEach)
