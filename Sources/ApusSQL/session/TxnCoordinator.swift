@@ -461,8 +461,15 @@ public final class TxnCoordinator: @unchecked Sendable {
             groupTimestamps.append(decided.ts)
             groupLastTS = max(groupLastTS, decided.ts)
             if let anchor { groupTxns.append((id, anchor)) }
-            let number = try join(registered, bumpsGeneration: bumpsGeneration, start: start)
+            let number = try join(registered, start: start)
             mvcc.waitVisible(decided.ts)
+            if bumpsGeneration {
+                // Only now: a transaction that begins with the new generation reads at or above
+                // the commit, so the catalog it loads holds the change.
+                cond.lock()
+                generation += 1
+                cond.unlock()
+            }
             return number
         }
         cond.lock()
@@ -481,7 +488,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         registered += 1
         commitLog.note(notes, at: TxnCoordinator.stamp(registered))
         group.append(contentsOf: batch)
-        return try join(registered, bumpsGeneration: bumpsGeneration, start: start)
+        return try join(registered, start: start, bumpsGeneration: bumpsGeneration)
     }
 
     static let readWriteConflict = SQLError(
@@ -542,12 +549,15 @@ public final class TxnCoordinator: @unchecked Sendable {
     /// Test hook (MVCC layout): called with a commit's timestamp while it decides, under the
     /// decision locks of its ranges.
     var decisionHookForTesting: ((Timestamp) -> Void)?
+    /// Test hook: called by the thread writing a group, just before the write.
+    var groupWriteHookForTesting: (() -> Void)?
 
     /// Joins commit number `me` (just added to `group`, caller holds `cond`) to the group
-    /// writes, and returns once it is written; releases `cond`.
-    private func join(_ me: UInt64, bumpsGeneration: Bool, start: UInt64) throws(SQLError) -> UInt64 {
+    /// writes, and returns once it is written; releases `cond`. `bumpsGeneration`: the catalog
+    /// generation grows once the commit is applied (a snapshot taken with the new generation
+    /// holds the change).
+    private func join(_ me: UInt64, start: UInt64, bumpsGeneration: Bool = false) throws(SQLError) -> UInt64 {
         groupLast = me
-        if bumpsGeneration { generation += 1 }
         removeActive(start)
         var movedThreshold: Timestamp?
         while applied < me {
@@ -566,6 +576,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             mvcc?.noteClock(&b, groupLastTS)
             cond.broadcast()  // room for commits waiting on the group's size
             cond.unlock()
+            groupWriteHookForTesting?()
             var failure: SQLError?
             do { try engine.write(b, sync: true) } catch {
                 failure = SQLError(.ioError, "storage error: \(error)")
@@ -595,6 +606,7 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
         commits += 1
         let failed = failures.first { me >= $0.from && me <= $0.through }?.error
+        if bumpsGeneration && failed == nil { generation += 1 }
         if failures.count > 64 { failures.removeFirst(failures.count - 64) }
         prune()
         cond.unlock()

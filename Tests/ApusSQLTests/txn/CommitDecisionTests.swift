@@ -160,4 +160,31 @@ import Testing
         #expect(box.raised("acknowledgedAfterTheFirst"), "a commit was acknowledged while one below it was in flight")
         #expect(box.raised("sawBoth"))
     }
+
+    /// A session whose transaction begins while a catalog change is being written (its group
+    /// write held) reads below that commit, so it must not take the new catalog generation for
+    /// what it loaded: once the change is committed, its next statement sees the new table.
+    @Test func aTransactionBegunWhileACatalogChangeIsWrittenReloadsTheCatalogAfterIt() throws {
+        let (engine, coordinator, _) = try CommitDecisionTests.setUp("/catalog")
+        defer { try? engine.close() }
+        let box = Box()
+        let writing = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        coordinator.groupWriteHookForTesting = {
+            if box.next("write") == 0 {
+                writing.signal()
+                release.wait()
+            }
+        }
+        defer { coordinator.groupWriteHookForTesting = nil }
+        let ddl = UncheckedBox(try SQLSession(engine: engine))
+        let other = try SQLSession(engine: engine)
+        _ = try other.execute(sql: "SELECT 1")
+        let done = CommitDecisionTests.spawn { _ = try? ddl.value.execute(sql: "CREATE TABLE u (x int)") }
+        #expect(writing.wait(timeout: CommitDecisionTests.patience) == .success)
+        // Begins while the CREATE TABLE's group write is under way: the table is not there yet.
+        #expect(throws: SQLError.self) { try other.execute(sql: "SELECT count(*) FROM u") }
+        release.signal()
+        #expect(done.wait(timeout: CommitDecisionTests.patience) == .success)
+        #expect(try MVCCCommitTests.rows(other, "SELECT count(*) FROM u") == [["0"]])
+    }
 }
