@@ -128,6 +128,21 @@ import Testing
         }
     }
 
+    /// A writer queued behind an owner the new holder adopted, with a long lock timeout (30 s),
+    /// looks at the owner while it waits (every 50 ms; the test checks that it looks, not how
+    /// often): once the owner's heartbeat expires it aborts the owner and writes, instead of
+    /// failing with 55P03 at the end of its timeout.
+    @Test func aQueuedWriterTakesTheKeyOnceItsOwnersHeartbeatExpires() throws {
+        try LeaseTransferTests.withMovedOwner { db, clock, gateway, t in
+            let outcome = startQueuedWriter(db, key: LeaseTransferTests.b("k"), value: LeaseTransferTests.b("w"), gateway: gateway)
+            clock.advance(60_000_000)
+            #expect(outcome() == "committed")
+            #expect(LeaseTransferTests.code { try t.commit() } == "40001")
+            let value = try db.begin(gateway: gateway).get(LeaseTransferTests.b("k"))
+            #expect(value == LeaseTransferTests.b("w"))
+        }
+    }
+
     /// An owner that keeps working renews its heartbeat (at half the timeout) and stays alive
     /// for a lease holder that does not know it; one aborted meanwhile learns it at its next
     /// operation.
