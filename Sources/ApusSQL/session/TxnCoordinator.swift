@@ -451,10 +451,10 @@ public final class TxnCoordinator: @unchecked Sendable {
                 throw error
             }
             cond.lock()
-            // Commits are combined while they fit in a memtable and one engine batch; a larger
-            // one waits for the group to empty and goes alone. In flight meanwhile: readers
-            // read below it.
-            let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax)
+            // Commits are combined while they fit in a memtable and one engine batch (with room
+            // for the clock's note); a larger one waits for the group to empty and goes alone.
+            // In flight meanwhile: readers read below it.
+            let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax - TxnCoordinator.historyBytesMax)
             while !group.isEmpty && group.data.count + decided.batch.data.count > groupMax { cond.wait() }
             registered += 1
             group.append(contentsOf: decided.batch)
