@@ -35,20 +35,16 @@ public final class KVRange: Sendable {
             self.live = live
             self.number = number
         }
-
-        var bits: UInt { UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()) }
     }
 
-    /// The current lease (its object's address): every request reads it, so it is one atomic
-    /// load rather than a lock (a lock here was a convoy for 32 clients on one range).
-    private let current: Atomic<UInt>
+    /// The current lease: every request reads it, so it is one atomic load rather than a lock
+    /// (a lock here was a convoy for 32 clients on one range). Unretained: `leases` keeps it.
+    private let current: Atomic<Unmanaged<Lease>>
     /// Every lease the range has had, which keeps each alive for readers of `current` (leases
     /// move rarely; a few objects each).
     private let leases: Mutex<[Lease]>
 
-    private var lease: Lease {
-        Unmanaged<Lease>.fromOpaque(UnsafeRawPointer(bitPattern: current.load(ordering: .acquiring))!).takeUnretainedValue()
-    }
+    private var lease: Lease { current.load(ordering: .acquiring).takeUnretainedValue() }
 
     /// The range's recent reads: a write lands above every other transaction's read of its key
     /// (`TxnDB`'s transactions; the SQL layer's readers use one clock with its commits and read
@@ -79,14 +75,14 @@ public final class KVRange: Sendable {
             let low = max(l.reads.highWater, l.live.highWater)
             let next = Lease(reads: TimestampCache(lowWater: low), live: LiveTxns(lowWater: low), number: l.number + 1)
             all.append(next)
-            current.store(next.bits, ordering: .releasing)
+            current.store(.passUnretained(next), ordering: .releasing)
         }
     }
 
     public init(id: Int, start: [UInt8], end: [UInt8]?, engine: StorageEngine) {
         let first = Lease(reads: TimestampCache(), live: LiveTxns(), number: 1)
         leases = Mutex([first])
-        current = Atomic(first.bits)
+        current = Atomic(.passUnretained(first))
         self.id = id
         self.start = start
         self.end = end
