@@ -231,8 +231,11 @@ public final class MVCCLayer: @unchecked Sendable {
     func now() -> Timestamp {
         clock.lock()
         defer { clock.unlock() }
-        return hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0)))
+        return tick()
     }
+
+    /// The clock's next timestamp (caller holds `clock`).
+    private func tick() -> Timestamp { hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0))) }
 
     /// The timestamps drawn by `draw()` whose writes are not yet applied (`applied(_:)`), in
     /// increasing order (draws increase). Guarded by `clock`.
@@ -244,7 +247,7 @@ public final class MVCCLayer: @unchecked Sendable {
     func draw() -> Timestamp {
         clock.lock()
         defer { clock.unlock() }
-        let ts = hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0)))
+        let ts = tick()
         inFlight.append(ts)
         return ts
     }
@@ -255,14 +258,8 @@ public final class MVCCLayer: @unchecked Sendable {
         if timestamps.isEmpty { return }
         clock.lock()
         defer { clock.unlock() }
-        for ts in timestamps {
-            var lo = 0, hi = inFlight.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if inFlight[mid] < ts { lo = mid + 1 } else { hi = mid }
-            }
-            if lo < inFlight.count && inFlight[lo] == ts { inFlight.remove(at: lo) }
-        }
+        // A few commits in flight at a time: a search from the oldest.
+        for ts in timestamps { if let i = inFlight.firstIndex(of: ts) { inFlight.remove(at: i) } }
         clock.broadcast()
     }
 
@@ -299,7 +296,7 @@ public final class MVCCLayer: @unchecked Sendable {
         clock.lock()
         defer { clock.unlock() }
         if let oldest = inFlight.first { return MVCCLayer.before(oldest) }
-        return draw ? hlc.now(physicalNanos: UInt64(max(SystemClock.wallNanos(), 0))) : hlc.last
+        return draw ? tick() : hlc.last
     }
 
     /// The timestamp just below `ts` (`ts` is above zero).

@@ -404,12 +404,6 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
     }
 
-    /// Sequence layout: whether anything in `reads` was committed after start point `start`.
-    /// The caller holds `cond`, which orders validations and commits.
-    private func conflicts(_ reads: ReadSet, _ start: UInt64) -> Bool {
-        commitLog.writtenAfter(keys: reads.keys, spans: reads.ranges, TxnCoordinator.stamp(start))
-    }
-
     /// Validates (with `reads`), numbers and durably writes a transaction's commit, which
     /// writes `keys`; returns when it is applied. Ends the transaction's start point.
     ///
@@ -436,14 +430,12 @@ public final class TxnCoordinator: @unchecked Sendable {
         // keys) write millions of keys, which noting and forgetting cost a tenth of their time.
         let notes = exclusiveDDL && bumpsGeneration ? [] : keys
         if let mvcc, let stamp {
-            cond.lock()
-            leases[id] = nil
-            cond.unlock()
             let decided: (ts: Timestamp, batch: WriteBatch)
             do {
                 decided = try decide(mvcc, notes: notes, reads: reads, readTS: readTS ?? .zero, stamp: stamp)
             } catch {
                 cond.lock()
+                leases[id] = nil
                 removeActive(start)
                 serializationFailures += 1
                 prune()
@@ -451,6 +443,7 @@ public final class TxnCoordinator: @unchecked Sendable {
                 throw error
             }
             cond.lock()
+            leases[id] = nil
             // Commits are combined while they fit in a memtable and one engine batch (with room
             // for the clock's note); a larger one waits for the group to empty and goes alone.
             // In flight meanwhile: readers read below it.
@@ -461,16 +454,7 @@ public final class TxnCoordinator: @unchecked Sendable {
             groupTimestamps.append(decided.ts)
             groupLastTS = max(groupLastTS, decided.ts)
             if let anchor { groupTxns.append((id, anchor)) }
-            let number = try join(registered, start: start)
-            mvcc.waitVisible(decided.ts)
-            if bumpsGeneration {
-                // Only now: a transaction that begins with the new generation reads at or above
-                // the commit, so the catalog it loads holds the change.
-                cond.lock()
-                generation += 1
-                cond.unlock()
-            }
-            return number
+            return try join(registered, start: start, bumpsGeneration: bumpsGeneration, visibleAt: decided.ts)
         }
         cond.lock()
         leases[id] = nil
@@ -478,7 +462,9 @@ public final class TxnCoordinator: @unchecked Sendable {
         // one waits for the group to empty and goes alone.
         let groupMax = min(engine.memtableBytesMax, engine.batchBytesMax - TxnCoordinator.historyBytesMax)
         while !group.isEmpty && group.data.count + batch.data.count > groupMax { cond.wait() }
-        if let reads, conflicts(reads, start) {
+        // Validation: was anything read committed after the start point? Under `cond`, which
+        // orders validations and commits on this layout.
+        if let reads, commitLog.writtenAfter(keys: reads.keys, spans: reads.ranges, TxnCoordinator.stamp(start)) {
             removeActive(start)
             serializationFailures += 1
             prune()
@@ -553,10 +539,11 @@ public final class TxnCoordinator: @unchecked Sendable {
     var groupWriteHookForTesting: (() -> Void)?
 
     /// Joins commit number `me` (just added to `group`, caller holds `cond`) to the group
-    /// writes, and returns once it is written; releases `cond`. `bumpsGeneration`: the catalog
-    /// generation grows once the commit is applied (a snapshot taken with the new generation
-    /// holds the change).
-    private func join(_ me: UInt64, start: UInt64, bumpsGeneration: Bool = false) throws(SQLError) -> UInt64 {
+    /// writes, and returns once it is written; releases `cond`. MVCC layout: `visibleAt`, the
+    /// commit's timestamp: returns once readers read at or above it (`MVCCLayer.waitVisible`).
+    /// `bumpsGeneration`: the catalog generation grows only then, so that a transaction that
+    /// begins with the new generation reads a state holding the change.
+    private func join(_ me: UInt64, start: UInt64, bumpsGeneration: Bool, visibleAt: Timestamp? = nil) throws(SQLError) -> UInt64 {
         groupLast = me
         removeActive(start)
         var movedThreshold: Timestamp?
@@ -606,7 +593,6 @@ public final class TxnCoordinator: @unchecked Sendable {
         }
         commits += 1
         let failed = failures.first { me >= $0.from && me <= $0.through }?.error
-        if bumpsGeneration && failed == nil { generation += 1 }
         if failures.count > 64 { failures.removeFirst(failures.count - 64) }
         prune()
         cond.unlock()
@@ -614,6 +600,8 @@ public final class TxnCoordinator: @unchecked Sendable {
         // dropped-table keys, usually none).
         if let movedThreshold { mvcc?.collectDrops(below: movedThreshold) }
         if let failed { throw failed }
+        if let visibleAt { mvcc?.waitVisible(visibleAt) }
+        if bumpsGeneration { cond.withLock { generation += 1 } }
         return me
     }
 

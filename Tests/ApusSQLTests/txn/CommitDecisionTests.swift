@@ -15,6 +15,7 @@ import Testing
         private let lock = NSLock()
         private var values: [String: Timestamp] = [:]
         private var flags: Set<String> = []
+        private var counts: [String: Int] = [:]
 
         func set(_ name: String, _ ts: Timestamp) { lock.withLock { values[name] = ts } }
         func get(_ name: String) -> Timestamp? { lock.withLock { values[name] } }
@@ -23,10 +24,8 @@ import Testing
         /// Counts calls: returns how many came before this one.
         func next(_ name: String) -> Int {
             lock.withLock {
-                var n = 0
-                while flags.contains("\(name)#\(n)") { n += 1 }
-                flags.insert("\(name)#\(n)")
-                return n
+                defer { counts[name, default: 0] += 1 }
+                return counts[name, default: 0]
             }
         }
     }
